@@ -1,0 +1,38 @@
+"""``gisaxs-live``: the command-line entry point. Subcommands live in ``gisaxs_live.commands``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .config import ConfigError
+
+COMMANDS = ("simulate",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gisaxs-live",
+        description="Classify GISAXS detector frames by nanoparticle shape with a CNN trained on simulations.")
+    parser.add_argument("--version", action="version", version=f"gisaxs-live {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f".commands.{name}", __package__).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, ValueError, FileNotFoundError) as exc:
+        print(f"gisaxs-live {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+"""YAML configuration → frozen, validated dataclasses.
+
+Every section is a frozen dataclass whose field names are the YAML keys. Loading checks each key
+against the dataclass (an unknown key is an error naming it, with the closest known key), each value
+against the field's type hint, and each section's own ranges (``_check``). Units are in the key names;
+angles are degrees only here, at the boundary, and nm / nm⁻¹ everywhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown, of the wrong type or out of range."""
+
+
+@dataclass(frozen=True)
+class Material:
+    """Refractive index n = 1 − δ + iβ, from a chemical formula and density (xraydb) or given directly."""
+
+    formula: str | None = None
+    density_g_cm3: float | None = None
+    delta: float | None = None
+    beta: float | None = None
+
+    def _check(self, where: str) -> None:
+        by_formula = self.formula is not None
+        by_index = self.delta is not None
+        if by_formula == by_index:
+            raise ConfigError(f"{where}: give either formula + density_g_cm3 or delta + beta")
+        if by_formula and (self.density_g_cm3 is None or self.density_g_cm3 <= 0):
+            raise ConfigError(f"{where}.density_g_cm3: must be a positive number for formula {self.formula!r}")
+        if by_index and (self.beta is None or self.delta < 0 or self.beta < 0):
+            raise ConfigError(f"{where}: delta and beta must both be given and be >= 0")
+        if by_formula:
+            import xraydb
+
+            try:
+                elements = xraydb.chemparse(self.formula)
+            except ValueError:
+                elements = {}
+            if not elements:
+                raise ConfigError(f"{where}.formula: {self.formula!r} is not a chemical formula")
+
+    def refractive_index(self, wavelength_nm: float) -> complex:
+        """n = 1 − δ + iβ at ``wavelength_nm`` (nm)."""
+        if self.delta is not None:
+            return complex(1.0 - self.delta, self.beta)
+        import xraydb
+
+        energy_ev = 1239.841984 / wavelength_nm
+        delta, beta, _ = xraydb.xray_delta_beta(self.formula, self.density_g_cm3, energy_ev)
+        return complex(1.0 - float(delta), float(beta))
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """What the X-rays see: beam, sample materials and particle packing."""
+
+    wavelength_nm: float = 0.15
+    incidence_angle_deg: float = 0.2
+    substrate: Material = field(default_factory=lambda: Material(formula="Si", density_g_cm3=2.329))
+    particle: Material = field(default_factory=lambda: Material(formula="Te", density_g_cm3=6.24))
+    volume_fraction: float = 0.2
+
+    def _check(self, where: str) -> None:
+        _in_range(where, "wavelength_nm", self.wavelength_nm, 0.01, 1.0)
+        _in_range(where, "incidence_angle_deg", self.incidence_angle_deg, 0.01, 5.0)
+        _in_range(where, "volume_fraction", self.volume_fraction, 0.0, 0.49)
+
+    @property
+    def k_nm(self) -> float:
+        """Wave number k = 2π/λ (nm⁻¹)."""
+        return 2.0 * math.pi / self.wavelength_nm
+
+    @property
+    def alpha_i_rad(self) -> float:
+        return math.radians(self.incidence_angle_deg)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The model's canonical (q_z, q_y) grid: q_y from 0, q_z from the sample horizon (α_f = 0) upward."""
+
+    n_qy: int = 70
+    n_qz: int = 90
+    qy_max_inv_nm: float = 1.75
+    qz_span_inv_nm: float = 2.7
+
+    def _check(self, where: str) -> None:
+        _in_range(where, "n_qy", self.n_qy, 8, 1024)
+        _in_range(where, "n_qz", self.n_qz, 8, 1024)
+        _in_range(where, "qy_max_inv_nm", self.qy_max_inv_nm, 0.05, 20.0)
+        _in_range(where, "qz_span_inv_nm", self.qz_span_inv_nm, 0.05, 20.0)
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """Numerical resolution of the simulator: quadrature and sampling node counts."""
+
+    size_samples: int = 11
+    orientation_samples: int = 12
+    z_nodes: int = 24
+
+    def _check(self, where: str) -> None:
+        _in_range(where, "size_samples", self.size_samples, 1, 201)
+        _in_range(where, "orientation_samples", self.orientation_samples, 1, 361)
+        _in_range(where, "z_nodes", self.z_nodes, 4, 256)
+
+
+@dataclass(frozen=True)
+class Scale:
+    """log10 → 256 grey levels: the top ``decades`` below the brightest bin span the levels 0..255."""
+
+    decades: float = 5.0
+
+    def _check(self, where: str) -> None:
+        _in_range(where, "decades", self.decades, 0.5, 12.0)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration file."""
+
+    experiment: Experiment = field(default_factory=Experiment)
+    grid: Grid = field(default_factory=Grid)
+    simulation: Simulation = field(default_factory=Simulation)
+    scale: Scale = field(default_factory=Scale)
+
+
+def _in_range(where: str, key: str, value: float, lo: float, hi: float) -> None:
+    if not (lo <= value <= hi) or (isinstance(value, float) and math.isnan(value)):
+        raise ConfigError(f"{where}.{key}: {value!r} is outside [{lo}, {hi}]")
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def _convert(value: Any, hint: Any, where: str) -> Any:
+    """Check ``value`` against type hint ``hint`` and convert it (lists → tuples, mappings → dataclasses)."""
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _convert(value, option, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{where}: {value!r} is not a {_type_name(hint)}")
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(repr, choices))}")
+        return value
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{where}: expected a list of {len(args)} values, got {len(value)}")
+        return tuple(_convert(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if dataclasses.is_dataclass(hint):
+        return build_section(hint, value, where)
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    if hint is Path:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a path, got {value!r}")
+        return Path(value).expanduser()
+    raise TypeError(f"config field {where} has an unsupported type hint {hint!r}")
+
+
+def build_section(cls: type, mapping: Any, where: str) -> Any:
+    """Build dataclass ``cls`` from a YAML mapping, naming ``where`` (e.g. ``experiment``) in errors."""
+    if mapping is None:
+        mapping = {}
+    if not isinstance(mapping, dict):
+        raise ConfigError(f"{where}: expected a mapping of keys, got {mapping!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in mapping:
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(names)})"
+            raise ConfigError(f"{where}.{key}: unknown key{hint}")
+    values = {key: _convert(value, hints[key], f"{where}.{key}") for key, value in mapping.items()}
+    section = cls(**values)
+    check = getattr(section, "_check", None)
+    if check is not None:
+        check(where)
+    return section
+
+
+def default_config_text() -> str:
+    """The bundled default YAML (also shipped as ``config/default.yaml`` in the repository)."""
+    return resources.files("gisaxs_live").joinpath("data/default.yaml").read_text()
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load ``path`` (YAML) over the built-in defaults; ``None`` gives the bundled defaults."""
+    if path is None:
+        text, name = default_config_text(), "default.yaml"
+    else:
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
+        name = str(path)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{name}: not valid YAML ({exc})".replace("\n", " ")) from None
+    try:
+        return build_section(Config, data, "config")
+    except ConfigError as exc:
+        raise ConfigError(f"{name}: {exc}") from None

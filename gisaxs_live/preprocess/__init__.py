@@ -1,0 +1,1 @@
+"""Detector frame → model input: geometry, masking, regridding onto the canonical q-grid, log scaling."""

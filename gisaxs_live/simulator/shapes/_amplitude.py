@@ -1,0 +1,75 @@
+"""Building blocks of the form factors: normalised amplitudes of spheres, discs, slabs and polygons,
+and Gauss–Legendre quadrature along z of axially symmetric profiles. Lengths in nm, q in nm⁻¹."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import j1
+
+_SMALL = 1e-4
+
+
+def sphere_amplitude(u: np.ndarray) -> np.ndarray:
+    """3 (sin u − u cos u) / u³, the sphere's form factor over its volume; → 1 − u²/10 as u → 0."""
+    u = np.asarray(u, dtype=float)
+    small = u < _SMALL
+    us = np.where(small, 1.0, u)
+    exact = 3.0 * (np.sin(us) - us * np.cos(us)) / us**3
+    return np.where(small, 1.0 - u**2 / 10.0, exact)
+
+
+def disc_amplitude(x: np.ndarray) -> np.ndarray:
+    """2 J1(x) / x, a disc's form factor over its area; → 1 − x²/8 as x → 0."""
+    x = np.asarray(x, dtype=float)
+    small = x < _SMALL
+    xs = np.where(small, 1.0, x)
+    return np.where(small, 1.0 - x**2 / 8.0, 2.0 * j1(xs) / xs)
+
+
+def slab_amplitude(qz: np.ndarray, height: float) -> np.ndarray:
+    """∫₀ᴴ e^{i q_z z} dz / H = e^{i q_z H/2} sinc(q_z H/2), for a slab from z = 0 to z = H."""
+    half = np.asarray(qz) * (0.5 * height)
+    return np.exp(1j * half) * np.sinc(half / np.pi)
+
+
+def polygon_amplitude(qx: np.ndarray, qy: np.ndarray, vertices: np.ndarray) -> np.ndarray:
+    """∫_P e^{i q·r} d²r (nm²) over a polygon with counter-clockwise ``vertices`` (N, 2), by the divergence
+    theorem: (−i/q²) Σ_edges (q·n_j l_j) e^{i q·M_j} sinc(q·E_j/2), with M_j the edge midpoint, E_j the
+    edge vector and n_j l_j its outward normal times its length. Equals the area at q = 0."""
+    qx, qy = np.broadcast_arrays(np.asarray(qx, float), np.asarray(qy, float))
+    edges = np.roll(vertices, -1, axis=0) - vertices
+    mids = vertices + 0.5 * edges
+    area = 0.5 * np.sum(vertices[:, 0] * edges[:, 1] - vertices[:, 1] * edges[:, 0])
+    q2 = qx**2 + qy**2
+    size = np.max(np.hypot(vertices[:, 0], vertices[:, 1]))
+    small = q2 * size**2 < _SMALL**2
+    q2s = np.where(small, 1.0, q2)
+    total = np.zeros(qx.shape, dtype=complex)
+    for (ex, ey), (mx, my) in zip(edges, mids):
+        q_dot_n = qx * ey - qy * ex
+        half = 0.5 * (qx * ex + qy * ey)
+        total += q_dot_n * np.exp(1j * (qx * mx + qy * my)) * np.sinc(half / np.pi)
+    return np.where(small, area, -1j * total / q2s)
+
+
+def regular_polygon(n: int, circumradius: float) -> np.ndarray:
+    """Vertices (n, 2) of a regular n-gon centred at the origin, first vertex on +x, counter-clockwise."""
+    angles = 2.0 * np.pi * np.arange(n) / n
+    return circumradius * np.column_stack([np.cos(angles), np.sin(angles)])
+
+
+def axial_profile_amplitude(q_par: np.ndarray, qz: np.ndarray, z0: float, z1: float,
+                            radius_sq, n_nodes: int) -> np.ndarray:
+    """∫_{z0}^{z1} π r(z)² · 2J1(q∥ r)/(q∥ r) · e^{i q_z z} dz (nm³) by Gauss–Legendre with ``n_nodes``.
+
+    ``radius_sq(z)`` gives r(z)² (nm²). For the shapes here r² is a polynomial in z, so the integrand is
+    analytic and the quadrature converges exponentially. ``q_par`` and ``qz`` broadcast against each other.
+    """
+    x, w = np.polynomial.legendre.leggauss(n_nodes)
+    half = 0.5 * (z1 - z0)
+    z = z0 + half * (x + 1.0)
+    r2 = np.clip(radius_sq(z), 0.0, None)
+    weight = half * w * np.pi * r2
+    disc = disc_amplitude(np.asarray(q_par)[..., np.newaxis] * np.sqrt(r2))
+    phase = np.exp(1j * np.asarray(qz)[..., np.newaxis] * z)
+    return np.einsum("...k,...k->...", phase * weight, disc)

@@ -1,0 +1,117 @@
+"""Self-describing parameter tables of the particle shapes (sasmodels style) and the shape record."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+Role = Literal["size", "shape", "dispersion", "orientation"]
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One row of a shape's parameter table.
+
+    ``limits`` bound what is physically valid (an error outside them); ``sample_range`` is the range the
+    paper's grid spans and ``random`` samples. Roles: ``size`` scales with the size distribution (D_y),
+    ``shape`` is a fixed ratio, ``dispersion`` and ``orientation`` describe the ensemble, not one particle.
+    """
+
+    name: str
+    unit: str
+    default: float
+    limits: tuple[float, float]
+    sample_range: tuple[float, float]
+    description: str
+    role: Role
+
+
+def diameter() -> Parameter:
+    return Parameter("D_y", "nm", 20.0, (0.1, 1000.0), (5.0, 40.0),
+                     "in-plane diameter (mode of the log-normal distribution)", "size")
+
+
+def aspect(lo: float, hi: float, limits: tuple[float, float] = (0.01, 100.0)) -> Parameter:
+    return Parameter("aspect", "", round(0.5 * (lo + hi), 2), limits, (lo, hi),
+                     "vertical size over in-plane diameter, D_z/D_y", "shape")
+
+
+def fwhm() -> Parameter:
+    return Parameter("fwhm", "nm", 9.0, (0.0, 1000.0), (3.0, 18.0),
+                     "full width at half maximum of the log-normal D_y distribution", "dispersion")
+
+
+def azimuth(period_deg: float) -> tuple[Parameter, Parameter]:
+    """Mean in-plane orientation of the deposit and the (uniform) spread around it."""
+    return (
+        Parameter("azimuth", "deg", 0.0, (-360.0, 360.0), (0.0, period_deg),
+                  "mean in-plane rotation of the particles", "orientation"),
+        Parameter("azimuth_spread", "deg", period_deg, (0.0, period_deg), (0.0, period_deg),
+                  f"width of the uniform in-plane orientation distribution ({period_deg:g} = random)",
+                  "orientation"),
+    )
+
+
+@dataclass(frozen=True)
+class ShapeModel:
+    """A particle shape: its table, its form factor and the paper's parameter grid (Fig. 1).
+
+    ``form_factor(qx, qy, qz, **geometry)`` takes broadcastable q arrays (nm⁻¹) and the ``size`` and
+    ``shape`` parameters, and returns the complex amplitude (nm³) of one particle with its base centred
+    at the origin on the substrate (z = 0). ``volume(**geometry)`` is F(q = 0) in nm³.
+    ``orientation_period_deg`` is None for shapes symmetric about z.
+    """
+
+    name: str
+    description: str
+    parameters: tuple[Parameter, ...]
+    form_factor: Callable[..., np.ndarray]
+    volume: Callable[..., float]
+    paper_grid: Mapping[str, tuple[float, ...]]
+    orientation_period_deg: float | None = None
+    uses_z_quadrature: bool = False
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.parameters)
+
+    def geometry(self, params: Mapping[str, float]) -> dict[str, float]:
+        """The ``size`` and ``shape`` parameters: what ``form_factor`` and ``volume`` take."""
+        return {p.name: params[p.name] for p in self.parameters if p.role in ("size", "shape")}
+
+    def check(self, params: Mapping[str, float]) -> dict[str, float]:
+        """Complete ``params`` with defaults and validate them; errors name the shape and parameter."""
+        unknown = set(params) - set(self.names)
+        if unknown:
+            raise ValueError(f"{self.name}: unknown parameter(s) {', '.join(sorted(unknown))}; "
+                             f"known: {', '.join(self.names)}")
+        full = {}
+        for p in self.parameters:
+            value = float(params.get(p.name, p.default))
+            lo, hi = p.limits
+            if not (lo <= value <= hi) or math.isnan(value):
+                raise ValueError(f"{self.name}: parameter {p.name} = {value:g} {p.unit} is outside its "
+                                 f"limits [{lo:g}, {hi:g}]")
+            full[p.name] = value
+        return full
+
+    def random(self, rng: np.random.Generator) -> dict[str, float]:
+        """Parameters drawn uniformly over each parameter's ``sample_range``."""
+        return {p.name: float(rng.uniform(*p.sample_range)) for p in self.parameters}
+
+    def paper_points(self) -> list[dict[str, float]]:
+        """Every parameter combination of the paper's grid, in a fixed order."""
+        names = list(self.paper_grid)
+        axes = np.meshgrid(*[np.asarray(self.paper_grid[n], float) for n in names], indexing="ij")
+        points = [dict(zip(names, map(float, values))) for values in zip(*(a.ravel() for a in axes))]
+        return [self.check(p) for p in points]
+
+
+def steps(lo: float, hi: float, step: float) -> tuple[float, ...]:
+    """lo, lo+step, …, hi inclusive, rounded to remove float noise."""
+    n = int(round((hi - lo) / step)) + 1
+    return tuple(round(lo + i * step, 10) for i in range(n))

@@ -1,0 +1,41 @@
+"""Triaxial ellipsoid resting on the substrate: semi-axes R_x = D_x/2, R_y = D_y/2, R_z = D_z/2, with the
+long in-plane axis along y at azimuth 0; the deposit's in-plane orientation is averaged over."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._amplitude import sphere_amplitude
+from ._table import Parameter, ShapeModel, aspect, azimuth, diameter, fwhm, steps
+
+PERIOD_DEG = 180.0
+
+
+def volume(D_y: float, aspect: float, xy_ratio: float) -> float:
+    """(π/6) D_x D_y D_z (nm³)."""
+    return np.pi / 6.0 * (D_y / xy_ratio) * D_y * (aspect * D_y)
+
+
+def form_factor(qx, qy, qz, D_y: float, aspect: float, xy_ratio: float) -> np.ndarray:
+    """V · 3(sin u − u cos u)/u³ · e^{i q_z R_z}, u = √((q_x R_x)² + (q_y R_y)² + (q_z R_z)²)."""
+    ry = 0.5 * D_y
+    rx, rz = ry / xy_ratio, aspect * ry
+    qz = np.asarray(qz)
+    u = np.sqrt((np.asarray(qx) * rx) ** 2 + (np.asarray(qy) * ry) ** 2 + (qz * rz) ** 2)
+    return volume(D_y, aspect, xy_ratio) * sphere_amplitude(u) * np.exp(1j * qz * rz)
+
+
+shape = ShapeModel(
+    name="ellipsoid",
+    description=__doc__.strip(),
+    parameters=(
+        diameter(), aspect(0.3, 0.9), fwhm(),
+        Parameter("xy_ratio", "", 2.0, (1.0, 100.0), (1.5, 3.0), "in-plane axis ratio D_y/D_x", "shape"),
+        *azimuth(PERIOD_DEG),
+    ),
+    form_factor=form_factor,
+    volume=volume,
+    paper_grid={"D_y": (10.0, 20.0, 30.0, 40.0), "aspect": steps(0.3, 0.9, 0.1), "fwhm": (3.0, 9.0, 15.0),
+                "xy_ratio": steps(1.5, 3.0, 0.5)},
+    orientation_period_deg=PERIOD_DEG,
+)

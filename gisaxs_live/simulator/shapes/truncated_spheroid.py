@@ -1,0 +1,47 @@
+"""Truncated spheroid: the top part, of height H, of a spheroid with semi-axes R = D_y/2 and R_z = D_z/2,
+cut by the substrate plane. H = D_z is the full spheroid, H = D_z/2 the hemispheroid."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._amplitude import axial_profile_amplitude
+from ._table import Parameter, ShapeModel, aspect, diameter, fwhm, steps
+
+Z_NODES = 24
+
+
+def _dims(D_y: float, aspect: float, h_ratio: float) -> tuple[float, float, float, float]:
+    """(R, R_z, H, z_c): radii, kept height and the spheroid centre's height above the base (nm)."""
+    r, rz = 0.5 * D_y, 0.5 * aspect * D_y
+    height = h_ratio * 2.0 * rz
+    return r, rz, height, height - rz
+
+
+def volume(D_y: float, aspect: float, h_ratio: float) -> float:
+    """π R² [H − (R_z³ + z_c³)/(3 R_z²)] (nm³)."""
+    r, rz, height, zc = _dims(D_y, aspect, h_ratio)
+    return np.pi * r**2 * (height - (rz**3 + zc**3) / (3.0 * rz**2))
+
+
+def form_factor(qx, qy, qz, D_y: float, aspect: float, h_ratio: float, z_nodes: int = Z_NODES) -> np.ndarray:
+    """Gauss–Legendre over z ∈ [0, H] of discs of radius² R²(1 − (z − z_c)²/R_z²)."""
+    r, rz, height, zc = _dims(D_y, aspect, h_ratio)
+    q_par = np.sqrt(np.asarray(qx) ** 2 + np.asarray(qy) ** 2)
+    return axial_profile_amplitude(q_par, qz, 0.0, height, lambda z: r**2 * (1.0 - ((z - zc) / rz) ** 2),
+                                   z_nodes)
+
+
+shape = ShapeModel(
+    name="truncated_spheroid",
+    description=__doc__.strip(),
+    parameters=(
+        diameter(), aspect(0.3, 0.9), fwhm(),
+        Parameter("h_ratio", "", 0.6, (0.01, 1.0), (0.2, 0.8), "kept height over spheroid height, H/D_z", "shape"),
+    ),
+    form_factor=form_factor,
+    volume=volume,
+    paper_grid={"D_y": (10.0, 20.0, 30.0, 40.0), "aspect": steps(0.3, 0.9, 0.1), "fwhm": (3.0, 9.0, 15.0),
+                "h_ratio": steps(0.2, 0.8, 0.2)},
+    uses_z_quadrature=True,
+)

@@ -1,0 +1,60 @@
+"""The YAML loader: defaults, overrides, and clear errors that name the offending key."""
+
+import pytest
+
+from gisaxs_live.config import ConfigError, load_config
+
+
+def write(tmp_path, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_are_the_papers_experiment():
+    cfg = load_config()
+    assert cfg.experiment.wavelength_nm == 0.15
+    assert cfg.experiment.incidence_angle_deg == 0.2
+    assert cfg.experiment.volume_fraction == 0.2
+    n_si = cfg.experiment.substrate.refractive_index(0.15)
+    assert 1 - n_si.real == pytest.approx(7.18e-6, rel=0.01)  # DESIGN.md: Si at 0.15 nm
+    n_te = cfg.experiment.particle.refractive_index(0.15)
+    assert 1 - n_te.real == pytest.approx(1.546e-5, rel=0.02)
+
+
+def test_repository_default_yaml_is_the_packaged_one():
+    from pathlib import Path
+
+    from gisaxs_live.config import default_config_text
+
+    assert (Path(__file__).parents[1] / "config" / "default.yaml").read_text() == default_config_text()
+
+
+def test_partial_override_keeps_other_defaults(tmp_path):
+    cfg = load_config(write(tmp_path, "experiment:\n  wavelength_nm: 0.1033\n  substrate: {delta: 3.4e-6, beta: 3.5e-8}\n"))
+    assert cfg.experiment.wavelength_nm == 0.1033
+    assert cfg.experiment.incidence_angle_deg == 0.2
+    assert cfg.experiment.substrate.refractive_index(0.1) == complex(1 - 3.4e-6, 3.5e-8)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("experiment:\n  wavelenght_nm: 0.1\n", "experiment.wavelenght_nm: unknown key (did you mean 'wavelength_nm'?)"),
+    ("experiment:\n  wavelength_nm: fast\n", "experiment.wavelength_nm: expected a number"),
+    ("experiment:\n  wavelength_nm: -1\n", "experiment.wavelength_nm: -1.0 is outside"),
+    ("grid:\n  n_qy: 7.5\n", "grid.n_qy: expected an integer"),
+    ("bogus: 1\n", "config.bogus: unknown key"),
+    ("experiment: [1, 2]\n", "experiment: expected a mapping"),
+    ("experiment:\n  substrate: {formula: Si}\n", "substrate.density_g_cm3: must be a positive number"),
+    ("experiment:\n  substrate: {formula: Qq, density_g_cm3: 1}\n", "is not a chemical formula"),
+    ("experiment: {wavelength_nm: [\n", "not valid YAML"),
+])
+def test_bad_config_is_a_clear_error_naming_the_key(tmp_path, text, message):
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_config_file_names_it(tmp_path):
+    with pytest.raises(ConfigError, match="nope.yaml: cannot read config"):
+        load_config(tmp_path / "nope.yaml")

@@ -1,0 +1,124 @@
+"""Analytic checks of the optics, the structure factor, the size distribution and the DWBA pattern."""
+
+import math
+
+import numpy as np
+import pytest
+
+from gisaxs_live.config import Simulation, load_config
+from gisaxs_live.qgrid import QGrid
+from gisaxs_live.simulator.distributions import lognormal_nodes, lognormal_sigma, orientation_nodes
+from gisaxs_live.simulator.optics import critical_angle, dwba_amplitude, fresnel_r
+from gisaxs_live.simulator.pattern import Optics, ensemble_intensity, simulate_pattern
+from gisaxs_live.simulator.shapes import SHAPES, get_shape
+from gisaxs_live.simulator.structure import compressibility_limit, percus_yevick
+
+N_SI = complex(1 - 7.18e-6, 1.56e-7)
+
+
+def test_fresnel_total_reflection_limits():
+    assert fresnel_r(np.array(1e-9), N_SI) == pytest.approx(-1.0, abs=1e-4)
+    alpha_c = critical_angle(N_SI)
+    assert alpha_c == pytest.approx(math.sqrt(2 * 7.18e-6))
+    below = np.abs(fresnel_r(np.linspace(0.1, 0.9, 9) * alpha_c, N_SI))
+    assert np.all(below > 0.95)
+    above = np.abs(fresnel_r(np.linspace(1.2, 20, 50) * alpha_c, N_SI))
+    assert np.all(above < 1.0) and np.all(np.diff(above) < 0)
+    # far above α_c: r → δ/(2 sin² α), so the reflectivity |r|² falls like α⁻⁴
+    a = np.array([0.02, 0.04])
+    r = fresnel_r(a, N_SI)
+    np.testing.assert_allclose(r.real, 7.18e-6 / (2 * np.sin(a) ** 2), rtol=0.02)
+    assert abs(r[0]) ** 2 / abs(r[1]) ** 2 == pytest.approx(16.0, rel=0.05)
+
+
+def test_fresnel_of_vacuum_is_zero():
+    assert np.all(np.abs(fresnel_r(np.linspace(1e-4, 0.1, 10), 1.0 + 0j)) < 1e-12)
+
+
+def test_dwba_reduces_to_born_without_substrate():
+    shape = get_shape("spheroid")
+    g = shape.geometry(shape.check({}))
+    k, ai = 41.9, 0.0035
+    af = np.linspace(1e-4, 0.05, 20)
+    qy = np.full_like(af, 0.3)
+    f = dwba_amplitude(lambda qz: shape.form_factor(0.0, qy, qz, **g), k, ai, af, 1.0 + 0j)
+    born = shape.form_factor(0.0, qy, k * (np.sin(af) + np.sin(ai)), **g)
+    np.testing.assert_allclose(f, born, rtol=1e-12)
+
+
+def test_dwba_is_zero_below_the_horizon():
+    shape = get_shape("cylinder")
+    g = shape.geometry(shape.check({}))
+    f = dwba_amplitude(lambda qz: shape.form_factor(0.0, 0.2, qz, **g), 41.9, 0.0035,
+                       np.array([-0.01, np.nan, 0.01]), N_SI)
+    assert f[0] == 0 and f[1] == 0 and abs(f[2]) > 0
+
+
+def test_percus_yevick_limits():
+    eta = 0.2
+    assert compressibility_limit(eta) == pytest.approx(0.8**4 / 1.4**2)
+    s = percus_yevick(np.array([1e-5, 1e-3, 5e-3]), 10.0, eta)
+    np.testing.assert_allclose(s, compressibility_limit(eta), rtol=2e-3)
+    large = percus_yevick(np.linspace(20, 40, 100), 10.0, eta)
+    assert np.max(np.abs(large - 1.0)) < 0.01
+    # the first peak of a hard-sphere liquid sits near q d ≈ 2π·1.1 and exceeds 1
+    q = np.linspace(0.1, 1.5, 500)
+    s = percus_yevick(q, 10.0, eta)
+    assert s.max() > 1.05 and 5.0 < q[np.argmax(s)] * 10.0 < 8.0
+    np.testing.assert_array_equal(percus_yevick(q, 10.0, 0.0), 1.0)
+
+
+def test_lognormal_fwhm_and_mode():
+    mode, fwhm = 20.0, 9.0
+    sigma = lognormal_sigma(mode, fwhm)
+    d = np.linspace(1, 80, 200001)
+    pdf = np.exp(-((np.log(d) - (np.log(mode) + sigma**2)) ** 2) / (2 * sigma**2)) / d
+    assert d[np.argmax(pdf)] == pytest.approx(mode, abs=1e-3)
+    above = d[pdf >= pdf.max() / 2]
+    assert above[-1] - above[0] == pytest.approx(fwhm, abs=1e-3)
+    sizes, weights = lognormal_nodes(mode, fwhm, 11)
+    assert weights.sum() == pytest.approx(1.0) and np.all(np.diff(sizes) > 0)
+    sizes, weights = lognormal_nodes(mode, 0.0, 11)
+    assert sizes.tolist() == [mode] and weights.tolist() == [1.0]
+
+
+def test_orientation_nodes_cover_the_spread():
+    a = orientation_nodes(10.0, 60.0, 6)
+    np.testing.assert_allclose(np.degrees(a), [-15, -5, 5, 15, 25, 35])
+    assert orientation_nodes(30.0, 0.0, 6).tolist() == [math.radians(30.0)]
+
+
+def test_dilute_monodisperse_intensity_is_born_squared_in_vacuum():
+    config = load_config()
+    optics = Optics(41.9, 0.0035, 1.0 + 0j, config.experiment.substrate.refractive_index(0.15), 0.0)
+    shape = get_shape("cylinder")
+    params = shape.check({"fwhm": 0.0})
+    qy = np.linspace(0.01, 1.5, 30)
+    af = np.full_like(qy, 0.01)
+    intensity = ensemble_intensity(shape, params, 0.0, qy, af, optics, Simulation())
+    f = shape.form_factor(0.0, qy, 41.9 * (np.sin(af) + np.sin(0.0035)), **shape.geometry(params))
+    ratio = intensity / np.abs(f) ** 2
+    np.testing.assert_allclose(ratio, ratio[0], rtol=1e-10)
+
+
+def test_isotropic_pattern_of_anisotropic_shape_is_rotation_invariant():
+    """With the full orientation spread, the deposit's mean azimuth does not matter."""
+    config = load_config()
+    optics = Optics.from_experiment(config.experiment)
+    grid = QGrid.for_experiment(config.experiment, config.grid)
+    shape = get_shape("prism3")
+    a = simulate_pattern(shape, {"azimuth": 0.0}, grid, optics, config.simulation)
+    b = simulate_pattern(shape, {"azimuth": 40.0}, grid, optics, config.simulation)
+    np.testing.assert_allclose(a, b, rtol=1e-4)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=[s.name for s in SHAPES])
+def test_patterns_are_finite_positive_and_peak_at_low_q(shape):
+    config = load_config()
+    optics = Optics.from_experiment(config.experiment)
+    grid = QGrid.for_experiment(config.experiment, config.grid)
+    pattern = simulate_pattern(shape, {}, grid, optics, config.simulation)
+    assert pattern.shape == (90, 70) and pattern.dtype == np.float32
+    assert np.all(np.isfinite(pattern)) and np.all(pattern >= 0)
+    row, col = np.unravel_index(np.argmax(pattern), pattern.shape)
+    assert grid.qz[row] < 0.6 and grid.qy[col] < 0.5
