@@ -130,6 +130,79 @@ class Scale:
 
 
 @dataclass(frozen=True)
+class Geometry:
+    """Detector geometry. Axis convention: the array as fabio returns it, row 0 = top of the detector, so
+    the exit angle α_f grows toward smaller row numbers; ``transpose``, then ``flip_rows`` /
+    ``flip_columns``, describe how to turn the array into that orientation. ``direct_beam_px`` is
+    [column, row] in the array as fabio returns it (pixel centres at integers). ``pixel_size_mm`` is one
+    number or [x (along a row), y (along a column)]. A pyFAI ``poni_file``, when set, replaces
+    distance, pixel size and direct beam (its tilts are used; its wavelength is not: that is
+    ``experiment.wavelength_nm``)."""
+
+    distance_mm: float = 2000.0
+    pixel_size_mm: float | tuple[float, float] = 0.172
+    direct_beam_px: tuple[float, float] = (490.0, 900.0)
+    poni_file: Path | None = None
+    flip_rows: bool = False
+    flip_columns: bool = False
+    transpose: bool = False
+
+    def _check(self, where: str) -> None:
+        _in_range(where, "distance_mm", self.distance_mm, 10.0, 1e5)
+        for size in self.pixel_size_xy_mm:
+            _in_range(where, "pixel_size_mm", size, 1e-3, 10.0)
+        if not all(math.isfinite(v) for v in self.direct_beam_px):
+            raise ConfigError(f"{where}.direct_beam_px: {self.direct_beam_px!r} is not finite")
+        if self.poni_file is not None and not self.poni_file.is_file():
+            raise ConfigError(f"{where}.poni_file: {str(self.poni_file)!r} is not a file")
+
+    @property
+    def pixel_size_xy_mm(self) -> tuple[float, float]:
+        """(along a row, along a column) pixel pitch (mm)."""
+        size = self.pixel_size_mm
+        return (size, size) if isinstance(size, float) else size
+
+
+@dataclass(frozen=True)
+class Beamstop:
+    """A beam stop's shadow: a circle (``radius_px``) or an axis-aligned rectangle (``size_px`` =
+    [width, height]) centred on the direct beam, or on ``centre_px`` = [column, row] when given."""
+
+    shape: Literal["circle", "rectangle"] = "circle"
+    radius_px: float = 10.0
+    size_px: tuple[float, float] = (20.0, 20.0)
+    centre_px: tuple[float, float] | None = None
+
+    def _check(self, where: str) -> None:
+        _in_range(where, "radius_px", self.radius_px, 0.0, 1e5)
+        for size in self.size_px:
+            _in_range(where, "size_px", size, 0.0, 1e5)
+
+
+@dataclass(frozen=True)
+class Mask:
+    """Pixels that never enter a bin (all in pixels of the array as fabio returns it): a fabio-readable
+    ``file`` (nonzero = masked), negative counts (Pilatus gaps, dead pixels), a ``beamstop``,
+    ``rectangles`` [column_min, row_min, column_max, row_max] (inclusive), and everything outside a
+    circular ``aperture_px`` [column, row, radius] (e.g. a flight tube's shadow)."""
+
+    file: Path | None = None
+    negative_is_masked: bool = True
+    beamstop: Beamstop | None = None
+    rectangles: tuple[tuple[int, int, int, int], ...] = ()
+    aperture_px: tuple[float, float, float] | None = None
+
+    def _check(self, where: str) -> None:
+        if self.file is not None and not self.file.is_file():
+            raise ConfigError(f"{where}.file: {str(self.file)!r} is not a file")
+        for i, (c0, r0, c1, r1) in enumerate(self.rectangles):
+            if c0 > c1 or r0 > r1:
+                raise ConfigError(f"{where}.rectangles[{i}]: minimum above maximum in {[c0, r0, c1, r1]}")
+        if self.aperture_px is not None:
+            _in_range(where, "aperture_px[2]", self.aperture_px[2], 1.0, 1e5)
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration file."""
 
@@ -137,6 +210,8 @@ class Config:
     grid: Grid = field(default_factory=Grid)
     simulation: Simulation = field(default_factory=Simulation)
     scale: Scale = field(default_factory=Scale)
+    geometry: Geometry = field(default_factory=Geometry)
+    mask: Mask = field(default_factory=Mask)
 
 
 def _in_range(where: str, key: str, value: float, lo: float, hi: float) -> None:
