@@ -122,3 +122,18 @@ def test_patterns_are_finite_positive_and_peak_at_low_q(shape):
     assert np.all(np.isfinite(pattern)) and np.all(pattern >= 0)
     row, col = np.unravel_index(np.argmax(pattern), pattern.shape)
     assert grid.qz[row] < 0.6 and grid.qy[col] < 0.5
+
+
+@pytest.mark.parametrize("height", [0.0, 3.0, 20.0])
+def test_dwba_of_a_point_scatterer_is_the_standing_wave_product(height):
+    """A point at height h scatters with the product of the physical fields there: the incident
+    e^{-i s_i h} + r_i e^{i s_i h} and, by reciprocity, the one incident from the detector
+    e^{-i s_f h} + r_f e^{i s_f h} (s = k sin α, n = 1 − δ + iβ). Sensitive to the phase of r below α_c."""
+    k, ai = 2 * math.pi / 0.15, math.radians(0.2)
+    af = np.radians(np.linspace(0.02, 1.0, 60))
+    f = dwba_amplitude(lambda qz: np.exp(1j * qz * height), k, ai, af, N_SI)
+    si, sf = k * math.sin(ai), k * np.sin(af)
+    r_i, r_f = fresnel_r(np.array(ai), N_SI), fresnel_r(af, N_SI)
+    expected = (np.abs(np.exp(-1j * si * height) + r_i * np.exp(1j * si * height)) ** 2
+                * np.abs(np.exp(-1j * sf * height) + r_f * np.exp(1j * sf * height)) ** 2)
+    np.testing.assert_allclose(np.abs(f) ** 2, expected, rtol=1e-10)
