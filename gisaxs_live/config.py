@@ -184,10 +184,12 @@ class Mask:
     """Pixels that never enter a bin (all in pixels of the array as fabio returns it): a fabio-readable
     ``file`` (nonzero = masked), negative counts (Pilatus gaps, dead pixels), a ``beamstop``,
     ``rectangles`` [column_min, row_min, column_max, row_max] (inclusive), and everything outside a
-    circular ``aperture_px`` [column, row, radius] (e.g. a flight tube's shadow)."""
+    circular ``aperture_px`` [column, row, radius] (e.g. a flight tube's shadow); in every frame also
+    negative counts (if ``negative_is_masked``) and counts above ``max_count`` (saturated or hot)."""
 
     file: Path | None = None
     negative_is_masked: bool = True
+    max_count: float | None = None
     beamstop: Beamstop | None = None
     rectangles: tuple[tuple[int, int, int, int], ...] = ()
     aperture_px: tuple[float, float, float] | None = None
@@ -200,6 +202,87 @@ class Mask:
                 raise ConfigError(f"{where}.rectangles[{i}]: minimum above maximum in {[c0, r0, c1, r1]}")
         if self.aperture_px is not None:
             _in_range(where, "aperture_px[2]", self.aperture_px[2], 1.0, 1e5)
+        if self.max_count is not None:
+            _in_range(where, "max_count", self.max_count, 0.0, math.inf)
+
+
+@dataclass(frozen=True)
+class Watch:
+    """The watched detector directory, and when a file there counts as complete (times in s).
+
+    ``inotify`` acts on close-after-write and rename-into-place; ``polling`` (NFS, GPFS: no close
+    events) waits until size and mtime have not changed for ``settle_s``. A file that does not decode
+    is tried again after ``retry_interval_s``, up to ``read_retries`` times, then logged as an error.
+    At most ``queue_size`` files wait (found, not yet classified); the classifier takes up to
+    ``batch_size`` of them at once."""
+
+    directory: Path | None = None
+    observer: Literal["inotify", "polling"] = "inotify"
+    patterns: tuple[str, ...] = ("*.cbf", "*.tif", "*.tiff", "*.edf", "*.h5")
+    ignore_patterns: tuple[str, ...] = (".*", "*.tmp", "*.part", "*~")
+    recursive: bool = False
+    poll_interval_s: float = 1.0
+    settle_s: float = 0.5
+    read_retries: int = 3
+    retry_interval_s: float = 0.25
+    resume_grace_s: float = 60.0
+    queue_size: int = 10000
+    batch_size: int = 16
+
+    def _check(self, where: str) -> None:
+        if not self.patterns:
+            raise ConfigError(f"{where}.patterns: give at least one file name pattern, e.g. '*.cbf'")
+        _in_range(where, "poll_interval_s", self.poll_interval_s, 0.01, 3600.0)
+        _in_range(where, "settle_s", self.settle_s, 0.0, 3600.0)
+        _in_range(where, "read_retries", self.read_retries, 0, 100)
+        _in_range(where, "retry_interval_s", self.retry_interval_s, 0.0, 3600.0)
+        _in_range(where, "resume_grace_s", self.resume_grace_s, 0.0, 86400.0)
+        _in_range(where, "queue_size", self.queue_size, 1, 10_000_000)
+        _in_range(where, "batch_size", self.batch_size, 1, 4096)
+
+
+@dataclass(frozen=True)
+class Output:
+    """Where results go: the CSV log (``fsync`` each write for power-loss safety) and the dashboard
+    (``recent_rows`` table rows; class mix over the last ``mix_frames`` frames)."""
+
+    csv: Path | None = None
+    fsync: bool = False
+    recent_rows: int = 12
+    mix_frames: int = 20
+
+    def _check(self, where: str) -> None:
+        _in_range(where, "recent_rows", self.recent_rows, 1, 1000)
+        _in_range(where, "mix_frames", self.mix_frames, 1, 100_000)
+
+
+@dataclass(frozen=True)
+class Stream:
+    """The ZeroMQ stream: ``gisaxs-live stream`` (a PULL client) and ``gisaxs-live publish`` (a PUSH replayer).
+
+    Endpoints must be loopback (tcp://127.0.0.1:PORT, tcp://localhost:PORT, tcp://[::1]:PORT, ipc://PATH)
+    unless written in ``allowed_endpoints`` (e.g. ``tcp://eiger-dcu:9999``, or ``tcp://*:9999`` to publish
+    on all interfaces). ZeroMQ holds up to ``receive_buffer_frames`` received messages; at most
+    ``queue_size`` decoded frames wait for the classifier, which takes up to ``batch_size`` at once; a frame
+    arriving at a full queue is dropped and gets an error row. A peer silent for 3 heartbeats
+    (``heartbeat_s``) counts as gone; reconnection attempts back off up to ``reconnect_max_s``. Without the
+    dashboard, the counts are logged every ``log_interval_s`` (times in s)."""
+
+    allowed_endpoints: tuple[str, ...] = ()
+    receive_buffer_frames: int = 16
+    queue_size: int = 64
+    batch_size: int = 16
+    heartbeat_s: float = 1.0
+    reconnect_max_s: float = 2.0
+    log_interval_s: float = 10.0
+
+    def _check(self, where: str) -> None:
+        _in_range(where, "receive_buffer_frames", self.receive_buffer_frames, 1, 100_000)
+        _in_range(where, "queue_size", self.queue_size, 1, 100_000)
+        _in_range(where, "batch_size", self.batch_size, 1, 4096)
+        _in_range(where, "heartbeat_s", self.heartbeat_s, 0.1, 600.0)
+        _in_range(where, "reconnect_max_s", self.reconnect_max_s, 0.1, 600.0)
+        _in_range(where, "log_interval_s", self.log_interval_s, 0.1, 86400.0)
 
 
 @dataclass(frozen=True)
@@ -212,6 +295,9 @@ class Config:
     scale: Scale = field(default_factory=Scale)
     geometry: Geometry = field(default_factory=Geometry)
     mask: Mask = field(default_factory=Mask)
+    watch: Watch = field(default_factory=Watch)
+    output: Output = field(default_factory=Output)
+    stream: Stream = field(default_factory=Stream)
 
 
 def _in_range(where: str, key: str, value: float, lo: float, hi: float) -> None:

@@ -1,0 +1,108 @@
+"""Detector pixels → exit angles and wavevector transfer (nm⁻¹), exact for a flat detector.
+
+Each pixel centre is placed in the laboratory frame (mm): ``along`` the direct beam, ``up`` and
+``across`` perpendicular to it, with the direct beam at up = across = 0. Either from the configured
+distance, pixel size and direct-beam pixel (a detector normal to the beam), or from a pyFAI ``.poni``
+file (tilts included; pyFAI is imported only then). "Up" follows the configured axis convention
+(row 0 = top unless ``transpose`` / ``flip_rows`` / ``flip_columns`` say otherwise), never pyFAI's.
+
+The ray to a pixel is then rotated into the sample frame, whose surface lies α_i above the direct
+beam: sin α_f = u_up cos α_i − u_along sin α_i, q_y = k u_across, q_z = k (sin α_i + sin α_f),
+q_x = k (u_along cos α_i + u_up sin α_i − cos α_i), with u the unit vector to the pixel. This is
+q_y = k cos α_f sin 2θ_f with 2θ_f, α_f the in-plane and exit angles; at 2θ_f = 0, α_f + α_i is
+exactly the pixel's elevation above the direct beam.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import Geometry
+
+
+@dataclass(frozen=True)
+class PixelQ:
+    """Per pixel (detector shape): q_x, q_y (signed), q_z (nm⁻¹) and the exit angle α_f (rad)."""
+
+    qx: np.ndarray
+    qy: np.ndarray
+    qz: np.ndarray
+    alpha_f: np.ndarray
+
+
+class DetectorGeometry:
+    """Pixel positions of one configured detector; a PONI file is read once, here."""
+
+    def __init__(self, geometry: Geometry) -> None:
+        self.config = geometry
+        self._poni = None if geometry.poni_file is None else _load_poni(geometry.poni_file)
+
+    def positions_mm(self, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(along, up, across) of every pixel centre (mm), broadcastable to ``shape``."""
+        if self._poni is not None and self._poni.detector.shape is not None:
+            expected = tuple(self._poni.detector.shape)
+            if expected != tuple(shape):
+                raise ValueError(f"frame shape {tuple(shape)} differs from the PONI detector's {expected}")
+        rows = np.arange(shape[0], dtype=np.float64)[:, np.newaxis]
+        cols = np.arange(shape[1], dtype=np.float64)[np.newaxis, :]
+        along, d_row, d_col = self._array_positions_mm(rows, cols)
+        g = self.config
+        a, b = (d_col, d_row) if g.transpose else (d_row, d_col)
+        a = -a if g.flip_rows else a
+        b = -b if g.flip_columns else b
+        return along, -a, b
+
+    def direct_beam_px(self, shape: tuple[int, int]) -> tuple[float, float]:
+        """(column, row) where the direct beam meets the detector plane, in array pixels."""
+        if self._poni is None:
+            return self.config.direct_beam_px
+        # a flat detector maps pixel indices affinely onto the plane: solve lateral position = 0
+        _, d_row, d_col = self._array_positions_mm(np.array([[0.0], [1.0]]), np.array([[0.0, 1.0]]))
+        origin = np.array([d_row[0, 0], d_col[0, 0]])
+        per_row = np.array([d_row[1, 0], d_col[1, 0]]) - origin
+        per_col = np.array([d_row[0, 1], d_col[0, 1]]) - origin
+        row, col = np.linalg.solve(np.column_stack([per_row, per_col]), -origin)
+        return float(col), float(row)
+
+    def pixel_q(self, shape: tuple[int, int], k: float, alpha_i: float) -> PixelQ:
+        """q of every pixel for wave number ``k`` (nm⁻¹) and incidence angle ``alpha_i`` (rad)."""
+        along, up, across = (np.broadcast_to(v, shape) for v in self.positions_mm(shape))
+        norm = np.sqrt(along**2 + up**2 + across**2)
+        u_along, u_up, u_across = along / norm, up / norm, across / norm
+        ca, sa = np.cos(alpha_i), np.sin(alpha_i)
+        sin_af = u_up * ca - u_along * sa
+        return PixelQ(qx=k * (u_along * ca + u_up * sa - ca), qy=k * u_across,
+                      qz=k * (sin_af + sa), alpha_f=np.arcsin(np.clip(sin_af, -1.0, 1.0)))
+
+    def _array_positions_mm(self, rows: np.ndarray, cols: np.ndarray) -> tuple[Any, np.ndarray, np.ndarray]:
+        """(along, displacement toward larger rows, toward larger columns) in mm, lab frame, of the
+        pixel centres at broadcastable ``rows`` × ``cols`` (array indices)."""
+        if self._poni is None:
+            g = self.config
+            size_x, size_y = g.pixel_size_xy_mm
+            beam_col, beam_row = g.direct_beam_px
+            return np.float64(g.distance_mm), (rows - beam_row) * size_y, (cols - beam_col) * size_x
+        ai = self._poni
+        r, c = np.broadcast_arrays(rows, cols)
+        z, y, x = ai.calc_pos_zyx(d1=np.ascontiguousarray(r), d2=np.ascontiguousarray(c))
+        # pyFAI counts rows (columns) from the far edge for orientations 1, 2 (1, 4): undo its flips
+        orientation = int(ai.detector.orientation or 3)
+        row_sign = -1.0 if orientation in (1, 2) else 1.0
+        col_sign = -1.0 if orientation in (1, 4) else 1.0
+        return np.asarray(z) * 1e3, row_sign * np.asarray(y) * 1e3, col_sign * np.asarray(x) * 1e3
+
+
+def _load_poni(path: Path) -> Any:
+    """A pyFAI geometry from ``path`` (pyFAI imported here only: about 1 s with the file)."""
+    try:
+        import pyFAI
+    except ImportError:
+        raise ValueError(f"{path}: reading a PONI file needs pyFAI (pip install 'gisaxs-live[poni]')") from None
+    try:
+        return pyFAI.load(str(path))
+    except Exception as exc:  # pyFAI raises many types for a bad file
+        raise ValueError(f"{path}: not a readable PONI file ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None

@@ -1,0 +1,74 @@
+"""Pixel masks (True = masked): the configured, static part, and the per-frame part of each frame.
+
+Static: the mask file, the beam stop, rectangles and the aperture, for one detector shape (pixels of
+the array as fabio returns it). Per frame: negative counts (Pilatus gaps and dead pixels, which may
+appear at any time), counts above ``max_count``, NaN / inf, and the frame's own mask.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from ..config import Mask
+
+
+def static_mask(mask: Mask, shape: tuple[int, int], direct_beam_px: tuple[float, float]) -> np.ndarray:
+    """The configured mask for a detector of ``shape``; the beam stop is centred on
+    ``direct_beam_px`` (column, row) unless it names its own centre."""
+    masked = np.zeros(shape, dtype=bool)
+    if mask.file is not None:
+        from_file = read_mask_file(mask.file)
+        if from_file.shape != tuple(shape):
+            raise ValueError(f"mask file {mask.file} has shape {from_file.shape}, the frame {tuple(shape)}")
+        masked |= from_file
+    rows = np.arange(shape[0])[:, np.newaxis]
+    cols = np.arange(shape[1])[np.newaxis, :]
+    stop = mask.beamstop
+    if stop is not None:
+        col0, row0 = stop.centre_px if stop.centre_px is not None else direct_beam_px
+        if stop.shape == "circle":
+            masked |= (cols - col0) ** 2 + (rows - row0) ** 2 <= stop.radius_px**2
+        else:
+            width, height = stop.size_px
+            masked |= (np.abs(cols - col0) <= width / 2) & (np.abs(rows - row0) <= height / 2)
+    for col_min, row_min, col_max, row_max in mask.rectangles:
+        masked[max(row_min, 0):max(row_max + 1, 0), max(col_min, 0):max(col_max + 1, 0)] = True
+    if mask.aperture_px is not None:
+        col0, row0, radius = mask.aperture_px
+        masked |= (cols - col0) ** 2 + (rows - row0) ** 2 > radius**2
+    return masked
+
+
+@lru_cache(maxsize=4)
+def read_mask_file(path: Path) -> np.ndarray:
+    """A fabio-readable mask image as bool (nonzero = masked)."""
+    import fabio
+
+    try:
+        data = fabio.open(str(path)).data
+    except Exception as exc:  # fabio raises many types for unreadable files
+        raise ValueError(f"mask file {path} cannot be read ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+    if data is None or data.ndim != 2:
+        raise ValueError(f"mask file {path} is not a 2-D image")
+    return np.asarray(data) != 0
+
+
+def frame_valid(values: np.ndarray, mask: Mask) -> np.ndarray | None:
+    """Per-frame validity of ``values`` (counts of some pixels): not negative (if configured), not above
+    ``max_count``, finite. None when every value is valid (the common, fast case)."""
+    valid = None
+    if mask.negative_is_masked:
+        valid = values >= 0  # NaN compares False: masked too
+    elif values.dtype.kind == "f":
+        valid = np.isfinite(values)
+    if mask.max_count is not None:
+        below = values <= mask.max_count
+        valid = below if valid is None else valid & below
+    if valid is not None and values.dtype.kind == "f":
+        valid &= np.isfinite(values)  # +inf passes ">= 0"
+    if valid is not None and valid.all():
+        return None
+    return valid

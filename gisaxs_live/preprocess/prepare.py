@@ -1,0 +1,125 @@
+"""One detector frame → the model's input image: mask, regrid onto the canonical grid, fill, scale.
+
+Unusable frames raise ``FrameError`` (one line naming the frame and the cause). A frame without
+usable signal is reported as ``no_signal`` rather than forced into a class; it is one where, after
+masking,
+  - fewer than ``MIN_COVERED_FRACTION`` of the grid's bins hold a valid pixel (e.g. all masked), or
+  - fewer than ``MIN_POSITIVE_FRACTION`` of those bins have counts (closed shutter, beam off), or
+  - the brightest bin is less than ``MIN_CONTRAST`` times the median bin (a flat, featureless frame;
+    a GISAXS pattern spans several decades).
+Empty bins (masked, module gaps, beam stop) take the value of the nearest non-empty bin before
+scaling, see ``regrid.fill_empty``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from ..config import Config, ConfigError
+from ..frame import Frame, FrameError
+from ..qgrid import QGrid
+from .geometry import DetectorGeometry
+from .mask import frame_valid, static_mask
+from .regrid import Lookup, bin_mean, build_lookup, fill_empty
+from .scale import to_levels
+
+MIN_COVERED_FRACTION = 0.25
+MIN_POSITIVE_FRACTION = 0.10
+MIN_CONTRAST = 10.0
+MAX_NONFINITE_FRACTION = 0.5
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A preprocessed frame: ``image`` (uint8, grid shape; None unless ok), ``intensity`` (float32 mean
+    counts per bin, NaN where empty), ``status`` and a one-line ``message``."""
+
+    image: np.ndarray | None
+    intensity: np.ndarray | None
+    status: Literal["ok", "no_signal"]
+    message: str
+
+
+class FramePreprocessor:
+    """Frames of the configured detector → images on ``grid``, scaled over ``decades`` (log10).
+
+    The pixel → bin lookup is built on the first frame and kept for its detector shape; a frame of
+    another shape rebuilds it (measured 0.03 s for a Pilatus 1M)."""
+
+    def __init__(self, config: Config, grid: QGrid, decades: float) -> None:
+        self.config = config
+        self.grid = grid
+        self.decades = decades
+        try:
+            self.geometry = DetectorGeometry(config.geometry)
+        except ValueError as exc:
+            raise ConfigError(f"geometry.poni_file: {exc}") from None
+        self._lookup: Lookup | None = None
+
+    def lookup(self, shape: tuple[int, int]) -> Lookup:
+        """The pixel → bin table for a detector of ``shape`` (built once, then cached)."""
+        if self._lookup is None or self._lookup.detector_shape != tuple(shape):
+            experiment = self.config.experiment
+            q = self.geometry.pixel_q(shape, experiment.k_nm, experiment.alpha_i_rad)
+            masked = static_mask(self.config.mask, shape, self.geometry.direct_beam_px(shape))
+            self._lookup = build_lookup(q, masked, self.grid)
+        return self._lookup
+
+    def prepare(self, frame: Frame) -> Prepared:
+        """The model input for ``frame``; raises ``FrameError`` for an unusable frame."""
+        data = np.asarray(frame.data)
+        where = f"{frame.source} frame {frame.frame_id}"
+        if data.ndim != 2:
+            raise FrameError(f"{where}: expected a 2-D detector image, got {data.ndim}-D data of shape {data.shape}")
+        if data.dtype.kind not in "iuf":
+            raise FrameError(f"{where}: pixel type {data.dtype} is not numeric")
+        if frame.mask is not None and np.shape(frame.mask) != data.shape:
+            raise FrameError(f"{where}: its mask has shape {np.shape(frame.mask)}, the data {data.shape}")
+        if data.dtype.kind == "f":
+            nonfinite = 1.0 - np.count_nonzero(np.isfinite(data)) / data.size
+            if nonfinite > MAX_NONFINITE_FRACTION:
+                raise FrameError(f"{where}: {nonfinite:.0%} of the pixels are NaN or infinite")
+        try:
+            lookup = self.lookup(data.shape)
+        except ValueError as exc:
+            raise FrameError(f"{where}: {exc}") from None
+        static_coverage = lookup.covered.mean()
+        if static_coverage == 0:
+            raise FrameError(f"{where}: a {data.shape[0]}×{data.shape[1]} frame covers no bin of the model grid "
+                             "with this geometry and mask")
+        if static_coverage < MIN_COVERED_FRACTION:
+            raise FrameError(f"{where}: a {data.shape[0]}×{data.shape[1]} frame covers only "
+                             f"{static_coverage:.0%} of the model grid (needs {MIN_COVERED_FRACTION:.0%})")
+        values = data.ravel()[lookup.pixels]
+        valid = frame_valid(values, self.config.mask)
+        if frame.mask is not None:
+            unmasked = ~np.asarray(frame.mask, dtype=bool).ravel()[lookup.pixels]
+            valid = unmasked if valid is None else valid & unmasked
+        intensity = bin_mean(values, lookup, valid)
+        problem = _lacks_signal(intensity)
+        if problem:
+            return Prepared(None, intensity, "no_signal", f"{where}: no usable signal: {problem}")
+        image = to_levels(fill_empty(intensity), self.decades)
+        used = lookup.pixels.size if valid is None else int(np.count_nonzero(valid))
+        empty = np.isnan(intensity).mean()
+        return Prepared(image, intensity, "ok",
+                        f"{used} pixels in {1 - empty:.0%} of the grid's bins ({empty:.0%} filled)")
+
+
+def _lacks_signal(intensity: np.ndarray) -> str:
+    """Why ``intensity`` (mean counts per bin, NaN = empty) has no usable signal; '' if it has."""
+    filled = intensity[~np.isnan(intensity)]
+    covered = filled.size / intensity.size
+    if covered < MIN_COVERED_FRACTION:
+        return f"only {covered:.0%} of the grid's bins hold a valid pixel (needs {MIN_COVERED_FRACTION:.0%})"
+    positive = np.count_nonzero(filled > 0) / filled.size
+    if positive < MIN_POSITIVE_FRACTION:
+        return f"only {positive:.0%} of the covered bins have counts (needs {MIN_POSITIVE_FRACTION:.0%})"
+    median = float(np.median(filled))
+    top = float(filled.max())
+    if top < MIN_CONTRAST * median:
+        return f"flat frame: brightest bin {top:.3g} < {MIN_CONTRAST:g} × median bin {median:.3g}"
+    return ""

@@ -1,0 +1,65 @@
+"""Detector image files → Frames, always through fabio: CBF, EDF, TIFF, Eiger / NeXus HDF5 and the
+other formats fabio reads, gzip-compressed (``.gz``) ones included. Multi-frame files give every frame."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..frame import Frame, FrameError
+
+
+def read_frames(path: str | Path) -> Iterator[Frame]:
+    """Every frame of the image file ``path``, in order: ``frame_id`` = its index in the file, ``t`` =
+    the file's modification time (Unix s). Raises ``FrameError`` (one line naming the file and the
+    cause) for a missing, empty, truncated, corrupt or non-image file, or data that is not 2-D."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise FrameError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise FrameError(f"{path}: cannot be read ({exc.strerror})") from None
+    if not path.is_file():
+        raise FrameError(f"{path}: not a regular file")
+    if stat.st_size == 0:
+        raise FrameError(f"{path}: empty file")
+    image = _guarded(path, "cannot be read as a detector image", _open, path)
+    for index in range(max(int(image.nframes), 1)):
+        frame = image if index == 0 else _guarded(path, f"frame {index} cannot be read", image.getframe, index)
+        yield Frame(_image_data(path, index, frame), str(path), index, stat.st_mtime)
+
+
+def _open(path: Path) -> Any:
+    import fabio
+
+    return fabio.open(str(path))
+
+
+def _guarded(path: Path, what: str, call: Any, *args: Any) -> Any:
+    """``call(*args)``, turning whatever fabio raises for a bad file into a one-line FrameError."""
+    try:
+        return call(*args)
+    except Exception as exc:  # fabio's errors for broken files are of many unrelated types
+        lines = str(exc).strip().splitlines()
+        detail = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+        raise FrameError(f"{path}: {what} ({detail})") from None
+
+
+def _image_data(path: Path, index: int, image: Any) -> np.ndarray:
+    """The 2-D pixel array of one fabio frame, checked."""
+    where = f"{path}" if index == 0 else f"{path} frame {index}"
+    data = image.data
+    if data is None:
+        raise FrameError(f"{where}: no image data (truncated or not an image)")
+    if image.incomplete_file:
+        raise FrameError(f"{where}: truncated file (data stream incomplete)")
+    data = np.asarray(data)
+    if data.ndim != 2:
+        raise FrameError(f"{where}: expected a 2-D detector image, got {data.ndim}-D data of shape {data.shape}")
+    if min(data.shape) < 2:
+        raise FrameError(f"{where}: 1-D data of shape {data.shape}, not a detector image")
+    return data
