@@ -1,0 +1,136 @@
+"""Replay detector files as a detector stream: bind a ZeroMQ PUSH socket and send every frame as one series.
+
+``messages`` builds the multi-part messages (SIMPLON stream v1: header, images, series end; or the simple
+protocol: one message per frame); ``send`` paces them onto the socket. Like a DECTRIS detector, the PUSH
+socket waits for a client before the first message, and ZeroMQ round-robins between connected clients.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import zmq
+
+from .sources import simple_protocol, simplon
+from .sources.files import read_frames
+
+PROTOCOLS = ("simplon", "simple")
+#: ``--encoding`` values: SIMPLON names, or none/lz4/bslz4 (bslz4 → bs<bits>-lz4< for the pixel type).
+ENCODING_CHOICES = ("none", "lz4", "bslz4", *simplon.ENCODINGS)
+SEND_BUFFER_FRAMES = 4  # messages queued in ZeroMQ before send() waits for the client
+LINGER_S = 30.0         # on close, how long unsent messages may still take to leave
+
+
+class Outgoing(NamedTuple):
+    """One multi-part message; ``frame`` is False for a SIMPLON series header or end."""
+
+    parts: list[bytes]
+    frame: bool
+
+
+def replay_frames(paths: Sequence[str | Path]) -> Iterator[np.ndarray]:
+    """The pixels of every frame of every file, in order (multi-frame files frame by frame)."""
+    for path in paths:
+        for frame in read_frames(path):
+            yield frame.data
+
+
+def simplon_pixels(data: np.ndarray) -> np.ndarray:
+    """``data`` as a SIMPLON pixel type: float64 → float32 and 64-bit integers → int32 (if they fit)."""
+    if data.dtype.name in simplon.TYPES:
+        return data
+    if data.dtype.kind == "f":
+        return data.astype(np.float32)
+    if data.dtype.kind in "iu" and data.size and -2**31 <= data.min() and data.max() < 2**31:
+        return data.astype(np.int32)
+    raise ValueError(f"pixel type {data.dtype} cannot be sent as one of {', '.join(simplon.TYPES)}")
+
+
+def resolve_encoding(choice: str, dtype: np.dtype) -> str:
+    """The SIMPLON encoding for ``choice`` (an ENCODING_CHOICES value) and pixels of ``dtype``."""
+    if choice in ("none", "lz4", "bslz4"):
+        return simplon.encoding_for(dtype, choice)
+    return choice
+
+
+def messages(frames: Iterable[np.ndarray], protocol: str = "simplon", encoding: str = "bslz4", series: int = 1,
+             header_detail: str = "basic", period_s: float = 0.0, repeat: int = 1) -> Iterator[Outgoing]:
+    """The messages that replay ``frames`` ``repeat`` times as series ``series``, frame ids from 0.
+
+    SIMPLON: a ``dheader-1.0`` (with ``all``, its pixel mask marks the first frame's negative pixels, the
+    Pilatus gap convention), one ``dimage-1.0`` per frame (``dconfig`` times spaced ``period_s``), and a
+    ``dseries_end-1.0``. Simple protocol: one two-part message per frame (raw pixels, so ``encoding`` must
+    be none or ``<``). With ``repeat`` > 1 each frame is encoded once and kept (memory: all frames, raw
+    and encoded).
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}")
+    if protocol == "simple" and encoding not in ("none", "<"):
+        raise ValueError(f"the simple protocol sends raw pixels; encoding {encoding!r} is for SIMPLON only")
+    simplon_series = protocol == "simplon"
+    kept: list[tuple[np.ndarray, bytes, str]] = []
+
+    def first_pass() -> Iterator[tuple[np.ndarray, bytes, str]]:
+        for data in frames:
+            encoded = (data, b"", "")
+            if simplon_series:
+                data = simplon_pixels(data)
+                blob = simplon.encode_blob(data, resolve_encoding(encoding, data.dtype))
+                encoded = (data, blob, hashlib.md5(blob).hexdigest())
+            if repeat > 1:
+                kept.append(encoded)
+            yield encoded
+
+    period_ns = int(period_s * 1e9)
+    index = 0
+    for n in range(repeat):
+        for data, blob, digest in first_pass() if n == 0 else kept:
+            if not simplon_series:
+                yield Outgoing(simple_protocol.encode(data, index), True)
+                index += 1
+                continue
+            if index == 0:
+                y, x = data.shape
+                config = {"description": "gisaxs-live publish (file replay)", "x_pixels_in_detector": x,
+                          "y_pixels_in_detector": y}
+                mask = data < 0 if header_detail == "all" else None
+                yield Outgoing(simplon.encode_header(series, header_detail, config, mask), False)
+            yield Outgoing(simplon.encode_image(series, index, data, resolve_encoding(encoding, data.dtype),
+                                                index * period_ns, (index + 1) * period_ns, period_ns,
+                                                blob=blob, digest=digest), True)
+            index += 1
+    if simplon_series:
+        yield Outgoing(simplon.encode_end(series), False)
+
+
+def send(endpoint: str, msgs: Iterable[Outgoing], rate_hz: float = 0.0,
+         on_bound: Callable[[], None] | None = None) -> int:
+    """Bind PUSH at ``endpoint`` and send ``msgs``, frames at ``rate_hz`` (0 = as fast as the client takes
+    them). Returns the number of frames sent; on return they have left (or LINGER_S has passed)."""
+    sock = zmq.Context.instance().socket(zmq.PUSH)
+    sock.sndhwm = SEND_BUFFER_FRAMES
+    sock.linger = int(LINGER_S * 1000)
+    try:
+        sock.bind(endpoint)
+        if on_bound is not None:
+            on_bound()
+        sent = 0
+        t0 = None
+        for msg in msgs:
+            if msg.frame and rate_hz > 0:
+                t0 = time.monotonic() if t0 is None else t0
+                delay = t0 + sent / rate_hz - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            sock.send_multipart(msg.parts, copy=False)
+            sent += msg.frame
+    except BaseException:
+        sock.close(linger=0)
+        raise
+    sock.close()
+    return sent
