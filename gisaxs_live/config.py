@@ -182,16 +182,18 @@ class Beamstop:
 @dataclass(frozen=True)
 class Mask:
     """Pixels that never enter a bin (all in pixels of the array as fabio returns it): a fabio-readable
-    ``file`` (nonzero = masked), negative counts (Pilatus gaps, dead pixels), a ``beamstop``,
-    ``rectangles`` [column_min, row_min, column_max, row_max] (inclusive), and everything outside a
-    circular ``aperture_px`` [column, row, radius] (e.g. a flight tube's shadow); in every frame also
-    negative counts (if ``negative_is_masked``) and counts above ``max_count`` (saturated or hot)."""
+    ``file`` (nonzero = masked), a ``beamstop``, ``rectangles`` [column_min, row_min, column_max,
+    row_max] (inclusive), ``circles`` [column, row, radius], and everything outside a circular
+    ``aperture_px`` [column, row, radius] (e.g. a flight tube's shadow); in every frame also negative
+    counts (Pilatus gaps, dead pixels; if ``negative_is_masked``) and counts above ``max_count``
+    (saturated or hot pixels)."""
 
     file: Path | None = None
     negative_is_masked: bool = True
     max_count: float | None = None
     beamstop: Beamstop | None = None
     rectangles: tuple[tuple[int, int, int, int], ...] = ()
+    circles: tuple[tuple[float, float, float], ...] = ()
     aperture_px: tuple[float, float, float] | None = None
 
     def _check(self, where: str) -> None:
@@ -200,6 +202,8 @@ class Mask:
         for i, (c0, r0, c1, r1) in enumerate(self.rectangles):
             if c0 > c1 or r0 > r1:
                 raise ConfigError(f"{where}.rectangles[{i}]: minimum above maximum in {[c0, r0, c1, r1]}")
+        for i, (_, _, radius) in enumerate(self.circles):
+            _in_range(where, f"circles[{i}][2]", radius, 0.0, 1e5)
         if self.aperture_px is not None:
             _in_range(where, "aperture_px[2]", self.aperture_px[2], 1.0, 1e5)
         if self.max_count is not None:

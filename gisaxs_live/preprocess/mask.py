@@ -1,6 +1,6 @@
 """Pixel masks (True = masked): the configured, static part, and the per-frame part of each frame.
 
-Static: the mask file, the beam stop, rectangles and the aperture, for one detector shape (pixels of
+Static: the mask file, the beam stop, rectangles, circles and the aperture, for one detector shape (pixels of
 the array as fabio returns it). Per frame: negative counts (Pilatus gaps and dead pixels, which may
 appear at any time), counts above ``max_count``, NaN / inf, and the frame's own mask.
 """
@@ -36,6 +36,8 @@ def static_mask(mask: Mask, shape: tuple[int, int], direct_beam_px: tuple[float,
             masked |= (np.abs(cols - col0) <= width / 2) & (np.abs(rows - row0) <= height / 2)
     for col_min, row_min, col_max, row_max in mask.rectangles:
         masked[max(row_min, 0):max(row_max + 1, 0), max(col_min, 0):max(col_max + 1, 0)] = True
+    for col0, row0, radius in mask.circles:
+        masked |= (cols - col0) ** 2 + (rows - row0) ** 2 <= radius**2
     if mask.aperture_px is not None:
         col0, row0, radius = mask.aperture_px
         masked |= (cols - col0) ** 2 + (rows - row0) ** 2 > radius**2

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from ..qgrid import QGrid
 from .geometry import PixelQ
@@ -45,38 +44,48 @@ def build_lookup(q: PixelQ, masked: np.ndarray, grid: QGrid) -> Lookup:
     return Lookup(tuple(masked.shape), grid.shape, pixels.astype(np.intp), bins, covered)
 
 
-def bin_mean(values: np.ndarray, lookup: Lookup, valid: np.ndarray | None = None) -> np.ndarray:
+def bin_mean(values: np.ndarray, lookup: Lookup, valid: np.ndarray | None = None,
+             min_fraction: float = 0.0) -> np.ndarray:
     """Mean of ``values`` (one per table pixel, e.g. counts) in each bin, over the pixels where ``valid``
-    (None = all); float32 of grid shape, NaN in bins without a valid pixel."""
+    (None = all); float32 of grid shape. NaN in bins without a valid pixel, and in bins with fewer valid
+    pixels than ``min_fraction`` × the median over non-empty bins (cut by a mask or detector edge to one
+    or two pixels, such a bin is mostly noise)."""
     bins = lookup.bins
     if valid is not None:
         bins, values = bins[valid], values[valid]
     counts = np.bincount(bins, minlength=lookup.n_bins)
     sums = np.bincount(bins, weights=values, minlength=lookup.n_bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = sums / counts
+    enough = counts > 0
+    if min_fraction > 0 and enough.any():
+        enough &= counts >= min_fraction * np.median(counts[enough])
+    mean = np.full(lookup.n_bins, np.nan)
+    np.divide(sums, counts, out=mean, where=enough)
     return mean.reshape(lookup.grid_shape).astype(np.float32)
 
 
 def fill_empty(intensity: np.ndarray) -> np.ndarray:
-    """``intensity`` (n_qz, n_qy) with its NaN bins filled: linearly along q_z between the nearest
-    non-empty bins below and above in the same column (module gaps, a beam stop), and bins still
-    empty after that (at the grid's edges, whole empty columns) from the nearest non-empty bin."""
-    empty = np.isnan(intensity)
-    if not empty.any() or empty.all():
-        return intensity
-    n = intensity.shape[0]
-    rows = np.broadcast_to(np.arange(n)[:, np.newaxis], intensity.shape)
-    below = np.maximum.accumulate(np.where(empty, -1, rows), axis=0)
-    above = np.minimum.accumulate(np.where(empty, n, rows)[::-1], axis=0)[::-1]
-    inner = empty & (below >= 0) & (above < n)
-    low = np.take_along_axis(intensity, np.clip(below, 0, n - 1), axis=0)
-    high = np.take_along_axis(intensity, np.clip(above, 0, n - 1), axis=0)
+    """``intensity`` (n_qz, n_qy) with its NaN bins filled along q_z: linearly between the nearest
+    non-empty bins below and above in the same column (module gaps, a beam stop), or from the nearest
+    one in the column (beyond the detector's or an aperture's edge); then, for columns empty throughout
+    (e.g. a masked specular rod), the same along q_y within each row."""
+    filled = _fill_along_rows(np.asarray(intensity).T).T
+    return _fill_along_rows(filled).astype(intensity.dtype)
+
+
+def _fill_along_rows(values: np.ndarray) -> np.ndarray:
+    """NaNs of each row of ``values`` filled from the row's non-NaN entries: linear interpolation
+    between the nearest on both sides, else the nearest one; rows without any stay NaN."""
+    empty = np.isnan(values)
+    if not empty.any():
+        return values
+    n = values.shape[1]
+    index = np.broadcast_to(np.arange(n), values.shape)
+    left = np.maximum.accumulate(np.where(empty, -1, index), axis=1)
+    right = np.minimum.accumulate(np.where(empty, n, index)[:, ::-1], axis=1)[:, ::-1]
+    has_left, has_right = left >= 0, right < n
+    value_left = np.take_along_axis(values, np.clip(left, 0, n - 1), axis=1)
+    value_right = np.take_along_axis(values, np.clip(right, 0, n - 1), axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        weight = (rows - below) / (above - below)
-    filled = np.where(inner, low + weight * (high - low), intensity).astype(intensity.dtype)
-    still = np.isnan(filled)
-    if still.any():
-        nearest = ndimage.distance_transform_edt(still, return_distances=False, return_indices=True)
-        filled = filled[tuple(nearest)]
-    return filled
+        between = value_left + (index - left) / (right - left) * (value_right - value_left)
+    fill = np.where(has_left & has_right, between, np.where(has_left, value_left, value_right))
+    return np.where(empty, fill, values)
