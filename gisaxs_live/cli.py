@@ -9,7 +9,7 @@ import sys
 from . import __version__
 from .config import ConfigError
 
-COMMANDS = ("simulate",)
+COMMANDS = ("simulate", "watch", "tail", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,52 @@
+"""``gisaxs-live tail``: follow a CSV log (like ``tail -F``, across rotation) and show it as the dashboard's
+recent-frames table, class mix and rates; for a second terminal or a remote login."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("tail", help="follow a CSV log and show its recent frames", description=__doc__)
+    p.add_argument("log", type=Path, help="CSV log written by `gisaxs-live watch`")
+    p.add_argument("--once", action="store_true", help="print the current table and exit")
+    p.add_argument("--rows", type=int, default=12, help="rows of the recent-frames table")
+    p.add_argument("--mix", type=int, default=20, help="frames in the class mix")
+    p.add_argument("--interval", type=float, default=0.5, help="seconds between looks at the log")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from ..sinks import Update
+    from ..sinks.csvlog import LogFollower
+    from ..sinks.dashboard import Dashboard, DashboardState, render
+
+    if args.rows < 1 or args.mix < 1 or args.interval <= 0:
+        raise ValueError("--rows and --mix must be >= 1, --interval > 0")
+    state = DashboardState(args.rows, args.mix)
+    follower = LogFollower(args.log)
+
+    def news() -> Update:
+        found = args.log.exists()
+        return Update(tuple(follower.poll()), source=str(args.log) + ("" if found else " (not there yet)"))
+
+    if args.once:
+        if not args.log.is_file():
+            raise FileNotFoundError(f"{args.log}: no such file")
+        state.add(news())
+        Console().print(render(state, time.time()))
+        return 0
+    dashboard = Dashboard(state, Console())
+    try:
+        while True:
+            dashboard.update(news())
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        dashboard.close()
+        follower.close()

@@ -1,0 +1,106 @@
+"""``gisaxs-live watch``: classify every new frame in a detector directory, into a CSV log and a dashboard.
+
+On start the directory is scanned once the watcher runs. Files with rows in the CSV log are never
+classified again. With --backlog every other file present is classified, oldest first; without it only
+files modified since the log began (its first row, less watch.resume_grace_s): those that arrived
+while the monitor was down or were in flight when it stopped. A first start without --backlog thus
+ignores what is already there, and a restart on the same log misses nothing and repeats nothing.
+
+SIGTERM or Ctrl-C: finish the frames already found, flush the log, exit 0 (a second Ctrl-C aborts;
+the next start picks up what was left). SIGHUP reopens the CSV log (after logrotate).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..config import Config, Watch
+    from ..daemon import Daemon
+    from ..sinks import Sink
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("watch", help="classify each new frame in a detector directory (dashboard + CSV log)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("directory", nargs="?", type=Path, default=None, help="detector directory (default: watch.directory)")
+    p.add_argument("--config", type=Path, default=None, help="YAML config (experiment, geometry, mask, watch, output)")
+    p.add_argument("--csv", type=Path, default=None, help="CSV log, appended (default: output.csv)")
+    p.add_argument("--model", type=Path, default=None, help="model directory (default: the bundled model)")
+    p.add_argument("--backlog", action="store_true", help="also classify files present at start that the log lacks")
+    p.add_argument("--recursive", action="store_true", default=None, help="watch subdirectories too")
+    p.add_argument("--observer", choices=("inotify", "polling"), default=None,
+                   help="inotify (local disks) or polling (NFS, GPFS); default: watch.observer")
+    p.add_argument("--no-dashboard", action="store_true",
+                   help="one log line per frame instead of the dashboard (automatic without a terminal)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..config import load_config
+
+    config = load_config(args.config)
+    overrides = {k: v for k, v in (("recursive", args.recursive), ("observer", args.observer)) if v is not None}
+    settings = dataclasses.replace(config.watch, **overrides)
+    directory = args.directory or settings.directory
+    csv_path = args.csv or config.output.csv
+    if directory is None or csv_path is None:
+        raise ValueError("give the directory (DIR or watch.directory) and the CSV log (--csv or output.csv)")
+    return watch(config, settings, directory, csv_path, args.model, args.backlog, want_dashboard(args.no_dashboard))
+
+
+def want_dashboard(no_dashboard: bool) -> bool:
+    """The dashboard unless asked not to, or when stdout is not a terminal (systemd, pipes)."""
+    return not no_dashboard and sys.stdout.isatty()
+
+
+def watch(config: Config, settings: Watch, directory: Path, csv_path: Path, model: Path | None, backlog: bool,
+          dashboard: bool, on_start: Callable[[Daemon], None] | None = None) -> int:
+    """Run the daemon in this (main) thread until a signal stops it; ``on_start(daemon)`` runs before."""
+    from ..daemon import Daemon, handle_signals
+    from ..sinks.csvlog import CsvLog, LogError
+    from ..sources.watch import DirectoryWatcher
+
+    watcher = DirectoryWatcher(directory, settings)
+    try:
+        csv_log = CsvLog(csv_path, fsync=config.output.fsync)
+    except LogError as exc:
+        raise ValueError(str(exc)) from None
+    sinks = [_dashboard(config) if dashboard else _log_lines()]
+
+    def load():
+        from ..pipeline import Classifier
+
+        return Classifier(config, model).classify
+
+    daemon = Daemon(watcher, load, csv_log, sinks)
+    handle_signals(daemon, csv_log)
+    if on_start is not None:
+        on_start(daemon)
+    return daemon.run(backlog=backlog)
+
+
+def _dashboard(config: Config) -> Sink:
+    from rich.console import Console
+    from rich.logging import RichHandler
+
+    from ..sinks.dashboard import Dashboard, DashboardState
+
+    console = Console()
+    logging.basicConfig(level=logging.INFO, format="%(message)s", force=True,
+                        handlers=[RichHandler(console=console, show_path=False)])
+    return Dashboard(DashboardState(config.output.recent_rows, config.output.mix_frames), console)
+
+
+def _log_lines() -> Sink:
+    from ..sinks.logline import LogLines
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr,
+                        force=True)
+    return LogLines()

@@ -1,0 +1,212 @@
+"""The live path: watched directory → read → classify (batched) → sinks, until stopped.
+
+One worker (the calling thread) takes complete files from the watcher, up to ``batch_size`` at once
+when they queue up, reads them (``sources.files.read_frames``), classifies all their frames in one
+call of the injected ``classify(frames) -> list[Result]``, and sends the results, in arrival order, to
+the sinks: the CSV log first (critical: its failure stops the daemon with exit status 1), then the
+dashboard or log lines (non-critical). Every file gets rows: a file that cannot be read (after the
+watcher's retries), was deleted before it was read, or found the queue full gets an ``error`` row
+naming the cause. The classifier is loaded after the watcher has started, so nothing arriving
+during the (slow) model load is missed.
+
+Start-up (``plan_backlog``): the directory is scanned after the watcher has started. Files with rows
+in the CSV log are never classified again. With ``backlog`` every other file present is classified,
+oldest first; without it only files modified since the log began (its first row's arrival time, less
+``resume_grace_s``): those that arrived while the daemon was down or were in flight when it stopped.
+A first start without ``backlog`` therefore ignores what is already there, and a restart misses
+nothing. The backlog is fed to the watcher as its queue drains, so it never overflows the queue.
+
+Stopping (``request_stop``, e.g. on SIGTERM): the watcher stops, every complete file already found is
+classified and logged, files still being written are left for the next start, and ``run`` returns 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from .frame import Frame, FrameError
+from .results import Result, utc_now
+from .sinks import Sink, Update, close_all, emit
+from .sinks.csvlog import CsvLog, LogError, Resume, resume_point
+from .sources.files import read_frames
+from .sources.watch import Arrival, DirectoryWatcher
+
+log = logging.getLogger(__name__)
+
+Classify = Callable[[Sequence[Frame]], list[Result]]
+
+
+def plan_backlog(files: Sequence[tuple[str, float]], resume: Resume, backlog: bool, grace_s: float) -> list[str]:
+    """Paths among ``files`` ((path, mtime Unix s), oldest first) that a starting daemon classifies."""
+    todo = [(path, mtime) for path, mtime in files if path not in resume.logged]
+    if backlog:
+        return [path for path, _ in todo]
+    if resume.since is None:
+        return []
+    return [path for path, mtime in todo if mtime >= resume.since - grace_s]
+
+
+class Daemon:
+    """Runs the live path in ``run``; ``request_stop`` may be called from any thread or a signal handler."""
+
+    def __init__(self, watcher: DirectoryWatcher, load_classifier: Callable[[], Classify], csv_log: CsvLog,
+                 sinks: Sequence[Sink] = (), tick_s: float = 0.25) -> None:
+        self.watcher = watcher
+        self.load_classifier = load_classifier
+        self.csv_log = csv_log
+        self.sinks: list[Sink] = [csv_log, *sinks]
+        self.tick_s = tick_s
+        self.rows = 0  # rows written by this run
+        self.model = "not loaded"
+        self._stop = threading.Event()
+        self._backlog: deque[str] = deque()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self, backlog: bool = False) -> int:
+        """Watch, classify and log until stopped; 0 after a clean stop, 1 if the log or source failed."""
+        settings = self.watcher.settings
+        try:
+            self.watcher.start()
+            files = self.watcher.scan()
+            resume = resume_point(self.csv_log.path, {path for path, _ in files})
+            self._backlog.extend(plan_backlog(files, resume, backlog, settings.resume_grace_s))
+            log.info("watching %s; %d files present, %d to classify first", self.watcher.status, len(files),
+                     len(self._backlog))
+            self.model = "loading"
+            self._emit(())
+            classify = self.load_classifier()
+            self.model = "ready"
+            return self._loop(classify, settings.batch_size)
+        except LogError as exc:
+            log.critical("stopping: %s", exc)
+            return 1
+        finally:
+            self.watcher.stop()
+            try:
+                close_all(self.sinks)
+            except LogError as exc:
+                log.critical("%s", exc)
+
+    def _loop(self, classify: Classify, batch_size: int) -> int:
+        stopping, status = False, 0
+        while True:
+            if not stopping and (self._stop.is_set() or self.watcher.failure):
+                if self.watcher.failure:
+                    log.error("stopping: %s", self.watcher.failure)
+                    status = 1
+                stopping = True
+                left = self.watcher.stop() + len(self._backlog)
+                self._backlog.clear()
+                if left:
+                    log.warning("%d files not complete yet are left for the next start", left)
+            self._feed_backlog()
+            arrivals, dropped = self.watcher.take(batch_size, self.tick_s)
+            if stopping and not arrivals and not dropped:
+                return status
+            results, done = self._process(arrivals, dropped, classify)
+            self._emit(results)
+            self.rows += len(results)
+            self.watcher.done(done)
+
+    def _feed_backlog(self) -> None:
+        limit = self.watcher.settings.queue_size // 2
+        while self._backlog and self.watcher.depth < limit:
+            self.watcher.found(self._backlog.popleft(), complete=False)
+
+    def _emit(self, results: Sequence[Result]) -> None:
+        source = self.watcher.failure or self.watcher.status + (" · stopping" if self._stop.is_set() else "")
+        emit(self.sinks, Update(tuple(results), self.watcher.depth + len(self._backlog),
+                                self.watcher.settings.queue_size, source, self.model))
+
+    def _process(self, arrivals: Sequence[Arrival], dropped: Sequence[Arrival],
+                 classify: Classify) -> tuple[list[Result], list[str]]:
+        """Rows for ``dropped`` and ``arrivals`` (in that order), and the paths now finished."""
+        limit = self.watcher.settings.queue_size
+        slots: list[Result | slice] = [_error(a, 0, f"not classified: more than {limit} files were waiting "
+                                                    "(watch.queue_size)") for a in dropped]
+        done = [a.path for a in dropped]
+        frames: list[Frame] = []
+        for a in arrivals:
+            got, problem = _read(a)
+            if problem is not None and not got:
+                if not os.path.exists(a.path):
+                    if self.watcher.moved_away(a.path):
+                        done.append(a.path)  # renamed: its frame comes under the new name
+                        continue
+                    problem = "file was deleted before it was read"
+                elif self.watcher.retry(a):
+                    continue
+            done.append(a.path)
+            slots.append(slice(len(frames), len(frames) + len(got)))
+            frames.extend(got)
+            if problem is not None:
+                slots.append(_error(a, len(got), problem))
+        classified = _classify(classify, frames)
+        results: list[Result] = []
+        for slot in slots:
+            results.extend(classified[slot] if isinstance(slot, slice) else [slot])
+        return results, done
+
+
+def _read(arrival: Arrival) -> tuple[list[Frame], str | None]:
+    """The frames of one file (arrival time as ``t``) and the problem that ended reading, if any."""
+    frames: list[Frame] = []
+    try:
+        for frame in read_frames(arrival.path):
+            frames.append(replace(frame, t=arrival.t))
+    except FrameError as exc:
+        return frames, str(exc)
+    except OSError as exc:
+        return frames, f"{arrival.path}: cannot read ({exc.strerror or exc})"
+    return frames, None
+
+
+def _classify(classify: Classify, frames: list[Frame]) -> list[Result]:
+    """``classify(frames)``; should it fail or miscount (a bug), every frame gets an error row instead."""
+    if not frames:
+        return []
+    try:
+        results = list(classify(frames))
+        if len(results) != len(frames):
+            raise RuntimeError(f"classifier returned {len(results)} results for {len(frames)} frames")
+        return results
+    except Exception as exc:
+        log.exception("classifying %d frames failed", len(frames))
+        return [Result(f.source, f.frame_id, "error", latency_ms=_ms_since(f.t), time_utc=utc_now(),
+                       message=f"classifier failed: {type(exc).__name__}: {exc}") for f in frames]
+
+
+def _error(arrival: Arrival, frame_id: int, message: str) -> Result:
+    return Result(arrival.path, frame_id, "error", latency_ms=_ms_since(arrival.t), message=message,
+                  time_utc=utc_now())
+
+
+def _ms_since(t: float) -> float:
+    return max(0.0, (time.time() - t) * 1e3)
+
+
+def handle_signals(daemon: Daemon, csv_log: CsvLog) -> None:
+    """SIGTERM, SIGINT: stop cleanly (a second SIGINT aborts at once); SIGHUP: reopen the CSV log.
+    Call from the main thread."""
+    def stop(signum, _frame) -> None:
+        log.info("%s: finishing the frames already found", signal.Signals(signum).name)
+        daemon.request_stop()
+        if signum == signal.SIGINT:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, lambda _s, _f: csv_log.request_reopen())

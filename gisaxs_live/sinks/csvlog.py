@@ -1,0 +1,254 @@
+"""The CSV log on disk: one row per frame (``Result.row`` under the ``csv_columns`` header).
+
+Writing (``CsvLog``, the critical sink): each batch of rows goes out in one ``write`` on an
+``O_APPEND`` descriptor, unbuffered, so ``tail -f`` shows it at once and a killed process leaves no
+half row (the kernel finishes a started write; a power cut can still tear the last line, which readers
+skip; ``fsync`` narrows that window). Before each write the path is checked: a log moved away or
+deleted (rotation) is reopened, a truncated one (``copytruncate``) gets its header again; SIGHUP can
+also ask for a reopen. Any failure raises ``LogError``, which stops the daemon.
+
+Reading: ``resume_point`` (which files a restart must not classify again) and ``LogFollower``
+(``tail``: the rows appended since the last look, across rotation).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..results import Result, csv_columns
+from ..simulator.shapes import CLASS_NAMES
+from . import Update
+
+
+class LogError(RuntimeError):
+    """The CSV log cannot be written; the message names the file and the cause."""
+
+
+def format_rows(rows: Sequence[Sequence[str]]) -> str:
+    """CSV text, one ``\\n``-terminated line per row."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+class CsvLog:
+    """Appends rows to ``path``; critical sink."""
+
+    critical = True
+
+    def __init__(self, path: str | Path, class_names: Sequence[str] = CLASS_NAMES, fsync: bool = False) -> None:
+        self.path = Path(path)
+        self.class_names = tuple(class_names)
+        self.fsync = fsync
+        self._header = format_rows([csv_columns(self.class_names)])
+        self._fd: int | None = None
+        self._reopen = False
+        self._guard(self._open)
+
+    def request_reopen(self) -> None:
+        """Reopen before the next write (e.g. on SIGHUP after logrotate); safe in a signal handler."""
+        self._reopen = True
+
+    def update(self, update: Update) -> None:
+        self.write(update.results)
+
+    def write(self, results: Sequence[Result]) -> None:
+        """Append one row per result, in one write; raises ``LogError``."""
+        if not results:
+            return
+        for r in results:
+            if r.status == "ok" and tuple(r.class_names) != self.class_names:
+                raise LogError(f"{self.path}: a result ranks classes {r.class_names}, the log's columns are "
+                               f"{self.class_names}")
+        data = format_rows([r.row() for r in results]).encode()
+        self._guard(lambda: self._append(data))
+
+    def close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            self._guard(lambda: os.close(fd))
+
+    def _guard(self, action) -> None:
+        try:
+            action()
+        except OSError as exc:
+            raise LogError(f"{self.path}: cannot write the CSV log ({exc.strerror or exc})") from exc
+
+    def _open(self) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size == 0:
+                _write_all(fd, self._header.encode())
+            else:
+                self._check_existing()
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+
+    def _check_existing(self) -> None:
+        """Same header as ours, and a complete last line (after a power cut, end the torn one)."""
+        with open(self.path, "rb") as fh:
+            first = fh.readline().decode(errors="replace")
+            fh.seek(-1, os.SEEK_END)
+            last = fh.read(1)
+        if first != self._header:
+            raise LogError(f"{self.path}: its columns differ from this model's "
+                           f"({first.strip()[:120]!r}); give another --csv")
+        if last != b"\n":
+            with open(self.path, "ab") as fh:
+                fh.write(b"\n")
+
+    def _append(self, data: bytes) -> None:
+        if self._fd is None or self._reopen or not _same_file(self.path, self._fd):
+            self._reopen = False
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            self._open()
+        elif os.fstat(self._fd).st_size == 0:  # truncated in place
+            _write_all(self._fd, self._header.encode())
+        _write_all(self._fd, data)
+        if self.fsync:
+            os.fsync(self._fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _same_file(path: Path, fd: int) -> bool:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    own = os.fstat(fd)
+    return (st.st_ino, st.st_dev) == (own.st_ino, own.st_dev)
+
+
+def parse_time(time_utc: str) -> float:
+    """Unix s of a ``time_utc`` field (ISO 8601, ``Z``)."""
+    return dt.datetime.fromisoformat(time_utc.replace("Z", "+00:00")).timestamp()
+
+
+def class_names_of(columns: Sequence[str]) -> tuple[str, ...]:
+    """The class order of a log from its header (the ``p_<class>`` columns)."""
+    start, end = columns.index("p2") + 1, columns.index("latency_ms")
+    return tuple(c[2:] for c in columns[start:end])
+
+
+@dataclass(frozen=True)
+class Resume:
+    """What a log says for a restart: ``logged`` sources, and ``since`` (Unix s) when the log began:
+    the arrival time of its first row, or the file's mtime if it has none; None when there is no log."""
+
+    logged: frozenset[str]
+    since: float | None
+
+
+def resume_point(path: str | Path, among: set[str]) -> Resume:
+    """Read the log at ``path``; ``logged`` keeps only sources in ``among`` (bounded memory)."""
+    path = Path(path)
+    if not path.exists():
+        return Resume(frozenset(), None)
+    logged, since = set(), None
+    with open(path, newline="", errors="replace") as fh:
+        reader = csv.reader(fh)
+        columns = next(reader, None)
+        for fields in reader:
+            if columns is None or len(fields) != len(columns) or fields == columns:
+                continue  # a torn line, or the header of an appended file
+            row = dict(zip(columns, fields))
+            if since is None:
+                try:
+                    since = parse_time(row["time_utc"]) - float(row["latency_ms"] or 0.0) / 1e3
+                except ValueError:
+                    pass
+            if row["source"] in among:
+                logged.add(row["source"])
+    if since is None:
+        since = path.stat().st_mtime
+    return Resume(frozenset(logged), since)
+
+
+class LogFollower:
+    """Follows a CSV log like ``tail -F``: ``poll`` returns the rows completed since the last call,
+    reopening the file when it was rotated (moved or deleted and recreated) or truncated. The first
+    poll reads only the last ``tail_bytes`` of the file (the header is always read)."""
+
+    def __init__(self, path: str | Path, tail_bytes: int = 1 << 20) -> None:
+        self.path = Path(path)
+        self.tail_bytes = tail_bytes
+        self._first = True
+        self._fh = None
+        self._partial = b""
+        self._columns: list[str] | None = None
+        self.skipped = 0  # lines that were not rows of a known header
+
+    def poll(self) -> list[Result]:
+        if self._fh is None and not self._open():
+            return []
+        results = self._read()
+        if self._rotated():
+            results += self._read()
+            self._fh.close()
+            self._fh, self._partial = None, b""
+            if self._open():
+                results += self._read()
+        return results
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def _open(self) -> bool:
+        try:
+            self._fh = open(self.path, "rb")
+        except FileNotFoundError:
+            return False
+        if self._first:
+            self._first = False
+            header = self._fh.readline()
+            start = os.fstat(self._fh.fileno()).st_size - self.tail_bytes
+            if start > len(header):
+                self._fh.seek(start)
+                self._fh.readline()  # the rest of a cut line
+            self._partial = header
+        return True
+
+    def _rotated(self) -> bool:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return True
+        own = os.fstat(self._fh.fileno())
+        return (st.st_ino, st.st_dev) != (own.st_ino, own.st_dev) or st.st_size < self._fh.tell()
+
+    def _read(self) -> list[Result]:
+        data = self._partial + self._fh.read()
+        lines = data.split(b"\n")
+        self._partial = lines.pop()
+        results = []
+        for fields in csv.reader(line.decode(errors="replace") for line in lines):
+            if fields and fields[0] == "time_utc":
+                self._columns = fields
+                continue
+            if self._columns is None or len(fields) != len(self._columns):
+                self.skipped += 1
+                continue
+            try:
+                results.append(Result.from_row(dict(zip(self._columns, fields)), class_names_of(self._columns)))
+            except (ValueError, KeyError):
+                self.skipped += 1
+        return results

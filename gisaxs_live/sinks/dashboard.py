@@ -1,0 +1,247 @@
+"""The terminal dashboard: a state object folded from ``Update``s, and a pure ``render(state, now)``.
+
+Shown: the current frame's top-2 with probability bars and its model input (90×70 log-intensity levels,
+``Result.image``) as half-block characters, q_z upward; a table of recent frames; the class mix of the
+last ``mix_frames`` frames with the dominant class and when it last changed (growth monitoring);
+frames/s, latency, queue depth, error count and source status. ``Dashboard`` wraps it in ``rich.Live``
+as a non-critical sink; ``gisaxs-live tail`` renders the same state from a CSV log.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+import numpy as np
+from rich.color import Color
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.panel import Panel
+from rich.style import Style
+from rich.table import Table
+from rich.text import Text
+
+from ..results import Result
+from . import Update
+from .csvlog import parse_time
+
+log = logging.getLogger(__name__)
+
+_RATE_WINDOW_S = 10.0
+_STATUS_STYLE = {"ok": "green", "no_signal": "yellow", "error": "bold red"}
+# viridis at 9 stops (level 0 → 255)
+_PALETTE = np.array([[68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141],
+                     [39, 173, 129], [92, 200, 99], [170, 220, 50], [253, 231, 37]], dtype=float)
+
+
+@dataclass
+class DashboardState:
+    """Everything the dashboard shows; ``add`` folds in one ``Update``. Not thread-safe by itself."""
+
+    recent_rows: int = 12
+    mix_frames: int = 20
+    recent: deque = field(default_factory=deque)       # Results, newest last
+    times: deque = field(default_factory=lambda: deque(maxlen=4096))  # row times (Unix s)
+    current: Result | None = None
+    image: np.ndarray | None = None                    # model input of the latest frame that has one
+    image_source: str = ""
+    frames: int = 0
+    errors: int = 0
+    no_signal: int = 0
+    dominant: str | None = None
+    dominant_since: str = ""                           # time_utc of the frame that made it dominant
+    dominant_frame: str = ""
+    previous: str | None = None
+    queue_depth: int = 0
+    queue_limit: int = 0
+    source: str = ""
+    model: str = ""
+
+    def add(self, update: Update) -> None:
+        self.queue_depth, self.queue_limit = update.queue_depth, update.queue_limit
+        self.source, self.model = update.source or self.source, update.model or self.model
+        keep = max(self.recent_rows, self.mix_frames)
+        for r in update.results:
+            self.recent.append(r)
+            while len(self.recent) > keep:
+                self.recent.popleft()
+            self.current = r
+            self.frames += 1
+            self.errors += r.status == "error"
+            self.no_signal += r.status == "no_signal"
+            if r.time_utc:
+                self.times.append(parse_time(r.time_utc))
+            if r.image is not None:
+                self.image, self.image_source = r.image, _name(r)
+            self._track_dominant(r)
+
+    def mix(self) -> Counter:
+        """Top classes of the ``ok`` frames among the last ``mix_frames``."""
+        latest = list(self.recent)[-self.mix_frames:]
+        return Counter(r.ranked()[0][0] for r in latest if r.status == "ok")
+
+    def _track_dominant(self, r: Result) -> None:
+        counts = self.mix()
+        if not counts:
+            return
+        best = max(counts.values())
+        if self.dominant is not None and counts.get(self.dominant, 0) == best:
+            return  # ties keep the current one
+        leader = next(name for name, n in counts.most_common() if n == best)
+        self.previous, self.dominant = self.dominant, leader
+        self.dominant_since, self.dominant_frame = r.time_utc, _name(r)
+
+
+def render(state: DashboardState, now: float, preview_width: int = 35) -> RenderableType:
+    """The whole dashboard for ``state`` at time ``now`` (Unix s); pure."""
+    parts: list[RenderableType] = [_header(state, now)]
+    row = Table.grid(padding=(0, 1))
+    cells: list[RenderableType] = [Panel(_current(state), title="current frame", border_style="cyan")]
+    if state.image is not None:
+        cells.append(Panel(preview_text(state.image, preview_width), title="model input, log I",
+                           subtitle=state.image_source, border_style="cyan"))
+    cells.append(Panel(_mix(state), title=f"class mix, last {state.mix_frames}", border_style="cyan"))
+    row.add_row(*cells)
+    parts.append(row)
+    parts.append(recent_table(list(state.recent)[-state.recent_rows:]))
+    return Group(*parts)
+
+
+def _header(state: DashboardState, now: float) -> Panel:
+    items = []
+    if state.model:
+        items.append(f"model {state.model}")
+    items.append(f"{frame_rate(state.times, now):.1f} frames/s")
+    latencies = [r.latency_ms for r in state.recent]
+    if latencies:
+        p50, p99 = np.percentile(latencies, [50, 99])
+        items.append(f"latency p50 {p50:.0f} ms, p99 {p99:.0f} ms")
+    if state.queue_limit:
+        items.append(f"queue {state.queue_depth}/{state.queue_limit}")
+    items.append(f"{state.frames} frames, {state.errors} errors, {state.no_signal} no signal")
+    text = Text(" · ".join(items))
+    if state.errors:
+        text.highlight_words([f"{state.errors} errors"], "bold red")
+    return Panel(text, title=f"gisaxs-live · {state.source}" if state.source else "gisaxs-live",
+                 title_align="left", border_style="blue")
+
+
+def frame_rate(times: deque, now: float) -> float:
+    """Rows per second over the last 10 s before ``now``."""
+    recent = sum(1 for t in times if now - _RATE_WINDOW_S < t <= now)
+    return recent / _RATE_WINDOW_S
+
+
+def _current(state: DashboardState) -> RenderableType:
+    r = state.current
+    if r is None:
+        return Text("waiting for the first frame", style="dim")
+    lines = [Text.assemble((_name(r), "bold"), "  ", (r.status, _STATUS_STYLE[r.status]))]
+    if r.status == "ok":
+        for name, p in r.ranked()[:2]:
+            lines.append(Text.assemble(f"{name:<19}", (bar(p, 20), "green"), f" {p:5.3f}"))
+    else:
+        lines.append(Text(r.message, style=_STATUS_STYLE[r.status]))
+    lines.append(Text(f"latency {r.latency_ms:.0f} ms", style="dim"))
+    return Group(*lines)
+
+
+def _mix(state: DashboardState) -> RenderableType:
+    counts = state.mix()
+    if not counts:
+        return Text("no classified frames yet", style="dim")
+    total = sum(counts.values())
+    lines = [Text.assemble(f"{name:<19}", (bar(n / total, 14), "magenta"), f" {n:3d}")
+             for name, n in counts.most_common()]
+    since = state.dominant_since[11:19] if state.dominant_since else "?"
+    change = Text.assemble("dominant ", (state.dominant or "", "bold"), f" since {since} ({state.dominant_frame})")
+    if state.previous:
+        change.append(f", before: {state.previous}")
+    return Group(*lines, change)
+
+
+def recent_table(results: list[Result]) -> Table:
+    """The recent-frames table, newest at the bottom (also ``gisaxs-live tail``'s view)."""
+    table = Table(title="recent frames", expand=True, title_justify="left")
+    for name, justify in (("time", "left"), ("source", "left"), ("status", "left"), ("top 1", "left"),
+                          ("p1", "right"), ("top 2", "left"), ("p2", "right"), ("ms", "right"),
+                          ("message", "left")):
+        table.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis")
+    for r in results:
+        top = r.ranked()[:2]
+        (t1, p1), (t2, p2) = top if len(top) == 2 else [("", None), ("", None)]
+        table.add_row(r.time_utc[11:23], _name(r), Text(r.status, style=_STATUS_STYLE[r.status]),
+                      t1, "" if p1 is None else f"{p1:.3f}", t2, "" if p2 is None else f"{p2:.3f}",
+                      f"{r.latency_ms:.0f}", r.message)
+    return table
+
+
+def bar(fraction: float, width: int) -> str:
+    """A horizontal bar of ``width`` cells filled to ``fraction`` (eighth-cell resolution)."""
+    eighths = int(round(min(max(fraction, 0.0), 1.0) * width * 8))
+    full, part = divmod(eighths, 8)
+    return ("█" * full + (" ▏▎▍▌▋▊▉"[part] if part else "")).ljust(width)
+
+
+def preview_text(image: np.ndarray, width: int) -> Text:
+    """A uint8 level image (rows q_z ascending) as half blocks, about ``width`` cells wide, q_z upward."""
+    img = np.asarray(image, dtype=float)[::-1]
+    f = max(1, -(-img.shape[1] // width))
+    rows, cols = img.shape[0] // f * f, img.shape[1] // f * f
+    small = img[:rows, :cols].reshape(rows // f, f, cols // f, f).mean(axis=(1, 3))
+    if len(small) % 2:
+        small = np.vstack([small, np.zeros((1, small.shape[1]))])
+    colours = _colours(small)
+    text = Text(no_wrap=True, overflow="crop")
+    for top, bottom in zip(colours[0::2], colours[1::2]):
+        for upper, lower in zip(top, bottom):
+            text.append("▀", Style(color=upper, bgcolor=lower))
+        text.append("\n")
+    text.rstrip()
+    return text
+
+
+def _colours(levels: np.ndarray) -> list[list[Color]]:
+    x = np.clip(levels / 255.0, 0.0, 1.0) * (len(_PALETTE) - 1)
+    stops = np.arange(len(_PALETTE))
+    rgb = np.stack([np.interp(x, stops, _PALETTE[:, c]) for c in range(3)], axis=-1).round().astype(int)
+    return [[Color.from_rgb(*px) for px in line] for line in rgb]
+
+
+def _name(r: Result) -> str:
+    name = os.path.basename(r.source) or r.source
+    return f"{name} #{r.frame}" if r.frame else name
+
+
+class Dashboard:
+    """``rich.Live`` around a ``DashboardState``; a non-critical sink, safe to update from another thread."""
+
+    critical = False
+
+    def __init__(self, state: DashboardState, console: Console | None = None, refresh_per_second: float = 4) -> None:
+        self.state = state
+        self._lock = threading.Lock()
+        self._failed = False
+        self.live = Live(console=console, get_renderable=self._renderable, refresh_per_second=refresh_per_second)
+        self.live.start()
+
+    def update(self, update: Update) -> None:
+        with self._lock:
+            self.state.add(update)
+
+    def close(self) -> None:
+        self.live.stop()
+
+    def _renderable(self) -> RenderableType:
+        with self._lock:
+            try:
+                return render(self.state, time.time())
+            except Exception as exc:  # non-critical: keep the daemon and the terminal alive
+                if not self._failed:
+                    log.exception("dashboard rendering failed")
+                    self._failed = True
+                return Text(f"dashboard rendering failed: {exc}", style="red")

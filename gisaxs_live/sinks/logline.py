@@ -1,0 +1,35 @@
+"""One ``logging`` line per frame: the dashboard's stand-in for services (journald) and pipes."""
+
+from __future__ import annotations
+
+import logging
+
+from . import Update
+
+log = logging.getLogger("gisaxs_live.frames")
+
+
+class LogLines:
+    """Logs each result (errors as warnings) and each change of source or model state; non-critical."""
+
+    critical = False
+
+    def __init__(self) -> None:
+        self._state = ("", "")
+
+    def update(self, update: Update) -> None:
+        state = (update.source, update.model)
+        if state != self._state and any(state):
+            log.info("source %s; model %s", update.source or "-", update.model or "-")
+            self._state = state
+        for r in update.results:
+            name = r.source if not r.frame else f"{r.source} #{r.frame}"
+            if r.status == "ok":
+                (t1, p1), (t2, p2) = r.ranked()[:2]
+                log.info("%s ok %s %.3f, %s %.3f (%.0f ms)", name, t1, p1, t2, p2, r.latency_ms)
+            else:
+                level = logging.WARNING if r.status == "error" else logging.INFO
+                log.log(level, "%s %s: %s (%.0f ms)", name, r.status, r.message, r.latency_ms)
+
+    def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,103 @@
+"""Helpers for the live-path tests: frames written like a detector, an injected classifier, a daemon
+running in a thread on a real watched directory."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import threading
+import time
+from collections.abc import Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from gisaxs_live.config import Watch
+from gisaxs_live.daemon import Daemon
+from gisaxs_live.demo_series import cbf_bytes, write_staged
+from gisaxs_live.frame import Frame
+from gisaxs_live.results import Result, utc_now
+from gisaxs_live.sinks.csvlog import CsvLog
+from gisaxs_live.sources.watch import DirectoryWatcher
+
+FAST = Watch(poll_interval_s=0.05, settle_s=0.1, retry_interval_s=0.05, read_retries=3)
+
+
+def fast(**changes) -> Watch:
+    """Watch settings with short times, for tests."""
+    return dataclasses.replace(FAST, **changes)
+
+
+def fake_classify(frames: Sequence[Frame]) -> list[Result]:
+    """Stands in for the CNN: 'ok' with probabilities from the frame's mean, an 8×6 image; all-zero → no_signal."""
+    results = []
+    for f in frames:
+        latency = (time.time() - f.t) * 1e3
+        if not np.any(f.data):
+            results.append(Result(f.source, f.frame_id, "no_signal", latency_ms=latency, time_utc=utc_now(),
+                                  message="all pixels zero"))
+            continue
+        k = int(np.mean(f.data)) % 8
+        probs = np.full(8, 0.02)
+        probs[k], probs[(k + 1) % 8] = 0.7, 0.18
+        results.append(Result(f.source, f.frame_id, "ok", tuple(probs), latency_ms=latency, time_utc=utc_now(),
+                              image=np.full((8, 6), 100, np.uint8)))
+    return results
+
+
+def frame_bytes(value: int = 1, shape: tuple[int, int] = (16, 16)) -> bytes:
+    return cbf_bytes(np.full(shape, value, dtype=np.int32))
+
+
+def write_frame(path: Path, value: int = 1, **staged) -> float:
+    """A small CBF written in stages and renamed into place; returns when it was complete (Unix s)."""
+    return write_staged(path, frame_bytes(value), **staged)
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+class Running:
+    """A daemon running ``run`` in a thread."""
+
+    def __init__(self, daemon: Daemon, backlog: bool) -> None:
+        self.daemon = daemon
+        self.status: int | None = None
+        self.thread = threading.Thread(target=self._run, args=(backlog,), daemon=True)
+        self.thread.start()
+        wait_for(lambda: daemon.model == "ready" or self.status is not None, 10, "daemon start")
+
+    def _run(self, backlog: bool) -> None:
+        self.status = self.daemon.run(backlog=backlog)
+
+    def wait_rows(self, n: int, timeout: float = 10.0) -> None:
+        wait_for(lambda: self.daemon.rows >= n, timeout, f"{n} rows (have {self.daemon.rows})")
+
+    def stop(self, timeout: float = 20.0) -> int:
+        self.daemon.request_stop()
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "daemon did not stop"
+        return self.status
+
+
+@contextmanager
+def running(directory: Path, csv_path: Path, settings: Watch = FAST, classify=fake_classify, sinks=(),
+            backlog: bool = False):
+    daemon = Daemon(DirectoryWatcher(directory, settings), lambda: classify, CsvLog(csv_path), list(sinks))
+    r = Running(daemon, backlog)
+    try:
+        yield r
+    finally:
+        if r.thread.is_alive():
+            r.stop()
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.01)

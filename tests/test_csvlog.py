@@ -1,0 +1,133 @@
+"""The CSV log: whole rows, flushed at once, surviving rotation; restart bookkeeping; the follower."""
+
+import csv
+import os
+
+import pytest
+
+from gisaxs_live.results import Result, csv_columns
+from gisaxs_live.sinks.csvlog import CsvLog, LogError, LogFollower, format_rows, resume_point
+
+PROBS = (0.7, 0.18, 0.02, 0.02, 0.02, 0.02, 0.02, 0.02)
+
+
+def ok(source, frame=0, time_utc="2026-01-02T03:04:05.000Z", latency_ms=500.0):
+    return Result(source, frame, "ok", PROBS, latency_ms=latency_ms, time_utc=time_utc)
+
+
+def lines(path):
+    return path.read_text().splitlines()
+
+
+def test_rows_are_on_disk_after_each_write_with_one_header(tmp_path):
+    path = tmp_path / "log.csv"
+    log = CsvLog(path)
+    log.write([ok("a.cbf"), Result("b.cbf", 0, "error", message="bad\nfile")])
+    assert lines(path)[0] == ",".join(csv_columns())
+    rows = list(csv.DictReader(open(path)))  # visible before close: no buffering
+    assert [(r["source"], r["status"], r["top1"], r["message"]) for r in rows] == [
+        ("a.cbf", "ok", "capsule", ""), ("b.cbf", "error", "", "bad file")]
+    log.close()
+    CsvLog(path).write([ok("c.cbf")])  # appending to an existing log: no second header
+    assert len(lines(path)) == 4 and lines(path)[0].startswith("time_utc")
+
+
+@pytest.mark.parametrize("rotate", ["move", "delete", "truncate", "sighup"])
+def test_survives_rotation(tmp_path, rotate):
+    path = tmp_path / "log.csv"
+    log = CsvLog(path)
+    log.write([ok("a.cbf")])
+    if rotate == "move":
+        os.replace(path, tmp_path / "log.csv.1")
+    elif rotate == "delete":
+        path.unlink()
+    elif rotate == "truncate":  # logrotate copytruncate
+        os.truncate(path, 0)
+    else:
+        os.replace(path, tmp_path / "log.csv.1")
+        path.write_text("")
+        log.request_reopen()
+    log.write([ok("b.cbf")])
+    assert lines(path) == [",".join(csv_columns()), ",".join(ok("b.cbf").row())]
+    if rotate == "move":
+        assert len(lines(tmp_path / "log.csv.1")) == 2
+
+
+def test_a_torn_last_line_is_ended_and_skipped(tmp_path):
+    path = tmp_path / "log.csv"
+    CsvLog(path).write([ok("a.cbf")])
+    with open(path, "a") as fh:
+        fh.write("2026-01-02T03:04:06.000Z,b.cb")  # power cut mid-row
+    CsvLog(path).write([ok("c.cbf")])
+    assert lines(path)[-1].split(",")[1] == "c.cbf"
+    resume = resume_point(path, {"a.cbf", "c.cbf"})
+    assert resume.logged == {"a.cbf", "c.cbf"}
+
+
+def test_another_header_is_refused(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("time_utc,source,something_else\n")
+    with pytest.raises(LogError, match="columns differ"):
+        CsvLog(path)
+
+
+def test_write_failure_is_loud(tmp_path):
+    with pytest.raises(LogError, match="/dev/full: cannot write the CSV log"):
+        CsvLog("/dev/full")
+    path = tmp_path / "sub" / "log.csv"
+    path.parent.mkdir()
+    log = CsvLog(path)
+    path.unlink()
+    path.parent.rmdir()  # rotation check reopens, and cannot
+    with pytest.raises(LogError, match="No such file"):
+        log.write([ok("a.cbf")])
+
+
+def test_results_of_another_class_order_are_refused(tmp_path):
+    log = CsvLog(tmp_path / "log.csv")
+    other = Result("a.cbf", 0, "ok", PROBS, class_names=tuple(reversed(ok("x").class_names)))
+    with pytest.raises(LogError, match="ranks classes"):
+        log.write([other])
+
+
+def test_resume_point(tmp_path):
+    path = tmp_path / "log.csv"
+    assert resume_point(path, set()).since is None
+    CsvLog(path)
+    assert resume_point(path, set()).since == pytest.approx(path.stat().st_mtime)
+    CsvLog(path).write([ok("a.cbf", latency_ms=1500.0), ok("b.cbf", time_utc="2026-01-02T03:05:00.000Z")])
+    resume = resume_point(path, {"b.cbf", "z.cbf"})
+    assert resume.logged == {"b.cbf"}  # only what was asked about
+    assert resume.since == pytest.approx(1767323045.0 - 1.5)  # first row's arrival
+
+
+def test_follower_reads_complete_rows_across_rotation(tmp_path):
+    path = tmp_path / "log.csv"
+    follower = LogFollower(path)
+    assert follower.poll() == []  # not there yet
+    log = CsvLog(path)
+    log.write([ok("a.cbf"), ok("b.cbf")])
+    assert [r.source for r in follower.poll()] == ["a.cbf", "b.cbf"]
+    with open(path, "a") as fh:
+        row = format_rows([ok("c.cbf").row()])
+        fh.write(row[:20])
+        fh.flush()
+        assert follower.poll() == []  # half a row is held back
+        fh.write(row[20:])
+    assert [r.source for r in follower.poll()] == ["c.cbf"]
+    log.write([ok("d.cbf")])
+    os.replace(path, tmp_path / "log.csv.1")
+    log.write([ok("e.cbf"), ok("e2.cbf")])  # reopens a new log.csv
+    assert [r.source for r in follower.poll()] == ["d.cbf", "e.cbf", "e2.cbf"]
+    os.truncate(path, 0)  # copytruncate: seen as the file shrinking below what was read
+    log.write([ok("f.cbf")])
+    assert [r.source for r in follower.poll()] == ["f.cbf"]
+    assert follower.skipped == 0
+
+
+def test_follower_starts_near_the_end_of_a_long_log(tmp_path):
+    path = tmp_path / "log.csv"
+    CsvLog(path).write([ok(f"{i}.cbf") for i in range(2000)])
+    rows = LogFollower(path, tail_bytes=10_000).poll()
+    assert 0 < len(rows) < 100 and rows[-1].source == "1999.cbf"
+    assert rows[-1].ranked()[0] == ("capsule", 0.7)

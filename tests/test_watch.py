@@ -1,0 +1,174 @@
+"""The directory watcher on a real directory: complete files only, once each, with bounded retries."""
+
+import os
+import threading
+import time
+
+import pytest
+
+from gisaxs_live.sources.watch import DirectoryWatcher
+from livehelp import fast, frame_bytes, write_frame
+
+
+@pytest.fixture
+def watched(tmp_path):
+    started = []
+
+    def start(**changes):
+        w = DirectoryWatcher(tmp_path, fast(**changes))
+        w.start()
+        started.append(w)
+        return w
+
+    yield start
+    for w in started:
+        w.stop()
+
+
+def take_all(w, seconds):
+    """Everything offered within ``seconds``."""
+    got, dropped = [], []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        a, d = w.take(100, 0.05)
+        got += a
+        dropped += d
+    return got, dropped
+
+
+def test_acts_on_close_after_write_not_on_create_or_write(tmp_path, watched):
+    w = watched()
+    payload = frame_bytes()
+    path = tmp_path / "sample_00001.cbf"
+    with open(path, "wb") as fh:  # in place, in stages, slowly
+        fh.write(payload[:100])
+        fh.flush()
+        assert take_all(w, 0.3) == ([], [])
+        fh.write(payload[100:])
+        fh.flush()
+        assert take_all(w, 0.2) == ([], [])
+    got, _ = take_all(w, 0.3)
+    assert [a.path for a in got] == [str(path)]
+    assert abs(got[0].t - time.time()) < 1.0
+
+
+def test_rename_into_place_gives_the_final_name_only(tmp_path, watched):
+    w = watched()
+    t_done = write_frame(tmp_path / "sample_00002.cbf", stages=3, pause_s=0.02)  # via .sample_00002.cbf.part
+    got, _ = take_all(w, 0.3)
+    assert [os.path.basename(a.path) for a in got] == ["sample_00002.cbf"]
+    assert got[0].t >= t_done - 0.05
+
+
+def test_moved_in_from_outside_counts(tmp_path, watched):
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    w = watched()
+    write_frame(outside / "x.cbf", rename=False)
+    os.replace(outside / "x.cbf", tmp_path / "x.cbf")
+    got, _ = take_all(w, 0.3)
+    assert [os.path.basename(a.path) for a in got] == ["x.cbf"]
+
+
+def test_patterns_and_ignored_names(tmp_path, watched):
+    w = watched()
+    for name in ("a.cbf", "b.txt", ".hidden.cbf", "c.cbf.tmp", "d.tif"):
+        (tmp_path / name).write_bytes(b"x")
+    got, _ = take_all(w, 0.3)
+    assert sorted(os.path.basename(a.path) for a in got) == ["a.cbf", "d.tif"]
+
+
+def test_polling_waits_until_size_and_mtime_are_stable(tmp_path, watched):
+    w = watched(observer="polling", settle_s=0.3)
+    payload = frame_bytes()
+    path = tmp_path / "slow.cbf"
+    offered = []
+    threading.Thread(target=lambda: offered.extend(take_all(w, 1.5)[0]), daemon=True).start()
+    t0 = time.time()
+    with open(path, "wb") as fh:
+        for i in range(0, len(payload), 200):  # a slow writer: growing for about 0.5 s
+            fh.write(payload[i:i + 200])
+            fh.flush()
+            time.sleep(0.5 * 200 / len(payload))
+    t_done = time.time()
+    time.sleep(1.6)
+    assert [a.path for a in offered] == [str(path)]
+    assert offered[0].t >= t0 and t_done - t0 >= 0.4
+
+
+def test_retry_is_bounded_and_a_close_event_cuts_the_wait(tmp_path, watched):
+    w = watched(read_retries=2, retry_interval_s=0.05)
+    path = tmp_path / "a.cbf"
+    path.write_bytes(b"partial")
+    (first,), _ = take_all(w, 0.2)
+    assert w.retry(first)
+    (second,), _ = take_all(w, 0.3)
+    assert second.attempt == 1 and w.retry(second)
+    (third,), _ = take_all(w, 0.3)
+    assert third.attempt == 2 and not w.retry(third)  # used up: the worker writes an error row
+
+    other = tmp_path / "b.cbf"
+    other.write_bytes(b"x")
+    (b,), _ = take_all(w, 0.2)
+    w.settings = fast(retry_interval_s=60.0)
+    assert w.retry(b)
+    other.write_bytes(b"complete now")  # a new close event: offered at once, not after 60 s
+    (again,), _ = take_all(w, 0.3)
+    assert again.path == str(other) and again.attempt == 1
+
+
+def test_each_path_is_offered_once(tmp_path, watched):
+    w = watched()
+    path = tmp_path / "a.cbf"
+    path.write_bytes(b"1")
+    path.write_bytes(b"2")  # a second close before it was taken
+    got, _ = take_all(w, 0.3)
+    assert len(got) == 1
+    w.done([got[0].path])
+    path.write_bytes(b"3")  # and after it was handled
+    assert take_all(w, 0.3) == ([], [])
+
+
+def test_a_full_queue_hands_back_the_overflow_as_dropped(tmp_path, watched):
+    w = watched(queue_size=3)
+    for i in range(5):
+        (tmp_path / f"f{i}.cbf").write_bytes(b"x")
+    time.sleep(0.3)
+    got, dropped = w.take(100, 0.1)
+    assert len(got) == 3 and len(dropped) == 2
+    assert {os.path.basename(a.path) for a in got + dropped} == {f"f{i}.cbf" for i in range(5)}
+
+
+def test_moved_away_before_reading_is_known(tmp_path, watched):
+    w = watched()
+    path = tmp_path / "a.cbf"
+    path.write_bytes(b"x")
+    time.sleep(0.2)
+    os.replace(path, tmp_path / "renamed.cbf")
+    got, _ = take_all(w, 0.3)
+    assert w.moved_away(str(path))
+    assert str(tmp_path / "renamed.cbf") in [a.path for a in got]
+
+
+def test_scan_lists_matching_files_oldest_first(tmp_path):
+    (tmp_path / "sub").mkdir()
+    for i, name in enumerate(("b.cbf", "a.cbf", "sub/c.cbf", "x.txt")):
+        (tmp_path / name).write_bytes(b"x")
+        os.utime(tmp_path / name, (1000 + i, 1000 + i))
+    flat = DirectoryWatcher(tmp_path, fast()).scan()
+    assert [os.path.basename(p) for p, _ in flat] == ["b.cbf", "a.cbf"]
+    deep = DirectoryWatcher(tmp_path, fast(recursive=True)).scan()
+    assert [os.path.basename(p) for p, _ in deep] == ["b.cbf", "a.cbf", "c.cbf"]
+
+
+def test_recursive_watch_sees_subdirectories(tmp_path, watched):
+    (tmp_path / "run1").mkdir()
+    w = watched(recursive=True)
+    write_frame(tmp_path / "run1" / "s.cbf")
+    got, _ = take_all(w, 0.3)
+    assert [os.path.basename(a.path) for a in got] == ["s.cbf"]
+
+
+def test_not_a_directory_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a directory"):
+        DirectoryWatcher(tmp_path / "missing", fast())
