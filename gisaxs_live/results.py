@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
+
+import numpy as np
 
 from .simulator.shapes import CLASS_NAMES
 
@@ -40,6 +42,8 @@ class Result:
     message: str = ""
     time_utc: str = ""
     class_names: tuple[str, ...] = CLASS_NAMES
+    #: the uint8 model input the probabilities came from (for previews; not written to the CSV)
+    image: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def ranked(self) -> list[tuple[str, float]]:
         """(class, probability) from most to least probable; empty unless ``ok``."""

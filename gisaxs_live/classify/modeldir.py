@@ -1,0 +1,73 @@
+"""A model directory: ``model.keras`` (weights and architecture) and ``model.json`` (what the weights mean:
+class order, q-grid, preprocessing, the experiment trained for, provenance and metrics)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from ..config import Experiment
+from ..qgrid import QGrid
+
+WEIGHTS = "model.keras"
+META = "model.json"
+
+
+def bundled_model_dir() -> Path:
+    """The pretrained model shipped inside the package."""
+    return Path(str(resources.files("gisaxs_live").joinpath("models/default")))
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """``model.json`` of a model directory."""
+
+    path: Path
+    meta: dict
+
+    @classmethod
+    def read(cls, model_dir: str | Path | None) -> "ModelInfo":
+        path = Path(model_dir) if model_dir is not None else bundled_model_dir()
+        try:
+            meta = json.loads((path / META).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path}: not a gisaxs-live model directory ({exc})") from None
+        for key in ("class_names", "qgrid", "scale_decades", "experiment"):
+            if key not in meta:
+                raise ValueError(f"{path / META}: missing key {key!r}")
+        return cls(path, meta)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(self.meta["class_names"])
+
+    @property
+    def grid(self) -> QGrid:
+        return QGrid.from_dict(self.meta["qgrid"])
+
+    @property
+    def decades(self) -> float:
+        return float(self.meta["scale_decades"])
+
+    def mismatch(self, experiment: Experiment) -> str | None:
+        """A warning when ``experiment`` is far from the one the model was trained for, else None.
+
+        Far: wavelength off by more than 2 %, or the horizon q_z = k sin α_i off by more than one row of
+        the grid (the q-grid, hence the image, would start elsewhere)."""
+        trained = self.meta["experiment"]
+        lam, ai = trained["wavelength_nm"], trained["incidence_angle_deg"]
+        problems = []
+        if abs(experiment.wavelength_nm - lam) > 0.02 * lam:
+            problems.append(f"wavelength {experiment.wavelength_nm} nm vs {lam} nm")
+        grid = self.grid
+        row = (grid.qz_max - grid.qz_min) / grid.n_qz
+        horizon = experiment.k_nm * math.sin(experiment.alpha_i_rad)
+        if abs(horizon - grid.qz_min) > row:
+            problems.append(f"incidence angle {experiment.incidence_angle_deg}° vs {ai}°")
+        if not problems:
+            return None
+        return (f"model {self.path} was trained for another experiment ({'; '.join(problems)}); "
+                f"train one for this setup with `gisaxs-live train --config ...`")

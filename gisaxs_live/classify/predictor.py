@@ -1,0 +1,42 @@
+"""Loaded model → class probabilities for batches of 256-level images. TensorFlow is imported here, on load."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .modeldir import WEIGHTS, ModelInfo
+
+
+class Predictor:
+    """Holds one loaded model; ``predict`` takes uint8 images (N, rows, cols) on the model's grid."""
+
+    def __init__(self, model_dir: str | Path | None = None):
+        self.info = ModelInfo.read(model_dir)
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import keras
+
+        weights = self.info.path / WEIGHTS
+        try:
+            self.model = keras.models.load_model(weights, compile=False)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{weights}: cannot load model weights ({exc})") from None
+        expected = (*self.info.grid.shape, 1)
+        if tuple(self.model.input_shape[1:]) != expected:
+            raise ValueError(f"{weights}: input shape {self.model.input_shape[1:]} does not match the grid {expected}")
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.info.class_names
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Probabilities (N, n_classes) float64 for uint8 images (N, rows, cols)."""
+        images = np.asarray(images)
+        if images.ndim != 3 or images.shape[1:] != self.info.grid.shape:
+            raise ValueError(f"images of shape {images.shape} do not match the model grid {self.info.grid.shape}")
+        if len(images) == 0:
+            return np.zeros((0, len(self.class_names)))
+        x = images[..., np.newaxis].astype(np.float32) / 255.0
+        return np.asarray(self.model(x, training=False), dtype=np.float64)

@@ -1,0 +1,56 @@
+"""``gisaxs-live evaluate``: accuracy of a model on a simulated set's held-out split, laid out like the
+paper's Table 2, with the image-similarity baseline of its Table 3 on the same test images."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("evaluate", help="confusion matrix, top-1/top-2 accuracy and the similarity baseline",
+                              description=__doc__)
+    p.add_argument("dataset", type=Path, help="HDF5 set from `simulate` (its test split, or all of it)")
+    p.add_argument("--model", type=Path, default=None, help="model directory (default: the bundled model)")
+    p.add_argument("--noise", action="store_true",
+                   help="make the test images detector-like (counting noise, masks, calibration errors) first")
+    p.add_argument("--seed", type=int, default=1, help="seed of --noise")
+    p.add_argument("--json", type=Path, default=None, help="write the figures as JSON")
+    p.add_argument("--png", type=Path, default=None, help="write the confusion matrix as a heat map")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    import numpy as np
+    from rich.console import Console
+
+    from ..classify.predictor import Predictor
+    from ..simulator.dataset import read_dataset
+    from ..training.augment import realistic_images
+    from ..training.evaluate import metrics
+    from ..training.report import confusion_table, write_heatmap
+    from ..training.similarity import nearest_neighbour_labels
+
+    console = Console()
+    data = read_dataset(args.dataset, with_intensity=args.noise)
+    predictor = Predictor(args.model)
+    if data.class_names != predictor.class_names:
+        raise ValueError(f"{args.dataset}: classes {data.class_names} differ from the model's {predictor.class_names}")
+    if data.grid != predictor.info.grid:
+        raise ValueError(f"{args.dataset}: its q-grid differs from the model's; simulate it with the model's config")
+    test = data.test if data.test.any() else np.ones(len(data.labels), bool)
+    images = data.images[test]
+    if args.noise:
+        images = realistic_images(data.intensity[test], np.random.default_rng(args.seed), predictor.info.decades)
+    probabilities = np.concatenate([predictor.predict(images[i:i + 256]) for i in range(0, len(images), 256)])
+    train = ~test
+    similar = nearest_neighbour_labels(data.images[train], data.labels[train], images) if train.any() else None
+    result = metrics(probabilities, data.labels[test], data.class_names, similar)
+    console.print(confusion_table(result, data.class_names, f"{args.dataset} ({'noisy' if args.noise else 'clean'})"))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+    if args.png:
+        write_heatmap(args.png, result, data.class_names)
+    return 0

@@ -1,0 +1,74 @@
+"""Frames → Results: preprocessing on the model's grid, batched CNN inference, per-frame error capture."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .classify.predictor import Predictor
+from .config import Config
+from .frame import Frame, FrameError
+from .preprocess.prepare import FramePreprocessor
+from .results import Result, utc_now
+
+log = logging.getLogger(__name__)
+
+
+class Classifier:
+    """Loads the model once; ``classify`` turns any batch of frames into one Result each, never raising
+    for a bad frame (it becomes an ``error`` or ``no_signal`` Result naming the cause)."""
+
+    def __init__(self, config: Config, model_dir: str | Path | None = None):
+        self.predictor = Predictor(model_dir)
+        info = self.predictor.info
+        self.mismatch = info.mismatch(config.experiment)
+        if self.mismatch:
+            log.warning(self.mismatch)
+        self.preprocessor = FramePreprocessor(config, info.grid, info.decades)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.predictor.class_names
+
+    def error(self, source: str, frame_id: int, message: str, t: float) -> Result:
+        """An ``error`` Result for input that never became a Frame (unreadable file, malformed message)."""
+        return Result(source, frame_id, "error", latency_ms=_latency_ms(t), message=message, time_utc=utc_now(),
+                      class_names=self.class_names)
+
+    def classify(self, frames: Sequence[Frame]) -> list[Result]:
+        """One Result per frame, in order; all usable frames go through the CNN as one batch."""
+        results: list[Result | None] = [None] * len(frames)
+        images, positions = [], []
+        for i, frame in enumerate(frames):
+            try:
+                prepared = self.preprocessor.prepare(frame)
+            except FrameError as exc:
+                results[i] = self.error(frame.source, frame.frame_id, str(exc), frame.t)
+                continue
+            except Exception as exc:  # a bug or an unforeseen input must not cost the other frames
+                log.exception("preprocessing %s frame %d failed", frame.source, frame.frame_id)
+                results[i] = self.error(frame.source, frame.frame_id, f"{type(exc).__name__}: {exc}", frame.t)
+                continue
+            if prepared.status != "ok":
+                results[i] = Result(frame.source, frame.frame_id, prepared.status, latency_ms=_latency_ms(frame.t),
+                                    message=prepared.message, time_utc=utc_now(), class_names=self.class_names,
+                                    image=prepared.image)
+                continue
+            images.append(prepared.image)
+            positions.append(i)
+        if images:
+            probabilities = self.predictor.predict(np.stack(images))
+            for i, image, probs in zip(positions, images, probabilities):
+                frame = frames[i]
+                results[i] = Result(frame.source, frame.frame_id, "ok", tuple(float(p) for p in probs),
+                                    latency_ms=_latency_ms(frame.t), time_utc=utc_now(),
+                                    class_names=self.class_names, image=image)
+        return results  # type: ignore[return-value]
+
+
+def _latency_ms(t: float) -> float:
+    return max(0.0, (time.time() - t) * 1e3)

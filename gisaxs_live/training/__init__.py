@@ -1,0 +1,1 @@
+"""Training, augmentation and evaluation of the shape classifier."""

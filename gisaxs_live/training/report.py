@@ -1,0 +1,58 @@
+"""Evaluation figures for people: a rich table beside the paper's, and a confusion-matrix heat map."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from rich.table import Table
+
+from .evaluate import PAPER
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+def confusion_table(result: dict, class_names: Sequence[str], title: str) -> Table:
+    """Rows = predicted class, columns = actual class (paper's Table 2), then per-class, mean and top-2."""
+    table = Table(title=f"Confusion matrix, % of each actual class — {title}", title_justify="left")
+    table.add_column("predicted \\ actual")
+    for name in class_names:
+        table.add_column(name.replace("_", " "), justify="right")
+    confusion = np.asarray(result["confusion"]) * 100.0
+    for i, name in enumerate(class_names):
+        table.add_row(name, *[f"[bold]{v:.1f}[/bold]" if i == j else f"{v:.1f}" for j, v in enumerate(confusion[i])])
+    table.add_section()
+    table.add_row("accuracy (this model)", *[_pct(result["per_class"].get(n)) for n in class_names])
+    table.add_row("accuracy (paper)", *[_pct(PAPER["per_class"].get(n)) for n in class_names])
+    table.caption = (f"mean top-1 {result['top1']:.1f} % (paper {PAPER['top1']} %), top-2 {result['top2']:.1f} %, "
+                     f"similarity baseline {_pct(result['similarity_top1'])} % (paper {PAPER['similarity_top1']} %), "
+                     f"n = {result['n_test']}")
+    return table
+
+
+def write_heatmap(path: str | Path, result: dict, class_names: Sequence[str]) -> None:
+    """The confusion matrix as a PNG heat map with the percentages written in."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    confusion = np.asarray(result["confusion"]) * 100.0
+    fig, ax = plt.subplots(figsize=(7.5, 6.5))
+    im = ax.imshow(confusion, cmap="Blues", vmin=0, vmax=100)
+    labels = [n.replace("_", "\n") for n in class_names]
+    ax.set_xticks(range(len(class_names)), labels, fontsize=8)
+    ax.set_yticks(range(len(class_names)), labels, fontsize=8)
+    ax.set_xlabel("actual class")
+    ax.set_ylabel("predicted class")
+    for (i, j), v in np.ndenumerate(confusion):
+        if v >= 0.05:
+            ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=7, color="white" if v > 50 else "black")
+    ax.set_title(f"top-1 {result['top1']:.1f} %, top-2 {result['top2']:.1f} %")
+    fig.colorbar(im, ax=ax, label="% of actual class")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
