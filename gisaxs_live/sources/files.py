@@ -1,9 +1,16 @@
 """Detector image files → Frames, always through fabio: CBF, EDF, TIFF, Eiger / NeXus HDF5 and the
-other formats fabio reads, gzip-compressed (``.gz``) ones included. Multi-frame files give every frame."""
+other formats fabio reads, gzip-compressed (``.gz``) ones included. Multi-frame files give every frame.
+
+Some damage fabio only logs (a CBF whose MD5 checksum does not match, a TIFF that no reader decodes):
+an error logged by fabio while it reads a frame makes that frame a FrameError too.
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +47,34 @@ def _open(path: Path) -> Any:
 
 
 def _guarded(path: Path, what: str, call: Any, *args: Any) -> Any:
-    """``call(*args)``, turning whatever fabio raises for a bad file into a one-line FrameError."""
+    """``call(*args)``, turning whatever fabio raises or logs as an error for a bad file into a
+    one-line FrameError."""
+    with _fabio_errors() as logged:
+        try:
+            result = call(*args)
+        except Exception as exc:  # fabio's errors for broken files are of many unrelated types
+            lines = str(exc).strip().splitlines()
+            detail = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+            raise FrameError(f"{path}: {what} ({detail})") from None
+    if logged:
+        raise FrameError(f"{path}: {what} (fabio: {logged[0].getMessage().strip().splitlines()[0]})")
+    return result
+
+
+@contextmanager
+def _fabio_errors() -> Iterator[list[logging.LogRecord]]:
+    """Collect the errors fabio logs in this thread while the block runs."""
+    records: list[logging.LogRecord] = []
+    thread = threading.get_ident()
+    handler = logging.Handler(logging.ERROR)
+    handler.emit = records.append  # type: ignore[method-assign]
+    handler.addFilter(lambda record: record.thread == thread)
+    logger = logging.getLogger("fabio")
+    logger.addHandler(handler)
     try:
-        return call(*args)
-    except Exception as exc:  # fabio's errors for broken files are of many unrelated types
-        lines = str(exc).strip().splitlines()
-        detail = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-        raise FrameError(f"{path}: {what} ({detail})") from None
+        yield records
+    finally:
+        logger.removeHandler(handler)
 
 
 def _image_data(path: Path, index: int, image: Any) -> np.ndarray:

@@ -1,0 +1,149 @@
+"""read_frames: every format through fabio, every frame of a multi-frame file, one-line FrameErrors."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import fabio.cbfimage
+import fabio.edfimage
+import fabio.eigerimage
+import fabio.tifimage
+import h5py
+import numpy as np
+import pytest
+from PIL import Image
+
+from gisaxs_live.frame import FrameError
+from gisaxs_live.sources.files import read_frames
+
+DATA = np.random.default_rng(3).poisson(20.0, (60, 48)).astype(np.int32)
+DATA[:, 20:23] = -1
+
+
+def gzipped(path: Path) -> Path:
+    target = path.with_name(path.name + ".gz")
+    target.write_bytes(gzip.compress(path.read_bytes()))
+    return target
+
+
+def truncated(path: Path, keep: float) -> Path:
+    target = path.with_name("truncated_" + path.name)
+    data = path.read_bytes()
+    target.write_bytes(data[: int(len(data) * keep)])
+    return target
+
+
+@pytest.fixture()
+def cbf(tmp_path: Path) -> Path:
+    path = tmp_path / "frame.cbf"
+    fabio.cbfimage.CbfImage(data=DATA).write(str(path))
+    return path
+
+
+@pytest.fixture()
+def edf(tmp_path: Path) -> Path:
+    path = tmp_path / "frame.edf"
+    fabio.edfimage.EdfImage(data=DATA).write(str(path))
+    return path
+
+
+@pytest.fixture()
+def tif(tmp_path: Path) -> Path:
+    path = tmp_path / "frame.tif"
+    fabio.tifimage.TifImage(data=DATA).write(str(path))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["cbf", "edf", "tif", "cbf.gz", "tif.gz"])
+def test_single_frame_files_are_read_exactly(kind, request):
+    path = request.getfixturevalue(kind.split(".")[0])
+    if kind.endswith(".gz"):
+        path = gzipped(path)
+    (frame,) = read_frames(path)
+    assert np.array_equal(frame.data, DATA) and frame.data.dtype == np.int32
+    assert frame.source == str(path) and frame.frame_id == 0
+    assert frame.t == os.stat(path).st_mtime and frame.mask is None
+
+
+def test_every_frame_of_a_multi_frame_edf(tmp_path):
+    image = fabio.edfimage.EdfImage(data=DATA)
+    for i in (1, 2):
+        image.append_frame(data=DATA + i)
+    path = tmp_path / "series.edf"
+    image.write(str(path))
+    frames = list(read_frames(path))
+    assert [f.frame_id for f in frames] == [0, 1, 2]
+    for i, frame in enumerate(frames):
+        assert np.array_equal(frame.data, DATA + i)
+
+
+def test_every_frame_of_eiger_and_nexus_hdf5(tmp_path):
+    stack = np.stack([DATA, DATA + 1, DATA + 2, DATA + 3])
+    eiger = tmp_path / "eiger_master.h5"
+    fabio.eigerimage.EigerImage(data=stack).write(str(eiger))
+    nexus = tmp_path / "scan.nxs.h5"
+    with h5py.File(nexus, "w") as f:
+        f.attrs["default"] = "entry"
+        entry = f.create_group("entry")
+        entry.attrs["NX_class"] = "NXentry"
+        data = entry.create_group("data")
+        data.attrs.update(NX_class="NXdata", signal="data")
+        data.create_dataset("data", data=stack, compression="gzip")
+    for path in (eiger, nexus):
+        frames = list(read_frames(path))
+        assert [f.frame_id for f in frames] == [0, 1, 2, 3]
+        assert all(np.array_equal(f.data, stack[i]) for i, f in enumerate(frames))
+
+
+def test_missing_empty_and_non_files(tmp_path):
+    with pytest.raises(FrameError, match=r"nothing\.cbf: no such file$"):
+        list(read_frames(tmp_path / "nothing.cbf"))
+    (tmp_path / "empty.cbf").write_bytes(b"")
+    with pytest.raises(FrameError, match=r"empty\.cbf: empty file$"):
+        list(read_frames(tmp_path / "empty.cbf"))
+    with pytest.raises(FrameError, match="not a regular file"):
+        list(read_frames(tmp_path))
+
+
+@pytest.mark.parametrize("name, content", [("notes.txt", b"hello\n" * 50), ("notes.cbf", b"hello\n" * 50),
+                                           ("noise.edf", bytes(range(256)) * 40)])
+def test_non_image_files(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(FrameError) as error:
+        list(read_frames(path))
+    message = str(error.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message
+
+
+@pytest.mark.parametrize("kind", ["cbf", "edf", "tif", "cbf.gz"])
+def test_truncated_files(kind, request):
+    path = request.getfixturevalue(kind.split(".")[0])
+    if kind.endswith(".gz"):
+        path = gzipped(path)
+    cut = truncated(path, 0.6)
+    with pytest.raises(FrameError) as error:
+        list(read_frames(cut))
+    assert str(error.value).startswith(f"{cut}: ") and "\n" not in str(error.value)
+
+
+def test_corrupt_cbf_fails_its_checksum(cbf):
+    data = bytearray(cbf.read_bytes())
+    middle = len(data) - 2000
+    data[middle:middle + 64] = bytes(64)
+    cbf.write_bytes(bytes(data))
+    with pytest.raises(FrameError, match=r"frame\.cbf: cannot be read as a detector image"):
+        list(read_frames(cbf))
+
+
+def test_data_that_is_not_a_2d_image(tmp_path):
+    rgb = tmp_path / "photo.tif"
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(rgb)
+    with pytest.raises(FrameError, match=r"photo\.tif: expected a 2-D detector image, got 3-D data of shape \(20, 30, 3\)"):
+        list(read_frames(rgb))
+    line = tmp_path / "profile.npy"
+    np.save(line, np.arange(100.0))
+    with pytest.raises(FrameError, match=r"profile\.npy: 1-D data of shape \(1, 100\)"):
+        list(read_frames(line))
