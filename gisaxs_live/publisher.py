@@ -112,7 +112,8 @@ def send(endpoint: str, msgs: Iterable[Outgoing], rate_hz: float = 0.0,
          on_bound: Callable[[], None] | None = None) -> int:
     """Bind PUSH at ``endpoint`` and send ``msgs``, frames at ``rate_hz`` (0 = as fast as the client takes
     them). Returns the number of frames sent; on return they have left (or LINGER_S has passed)."""
-    sock = zmq.Context.instance().socket(zmq.PUSH)
+    context = zmq.Context()
+    sock = context.socket(zmq.PUSH)
     sock.sndhwm = SEND_BUFFER_FRAMES
     sock.linger = int(LINGER_S * 1000)
     try:
@@ -130,7 +131,9 @@ def send(endpoint: str, msgs: Iterable[Outgoing], rate_hz: float = 0.0,
             sock.send_multipart(msg.parts, copy=False)
             sent += msg.frame
     except BaseException:
-        sock.close(linger=0)
+        sock.linger = 0
         raise
-    sock.close()
+    finally:
+        sock.close()
+        context.term()  # waits (up to the linger) until zero-copy messages have left: their buffers stay alive
     return sent

@@ -199,13 +199,16 @@ class StreamSource:
     def counts(self) -> StreamCounts:
         return self.handler.counts
 
-    @property
-    def status(self) -> str:
-        """One line: endpoint, connection, series and the counts."""
-        c = self.counts
+    def state(self) -> str:
+        """One line: endpoint, connection and series."""
         state = "connected" if self.connected else "waiting for the publisher"
         series = "" if self.handler.series is None else f", series {self.handler.series}"
-        return (f"{self.endpoint} ({state}{series}): received {c.received}, malformed {c.malformed}, "
+        return f"{self.endpoint} ({state}{series})"
+
+    def status(self, classified: int) -> str:
+        """``state`` and the counts; ``classified``: frames the worker has classified."""
+        c = self.counts
+        return (f"{self.state()}: received {c.received}, classified {classified}, malformed {c.malformed}, "
                 f"dropped {c.dropped}, missing {c.missing}")
 
     @property

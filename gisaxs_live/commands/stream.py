@@ -1,0 +1,172 @@
+"""``gisaxs-live stream``: classify every frame of a detector's ZeroMQ stream, into a CSV log and a dashboard.
+
+Connects to ENDPOINT as a detector's client does (the detector binds PUSH; this connects PULL): DECTRIS
+SIMPLON stream v1 (Eiger, Pilatus4; port 9999) or the simple protocol (a JSON header part and a raw
+pixel part; see ``gisaxs_live.sources.simple_protocol``), told apart message by message. The model is
+loaded before connecting, so the detector waits rather than frames being dropped during start-up.
+
+Every frame gets a row (source ``ENDPOINT series N``, the frame id in the frame column). Malformed
+messages and frames dropped at a full queue (stream.queue_size) get ``error`` rows; the stream goes on.
+The publisher may go away and come back; a series whose header was missed is still classified.
+
+Only loopback endpoints unless the config lists others in stream.allowed_endpoints. A DECTRIS stream
+round-robins messages between its clients: a second client on the same stream halves what each sees.
+
+SIGTERM or Ctrl-C: stop receiving once the socket is quiet, classify what arrived, flush the log, exit 0.
+SIGHUP reopens the CSV log (after logrotate).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..pipeline import Classifier
+    from ..results import Result
+    from ..sinks import Sink
+    from ..sinks.csvlog import CsvLog
+    from ..sources.stream import StreamSource
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("stream", help="classify each frame of a detector's ZeroMQ stream (dashboard + CSV log)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("endpoint", metavar="ENDPOINT", help="the detector's stream, e.g. tcp://127.0.0.1:9999")
+    p.add_argument("--config", type=Path, default=None, help="YAML config (experiment, geometry, mask, stream, output)")
+    p.add_argument("--csv", type=Path, default=None, help="CSV log, appended (default: output.csv)")
+    p.add_argument("--model", type=Path, default=None, help="model directory (default: the bundled model)")
+    p.add_argument("--no-dashboard", action="store_true",
+                   help="log lines instead of the dashboard, counts every stream.log_interval_s "
+                        "(automatic without a terminal)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..config import load_config
+    from ..daemon import handle_signals
+    from ..sinks.csvlog import CsvLog, LogError
+    from ..sources.stream import StreamSource
+    from .watch import _dashboard, _log_lines, want_dashboard
+
+    config = load_config(args.config)
+    csv_path = args.csv or config.output.csv
+    if csv_path is None:
+        raise ValueError("give the CSV log (--csv or output.csv)")
+    source = StreamSource(args.endpoint, config.stream)
+    try:
+        csv_log = CsvLog(csv_path, fsync=config.output.fsync)
+    except LogError as exc:
+        raise ValueError(str(exc)) from None
+    dashboard = want_dashboard(args.no_dashboard)
+
+    def load() -> Classifier:
+        from ..pipeline import Classifier
+
+        return Classifier(config, args.model)
+
+    monitor = StreamMonitor(source, load, csv_log, [_dashboard(config) if dashboard else _log_lines()],
+                            log_interval_s=None if dashboard else config.stream.log_interval_s)
+    handle_signals(monitor, csv_log)
+    return monitor.run()
+
+
+class StreamMonitor:
+    """Stream → classify (batched) → sinks, in the calling thread; ``request_stop`` from anywhere."""
+
+    def __init__(self, source: StreamSource, load_classifier, csv_log: CsvLog, sinks: Sequence[Sink] = (),
+                 log_interval_s: float | None = None, tick_s: float = 0.25) -> None:
+        self.source = source
+        self.load_classifier = load_classifier
+        self.csv_log = csv_log
+        self.sinks: list[Sink] = [csv_log, *sinks]
+        self.log_interval_s = log_interval_s
+        self.tick_s = tick_s
+        self.classified = 0  # frames through the classifier (ok, no_signal or error rows)
+        self.model = "not loaded"
+        self._stop_requested = False
+
+    def request_stop(self) -> None:
+        """Safe in a signal handler."""
+        self._stop_requested = True
+
+    def run(self) -> int:
+        """0 after a clean stop, 1 if the log or the receiver failed."""
+        from ..sinks import close_all
+        from ..sinks.csvlog import LogError
+
+        try:
+            self.model = "loading"
+            self._emit(())
+            classifier = self.load_classifier()
+            self.model = "ready"
+            if self._stop_requested:
+                return 0
+            self.source.start()
+            return self._loop(classifier)
+        except LogError as exc:
+            log.critical("stopping: %s", exc)
+            return 1
+        finally:
+            self.source.stop()
+            self.source.join(timeout=5.0)
+            try:
+                close_all(self.sinks)
+            except LogError as exc:
+                log.critical("%s", exc)
+
+    def _loop(self, classifier: Classifier) -> int:
+        batch = self.source.settings.batch_size
+        stopping, status = False, 0
+        next_log = time.monotonic() + (self.log_interval_s or 0.0)
+        while True:
+            if not stopping and (self._stop_requested or self.source.failure):
+                if self.source.failure:
+                    log.error("stopping: %s", self.source.failure)
+                    status = 1
+                stopping = True
+                self.source.stop()
+            frames, rejected = self.source.take(batch, self.tick_s)
+            if stopping and not frames and not rejected and not self.source.running:
+                log.info("%s", self.status())
+                return status
+            results = [classifier.error(r.source, r.frame, r.message, r.t) for r in rejected]
+            results += classify_guarded(classifier, frames)
+            self.classified += len(frames)
+            self._emit(results)
+            if self.log_interval_s is not None and time.monotonic() >= next_log:
+                log.info("%s", self.status())
+                next_log = time.monotonic() + self.log_interval_s
+
+    def status(self) -> str:
+        """The source line: endpoint, connection, series, and received/classified/malformed/dropped counts."""
+        return self.source.status(self.classified) + (" · stopping" if self._stop_requested else "")
+
+    def _emit(self, results: Sequence[Result]) -> None:
+        from ..sinks import Update, emit
+
+        # Without the dashboard the counts go to the periodic log line, not into every update's source line.
+        source = self.status() if self.log_interval_s is None else self.source.state()
+        emit(self.sinks, Update(tuple(results), self.source.depth, self.source.settings.queue_size, source,
+                                self.model))
+
+
+def classify_guarded(classifier: Classifier, frames: Sequence) -> list[Result]:
+    """``classifier.classify(frames)``; should it fail (a bug), every frame gets an error row instead."""
+    if not frames:
+        return []
+    try:
+        results = classifier.classify(frames)
+        if len(results) != len(frames):
+            raise RuntimeError(f"classifier returned {len(results)} results for {len(frames)} frames")
+        return results
+    except Exception as exc:
+        log.exception("classifying %d frames failed", len(frames))
+        return [classifier.error(f.source, f.frame_id, f"classifier failed: {type(exc).__name__}: {exc}", f.t)
+                for f in frames]

@@ -1,0 +1,422 @@
+"""The stream source: SIMPLON v1 and simple-protocol decoding, malformed input, the receiver on a real
+socket (reconnect, drop, drain), and ``gisaxs-live stream`` + ``gisaxs-live publish`` as processes."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zmq
+
+from gisaxs_live import publisher
+from gisaxs_live.config import ConfigError, Stream
+from gisaxs_live.frame import Frame
+from gisaxs_live.sources import simple_protocol, simplon
+from gisaxs_live.sources.simplon import MessageError
+from gisaxs_live.sources.stream import MessageHandler, Rejected, StreamSource, check_endpoint
+
+RNG = np.random.default_rng(7)
+ENDPOINT = "tcp://127.0.0.1:9999"  # a name only, for handler tests
+
+
+def free_endpoint() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
+
+
+def pixels(dtype: str, shape: tuple[int, int] = (37, 53)) -> np.ndarray:
+    data = RNG.poisson(20.0, shape).astype(dtype)
+    if np.dtype(dtype).kind == "i":
+        data[:, 10:13] = -1  # Pilatus-style gap
+    return data
+
+
+# --- the decode layer ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype,encoding", [
+    ("uint16", "<"), ("uint32", "<"), ("int32", "<"), ("float32", "<"),
+    ("uint16", "lz4<"), ("int32", "lz4<"), ("uint8", "bs8-lz4<"),
+    ("uint16", "bs16-lz4<"), ("uint32", "bs32-lz4<"), ("int32", "bs32-lz4<")])
+def test_blob_round_trip_is_exact_and_reshaped_y_x(dtype, encoding):
+    data = pixels(dtype, (37, 53))  # 37 rows (y) of 53 pixels (x); odd sizes leave a partial bitshuffle block
+    blob = simplon.encode_blob(data, encoding)
+    decoded = simplon.decode_blob(blob, [53, 37], dtype, encoding)
+    assert decoded.shape == (37, 53) and decoded.dtype == data.dtype
+    np.testing.assert_array_equal(decoded, data)
+
+
+def test_bslz4_blob_is_the_hdf5_bitshuffle_chunk():
+    """An Eiger's bs32-lz4< blob is the HDF5 bitshuffle/LZ4 filter chunk: decode one written by hdf5plugin."""
+    hdf5plugin = pytest.importorskip("hdf5plugin")
+    import h5py
+
+    data = pixels("uint32", (64, 96))
+    with h5py.File("mem.h5", "w", driver="core", backing_store=False) as f:
+        f.create_dataset("d", data=data[np.newaxis], chunks=(1, 64, 96), **hdf5plugin.Bitshuffle(cname="lz4"))
+        _, chunk = f["d"].id.read_direct_chunk((0, 0, 0))
+    np.testing.assert_array_equal(simplon.decode_blob(chunk, [96, 64], "uint32", "bs32-lz4<"), data)
+    ours = simplon.encode_blob(data, "bs32-lz4<")
+    assert ours[:12] == struct.pack(">QI", data.nbytes, simplon.BLOCK_BYTES)
+
+
+def test_lz4_is_one_raw_block_without_size_prefix():
+    import lz4.block
+
+    data = pixels("uint32")
+    blob = simplon.encode_blob(data, "lz4<")
+    assert lz4.block.decompress(blob, uncompressed_size=data.nbytes) == data.tobytes()
+
+
+@pytest.mark.parametrize("detail,parts", [("none", 1), ("basic", 2), ("all", 8)])
+@pytest.mark.parametrize("appendix", [False, True])
+def test_header_parts_and_pixel_mask(detail, parts, appendix):
+    mask = np.zeros((37, 53), bool)
+    mask[3, 40] = True  # row 3, column 40: x = 40, y = 3
+    msg = simplon.encode_header(4, detail, {"description": "test"}, mask if detail == "all" else None)
+    assert len(msg) == parts
+    if appendix:
+        msg.append(b'{"user": "beamline"}')
+    header = simplon.parse(msg)
+    assert isinstance(header, simplon.SeriesHeader) and header.series == 4 and header.detail == detail
+    if detail == "all":
+        assert header.pixel_mask.shape == (37, 53) and header.pixel_mask[3, 40] and header.pixel_mask.sum() == 1
+        assert json.loads(msg[4]) == {"htype": "dpixelmask-1.0", "shape": [53, 37], "type": "uint32"}
+    else:
+        assert header.pixel_mask is None
+
+
+def test_image_message_layout():
+    data = pixels("uint32")
+    parts = simplon.encode_image(3, 11, data, "bs32-lz4<", 100, 200, 100)
+    head, desc, blob, times = parts
+    assert json.loads(head) == {"htype": "dimage-1.0", "series": 3, "frame": 11,
+                                "hash": hashlib.md5(blob).hexdigest()}
+    assert json.loads(desc) == {"htype": "dimage_d-1.0", "shape": [53, 37], "type": "uint32",
+                                "encoding": "bs32-lz4<", "size": len(blob)}
+    assert json.loads(times) == {"htype": "dconfig-1.0", "start_time": 100, "stop_time": 200, "real_time": 100}
+    image = simplon.parse(parts + [b"image appendix"])
+    assert (image.series, image.frame) == (3, 11)
+
+
+def test_simple_protocol_round_trip():
+    data = pixels(">i4")
+    parts = simple_protocol.encode(data, 5, source="cam 2", timestamp=1.5e9)
+    assert json.loads(parts[0]) == {"shape": [37, 53], "dtype": ">i4", "frame": 5, "source": "cam 2",
+                                    "timestamp": 1.5e9}
+    frame = simple_protocol.decode(parts)
+    np.testing.assert_array_equal(frame.data, data)
+    assert (frame.frame, frame.source, frame.timestamp) == (5, "cam 2", 1.5e9)
+
+
+# --- malformed input: each becomes an error record naming series/frame where known ------------------------
+
+def _image(encoding="<", dtype="uint32", series=9, frame=2):
+    return simplon.encode_image(series, frame, pixels(dtype), encoding)
+
+
+def _corrupt(parts, offset):
+    blob = bytearray(parts[2])
+    blob[offset:offset + 64] = b"\xff" * 64
+    return [parts[0], parts[1], bytes(blob), parts[3]]
+
+
+def _resized(parts, blob):
+    desc = json.loads(parts[1])
+    desc["size"] = len(blob)
+    return [parts[0], json.dumps(desc).encode(), blob, parts[3]]
+
+
+def _described(parts, **changes):
+    desc = json.loads(parts[1])
+    desc.update(changes)
+    return [parts[0], json.dumps(desc).encode(), *parts[2:]]
+
+
+MALFORMED = {
+    "image part missing": (_image()[:3], (9, 2), "3 parts"),
+    "bad JSON in part 1": ([b"{not json", b"x"], (None, -1), "part 1 is not JSON"),
+    "bad JSON in part 2": ([_image()[0], b"[1, 2", *_image()[2:]], (9, 2), "part 2"),
+    "size does not match shape x type": (_resized(_image(), _image()[2][:-4]), (9, 2), "needs"),
+    "size field disagrees with blob": (_described(_image(), size=5), (9, 2), "size 5"),
+    "unknown encoding": (_described(_image(), encoding="zstd<"), (9, 2), "unknown encoding"),
+    "unknown pixel type": (_described(_image(), type="complex64"), (9, 2), "pixel type"),
+    "corrupt lz4": (_corrupt(_image("lz4<"), 8), (9, 2), "corrupt lz4<"),
+    "corrupt bitshuffle-lz4": (_corrupt(_image("bs32-lz4<"), 20), (9, 2), "corrupt bs32-lz4<"),
+    "bitshuffle header size lies": (_resized(_image("bs32-lz4<"), struct.pack(">QI", 2**40, 8192)
+                                             + _image("bs32-lz4<")[2][12:]), (9, 2), "header says"),
+    "unknown htype": ([b'{"htype": "dflatfield-2.0", "series": 9}'], (9, -1), "unknown htype"),
+    "header part missing": (simplon.encode_header(9, "all", {}, np.zeros((37, 53), bool))[:5], (9, -1),
+                            "needs 8 parts"),
+    "simple: pixel part missing": (simple_protocol.encode(pixels("int32"), 4)[:1], (None, 4), "expected 2"),
+    "simple: size mismatch": ([simple_protocol.encode(pixels("int32"), 4)[0], b"\0" * 10], (None, 4), "needs"),
+    "simple: no frame id": ([b'{"shape": [2, 2], "dtype": "<i4"}', b"\0" * 16], (None, -1), "frame"),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_malformed_message_becomes_an_error_record(case):
+    parts, (series, frame), text = MALFORMED[case]
+    handler = MessageHandler(ENDPOINT)
+    item = handler.handle(parts, 1.0)
+    assert isinstance(item, Rejected), item
+    assert item.frame == frame and text in item.message and item.message.startswith("malformed")
+    assert item.source == (ENDPOINT if series is None else f"{ENDPOINT} series {series}")
+    assert handler.counts.malformed == 1
+    good = handler.handle(_image(series=9, frame=3), 2.0)  # the stream goes on
+    assert isinstance(good, Frame) and good.frame_id == 3
+
+
+def test_series_without_header_is_classified_and_the_header_mask_stays_with_its_series():
+    handler = MessageHandler(ENDPOINT)
+    mid = handler.handle(_image(series=5, frame=40), 1.0)  # joined mid-series: no header seen
+    assert isinstance(mid, Frame) and mid.source == f"{ENDPOINT} series 5" and mid.mask is None
+    mask = np.zeros((37, 53), bool)
+    mask[0, 0] = True
+    assert handler.handle(simplon.encode_header(6, "all", {}, mask), 2.0) is None
+    frame = handler.handle(_image(series=6, frame=0), 3.0)
+    np.testing.assert_array_equal(frame.mask, mask)
+    assert handler.handle(simplon.encode_end(6), 4.0) is None
+    later = handler.handle(_image(series=7, frame=0), 5.0)  # series 7's header was missed: not series 6's mask
+    assert later.mask is None
+
+
+def test_unsigned_maximum_marks_masked_pixels_and_gaps_count_missing_frames():
+    handler = MessageHandler(ENDPOINT)
+    handler.handle(simplon.encode_header(1, "basic", {}), 0.0)
+    data = pixels("uint32")
+    data[2, 3] = 2**32 - 1
+    frame = handler.handle(simplon.encode_image(1, 0, data, "bs32-lz4<"), 1.0)
+    assert frame.mask[2, 3] and frame.mask.sum() == 1
+    handler.handle(_image(series=1, frame=4), 2.0)  # frames 1-3 went elsewhere (another client) or were lost
+    assert (handler.counts.received, handler.counts.missing) == (2, 3)
+
+
+def test_endpoints_are_loopback_unless_configured():
+    for ok in ("tcp://127.0.0.1:9999", "tcp://localhost:1", "tcp://[::1]:5", "tcp://127.0.0.2:7", "ipc:///tmp/x"):
+        check_endpoint(ok)
+    for bad in ("tcp://10.0.0.5:9999", "tcp://*:9999", "tcp://eiger-dcu:9999", "tcp://0.0.0.0:1", "udp://x"):
+        with pytest.raises(ConfigError):
+            check_endpoint(bad)
+    check_endpoint("tcp://eiger-dcu:9999", ("tcp://eiger-dcu:9999",))
+
+
+# --- the receiver on a real socket -----------------------------------------------------------------------
+
+def _take_all(source: StreamSource, n: int, timeout: float = 10.0) -> tuple[list[Frame], list[Rejected]]:
+    frames, rejected, end = [], [], time.monotonic() + timeout
+    while len(frames) + len(rejected) < n and time.monotonic() < end:
+        got, bad = source.take(100, 0.1)
+        frames += got
+        rejected += bad
+    return frames, rejected
+
+
+def _publish_in_thread(endpoint, msgs):
+    thread = threading.Thread(target=publisher.send, args=(endpoint, msgs))
+    thread.start()
+    return thread
+
+
+def test_receiver_survives_publisher_restarts_in_both_protocols():
+    endpoint = free_endpoint()
+    source = StreamSource(endpoint, Stream(queue_size=100))
+    source.start()
+    try:
+        frames = [pixels("int32") for _ in range(4)]
+        for protocol, encoding, series in (("simplon", "bslz4", 1), ("simple", "none", 0), ("simplon", "lz4", 2)):
+            _publish_in_thread(endpoint, publisher.messages(frames, protocol, encoding, series)).join()
+        got, rejected = _take_all(source, 12)
+    finally:
+        source.stop()
+        source.join()
+    assert not rejected and len(got) == 12
+    assert [f.source for f in got] == [f"{endpoint} series 1"] * 4 + [endpoint] * 4 + [f"{endpoint} series 2"] * 4
+    for frame in got:
+        np.testing.assert_array_equal(frame.data, frames[frame.frame_id])
+
+
+def test_full_queue_drops_frames_with_a_record_and_stop_drains_what_arrived():
+    endpoint = free_endpoint()
+    source = StreamSource(endpoint, Stream(queue_size=3))
+    source.start()
+    frames = [pixels("uint16") for _ in range(8)]
+    _publish_in_thread(endpoint, publisher.messages(frames, "simplon", "<")).join()
+    deadline = time.monotonic() + 10
+    while source.counts.received < 8 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    source.stop()
+    got, rejected = _take_all(source, 8)
+    source.join()
+    assert [f.frame_id for f in got] == [0, 1, 2]
+    assert [r.frame for r in rejected] == [3, 4, 5, 6, 7] and "dropped" in rejected[0].message
+    assert source.counts.dropped == 5
+
+
+def test_malformed_messages_from_a_raw_socket_do_not_stop_the_receiver():
+    endpoint = free_endpoint()
+    source = StreamSource(endpoint, Stream())
+    source.start()
+    push = zmq.Context.instance().socket(zmq.PUSH)
+    push.linger = 1000
+    push.bind(endpoint)
+    try:
+        for parts, _, _ in MALFORMED.values():
+            push.send_multipart(parts)
+        push.send_multipart(_image(series=9, frame=7))
+        got, rejected = _take_all(source, len(MALFORMED) + 1)
+    finally:
+        push.close()
+        source.stop()
+        source.join()
+    assert len(rejected) == len(MALFORMED) and all(r.message.startswith("malformed") for r in rejected)
+    assert [f.frame_id for f in got] == [7]
+    assert source.counts.malformed == len(MALFORMED)
+
+
+# --- gisaxs-live stream and publish as processes -----------------------------------------------------------
+
+CLI = [sys.executable, "-m", "gisaxs_live.cli"]
+N_CBF = 3
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    """The bundled model if there is one, else an untrained one (plumbing only: any probabilities do)."""
+    from gisaxs_live.classify.modeldir import META, WEIGHTS, bundled_model_dir
+
+    if (bundled_model_dir() / META).exists():
+        return bundled_model_dir()
+    pytest.importorskip("keras")
+    from dataclasses import asdict
+
+    from gisaxs_live.classify.model import build_model
+    from gisaxs_live.config import load_config
+    from gisaxs_live.qgrid import QGrid
+    from gisaxs_live.simulator.shapes import CLASS_NAMES
+
+    config = load_config()
+    grid = QGrid.for_experiment(config.experiment, config.grid)
+    path = tmp_path_factory.mktemp("model")
+    build_model("paper", grid.shape, len(CLASS_NAMES)).save(path / WEIGHTS)
+    (path / META).write_text(json.dumps({"class_names": list(CLASS_NAMES), "qgrid": grid.to_dict(),
+                                         "scale_decades": config.scale.decades,
+                                         "experiment": json.loads(json.dumps(asdict(config.experiment)))}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def detector_files(tmp_path_factory) -> dict[str, list[Path]]:
+    """Pilatus 1M growth-series CBFs (int32) and a three-frame uint16 EDF of the same frames."""
+    from fabio.edfimage import EdfImage
+
+    from gisaxs_live.config import load_config
+    from gisaxs_live.demo_series import GrowthSeries, cbf_bytes, demo_config
+
+    path = tmp_path_factory.mktemp("frames")
+    series = GrowthSeries(demo_config(load_config()), N_CBF)
+    cbfs = []
+    for i in range(N_CBF):
+        cbfs.append(path / f"growth_{i:05d}.cbf")
+        cbfs[-1].write_bytes(cbf_bytes(series.frame(i)))
+    frames = [np.clip(series.frame(i), 0, None).astype(np.uint16) for i in range(N_CBF)]
+    edf = EdfImage(data=frames[0])
+    for frame in frames[1:]:
+        edf.append_frame(data=frame)
+    edf.write(str(path / "multi.edf"))
+    return {"cbf": cbfs, "edf": [path / "multi.edf"]}
+
+
+def _start_stream(endpoint: str, csv_path: Path, model: Path) -> subprocess.Popen:
+    config = csv_path.with_suffix(".yaml")
+    config.write_text("stream:\n  reconnect_max_s: 0.2\n")  # a restarted publisher is found again quickly
+    return subprocess.Popen([*CLI, "stream", "--no-dashboard", "--config", str(config), "--csv", str(csv_path),
+                             "--model", str(model), endpoint], stderr=subprocess.PIPE, text=True)
+
+
+def _publish(endpoint: str, files, *options: str) -> None:
+    subprocess.run([*CLI, "publish", "--endpoint", endpoint, "--rate", "0", *options, *map(str, files)],
+                   check=True, timeout=60, capture_output=True)
+
+
+def _rows(csv_path: Path) -> list[dict[str, str]]:
+    if not csv_path.exists():
+        return []
+    with open(csv_path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _wait_rows(csv_path: Path, n: int, timeout: float = 60.0) -> list[dict[str, str]]:
+    end = time.monotonic() + timeout
+    while len(rows := _rows(csv_path)) < n and time.monotonic() < end:
+        time.sleep(0.1)
+    return rows
+
+
+def _stop(proc: subprocess.Popen) -> str:
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err[-3000:]
+    return err
+
+
+def test_stream_classifies_every_frame_of_every_protocol_encoding_and_restarted_publisher(
+        tmp_path, model_dir, detector_files):
+    endpoint, csv_path = free_endpoint(), tmp_path / "stream.csv"
+    proc = _start_stream(endpoint, csv_path, model_dir)
+    try:
+        runs = [(detector_files["cbf"], ["--encoding", enc, "--series", str(i)])
+                for i, enc in enumerate(["<", "lz4<", "bs32-lz4<"], start=1)]
+        runs += [(detector_files["edf"], ["--encoding", "bs16-lz4<", "--series", "4", "--header-detail", "all"]),
+                 (detector_files["cbf"], ["--protocol", "simple"])]
+        for files, options in runs:  # each publish process binds, sends one series and exits: a restart
+            _publish(endpoint, files, *options)
+        push = zmq.Context.instance().socket(zmq.PUSH)  # then a broken "detector" on the same endpoint
+        push.linger = 2000
+        push.bind(endpoint)
+        for parts, _, _ in MALFORMED.values():
+            push.send_multipart(parts)
+        push.close()
+        expected = 5 * N_CBF + len(MALFORMED)
+        rows = _wait_rows(csv_path, expected)
+    finally:
+        err = _stop(proc)
+    assert len(rows) == expected, err[-3000:]
+    good, bad = rows[:5 * N_CBF], rows[5 * N_CBF:]
+    sources = [f"{endpoint} series {s}" for s in (1, 2, 3, 4)] + [endpoint]
+    assert [(r["source"], int(r["frame"])) for r in good] == [(s, i) for s in sources for i in range(N_CBF)]
+    assert all(r["status"] in ("ok", "no_signal") for r in good), [r["message"] for r in good]
+    assert all(r["status"] == "error" and r["message"].startswith("malformed") for r in bad)
+    handler = MessageHandler(endpoint)  # which malformed messages were frames (SIMPLON images, simple frames)
+    for parts, _, _ in MALFORMED.values():
+        handler.handle(parts, 0.0)
+    received = 5 * N_CBF + handler.counts.received
+    assert f"received {received}, classified {5 * N_CBF}, malformed {len(MALFORMED)}, dropped 0" in err
+
+
+def test_sigterm_with_frames_in_flight_loses_none(tmp_path, model_dir, detector_files):
+    endpoint, csv_path = free_endpoint(), tmp_path / "stream.csv"
+    proc = _start_stream(endpoint, csv_path, model_dir)
+    repeat = 12
+    n = repeat * N_CBF
+    try:
+        _publish(endpoint, detector_files["cbf"], "--repeat", str(repeat), "--encoding", "<")  # all sent
+        rows = _wait_rows(csv_path, 1)
+        assert 1 <= len(rows) < n, "the classifier was too fast to have frames in flight"
+    finally:
+        _stop(proc)
+    rows = _rows(csv_path)
+    assert sorted(int(r["frame"]) for r in rows) == list(range(n))
+    assert os.path.getsize(csv_path) > 0
