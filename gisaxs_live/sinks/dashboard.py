@@ -17,7 +17,9 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 
 import numpy as np
+from rich import box
 from rich.color import Color
+from rich.columns import Columns
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.panel import Panel
@@ -96,19 +98,15 @@ class DashboardState:
         self.dominant_since, self.dominant_frame = r.time_utc, _name(r)
 
 
-def render(state: DashboardState, now: float, preview_width: int = 35) -> RenderableType:
-    """The whole dashboard for ``state`` at time ``now`` (Unix s); pure."""
-    parts: list[RenderableType] = [_header(state, now)]
-    row = Table.grid(padding=(0, 1))
-    cells: list[RenderableType] = [Panel(_current(state), title="current frame", border_style="cyan")]
+def render(state: DashboardState, now: float, preview_width: int = 24) -> RenderableType:
+    """The whole dashboard for ``state`` at time ``now`` (Unix s); pure. The panels flow onto more
+    lines in a narrow terminal."""
+    cells: list[RenderableType] = [Panel(_current(state), title="current frame", border_style="cyan", expand=False)]
     if state.image is not None:
         cells.append(Panel(preview_text(state.image, preview_width), title="model input, log I",
-                           subtitle=state.image_source, border_style="cyan"))
-    cells.append(Panel(_mix(state), title=f"class mix, last {state.mix_frames}", border_style="cyan"))
-    row.add_row(*cells)
-    parts.append(row)
-    parts.append(recent_table(list(state.recent)[-state.recent_rows:]))
-    return Group(*parts)
+                           subtitle=state.image_source, border_style="cyan", expand=False))
+    cells.append(Panel(_mix(state), title=f"class mix, last {state.mix_frames}", border_style="cyan", expand=False))
+    return Group(_header(state, now), Columns(cells), recent_table(list(state.recent)[-state.recent_rows:]))
 
 
 def _header(state: DashboardState, now: float) -> Panel:
@@ -140,14 +138,15 @@ def _current(state: DashboardState) -> RenderableType:
     r = state.current
     if r is None:
         return Text("waiting for the first frame", style="dim")
-    lines = [Text.assemble((_name(r), "bold"), "  ", (r.status, _STATUS_STYLE[r.status]))]
+    grid = Table.grid(padding=(0, 1))
+    grid.add_row(Text(_name(r), style="bold"), Text(r.status, style=_STATUS_STYLE[r.status]))
     if r.status == "ok":
         for name, p in r.ranked()[:2]:
-            lines.append(Text.assemble(f"{name:<19}", (bar(p, 20), "green"), f" {p:5.3f}"))
+            grid.add_row(name, Text.assemble((bar(p, 20), "green"), f" {p:5.3f}"))
     else:
-        lines.append(Text(r.message, style=_STATUS_STYLE[r.status]))
-    lines.append(Text(f"latency {r.latency_ms:.0f} ms", style="dim"))
-    return Group(*lines)
+        grid.add_row(Text(r.message, style=_STATUS_STYLE[r.status]))
+    grid.add_row(Text(f"latency {r.latency_ms:.0f} ms", style="dim"))
+    return grid
 
 
 def _mix(state: DashboardState) -> RenderableType:
@@ -155,27 +154,26 @@ def _mix(state: DashboardState) -> RenderableType:
     if not counts:
         return Text("no classified frames yet", style="dim")
     total = sum(counts.values())
-    lines = [Text.assemble(f"{name:<19}", (bar(n / total, 14), "magenta"), f" {n:3d}")
-             for name, n in counts.most_common()]
+    grid = Table.grid(padding=(0, 1))
+    for name, n in counts.most_common():
+        grid.add_row(name, Text(bar(n / total, 14), style="magenta"), f"{n:3d}")
     since = state.dominant_since[11:19] if state.dominant_since else "?"
-    change = Text.assemble("dominant ", (state.dominant or "", "bold"), f" since {since} ({state.dominant_frame})")
+    change = Text.assemble("dominant ", (state.dominant or "", "bold"), f" since {since}\n({state.dominant_frame})")
     if state.previous:
         change.append(f", before: {state.previous}")
-    return Group(*lines, change)
+    return Group(grid, change)
 
 
 def recent_table(results: list[Result]) -> Table:
     """The recent-frames table, newest at the bottom (also ``gisaxs-live tail``'s view)."""
-    table = Table(title="recent frames", expand=True, title_justify="left")
-    for name, justify in (("time", "left"), ("source", "left"), ("status", "left"), ("top 1", "left"),
-                          ("p1", "right"), ("top 2", "left"), ("p2", "right"), ("ms", "right"),
-                          ("message", "left")):
-        table.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis")
+    table = Table(title="recent frames", expand=True, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
+    for name, min_width in (("time", 8), ("source", None), ("status", 9), ("top 1", None), ("top 2", None),
+                            ("ms", 3), ("message", None)):
+        table.add_column(name, justify="right" if name == "ms" else "left", no_wrap=True, overflow="ellipsis",
+                         min_width=min_width)
     for r in results:
-        top = r.ranked()[:2]
-        (t1, p1), (t2, p2) = top if len(top) == 2 else [("", None), ("", None)]
-        table.add_row(r.time_utc[11:23], _name(r), Text(r.status, style=_STATUS_STYLE[r.status]),
-                      t1, "" if p1 is None else f"{p1:.3f}", t2, "" if p2 is None else f"{p2:.3f}",
+        tops = [f"{name} {p:.3f}" for name, p in r.ranked()[:2]] or ["", ""]
+        table.add_row(r.time_utc[11:19], _name(r), Text(r.status, style=_STATUS_STYLE[r.status]), *tops,
                       f"{r.latency_ms:.0f}", r.message)
     return table
 
