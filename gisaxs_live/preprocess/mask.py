@@ -1,8 +1,9 @@
 """Pixel masks (True = masked): the configured, static part, and the per-frame part of each frame.
 
-Static: the mask file, the beam stop, rectangles, circles and the aperture, for one detector shape (pixels of
-the array as fabio returns it). Per frame: negative counts (Pilatus gaps and dead pixels, which may
-appear at any time), counts above ``max_count``, NaN / inf, and the frame's own mask.
+Static: the mask file, the beam stop, rectangles, circles and the aperture, for one detector shape
+(pixels of the array as fabio returns it). Per frame: negative counts (Pilatus gaps and dead pixels,
+which may appear at any time), counts above ``max_count`` and NaN / inf; the frame's own mask is
+added by the preprocessor.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def read_mask_file(path: Path) -> np.ndarray:
     try:
         data = fabio.open(str(path)).data
     except Exception as exc:  # fabio raises many types for unreadable files
-        raise ValueError(f"mask file {path} cannot be read ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"mask file {path} cannot be read ({detail})") from None
     if data is None or data.ndim != 2:
         raise ValueError(f"mask file {path} is not a 2-D image")
     return np.asarray(data) != 0
@@ -61,16 +63,14 @@ def read_mask_file(path: Path) -> np.ndarray:
 def frame_valid(values: np.ndarray, mask: Mask) -> np.ndarray | None:
     """Per-frame validity of ``values`` (counts of some pixels): not negative (if configured), not above
     ``max_count``, finite. None when every value is valid (the common, fast case)."""
-    valid = None
+    checks = []
     if mask.negative_is_masked:
-        valid = values >= 0  # NaN compares False: masked too
-    elif values.dtype.kind == "f":
-        valid = np.isfinite(values)
+        checks.append(values >= 0)
     if mask.max_count is not None:
-        below = values <= mask.max_count
-        valid = below if valid is None else valid & below
-    if valid is not None and values.dtype.kind == "f":
-        valid &= np.isfinite(values)  # +inf passes ">= 0"
-    if valid is not None and valid.all():
+        checks.append(values <= mask.max_count)
+    if values.dtype.kind == "f":
+        checks.append(np.isfinite(values))
+    if not checks:
         return None
-    return valid
+    valid = np.logical_and.reduce(checks)
+    return None if valid.all() else valid
