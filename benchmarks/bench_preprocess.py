@@ -86,7 +86,8 @@ def main() -> None:
         "lookup_build_ms": {"median": 1e3 * statistics.median(builds), "max": 1e3 * max(builds)},
         "results": results,
         "machine": {"python": platform.python_version(), "numpy": np.__version__, "fabio": fabio.version,
-                    "cpus": os.cpu_count(), "processor": platform.machine()},
+                    "cpus": os.cpu_count(), "processor": platform.machine(),
+                    "load_average_1min_after": os.getloadavg()[0]},
         "date": time.strftime("%Y-%m-%d"),
     }
     RESULT.parent.mkdir(parents=True, exist_ok=True)
