@@ -9,7 +9,7 @@ import sys
 from . import __version__
 from .config import ConfigError
 
-COMMANDS = ("simulate", "watch", "tail", "demo", "stream", "publish")
+COMMANDS = ("simulate", "train", "evaluate", "classify", "watch", "tail", "demo", "stream", "publish")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,15 +1,13 @@
-"""Network architectures, built by pure functions (Keras 3 on TensorFlow).
+"""The network, built by a pure function (Keras 3 on TensorFlow).
 
 ``paper`` is Ikemoto et al.'s Table 1: Conv 4×4×32 → MaxPool 4 → Conv 4×4×64 → MaxPool 4 → Dense 512
 (dropout 0.2) → Dense n softmax, about 1.0 M parameters on a 90×70×1 input.
-``paper_bn`` is the same network with batch normalisation after each convolution (about 200 more
-parameters): it reaches the same loss in far fewer epochs.
 
 """
 
 from __future__ import annotations
 
-ARCHITECTURES = ("paper", "paper_bn")
+ARCHITECTURES = ("paper",)
 
 
 def build_model(architecture: str, input_shape: tuple[int, int], n_classes: int):
@@ -21,12 +19,8 @@ def build_model(architecture: str, input_shape: tuple[int, int], n_classes: int)
         raise ValueError(f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}")
     inputs = keras.Input(shape=(*input_shape, 1), name="image")
     x = inputs
-    normalise = architecture == "paper_bn"
     for stage, filters in enumerate((32, 64), start=1):
-        x = layers.Conv2D(filters, 4, padding="same", use_bias=not normalise, name=f"conv{stage}")(x)
-        if normalise:
-            x = layers.BatchNormalization(name=f"bn{stage}")(x)
-        x = layers.Activation("relu", name=f"relu{stage}")(x)
+        x = layers.Conv2D(filters, 4, padding="same", activation="relu", name=f"conv{stage}")(x)
         x = layers.MaxPooling2D(4, strides=4, padding="same", name=f"pool{stage}")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(512, activation="relu", name="dense")(x)

@@ -14,52 +14,55 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="CBF, EDF, TIFF, Eiger HDF5, …")
     p.add_argument("--config", type=Path, default=None, help="YAML config with the experiment's geometry")
     p.add_argument("--model", type=Path, default=None, help="model directory (default: the bundled model)")
-    p.add_argument("--csv", type=Path, default=None, help="append rows to this CSV (default: standard output)")
+    p.add_argument("--csv", type=Path, default=None, help="append rows to this CSV log (default: standard output)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import sys
     import time
+    from collections import Counter
 
     from ..config import load_config
-    from ..frame import FrameError
     from ..pipeline import Classifier
-    from ..sinks.csvlog import CsvLog
-    from ..sources.files import read_frames
+    from ..results import csv_columns
+    from ..sinks.csvlog import CsvLog, format_rows
+    from ..sources.files import read_file
 
     config = load_config(args.config)
     classifier = Classifier(config, args.model)
     if classifier.mismatch:
         print(f"warning: {classifier.mismatch}", file=sys.stderr)
-    log = CsvLog(args.csv, classifier.class_names) if args.csv else CsvLog.to_stream(sys.stdout, classifier.class_names)
-    counts = {"ok": 0, "no_signal": 0, "error": 0}
+    if args.csv:
+        write = CsvLog(args.csv, classifier.class_names).write
+    else:
+        sys.stdout.write(format_rows([csv_columns(classifier.class_names)]))
+
+        def write(results):
+            sys.stdout.write(format_rows([r.row() for r in results]))
+            sys.stdout.flush()
+
+    counts: Counter[str] = Counter()
     batch = []
 
     def flush() -> None:
-        for result in classifier.classify(batch):
-            log.write(result)
-            counts[result.status] += 1
+        results = classifier.classify(batch)
+        write(results)
+        counts.update(r.status for r in results)
         batch.clear()
 
-    with log:
-        for path in args.files:
-            t = time.time()
-            frames = read_frames(path)
-            while True:
-                try:
-                    frame = next(frames)
-                except StopIteration:
-                    break
-                except FrameError as exc:
-                    result = classifier.error(str(path), 0, str(exc), t)
-                    log.write(result)
-                    counts["error"] += 1
-                    break
-                batch.append(frame)
-                if len(batch) >= BATCH:
-                    flush()
-        flush()
+    for path in args.files:
+        frames, problem = read_file(path, time.time())
+        for frame in frames:
+            batch.append(frame)
+            if len(batch) >= BATCH:
+                flush()
+        if problem:
+            flush()
+            error = classifier.error(str(path), len(frames), problem, time.time())
+            write([error])
+            counts[error.status] += 1
+    flush()
     print(f"classified {sum(counts.values())} frames: {counts['ok']} ok, {counts['no_signal']} no signal, "
           f"{counts['error']} errors", file=sys.stderr)
     return 0

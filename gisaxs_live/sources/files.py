@@ -7,6 +7,7 @@ an error logged by fabio while it reads a frame makes that frame a FrameError to
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Iterator
@@ -91,3 +92,17 @@ def _image_data(path: Path, index: int, image: Any) -> np.ndarray:
     if min(data.shape) < 2:
         raise FrameError(f"{where}: 1-D data of shape {data.shape}, not a detector image")
     return data
+
+
+def read_file(path: str | Path, t: float) -> tuple[list[Frame], str | None]:
+    """Every frame of ``path`` stamped with arrival time ``t`` (Unix s), and the one-line problem that
+    ended reading early (None if none); frames read before a problem are kept."""
+    frames: list[Frame] = []
+    try:
+        for frame in read_frames(path):
+            frames.append(dataclasses.replace(frame, t=t))
+    except FrameError as exc:
+        return frames, str(exc)
+    except OSError as exc:
+        return frames, f"{path}: cannot read ({exc.strerror or exc})"
+    return frames, None
