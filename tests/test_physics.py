@@ -137,3 +137,22 @@ def test_dwba_of_a_point_scatterer_is_the_standing_wave_product(height):
     expected = (np.abs(np.exp(-1j * si * height) + r_i * np.exp(1j * si * height)) ** 2
                 * np.abs(np.exp(-1j * sf * height) + r_f * np.exp(1j * sf * height)) ** 2)
     np.testing.assert_allclose(np.abs(f) ** 2, expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=[s.name for s in SHAPES])
+def test_fast_canonical_grid_path_equals_the_general_sum(shape):
+    """simulate_pattern's grid (q_x = 0, q_y a row, α_f a column) takes the kernel path; a q_x array of zeros
+    forces the general four-term sum over every size and orientation. Both must agree to rounding."""
+    from gisaxs_live.qgrid import grid_wavevectors
+    from gisaxs_live.simulator.pattern import _is_separable_grid
+
+    config = load_config()
+    optics = Optics.from_experiment(config.experiment)
+    grid = QGrid.for_experiment(config.experiment, config.grid)
+    qx, qy, af = grid_wavevectors(grid, optics.k, optics.alpha_i)
+    assert shape.kernel is not None and _is_separable_grid(np.asarray(qx), qy, af)
+    rng = np.random.default_rng(11)
+    for params in [{}, shape.random(rng), shape.random(rng), shape.paper_points()[-1]]:
+        fast = ensemble_intensity(shape, params, qx, qy, af, optics, config.simulation)
+        general = ensemble_intensity(shape, params, np.zeros(qy.shape), qy, af, optics, config.simulation)
+        np.testing.assert_allclose(fast, general, rtol=1e-9, atol=1e-12 * general.max())

@@ -3,6 +3,8 @@ and Gauss–Legendre quadrature along z of axially symmetric profiles. Lengths i
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from scipy.special import j1
 
@@ -58,6 +60,28 @@ def regular_polygon(n: int, circumradius: float) -> np.ndarray:
     return circumradius * np.column_stack([np.cos(angles), np.sin(angles)])
 
 
+@lru_cache(maxsize=None)
+def gauss_legendre(n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss–Legendre nodes and weights on [−1, 1] (cached, read-only)."""
+    x, w = np.polynomial.legendre.leggauss(n_nodes)
+    x.flags.writeable = False
+    w.flags.writeable = False
+    return x, w
+
+
+def axial_nodes(z0: float, z1: float, radius_sq, n_nodes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gauss–Legendre nodes z (nm), their length weights (nm) and r(z)² (nm², clipped at 0) on [z0, z1]."""
+    x, w = gauss_legendre(n_nodes)
+    half = 0.5 * (z1 - z0)
+    z = z0 + half * (x + 1.0)
+    return z, half * w, np.clip(radius_sq(z), 0.0, None)
+
+
+def disc_terms(q_par: np.ndarray, r2: np.ndarray) -> np.ndarray:
+    """π r² · 2J1(q∥ r)/(q∥ r) for each r² on a trailing axis (nm²)."""
+    return np.pi * r2 * disc_amplitude(np.asarray(q_par)[..., np.newaxis] * np.sqrt(r2))
+
+
 def axial_profile_amplitude(q_par: np.ndarray, qz: np.ndarray, z0: float, z1: float,
                             radius_sq, n_nodes: int) -> np.ndarray:
     """∫_{z0}^{z1} π r(z)² · 2J1(q∥ r)/(q∥ r) · e^{i q_z z} dz (nm³) by Gauss–Legendre with ``n_nodes``.
@@ -65,11 +89,8 @@ def axial_profile_amplitude(q_par: np.ndarray, qz: np.ndarray, z0: float, z1: fl
     ``radius_sq(z)`` gives r(z)² (nm²). For the shapes here r² is a polynomial in z, so the integrand is
     analytic and the quadrature converges exponentially. ``q_par`` and ``qz`` broadcast against each other.
     """
-    x, w = np.polynomial.legendre.leggauss(n_nodes)
-    half = 0.5 * (z1 - z0)
-    z = z0 + half * (x + 1.0)
-    r2 = np.clip(radius_sq(z), 0.0, None)
-    weight = half * w * np.pi * r2
+    z, length_weight, r2 = axial_nodes(z0, z1, radius_sq, n_nodes)
+    weight = length_weight * np.pi * r2
     disc = disc_amplitude(np.asarray(q_par)[..., np.newaxis] * np.sqrt(r2))
     phase = np.exp(1j * np.asarray(qz)[..., np.newaxis] * z)
     return np.einsum("...k,...k->...", phase * weight, disc)

@@ -9,6 +9,8 @@ from typing import Literal
 
 import numpy as np
 
+from ._kernel import Ellipsoidal, Separable
+
 Role = Literal["size", "shape", "dispersion", "orientation"]
 
 
@@ -62,8 +64,10 @@ class ShapeModel:
 
     ``form_factor(qx, qy, qz, **geometry)`` takes broadcastable q arrays (nm⁻¹) and the ``size`` and
     ``shape`` parameters, and returns the complex amplitude (nm³) of one particle with its base centred
-    at the origin on the substrate (z = 0). ``volume(**geometry)`` is F(q = 0) in nm³.
-    ``orientation_period_deg`` is None for shapes symmetric about z.
+    at the origin on the substrate (z = 0). ``volume(**geometry)`` is F(q = 0) in nm³. Every length of a
+    shape is D_y times dimensionless ``shape`` parameters (the fast path scales one evaluation to all sizes).
+    ``orientation_period_deg`` is None for shapes symmetric about z. ``kernel`` restates ``form_factor`` in
+    a structured form (``_kernel``) that the fast path of the canonical grid uses; None means general path only.
     """
 
     name: str
@@ -74,6 +78,7 @@ class ShapeModel:
     paper_grid: Mapping[str, tuple[float, ...]]
     orientation_period_deg: float | None = None
     uses_z_quadrature: bool = False
+    kernel: Ellipsoidal | Separable | None = None
 
     @property
     def names(self) -> tuple[str, ...]:

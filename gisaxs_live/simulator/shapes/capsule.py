@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._amplitude import axial_profile_amplitude, disc_amplitude, slab_amplitude
+from ._amplitude import axial_nodes, axial_profile_amplitude, disc_amplitude, disc_terms, slab_amplitude
+from ._kernel import Separable
 from ._table import ShapeModel, aspect, diameter, fwhm, steps
 
 Z_NODES = 24
@@ -31,6 +32,30 @@ def form_factor(qx, qy, qz, D_y: float, aspect: float, z_nodes: int = Z_NODES) -
     return lower + middle + upper
 
 
+def _nodes(D_y: float, aspect: float, z_nodes: int):
+    """Quadrature nodes of both caps: (z, length weights, r²), and (R, L)."""
+    r = 0.5 * D_y
+    length = (aspect - 1.0) * D_y
+    top = r + length
+    lower = axial_nodes(0.0, r, lambda z: r**2 - (z - r) ** 2, z_nodes)
+    upper = axial_nodes(top, top + r, lambda z: r**2 - (z - top) ** 2, z_nodes)
+    return tuple(np.concatenate(pair) for pair in zip(lower, upper)), (r, length)
+
+
+def vertical(D_y: float, aspect: float, z_nodes: int = Z_NODES):
+    """The caps' quadrature nodes, then the cylinder as one slab of length L centred at R + L/2."""
+    (z, weight, _), (r, length) = _nodes(D_y, aspect, z_nodes)
+    return (np.append(weight, length), np.append(z, r + 0.5 * length),
+            np.append(np.zeros_like(z), length))
+
+
+def inplane(qx, qy, D_y: float, aspect: float, z_nodes: int = Z_NODES) -> np.ndarray:
+    """π r² · 2J1(q∥ r)/(q∥ r) at each cap node, then for the cylinder (r = R)."""
+    (_, _, r2), (r, _) = _nodes(D_y, aspect, z_nodes)
+    q_par = np.sqrt(np.asarray(qx) ** 2 + np.asarray(qy) ** 2)
+    return disc_terms(q_par, np.append(r2, r**2))
+
+
 shape = ShapeModel(
     name="capsule",
     description=__doc__.strip(),
@@ -39,4 +64,5 @@ shape = ShapeModel(
     volume=volume,
     paper_grid={"D_y": steps(5, 40, 5), "aspect": steps(1.1, 1.7, 0.1), "fwhm": steps(3, 18, 3)},
     uses_z_quadrature=True,
+    kernel=Separable(vertical, inplane, isotropic=True),
 )

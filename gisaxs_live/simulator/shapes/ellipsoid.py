@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._amplitude import sphere_amplitude
+from ._kernel import Ellipsoidal
 from ._table import Parameter, ShapeModel, aspect, azimuth, diameter, fwhm, steps
 
 PERIOD_DEG = 180.0
@@ -25,6 +26,12 @@ def form_factor(qx, qy, qz, D_y: float, aspect: float, xy_ratio: float) -> np.nd
     return volume(D_y, aspect, xy_ratio) * sphere_amplitude(u) * np.exp(1j * qz * rz)
 
 
+def radii(D_y: float, aspect: float, xy_ratio: float) -> tuple[float, float, float]:
+    """(R_x, R_y, R_z) (nm)."""
+    ry = 0.5 * D_y
+    return ry / xy_ratio, ry, aspect * ry
+
+
 shape = ShapeModel(
     name="ellipsoid",
     description=__doc__.strip(),
@@ -38,4 +45,5 @@ shape = ShapeModel(
     paper_grid={"D_y": (10.0, 20.0, 30.0, 40.0), "aspect": steps(0.3, 0.9, 0.1), "fwhm": (3.0, 9.0, 15.0),
                 "xy_ratio": steps(1.5, 3.0, 0.5)},
     orientation_period_deg=PERIOD_DEG,
+    kernel=Ellipsoidal(radii),
 )

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._amplitude import axial_profile_amplitude
+from ._amplitude import axial_nodes, axial_profile_amplitude, disc_terms
+from ._kernel import Separable
 from ._table import ShapeModel, aspect, diameter, fwhm, steps
 
 Z_NODES = 24
@@ -16,11 +17,28 @@ def volume(D_y: float, aspect: float) -> float:
     return 2.0 * np.pi / 3.0 * (0.5 * D_y) ** 2 * aspect * D_y
 
 
+def _profile(D_y: float, aspect: float):
+    """(z0, z1, r²(z)): the profile's z range (nm) and squared radius."""
+    r, height = 0.5 * D_y, aspect * D_y
+    return 0.0, height, lambda z: r**2 * (1.0 - (z / height) ** 2)
+
+
 def form_factor(qx, qy, qz, D_y: float, aspect: float, z_nodes: int = Z_NODES) -> np.ndarray:
     """Gauss–Legendre over z ∈ [0, D_z] of discs of radius² R²(1 − z²/D_z²)."""
-    r, height = 0.5 * D_y, aspect * D_y
     q_par = np.sqrt(np.asarray(qx) ** 2 + np.asarray(qy) ** 2)
-    return axial_profile_amplitude(q_par, qz, 0.0, height, lambda z: r**2 * (1.0 - (z / height) ** 2), z_nodes)
+    return axial_profile_amplitude(q_par, qz, *_profile(D_y, aspect), z_nodes)
+
+
+def vertical(D_y: float, aspect: float, z_nodes: int = Z_NODES):
+    """Quadrature nodes as kernel terms: (length weights, heights, zero lengths)."""
+    z, weight, _ = axial_nodes(*_profile(D_y, aspect), z_nodes)
+    return weight, z, np.zeros_like(z)
+
+
+def inplane(qx, qy, D_y: float, aspect: float, z_nodes: int = Z_NODES) -> np.ndarray:
+    """π r(z_n)² · 2J1(q∥ r)/(q∥ r) at each node."""
+    q_par = np.sqrt(np.asarray(qx) ** 2 + np.asarray(qy) ** 2)
+    return disc_terms(q_par, axial_nodes(*_profile(D_y, aspect), z_nodes)[2])
 
 
 shape = ShapeModel(
@@ -31,4 +49,5 @@ shape = ShapeModel(
     volume=volume,
     paper_grid={"D_y": steps(5, 40, 5), "aspect": steps(0.3, 0.9, 0.1), "fwhm": steps(3, 18, 3)},
     uses_z_quadrature=True,
+    kernel=Separable(vertical, inplane, isotropic=True),
 )

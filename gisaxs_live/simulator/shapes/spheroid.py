@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._amplitude import sphere_amplitude
+from ._kernel import Ellipsoidal
 from ._table import ShapeModel, aspect, diameter, fwhm, steps
 
 
@@ -21,6 +22,12 @@ def form_factor(qx, qy, qz, D_y: float, aspect: float) -> np.ndarray:
     return volume(D_y, aspect) * sphere_amplitude(u) * np.exp(1j * qz * rz)
 
 
+def radii(D_y: float, aspect: float) -> tuple[float, float, float]:
+    """(R, R, R_z) (nm)."""
+    r = 0.5 * D_y
+    return r, r, aspect * r
+
+
 shape = ShapeModel(
     name="spheroid",
     description=__doc__.strip(),
@@ -28,4 +35,5 @@ shape = ShapeModel(
     form_factor=form_factor,
     volume=volume,
     paper_grid={"D_y": steps(5, 40, 5), "aspect": steps(0.3, 0.9, 0.1), "fwhm": steps(3, 18, 3)},
+    kernel=Ellipsoidal(radii),
 )

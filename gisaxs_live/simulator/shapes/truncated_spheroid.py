@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._amplitude import axial_profile_amplitude
+from ._amplitude import axial_nodes, axial_profile_amplitude, disc_terms
+from ._kernel import Separable
 from ._table import Parameter, ShapeModel, aspect, diameter, fwhm, steps
 
 Z_NODES = 24
@@ -24,12 +25,28 @@ def volume(D_y: float, aspect: float, h_ratio: float) -> float:
     return np.pi * r**2 * (height - (rz**3 + zc**3) / (3.0 * rz**2))
 
 
+def _profile(D_y: float, aspect: float, h_ratio: float):
+    """(z0, z1, r²(z)): the profile's z range (nm) and squared radius."""
+    r, rz, height, zc = _dims(D_y, aspect, h_ratio)
+    return 0.0, height, lambda z: r**2 * (1.0 - ((z - zc) / rz) ** 2)
+
+
 def form_factor(qx, qy, qz, D_y: float, aspect: float, h_ratio: float, z_nodes: int = Z_NODES) -> np.ndarray:
     """Gauss–Legendre over z ∈ [0, H] of discs of radius² R²(1 − (z − z_c)²/R_z²)."""
-    r, rz, height, zc = _dims(D_y, aspect, h_ratio)
     q_par = np.sqrt(np.asarray(qx) ** 2 + np.asarray(qy) ** 2)
-    return axial_profile_amplitude(q_par, qz, 0.0, height, lambda z: r**2 * (1.0 - ((z - zc) / rz) ** 2),
-                                   z_nodes)
+    return axial_profile_amplitude(q_par, qz, *_profile(D_y, aspect, h_ratio), z_nodes)
+
+
+def vertical(D_y: float, aspect: float, h_ratio: float, z_nodes: int = Z_NODES):
+    """Quadrature nodes as kernel terms: (length weights, heights, zero lengths)."""
+    z, weight, _ = axial_nodes(*_profile(D_y, aspect, h_ratio), z_nodes)
+    return weight, z, np.zeros_like(z)
+
+
+def inplane(qx, qy, D_y: float, aspect: float, h_ratio: float, z_nodes: int = Z_NODES) -> np.ndarray:
+    """π r(z_n)² · 2J1(q∥ r)/(q∥ r) at each node."""
+    q_par = np.sqrt(np.asarray(qx) ** 2 + np.asarray(qy) ** 2)
+    return disc_terms(q_par, axial_nodes(*_profile(D_y, aspect, h_ratio), z_nodes)[2])
 
 
 shape = ShapeModel(
@@ -44,4 +61,5 @@ shape = ShapeModel(
     paper_grid={"D_y": (10.0, 20.0, 30.0, 40.0), "aspect": steps(0.3, 0.9, 0.1), "fwhm": (3.0, 9.0, 15.0),
                 "h_ratio": steps(0.2, 0.8, 0.2)},
     uses_z_quadrature=True,
+    kernel=Separable(vertical, inplane, isotropic=True),
 )
