@@ -14,7 +14,8 @@ from fabio.edfimage import EdfImage
 from gisaxs_live.daemon import plan_backlog
 from gisaxs_live.demo_series import cbf_bytes
 from gisaxs_live.sinks.csvlog import Resume
-from livehelp import fake_classify, fast, frame_bytes, read_rows, running, write_frame
+from gisaxs_live.demo_series import write_staged
+from livehelp import fake_classify, fast, frame_bytes, read_rows, running, wait_for, write_frame
 
 
 @pytest.fixture
@@ -267,3 +268,136 @@ def test_a_cbf_cut_before_its_binary_section_is_an_error_not_a_hang(dirs):
         assert r.stop() == 0
     rows = by_name(read_rows(log))
     assert rows["header_only.cbf"]["status"] == "error" and rows["good.cbf"]["status"] == "ok"
+
+
+# --- start-up errors: clear, before anything runs -------------------------------------------------------
+
+@pytest.mark.parametrize("args, config, message", [
+    (["--csv", "{log}", "{frames}"], "watch:\n  observer: fast\n", "watch.observer: 'fast' is not one of 'inotify', 'polling'"),
+    (["--csv", "{log}", "{frames}"], "watch:\n  queue_size: 0\n", "watch.queue_size: 0 is outside"),
+    (["--csv", "{log}", "{frames}"], "output:\n  csvv: x.csv\n", "output.csvv: unknown key (did you mean 'csv'?)"),
+    (["--csv", "{log}", "{frames}/missing"], "", "missing: not a directory"),
+    (["{frames}"], "", "give the directory (DIR or watch.directory) and the CSV log (--csv or output.csv)"),
+    (["--csv", "{foreign}", "{frames}"], "", "its columns differ from this model's"),
+])
+def test_bad_start_up_is_a_clear_error(dirs, capsys, args, config, message):
+    from gisaxs_live.cli import main
+
+    frames, log = dirs
+    foreign = frames.parent / "foreign.csv"
+    foreign.write_text("a,b,c\n1,2,3\n")
+    path = frames.parent / "config.yaml"
+    path.write_text(config)
+    argv = ["watch", "--config", str(path), *(a.format(log=log, frames=frames, foreign=foreign) for a in args)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+# --- the real CLI as a process, with the real classifier ---------------------------------------------------
+
+CLI = [sys.executable, "-m", "gisaxs_live.cli"]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """The bundled model if there is one, else an untrained one of the same architecture (plumbing only)."""
+    from gisaxs_live.classify.modeldir import META, WEIGHTS, bundled_model_dir
+
+    if (bundled_model_dir() / META).exists():
+        return bundled_model_dir()
+    pytest.importorskip("keras")
+    import json
+    from dataclasses import asdict
+
+    from gisaxs_live.classify.model import build_model
+    from gisaxs_live.config import load_config
+    from gisaxs_live.qgrid import QGrid
+    from gisaxs_live.simulator.shapes import CLASS_NAMES
+
+    config = load_config()
+    grid = QGrid.for_experiment(config.experiment, config.grid)
+    path = tmp_path_factory.mktemp("model")
+    build_model("paper", grid.shape, len(CLASS_NAMES)).save(path / WEIGHTS)
+    (path / META).write_text(json.dumps({"class_names": list(CLASS_NAMES), "qgrid": grid.to_dict(),
+                                         "scale_decades": config.scale.decades,
+                                         "experiment": json.loads(json.dumps(asdict(config.experiment)))}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def pilatus_payloads():
+    from gisaxs_live.config import load_config
+    from gisaxs_live.demo_series import GrowthSeries, demo_config
+
+    series = GrowthSeries(demo_config(load_config()), 3)
+    return [cbf_bytes(series.frame(i)) for i in range(3)]
+
+
+class WatchProcess:
+    """``gisaxs-live watch`` as a subprocess; its log lines (stderr) are collected."""
+
+    def __init__(self, frames, log, model):
+        import threading
+
+        self.proc = subprocess.Popen(CLI + ["watch", str(frames), "--csv", str(log), "--model", str(model),
+                                            "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     text=True)
+        self.lines: list[str] = []
+        threading.Thread(target=lambda: self.lines.extend(self.proc.stderr), daemon=True).start()
+        wait_for(lambda: any("model ready" in line for line in self.lines) or self.proc.poll() is not None, 90,
+                 "the model to load")
+        assert self.proc.poll() is None, "".join(self.lines)
+
+
+def logged(log):
+    return Counter(os.path.basename(row["source"]) for row in read_rows(log)) if log.exists() else Counter()
+
+
+def test_cli_kill_9_and_restart_gives_no_duplicate_and_no_missing_row(dirs, model_dir, pilatus_payloads):
+    import signal
+
+    frames, log = dirs
+    first = WatchProcess(frames, log, model_dir)
+    names = [f"sample_{i:05d}.cbf" for i in range(1, 21)]
+    for i, name in enumerate(names[:12]):
+        write_staged(frames / name, pilatus_payloads[i % 3], stages=2)
+        time.sleep(0.02)
+    wait_for(lambda: sum(logged(log).values()) >= 4, 30, "the first rows")
+    first.proc.kill()  # SIGKILL: mid-stream, rows and frames in flight
+    first.proc.wait(10)
+    for i, name in enumerate(names[12:17]):  # while it is down
+        write_staged(frames / name, pilatus_payloads[i % 3])
+    second = WatchProcess(frames, log, model_dir)
+    for i, name in enumerate(names[17:]):
+        write_staged(frames / name, pilatus_payloads[i % 3])
+    wait_for(lambda: set(logged(log)) >= set(names), 60, "a row for every file")
+    second.proc.send_signal(signal.SIGTERM)
+    assert second.proc.wait(30) == 0, "".join(second.lines)
+    counts = logged(log)
+    assert sorted(counts) == names and max(counts.values()) == 1
+    header, *rows = log.read_text().splitlines()
+    assert all(row.count(",") == header.count(",") for row in rows)  # no half-written row
+    assert all(r["status"] == "ok" for r in read_rows(log))
+
+
+def test_real_classifier_names_wrong_shape_nan_and_all_zero_frames(dirs, model_dir, pilatus_payloads):
+    from gisaxs_live.config import load_config
+    from gisaxs_live.pipeline import Classifier
+
+    frames, log = dirs
+    classify = Classifier(load_config(), model_dir).classify
+    with running(frames, log, classify=classify) as r:
+        write_staged(frames / "good.cbf", pilatus_payloads[0])
+        write_frame(frames / "small.cbf", value=7)  # 16 × 16: not this detector
+        nan = np.full((1043, 981), np.nan, np.float32)
+        EdfImage(data=nan).write(str(frames / ".nan.edf.part"))
+        os.replace(frames / ".nan.edf.part", frames / "nan.edf")
+        write_staged(frames / "zeros.cbf", cbf_bytes(np.zeros((1043, 981), np.int32)))
+        r.wait_rows(4, timeout=30)
+        assert r.stop() == 0
+    rows = by_name(read_rows(log))
+    assert rows["good.cbf"]["status"] == "ok"
+    assert rows["small.cbf"]["status"] == "error" and "16×16 frame covers no bin" in rows["small.cbf"]["message"]
+    assert rows["nan.edf"]["status"] == "error" and "NaN" in rows["nan.edf"]["message"]
+    assert rows["zeros.cbf"]["status"] == "no_signal" and "no usable signal" in rows["zeros.cbf"]["message"]

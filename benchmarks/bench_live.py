@@ -1,0 +1,194 @@
+"""Sustained frames/s and latency of the live path on Pilatus 1M CBFs: watch → read → classify → CSV log.
+
+The real thing in one process: ``DirectoryWatcher`` (inotify) on a local temporary directory,
+``Daemon`` with the real ``Classifier`` (the bundled model, or an untrained one of the same
+architecture when none is bundled: the compute is the same), the ``CsvLog`` sink. A writer thread
+puts synthetic growth-series frames (``demo_series``) into the directory as a detector does: written
+to a hidden ``.part`` file, renamed into place. Latency is from that rename (file complete) to the
+moment its CSV row has been written.
+
+Runs, in this order:
+  decode-only: fabio reading the same files, straight after they were written (page cache warm);
+  10 Hz: 100 frames at a steady 10 frames/s;
+  max: 300 frames written as fast as possible; sustained rate = frames / (last row − first rename);
+  fsync: cost of one CSV row write with and without fsync.
+Writes benchmarks/results/live.json. Run: .venv/bin/python benchmarks/bench_live.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import fabio
+import numpy as np
+
+from gisaxs_live.classify.modeldir import META, WEIGHTS, bundled_model_dir
+from gisaxs_live.config import load_config
+from gisaxs_live.daemon import Daemon
+from gisaxs_live.demo_series import GrowthSeries, cbf_bytes, demo_config
+from gisaxs_live.pipeline import Classifier
+from gisaxs_live.qgrid import QGrid
+from gisaxs_live.results import Result
+from gisaxs_live.sinks.csvlog import CsvLog
+from gisaxs_live.sources.files import read_frames
+from gisaxs_live.sources.watch import DirectoryWatcher
+
+RESULT = Path(__file__).parent / "results" / "live.json"
+DISTINCT = 8     # distinct frames, cycled through
+N_STEADY = 100   # frames at 10 Hz
+N_MAX = 300      # frames at the maximum rate
+
+
+class TimedLog(CsvLog):
+    """The CSV log sink, noting when each source's row was written (Unix s)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.written: dict[str, float] = {}
+
+    def write(self, results: list[Result]) -> None:
+        super().write(results)
+        now = time.time()
+        for r in results:
+            self.written[r.source] = now
+
+
+def model_dir(tmp: Path) -> tuple[Path, str]:
+    if (bundled_model_dir() / META).exists():
+        return bundled_model_dir(), "bundled"
+    from gisaxs_live.classify.model import build_model
+
+    config = load_config()
+    grid = QGrid.for_experiment(config.experiment, config.grid)
+    path = tmp / "model"
+    path.mkdir()
+    build_model("paper", grid.shape, 8).save(path / WEIGHTS)
+    from gisaxs_live.simulator.shapes import CLASS_NAMES
+
+    (path / META).write_text(json.dumps({"class_names": list(CLASS_NAMES), "qgrid": grid.to_dict(),
+                                         "scale_decades": config.scale.decades,
+                                         "experiment": json.loads(json.dumps(asdict(config.experiment)))}))
+    return path, "untrained, same architecture (no bundled model)"
+
+
+def write_files(directory: Path, payloads: list[bytes], n: int, rate_hz: float | None, prefix: str) -> dict[str, float]:
+    """Rename-into-place ``n`` files, at ``rate_hz`` or as fast as possible; {path: completion Unix s}."""
+    done = {}
+    start = time.monotonic()
+    for i in range(n):
+        if rate_hz:
+            time.sleep(max(0.0, start + i / rate_hz - time.monotonic()))
+        path = directory / f"{prefix}_{i:05d}.cbf"
+        part = directory / f".{path.name}.part"
+        part.write_bytes(payloads[i % len(payloads)])
+        os.replace(part, path)
+        done[str(path)] = time.time()
+    return done
+
+
+def decode_rate(directory: Path, payloads: list[bytes]) -> float:
+    """fabio decode-only frames/s of freshly written files."""
+    paths = list(write_files(directory, payloads, 100, None, "decode"))
+    t = time.perf_counter()
+    for p in paths:
+        assert fabio.open(p).data.shape == (1043, 981)
+    rate = len(paths) / (time.perf_counter() - t)
+    for p in paths:
+        os.unlink(p)
+    return rate
+
+
+def run_live(directory: Path, log_path: Path, classify, payloads: list[bytes], n: int, rate_hz: float | None,
+             prefix: str) -> dict:
+    """One daemon on a fresh ``directory``, fed ``n`` files; rates (frames/s) and latencies (ms)."""
+    directory.mkdir()
+    config = load_config()
+    log = TimedLog(log_path)
+    daemon = Daemon(DirectoryWatcher(directory, config.watch), lambda: classify, log)
+    thread = threading.Thread(target=daemon.run, daemon=True)
+    thread.start()
+    while daemon.model != "ready":
+        time.sleep(0.01)
+    done = write_files(directory, payloads, n, rate_hz, prefix)
+    deadline = time.monotonic() + 120
+    while len(log.written) < n and time.monotonic() < deadline:
+        time.sleep(0.01)
+    daemon.request_stop()
+    thread.join()
+    latencies = np.array([log.written[p] - done[p] for p in done]) * 1e3
+    span = max(log.written.values()) - min(done.values())
+    return {"frames": n, "rows": len(log.written), "written_rate_hz": rate_hz or n / (max(done.values()) - min(done.values())),
+            "sustained_frames_per_s": n / span, "latency_ms_p50": float(np.percentile(latencies, 50)),
+            "latency_ms_p99": float(np.percentile(latencies, 99)), "latency_ms_max": float(latencies.max())}
+
+
+def fsync_cost(tmp: Path) -> dict:
+    row = Result("/data/sample_00001.cbf", 0, "ok", (0.7, 0.18) + (0.02,) * 6, latency_ms=12.0)
+    costs = {}
+    for fsync in (False, True):
+        log = CsvLog(tmp / f"fsync_{fsync}.csv", fsync=fsync)
+        times = []
+        for _ in range(300):
+            t = time.perf_counter()
+            log.write([row])
+            times.append(time.perf_counter() - t)
+        log.close()
+        costs["fsync" if fsync else "no_fsync"] = {"median_us": 1e6 * statistics.median(times),
+                                                   "p99_us": 1e6 * float(np.percentile(times, 99))}
+    return costs
+
+
+def main() -> None:
+    config = demo_config(load_config())
+    series = GrowthSeries(config, DISTINCT)
+    payloads = [cbf_bytes(series.frame(i)) for i in range(DISTINCT)]
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
+        tmp = Path(tmp)
+        scratch = tmp / "decode"
+        scratch.mkdir()
+        model, model_kind = model_dir(tmp)
+        t = time.perf_counter()
+        classify = Classifier(config, model).classify
+        load_s = time.perf_counter() - t
+        warmup = tmp / "warmup.cbf"
+        warmup.write_bytes(payloads[0])
+        classify(list(read_frames(warmup)))  # the pixel → bin table and the first inference
+        decode = decode_rate(scratch, payloads)
+        steady = run_live(tmp / "steady", tmp / "steady.csv", classify, payloads, N_STEADY, 10.0, "steady")
+        fastest = run_live(tmp / "max", tmp / "max.csv", classify, payloads, N_MAX, None, "max")
+        fsync = fsync_cost(tmp)
+    report = {
+        "frame": f"synthetic Pilatus 1M CBF 1043x981 int32 (demo growth series), ~{len(payloads[0]) // 1000} kB",
+        "model": model_kind, "model_load_s": load_s,
+        "decode_only_frames_per_s": decode,
+        "steady_10hz": steady,
+        "max_rate": fastest,
+        "max_rate_over_decode": fastest["sustained_frames_per_s"] / decode,
+        "csv_row_write": fsync,
+        "machine": {"python": platform.python_version(), "numpy": np.__version__, "fabio": fabio.version,
+                    "cpus": os.cpu_count(), "processor": platform.machine(), "platform": sys.platform,
+                    "load_average_1min_after": os.getloadavg()[0]},
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    RESULT.parent.mkdir(parents=True, exist_ok=True)
+    RESULT.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"decode only: {decode:.0f} frames/s; model: {model_kind} (load {load_s:.1f} s)")
+    for name, r in (("10 Hz", steady), ("max", fastest)):
+        print(f"{name:>6}: {r['sustained_frames_per_s']:.1f} frames/s sustained, latency p50 {r['latency_ms_p50']:.0f} ms, "
+              f"p99 {r['latency_ms_p99']:.0f} ms ({r['rows']}/{r['frames']} rows)")
+    print(f"max / decode-only: {report['max_rate_over_decode']:.2f}")
+    print(f"CSV row write: {fsync['no_fsync']['median_us']:.0f} us, with fsync {fsync['fsync']['median_us']:.0f} us")
+    print(f"written to {RESULT}")
+
+
+if __name__ == "__main__":
+    main()
