@@ -11,10 +11,11 @@ during the (slow) model load is missed.
 
 Start-up (``plan_backlog``): the directory is scanned after the watcher has started. Files with rows
 in the CSV log are never classified again. With ``backlog`` every other file present is classified,
-oldest first; without it only files modified since the log began (its first row's arrival time, less
-``resume_grace_s``): those that arrived while the daemon was down or were in flight when it stopped.
-A first start without ``backlog`` therefore ignores what is already there, and a restart misses
-nothing. The backlog is fed to the watcher as its queue drains, so it never overflows the queue.
+oldest first; without it only files modified since the log began (its first row's arrival time, or
+the file's mtime if it has no rows yet), less ``resume_grace_s``: those that arrived while the daemon
+was down or were in flight when it stopped. A first start without ``backlog`` therefore skips what
+is already there (but for the last ``resume_grace_s``), and a restart misses nothing. The backlog is
+fed to the watcher as its queue drains, so it never overflows the queue.
 
 Stopping (``request_stop``, e.g. on SIGTERM): the watcher stops, every complete file already found is
 classified and logged, files still being written are left for the next start, and ``run`` returns 0.
@@ -111,7 +112,8 @@ class Daemon:
                 left = self.watcher.stop() + len(self._backlog)
                 self._backlog.clear()
                 if left:
-                    log.warning("%d files not complete yet are left for the next start", left)
+                    log.warning("%d files found but not read (still being written, or not yet queued) are left "
+                                "for the next start", left)
             self._feed_backlog()
             arrivals, dropped = self.watcher.take(batch_size, self.tick_s)
             if stopping and not arrivals and not dropped:
@@ -122,7 +124,7 @@ class Daemon:
             self.watcher.done(done)
 
     def _feed_backlog(self) -> None:
-        limit = self.watcher.settings.queue_size // 2
+        limit = max(1, self.watcher.settings.queue_size // 2)
         while self._backlog and self.watcher.depth < limit:
             self.watcher.found(self._backlog.popleft(), complete=False)
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -401,3 +402,27 @@ def test_real_classifier_names_wrong_shape_nan_and_all_zero_frames(dirs, model_d
     assert rows["small.cbf"]["status"] == "error" and "16×16 frame covers no bin" in rows["small.cbf"]["message"]
     assert rows["nan.edf"]["status"] == "error" and "NaN" in rows["nan.edf"]["message"]
     assert rows["zeros.cbf"]["status"] == "no_signal" and "no usable signal" in rows["zeros.cbf"]["message"]
+
+
+def test_live_modules_do_not_import_tensorflow():
+    code = ("import sys, gisaxs_live.daemon, gisaxs_live.sinks.dashboard, gisaxs_live.sinks.logline, "
+            "gisaxs_live.commands.watch, gisaxs_live.commands.tail, gisaxs_live.commands.demo\n"
+            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_cli_demo_runs_a_short_series_and_stops_by_itself(model_dir):
+    import re
+    import shutil
+
+    run = subprocess.run(CLI + ["demo", "--frames", "3", "--rate", "10", "--model", str(model_dir), "--keep",
+                                "--no-dashboard"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    log = Path(re.search(r"CSV log: (\S+)", run.stderr).group(1))
+    try:
+        rows = read_rows(log)
+        assert [os.path.basename(r["source"]) for r in rows] == [f"growth_{i:05d}.cbf" for i in (1, 2, 3)]
+        assert all(r["status"] == "ok" for r in rows)
+    finally:
+        shutil.rmtree(log.parent)

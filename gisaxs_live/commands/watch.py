@@ -1,10 +1,12 @@
 """``gisaxs-live watch``: classify every new frame in a detector directory, into a CSV log and a dashboard.
 
-On start the directory is scanned once the watcher runs. Files with rows in the CSV log are never
-classified again. With --backlog every other file present is classified, oldest first; without it only
-files modified since the log began (its first row, less watch.resume_grace_s): those that arrived
-while the monitor was down or were in flight when it stopped. A first start without --backlog thus
-ignores what is already there, and a restart on the same log misses nothing and repeats nothing.
+On start, once the watcher runs, the directory is scanned. Files with rows in the CSV log are never
+classified again. With --backlog every other file present is classified, oldest first. Without it,
+only files modified since the log began (its first row's arrival; for a new log, now) less
+watch.resume_grace_s (60 s, for the clocks of network file systems): those that arrived while the
+monitor was down or were in flight when it stopped. So a first start without --backlog skips what
+was already there (but for the last minute), and a restart on the same log misses nothing and
+repeats nothing. (Rows rotated out of the log no longer count as logged.)
 
 SIGTERM or Ctrl-C: finish the frames already found, flush the log, exit 0 (a second Ctrl-C aborts;
 the next start picks up what was left). SIGHUP reopens the CSV log (after logrotate).
