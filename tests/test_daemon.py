@@ -258,7 +258,7 @@ def test_a_cbf_cut_before_its_binary_section_is_an_error_not_a_hang(dirs):
     probe.write_bytes(header_only)
     code = f"from gisaxs_live.sources.files import read_frames\ntry: list(read_frames({str(probe)!r}))\nexcept Exception: pass"
     try:
-        subprocess.run([sys.executable, "-c", code], timeout=8, check=False)
+        subprocess.run([sys.executable, "-c", code], timeout=5, check=False)
     except subprocess.TimeoutExpired:
         pytest.skip("sources.files.read_frames hangs on a CBF that ends before its binary section "
                     "(fabio loops at end of file); it needs a guard there")
@@ -426,3 +426,15 @@ def test_cli_demo_runs_a_short_series_and_stops_by_itself(model_dir):
         assert all(r["status"] == "ok" for r in rows)
     finally:
         shutil.rmtree(log.parent)
+
+
+@pytest.mark.parametrize("observer", ["inotify", "polling"])
+def test_the_watched_directory_vanishing_stops_the_daemon_with_status_1(dirs, caplog, observer):
+    import shutil
+
+    frames, log = dirs
+    with running(frames, log, settings=fast(observer=observer)) as r:
+        shutil.rmtree(frames)
+        r.thread.join(5)
+        assert r.status == 1
+    assert "was deleted" in caplog.text
