@@ -154,6 +154,7 @@ def fsync_cost(tmp: Path) -> dict:
 
 
 def main() -> None:
+    load_before = os.getloadavg()[0]
     config = demo_config(load_config())
     series = GrowthSeries(config, DISTINCT)
     payloads = [cbf_bytes(series.frame(i)) for i in range(DISTINCT)]
@@ -183,7 +184,7 @@ def main() -> None:
         "csv_row_write": fsync,
         "machine": {"python": platform.python_version(), "numpy": np.__version__, "fabio": fabio.version,
                     "cpus": os.cpu_count(), "processor": platform.machine(), "platform": sys.platform,
-                    "load_average_1min_after": os.getloadavg()[0]},
+                    "load_average_1min_before": load_before, "load_average_1min_after": os.getloadavg()[0]},
         "date": time.strftime("%Y-%m-%d"),
     }
     RESULT.parent.mkdir(parents=True, exist_ok=True)
