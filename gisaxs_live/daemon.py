@@ -1,7 +1,7 @@
 """The live path: watched directory → read → classify (batched) → sinks, until stopped.
 
 One worker (the calling thread) takes complete files from the watcher, up to ``batch_size`` at once
-when they queue up, reads them (``sources.files.read_frames``), classifies all their frames in one
+when they queue up, reads them (``sources.files.read_file``), classifies all their frames in one
 call of the injected ``classify(frames) -> list[Result]``, and sends the results, in arrival order, to
 the sinks: the CSV log first (critical: its failure stops the daemon with exit status 1), then the
 dashboard or log lines (non-critical). Every file gets rows: a file that cannot be read (after the
@@ -30,13 +30,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 
 from .frame import Frame, FrameError
 from .results import Result, utc_now
 from .sinks import Sink, Update, close_all, emit
 from .sinks.csvlog import CsvLog, LogError, Resume, resume_point
-from .sources.files import read_frames
+from .sources.files import read_file
 from .sources.watch import Arrival, DirectoryWatcher
 
 log = logging.getLogger(__name__)
@@ -142,7 +141,7 @@ class Daemon:
         done = [a.path for a in dropped]
         frames: list[Frame] = []
         for a in arrivals:
-            got, problem = _read(a)
+            got, problem = read_file(a.path, a.t)
             if problem is not None and not got:
                 if not os.path.exists(a.path):
                     if self.watcher.moved_away(a.path):
@@ -161,19 +160,6 @@ class Daemon:
         for slot in slots:
             results.extend(classified[slot] if isinstance(slot, slice) else [slot])
         return results, done
-
-
-def _read(arrival: Arrival) -> tuple[list[Frame], str | None]:
-    """The frames of one file (arrival time as ``t``) and the problem that ended reading, if any."""
-    frames: list[Frame] = []
-    try:
-        for frame in read_frames(arrival.path):
-            frames.append(replace(frame, t=arrival.t))
-    except FrameError as exc:
-        return frames, str(exc)
-    except OSError as exc:
-        return frames, f"{arrival.path}: cannot read ({exc.strerror or exc})"
-    return frames, None
 
 
 def _classify(classify: Classify, frames: list[Frame]) -> list[Result]:
