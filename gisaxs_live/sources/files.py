@@ -35,10 +35,29 @@ def read_frames(path: str | Path) -> Iterator[Frame]:
         raise FrameError(f"{path}: not a regular file")
     if stat.st_size == 0:
         raise FrameError(f"{path}: empty file")
+    _check_cbf_binary_section(path)
     image = _guarded(path, "cannot be read as a detector image", _open, path)
     for index in range(max(int(image.nframes), 1)):
         frame = image if index == 0 else _guarded(path, f"frame {index} cannot be read", image.getframe, index)
         yield Frame(_image_data(path, index, frame), str(path), index, stat.st_mtime)
+
+
+#: Start of a CBF binary section; fabio 2026.6 loops forever looking for it in a file cut before it.
+CBF_BINARY_START = b"\x0c\x1a\x04\xd5"
+
+
+def _check_cbf_binary_section(path: Path) -> None:
+    """Reject a CBF (its first bytes are ``###CBF``) that holds no binary section, e.g. a header-only
+    file caught half-written, before fabio reads it."""
+    with path.open("rb") as f:
+        if f.read(6) != b"###CBF":
+            return
+        tail = b""
+        while chunk := f.read(1 << 16):
+            if CBF_BINARY_START in tail + chunk:
+                return
+            tail = chunk[-3:]
+    raise FrameError(f"{path}: truncated CBF (no binary data section)")
 
 
 def _open(path: Path) -> Any:
