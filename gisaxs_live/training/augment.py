@@ -68,7 +68,23 @@ def count(intensity: np.ndarray, rng: np.random.Generator, realism: Realism) -> 
     background = _log_uniform(rng, realism.background, n)[:, None, None] * counts
     pixels = rng.integers(realism.pixels_per_bin[0], realism.pixels_per_bin[1] + 1, n)[:, None, None]
     expected = (intensity / peak * counts + background) * pixels
-    return rng.poisson(expected).astype(np.float32) / pixels
+    return poisson(expected, rng) / pixels
+
+
+#: Above this mean a Poisson count is drawn from its normal approximation (error in the variance < 1 %).
+NORMAL_ABOVE = 1000.0
+
+
+def poisson(expected: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Poisson counts of mean ``expected`` (float32); large means via the normal approximation, which is
+    several times faster and indistinguishable after the log scale."""
+    expected = np.asarray(expected, dtype=np.float64)
+    large = expected > NORMAL_ABOVE
+    out = np.empty(expected.shape, dtype=np.float32)
+    out[~large] = rng.poisson(expected[~large])
+    mean = expected[large]
+    out[large] = np.rint(mean + np.sqrt(mean) * rng.standard_normal(mean.size))
+    return out
 
 
 def mask(intensity: np.ndarray, rng: np.random.Generator, realism: Realism) -> np.ndarray:

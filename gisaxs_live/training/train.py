@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +19,7 @@ class TrainSettings:
 
     architecture: str = "paper"
     max_epochs: int = 60
-    batch_size: int = 64
+    batch_size: int = 32
     learning_rate: float = 1e-3
     patience: int = 3
     seed: int = 0
@@ -52,21 +53,29 @@ def train_classifier(train_intensity: np.ndarray, train_labels: np.ndarray, val_
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     x_val = val_images[..., np.newaxis].astype(np.float32) / 255.0
     best_loss, best_weights, waited, reports = np.inf, None, 0, []
-    for epoch in range(1, settings.max_epochs + 1):
-        start = time.perf_counter()
-        x = realistic_images(train_intensity, rng, decades, realism)[..., np.newaxis].astype(np.float32) / 255.0
-        fit = model.fit(x, train_labels, batch_size=settings.batch_size, epochs=1, shuffle=True, verbose=0)
-        val_loss, val_acc = model.evaluate(x_val, val_labels, batch_size=256, verbose=0)
-        report = EpochReport(epoch, float(fit.history["loss"][-1]), float(fit.history["accuracy"][-1]),
-                             float(val_loss), float(val_acc), time.perf_counter() - start)
-        reports.append(report)
-        if on_epoch is not None:
-            on_epoch(report)
-        if val_loss < best_loss:
-            best_loss, best_weights, waited = val_loss, model.get_weights(), 0
-        else:
-            waited += 1
-            if waited >= settings.patience:
-                break
+
+    def augmented() -> np.ndarray:
+        return realistic_images(train_intensity, rng, decades, realism)[..., np.newaxis]
+
+    # the next epoch's images are made in a thread while this epoch trains (NumPy and TF release the GIL)
+    with ThreadPoolExecutor(1) as pool:
+        upcoming = pool.submit(augmented)
+        for epoch in range(1, settings.max_epochs + 1):
+            start = time.perf_counter()
+            x = upcoming.result().astype(np.float32) / 255.0
+            upcoming = pool.submit(augmented)
+            fit = model.fit(x, train_labels, batch_size=settings.batch_size, epochs=1, shuffle=True, verbose=0)
+            val_loss, val_acc = model.evaluate(x_val, val_labels, batch_size=256, verbose=0)
+            report = EpochReport(epoch, float(fit.history["loss"][-1]), float(fit.history["accuracy"][-1]),
+                                 float(val_loss), float(val_acc), time.perf_counter() - start)
+            reports.append(report)
+            if on_epoch is not None:
+                on_epoch(report)
+            if val_loss < best_loss:
+                best_loss, best_weights, waited = val_loss, model.get_weights(), 0
+            else:
+                waited += 1
+                if waited >= settings.patience:
+                    break
     model.set_weights(best_weights)
     return model, reports
