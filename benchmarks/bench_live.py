@@ -26,18 +26,16 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import fabio
 import numpy as np
 
-from gisaxs_live.classify.modeldir import META, WEIGHTS, bundled_model_dir
+from gisaxs_live.classify.modeldir import bundled_model_dir
 from gisaxs_live.config import load_config
 from gisaxs_live.daemon import Daemon
 from gisaxs_live.demo_series import GrowthSeries, cbf_bytes, demo_config
 from gisaxs_live.pipeline import Classifier
-from gisaxs_live.qgrid import QGrid
 from gisaxs_live.results import Result
 from gisaxs_live.sinks.csvlog import CsvLog
 from gisaxs_live.sources.files import read_frames
@@ -61,24 +59,6 @@ class TimedLog(CsvLog):
         now = time.time()
         for r in results:
             self.written[r.source] = now
-
-
-def model_dir(tmp: Path) -> tuple[Path, str]:
-    if (bundled_model_dir() / META).exists():
-        return bundled_model_dir(), "bundled"
-    from gisaxs_live.classify.model import build_model
-
-    config = load_config()
-    grid = QGrid.for_experiment(config.experiment, config.grid)
-    path = tmp / "model"
-    path.mkdir()
-    build_model("paper", grid.shape, 8).save(path / WEIGHTS)
-    from gisaxs_live.simulator.shapes import CLASS_NAMES
-
-    (path / META).write_text(json.dumps({"class_names": list(CLASS_NAMES), "qgrid": grid.to_dict(),
-                                         "scale_decades": config.scale.decades,
-                                         "experiment": json.loads(json.dumps(asdict(config.experiment)))}))
-    return path, "untrained, same architecture (no bundled model)"
 
 
 def write_files(directory: Path, payloads: list[bytes], n: int, rate_hz: float | None, prefix: str) -> dict[str, float]:
@@ -162,7 +142,7 @@ def main() -> None:
         tmp = Path(tmp)
         scratch = tmp / "decode"
         scratch.mkdir()
-        model, model_kind = model_dir(tmp)
+        model, model_kind = bundled_model_dir(), "bundled"
         t = time.perf_counter()
         classify = Classifier(config, model).classify
         load_s = time.perf_counter() - t

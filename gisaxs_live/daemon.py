@@ -31,7 +31,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from .frame import Frame, FrameError
+from .frame import Frame
 from .results import Result, utc_now
 from .sinks import Sink, Update, close_all, emit
 from .sinks.csvlog import CsvLog, LogError, Resume, resume_point

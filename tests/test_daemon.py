@@ -301,29 +301,11 @@ CLI = [sys.executable, "-m", "gisaxs_live.cli"]
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    """The bundled model if there is one, else an untrained one of the same architecture (plumbing only)."""
-    from gisaxs_live.classify.modeldir import META, WEIGHTS, bundled_model_dir
+def model_dir():
+    """The bundled model."""
+    from gisaxs_live.classify.modeldir import bundled_model_dir
 
-    if (bundled_model_dir() / META).exists():
-        return bundled_model_dir()
-    pytest.importorskip("keras")
-    import json
-    from dataclasses import asdict
-
-    from gisaxs_live.classify.model import build_model
-    from gisaxs_live.config import load_config
-    from gisaxs_live.qgrid import QGrid
-    from gisaxs_live.simulator.shapes import CLASS_NAMES
-
-    config = load_config()
-    grid = QGrid.for_experiment(config.experiment, config.grid)
-    path = tmp_path_factory.mktemp("model")
-    build_model("paper", grid.shape, len(CLASS_NAMES)).save(path / WEIGHTS)
-    (path / META).write_text(json.dumps({"class_names": list(CLASS_NAMES), "qgrid": grid.to_dict(),
-                                         "scale_decades": config.scale.decades,
-                                         "experiment": json.loads(json.dumps(asdict(config.experiment)))}))
-    return path
+    return bundled_model_dir()
 
 
 @pytest.fixture(scope="module")

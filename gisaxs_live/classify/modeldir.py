@@ -1,4 +1,4 @@
-"""A model directory: ``model.keras`` (weights and architecture) and ``model.json`` (what the weights mean:
+"""A model directory: ``model.weights.h5`` (the weights) and ``model.json`` (what they mean: architecture,
 class order, q-grid, preprocessing, the experiment trained for, provenance and metrics)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 from ..config import Experiment
 from ..qgrid import QGrid
 
-WEIGHTS = "model.keras"
+WEIGHTS = "model.weights.h5"
 META = "model.json"
 
 
@@ -47,6 +47,10 @@ class ModelInfo:
     @property
     def grid(self) -> QGrid:
         return QGrid.from_dict(self.meta["qgrid"])
+
+    @property
+    def architecture(self) -> str:
+        return str(self.meta.get("architecture", "paper"))
 
     @property
     def decades(self) -> float:

@@ -16,16 +16,14 @@ class Predictor:
     def __init__(self, model_dir: str | Path | None = None):
         self.info = ModelInfo.read(model_dir)
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import keras
+        from .model import build_model
 
         weights = self.info.path / WEIGHTS
+        self.model = build_model(self.info.architecture, self.info.grid.shape, len(self.info.class_names))
         try:
-            self.model = keras.models.load_model(weights, compile=False)
+            self.model.load_weights(weights)
         except (OSError, ValueError) as exc:
-            raise ValueError(f"{weights}: cannot load model weights ({exc})") from None
-        expected = (*self.info.grid.shape, 1)
-        if tuple(self.model.input_shape[1:]) != expected:
-            raise ValueError(f"{weights}: input shape {self.model.input_shape[1:]} does not match the grid {expected}")
+            raise ValueError(f"{weights}: cannot load model weights ({exc})".splitlines()[0]) from None
 
     @property
     def class_names(self) -> tuple[str, ...]:

@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     x_clean = data.images[val][..., None].astype(np.float32) / 255.0
     noisy = metrics(model.predict(x_noisy, verbose=0), data.labels[val], data.class_names)
     clean = metrics(model.predict(x_clean, verbose=0), data.labels[val], data.class_names)
-    model.save(args.out / WEIGHTS)
+    model.save_weights(args.out / WEIGHTS)
     from ..config import Experiment, Material
 
     experiment = Experiment(

@@ -15,7 +15,6 @@ from ..qgrid import QGrid, grid_wavevectors
 from .distributions import lognormal_nodes, orientation_nodes
 from .optics import dwba_amplitude, fresnel_r, scattering_prefactor
 from .shapes import ShapeModel
-from .shapes._amplitude import sphere_amplitude
 from .shapes._kernel import Ellipsoidal, Separable
 from .structure import percus_yevick
 
