@@ -293,28 +293,13 @@ N_CBF = 3
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    """The bundled model if there is one, else an untrained one (plumbing only: any probabilities do)."""
-    from gisaxs_live.classify.modeldir import META, WEIGHTS, bundled_model_dir
+def model_dir() -> Path:
+    """The bundled model."""
+    from gisaxs_live.classify.modeldir import META, bundled_model_dir
 
-    if (bundled_model_dir() / META).exists():
-        return bundled_model_dir()
-    pytest.importorskip("keras")
-    from dataclasses import asdict
-
-    from gisaxs_live.classify.model import build_model
-    from gisaxs_live.config import load_config
-    from gisaxs_live.qgrid import QGrid
-    from gisaxs_live.simulator.shapes import CLASS_NAMES
-
-    config = load_config()
-    grid = QGrid.for_experiment(config.experiment, config.grid)
-    path = tmp_path_factory.mktemp("model")
-    build_model("paper", grid.shape, len(CLASS_NAMES)).save(path / WEIGHTS)
-    (path / META).write_text(json.dumps({"class_names": list(CLASS_NAMES), "qgrid": grid.to_dict(),
-                                         "scale_decades": config.scale.decades,
-                                         "experiment": json.loads(json.dumps(asdict(config.experiment)))}))
-    return path
+    if not (bundled_model_dir() / META).exists():
+        pytest.skip("no bundled model")
+    return bundled_model_dir()
 
 
 @pytest.fixture(scope="module")
@@ -341,7 +326,8 @@ def detector_files(tmp_path_factory) -> dict[str, list[Path]]:
 
 def _start_stream(endpoint: str, csv_path: Path, model: Path) -> subprocess.Popen:
     config = csv_path.with_suffix(".yaml")
-    config.write_text("stream:\n  reconnect_max_s: 0.2\n")  # a restarted publisher is found again quickly
+    # a restarted publisher is found again quickly; counts are logged twice a second
+    config.write_text("stream:\n  reconnect_max_s: 0.2\n  log_interval_s: 0.5\n")
     return subprocess.Popen([*CLI, "stream", "--no-dashboard", "--config", str(config), "--csv", str(csv_path),
                              "--model", str(model), endpoint], stderr=subprocess.PIPE, text=True)
 
@@ -404,6 +390,7 @@ def test_stream_classifies_every_frame_of_every_protocol_encoding_and_restarted_
         handler.handle(parts, 0.0)
     received = 5 * N_CBF + handler.counts.received
     assert f"received {received}, classified {5 * N_CBF}, malformed {len(MALFORMED)}, dropped 0" in err
+    assert err.count("INFO received ") >= 2  # periodically, and once more at the end
 
 
 def test_sigterm_with_frames_in_flight_loses_none(tmp_path, model_dir, detector_files):
@@ -420,3 +407,67 @@ def test_sigterm_with_frames_in_flight_loses_none(tmp_path, model_dir, detector_
     rows = _rows(csv_path)
     assert sorted(int(r["frame"]) for r in rows) == list(range(n))
     assert os.path.getsize(csv_path) > 0
+
+
+# --- the stream command's loop, in-process with a stand-in classifier ---------------------------------------
+
+class _Classifier:
+    """Stand-in for pipeline.Classifier: every frame ``ok`` with uniform probabilities."""
+
+    def classify(self, frames):
+        from gisaxs_live.results import Result, utc_now
+
+        return [Result(f.source, f.frame_id, "ok", (0.125,) * 8, time_utc=utc_now()) for f in frames]
+
+    def error(self, source, frame_id, message, t):
+        from gisaxs_live.results import Result, utc_now
+
+        return Result(source, frame_id, "error", message=message, time_utc=utc_now())
+
+
+class _Recorder:
+    critical = False
+
+    def __init__(self):
+        self.updates = []
+
+    def update(self, update):
+        self.updates.append(update)
+
+    def close(self):
+        pass
+
+
+def test_monitor_writes_a_row_per_frame_and_error_and_shows_the_counts(tmp_path):
+    from rich.console import Console
+
+    from gisaxs_live.commands.stream import StreamMonitor
+    from gisaxs_live.sinks.csvlog import CsvLog
+    from gisaxs_live.sinks.dashboard import DashboardState, render
+
+    endpoint, csv_path = free_endpoint(), tmp_path / "rows.csv"
+    recorder = _Recorder()
+    monitor = StreamMonitor(StreamSource(endpoint, Stream()), _Classifier, CsvLog(csv_path), [recorder])
+    thread = threading.Thread(target=monitor.run)
+    thread.start()
+    try:
+        _publish_in_thread(endpoint, publisher.messages([pixels("uint32")] * 3, "simplon", "bslz4", 2)).join()
+        push = zmq.Context.instance().socket(zmq.PUSH)
+        push.linger = 1000
+        push.bind(endpoint)
+        push.send_multipart(MALFORMED["unknown encoding"][0])
+        push.close()
+        rows = _wait_rows(csv_path, 4, timeout=10)
+    finally:
+        monitor.request_stop()
+        thread.join(timeout=10)
+    assert [(r["status"], r["frame"]) for r in rows] == [("ok", "0"), ("ok", "1"), ("ok", "2"), ("error", "2")]
+    assert rows[-1]["source"] == f"{endpoint} series 9" and "unknown encoding" in rows[-1]["message"]
+    line = recorder.updates[-1].source
+    assert line.startswith("received 4, classified 3, malformed 1, dropped 0, missing 0")
+    state = DashboardState()
+    for update in recorder.updates:
+        state.add(update)
+    console = Console(width=160, record=True)
+    console.print(render(state, time.time()))
+    assert "received 4, classified 3, malformed 1, dropped 0" in console.export_text()

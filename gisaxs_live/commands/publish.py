@@ -35,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import zmq
+
     from ..config import load_config
     from ..frame import FrameError
     from ..publisher import messages, replay_frames, send
@@ -43,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     if args.rate < 0 or args.repeat < 1 or args.series < 0:
         raise ValueError("--rate must be >= 0, --repeat >= 1 and --series >= 0")
     encoding = args.encoding or ("bslz4" if args.protocol == "simplon" else "none")
-    check_endpoint(args.endpoint, load_config(args.config).stream.allowed_endpoints)
+    # Without --config the defaults allow loopback only; loading them would cost a second (material checks).
+    check_endpoint(args.endpoint, load_config(args.config).stream.allowed_endpoints if args.config else ())
     missing = [str(f) for f in args.files if not f.is_file()]
     if missing:
         raise FileNotFoundError(f"no such file: {', '.join(missing)}")
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         sent = send(args.endpoint, msgs, args.rate,
                     on_bound=lambda: print(f"publish: bound {args.endpoint}; waiting for a client", file=sys.stderr,
                                            flush=True))
-    except FrameError as exc:
+    except (FrameError, zmq.ZMQError) as exc:
         print(f"gisaxs-live publish: error: {exc}", file=sys.stderr)
         return 1
     elapsed = time.monotonic() - started

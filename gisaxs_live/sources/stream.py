@@ -200,16 +200,16 @@ class StreamSource:
         return self.handler.counts
 
     def state(self) -> str:
-        """One line: endpoint, connection and series."""
-        state = "connected" if self.connected else "waiting for the publisher"
-        series = "" if self.handler.series is None else f", series {self.handler.series}"
-        return f"{self.endpoint} ({state}{series})"
+        """One line: connection and series."""
+        state = f"connected to {self.endpoint}" if self.connected else f"waiting for {self.endpoint}"
+        return state if self.handler.series is None else f"{state}, series {self.handler.series}"
 
     def status(self, classified: int) -> str:
-        """``state`` and the counts; ``classified``: frames the worker has classified."""
+        """The counts, then ``state`` (counts first: a narrow dashboard title cuts the end);
+        ``classified``: frames the worker has classified."""
         c = self.counts
-        return (f"{self.state()}: received {c.received}, classified {classified}, malformed {c.malformed}, "
-                f"dropped {c.dropped}, missing {c.missing}")
+        return (f"received {c.received}, classified {classified}, malformed {c.malformed}, dropped {c.dropped}, "
+                f"missing {c.missing} · {self.state()}")
 
     @property
     def depth(self) -> int:
@@ -230,7 +230,9 @@ class StreamSource:
         self._stop.set()
 
     def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
+        """Wait for the receiving thread (if it was started) to end."""
+        if self._thread.ident is not None:
+            self._thread.join(timeout)
 
     def take(self, limit: int, timeout: float) -> tuple[list[Frame], list[Rejected]]:
         """Up to ``limit`` frames and all rejected records, oldest first; waits up to ``timeout`` s for one."""

@@ -1,0 +1,167 @@
+"""Sustained frames/s of Pilatus 1M frames (1043×981 int32) through ``publish`` → ``stream`` → CSV, raw (``<``)
+and ``bs32-lz4<``, next to the decode-only and receive-only rates measured in the same run.
+
+Frames: synthetic growth-series CBFs (``demo_series``), ``DISTINCT`` of them, replayed with ``--repeat``
+(each is encoded once by the publisher); the bundled model. Runs, per encoding:
+
+  decode:  ``MessageHandler.handle`` on encoded messages in this process (JSON parts, decode, mask):
+           the ceiling of the receiving thread;
+  receive: a ``gisaxs-live publish --rate 0`` process → ``StreamSource`` in this process, frames taken
+           and discarded: transport + decode, no classification;
+  stream:  ``gisaxs-live publish --rate 0`` → ``gisaxs-live stream --no-dashboard`` process → CSV. The
+           sustained rate counts classified rows between the ``WARMUP``-th and the last (CSV time_utc,
+           1 ms resolution); frames beyond stream.queue_size were dropped (error rows) and are counted;
+  paced:   the same at ``PACED_HZ``, below the classifier's capacity: drops and latency (row latency_ms,
+           from arrival).
+Writes benchmarks/results/stream.json. Run: .venv/bin/python benchmarks/bench_stream.py
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from gisaxs_live import publisher
+from gisaxs_live.classify.modeldir import bundled_model_dir
+from gisaxs_live.config import Stream, load_config
+from gisaxs_live.demo_series import GrowthSeries, cbf_bytes, demo_config
+from gisaxs_live.sinks.csvlog import parse_time
+from gisaxs_live.sources.stream import MessageHandler, StreamSource
+
+RESULT = Path(__file__).parent / "results" / "stream.json"
+CLI = [sys.executable, "-m", "gisaxs_live.cli"]
+DISTINCT = 8
+N_DECODE = 200    # messages decoded in-process
+N_RECEIVE = 800   # frames published for the receive-only rate
+N_STREAM = 400    # frames published as fast as possible through the stream command
+N_PACED = 160     # frames at PACED_HZ
+PACED_HZ = 20.0
+WARMUP = 16       # rows skipped before the sustained rate (model warm-up, pixel→bin lookup)
+ENCODINGS = ("<", "bs32-lz4<")
+
+
+def free_endpoint() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
+
+
+def make_frames(tmp: Path) -> tuple[list[Path], list[np.ndarray]]:
+    series = GrowthSeries(demo_config(load_config()), DISTINCT)
+    frames = [series.frame(i) for i in range(DISTINCT)]
+    paths = []
+    for i, frame in enumerate(frames):
+        paths.append(tmp / f"growth_{i:05d}.cbf")
+        paths[-1].write_bytes(cbf_bytes(frame))
+    return paths, frames
+
+
+def decode_rate(frames: list[np.ndarray], encoding: str) -> dict:
+    msgs = [m.parts for m in publisher.messages(frames, "simplon", encoding) if m.frame]
+    handler = MessageHandler("tcp://127.0.0.1:0")
+    start = time.perf_counter()
+    for i in range(N_DECODE):
+        handler.handle(msgs[i % len(msgs)], 0.0)
+    elapsed = time.perf_counter() - start
+    return {"frames_per_s": N_DECODE / elapsed, "blob_bytes_mean": statistics.mean(len(m[2]) for m in msgs)}
+
+
+def publish(endpoint: str, paths: list[Path], encoding: str, n: int, rate: float = 0.0) -> subprocess.Popen:
+    assert n % len(paths) == 0, "n must be a multiple of DISTINCT"
+    return subprocess.Popen([*CLI, "publish", "--endpoint", endpoint, "--rate", str(rate), "--encoding", encoding,
+                             "--repeat", str(n // len(paths)), *map(str, paths)], stderr=subprocess.PIPE, text=True)
+
+
+def receive_rate(paths: list[Path], encoding: str) -> dict:
+    endpoint = free_endpoint()
+    source = StreamSource(endpoint, Stream())
+    source.start()
+    proc = publish(endpoint, paths, encoding, N_RECEIVE)
+    times: list[float] = []
+    deadline = time.monotonic() + 300
+    while len(times) < N_RECEIVE and time.monotonic() < deadline:
+        frames, _ = source.take(64, 0.1)
+        times += [time.monotonic()] * len(frames)
+    proc.wait(timeout=60)
+    source.stop()
+    source.join()
+    c = source.counts
+    span = times[-1] - times[WARMUP]
+    return {"frames": len(times), "dropped": c.dropped, "frames_per_s": (len(times) - 1 - WARMUP) / span}
+
+
+def stream_run(paths: list[Path], encoding: str, model: Path, tmp: Path, n: int, rate: float) -> dict:
+    endpoint, csv_path = free_endpoint(), tmp / f"stream_{encoding[:2]}_{rate:g}.csv"
+    stream = subprocess.Popen([*CLI, "stream", "--no-dashboard", "--csv", str(csv_path), "--model", str(model),
+                               endpoint], stderr=subprocess.PIPE, text=True)
+    threading.Thread(target=stream.stderr.read, daemon=True).start()  # never let its log fill the pipe
+    proc = publish(endpoint, paths, encoding, n, rate)
+    proc.wait(timeout=600)
+    rows, last_change = [], time.monotonic()
+    while len(rows) < n and time.monotonic() - last_change < 15:  # all rows, or none new for 15 s
+        time.sleep(0.2)
+        if len(new := read_rows(csv_path)) > len(rows):
+            rows, last_change = new, time.monotonic()
+    stream.send_signal(signal.SIGTERM)
+    stream.wait(timeout=60)
+    classified = [r for r in rows if not r["message"].startswith("dropped")]
+    times = [parse_time(r["time_utc"]) for r in classified]
+    latency = sorted(float(r["latency_ms"]) for r in classified[WARMUP:])
+    return {"published": n, "rows": len(rows), "classified": len(classified), "dropped": len(rows) - len(classified),
+            "statuses": {s: sum(r["status"] == s for r in classified) for s in ("ok", "no_signal", "error")},
+            "sustained_classified_frames_per_s": (len(times) - 1 - WARMUP) / (times[-1] - times[WARMUP]),
+            "latency_ms_p50": latency[len(latency) // 2], "latency_ms_p99": latency[int(0.99 * (len(latency) - 1))]}
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        model = bundled_model_dir()
+        paths, frames = make_frames(tmp)
+        results = {}
+        for encoding in ENCODINGS:
+            print(f"{encoding}: decode, receive, stream (max), stream ({PACED_HZ:g} Hz)", file=sys.stderr)
+            results[encoding] = {
+                "decode_only": decode_rate(frames, encoding),
+                "publish_to_receiver": receive_rate(paths, encoding),
+                "publish_stream_csv_max": stream_run(paths, encoding, model, tmp, N_STREAM, 0.0),
+                f"publish_stream_csv_{PACED_HZ:g}hz": stream_run(paths, encoding, model, tmp, N_PACED, PACED_HZ),
+            }
+            print(json.dumps(results[encoding], indent=1), file=sys.stderr)
+    report = {
+        "frame": "synthetic Pilatus 1M growth-series frame, 1043x981 int32 (demo_series), replayed from CBF",
+        "model": "bundled",
+        "stream_settings": asdict(Stream()),
+        "results": results,
+        "machine": {"python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count(),
+                    "processor": platform.machine(), "load_average_1min_after": os.getloadavg()[0]},
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    RESULT.parent.mkdir(exist_ok=True)
+    RESULT.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {RESULT}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
