@@ -1,5 +1,5 @@
 """Detector pixels → bins of the canonical (q_z, q_y) grid: a lookup table built once per detector shape,
-then one gather and two ``np.bincount`` per frame.
+then per frame one gather (pixels in bin order) and one ``np.add.reduceat`` over the bins' runs.
 
 A pixel goes to the bin holding (|q_y|, q_z): both halves of the detector average into the same bins
 (the pattern is mirror-symmetric in q_y). Pixels below the sample horizon (α_f < 0), outside the grid
@@ -18,14 +18,22 @@ from .geometry import PixelQ
 
 @dataclass(frozen=True)
 class Lookup:
-    """Pixel → bin table of one detector shape: ``pixels`` (flat indices, ascending) of the usable
-    pixels and ``bins``, the bin of each; ``covered`` (grid.shape, bool): bins with a usable pixel."""
+    """Pixel → bin table of one detector shape: ``pixels`` (flat indices) of the usable pixels sorted by
+    bin (ascending within a bin), ``bins``, the bin of each, ``counts`` (flat, per bin): how many usable
+    pixels it has; ``occupied``: the bins with any, and ``starts``: where each one's run of pixels starts."""
 
     detector_shape: tuple[int, int]
     grid_shape: tuple[int, int]
     pixels: np.ndarray
     bins: np.ndarray
-    covered: np.ndarray
+    counts: np.ndarray
+    occupied: np.ndarray
+    starts: np.ndarray
+
+    @property
+    def covered(self) -> np.ndarray:
+        """(grid.shape, bool): bins with a usable pixel."""
+        return (self.counts > 0).reshape(self.grid_shape)
 
     @property
     def n_bins(self) -> int:
@@ -40,8 +48,12 @@ def build_lookup(q: PixelQ, masked: np.ndarray, grid: QGrid) -> Lookup:
               & (q.alpha_f >= 0.0) & ~masked)
     pixels = np.flatnonzero(usable)
     bins = (row.ravel()[pixels] * grid.n_qy + col.ravel()[pixels]).astype(np.intp)
-    covered = np.bincount(bins, minlength=grid.n_qz * grid.n_qy).reshape(grid.shape) > 0
-    return Lookup(tuple(masked.shape), grid.shape, pixels.astype(np.intp), bins, covered)
+    order = np.argsort(bins, kind="stable")
+    pixels, bins = pixels[order].astype(np.intp), bins[order]
+    counts = np.bincount(bins, minlength=grid.n_qz * grid.n_qy)
+    occupied = np.flatnonzero(counts)
+    starts = np.concatenate([[0], np.cumsum(counts[occupied])[:-1]]).astype(np.intp)
+    return Lookup(tuple(masked.shape), grid.shape, pixels, bins, counts, occupied, starts)
 
 
 def bin_mean(values: np.ndarray, lookup: Lookup, valid: np.ndarray | None = None,
@@ -50,11 +62,13 @@ def bin_mean(values: np.ndarray, lookup: Lookup, valid: np.ndarray | None = None
     (None = all); float32 of grid shape. NaN in bins without a valid pixel, and in bins with fewer valid
     pixels than ``min_fraction`` × the median over non-empty bins (cut by a mask or detector edge to one
     or two pixels, such a bin is mostly noise)."""
-    bins = lookup.bins
-    if valid is not None:
-        bins, values = bins[valid], values[valid]
-    counts = np.bincount(bins, minlength=lookup.n_bins)
-    sums = np.bincount(bins, weights=values, minlength=lookup.n_bins)
+    counts = lookup.counts
+    if valid is not None:  # invalid pixels are few: take them out of the table's counts
+        counts = counts - np.bincount(lookup.bins[~valid], minlength=lookup.n_bins)
+        values = np.where(valid, values, 0)
+    sums = np.zeros(lookup.n_bins)
+    if lookup.occupied.size:
+        sums[lookup.occupied] = np.add.reduceat(values, lookup.starts, dtype=np.float64)
     enough = counts > 0
     if min_fraction > 0 and enough.any():
         enough &= counts >= min_fraction * np.median(counts[enough])
