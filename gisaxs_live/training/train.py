@@ -15,12 +15,14 @@ from .augment import Realism, realistic_images
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Optimiser and stopping settings; ``patience`` epochs without a better validation loss stop it."""
+    """Optimiser and stopping settings: each epoch without a better held-out loss multiplies the learning
+    rate by ``lr_decay``; ``patience`` such epochs in a row stop training (the best weights are kept)."""
 
     architecture: str = "paper"
     max_epochs: int = 60
     batch_size: int = 32
     learning_rate: float = 1e-3
+    lr_decay: float = 0.5
     patience: int = 3
     seed: int = 0
 
@@ -32,6 +34,7 @@ class EpochReport:
     accuracy: float
     val_loss: float
     val_accuracy: float
+    learning_rate: float
     seconds: float
 
 
@@ -67,7 +70,8 @@ def train_classifier(train_intensity: np.ndarray, train_labels: np.ndarray, val_
             fit = model.fit(x, train_labels, batch_size=settings.batch_size, epochs=1, shuffle=True, verbose=0)
             val_loss, val_acc = model.evaluate(x_val, val_labels, batch_size=256, verbose=0)
             report = EpochReport(epoch, float(fit.history["loss"][-1]), float(fit.history["accuracy"][-1]),
-                                 float(val_loss), float(val_acc), time.perf_counter() - start)
+                                 float(val_loss), float(val_acc), float(model.optimizer.learning_rate),
+                                 time.perf_counter() - start)
             reports.append(report)
             if on_epoch is not None:
                 on_epoch(report)
@@ -77,5 +81,6 @@ def train_classifier(train_intensity: np.ndarray, train_labels: np.ndarray, val_
                 waited += 1
                 if waited >= settings.patience:
                     break
+                model.optimizer.learning_rate.assign(float(model.optimizer.learning_rate) * settings.lr_decay)
     model.set_weights(best_weights)
     return model, reports
