@@ -8,11 +8,13 @@ Frames: synthetic growth-series CBFs (``demo_series``), ``DISTINCT`` of them, re
            the ceiling of the receiving thread;
   receive: a ``gisaxs-live publish --rate 0`` process → ``StreamSource`` in this process, frames taken
            and discarded: transport + decode, no classification;
-  stream:  ``gisaxs-live publish --rate 0`` → ``gisaxs-live stream --no-dashboard`` process → CSV. The
-           sustained rate counts classified rows between the ``WARMUP``-th and the last (CSV time_utc,
-           1 ms resolution); frames beyond stream.queue_size were dropped (error rows) and are counted;
-  paced:   the same at ``PACED_HZ``, below the classifier's capacity: drops and latency (row latency_ms,
-           from arrival).
+  classify: ``pipeline.Classifier.classify`` in this process on decoded frames, batches of
+           stream.batch_size: the classifier's ceiling, without transport;
+  stream:  ``gisaxs-live publish --rate HZ`` → ``gisaxs-live stream --no-dashboard`` process → CSV, for
+           ``DURATION_S`` at each of ``RATES_HZ``. Sustained rate: classified rows after the first
+           ``WARMUP`` over the time between them (CSV time_utc, 1 ms resolution). Frames arriving at a
+           full queue (stream.queue_size) are dropped with an error row and counted; the publisher
+           process shares the 2 cores. Latency percentiles: row latency_ms (from arrival), after WARMUP.
 Writes benchmarks/results/stream.json. Run: .venv/bin/python benchmarks/bench_stream.py
 """
 
@@ -47,9 +49,9 @@ CLI = [sys.executable, "-m", "gisaxs_live.cli"]
 DISTINCT = 8
 N_DECODE = 200    # messages decoded in-process
 N_RECEIVE = 800   # frames published for the receive-only rate
-N_STREAM = 400    # frames published as fast as possible through the stream command
-N_PACED = 160     # frames at PACED_HZ
-PACED_HZ = 20.0
+RATES_HZ = (100, 150, 200)  # publish rates through the stream command ...
+DURATION_S = 10.0           # ... each for this long
+N_CLASSIFY = 160  # frames classified in-process
 WARMUP = 16       # rows skipped before the sustained rate (model warm-up, pixel→bin lookup)
 ENCODINGS = ("<", "bs32-lz4<")
 
@@ -78,6 +80,21 @@ def decode_rate(frames: list[np.ndarray], encoding: str) -> dict:
         handler.handle(msgs[i % len(msgs)], 0.0)
     elapsed = time.perf_counter() - start
     return {"frames_per_s": N_DECODE / elapsed, "blob_bytes_mean": statistics.mean(len(m[2]) for m in msgs)}
+
+
+def classify_rate(frames: list[np.ndarray], encoding: str) -> dict:
+    from gisaxs_live.pipeline import Classifier
+
+    handler = MessageHandler("tcp://127.0.0.1:0")
+    decoded = [handler.handle(m.parts, time.time()) for m in publisher.messages(frames, "simplon", encoding) if m.frame]
+    classifier = Classifier(load_config())
+    batch = Stream().batch_size
+    work = [decoded[i % len(decoded)] for i in range(batch)]
+    classifier.classify(work)  # warm-up: lookup table, first inference
+    start = time.perf_counter()
+    for _ in range(N_CLASSIFY // batch):
+        classifier.classify(work)
+    return {"frames_per_s": N_CLASSIFY // batch * batch / (time.perf_counter() - start), "batch": batch}
 
 
 def publish(endpoint: str, paths: list[Path], encoding: str, n: int, rate: float = 0.0) -> subprocess.Popen:
@@ -135,21 +152,25 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 
 
 def main() -> None:
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         model = bundled_model_dir()
         paths, frames = make_frames(tmp)
         results = {}
         for encoding in ENCODINGS:
-            print(f"{encoding}: decode, receive, stream (max), stream ({PACED_HZ:g} Hz)", file=sys.stderr)
+            print(f"{encoding}: decode, receive, classify, stream at {RATES_HZ} Hz", file=sys.stderr)
             results[encoding] = {
                 "decode_only": decode_rate(frames, encoding),
                 "publish_to_receiver": receive_rate(paths, encoding),
-                "publish_stream_csv_max": stream_run(paths, encoding, model, tmp, N_STREAM, 0.0),
-                f"publish_stream_csv_{PACED_HZ:g}hz": stream_run(paths, encoding, model, tmp, N_PACED, PACED_HZ),
+                "classify_only": classify_rate(frames, encoding),
             }
+            for rate in RATES_HZ:
+                n = int(rate * DURATION_S) // DISTINCT * DISTINCT
+                results[encoding][f"publish_stream_csv_{rate}hz"] = stream_run(paths, encoding, model, tmp, n, rate)
             print(json.dumps(results[encoding], indent=1), file=sys.stderr)
     report = {
+        "load_average_1min_before": load_before,
         "frame": "synthetic Pilatus 1M growth-series frame, 1043x981 int32 (demo_series), replayed from CBF",
         "model": "bundled",
         "stream_settings": asdict(Stream()),

@@ -24,7 +24,6 @@ from gisaxs_live import publisher
 from gisaxs_live.config import ConfigError, Stream
 from gisaxs_live.frame import Frame
 from gisaxs_live.sources import simple_protocol, simplon
-from gisaxs_live.sources.simplon import MessageError
 from gisaxs_live.sources.stream import MessageHandler, Rejected, StreamSource, check_endpoint
 
 RNG = np.random.default_rng(7)
@@ -471,3 +470,11 @@ def test_monitor_writes_a_row_per_frame_and_error_and_shows_the_counts(tmp_path)
     console = Console(width=160, record=True)
     console.print(render(state, time.time()))
     assert "received 4, classified 3, malformed 1, dropped 0" in console.export_text()
+
+
+def test_stream_command_refuses_a_non_loopback_endpoint(tmp_path, capsys):
+    from gisaxs_live.cli import main
+
+    assert main(["stream", "--csv", str(tmp_path / "x.csv"), "tcp://192.0.2.7:9999"]) == 2
+    assert "stream.allowed_endpoints" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()
