@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from ..daemon import handle_signals
     from ..sinks.csvlog import CsvLog, LogError
     from ..sources.stream import StreamSource
-    from .watch import _dashboard, _log_lines, want_dashboard
+    from .watch import dashboard_sink, log_line_sink, want_dashboard
 
     config = load_config(args.config)
     csv_path = args.csv or config.output.csv
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
         return Classifier(config, args.model)
 
-    monitor = StreamMonitor(source, load, csv_log, [_dashboard(config) if dashboard else _log_lines()],
+    monitor = StreamMonitor(source, load, csv_log, [dashboard_sink(config) if dashboard else log_line_sink()],
                             log_interval_s=None if dashboard else config.stream.log_interval_s)
     handle_signals(monitor, csv_log)
     return monitor.run()

@@ -74,7 +74,7 @@ def watch(config: Config, settings: Watch, directory: Path, csv_path: Path, mode
         csv_log = CsvLog(csv_path, fsync=config.output.fsync)
     except LogError as exc:
         raise ValueError(str(exc)) from None
-    sinks = [_dashboard(config) if dashboard else _log_lines()]
+    sinks = [dashboard_sink(config) if dashboard else log_line_sink()]
 
     def load():
         from ..pipeline import Classifier
@@ -88,7 +88,8 @@ def watch(config: Config, settings: Watch, directory: Path, csv_path: Path, mode
     return daemon.run(backlog=backlog)
 
 
-def _dashboard(config: Config) -> Sink:
+def dashboard_sink(config: Config) -> Sink:
+    """The rich dashboard (and rich log output) for a terminal."""
     from rich.console import Console
     from rich.logging import RichHandler
 
@@ -100,7 +101,8 @@ def _dashboard(config: Config) -> Sink:
     return Dashboard(DashboardState(config.output.recent_rows, config.output.mix_frames), console)
 
 
-def _log_lines() -> Sink:
+def log_line_sink() -> Sink:
+    """One plain log line per frame on stderr (service mode, no terminal)."""
     from ..sinks.logline import LogLines
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr,
