@@ -13,7 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--config", type=Path, default=None, help="YAML config (its experiment is simulated)")
     p.add_argument("--dataset", type=Path, default=None,
                    help="use this HDF5 set (from `simulate`) instead of simulating one")
-    p.add_argument("--per-class", type=int, default=1500, help="patterns per class to simulate (random protocol)")
+    p.add_argument("--per-class", type=int, default=2500, help="patterns per class to simulate (random protocol)")
     p.add_argument("--seed", type=int, default=0, help="seed of the training set, augmentation and weights")
     p.add_argument("--max-epochs", type=int, default=60, help="upper bound; early stopping usually ends sooner")
     p.add_argument("--workers", type=int, default=None, help="simulation processes (default: all cores)")
