@@ -69,13 +69,15 @@ class FramePreprocessor:
         self._lookup: Lookup | None = None
 
     def lookup(self, shape: tuple[int, int]) -> Lookup:
-        """The pixel → bin table for a detector of ``shape`` (built once, then cached)."""
-        if self._lookup is None or self._lookup.detector_shape != tuple(shape):
+        """The pixel → bin table for a detector of ``shape`` (built once, then cached). Safe to call from
+        several threads: each gets a table of the shape it asked for."""
+        lookup = self._lookup
+        if lookup is None or lookup.detector_shape != tuple(shape):
             experiment = self.config.experiment
             q = self.geometry.pixel_q(shape, experiment.k_nm, experiment.alpha_i_rad)
             masked = static_mask(self.config.mask, shape, self.geometry.direct_beam_px(shape))
-            self._lookup = build_lookup(q, masked, self.grid)
-        return self._lookup
+            lookup = self._lookup = build_lookup(q, masked, self.grid)
+        return lookup
 
     def prepare(self, frame: Frame) -> Prepared:
         """The model input for ``frame``; raises ``FrameError`` for an unusable frame."""
