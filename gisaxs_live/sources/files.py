@@ -7,11 +7,12 @@ an error logged by fabio while it reads a frame makes that frame a FrameError to
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,10 @@ def _check_cbf_binary_section(path: Path) -> None:
 def _open(path: Path) -> Any:
     import fabio
 
+    if path.suffix in (".gz", ".bz2"):
+        # fabio 2026.6 prints a debug line to stdout when it opens a compressed file: keep stdout for the CSV
+        with contextlib.redirect_stdout(sys.stderr):
+            return fabio.open(str(path))
     return fabio.open(str(path))
 
 
@@ -81,7 +86,7 @@ def _guarded(path: Path, what: str, call: Any, *args: Any) -> Any:
     return result
 
 
-@contextmanager
+@contextlib.contextmanager
 def _fabio_errors() -> Iterator[list[logging.LogRecord]]:
     """Collect the errors fabio logs in this thread while the block runs."""
     records: list[logging.LogRecord] = []
