@@ -1,7 +1,8 @@
 """The live path: watched directory → read → classify (batched) → sinks, until stopped.
 
 One worker (the calling thread) takes complete files from the watcher, up to ``batch_size`` at once
-when they queue up, reads them (``sources.files.read_file``), classifies all their frames in one
+when they queue up, reads them (``sources.files.read_file``, one reader thread per core: fabio's
+decoding releases the GIL), classifies all their frames in one
 call of the injected ``classify(frames) -> list[Result]``, and sends the results, in arrival order, to
 the sinks: the CSV log first (critical: its failure stops the daemon with exit status 1), then the
 dashboard or log lines (non-critical). Every file gets rows: a file that cannot be read (after the
@@ -30,6 +31,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from .frame import Frame
 from .results import Result, utc_now
@@ -67,6 +69,7 @@ class Daemon:
         self.model = "not loaded"
         self._stop = threading.Event()
         self._backlog: deque[str] = deque()
+        self._readers = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="reader")
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -140,8 +143,7 @@ class Daemon:
                                                     "(watch.queue_size)") for a in dropped]
         done = [a.path for a in dropped]
         frames: list[Frame] = []
-        for a in arrivals:
-            got, problem = read_file(a.path, a.t)
+        for a, (got, problem) in zip(arrivals, self._readers.map(lambda a: read_file(a.path, a.t), arrivals)):
             if problem is not None and not got:
                 if not os.path.exists(a.path):
                     if self.watcher.moved_away(a.path):

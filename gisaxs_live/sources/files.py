@@ -61,12 +61,16 @@ def _check_cbf_binary_section(path: Path) -> None:
     raise FrameError(f"{path}: truncated CBF (no binary data section)")
 
 
+_STDOUT_LOCK = threading.Lock()
+
+
 def _open(path: Path) -> Any:
     import fabio
 
     if path.suffix in (".gz", ".bz2"):
-        # fabio 2026.6 prints a debug line to stdout when it opens a compressed file: keep stdout for the CSV
-        with contextlib.redirect_stdout(sys.stderr):
+        # fabio 2026.6 prints a debug line to stdout when it opens a compressed file: keep stdout for the
+        # CSV. The redirection is process-wide, so readers in other threads take turns here.
+        with _STDOUT_LOCK, contextlib.redirect_stdout(sys.stderr):
             return fabio.open(str(path))
     return fabio.open(str(path))
 
