@@ -29,7 +29,10 @@ def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..preprocess.scale import to_levels
     from ..qgrid import QGrid
-    from ..simulator.dataset import paper_specs, random_specs, read_dataset, simulate_specs, write_dataset
+    import numpy as np
+
+    from ..simulator.dataset import (PatternSpec, paper_specs, random_specs, read_dataset, simulate_specs,
+                                     write_dataset)
     from ..simulator.preview import write_montage
     from ..simulator.shapes import CLASS_NAMES, SHAPES
 
@@ -60,12 +63,8 @@ def run(args: argparse.Namespace) -> int:
             images, grid = [data.images[i] for i in firsts], data.grid
             titles = [_title(name, data.parameters[i]) for name, i in zip(CLASS_NAMES, firsts)]
         else:
-            import numpy as np
-
             rng = np.random.default_rng(args.seed)
             specs = [dict(s.random(rng)) for s in SHAPES]
-            from ..simulator.dataset import PatternSpec
-
             patterns = list(simulate_specs([PatternSpec(i, SHAPES[i].check(p), False) for i, p in enumerate(specs)],
                                            config, args.workers))
             images = [to_levels(p, config.scale.decades) for p in patterns]

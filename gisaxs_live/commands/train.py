@@ -24,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
     import time
+    from dataclasses import asdict
 
     import numpy as np
     from rich.console import Console
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     from .. import __version__
     from ..classify.modeldir import META, WEIGHTS
-    from ..config import load_config
+    from ..config import Experiment, Material, load_config
     from ..simulator import SIMULATOR_VERSION
     from ..simulator.dataset import random_specs, read_dataset, write_dataset
     from ..training.augment import Realism, realistic_images
@@ -77,8 +78,6 @@ def run(args: argparse.Namespace) -> int:
     noisy = metrics(model.predict(x_noisy, verbose=0), data.labels[val], data.class_names)
     clean = metrics(model.predict(x_clean, verbose=0), data.labels[val], data.class_names)
     model.save_weights(args.out / WEIGHTS)
-    from ..config import Experiment, Material
-
     experiment = Experiment(
         wavelength_nm=float(data.attrs["wavelength_nm"]),
         incidence_angle_deg=float(data.attrs["incidence_angle_deg"]),
@@ -97,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         "training_set": {"path": str(dataset_path), "protocol": str(data.attrs["protocol"]),
                          "seed": int(data.attrs["seed"]), "sha256": dataset_hash(data),
                          "n_train": int(train.sum()), "n_held_out": int(val.sum())},
-        "augmentation": realism.__dict__ | {},
+        "augmentation": asdict(realism),
         "training": {"epochs": len(reports), "seed": args.seed, "history": [r.__dict__ for r in reports],
                      "seconds_simulation": simulated - started, "seconds_training": trained - simulated},
         "metrics": {"held_out_noisy": noisy, "held_out_clean": clean},
