@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import signal
 import socket
 import struct
@@ -392,20 +391,44 @@ def test_stream_classifies_every_frame_of_every_protocol_encoding_and_restarted_
     assert err.count("INFO received ") >= 2  # periodically, and once more at the end
 
 
+def _gated(msgs, open_after: int, gate: threading.Event):
+    """``msgs``, holding back all but the first ``open_after`` until ``gate`` is set."""
+    for i, msg in enumerate(msgs):
+        if i == open_after:
+            assert gate.wait(60)
+        yield msg
+
+
 def test_sigterm_with_frames_in_flight_loses_none(tmp_path, model_dir, detector_files):
+    """The stream process is frozen (SIGSTOP) after frame 0, the rest is pushed at it, and SIGTERM is
+    pending when it resumes: every other frame is in flight when the stop is asked for, yet all get rows."""
     endpoint, csv_path = free_endpoint(), tmp_path / "stream.csv"
     proc = _start_stream(endpoint, csv_path, model_dir)
     repeat = 12
     n = repeat * N_CBF
+    msgs = publisher.messages(publisher.replay_frames(detector_files["cbf"]), "simplon", "<", repeat=repeat)
+    gate, sent = threading.Event(), []
+    thread = threading.Thread(target=lambda: sent.append(publisher.send(endpoint, _gated(msgs, 2, gate))),
+                              daemon=True)  # a lost frame leaves it blocked: the test fails, not hangs
+    thread.start()  # the series header and frame 0, then the rest once the gate opens
     try:
-        _publish(endpoint, detector_files["cbf"], "--repeat", str(repeat), "--encoding", "<")  # all sent
-        rows = _wait_rows(csv_path, 1)
-        assert 1 <= len(rows) < n, "the classifier was too fast to have frames in flight"
+        assert len(_wait_rows(csv_path, 1)) == 1
+        proc.send_signal(signal.SIGSTOP)
+        gate.set()
+        time.sleep(0.5)  # the publisher fills ZeroMQ's and the kernel's buffers towards the frozen process
+        assert len(_rows(csv_path)) == 1
     finally:
-        _stop(proc)
+        gate.set()
+        proc.send_signal(signal.SIGTERM)  # pending until the process resumes
+        proc.send_signal(signal.SIGCONT)
+        thread.join(timeout=60)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-3000:]
+    assert sent == [n]
     rows = _rows(csv_path)
-    assert sorted(int(r["frame"]) for r in rows) == list(range(n))
-    assert os.path.getsize(csv_path) > 0
+    assert [int(r["frame"]) for r in rows] == list(range(n)), err[-3000:]
+    assert all(r["status"] in ("ok", "no_signal") for r in rows), [r["message"] for r in rows]
+    assert f"received {n}, classified {n}, malformed 0, dropped 0" in err
 
 
 # --- the stream command's loop, in-process with a stand-in classifier ---------------------------------------

@@ -13,8 +13,9 @@ config, the mask then only from the pixel values.
 reconnects by itself when the publisher goes away and comes back; heartbeats notice a silent peer.
 Frames are decoded only when the queue has room; otherwise they are dropped unread (counted, and each
 gets an error row). On ``stop`` the thread keeps receiving until the socket has been quiet for
-``DRAIN_QUIET_S`` (at most ``DRAIN_MAX_S``), waiting for room instead of dropping, so frames that
-already reached this process are classified, not lost; then it closes the socket.
+``DRAIN_QUIET_S`` since the stop or the last message (at most ``DRAIN_MAX_S``), waiting for room instead
+of dropping, so frames that already reached this process are classified, not lost; then it closes the
+socket.
 """
 
 from __future__ import annotations
@@ -276,15 +277,16 @@ class StreamSource:
             while True:
                 now = time.monotonic()
                 if self._stop.is_set():
-                    deadline = deadline or now + DRAIN_MAX_S
+                    if deadline is None:  # quiet counts from the stop: what already sits in ZeroMQ is read
+                        deadline, last_message = now + DRAIN_MAX_S, max(last_message, now)
                     if now - last_message >= DRAIN_QUIET_S or now >= deadline:
                         return
                 ready = dict(poller.poll(int(POLL_S * 1000)))
                 if monitor in ready:
                     self._connection(recv_monitor_message(monitor)["event"])
                 if sock in ready:
-                    last_message = time.monotonic()
                     self._accept(sock.recv_multipart(copy=False), waiting=deadline is not None)
+                    last_message = time.monotonic()  # after any wait for room
         finally:
             sock.disable_monitor()
             monitor.close(linger=0)
