@@ -14,6 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", type=Path, default=None, help="model directory (default: the bundled model)")
     p.add_argument("--noise", action="store_true",
                    help="make the test images detector-like (counting noise, masks, calibration errors) first")
+    p.add_argument("--peak-counts", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None,
+                   help="with --noise: counts in the brightest pixel, log-uniform between LOW and HIGH "
+                        "(default: the training range, 30 to 1e6)")
     p.add_argument("--seed", type=int, default=1, help="seed of --noise")
     p.add_argument("--json", type=Path, default=None, help="write the figures as JSON")
     p.add_argument("--png", type=Path, default=None, help="write the confusion matrix as a heat map")
@@ -28,11 +31,16 @@ def run(args: argparse.Namespace) -> int:
 
     from ..classify.predictor import Predictor
     from ..simulator.dataset import read_dataset
-    from ..training.augment import realistic_images
+    from ..training.augment import Realism, realistic_images
     from ..training.evaluate import metrics
     from ..training.report import confusion_table, write_heatmap
     from ..training.similarity import nearest_neighbour_labels
 
+    if args.peak_counts is not None:
+        low, high = args.peak_counts
+        if not args.noise or not 0 < low <= high:
+            raise ValueError(f"--peak-counts {low:g} {high:g}: needs --noise and 0 < LOW <= HIGH")
+    realism = Realism() if args.peak_counts is None else Realism(peak_counts=tuple(args.peak_counts))
     console = Console()
     data = read_dataset(args.dataset, with_intensity=args.noise)
     predictor = Predictor(args.model)
@@ -43,14 +51,23 @@ def run(args: argparse.Namespace) -> int:
     test = data.test if data.test.any() else np.ones(len(data.labels), bool)
     images = data.images[test]
     if args.noise:
-        images = realistic_images(data.intensity[test], np.random.default_rng(args.seed), predictor.info.decades)
+        images = realistic_images(data.intensity[test], np.random.default_rng(args.seed), predictor.info.decades,
+                                  realism)
     probabilities = np.concatenate([predictor.predict(images[i:i + 256]) for i in range(0, len(images), 256)])
     train = ~test
     similar = nearest_neighbour_labels(data.images[train], data.labels[train], images) if train.any() else None
     result = metrics(probabilities, data.labels[test], data.class_names, similar)
-    console.print(confusion_table(result, data.class_names, f"{args.dataset} ({'noisy' if args.noise else 'clean'})"))
+    console.print(confusion_table(result, data.class_names, f"{args.dataset} ({_condition(args)})"))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     if args.png:
         write_heatmap(args.png, result, data.class_names)
     return 0
+
+
+def _condition(args: argparse.Namespace) -> str:
+    if not args.noise:
+        return "clean"
+    if args.peak_counts is None:
+        return "noisy"
+    return "noisy, peak {:g} to {:g} counts".format(*args.peak_counts)
