@@ -19,6 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import logging
     import sys
     import time
     from collections import Counter
@@ -29,10 +30,9 @@ def run(args: argparse.Namespace) -> int:
     from ..sinks.csvlog import CsvLog, format_rows
     from ..sources.files import read_file
 
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
     config = load_config(args.config)
-    classifier = Classifier(config, args.model)
-    if classifier.mismatch:
-        print(f"warning: {classifier.mismatch}", file=sys.stderr)
+    classifier = Classifier(config, args.model)  # warns (logs) if the model was trained for another experiment
     if args.csv:
         write = CsvLog(args.csv, classifier.class_names).write
     else:

@@ -1,0 +1,99 @@
+"""``gisaxs-live classify`` on real files written by fabio: one CSV row per frame, good files classified
+(the demo's growth series: its first frame is hemispheroids, its last spheroids), every bad file an
+``error`` row naming it, and the files after a bad one still classified."""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from fabio.edfimage import EdfImage
+
+from gisaxs_live.classify.modeldir import META, bundled_model_dir
+from gisaxs_live.cli import main
+from gisaxs_live.config import load_config
+from gisaxs_live.demo_series import GrowthSeries, cbf_bytes, demo_config
+from gisaxs_live.results import csv_columns
+from gisaxs_live.simulator.shapes import CLASS_NAMES
+
+pytestmark = pytest.mark.skipif(not (bundled_model_dir() / META).exists(), reason="no bundled model")
+
+N_SERIES = 5
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Good CBFs (first and last frame of the growth series), a two-frame EDF, and broken files between."""
+    root = tmp_path_factory.mktemp("classify")
+    series = GrowthSeries(demo_config(load_config()), N_SERIES)
+    first, last = series.frame(0), series.frame(N_SERIES - 1)
+    (root / "first.cbf").write_bytes(cbf_bytes(first))
+    payload = cbf_bytes(last)
+    (root / "last.cbf").write_bytes(payload)
+    (root / "truncated.cbf").write_bytes(payload[: len(payload) // 2])
+    (root / "empty.cbf").write_bytes(b"")
+    (root / "notes.cbf").write_text("beam lost at 14:02, refilled\n")
+    edf = EdfImage(data=first)
+    edf.append_frame(data=last)
+    edf.write(str(root / "pair.edf"))
+    order = ["first.cbf", "truncated.cbf", "empty.cbf", "notes.cbf", "last.cbf", "pair.edf"]
+    return [root / name for name in order], {"first": series.stage(0), "last": series.stage(N_SERIES - 1)}
+
+
+def _rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_one_row_per_frame_good_classified_bad_named(files, tmp_path, capsys):
+    paths, stages = files
+    out = tmp_path / "log.csv"
+    assert main(["classify", "--csv", str(out), *map(str, paths)]) == 0
+    text = out.read_text()
+    assert text.splitlines()[0] == ",".join(csv_columns(CLASS_NAMES))
+    rows = _rows(text)
+    assert [(r["source"].rsplit("/", 1)[-1], r["frame"]) for r in rows] == [
+        ("first.cbf", "0"), ("truncated.cbf", "0"), ("empty.cbf", "0"), ("notes.cbf", "0"), ("last.cbf", "0"),
+        ("pair.edf", "0"), ("pair.edf", "1")]
+    by = {(r["source"].rsplit("/", 1)[-1], r["frame"]): r for r in rows}
+    for key in [("truncated.cbf", "0"), ("empty.cbf", "0"), ("notes.cbf", "0")]:
+        row = by[key]
+        assert row["status"] == "error" and key[0] in row["message"] and row["top1"] == ""
+    assert "empty" in by[("empty.cbf", "0")]["message"]
+    for key, stage in [(("first.cbf", "0"), "first"), (("last.cbf", "0"), "last"), (("pair.edf", "0"), "first"),
+                       (("pair.edf", "1"), "last")]:
+        row = by[key]
+        assert row["status"] == "ok", row["message"]
+        assert stages[stage] in (row["top1"], row["top2"]), (key, stages[stage], row["top1"], row["top2"])
+        probabilities = [float(row[f"p_{name}"]) for name in CLASS_NAMES]
+        assert sum(probabilities) == pytest.approx(1.0, abs=1e-3)
+        assert float(row["p1"]) == pytest.approx(max(probabilities), abs=1e-4)
+    # the same file in both containers gives the same answer
+    assert by[("first.cbf", "0")]["top1"] == by[("pair.edf", "0")]["top1"]
+    err = capsys.readouterr().err
+    assert "classified 7 frames: 4 ok, 0 no signal, 3 errors" in err
+
+
+def test_csv_on_standard_output_and_a_warning_for_another_experiment(files, tmp_path):
+    """As a process: standard output holds only the CSV; the mismatch warning is on stderr, once."""
+    paths, _ = files
+    config = tmp_path / "other.yaml"
+    config.write_text("experiment:\n  wavelength_nm: 0.1\n  incidence_angle_deg: 0.5\n")
+    run = subprocess.run([sys.executable, "-m", "gisaxs_live.cli", "classify", "--config", str(config),
+                          str(paths[0]), str(paths[2])], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert [r["status"] for r in _rows(run.stdout)] == ["ok", "error"]
+    assert run.stderr.count("trained for another experiment") == 1
+    assert "WARNING: model" in run.stderr and "wavelength 0.1 nm vs 0.15 nm" in run.stderr
+
+
+def test_a_bad_config_stops_before_any_row(files, tmp_path, capsys):
+    paths, _ = files
+    config = tmp_path / "bad.yaml"
+    config.write_text("experiment:\n  wavelenght_nm: 0.1\n")
+    assert main(["classify", "--config", str(config), str(paths[0])]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "wavelenght_nm" in captured.err and len(captured.err.strip().splitlines()) == 1
