@@ -156,3 +156,23 @@ def test_fast_canonical_grid_path_equals_the_general_sum(shape):
         fast = ensemble_intensity(shape, params, qx, qy, af, optics, config.simulation)
         general = ensemble_intensity(shape, params, np.zeros(qy.shape), qy, af, optics, config.simulation)
         np.testing.assert_allclose(fast, general, rtol=1e-9, atol=1e-12 * general.max())
+
+
+def test_aligned_ellipsoid_on_the_canonical_grid_is_the_spheroid_of_its_d_y():
+    """With q_x = 0 (the canonical grid) and the long axis along y, R_x drops out of u: the pattern is the
+    spheroid's of the same D_y and D_z whatever D_y/D_x (the paper's spheroid/ellipsoid confusion);
+    averaged over in-plane orientation it is not."""
+    config = load_config()
+    grid = QGrid.for_experiment(config.experiment, config.grid)
+    optics = Optics.from_experiment(config.experiment)
+    spheroid = simulate_pattern(get_shape("spheroid"), {"D_y": 20.0, "aspect": 0.5, "fwhm": 9.0}, grid, optics,
+                                config.simulation)
+    for xy_ratio in (1.5, 3.0):
+        params = {"D_y": 20.0, "aspect": 0.5, "fwhm": 9.0, "xy_ratio": xy_ratio, "azimuth": 0.0}
+        aligned = simulate_pattern(get_shape("ellipsoid"), dict(params, azimuth_spread=0.0), grid, optics,
+                                   config.simulation)
+        np.testing.assert_allclose(aligned / aligned.max(), spheroid / spheroid.max(), rtol=1e-5, atol=1e-12)  # float32
+        averaged = simulate_pattern(get_shape("ellipsoid"), dict(params, azimuth_spread=180.0), grid, optics,
+                                    config.simulation)
+        ratio = (averaged / averaged.max()) / (spheroid / spheroid.max())
+        assert np.nanmax(np.abs(np.log10(ratio))) > 0.5  # half a decade apart somewhere

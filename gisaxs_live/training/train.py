@@ -15,15 +15,15 @@ from .augment import Realism, realistic_images
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Optimiser and stopping settings: Adam, its learning rate falling along a cosine from
-    ``learning_rate`` to ``final_lr_fraction`` of it over ``max_epochs`` (per batch); training stops
-    sooner once ``patience`` epochs in a row bring no lower held-out loss (the best weights are kept)."""
+    """Optimiser and stopping settings: Adam; each epoch without a better held-out loss multiplies the
+    learning rate by ``lr_decay``, ``patience`` such epochs in a row stop training before ``max_epochs``
+    (the best epoch's weights are kept)."""
 
     architecture: str = "paper"
     max_epochs: int = 24
     batch_size: int = 32
     learning_rate: float = 1e-3
-    final_lr_fraction: float = 0.01
+    lr_decay: float = 0.5
     patience: int = 3
     seed: int = 0
 
@@ -51,12 +51,10 @@ def train_classifier(train_intensity: np.ndarray, train_labels: np.ndarray, val_
     from ..classify.model import build_model
 
     keras.utils.set_random_seed(settings.seed)
-    rng = np.random.default_rng(settings.seed)
+    rng = np.random.default_rng(settings.seed)  # augmentation (its own thread)
+    order_rng = np.random.default_rng([settings.seed, 2])  # batch order (this thread)
     model = build_model(settings.architecture, train_intensity.shape[1:], n_classes)
-    steps = -(-len(train_labels) // settings.batch_size) * settings.max_epochs
-    schedule = keras.optimizers.schedules.CosineDecay(settings.learning_rate, steps,
-                                                      alpha=settings.final_lr_fraction)
-    model.compile(optimizer=keras.optimizers.Adam(schedule),
+    model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     best_loss, best_weights, waited, reports = np.inf, None, 0, []
 
@@ -72,11 +70,11 @@ def train_classifier(train_intensity: np.ndarray, train_labels: np.ndarray, val_
             if epoch < settings.max_epochs:
                 upcoming = pool.submit(augmented)
             loss, accuracy = _run_batches(model.train_on_batch, images, train_labels, settings.batch_size,
-                                          rng.permutation(len(train_labels)))
+                                          order_rng.permutation(len(train_labels)))
             val_loss, val_acc = _run_batches(model.test_on_batch, val_images, val_labels, 256,
                                              np.arange(len(val_labels)))
             report = EpochReport(epoch, loss, accuracy, val_loss, val_acc,
-                                 float(schedule(model.optimizer.iterations)), time.perf_counter() - start)
+                                 float(model.optimizer.learning_rate), time.perf_counter() - start)
             reports.append(report)
             if on_epoch is not None:
                 on_epoch(report)
@@ -86,6 +84,7 @@ def train_classifier(train_intensity: np.ndarray, train_labels: np.ndarray, val_
                 waited += 1
                 if waited >= settings.patience:
                     break
+                model.optimizer.learning_rate.assign(float(model.optimizer.learning_rate) * settings.lr_decay)
     model.set_weights(best_weights)
     return model, reports
 
