@@ -2,7 +2,6 @@
 
 import io
 import logging
-import time
 
 import numpy as np
 import pytest
@@ -161,10 +160,3 @@ def test_narrow_terminal_keeps_time_and_status():
     out = text_of(render(growth_state(), NOW), width=80)
     assert "03:04:10" in out and "error" in out.split("recent frames")[1]
 
-
-def test_render_is_fast():
-    state = growth_state()
-    t = time.perf_counter()
-    for _ in range(10):
-        text_of(render(state, NOW))
-    assert (time.perf_counter() - t) / 10 < 0.1
