@@ -20,7 +20,7 @@ class TrainSettings:
     (the best epoch's weights are kept)."""
 
     architecture: str = "paper"
-    max_epochs: int = 24
+    max_epochs: int = 60
     batch_size: int = 32
     learning_rate: float = 1e-3
     lr_decay: float = 0.5
