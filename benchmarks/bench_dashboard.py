@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
+from gisaxs_live.config import Output, load_config
 from gisaxs_live.results import CLASS_NAMES, Result
 from gisaxs_live.sinks import Update
 from gisaxs_live.sinks.dashboard import DashboardState, render
@@ -24,9 +25,9 @@ FRAMES = 200
 RESULT = Path(__file__).parent / "results" / "dashboard.json"
 
 
-def full_state() -> DashboardState:
-    """The default table and class-mix sizes (config/default.yaml), filled with ``FRAMES`` frames of a changing shape."""
-    state = DashboardState(recent_rows=12, mix_frames=20)  # config defaults
+def full_state(output: Output) -> DashboardState:
+    """``output``'s table and class-mix sizes, filled with ``FRAMES`` frames."""
+    state = DashboardState(output.recent_rows, output.mix_frames)
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (90, 70)).astype(np.uint8)
     results = []
@@ -39,7 +40,8 @@ def full_state() -> DashboardState:
 
 
 def main() -> None:
-    state = full_state()
+    output = load_config().output  # the default config's dashboard sizes
+    state = full_state(output)
     now = time.time()
     times = []
     for _ in range(ROUNDS):
@@ -48,8 +50,8 @@ def main() -> None:
         console.print(render(state, now))
         times.append(time.perf_counter() - start)
     result = {
-        "what": f"render of a dashboard state ({FRAMES} frames, 12 table rows, 20-frame class mix) to a "
-                "150-column truecolor StringIO console",
+        "what": f"render of a dashboard state ({FRAMES} frames, {output.recent_rows} table rows, "
+                f"{output.mix_frames}-frame class mix) to a 150-column truecolor StringIO console",
         "rounds": ROUNDS,
         "render_ms_median": 1e3 * statistics.median(times),
         "render_ms_max": 1e3 * max(times),

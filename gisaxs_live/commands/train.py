@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="use this HDF5 set (from `simulate`) instead of simulating one")
     p.add_argument("--per-class", type=int, default=2500, help="patterns per class to simulate (random protocol)")
     p.add_argument("--seed", type=int, default=0, help="seed of the training set, augmentation and weights")
-    p.add_argument("--max-epochs", type=int, default=None,
+    p.add_argument("--max-epochs", type=int, default=60,
                    help="upper bound on epochs (default 60, as the bundled model; 24 fit a whole retrain in 15 min "
                         "on 2 cores); 3 epochs in a row without a better held-out loss end training sooner")
     p.add_argument("--workers", type=int, default=None, help="simulation processes (default: all cores)")
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     decades = float(data.attrs["scale_decades"])
     realism = Realism()
     val_images = realistic_images(data.intensity[val], np.random.default_rng([args.seed, 1]), decades, realism)
-    settings = TrainSettings(seed=args.seed, **({} if args.max_epochs is None else {"max_epochs": args.max_epochs}))
+    settings = TrainSettings(max_epochs=args.max_epochs, seed=args.seed)
     columns = (TextColumn("training"), BarColumn(), TextColumn("epoch {task.completed}"),
                TextColumn("{task.fields[line]}"), TimeElapsedColumn())
     with Progress(*columns, console=console) as bar:
