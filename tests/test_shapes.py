@@ -119,4 +119,15 @@ def test_random_samples_lie_in_the_sample_ranges(shape):
         p = shape.random(rng)
         for par in shape.parameters:
             assert par.sample_range[0] <= p[par.name] <= par.sample_range[1]
+            assert par.admits(p[par.name])
     assert len(shape.paper_points()) == 336
+
+
+def test_truncated_spheroids_are_never_sampled_where_they_are_hemispheroids():
+    """The class definitions do not overlap: H/D_z near 0.5 (a hemispheroid) is not a truncated spheroid."""
+    shape = get_shape("truncated_spheroid")
+    h_ratio = np.array([shape.random(np.random.default_rng([5, i]))["h_ratio"] for i in range(2000)])
+    assert not np.any((h_ratio > 0.4) & (h_ratio < 0.6))
+    assert h_ratio.min() < 0.25 and h_ratio.max() > 0.75
+    # uniform over the two remaining bands, which are equally wide
+    assert 0.45 < np.mean(h_ratio < 0.5) < 0.55

@@ -19,7 +19,8 @@ class Parameter:
     """One row of a shape's parameter table.
 
     ``limits`` bound what is physically valid (an error outside them); ``sample_range`` is the range the
-    paper's grid spans and ``random`` samples. Roles: ``size`` scales with the size distribution (D_y),
+    paper's grid spans and ``random`` samples, less the open interval ``excluded`` where one is given (a band
+    where the shape would be another class's: the class definitions must not overlap). Roles: ``size`` scales with the size distribution (D_y),
     ``shape`` is a fixed ratio, ``dispersion`` and ``orientation`` describe the ensemble, not one particle.
     """
 
@@ -30,6 +31,22 @@ class Parameter:
     sample_range: tuple[float, float]
     description: str
     role: Role
+    excluded: tuple[float, float] | None = None
+
+    def draw(self, rng: np.random.Generator) -> float:
+        """A value uniform over ``sample_range`` without ``excluded``."""
+        lo, hi = self.sample_range
+        if self.excluded is None:
+            return float(rng.uniform(lo, hi))
+        gap_lo, gap_hi = self.excluded
+        value = rng.uniform(lo, hi - (gap_hi - gap_lo))
+        return float(value if value <= gap_lo else value + (gap_hi - gap_lo))
+
+    def admits(self, value: float) -> bool:
+        """Whether ``value`` lies in the sampled range (``sample_range`` without ``excluded``)."""
+        lo, hi = self.sample_range
+        inside = lo <= value <= hi
+        return inside and not (self.excluded is not None and self.excluded[0] < value < self.excluded[1])
 
 
 def diameter() -> Parameter:
@@ -105,8 +122,8 @@ class ShapeModel:
         return full
 
     def random(self, rng: np.random.Generator) -> dict[str, float]:
-        """Parameters drawn uniformly over each parameter's ``sample_range``."""
-        return {p.name: float(rng.uniform(*p.sample_range)) for p in self.parameters}
+        """Parameters drawn uniformly over each parameter's sampled range (``Parameter.draw``)."""
+        return {p.name: p.draw(rng) for p in self.parameters}
 
     def paper_points(self) -> list[dict[str, float]]:
         """Every parameter combination of the paper's grid, in a fixed order."""

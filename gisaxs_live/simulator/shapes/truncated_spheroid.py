@@ -1,5 +1,10 @@
 """Truncated spheroid: the top part, of height H, of a spheroid with semi-axes R = D_y/2 and R_z = D_z/2,
-cut by the substrate plane. H = D_z is the full spheroid, H = D_z/2 the hemispheroid."""
+cut by the substrate plane. H = D_z is the full spheroid, H = D_z/2 the hemispheroid.
+
+Class definition: H/D_z is sampled over [0.2, 0.8] without (0.4, 0.6). Near H/D_z = 0.5 the particle is a
+hemispheroid (exactly so at 0.5, with the hemispheroid's aspect = this aspect / 2), so the two classes would
+overlap; the band keeps them apart: a truncated spheroid is either a cap (H/D_z ≤ 0.4, contact angle below
+about 80° for a sphere) or a spheroid cut below its equator (H/D_z ≥ 0.6)."""
 
 from __future__ import annotations
 
@@ -54,7 +59,8 @@ shape = ShapeModel(
     description=__doc__.strip(),
     parameters=(
         diameter(), aspect(0.3, 0.9), fwhm(),
-        Parameter("h_ratio", "", 0.6, (0.01, 1.0), (0.2, 0.8), "kept height over spheroid height, H/D_z", "shape"),
+        Parameter("h_ratio", "", 0.6, (0.01, 1.0), (0.2, 0.8), "kept height over spheroid height, H/D_z", "shape",
+                  excluded=(0.4, 0.6)),
     ),
     form_factor=form_factor,
     volume=volume,
