@@ -64,12 +64,13 @@ def fwhm() -> Parameter:
                      "full width at half maximum of the log-normal D_y distribution", "dispersion")
 
 
-def azimuth(period_deg: float) -> tuple[Parameter, Parameter]:
-    """Mean in-plane orientation of the deposit and the (uniform) spread around it."""
+def azimuth(period_deg: float, sampled_spread: tuple[float, float] | None = None) -> tuple[Parameter, Parameter]:
+    """Mean in-plane orientation of the deposit and the (uniform) spread around it; ``sampled_spread`` is the
+    spread's sampled range (default: aligned to random, 0 to the period)."""
     return (
         Parameter("azimuth", "deg", 0.0, (-360.0, 360.0), (0.0, period_deg),
                   "mean in-plane rotation of the particles", "orientation"),
-        Parameter("azimuth_spread", "deg", period_deg, (0.0, period_deg), (0.0, period_deg),
+        Parameter("azimuth_spread", "deg", period_deg, (0.0, period_deg), sampled_spread or (0.0, period_deg),
                   f"width of the uniform in-plane orientation distribution ({period_deg:g} = random)",
                   "orientation"),
     )

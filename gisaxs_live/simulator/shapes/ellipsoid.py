@@ -1,5 +1,10 @@
 """Triaxial ellipsoid resting on the substrate: semi-axes R_x = D_x/2, R_y = D_y/2, R_z = D_z/2, with the
-long in-plane axis along y at azimuth 0; the deposit's in-plane orientation is averaged over."""
+long in-plane axis along y at azimuth 0; the deposit's in-plane orientation is averaged over.
+
+Class definition: randomly oriented in-plane (``azimuth_spread`` sampled at the full period only). An aligned
+ellipsoid is not a class of its own: on the canonical grid (q_x neglected) it scatters exactly as the spheroid
+whose in-plane diameter is its width across the beam, so it is a spheroid by definition
+(``tests/test_physics.py::test_aligned_ellipsoid_on_the_canonical_grid_is_the_spheroid_of_its_d_y``)."""
 
 from __future__ import annotations
 
@@ -38,7 +43,7 @@ shape = ShapeModel(
     parameters=(
         diameter(), aspect(0.3, 0.9), fwhm(),
         Parameter("xy_ratio", "", 2.0, (1.0, 100.0), (1.5, 3.0), "in-plane axis ratio D_y/D_x", "shape"),
-        *azimuth(PERIOD_DEG),
+        *azimuth(PERIOD_DEG, sampled_spread=(PERIOD_DEG, PERIOD_DEG)),
     ),
     form_factor=form_factor,
     volume=volume,
