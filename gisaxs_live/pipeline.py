@@ -38,10 +38,14 @@ class Classifier:
     def class_names(self) -> tuple[str, ...]:
         return self.predictor.class_names
 
+    @property
+    def families(self) -> tuple[tuple[str, ...], ...]:
+        return self.predictor.info.families
+
     def error(self, source: str, frame_id: int, message: str, t: float) -> Result:
         """An ``error`` Result for input that never became a Frame (unreadable file, malformed message)."""
         return Result(source, frame_id, "error", latency_ms=_latency_ms(t), message=message, time_utc=utc_now(),
-                      class_names=self.class_names)
+                      class_names=self.class_names, families=self.families)
 
     def classify(self, frames: Sequence[Frame]) -> list[Result]:
         """One Result per frame, in order; all usable frames go through the CNN as one batch."""
@@ -55,7 +59,7 @@ class Classifier:
             if prepared.status != "ok":
                 results[i] = Result(frame.source, frame.frame_id, prepared.status, latency_ms=_latency_ms(frame.t),
                                     message=prepared.message, time_utc=utc_now(), class_names=self.class_names,
-                                    image=prepared.image)
+                                    families=self.families, image=prepared.image)
                 continue
             images.append(prepared.image)
             positions.append(i)
@@ -65,7 +69,7 @@ class Classifier:
                 frame = frames[i]
                 results[i] = Result(frame.source, frame.frame_id, "ok", tuple(float(p) for p in probs),
                                     latency_ms=_latency_ms(frame.t), time_utc=utc_now(),
-                                    class_names=self.class_names, image=image)
+                                    class_names=self.class_names, families=self.families, image=image)
         return results  # type: ignore[return-value]
 
     def _prepare(self, frame: Frame) -> Prepared | Result:

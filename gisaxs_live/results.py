@@ -1,8 +1,14 @@
 """The per-frame result and its CSV row, shared by ``classify``, ``watch``, ``stream`` and ``tail``.
 
-Columns: time_utc, source, frame, status, top1, p1, top2, p2, one p_<class> per class in the model's
-order, latency_ms, message. ``status`` is ``ok``, ``no_signal`` or ``error``; probabilities are empty
-unless ``ok``; ``message`` explains ``no_signal`` and ``error`` rows.
+Columns: time_utc, source, frame, status, family, p_family, top1, p1, top2, p2, one p_<class> per class in
+the model's order, ood_score, latency_ms, message.
+
+``status`` is ``ok``, ``unknown`` (the frame is unlike every class the model knows: ``ood_score`` above the
+model's threshold; the CNN's ranking is still written, but no family), ``no_signal`` or ``error``. ``family``
+is the most probable degenerate family (``classify/families.py``; the class itself when it is in none) and
+``p_family`` its summed probability; family and probabilities are empty unless ``ok`` (probabilities also for
+``unknown``); ``ood_score`` is empty when the model has no out-of-distribution statistics; ``message``
+explains the ``unknown``, ``no_signal`` and ``error`` rows.
 """
 
 from __future__ import annotations
@@ -14,15 +20,23 @@ from typing import Literal
 
 import numpy as np
 
+from .classify.families import DEFAULT_FAMILIES, Families, partition, ranked_families
 from .simulator.shapes import CLASS_NAMES
 
-Status = Literal["ok", "no_signal", "error"]
-STATUSES: tuple[str, ...] = ("ok", "no_signal", "error")
+Status = Literal["ok", "unknown", "no_signal", "error"]
+STATUSES: tuple[str, ...] = ("ok", "unknown", "no_signal", "error")
+#: statuses whose rows carry the CNN's probabilities
+RANKED: tuple[str, ...] = ("ok", "unknown")
 
 
 def csv_columns(class_names: Sequence[str] = CLASS_NAMES) -> list[str]:
-    return (["time_utc", "source", "frame", "status", "top1", "p1", "top2", "p2"]
-            + [f"p_{name}" for name in class_names] + ["latency_ms", "message"])
+    return (["time_utc", "source", "frame", "status", "family", "p_family", "top1", "p1", "top2", "p2"]
+            + [f"p_{name}" for name in class_names] + ["ood_score", "latency_ms", "message"])
+
+
+def probability_columns(columns: Sequence[str]) -> tuple[str, ...]:
+    """The class order of a log from its header: its ``p_<class>`` columns (``p_family`` is not one)."""
+    return tuple(c[2:] for c in columns if c.startswith("p_") and c != "p_family")
 
 
 def utc_now() -> str:
@@ -42,30 +56,50 @@ class Result:
     message: str = ""
     time_utc: str = ""
     class_names: tuple[str, ...] = CLASS_NAMES
+    #: the model's degenerate families (``classify.families``)
+    families: Families = DEFAULT_FAMILIES
+    #: out-of-distribution score (``classify.ood``; larger = less like the training patterns), None if not computed
+    ood_score: float | None = None
     #: the uint8 model input the probabilities came from (for previews; not written to the CSV)
     image: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def ranked(self) -> list[tuple[str, float]]:
-        """(class, probability) from most to least probable; empty unless ``ok``."""
+        """(class, probability) from most to least probable; empty without probabilities."""
         return sorted(zip(self.class_names, self.probabilities), key=lambda item: -item[1])
+
+    def family(self) -> tuple[str, float] | None:
+        """(family, summed probability) of the most probable family; None unless ``ok``."""
+        if self.status != "ok" or not self.probabilities:
+            return None
+        return ranked_families(self.probabilities, self.class_names, partition(self.class_names, self.families))[0]
 
     def row(self) -> list[str]:
         """The CSV fields, in ``csv_columns`` order."""
+        fmt = (lambda p: f"{p:.4f}")
         top = self.ranked()
         (top1, p1), (top2, p2) = (top[:2] if len(top) >= 2 else [("", ""), ("", "")])
-        fmt = (lambda p: f"{p:.4f}")
+        family = self.family()
         probs = [fmt(p) for p in self.probabilities] if self.probabilities else [""] * len(self.class_names)
         return [self.time_utc or utc_now(), self.source, str(self.frame), self.status,
+                family[0] if family else "", fmt(family[1]) if family else "",
                 top1, fmt(p1) if top else "", top2, fmt(p2) if top else "", *probs,
+                "" if self.ood_score is None else f"{self.ood_score:.2f}",
                 f"{self.latency_ms:.1f}", " ".join(self.message.split())]
 
     @classmethod
     def from_row(cls, row: dict[str, str], class_names: Sequence[str] = CLASS_NAMES) -> "Result":
-        """Parse a CSV row (as ``csv.DictReader`` gives it) back into a Result."""
+        """Parse a CSV row (as ``csv.DictReader`` gives it) back into a Result; logs written before the
+        ``family`` and ``ood_score`` columns existed parse too (the family is recomputed from the probabilities
+        with the default families)."""
         status = row["status"]
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
-        probs = tuple(float(row[f"p_{c}"]) for c in class_names) if status == "ok" else ()
+        probs = tuple(float(row[f"p_{c}"]) for c in class_names) if status in RANKED else ()
+        ood = row.get("ood_score") or ""  # absent in logs written before the column existed
+        written = tuple((row.get("family") or "").split("|"))  # the writing model's family, where it had one
+        families = ((written,) if len(written) > 1 else ()) + tuple(
+            g for g in DEFAULT_FAMILIES if not set(g) & set(written))
         return cls(source=row["source"], frame=int(row["frame"]), status=status, probabilities=probs,
                    latency_ms=float(row["latency_ms"] or 0.0), message=row.get("message", ""),
-                   time_utc=row["time_utc"], class_names=tuple(class_names))
+                   time_utc=row["time_utc"], class_names=tuple(class_names), families=families,
+                   ood_score=float(ood) if ood else None)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..config import Experiment
 from ..qgrid import QGrid
+from .families import DEFAULT_FAMILIES, Families, partition
 
 WEIGHTS = "model.weights.h5"
 META = "model.json"
@@ -47,6 +48,12 @@ class ModelInfo:
     @property
     def grid(self) -> QGrid:
         return QGrid.from_dict(self.meta["qgrid"])
+
+    @property
+    def families(self) -> Families:
+        """The degenerate families of ``model.json`` (``families``: lists of class names), else the default."""
+        groups = self.meta.get("families")
+        return partition(self.class_names, tuple(map(tuple, groups)) if groups is not None else DEFAULT_FAMILIES)
 
     @property
     def architecture(self) -> str:

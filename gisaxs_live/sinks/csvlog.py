@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..results import Result, csv_columns
+from ..results import Result, csv_columns, probability_columns
 from ..simulator.shapes import CLASS_NAMES
 from . import Update
 
@@ -143,8 +143,7 @@ def parse_time(time_utc: str) -> float:
 
 def class_names_of(columns: Sequence[str]) -> tuple[str, ...]:
     """The class order of a log from its header (the ``p_<class>`` columns)."""
-    start, end = columns.index("p2") + 1, columns.index("latency_ms")
-    return tuple(c[2:] for c in columns[start:end])
+    return probability_columns(columns)
 
 
 @dataclass(frozen=True)
