@@ -8,10 +8,11 @@ import pytest
 from rich.console import Console
 
 from gisaxs_live.cli import main
-from gisaxs_live.results import CLASS_NAMES, Result
+from gisaxs_live.results import CLASS_NAMES, Result, csv_columns
 from gisaxs_live.sinks import Update, emit
 from gisaxs_live.sinks.csvlog import CsvLog
-from gisaxs_live.sinks.dashboard import Dashboard, DashboardState, bar, preview_text, render
+from gisaxs_live.sinks.dashboard import Dashboard, DashboardState, bar, preview_text, recent_table, render
+from gisaxs_live.sinks.text import plural, probability
 
 NOW = 1767323051.0  # 2026-01-02T03:04:11Z
 
@@ -43,7 +44,7 @@ def growth_state():
 def test_render_shows_everything_the_beamline_needs():
     out = text_of(render(growth_state(), NOW))
     assert "/data/run (inotify)" in out and "model ready" in out
-    assert "queue 3/10000" in out and "11 frames, 1 errors, 0 no signal" in out
+    assert "queue 3/10000" in out and "11 frames, 1 error, 0 no signal, 0 unknown" in out
     assert "1.0 frames/s" in out  # rows 1..10 lie within the last 10 s before NOW
     assert "latency p50" in out
     # current frame: the error, named
@@ -51,8 +52,8 @@ def test_render_shows_everything_the_beamline_needs():
     # recent table: last five rows, newest at the bottom
     assert "sample_00005.cbf" not in out.split("recent frames")[1]
     assert out.index("sample_00009.cbf") < out.rindex("sample_00010.cbf")
-    # class mix over the last 6 frames (5 ok) and the change of the dominant class
-    mix = out.split("class mix, last 6")[1]
+    # family mix over the last 6 frames (5 ok) and the change of the dominant family
+    mix = out.split("family mix, last 6 frames")[1]
     assert "truncated_spheroid" in mix and "hemispheroid" in mix
     assert "dominant truncated_spheroid since 03:04:09" in mix and "(sample_00009.cbf), before: hemispheroid" in mix
 
@@ -148,7 +149,7 @@ def test_tail_once_prints_the_table(tmp_path, capsys, monkeypatch):
     assert main(["tail", "--once", str(log)]) == 0
     out = capsys.readouterr().out
     assert "recent frames" in out and "sample_00002.cbf" in out and "bad file" in out and "spheroid" in out
-    assert "4 frames, 1 errors" in out
+    assert "4 frames, 1 error," in out
 
 
 def test_tail_once_on_a_missing_log_is_an_error(tmp_path, capsys):
@@ -160,3 +161,132 @@ def test_narrow_terminal_keeps_time_and_status():
     out = text_of(render(growth_state(), NOW), width=80)
     assert "03:04:10" in out and "error" in out.split("recent frames")[1]
 
+
+
+# --- what a new user tripped over (issue 14) ---------------------------------------------------------------
+
+LONG = "sample_00010.cbf: cannot be read as a detector image: " + "the header names an unknown format " * 12
+
+
+def test_a_long_message_leaves_the_other_columns_whole():
+    rows = [result(1, "spheroid"), result(2, "", "error", LONG), result(3, "truncated_spheroid")]
+    out = text_of(recent_table(rows), width=140)
+    lines = [line for line in out.splitlines() if "sample_0000" in line]
+    assert len(lines) == 3 and all(len(line) <= 140 for line in lines)
+    ok1, error, ok3 = lines
+    assert "03:04:01" in ok1 and "sample_00001.cbf" in ok1 and "spheroid 0.850" in ok1 and "hemispheroid 0.090" in ok1
+    assert "03:04:03" in ok3 and "sample_00003.cbf" in ok3 and "truncated_spheroid 0.850" in ok3
+    assert "03:04:02" in error and "sample_00002.cbf" in error and " error " in error
+    assert "sample_00010.cbf: cannot" in error and error.rstrip().endswith("…")  # cut, not wrapped
+    # the CSV row keeps the whole message
+    assert Result.from_row(dict(zip(csv_columns(), rows[1].row()))).message == " ".join(LONG.split())
+
+
+def test_a_long_message_wraps_in_the_current_frame_panel():
+    state = DashboardState()
+    state.add(Update((result(2, "", "error", LONG),)))
+    out = text_of(render(state, NOW), width=150)
+    panel = out.split("recent frames")[0]
+    assert "cannot be read as a detector" in panel
+    assert max(len(line.rstrip()) for line in panel.splitlines()[3:]) < 150 - 20  # the family mix fits beside it
+    assert "family mix" in panel.splitlines()[3]
+
+
+def test_the_same_row_rounds_the_same_live_and_from_the_log():
+    probs = np.full(len(CLASS_NAMES), 0.0)
+    probs[CLASS_NAMES.index("spheroid")], probs[CLASS_NAMES.index("ellipsoid")] = 0.98449, 0.01551
+    live = Result("/data/s_00001.cbf", 0, "ok", tuple(probs), latency_ms=12.0, time_utc="2026-01-02T03:04:05.000Z")
+    logged = Result.from_row(dict(zip(csv_columns(), live.row())))
+    assert live.row()[live.row().index("spheroid") + 1] == "0.9845"
+    assert text_of(recent_table([live])) == text_of(recent_table([logged]))
+    assert "spheroid 0.985" in text_of(recent_table([live]))
+    assert probability(0.98449) == probability(0.9845) == "0.985" and probability(0.0) == "0.000"
+
+
+def test_counts_are_plural_only_when_not_one():
+    assert [plural(n, "frame") for n in (0, 1, 2)] == ["0 frames", "1 frame", "2 frames"]
+    assert plural(1, "error") == "1 error" and plural(3, "series", "series") == "3 series"
+    state = DashboardState(mix_frames=1)
+    state.add(Update((result(1, "", "error", "bad"),)))
+    out = text_of(render(state, NOW))
+    assert "1 frame, 1 error, 0 no signal" in out and "family mix, last 1 frame" in out
+
+
+def family_result(i, status="ok", message=""):
+    probs = np.full(len(CLASS_NAMES), 0.01)
+    probs[CLASS_NAMES.index("prism6")], probs[CLASS_NAMES.index("cylinder")] = 0.55, 0.39
+    return Result(f"/data/run/sample_{i:05d}.cbf", 0, status, tuple(probs), latency_ms=5.0, message=message,
+                  time_utc=f"2026-01-02T03:04:{i:02d}.500Z", ood_score=2.5 if status == "unknown" else 0.3)
+
+
+def test_family_in_the_current_frame_the_table_and_the_mix():
+    state = DashboardState(recent_rows=5, mix_frames=5)
+    state.add(Update((result(1, "spheroid"), family_result(2), family_result(3))))
+    out = text_of(render(state, NOW))
+    current = out.split("current frame")[1].split("recent frames")[0]
+    assert "prism6|cylinder" in current and "0.940" in current  # the family's summed probability
+    assert "prism6" in current and "0.550" in current and "cylinder" in current and "0.390" in current
+    table = out.split("recent frames")[1]
+    assert "family" in table and table.count("prism6|cylinder 0.940") == 2 and "spheroid 0.850" in table
+    assert "spheroid 0.850   spheroid 0.850" not in table  # a class that is its own family is not repeated
+    mix = out.split("family mix, last 5 frames")[1]
+    assert "prism6|cylinder" in mix and "  2" in mix and "  1" in mix
+    assert "dominant prism6|cylinder" in mix
+
+
+def test_unknown_rows_stand_apart_like_no_signal():
+    state = DashboardState()
+    state.add(Update((family_result(1), family_result(2, "unknown", "unlike every class the model was trained on"))))
+    assert state.unknown == 1 and sum(state.mix().values()) == 1  # unknown does not count in the mix
+    out = text_of(render(state, NOW), width=60)  # the panels stack
+    current = out.split("current frame")[1].split("family mix")[0]
+    assert "unknown" in current and "unlike every class" in current and "prism6|cylinder" not in current
+    out = text_of(render(state, NOW))
+    assert "1 unknown" in out
+    row = next(line for line in out.split("recent frames")[1].splitlines() if "sample_00002" in line)
+    assert " unknown " in row and "prism6|cylinder" not in row and "prism6 0.550" in row  # ranking kept, no family
+    console = Console(file=io.StringIO(), width=150, force_terminal=True, color_system="truecolor")
+    console.print(recent_table([family_result(2, "unknown", "x")]))
+    styled = console.file.getvalue()
+    assert "unknown" in styled and "\x1b[1;35munknown" in styled  # bold magenta, as no_signal has yellow
+
+
+def test_tail_reads_a_log_written_before_the_family_columns(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "150")
+    old_header = ["time_utc", "source", "frame", "status", "top1", "p1", "top2", "p2",
+                  *[f"p_{c}" for c in CLASS_NAMES], "latency_ms", "message"]
+    probs = ["0.0100"] * len(CLASS_NAMES)
+    probs[CLASS_NAMES.index("cylinder")], probs[CLASS_NAMES.index("prism6")] = "0.6000", "0.3300"
+    rows = [["2026-01-02T03:04:01.000Z", "/d/a.cbf", "0", "ok", "cylinder", "0.6000", "prism6", "0.3300", *probs,
+             "9.0", ""],
+            ["2026-01-02T03:04:02.000Z", "/d/b.cbf", "0", "error", "", "", "", "", *[""] * len(CLASS_NAMES), "1.0",
+             "b.cbf: empty file"]]
+    log = tmp_path / "old.csv"
+    log.write_text("\n".join(",".join(r) for r in [old_header, *rows]) + "\n")
+    assert main(["tail", "--once", str(log)]) == 0
+    out = capsys.readouterr().out
+    assert "prism6|cylinder 0.930" in out and "cylinder 0.600" in out and "b.cbf: empty file" in out
+    assert "2 frames, 1 error," in out
+
+
+def test_log_records_print_above_the_live_display():
+    console = Console(file=io.StringIO(), width=100, force_terminal=True, color_system=None)
+    root = logging.getLogger()
+    before = list(root.handlers)
+    dash = Dashboard(DashboardState(), console, refresh_per_second=20)
+    try:
+        assert dash.log_handler in root.handlers and dash.log_handler.console is dash.live.console is console
+        dash.update(Update((result(1, "spheroid"),), source="/data (inotify)"))
+        dash.live.refresh()
+        logging.getLogger("gisaxs_live.test").warning("detector directory remounted")
+        dash.live.refresh()
+    finally:
+        dash.close()
+    assert root.handlers == before
+    out = console.file.getvalue()
+    assert out.count("detector directory remounted") == 1
+    shown_before, _ = out.split("detector directory remounted")
+    # the display drawn so far is erased (cursor up, erase line) before the record, then drawn again below it
+    last_display = shown_before.rsplit("gisaxs-live · /data (inotify)", 1)[1]
+    assert "\x1b[2K" in last_display and "\x1b[1A" in last_display
+    assert "gisaxs-live · /data (inotify)" in out.split("detector directory remounted")[1]

@@ -1,16 +1,20 @@
 """The terminal dashboard: a state object folded from ``Update``s, and a pure ``render(state, now)``.
 
-Shown: the current frame's top-2 with probability bars and its model input (90×70 log-intensity levels,
-``Result.image``) as half-block characters, q_z upward; a table of recent frames; the class mix of the
-last ``mix_frames`` frames with the dominant class and when it last changed (growth monitoring);
-frames/s, latency, queue depth, error count and source status. ``Dashboard`` wraps it in ``rich.Live``
-as a non-critical sink; ``gisaxs-live tail`` renders the same state from a CSV log.
+Shown: the current frame's family (``prism6|cylinder``: classes no classifier can tell apart) and top-2
+classes with probability bars, and its model input (90×70 log-intensity levels, ``Result.image``) as
+half-block characters, q_z upward; a table of recent frames (a long message is cut to the width left; the
+CSV log keeps it whole); the family mix of the last ``mix_frames`` frames with the dominant family and
+when it last changed (growth monitoring); frames/s, latency, queue depth, counts by status and source
+status. ``Dashboard`` wraps it in ``rich.Live`` as a non-critical sink and prints log records above it;
+``gisaxs-live tail`` renders the same state from a CSV log.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
+import textwrap
 import threading
 import time
 from collections import Counter, deque
@@ -22,6 +26,7 @@ from rich.color import Color
 from rich.columns import Columns
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
+from rich.logging import RichHandler
 from rich.panel import Panel
 from rich.style import Style
 from rich.table import Table
@@ -30,11 +35,13 @@ from rich.text import Text
 from ..results import Result
 from . import Update
 from .csvlog import parse_time
+from .text import plural, probability
 
 log = logging.getLogger(__name__)
 
 _RATE_WINDOW_S = 10.0
-_STATUS_STYLE = {"ok": "green", "no_signal": "yellow", "error": "bold red"}
+_STATUS_STYLE = {"ok": "green", "unknown": "bold magenta", "no_signal": "yellow", "error": "bold red"}
+_MESSAGE_WIDTH, _MESSAGE_LINES = 48, 3  # the current-frame panel wraps a message to at most 3 lines of 48 cells
 # viridis at 9 stops (level 0 → 255)
 _PALETTE = np.array([[68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141],
                      [39, 173, 129], [92, 200, 99], [170, 220, 50], [253, 231, 37]], dtype=float)
@@ -54,6 +61,7 @@ class DashboardState:
     frames: int = 0
     errors: int = 0
     no_signal: int = 0
+    unknown: int = 0
     dominant: str | None = None
     dominant_since: str = ""                           # time_utc of the frame that made it dominant
     dominant_frame: str = ""
@@ -75,6 +83,7 @@ class DashboardState:
             self.frames += 1
             self.errors += r.status == "error"
             self.no_signal += r.status == "no_signal"
+            self.unknown += r.status == "unknown"
             if r.time_utc:
                 self.times.append(parse_time(r.time_utc))
             if r.image is not None:
@@ -82,9 +91,9 @@ class DashboardState:
             self._track_dominant(r)
 
     def mix(self) -> Counter:
-        """Top classes of the ``ok`` frames among the last ``mix_frames``."""
+        """Families (``prism6|cylinder``, or the class itself) of the ``ok`` frames among the last ``mix_frames``."""
         latest = list(self.recent)[-self.mix_frames:]
-        return Counter(r.ranked()[0][0] for r in latest if r.status == "ok")
+        return Counter(family[0] for family in map(Result.family, latest) if family is not None)
 
     def _track_dominant(self, r: Result) -> None:
         counts = self.mix()
@@ -105,7 +114,8 @@ def render(state: DashboardState, now: float, preview_width: int = 24) -> Render
     if state.image is not None:
         cells.append(Panel(preview_text(state.image, preview_width), title="model input, log I",
                            subtitle=state.image_source, border_style="cyan", expand=False))
-    cells.append(Panel(_mix(state), title=f"class mix, last {state.mix_frames}", border_style="cyan", expand=False))
+    cells.append(Panel(_mix(state), title=f"family mix, last {plural(state.mix_frames, 'frame')}", border_style="cyan",
+                       expand=False))
     return Group(_header(state, now), Columns(cells), recent_table(list(state.recent)[-state.recent_rows:]))
 
 
@@ -120,10 +130,11 @@ def _header(state: DashboardState, now: float) -> Panel:
         items.append(f"latency p50 {p50:.0f} ms, p99 {p99:.0f} ms")
     if state.queue_limit:
         items.append(f"queue {state.queue_depth}/{state.queue_limit}")
-    items.append(f"{state.frames} frames, {state.errors} errors, {state.no_signal} no signal")
+    errors = plural(state.errors, "error")
+    items.append(f"{plural(state.frames, 'frame')}, {errors}, {state.no_signal} no signal, {state.unknown} unknown")
     text = Text(" · ".join(items))
     if state.errors:
-        text.highlight_words([f"{state.errors} errors"], "bold red")
+        text.highlight_words([errors], "bold red")
     return Panel(text, title=f"gisaxs-live · {state.source}" if state.source else "gisaxs-live",
                  title_align="left", border_style="blue")
 
@@ -140,13 +151,19 @@ def _current(state: DashboardState) -> RenderableType:
         return Text("waiting for the first frame", style="dim")
     grid = Table.grid(padding=(0, 1))
     grid.add_row(Text(_name(r), style="bold"), Text(r.status, style=_STATUS_STYLE[r.status]))
-    if r.status == "ok":
-        for name, p in r.ranked()[:2]:
-            grid.add_row(name, Text.assemble((bar(p, 20), "green"), f" {p:5.3f}"))
-    else:
-        grid.add_row(Text(r.message, style=_STATUS_STYLE[r.status]))
-    grid.add_row(Text(f"latency {r.latency_ms:.0f} ms", style="dim"))
-    return grid
+    family = r.family()
+    if family is not None:
+        grid.add_row(Text(family[0], style="bold"), Text.assemble((bar(family[1], 20), "cyan"),
+                                                                   f" {probability(family[1])}"))
+    colour = "green" if r.status == "ok" else "dim"
+    for name, p in r.ranked()[:2]:
+        grid.add_row(Text(name, style="" if r.status == "ok" else "dim"),
+                     Text.assemble((bar(p, 20), colour), f" {probability(p)}"))
+    latency = Text(f"latency {r.latency_ms:.0f} ms", style="dim")
+    if not r.message:
+        return Group(grid, latency)
+    lines = textwrap.wrap(r.message, _MESSAGE_WIDTH, max_lines=_MESSAGE_LINES, placeholder=" …")
+    return Group(grid, Text("\n".join(lines), style=_STATUS_STYLE[r.status]), latency)
 
 
 def _mix(state: DashboardState) -> RenderableType:
@@ -165,16 +182,23 @@ def _mix(state: DashboardState) -> RenderableType:
 
 
 def recent_table(results: list[Result]) -> Table:
-    """The recent-frames table, newest at the bottom (also ``gisaxs-live tail``'s view)."""
+    """The recent-frames table, newest at the bottom (also ``gisaxs-live tail``'s view). The family column
+    is blank where the family is the top class itself; the message column takes the width the others
+    leave and cuts a longer message with an ellipsis."""
     table = Table(title="recent frames", expand=True, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
-    for name, min_width in (("time", 8), ("source", None), ("status", 9), ("top 1", None), ("top 2", None),
-                            ("ms", 3), ("message", None)):
+    for name, min_width in (("time", 8), ("source", None), ("status", 9), ("family", None), ("top 1", None),
+                            ("top 2", None), ("ms", 3)):
         table.add_column(name, justify="right" if name == "ms" else "left", no_wrap=True, overflow="ellipsis",
                          min_width=min_width)
+    table.add_column("message", no_wrap=True, overflow="ellipsis", ratio=1)
     for r in results:
-        tops = [f"{name} {p:.3f}" for name, p in r.ranked()[:2]] or ["", ""]
-        table.add_row(r.time_utc[11:19], _name(r), Text(r.status, style=_STATUS_STYLE[r.status]), *tops,
-                      f"{r.latency_ms:.0f}", r.message)
+        family, ranked = r.family(), r.ranked()[:2]
+        shown = family is not None and family[0] != ranked[0][0]
+        style = "" if r.status == "ok" else "dim"
+        tops = [Text(f"{name} {probability(p)}", style=style) for name, p in ranked] or ["", ""]
+        table.add_row(r.time_utc[11:19], _name(r), Text(r.status, style=_STATUS_STYLE[r.status]),
+                      f"{family[0]} {probability(family[1])}" if shown else "", *tops, f"{r.latency_ms:.0f}",
+                      r.message)
     return table
 
 
@@ -216,7 +240,11 @@ def _name(r: Result) -> str:
 
 
 class Dashboard:
-    """``rich.Live`` around a ``DashboardState``; a non-critical sink, safe to update from another thread."""
+    """``rich.Live`` around a ``DashboardState``; a non-critical sink, safe to update from another thread.
+
+    While it is live, log records are printed through its console, above the display (a handler writing
+    to the terminal directly would leave stale fragments of both): the root logger's handlers that write
+    to the terminal are set aside for a ``RichHandler`` on the Live's console, and put back on ``close``."""
 
     critical = False
 
@@ -225,6 +253,12 @@ class Dashboard:
         self._lock = threading.Lock()
         self._failed = False
         self.live = Live(console=console, get_renderable=self._renderable, refresh_per_second=refresh_per_second)
+        root = logging.getLogger()
+        self._set_aside = [h for h in root.handlers if _writes_to_terminal(h)]
+        for handler in self._set_aside:
+            root.removeHandler(handler)
+        self.log_handler = RichHandler(console=self.live.console, show_path=False)
+        root.addHandler(self.log_handler)
         self.live.start()
 
     def update(self, update: Update) -> None:
@@ -233,6 +267,10 @@ class Dashboard:
 
     def close(self) -> None:
         self.live.stop()
+        root = logging.getLogger()
+        root.removeHandler(self.log_handler)
+        for handler in self._set_aside:
+            root.addHandler(handler)
 
     def _renderable(self) -> RenderableType:
         with self._lock:
@@ -243,3 +281,13 @@ class Dashboard:
                     log.exception("dashboard rendering failed")
                     self._failed = True
                 return Text(f"dashboard rendering failed: {exc}", style="red")
+
+
+def _writes_to_terminal(handler: logging.Handler) -> bool:
+    stream = getattr(handler, "stream", None)
+    if stream is None:
+        return False
+    if stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        return True
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())

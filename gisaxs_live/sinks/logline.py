@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 
 from . import Update
+from .text import probability
 
 log = logging.getLogger("gisaxs_live.frames")
 
 
 class LogLines:
-    """Logs each result (errors as warnings) and each change of source or model state; non-critical."""
+    """Logs each result (errors as warnings; ``ok`` with its family and top-2 classes) and each change of
+    source or model state; non-critical."""
 
     critical = False
 
@@ -25,8 +27,10 @@ class LogLines:
         for r in update.results:
             name = r.source if not r.frame else f"{r.source} #{r.frame}"
             if r.status == "ok":
+                family, p_family = r.family()
                 (t1, p1), (t2, p2) = r.ranked()[:2]
-                log.info("%s ok %s %.3f, %s %.3f (%.0f ms)", name, t1, p1, t2, p2, r.latency_ms)
+                log.info("%s ok %s %s (%s %s, %s %s) (%.0f ms)", name, family, probability(p_family), t1,
+                         probability(p1), t2, probability(p2), r.latency_ms)
             else:
                 level = logging.WARNING if r.status == "error" else logging.INFO
                 log.log(level, "%s %s: %s (%.0f ms)", name, r.status, r.message, r.latency_ms)
