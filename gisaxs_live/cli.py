@@ -9,17 +9,24 @@ import sys
 from . import __version__
 from .config import ConfigError
 
-COMMANDS = ("simulate", "train", "evaluate", "classify", "watch", "tail", "demo", "stream", "publish")
+COMMANDS = ("simulate", "train", "evaluate", "calibrate-ood", "model-info", "classify", "watch", "tail", "demo",
+            "stream", "publish")
+
+EXIT_STATUS = """exit status:
+  0  done: every frame classified (classify: no error row), or a clean stop (watch, stream: SIGTERM, Ctrl-C)
+  1  classify: some or all rows are errors; watch, stream: the CSV log or the source failed
+  2  usage or configuration error, nothing done"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gisaxs-live",
-        description="Classify GISAXS detector frames by nanoparticle shape with a CNN trained on simulations.")
+        description="Classify GISAXS detector frames by nanoparticle shape with a CNN trained on simulations.",
+        epilog=EXIT_STATUS, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"gisaxs-live {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f".commands.{name}", __package__).register(subparsers)
+        importlib.import_module(f".commands.{name.replace('-', '_')}", __package__).register(subparsers)
     return parser
 
 

@@ -38,6 +38,10 @@ class Classifier:
     def class_names(self) -> tuple[str, ...]:
         return self.predictor.class_names
 
+    def warm_up(self) -> None:
+        """Trace the CNN with one dummy batch (about 0.5 s, once), so that the first frame does not wait for it."""
+        self.predictor.predict(np.zeros((1, *self.predictor.info.grid.shape), np.uint8))
+
     @property
     def families(self) -> tuple[tuple[str, ...], ...]:
         return self.predictor.info.families
@@ -64,12 +68,17 @@ class Classifier:
             images.append(prepared.image)
             positions.append(i)
         if images:
-            probabilities = self.predictor.predict(np.stack(images))
-            for i, image, probs in zip(positions, images, probabilities):
+            probabilities, features = self.predictor.forward(np.stack(images))
+            scores = self.predictor.ood_scores(features)
+            for j, (i, image, probs) in enumerate(zip(positions, images, probabilities)):
                 frame = frames[i]
-                results[i] = Result(frame.source, frame.frame_id, "ok", tuple(float(p) for p in probs),
-                                    latency_ms=_latency_ms(frame.t), time_utc=utc_now(),
-                                    class_names=self.class_names, families=self.families, image=image)
+                score = None if scores is None else float(scores[j])
+                unknown = score is not None and score > 1.0
+                results[i] = Result(frame.source, frame.frame_id, "unknown" if unknown else "ok",
+                                    tuple(float(p) for p in probs), latency_ms=_latency_ms(frame.t),
+                                    message=unknown_message(score) if unknown else "", time_utc=utc_now(),
+                                    class_names=self.class_names, families=self.families, ood_score=score,
+                                    image=image)
         return results  # type: ignore[return-value]
 
     def _prepare(self, frame: Frame) -> Prepared | Result:
@@ -81,6 +90,11 @@ class Classifier:
         except Exception as exc:  # a bug or an unforeseen input must not cost the other frames
             log.exception("preprocessing %s frame %d failed", frame.source, frame.frame_id)
             return self.error(frame.source, frame.frame_id, f"{type(exc).__name__}: {exc}", frame.t)
+
+
+def unknown_message(score: float) -> str:
+    return (f"unlike every class the model was trained on (ood_score {score:.2f} > 1): another shape, "
+            f"no particles, or a wrong geometry")
 
 
 def _latency_ms(t: float) -> float:

@@ -1,13 +1,18 @@
-"""Loaded model → class probabilities for batches of 256-level images. TensorFlow is imported here, on load."""
+"""Loaded model → class probabilities (and the dense layer's features, for the out-of-distribution score) for
+batches of 256-level images. TensorFlow is imported here, on load."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from .modeldir import WEIGHTS, ModelInfo
+from .quiet import import_tensorflow
+from .ood import OodModel
+
+#: the layer whose activations ``features`` returns (``model.build_model``'s Dense 512)
+FEATURE_LAYER = "dense"
 
 
 class Predictor:
@@ -15,7 +20,7 @@ class Predictor:
 
     def __init__(self, model_dir: str | Path | None = None):
         self.info = ModelInfo.read(model_dir)
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import_tensorflow()
         from .model import build_model
 
         weights = self.info.path / WEIGHTS
@@ -26,9 +31,13 @@ class Predictor:
             raise ValueError(f"{weights}: cannot load model weights ({exc})".splitlines()[0]) from None
         import tensorflow as tf
 
+        self.ood = OodModel.load(self.info.path)
+        import keras
+
+        both = keras.Model(self.model.inputs, [self.model.output, self.model.get_layer(FEATURE_LAYER).output])
         # one traced graph for every batch size: 3.5× faster than eager calls at batch 1, 1.8× at batch 64
         spec = tf.TensorSpec([None, *self.info.grid.shape, 1], tf.float32)
-        self._forward = tf.function(lambda x: self.model(x, training=False), input_signature=[spec])
+        self._forward = tf.function(lambda x: both(x, training=False), input_signature=[spec])
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -36,10 +45,19 @@ class Predictor:
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Probabilities (N, n_classes) float64 for uint8 images (N, rows, cols)."""
+        return self.forward(images)[0]
+
+    def forward(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities (N, n_classes), dense-layer features (N, 512)), float64, for uint8 images."""
         images = np.asarray(images)
         if images.ndim != 3 or images.shape[1:] != self.info.grid.shape:
             raise ValueError(f"images of shape {images.shape} do not match the model grid {self.info.grid.shape}")
         if len(images) == 0:
-            return np.zeros((0, len(self.class_names)))
+            return np.zeros((0, len(self.class_names))), np.zeros((0, 0))
         x = images[..., np.newaxis].astype(np.float32) / 255.0
-        return np.asarray(self._forward(x), dtype=np.float64)
+        probabilities, features = self._forward(x)
+        return np.asarray(probabilities, dtype=np.float64), np.asarray(features, dtype=np.float64)
+
+    def ood_scores(self, features: np.ndarray) -> np.ndarray | None:
+        """``OodModel.score`` of ``features``; None when the model directory has no ``ood.npz``."""
+        return None if self.ood is None else self.ood.score(features)

@@ -1,5 +1,7 @@
 """``gisaxs-live evaluate``: accuracy of a model on a simulated set's held-out split, laid out like the
-paper's Table 2, with the image-similarity baseline of its Table 3 on the same test images."""
+paper's Table 2, with the image-similarity baseline of its Table 3 on the same test images; the accuracy of
+the degenerate families (family top-1, top-2, per class, confusion) and, for a model with out-of-distribution
+statistics, the fraction of these known-class patterns flagged ``unknown`` (false flags)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("evaluate", help="confusion matrix, top-1/top-2 accuracy and the similarity baseline",
+    p = subparsers.add_parser("evaluate", help="confusion matrix, top-1/top-2 and family accuracy, the similarity "
+                                               "baseline and the out-of-distribution false flags",
                               description=__doc__)
     p.add_argument("dataset", type=Path, help="HDF5 set from `simulate` (its test split, or all of it)")
     p.add_argument("--model", type=Path, default=None, help="model directory (default: the bundled model)")
@@ -53,10 +56,13 @@ def run(args: argparse.Namespace) -> int:
     if args.noise:
         images = realistic_images(data.intensity[test], np.random.default_rng(args.seed), predictor.info.decades,
                                   realism)
-    probabilities = np.concatenate([predictor.predict(images[i:i + 256]) for i in range(0, len(images), 256)])
+    outputs = [predictor.forward(images[i:i + 256]) for i in range(0, len(images), 256)]
+    probabilities = np.concatenate([o[0] for o in outputs])
+    scores = predictor.ood_scores(np.concatenate([o[1] for o in outputs]))
     train = ~test
     similar = nearest_neighbour_labels(data.images[train], data.labels[train], images) if train.any() else None
-    result = metrics(probabilities, data.labels[test], data.class_names, similar)
+    result = metrics(probabilities, data.labels[test], data.class_names, similar, predictor.info.families)
+    result["flagged_unknown"] = None if scores is None else 100.0 * float(np.mean(scores > 1.0))
     console.print(confusion_table(result, data.class_names, f"{args.dataset} ({_condition(args)})"))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..classify.families import DEFAULT_FAMILIES, Families, family_matrix, family_name, partition
+
 #: Ikemoto et al. 2020, Tables 2 and 3 (CNN top-1 per class where quoted, mean, similarity baseline), %.
 PAPER = {"top1": 91.7, "similarity_top1": 59.8, "per_class": {"spheroid": 65.5, "ellipsoid": 71.4}}
 
@@ -19,9 +21,9 @@ def confusion_matrix(actual: np.ndarray, predicted: np.ndarray, n_classes: int) 
 
 
 def metrics(probabilities: np.ndarray, labels: np.ndarray, class_names: Sequence[str],
-            similarity_labels: np.ndarray | None = None) -> dict:
+            similarity_labels: np.ndarray | None = None, families: Families = DEFAULT_FAMILIES) -> dict:
     """top1 (mean of the per-class accuracies, as the paper), top2, per_class, confusion, similarity_top1,
-    n_test; accuracies in %."""
+    n_test; and the same for the degenerate families (``family_metrics``); accuracies in %."""
     n = len(class_names)
     ranked = np.argsort(-probabilities, axis=1)
     confusion = confusion_matrix(labels, ranked[:, 0], n)
@@ -40,4 +42,29 @@ def metrics(probabilities: np.ndarray, labels: np.ndarray, class_names: Sequence
     if similarity_labels is not None:
         sim = confusion_matrix(labels, similarity_labels, n)
         result["similarity_top1"] = float(np.mean([100.0 * sim[i, i] for i in range(n) if present[i]]))
+    result.update(family_metrics(probabilities, labels, class_names, families))
     return result
+
+
+def family_metrics(probabilities: np.ndarray, labels: np.ndarray, class_names: Sequence[str],
+                   families: Families = DEFAULT_FAMILIES) -> dict:
+    """Scores of the most probable family (summed probabilities) against the true class's family:
+    family_top1 (mean over the true classes of their family accuracy), family_top2 (the true family among the
+    two most probable), family_per_class (by true class), family_names and family_confusion
+    ([predicted family, actual family] fractions); in %."""
+    groups = partition(class_names, families)
+    to_family = family_matrix(list(class_names), groups)
+    family_probabilities = np.asarray(probabilities) @ to_family
+    true_family = to_family.argmax(axis=1)[labels]
+    ranked = np.argsort(-family_probabilities, axis=1, kind="stable")
+    hit1 = ranked[:, 0] == true_family
+    hit2 = (ranked[:, :2] == true_family[:, None]).any(axis=1)
+    present = [i for i in range(len(class_names)) if np.any(labels == i)]
+    per_class = {class_names[i]: 100.0 * float(hit1[labels == i].mean()) for i in present}
+    return {
+        "family_top1": float(np.mean(list(per_class.values()))),
+        "family_top2": 100.0 * float(np.mean([hit2[labels == i].mean() for i in present])),
+        "family_per_class": per_class,
+        "family_names": [family_name(g) for g in groups],
+        "family_confusion": confusion_matrix(true_family, ranked[:, 0], len(groups)).tolist(),
+    }

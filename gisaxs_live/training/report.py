@@ -27,9 +27,16 @@ def confusion_table(result: dict, class_names: Sequence[str], title: str) -> Tab
     table.add_section()
     table.add_row("accuracy (this model)", *[_pct(result["per_class"].get(n)) for n in class_names])
     table.add_row("accuracy (paper)", *[_pct(PAPER["per_class"].get(n)) for n in class_names])
+    if "family_per_class" in result:
+        table.add_row("family accuracy", *[_pct(result["family_per_class"].get(n)) for n in class_names])
     table.caption = (f"mean top-1 {result['top1']:.1f} % (paper {PAPER['top1']} %), top-2 {result['top2']:.1f} %, "
                      f"similarity baseline {_pct(result['similarity_top1'])} % (paper {PAPER['similarity_top1']} %), "
                      f"n = {result['n_test']}")
+    if "family_top1" in result:
+        table.caption += (f"; families ({', '.join(f for f in result['family_names'] if '|' in f)}): "
+                          f"top-1 {result['family_top1']:.1f} %, top-2 {result['family_top2']:.1f} %")
+    if result.get("flagged_unknown") is not None:
+        table.caption += f"; flagged unknown {result['flagged_unknown']:.1f} %"
     return table
 
 

@@ -1,0 +1,177 @@
+"""The model card: what each class means (geometry, parameters and the ranges trained on, orientation),
+the degenerate families and the tests that prove them, how other codes' shapes map onto ours, the
+experiment and q-grid the model is for, its training and its measured accuracy. Pure (no TensorFlow).
+
+``card_facts`` gathers the facts as a dict (stored in ``model.json`` under ``card``); ``render_markdown``
+writes them as MODEL.md; ``gisaxs-live model-info`` prints them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..simulator.shapes import get_shape
+from .families import family_name
+from .modeldir import ModelInfo
+
+#: per class: the geometry in words, and how BornAgain 25's form factors express our parameters (checked
+#: against BornAgain by ``tests/test_bornagain.py``; our lengths in nm, BornAgain's in nm too).
+GEOMETRY: dict[str, str] = {
+    "capsule": "vertical cylinder of diameter D_y with hemispherical caps, total height D_z = aspect·D_y ≥ D_y",
+    "spheroid": "spheroid of revolution, in-plane diameter D_y, height D_z = aspect·D_y, resting on its pole",
+    "ellipsoid": "triaxial ellipsoid, in-plane axes D_y (long) and D_x = D_y/xy_ratio, height D_z = aspect·D_y, "
+                 "randomly oriented in-plane",
+    "truncated_spheroid": "spheroid of diameter D_y and height D_z = aspect·D_y cut by the substrate: the kept top "
+                          "part has height H = h_ratio·D_z",
+    "hemispheroid": "upper half of a spheroid: flat base of diameter D_y on the substrate, height D_z = aspect·D_y",
+    "prism3": "triangular prism, base circumscribed by a circle of diameter D_y, height D_z = aspect·D_y",
+    "prism6": "hexagonal prism, base circumscribed by a circle of diameter D_y, height D_z = aspect·D_y",
+    "cylinder": "vertical cylinder of diameter D_y and height D_z = aspect·D_y",
+}
+
+BORNAGAIN: dict[str, str] = {
+    "capsule": "Compound: SpheroidalSegment(R, R, R, 0) at z = 0, Cylinder(R, D_z − D_y) at z = R, "
+               "SpheroidalSegment(R, R, 0, R) at z = D_z − R; R = D_y/2",
+    "spheroid": "Spheroid(radius_xy = D_y/2, radius_z = D_z/2)",
+    "ellipsoid": "Ellipsoid(radius_x = D_y/(2·xy_ratio), radius_y = D_y/2, radius_z = D_z/2), RotationZ(φ) with φ "
+                 "uniform over 180°",
+    "truncated_spheroid": "SpheroidalSegment(radius_xy = D_y/2, radius_z = D_z/2, rm_top = 0, rm_bottom = D_z − H)",
+    "hemispheroid": "SpheroidalSegment(radius_xy = D_y/2, radius_z = D_z, rm_top = 0, rm_bottom = D_z)",
+    "prism3": "Prism3(base_edge = D_y·√3/2, height = D_z), vertex on +x at azimuth 0",
+    "prism6": "Prism6(base_edge = D_y/2, height = D_z), vertex on +x at azimuth 0",
+    "cylinder": "Cylinder(radius = D_y/2, height = D_z)",
+}
+
+ORIENTATION = ("Particles stand on the substrate (z = 0 at their base). Axially symmetric shapes have no in-plane "
+               "orientation. Ellipsoids are averaged over a uniform in-plane orientation (an aligned ellipsoid "
+               "scatters as a spheroid on the model's grid and is one by definition). Prisms: azimuth φ is the "
+               "rotation of a base vertex from +x (the beam direction) and the deposit's orientations are uniform "
+               "over [φ − s/2, φ + s/2]; s = azimuth_spread spans aligned (0) to random (the symmetry period).")
+
+FAMILY_PROOFS: dict[str, str] = {
+    "prism6|cylinder": "tests/test_physics.py::test_random_prism6_is_a_cylinder_of_equal_area: randomly oriented, "
+                       "a hexagonal prism scatters as the cylinder of equal base area (0.909 D_y) within 0.5–1.4 "
+                       "grey levels of 255, closer than the same prism 3 % larger",
+}
+
+NON_OVERLAP: dict[str, str] = {
+    "truncated_spheroid": "h_ratio = 0.5 is exactly a hemispheroid (of aspect/2): the class excludes 0.4 < h_ratio "
+                          "< 0.6 (tests/test_shapes.py::test_truncated_spheroids_are_never_sampled_where_they_are_"
+                          "hemispheroids)",
+    "ellipsoid": "an aligned ellipsoid is a spheroid on the model's grid (tests/test_physics.py::test_aligned_"
+                 "ellipsoid_on_the_canonical_grid_is_the_spheroid_of_its_d_y): the class is randomly oriented only",
+    "capsule": "aspect 1.1–1.7 and spheroid's 0.3–0.9 leave the sphere (aspect 1) to neither",
+}
+
+
+def _range(p) -> str:
+    lo, hi = p.sample_range
+    if lo == hi:
+        return f"{lo:g}"
+    text = f"{lo:g}–{hi:g}"
+    if p.excluded is not None:
+        text += f" without ({p.excluded[0]:g}, {p.excluded[1]:g})"
+    return text
+
+
+def class_facts(name: str) -> dict[str, Any]:
+    shape = get_shape(name)
+    return {
+        "class": name,
+        "geometry": GEOMETRY[name],
+        "parameters": [{"name": p.name, "unit": p.unit, "trained_range": _range(p), "description": p.description}
+                       for p in shape.parameters],
+        "orientation_period_deg": shape.orientation_period_deg,
+        "bornagain": BORNAGAIN[name],
+        "non_overlap": NON_OVERLAP.get(name, ""),
+    }
+
+
+def card_facts(info: ModelInfo) -> dict[str, Any]:
+    """Everything the card states, as JSON-ready data."""
+    meta, grid = info.meta, info.grid
+    experiment = meta["experiment"]
+    return {
+        "model": str(info.path),
+        "classes": [class_facts(c) for c in info.class_names],
+        "families": [{"family": family_name(g), "members": list(g), "proof": FAMILY_PROOFS.get(family_name(g), "")}
+                     for g in info.families if len(g) > 1],
+        "orientation": ORIENTATION,
+        "experiment": experiment,
+        "qgrid": {"q_z_nm-1": [grid.qz_min, grid.qz_max, grid.n_qz], "q_y_nm-1": [grid.qy_min, grid.qy_max, grid.n_qy],
+                  "rows": "q_z ascending from the sample horizon k·sin α_i (row 0 = horizon)",
+                  "columns": "|q_y| ascending from 0 (both detector halves folded)"},
+        "scale": f"log10 of the bin mean, the top {info.decades:g} decades on 256 grey levels",
+        "training": {k: meta[k] for k in ("training_set", "augmentation") if k in meta}
+                    | {"epochs": meta.get("training", {}).get("epochs")},
+        "metrics": meta.get("metrics", {}),
+        "ood": meta.get("ood"),
+    }
+
+
+def render_markdown(facts: dict[str, Any]) -> str:
+    """MODEL.md from ``card_facts``."""
+    e, g = facts["experiment"], facts["qgrid"]
+    lines = ["# Model card", "",
+             f"Model directory: `{facts['model']}`. Every fact here is also in its `model.json` (key `card`).", "",
+             "## What it is for", "",
+             f"* Experiment: λ = {e['wavelength_nm']:g} nm, α_i = {e['incidence_angle_deg']:g}°, particles "
+             f"{_material(e['particle'])} on {_material(e['substrate'])}, volume fraction {e['volume_fraction']:g}. "
+             "Classifying frames of another λ or α_i prints a warning: train or fine-tune for them.",
+             f"* Input: the frame regridded onto q_z {g['q_z_nm-1'][0]:.4f}–{g['q_z_nm-1'][1]:.4f} nm⁻¹ "
+             f"({g['q_z_nm-1'][2]} rows; {g['rows']}) × q_y {g['q_y_nm-1'][0]:g}–{g['q_y_nm-1'][1]:g} nm⁻¹ "
+             f"({g['q_y_nm-1'][2]} columns; {g['columns']}); {facts['scale']}.",
+             "* Units: lengths in nm, q in nm⁻¹, angles in degrees. D_y is the in-plane diameter (the mode of a "
+             "log-normal distribution of width `fwhm`), D_z the vertical size, aspect = D_z/D_y.",
+             "", "## Classes", "",
+             "The label index is the position in this list. Ranges are those trained on (uniform).", ""]
+    for i, c in enumerate(facts["classes"]):
+        lines += [f"### {i}. {c['class']}", "", f"![{c['class']}](pictures/{c['class']}.png)", "",
+                  f"{c['geometry']}.", ""]
+        lines += ["| parameter | unit | trained range | meaning |", "|---|---|---|---|"]
+        lines += [f"| {p['name']} | {p['unit'] or '–'} | {p['trained_range']} | {p['description']} |"
+                  for p in c["parameters"]]
+        lines += ["", f"BornAgain 25: `{c['bornagain']}`."]
+        if c["non_overlap"]:
+            lines += ["", f"Kept apart from its neighbours: {c['non_overlap']}."]
+        lines += [""]
+    lines += ["## Orientation", "", facts["orientation"], "", "## Degenerate families", "",
+              "Every row reports the most probable family and its summed probability (`family`, `p_family`) "
+              "beside the top two classes. A class in no family is a family of its own.", ""]
+    lines += [f"* `{f['family']}`: {f['proof']}." for f in facts["families"]] or ["* none"]
+    lines += ["", "## Out-of-distribution flag", ""]
+    ood = facts["ood"]
+    if ood:
+        lines += [f"{ood['method']}; `ood_score` = distance / {ood['threshold']:.2f}, the "
+                  f"{100 * ood['quantile']:g}th percentile over {ood['n_held_out']} detector-like held-out patterns "
+                  "of the known classes. A row with `ood_score` > 1 has status `unknown`."]
+    else:
+        lines += ["Not calibrated: rows have no `ood_score` and never status `unknown` "
+                  "(`gisaxs-live calibrate-ood --model DIR SET.h5`)."]
+    lines += ["", "## Training", ""]
+    t = facts["training"]
+    if "training_set" in t:
+        s = t["training_set"]
+        lines += [f"* Set: {s['protocol']} protocol, seed {s['seed']}, {s['n_train']} train / {s['n_held_out']} "
+                  f"held out, SHA-256 `{s['sha256'][:16]}…`; {t.get('epochs')} epochs."]
+    if "augmentation" in t:
+        lines += ["* Augmentation: " + ", ".join(f"{k} {v}" for k, v in t["augmentation"].items()) + "."]
+    lines += ["", "## Measured", ""]
+    for name, m in facts["metrics"].items():
+        if isinstance(m, dict) and "top1" in m:
+            extra = "".join(f", {k} {m[k]:.1f} %" for k in ("family_top1", "family_top2") if k in m)
+            lines += [f"* {name}: top-1 {m['top1']:.1f} %, top-2 {m['top2']:.1f} %{extra}."]
+    lines += ["", "Figures on frames this project did not make (BornAgain, real frames) are in the README."]
+    return "\n".join(lines) + "\n"
+
+
+def _material(m: dict) -> str:
+    if m.get("formula"):
+        return f"{m['formula']} ({m['density_g_cm3']:g} g/cm³)"
+    return f"δ = {m['delta']:g}, β = {m['beta']:g}"
+
+
+def equal_area_diameter_ratio() -> float:
+    """D_cylinder / D_y of the cylinder with a regular hexagon's base area: √(3√3/(2π)) = 0.909."""
+    return math.sqrt(3.0 * math.sqrt(3.0) / (2.0 * math.pi))

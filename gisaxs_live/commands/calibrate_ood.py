@@ -1,0 +1,41 @@
+"""``gisaxs-live calibrate-ood``: fit a model's out-of-distribution statistics ("none of these") on a set from
+``simulate`` (random protocol, the model's config), write ``ood.npz`` into the model directory and record the
+fit in its ``model.json``. Rows of frames unlike every trained class then get status ``unknown``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("calibrate-ood", help="fit the out-of-distribution flag of a model on a simulated set",
+                              description=__doc__)
+    p.add_argument("dataset", type=Path, help="HDF5 set from `simulate --protocol random` with a held-out split")
+    p.add_argument("--model", type=Path, required=True, help="model directory to calibrate (written in place)")
+    p.add_argument("--quantile", type=float, default=0.99,
+                   help="fraction of held-out known-class patterns below the threshold (default 0.99)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the detector-like augmentation")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from ..classify.modeldir import META
+    from ..classify.predictor import Predictor
+    from ..simulator.dataset import read_dataset
+    from ..training.ood_calibration import calibrate
+
+    if not 0.5 <= args.quantile < 1.0:
+        raise ValueError(f"--quantile {args.quantile:g}: must lie in [0.5, 1)")
+    predictor = Predictor(args.model)
+    model, record = calibrate(predictor, read_dataset(args.dataset), args.seed, args.quantile)
+    path = model.save(args.model)
+    meta_path = args.model / META
+    meta = json.loads(meta_path.read_text())
+    meta["ood"] = dict(record, dataset=str(args.dataset))
+    meta_path.write_text(json.dumps(meta, indent=1))
+    print(f"{path}: threshold {model.threshold:.2f} (the {100 * args.quantile:g}th percentile of "
+          f"{record['n_held_out']} held-out patterns)")
+    return 0
