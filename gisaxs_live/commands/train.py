@@ -1,10 +1,16 @@
-"""``gisaxs-live train``: simulate (or reuse) a training set for the config's experiment, train the CNN with
-detector-like augmentation and early stopping, and write a model directory."""
+"""``gisaxs-live train``: simulate (or reuse) a training set for the config's experiment, with the sample and
+instrument randomised around it, train the CNN with detector-like augmentation on a fixed warm-up + cosine
+schedule, and write a model directory. ``--from MODEL`` fine-tunes MODEL's weights to the config's
+experiment instead (fewer patterns and epochs, a lower learning rate)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+#: Patterns per class to simulate: a full training, and a fine-tuning (``--from``).
+PER_CLASS = 2500
+PER_CLASS_FINE_TUNE = 800
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -12,12 +18,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description=__doc__)
     p.add_argument("--config", type=Path, default=None, help="YAML config (its experiment is simulated)")
     p.add_argument("--dataset", type=Path, default=None,
-                   help="use this HDF5 set (from `simulate`) instead of simulating one")
-    p.add_argument("--per-class", type=int, default=2500, help="patterns per class to simulate (random protocol)")
+                   help="use this HDF5 set (from `simulate` or an earlier `train`) instead of simulating one")
+    p.add_argument("--from", dest="from_model", type=Path, default=None, metavar="MODEL",
+                   help="fine-tune this model directory (same classes and grid shape) instead of training anew")
+    p.add_argument("--per-class", type=int, default=None,
+                   help=f"patterns per class to simulate (default {PER_CLASS}; {PER_CLASS_FINE_TUNE} with --from)")
     p.add_argument("--seed", type=int, default=0, help="seed of the training set, augmentation and weights")
-    p.add_argument("--max-epochs", type=int, default=60,
-                   help="upper bound on epochs (default 60, as the bundled model; 24 fit a whole retrain in 15 min "
-                        "on 2 cores); 3 epochs in a row without a better held-out loss end training sooner")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="epochs of the fixed schedule (default 18; 6 with --from)")
+    p.add_argument("--randomise", action=argparse.BooleanOptionalAction, default=True,
+                   help="vary wavelength, incidence angle, structure factor and size distribution per pattern "
+                        "and add instrument effects to the augmentation (default: on)")
     p.add_argument("--workers", type=int, default=None, help="simulation processes (default: all cores)")
     p.add_argument("--out", type=Path, default=Path("gisaxs-model"), help="model directory to write")
     p.set_defaults(func=run)
@@ -26,51 +37,75 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
     import time
-    from dataclasses import asdict
+    from dataclasses import asdict, replace
 
     import numpy as np
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
 
     from .. import __version__
-    from ..classify.modeldir import META, WEIGHTS
+    from ..classify.modeldir import META, WEIGHTS, ModelInfo
     from ..config import Experiment, Material, load_config
     from ..simulator import SIMULATOR_VERSION
-    from ..simulator.dataset import random_specs, read_dataset, write_dataset
-    from ..training.augment import Realism, realistic_images
+    from ..simulator.dataset import Randomisation, random_specs, read_dataset, write_dataset
+    from ..simulator.shapes import CLASS_NAMES
+    from ..qgrid import QGrid
+    from ..training.augment import Realism, critical_row, realistic_images, transfer_realism
     from ..training.evaluate import metrics
     from ..training.provenance import dataset_hash, experiment_record
-    from ..training.train import TrainSettings, train_classifier
+    from ..training.train import FINE_TUNE, TrainSettings, resolve_precision, train_classifier
 
     console = Console(stderr=True)
     config = load_config(args.config)
+    grid = QGrid.for_experiment(config.experiment, config.grid)
+    base = TrainSettings()
+    if args.from_model is not None:
+        parent = ModelInfo.read(args.from_model)
+        _check_compatible(parent, CLASS_NAMES, grid.shape)
+        base = replace(FINE_TUNE, architecture=parent.architecture, initial_weights=args.from_model / WEIGHTS)
+    settings = replace(base, seed=args.seed, epochs=args.epochs or base.epochs)
+    randomisation = Randomisation() if args.randomise else None
     started = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
     dataset_path = args.dataset or args.out / "training_set.h5"
     if args.dataset is None:
-        specs = random_specs(args.per_class, args.seed, 0.2)
-        columns = (TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        per_class = args.per_class or (PER_CLASS if args.from_model is None else PER_CLASS_FINE_TUNE)
+        specs = random_specs(per_class, args.seed, 0.2, randomisation)
+        columns = (TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TextColumn("ETA"), TimeRemainingColumn())
         with Progress(*columns, console=console) as bar:
             task = bar.add_task("patterns", total=len(specs))
             write_dataset(dataset_path, specs, config, seed=args.seed, protocol="random", workers=args.workers,
-                          progress=lambda done: bar.update(task, completed=done))
+                          progress=lambda done: bar.update(task, completed=done), randomisation=randomisation)
     simulated = time.perf_counter()
     data = read_dataset(dataset_path)
+    if args.from_model is not None:
+        _check_compatible(parent, data.class_names, data.grid.shape)
     train, val = ~data.test, data.test
     if not val.any():
-        raise ValueError(f"{dataset_path}: has no held-out split for early stopping")
+        raise ValueError(f"{dataset_path}: has no held-out split to report on")
     decades = float(data.attrs["scale_decades"])
-    realism = Realism()
+    if args.randomise:
+        n_substrate = json.loads(data.attrs["n_substrate"])
+        k = 2.0 * np.pi / float(data.attrs["wavelength_nm"])
+        yoneda = critical_row(data.grid.qz_min, (data.grid.qz_max - data.grid.qz_min) / data.grid.n_qz, k,
+                              np.radians(float(data.attrs["incidence_angle_deg"])), 1.0 - n_substrate[0])
+        realism = transfer_realism(yoneda)
+    else:
+        realism = Realism()
     val_images = realistic_images(data.intensity[val], np.random.default_rng([args.seed, 1]), decades, realism)
-    settings = TrainSettings(max_epochs=args.max_epochs, seed=args.seed)
-    columns = (TextColumn("training"), BarColumn(), TextColumn("epoch {task.completed}"),
-               TextColumn("{task.fields[line]}"), TimeElapsedColumn())
+    columns = (TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[line]}"),
+               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, console=console) as bar:
-        task = bar.add_task("epochs", total=settings.max_epochs, line="")
+        task = bar.add_task("epochs", total=settings.epochs, line="")
 
         def on_epoch(r):
-            bar.update(task, completed=r.epoch, line=f"loss {r.loss:.3f} acc {r.accuracy:.3f} | held-out loss "
-                                                      f"{r.val_loss:.3f} acc {r.val_accuracy:.3f} ({r.seconds:.0f} s)")
+            line = (f"loss {r.loss:.3f} acc {r.accuracy:.3f} | held-out loss {r.val_loss:.3f} acc "
+                    f"{r.val_accuracy:.3f} ({r.seconds:.0f} s)")
+            bar.update(task, completed=r.epoch, line=line)
+            if not console.is_terminal:  # a log file gets one line per epoch instead of the bar
+                console.print(f"epoch {r.epoch}/{settings.epochs}: {line}")
 
         model, reports = train_classifier(data.intensity[train], data.labels[train], val_images, data.labels[val],
                                           len(data.class_names), decades, settings, realism, on_epoch)
@@ -87,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
         particle=Material(**json.loads(data.attrs["particle"])),
         volume_fraction=float(data.attrs["volume_fraction"]),
     )
+    recipe = {k: v for k, v in asdict(settings).items() if k != "initial_weights"}
+    recipe["precision"] = resolve_precision(settings.precision)
     meta = {
         "class_names": list(data.class_names),
         "qgrid": json.loads(data.attrs["qgrid"]),
@@ -99,12 +136,28 @@ def run(args: argparse.Namespace) -> int:
                          "seed": int(data.attrs["seed"]), "sha256": dataset_hash(data),
                          "n_train": int(train.sum()), "n_held_out": int(val.sum())},
         "augmentation": asdict(realism),
-        "training": {"epochs": len(reports), "seed": args.seed, "history": [r.__dict__ for r in reports],
+        "randomisation": json.loads(data.attrs.get("randomisation", "null")),
+        "training": {"epochs": len(reports), "seed": args.seed, "settings": recipe,
+                     "history": [r.__dict__ for r in reports],
                      "seconds_simulation": simulated - started, "seconds_training": trained - simulated},
         "metrics": {"held_out_noisy": noisy, "held_out_clean": clean},
     }
+    if args.from_model is not None:
+        meta["fine_tuned_from"] = {"path": str(args.from_model), "experiment": parent.meta["experiment"],
+                                   "training_set_sha256": parent.meta.get("training_set", {}).get("sha256")}
     (args.out / META).write_text(json.dumps(meta, indent=1, default=list))
     console.print(f"model written to {args.out}: held-out top-1 {noisy['top1']:.1f} % (noisy), "
                   f"{clean['top1']:.1f} % (clean); top-2 {noisy['top2']:.1f} % (noisy); "
                   f"{len(reports)} epochs, {trained - started:.0f} s")
     return 0
+
+
+def _check_compatible(parent, class_names, grid_shape: tuple[int, int]) -> None:
+    """Stop with one line unless the classes (in order) and the grid shape match the model to fine-tune."""
+    if tuple(parent.class_names) != tuple(class_names):
+        raise ValueError(f"--from {parent.path}: its classes ({', '.join(parent.class_names)}) are not this "
+                         f"training set's ({', '.join(class_names)}) in the same order")
+    if parent.grid.shape != tuple(grid_shape):
+        raise ValueError(f"--from {parent.path}: its q-grid is {parent.grid.shape[0]} x {parent.grid.shape[1]} "
+                         f"bins, this experiment's is {grid_shape[0]} x {grid_shape[1]}; the weights cannot be "
+                         f"reused")

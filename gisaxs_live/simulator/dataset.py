@@ -5,6 +5,24 @@ Layout: ``images`` (N, n_qz, n_qy) uint8, ``intensity`` (N, n_qz, n_qy) float32 
 ``labels`` (N,) int, ``split`` (N,) uint8 (0 train, 1 test), ``parameters`` (N, P) float64 with NaN where a
 parameter does not apply (names in its ``names`` attribute); file attributes describe the class order,
 the q-grid, the experiment, the simulator and the seed. Rows are q_z ascending, columns q_y ascending.
+
+A training set can vary per pattern what the simulator otherwise fixes and real samples and instruments do
+not (``Randomisation``; off unless asked for, so test sets keep the configured experiment). Ranges:
+
+* wavelength λ × (1 ± ``wavelength_band``) (default ±5 %) and incidence α_i ± ``incidence_band_deg``
+  (default ±0.03°), each uniform; the refractive indices follow λ as δ ∝ λ² and β ∝ λ⁴ (away from
+  absorption edges). The q-grid stays the model's, so the horizon and the Yoneda band move on it as in a
+  frame whose geometry is slightly off;
+* structure factor (``simulator.structure``): Percus–Yevick hard spheres with η uniform in
+  ``volume_fraction`` (default 0.02–0.35), a radial paracrystal with d/D_y uniform in ``spacing_ratio``
+  (1.05–2.0) and ω/d in ``disorder`` (0.1–0.35), or dilute (S = 1), with probabilities ``p_structure``
+  (0.6, 0.25, 0.15);
+* size distribution of D_y (``simulator.distributions``): log-normal, Gaussian or Schulz with
+  probabilities ``p_distribution`` (0.5, 0.25, 0.25), same mode and FWHM.
+
+The drawn values are stored per pattern in ``variation`` (N, V) float64 (names in its ``names`` attribute;
+kinds as their index in STRUCTURE_KINDS / SIZE_DISTRIBUTIONS) and the ranges in the ``randomisation``
+attribute.
 """
 
 from __future__ import annotations
@@ -13,7 +31,7 @@ import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import h5py
@@ -23,20 +41,53 @@ from ..config import Config
 from ..preprocess.scale import to_levels
 from ..qgrid import QGrid
 from . import SIMULATOR_VERSION
+from .distributions import SIZE_DISTRIBUTIONS
 from .pattern import Optics, simulate_pattern
 from .shapes import CLASS_NAMES, SHAPES
+from .structure import STRUCTURE_KINDS, Structure
 
 PARAMETER_NAMES: tuple[str, ...] = tuple(dict.fromkeys(p.name for s in SHAPES for p in s.parameters))
 PAPER_TEST_PER_CLASS = 84
 
 
+VARIATION_NAMES = ("wavelength_scale", "incidence_offset_deg", "structure", "volume_fraction", "spacing_ratio",
+                   "disorder", "distribution")
+
+
 @dataclass(frozen=True)
 class PatternSpec:
-    """One pattern to simulate: its class index and full parameter set."""
+    """One pattern to simulate: its class index and full parameter set, and optionally its own sample and
+    instrument variation (a dict over VARIATION_NAMES, see ``Randomisation``)."""
 
     label: int
     params: dict[str, float]
     test: bool
+    variation: dict[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class Randomisation:
+    """Ranges of the per-pattern variation (see module docstring)."""
+
+    wavelength_band: float = 0.05
+    incidence_band_deg: float = 0.03
+    p_structure: tuple[float, ...] = (0.6, 0.25, 0.15)
+    volume_fraction: tuple[float, float] = (0.02, 0.35)
+    spacing_ratio: tuple[float, float] = (1.05, 2.0)
+    disorder: tuple[float, float] = (0.1, 0.35)
+    p_distribution: tuple[float, ...] = field(default=(0.5, 0.25, 0.25))
+
+    def draw(self, rng: np.random.Generator) -> dict[str, float]:
+        """One pattern's variation."""
+        return {
+            "wavelength_scale": 1.0 + rng.uniform(-self.wavelength_band, self.wavelength_band),
+            "incidence_offset_deg": rng.uniform(-self.incidence_band_deg, self.incidence_band_deg),
+            "structure": float(rng.choice(len(STRUCTURE_KINDS), p=self.p_structure)),
+            "volume_fraction": rng.uniform(*self.volume_fraction),
+            "spacing_ratio": rng.uniform(*self.spacing_ratio),
+            "disorder": rng.uniform(*self.disorder),
+            "distribution": float(rng.choice(len(SIZE_DISTRIBUTIONS), p=self.p_distribution)),
+        }
 
 
 def paper_specs(seed: int, test_per_class: int = PAPER_TEST_PER_CLASS) -> list[PatternSpec]:
@@ -49,15 +100,20 @@ def paper_specs(seed: int, test_per_class: int = PAPER_TEST_PER_CLASS) -> list[P
     return specs
 
 
-def random_specs(per_class: int, seed: int, test_fraction: float) -> list[PatternSpec]:
-    """``per_class`` patterns of each class, parameters uniform over each table's sample ranges."""
+def random_specs(per_class: int, seed: int, test_fraction: float,
+                 randomisation: Randomisation | None = None) -> list[PatternSpec]:
+    """``per_class`` patterns of each class, parameters uniform over each table's sample ranges; with a
+    ``randomisation``, each also gets its own variation (drawn from a generator of its own, so the shape
+    parameters are those of the same seed without it)."""
     specs = []
     for label, shape in enumerate(SHAPES):
         rng = np.random.default_rng([seed, label, 0])
         points = [shape.check(shape.random(rng)) for _ in range(per_class)]
         n_test = int(round(test_fraction * per_class))
         test = _test_mask(per_class, n_test, np.random.default_rng([seed, label, 1]))
-        specs += [PatternSpec(label, p, bool(t)) for p, t in zip(points, test)]
+        variation_rng = np.random.default_rng([seed, label, 2])
+        variations = [randomisation.draw(variation_rng) if randomisation else None for _ in points]
+        specs += [PatternSpec(label, p, bool(t), v) for p, t, v in zip(points, test, variations)]
     return specs
 
 
@@ -102,7 +158,26 @@ def _single_threaded_blas() -> None:
 
 def _simulate(spec: PatternSpec) -> np.ndarray:
     w = _WORKER
-    return simulate_pattern(SHAPES[spec.label], spec.params, w["grid"], w["optics"], w["config"].simulation)
+    shape, simulation = SHAPES[spec.label], w["config"].simulation
+    if spec.variation is None:
+        return simulate_pattern(shape, spec.params, w["grid"], w["optics"], simulation)
+    optics, structure, distribution = varied(w["optics"], spec.variation)
+    return simulate_pattern(shape, spec.params, w["grid"], optics, simulation, structure, distribution)
+
+
+def varied(optics: Optics, variation: dict[str, float]) -> tuple[Optics, Structure, str]:
+    """The optics, structure factor and size distribution of one pattern's ``variation``."""
+    scale = variation["wavelength_scale"]
+
+    def index(n: complex) -> complex:
+        return complex(1.0 - (1.0 - n.real) * scale**2, n.imag * scale**4)
+
+    optics = replace(optics, k=optics.k / scale,
+                     alpha_i=optics.alpha_i + float(np.radians(variation["incidence_offset_deg"])),
+                     n_substrate=index(optics.n_substrate), n_particle=index(optics.n_particle))
+    structure = Structure(STRUCTURE_KINDS[int(variation["structure"])], variation["volume_fraction"],
+                          variation["spacing_ratio"], variation["disorder"])
+    return optics, structure, SIZE_DISTRIBUTIONS[int(variation["distribution"])]
 
 
 def simulate_specs(specs: Sequence[PatternSpec], config: Config, workers: int | None = None) -> Iterator[np.ndarray]:
@@ -119,8 +194,10 @@ def simulate_specs(specs: Sequence[PatternSpec], config: Config, workers: int | 
 
 
 def write_dataset(path: str | Path, specs: Sequence[PatternSpec], config: Config, *, seed: int, protocol: str,
-                  workers: int | None = None, progress: Callable[[int], None] | None = None) -> None:
-    """Simulate ``specs`` and write them, with their labels, split and parameters, to ``path`` (HDF5)."""
+                  workers: int | None = None, progress: Callable[[int], None] | None = None,
+                  randomisation: Randomisation | None = None) -> None:
+    """Simulate ``specs`` and write them, with their labels, split and parameters (and variations, recorded
+    with the ``randomisation`` they were drawn from), to ``path`` (HDF5)."""
     grid = QGrid.for_experiment(config.experiment, config.grid)
     optics = Optics.from_experiment(config.experiment)
     n = len(specs)
@@ -133,6 +210,10 @@ def write_dataset(path: str | Path, specs: Sequence[PatternSpec], config: Config
         f.create_dataset("labels", data=np.array([s.label for s in specs], dtype=np.int64))
         f.create_dataset("split", data=np.array([s.test for s in specs], dtype=np.uint8))
         f.create_dataset("parameters", data=params).attrs["names"] = json.dumps(PARAMETER_NAMES)
+        if any(s.variation is not None for s in specs):
+            variation = np.array([[(s.variation or {}).get(name, np.nan) for name in VARIATION_NAMES] for s in specs])
+            f.create_dataset("variation", data=variation).attrs["names"] = json.dumps(VARIATION_NAMES)
+            f.attrs["randomisation"] = json.dumps(asdict(randomisation) if randomisation else None)
         attrs = {
             "class_names": json.dumps(CLASS_NAMES),
             "qgrid": json.dumps(grid.to_dict()),

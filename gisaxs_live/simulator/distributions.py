@@ -1,4 +1,9 @@
-"""Quadrature nodes of the ensemble averages: log-normal sizes and uniform in-plane orientations."""
+"""Quadrature nodes of the ensemble averages: sizes and uniform in-plane orientations.
+
+Size distributions of D_y, each given by its mode and FWHM (nm) as the shape tables' ``D_y`` and ``fwhm``:
+``lognormal`` (the default, FitGISAXS's), ``gaussian`` (truncated at D > 0) and ``schulz`` (a Gamma
+density, right-skewed, with the Gaussian's standard deviation FWHM/2.355 about the same mode).
+"""
 
 from __future__ import annotations
 
@@ -29,6 +34,34 @@ def lognormal_nodes(mode: float, fwhm: float, n: int) -> tuple[np.ndarray, np.nd
     # number density per unit ln D is D·p(D) ∝ e^{t} exp(−t²/(2σ²))
     weights = np.exp(t - t**2 / (2.0 * sigma**2))
     return mode * np.exp(t), weights / weights.sum()
+
+
+SIZE_DISTRIBUTIONS = ("lognormal", "gaussian", "schulz")
+
+#: Smallest size node, as a fraction of the mode (the Gaussian and Schulz densities reach D = 0).
+MIN_SIZE_FRACTION = 0.05
+
+
+def size_nodes(distribution: str, mode: float, fwhm: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Diameters (nm) and number fractions (sum 1) of ``n`` nodes of the named size distribution."""
+    if distribution == "lognormal":
+        return lognormal_nodes(mode, fwhm, n)
+    if distribution not in SIZE_DISTRIBUTIONS:
+        raise ValueError(f"size distribution {distribution!r}: must be one of {', '.join(SIZE_DISTRIBUTIONS)}")
+    if fwhm <= 0.0 or n == 1:
+        return np.array([mode]), np.array([1.0])
+    sigma = fwhm / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+    lo = max(MIN_SIZE_FRACTION * mode, mode - TRUNCATION * sigma)
+    if distribution == "gaussian":
+        sizes = np.linspace(lo, mode + TRUNCATION * sigma, n)
+        log_weights = -0.5 * ((sizes - mode) / sigma) ** 2
+    else:  # Gamma(k, θ) with mode (k − 1)θ and variance kθ²
+        theta = 0.5 * (math.sqrt(mode**2 + 4.0 * sigma**2) - mode)
+        shape = 1.0 + mode / theta
+        sizes = np.linspace(lo, mode + 1.5 * TRUNCATION * sigma, n)
+        log_weights = (shape - 1.0) * np.log(sizes / mode) - (sizes - mode) / theta
+    weights = np.exp(log_weights - log_weights.max())
+    return sizes, weights / weights.sum()
 
 
 def orientation_nodes(azimuth_deg: float, spread_deg: float, n: int) -> np.ndarray:

@@ -12,11 +12,11 @@ import numpy as np
 
 from ..config import Experiment, Simulation
 from ..qgrid import QGrid, grid_wavevectors
-from .distributions import lognormal_nodes, orientation_nodes
+from .distributions import orientation_nodes, size_nodes
 from .optics import dwba_amplitude, fresnel_r, scattering_prefactor
 from .shapes import ShapeModel
 from .shapes._kernel import Ellipsoidal, Separable
-from .structure import percus_yevick
+from .structure import Structure, percus_yevick
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,10 @@ class Optics:
 
 
 def ensemble_amplitudes(shape: ShapeModel, params: Mapping[str, float], qx, qy, alpha_f,
-                        optics: Optics, simulation: Simulation) -> tuple[np.ndarray, np.ndarray]:
-    """(⟨F_DWBA⟩, ⟨|F_DWBA|²⟩) over sizes and orientations at broadcastable (q_x, q_y, α_f) (nm⁻¹, rad).
+                        optics: Optics, simulation: Simulation,
+                        distribution: str = "lognormal") -> tuple[np.ndarray, np.ndarray]:
+    """(⟨F_DWBA⟩, ⟨|F_DWBA|²⟩) over sizes and orientations at broadcastable (q_x, q_y, α_f) (nm⁻¹, rad);
+    sizes from the named ``distribution`` (``distributions.SIZE_DISTRIBUTIONS``) of D_y.
 
     On a separable grid — q_x = 0, q_y a row (1, n) and α_f a column (m, 1), as the canonical grid — shapes
     with a ``kernel`` take the fast path (``_separable_amplitudes``); everything else the general one."""
@@ -46,7 +48,7 @@ def ensemble_amplitudes(shape: ShapeModel, params: Mapping[str, float], qx, qy, 
     geometry = shape.geometry(p)
     if shape.uses_z_quadrature:
         geometry["z_nodes"] = simulation.z_nodes
-    sizes, weights = lognormal_nodes(p["D_y"], p["fwhm"], simulation.size_samples)
+    sizes, weights = size_nodes(distribution, p["D_y"], p["fwhm"], simulation.size_samples)
     if shape.orientation_period_deg is None:
         angles = np.zeros(1)
     else:
@@ -215,21 +217,27 @@ def _separable(kernel: Separable, geometry, sizes, weights, angles, qy, s_f, s_i
 
 
 def ensemble_intensity(shape: ShapeModel, params: Mapping[str, float], qx, qy, alpha_f,
-                       optics: Optics, simulation: Simulation) -> np.ndarray:
+                       optics: Optics, simulation: Simulation, structure: Structure | None = None,
+                       distribution: str = "lognormal") -> np.ndarray:
     """dσ/dΩ per particle (nm²) in the decoupling approximation with the Percus–Yevick S(q∥), hard-sphere
-    diameter = the mode of D_y; 0 below the sample horizon."""
+    diameter = the mode of D_y, at the optics' volume fraction (or the given ``structure``'s S(q∥));
+    0 below the sample horizon."""
     p = shape.check(params)
-    mean_f, mean_f2 = ensemble_amplitudes(shape, p, qx, qy, alpha_f, optics, simulation)
+    mean_f, mean_f2 = ensemble_amplitudes(shape, p, qx, qy, alpha_f, optics, simulation, distribution)
     q_par = np.hypot(np.asarray(qx, float), np.asarray(qy, float))
     coherent = mean_f.real**2 + mean_f.imag**2
-    s_q = percus_yevick(q_par, p["D_y"], optics.volume_fraction)
+    if structure is None:
+        s_q = percus_yevick(q_par, p["D_y"], optics.volume_fraction)
+    else:
+        s_q = structure.factor(q_par, p["D_y"])
     intensity = mean_f2 - coherent + coherent * s_q
     return scattering_prefactor(optics.k, optics.n_particle) * np.maximum(intensity, 0.0)
 
 
 def simulate_pattern(shape: ShapeModel, params: Mapping[str, float], grid: QGrid, optics: Optics,
-                     simulation: Simulation) -> np.ndarray:
+                     simulation: Simulation, structure: Structure | None = None,
+                     distribution: str = "lognormal") -> np.ndarray:
     """The ensemble intensity at the canonical grid's bin centres, (n_qz, n_qy) float32 (nm²)."""
     qx, qy, alpha_f = grid_wavevectors(grid, optics.k, optics.alpha_i)
-    intensity = ensemble_intensity(shape, params, qx, qy, alpha_f, optics, simulation)
+    intensity = ensemble_intensity(shape, params, qx, qy, alpha_f, optics, simulation, structure, distribution)
     return np.broadcast_to(intensity, grid.shape).astype(np.float32)

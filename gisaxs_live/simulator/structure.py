@@ -1,12 +1,57 @@
-"""Percus–Yevick structure factor of hard spheres (Wertheim's closed form; Kinning & Thomas 1984).
+"""In-plane structure factors S(q∥) for the decoupling approximation.
 
-Used in the decoupling approximation with the in-plane q∥ and the hard-sphere diameter equal to the
-mode of D_y: a 3-D hard-sphere liquid at volume fraction η seen along q∥ (as FitGISAXS does).
+* Percus–Yevick structure factor of hard spheres (Wertheim's closed form; Kinning & Thomas 1984), with the
+  hard-sphere diameter equal to the mode of D_y: a 3-D hard-sphere liquid at volume fraction η seen along
+  q∥ (as FitGISAXS does). The default, at the experiment's volume fraction.
+* Radial (1-D) paracrystal (Hosemann; BornAgain's ``InterferenceRadialParacrystal`` without a domain
+  size): nearest-neighbour distances Gaussian with mean ``spacing`` d and width ω,
+  S(q) = Re[(1 + φ)/(1 − φ)], φ = exp(−q²ω²/2 + i q d).
+* Dilute: S = 1 (PY at η = 0).
+
+``Structure`` names one of them with its parameters, as drawn per pattern by the training set's
+randomisation (``simulator.dataset.Randomisation``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+STRUCTURE_KINDS = ("hard_sphere", "paracrystal", "dilute")
+
+
+@dataclass(frozen=True)
+class Structure:
+    """An interference function: ``kind`` (one of STRUCTURE_KINDS); ``volume_fraction`` for hard spheres;
+    ``spacing_ratio`` d/D_y and ``disorder`` ω/d for the paracrystal."""
+
+    kind: str = "hard_sphere"
+    volume_fraction: float = 0.2
+    spacing_ratio: float = 1.5
+    disorder: float = 0.2
+
+    def factor(self, q: np.ndarray, diameter: float) -> np.ndarray:
+        """S(q) at in-plane q (nm⁻¹) for particles whose D_y mode is ``diameter`` (nm)."""
+        if self.kind == "hard_sphere":
+            return percus_yevick(q, diameter, self.volume_fraction)
+        if self.kind == "paracrystal":
+            spacing = self.spacing_ratio * diameter
+            return radial_paracrystal(q, spacing, self.disorder * spacing)
+        if self.kind == "dilute":
+            return np.ones_like(np.asarray(q, dtype=float))
+        raise ValueError(f"structure kind {self.kind!r}: must be one of {', '.join(STRUCTURE_KINDS)}")
+
+
+def radial_paracrystal(q: np.ndarray, spacing: float, width: float) -> np.ndarray:
+    """S(q) of a 1-D paracrystal with Gaussian nearest-neighbour distances (mean ``spacing``, standard
+    deviation ``width``, nm); q in nm⁻¹. S → 1 as q → ∞ and S(0) = (width/spacing)²."""
+    q = np.abs(np.asarray(q, dtype=float))
+    phi = np.exp(-0.5 * (q * width) ** 2 + 1j * q * spacing)
+    small = q * spacing < 1e-6
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = ((1.0 + phi) / (1.0 - phi)).real
+    return np.where(small, (width / spacing) ** 2, s)
 
 _SMALL = 1e-3
 
