@@ -222,7 +222,8 @@ class Watch:
 
     directory: Path | None = None
     observer: Literal["inotify", "polling"] = "inotify"
-    patterns: tuple[str, ...] = ("*.cbf", "*.tif", "*.tiff", "*.edf", "*.h5")
+    patterns: tuple[str, ...] = ("*.cbf", "*.tif", "*.tiff", "*.edf", "*.h5", "*.cbf.gz", "*.cbf.bz2", "*.edf.gz",
+                                 "*.edf.bz2", "*.tif.gz", "*.tif.bz2", "*.tiff.gz", "*.tiff.bz2")
     ignore_patterns: tuple[str, ...] = (".*", "*.tmp", "*.part", "*~")
     recursive: bool = False
     poll_interval_s: float = 1.0

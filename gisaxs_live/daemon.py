@@ -6,17 +6,26 @@ decoding releases the GIL), classifies all their frames in one
 call of the injected ``classify(frames) -> list[Result]``, and sends the results, in arrival order, to
 the sinks: the CSV log first (critical: its failure stops the daemon with exit status 1), then the
 dashboard or log lines (non-critical). Every file gets rows: a file that cannot be read (after the
-watcher's retries), was deleted before it was read, or found the queue full gets an ``error`` row
-naming the cause. The classifier is loaded after the watcher has started, so nothing arriving
-during the (slow) model load is missed.
+watcher's retries) or was deleted before it was read gets an ``error`` row naming the cause. The
+classifier is loaded after the watcher has started, so nothing arriving during the (slow) model load
+is missed.
 
-Start-up (``plan_backlog``): the directory is scanned after the watcher has started. Files with rows
-in the CSV log are never classified again. With ``backlog`` every other file present is classified,
-oldest first; without it only files modified since the log began (its first row's arrival time, or
-the file's mtime if it has no rows yet), less ``resume_grace_s``: those that arrived while the daemon
-was down or were in flight when it stopped. A first start without ``backlog`` therefore skips what
-is already there (but for the last ``resume_grace_s``), and a restart misses nothing. The backlog is
-fed to the watcher as its queue drains, so it never overflows the queue.
+The last row for a source is its answer. A file whose row is an ``error`` and that changes afterwards
+(a writer that closes it several times, a slow network copy) is read again, and its new rows
+supersede the error.
+
+Start-up (``plan_backlog``): the directory is scanned after the watcher has started. Files whose last
+row in the CSV log is final (not an error, or an error written after the file last changed) are never
+classified again. With ``backlog`` every other file present is
+classified, oldest first; without it only files modified since the log began (its first row's arrival
+time, or the file's mtime if it has no rows yet), less ``resume_grace_s``: those that arrived while
+the daemon was down or were in flight when it stopped. A first start without ``backlog`` therefore
+skips what is already there (but for the last ``resume_grace_s``), and a restart misses nothing. The
+backlog is fed to the watcher as its queue drains, so it never overflows the queue.
+
+Rescans: when the watcher asks (inotify lost events, the queue was full, a polled directory is back),
+the same plan is made again once the queue is at most half full: files are their own spill, and every
+file present ends with exactly one final row.
 
 Stopping (``request_stop``, e.g. on SIGTERM): the watcher stops, every complete file already found is
 classified and logged, files still being written are left for the next start, and ``run`` returns 0.
@@ -47,7 +56,7 @@ Classify = Callable[[Sequence[Frame]], list[Result]]
 
 def plan_backlog(files: Sequence[tuple[str, float]], resume: Resume, backlog: bool, grace_s: float) -> list[str]:
     """Paths among ``files`` ((path, mtime Unix s), oldest first) that a starting daemon classifies."""
-    todo = [(path, mtime) for path, mtime in files if path not in resume.logged]
+    todo = [(path, mtime) for path, mtime in files if not resume.done(path, mtime)]
     if backlog:
         return [path for path, _ in todo]
     if resume.since is None:
@@ -66,9 +75,11 @@ class Daemon:
         self.sinks: list[Sink] = [csv_log, *sinks]
         self.tick_s = tick_s
         self.rows = 0  # rows written by this run
+        self.rescans = 0  # rescans of the directory against the log after start-up
         self.model = "not loaded"
         self._stop = threading.Event()
         self._backlog: deque[str] = deque()
+        self._all = False  # --backlog: also files older than the log
         self._readers = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="reader")
 
     def request_stop(self) -> None:
@@ -81,13 +92,13 @@ class Daemon:
     def run(self, backlog: bool = False) -> int:
         """Watch, classify and log until stopped; 0 after a clean stop, 1 if the log or source failed."""
         settings = self.watcher.settings
+        self._all = backlog
         try:
             self.watcher.start()
-            files = self.watcher.scan()
-            resume = resume_point(self.csv_log.path, {path for path, _ in files})
-            self._backlog.extend(plan_backlog(files, resume, backlog, settings.resume_grace_s))
-            log.info("watching %s; %d files present, %d to classify first", self.watcher.status, len(files),
-                     len(self._backlog))
+            log.info("watching %s for %s (ignoring %s)", self.watcher.status, " ".join(settings.patterns),
+                     " ".join(settings.ignore_patterns) or "nothing")
+            present = self._plan()
+            log.info("%d files present, %d to classify first", present, len(self._backlog))
             self.model = "loading"
             self._emit(())
             classify = self.load_classifier()
@@ -103,6 +114,14 @@ class Daemon:
             except LogError as exc:
                 log.critical("%s", exc)
 
+    def _plan(self) -> int:
+        """Compare the directory with the log: the backlog becomes every file without a final row (see
+        ``plan_backlog``). Returns how many files are present."""
+        files = self.watcher.scan()
+        resume = resume_point(self.csv_log.path, {path for path, _ in files})
+        self._backlog = deque(plan_backlog(files, resume, self._all, self.watcher.settings.resume_grace_s))
+        return len(files)
+
     def _loop(self, classify: Classify, batch_size: int) -> int:
         stopping, status = False, 0
         while True:
@@ -116,18 +135,34 @@ class Daemon:
                 if left:
                     log.warning("%d files found but not read (still being written, or not yet queued) are left "
                                 "for the next start", left)
-            self._feed_backlog()
-            arrivals, dropped = self.watcher.take(batch_size, self.tick_s)
-            if stopping and not arrivals and not dropped:
+            if not stopping:
+                self._rescan_if_asked()
+                self._feed_backlog()
+            arrivals = self.watcher.take(batch_size, self.tick_s)
+            if stopping and not arrivals:
                 return status
-            results, done = self._process(arrivals, dropped, classify)
+            results, done, errored = self._process(arrivals, classify)
             self._emit(results)
             self.rows += len(results)
-            self.watcher.done(done)
+            self.watcher.done(done, errored)
+
+    def _half_queue(self) -> int:
+        return max(1, self.watcher.settings.queue_size // 2)
+
+    def _rescan_if_asked(self) -> None:
+        """A rescan the watcher asked for, once its queue is at most half full."""
+        if self.watcher.depth > self._half_queue():
+            return
+        reason = self.watcher.rescan_reason()
+        if reason is None:
+            return
+        present = self._plan()
+        self.rescans += 1
+        log.info("rescan (%s): %d files present, %d without a final row are classified", reason, present,
+                 len(self._backlog))
 
     def _feed_backlog(self) -> None:
-        limit = max(1, self.watcher.settings.queue_size // 2)
-        while self._backlog and self.watcher.depth < limit:
+        while self._backlog and self.watcher.depth < self._half_queue():
             self.watcher.found(self._backlog.popleft(), complete=False)
 
     def _emit(self, results: Sequence[Result]) -> None:
@@ -135,21 +170,18 @@ class Daemon:
         emit(self.sinks, Update(tuple(results), self.watcher.depth + len(self._backlog),
                                 self.watcher.settings.queue_size, source, self.model))
 
-    def _process(self, arrivals: Sequence[Arrival], dropped: Sequence[Arrival],
-                 classify: Classify) -> tuple[list[Result], list[str]]:
-        """Rows for ``dropped`` and ``arrivals`` (in that order), and the paths now finished."""
-        limit = self.watcher.settings.queue_size
-        slots: list[Result | slice] = [_error(a, 0, f"not classified: more than {limit} files were waiting "
-                                                    "(watch.queue_size)") for a in dropped]
-        done = [a.path for a in dropped]
+    def _process(self, arrivals: Sequence[Arrival], classify: Classify) -> tuple[list[Result], list[str], set[str]]:
+        """Rows for ``arrivals``, the paths now finished, and those among them whose last row is an error."""
+        done: list[str] = []
+        slots: list[Result | slice] = []
         frames: list[Frame] = []
         for a, (got, problem) in zip(arrivals, self._readers.map(lambda a: read_file(a.path, a.t), arrivals)):
             if problem is not None and not got:
-                if not os.path.exists(a.path):
+                if not os.path.lexists(a.path):
                     if self.watcher.moved_away(a.path):
                         done.append(a.path)  # renamed: its frame comes under the new name
                         continue
-                    problem = "file was deleted before it was read"
+                    problem = f"{a.path}: deleted before it was read"
                 elif self.watcher.retry(a):
                     continue
             done.append(a.path)
@@ -161,7 +193,8 @@ class Daemon:
         results: list[Result] = []
         for slot in slots:
             results.extend(classified[slot] if isinstance(slot, slice) else [slot])
-        return results, done
+        last = {r.source: r.status for r in results}
+        return results, done, {source for source, status in last.items() if status == "error"}
 
 
 def _classify(classify: Classify, frames: list[Frame]) -> list[Result]:

@@ -101,3 +101,17 @@ def wait_for(condition, timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.01)
+
+
+def serve(directory: str, csv_path: str, n: int, timeout: float = 90.0) -> None:
+    """Run a daemon with ``fake_classify`` on ``directory`` until ``csv_path`` holds ``n`` rows (for tests
+    that need a process of its own); prints ``ready`` once it watches. Logs to stderr."""
+    import logging
+    import sys
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
+    with running(Path(directory), Path(csv_path), settings=fast(queue_size=100_000)) as r:
+        print("ready", flush=True)
+        r.wait_rows(n, timeout)
+        time.sleep(0.5)  # nothing more may come
+        assert r.stop() == 0

@@ -53,15 +53,67 @@ def test_survives_rotation(tmp_path, rotate):
         assert len(lines(tmp_path / "log.csv.1")) == 2
 
 
-def test_a_torn_last_line_is_ended_and_skipped(tmp_path):
+def test_a_torn_last_line_is_removed_on_start_and_logged_once(tmp_path, caplog):
     path = tmp_path / "log.csv"
     CsvLog(path).write([ok("a.cbf")])
     with open(path, "a") as fh:
         fh.write("2026-01-02T03:04:06.000Z,b.cb")  # power cut mid-row
     CsvLog(path).write([ok("c.cbf")])
-    assert lines(path)[-1].split(",")[1] == "c.cbf"
-    resume = resume_point(path, {"a.cbf", "c.cbf"})
-    assert resume.logged == {"a.cbf", "c.cbf"}
+    assert [line.split(",")[1] for line in lines(path)[1:]] == ["a.cbf", "c.cbf"]
+    assert caplog.text.count("removed a torn last line (29 bytes") == 1
+    resume = resume_point(path, {"a.cbf", "b.cbf", "c.cbf"})
+    assert resume.logged == {"a.cbf", "c.cbf"}  # b.cbf is classified again
+    CsvLog(path)
+    assert caplog.text.count("removed a torn last line") == 1
+
+
+def test_a_write_that_fails_part_way_leaves_whole_rows_only(tmp_path):
+    """RLIMIT_FSIZE stands in for a full disk: the write stops part way through a batch."""
+    path = tmp_path / "log.csv"
+    code = f"""
+import resource, signal
+from gisaxs_live.results import Result
+from gisaxs_live.sinks.csvlog import CsvLog, LogError
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+log = CsvLog({str(path)!r})
+resource.setrlimit(resource.RLIMIT_FSIZE, (3000, 3000))
+try:
+    for i in range(100):
+        log.write([Result(f"{{i}}_{{k}}.cbf", 0, "ok", {PROBS!r}) for k in range(5)])
+except LogError as exc:
+    print(exc)
+"""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "cannot write the CSV log" in out.stdout, out.stderr
+    text = path.read_text()
+    assert text.endswith("\n") and (len(lines(path)) - 1) % 5 == 0  # whole batches, whole rows
+
+
+def test_newlines_in_a_source_are_escaped_and_resume_matches_them(tmp_path):
+    path = tmp_path / "log.csv"
+    odd = "/data/a\nb\rc\\d.cbf"
+    CsvLog(path).write([ok(odd), ok("plain.cbf")])
+    assert len(lines(path)) == 3
+    assert list(csv.DictReader(open(path)))[0]["source"] == "/data/a\\nb\\rc\\\\d.cbf"
+    assert resume_point(path, {odd, "/data/a\\nb\\rc\\\\d.cbf"}).logged == {odd}
+
+
+def test_resume_reads_again_a_file_changed_after_its_error_row(tmp_path):
+    path = tmp_path / "log.csv"
+    error_at = "2026-01-02T03:04:05.000Z"
+    CsvLog(path).write([Result("late.cbf", 0, "error", message="truncated", time_utc=error_at),
+                        Result("fixed.cbf", 0, "error", message="truncated", time_utc=error_at),
+                        ok("fixed.cbf", time_utc="2026-01-02T03:04:09.000Z")])
+    resume = resume_point(path, {"late.cbf", "fixed.cbf"})
+    t = 1767323045.0
+    assert resume.logged == {"fixed.cbf"} and resume.errors == {"late.cbf": t}
+    assert resume.done("fixed.cbf", t + 100)  # a later ok row supersedes the error
+    assert resume.done("late.cbf", t - 1)  # unchanged since its error row
+    assert not resume.done("late.cbf", t + 1)  # changed since: read again
+    assert not resume.done("new.cbf", t)
 
 
 def test_another_header_is_refused(tmp_path):

@@ -68,8 +68,8 @@ def test_bad_files_get_error_rows_naming_the_cause_and_nothing_else_is_lost(dirs
         assert r.stop() == 0
     rows = by_name(read_rows(log))
     assert len(rows) == 8
-    expect = {"truncated.cbf": "truncated", "empty.cbf": "empty file", "corrupt.cbf": "cannot be read",
-              "notes.tif": "cannot be read", "vanishing.cbf": "deleted before it was read"}
+    expect = {"truncated.cbf": "truncated CBF: ", "empty.cbf": "empty file", "corrupt.cbf": "not a detector image",
+              "notes.tif": "not a detector image", "vanishing.cbf": "vanishing.cbf: deleted before it was read"}
     for name, cause in expect.items():
         assert rows[name]["status"] == "error" and cause in rows[name]["message"], rows[name]
     assert rows["zeros.cbf"]["status"] == "no_signal"
@@ -102,22 +102,131 @@ def test_a_burst_of_1000_files_is_batched_and_fully_logged(dirs):
     print(f"1000 files in {elapsed:.2f} s, {len(batches)} batches")
 
 
-def test_a_full_queue_is_logged_never_silent(dirs):
+def test_a_full_queue_loses_nothing_and_writes_no_error_rows(dirs, caplog):
     frames, log = dirs
 
     def slow(batch):
-        time.sleep(0.05)
+        time.sleep(0.02)
         return fake_classify(batch)
 
-    with running(frames, log, settings=fast(queue_size=5, batch_size=2), classify=slow) as r:
-        for i in range(40):
-            (frames / f"q_{i:03d}.cbf").write_bytes(frame_bytes(1))
-        r.wait_rows(40, timeout=20)
+    names = [f"q_{i:03d}.cbf" for i in range(300)]
+    payload = frame_bytes(1)
+    with running(frames, log, settings=fast(queue_size=20, batch_size=4), classify=slow) as r:
+        for name in names:  # a burst: far more than the queue holds
+            (frames / f".{name}.part").write_bytes(payload)
+            os.replace(frames / f".{name}.part", frames / name)
+        wait_for(lambda: len(read_rows(log)) >= 300, 60, "300 rows")
+        time.sleep(0.3)  # nothing more may come
         assert r.stop() == 0
+        assert r.daemon.rescans >= 1
     rows = read_rows(log)
-    assert sorted(os.path.basename(row["source"]) for row in rows) == [f"q_{i:03d}.cbf" for i in range(40)]
-    dropped = [row for row in rows if row["status"] == "error"]
-    assert dropped and all("more than 5 files were waiting (watch.queue_size)" in row["message"] for row in dropped)
+    assert sorted(os.path.basename(row["source"]) for row in rows) == names  # every file exactly one row
+    assert all(row["status"] == "ok" for row in rows)
+    assert "20 files are waiting (watch.queue_size)" in caplog.text
+
+
+def test_a_file_written_in_several_closes_ends_with_an_ok_row(dirs):
+    frames, log = dirs
+    payload = frame_bytes(6)
+    path = frames / "copied.cbf"
+    steps = [payload[:len(payload) // 3], payload[len(payload) // 3:2 * len(payload) // 3],
+             payload[2 * len(payload) // 3:]]
+    with running(frames, log) as r:
+        for step in steps:  # open, append, close; pauses far longer than the retries (3 × 0.05 s)
+            with open(path, "ab") as fh:
+                fh.write(step)
+            time.sleep(0.8)
+        write_frame(frames / "next.cbf")
+        wait_for(lambda: any(row["source"] == str(path) and row["status"] == "ok" for row in read_rows(log)), 10,
+                 "an ok row for the file")
+        r.wait_rows(len(read_rows(log)))
+        assert r.stop() == 0
+    mine = [row for row in read_rows(log) if row["source"] == str(path)]
+    assert mine[-1]["status"] == "ok"  # the last row is the answer
+    assert all(row["status"] == "error" and "truncated CBF" in row["message"] for row in mine[:-1])
+    with running(frames, log) as r:  # a restart: its last row is ok, nothing is repeated
+        time.sleep(0.5)
+        assert r.stop() == 0
+    assert [row for row in read_rows(log) if row["source"] == str(path)] == mine
+
+
+def test_a_restart_reads_again_a_file_that_changed_after_its_error_row(dirs):
+    frames, log = dirs
+    payload = frame_bytes(2)
+    with running(frames, log) as r:
+        (frames / "late.cbf").write_bytes(payload[:200])  # caught half-written
+        (frames / "broken.cbf").write_bytes(b"garbage" * 40)  # broken for good
+        r.wait_rows(2)
+        assert r.stop() == 0
+    assert {row["status"] for row in read_rows(log)} == {"error"}
+    time.sleep(0.01)
+    with open(frames / "late.cbf", "ab") as fh:  # completed while the monitor is down
+        fh.write(payload[200:])
+    with running(frames, log) as r:
+        r.wait_rows(1)
+        time.sleep(0.3)
+        assert r.stop() == 0
+    rows = [(os.path.basename(row["source"]), row["status"]) for row in read_rows(log)]
+    assert sorted(rows[:2]) == [("broken.cbf", "error"), ("late.cbf", "error")]
+    assert rows[2:] == [("late.cbf", "ok")]  # the unchanged broken file is not tried again
+
+
+def test_odd_names_dangling_links_and_the_watched_patterns_at_start(dirs, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO)
+    frames, log = dirs
+    with running(frames, log) as r:
+        write_frame(frames / "line\nbreak\r.cbf")
+        write_frame(frames / "ünïcode_0001.cbf")
+        os.symlink(frames.parent / "nowhere.cbf", frames / ".link.tmp")
+        os.replace(frames / ".link.tmp", frames / "link.cbf")  # a dangling symbolic link renamed in
+        r.wait_rows(3)
+        assert r.stop() == 0
+    header, *lines = log.read_text().splitlines()
+    assert len(lines) == 3 and all(line.count(",") == header.count(",") for line in lines)  # one line per row
+    rows = by_name(read_rows(log))
+    assert rows["line\\nbreak\\r.cbf"]["status"] == "ok"  # escaped in the log
+    assert rows["ünïcode_0001.cbf"]["status"] == "ok"
+    link = rows["link.cbf"]
+    assert link["status"] == "error"
+    assert f"{frames / 'link.cbf'}: dangling symbolic link" in link["message"] and "deleted" not in link["message"]
+    assert "for *.cbf *.tif" in caplog.text and "*.cbf.gz" in caplog.text  # the patterns watched
+    with running(frames, log) as r:  # a restart matches the escaped name: nothing is repeated
+        time.sleep(0.3)
+        assert r.stop() == 0
+    assert len(read_rows(log)) == 3
+
+
+MAX_EVENTS = Path("/proc/sys/fs/inotify/max_queued_events")
+
+
+def test_inotify_overflow_is_logged_once_and_rescanned(dirs, tmp_path):
+    """2,000 files renamed in while the daemon's inotify queue holds 16 events: every file one row."""
+    if os.geteuid() != 0 or not os.access(MAX_EVENTS, os.W_OK):
+        pytest.skip("needs root to lower fs.inotify.max_queued_events (the overflow cannot be provoked otherwise)")
+    frames, log = dirs
+    n = 2000
+    old = MAX_EVENTS.read_text()
+    try:
+        MAX_EVENTS.write_text("16\n")
+        child = subprocess.Popen([sys.executable, "-c", f"import livehelp; livehelp.serve({str(frames)!r}, "
+                                  f"{str(log)!r}, {n})"], cwd=Path(__file__).parent, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        assert child.stdout.readline().strip() == "ready"  # its inotify instance exists, with the low limit
+    finally:
+        MAX_EVENTS.write_text(old)  # only inotify instances created meanwhile have the low limit
+    payload = frame_bytes(1)
+    for i in range(n):
+        part = frames / f".o_{i:05d}.cbf.part"
+        part.write_bytes(payload)
+        os.replace(part, frames / f"o_{i:05d}.cbf")
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 0, err
+    names = Counter(os.path.basename(row["source"]) for row in read_rows(log))
+    assert sorted(names) == [f"o_{i:05d}.cbf" for i in range(n)] and max(names.values()) == 1
+    assert "inotify lost events" in err and "fs.inotify.max_queued_events = 16" in err
+    assert err.count("inotify lost events") <= err.count("rescan (")  # once per occurrence, each rescanned
 
 
 def test_stop_finishes_every_frame_already_found(dirs):
@@ -273,6 +382,9 @@ def test_a_cbf_cut_before_its_binary_section_is_an_error_not_a_hang(dirs):
 
 # --- start-up errors: clear, before anything runs -------------------------------------------------------
 
+GEOMETRY = "geometry:\n  distance_mm: 2000.0\n  direct_beam_px: [490.0, 900.0]\n"
+
+
 @pytest.mark.parametrize("args, config, message", [
     (["--csv", "{log}", "{frames}"], "watch:\n  observer: fast\n", "watch.observer: 'fast' is not one of 'inotify', 'polling'"),
     (["--csv", "{log}", "{frames}"], "watch:\n  queue_size: 0\n", "watch.queue_size: 0 is outside"),
@@ -288,7 +400,7 @@ def test_bad_start_up_is_a_clear_error(dirs, capsys, args, config, message):
     foreign = frames.parent / "foreign.csv"
     foreign.write_text("a,b,c\n1,2,3\n")
     path = frames.parent / "config.yaml"
-    path.write_text(config)
+    path.write_text(config or GEOMETRY)
     argv = ["watch", "--config", str(path), *(a.format(log=log, frames=frames, foreign=foreign) for a in args)]
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -410,13 +522,32 @@ def test_cli_demo_runs_a_short_series_and_stops_by_itself(model_dir):
         shutil.rmtree(log.parent)
 
 
-@pytest.mark.parametrize("observer", ["inotify", "polling"])
-def test_the_watched_directory_vanishing_stops_the_daemon_with_status_1(dirs, caplog, observer):
+def test_the_watched_directory_deleted_stops_the_inotify_daemon_with_status_1(dirs, caplog):
     import shutil
 
     frames, log = dirs
-    with running(frames, log, settings=fast(observer=observer)) as r:
+    with running(frames, log) as r:
         shutil.rmtree(frames)
         r.thread.join(5)
         assert r.status == 1
     assert "was deleted" in caplog.text
+
+
+def test_a_polled_directory_that_goes_away_and_comes_back_is_watched_again(dirs, caplog):
+    frames, log = dirs
+    away = frames.parent / "unmounted"
+    with running(frames, log, settings=fast(observer="polling")) as r:
+        write_frame(frames / "before.cbf")
+        r.wait_rows(1)
+        os.rename(frames, away)  # the share goes away
+        time.sleep(0.5)  # 10 polls
+        write_frame(away / "during.cbf")  # written on the server meanwhile
+        time.sleep(0.3)
+        assert r.status is None and r.daemon.rows == 1
+        os.rename(away, frames)  # and comes back
+        r.wait_rows(2)
+        write_frame(frames / "after.cbf")
+        r.wait_rows(3)
+        assert r.stop() == 0
+    assert sorted(by_name(read_rows(log))) == ["after.cbf", "before.cbf", "during.cbf"]
+    assert caplog.text.count("is gone") == 1 and caplog.text.count("is back after") == 1

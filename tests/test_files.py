@@ -134,8 +134,40 @@ def test_corrupt_cbf_fails_its_checksum(cbf):
     middle = len(data) - 2000
     data[middle:middle + 64] = bytes(64)
     cbf.write_bytes(bytes(data))
-    with pytest.raises(FrameError, match=r"frame\.cbf: cannot be read as a detector image"):
+    with pytest.raises(FrameError, match=r"frame\.cbf: damaged CBF: its binary data does not match its MD5 checksum$"):
         list(read_frames(cbf))
+
+
+def test_causes_are_sentences_about_the_file_and_fabio_stays_off_stderr(tmp_path, cbf, capfd):
+    data = cbf.read_bytes()
+    start = data.index(b"\x0c\x1a\x04\xd5") + 4
+    cases = {
+        "cut.cbf": (data[: start + 100], f"truncated CBF: {start + 100:,} of "),
+        "random.cbf": (bytes(np.random.default_rng(1).integers(0, 256, 3000, dtype=np.uint8)),
+                       "not a detector image: no CBF/EDF/TIFF/HDF5 header"),
+        "garbage.cbf.gz": (b"\x00garbage" * 50, "damaged gzip file: not valid gzip data"),
+        "cut.cbf.gz": (gzip.compress(data)[:300], "truncated gzip file: the compressed data ends early"),
+    }
+    for name, (content, cause) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(FrameError) as error:
+            list(read_frames(tmp_path / name))
+        assert str(error.value).startswith(f"{tmp_path / name}: {cause}"), str(error.value)
+        assert "Error" not in str(error.value) and "'" not in str(error.value)
+    empty_h5 = tmp_path / "nodata.h5"
+    h5py.File(empty_h5, "w").close()
+    with pytest.raises(FrameError, match="HDF5 file without a detector image"):
+        list(read_frames(empty_h5))
+    os.symlink(tmp_path / "missing.cbf", tmp_path / "link.cbf")
+    with pytest.raises(FrameError, match=r"link\.cbf: dangling symbolic link \(its target .*missing\.cbf does not exist\)"):
+        list(read_frames(tmp_path / "link.cbf"))
+    bad = bytearray(data)
+    bad[-2000:-1936] = bytes(64)
+    (tmp_path / "sum.cbf").write_bytes(bytes(bad))
+    for _ in range(4):  # retries: fabio's checksum line never reaches stderr
+        with pytest.raises(FrameError, match="MD5 checksum"):
+            list(read_frames(tmp_path / "sum.cbf"))
+    assert "Checksum" not in capfd.readouterr().err
 
 
 def test_data_that_is_not_a_2d_image(tmp_path):

@@ -27,13 +27,11 @@ def watched(tmp_path):
 
 def take_all(w, seconds):
     """Everything offered within ``seconds``."""
-    got, dropped = [], []
+    got = []
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        a, d = w.take(100, 0.05)
-        got += a
-        dropped += d
-    return got, dropped
+        got += w.take(100, 0.05)
+    return got
 
 
 def test_acts_on_close_after_write_not_on_create_or_write(tmp_path, watched):
@@ -43,11 +41,11 @@ def test_acts_on_close_after_write_not_on_create_or_write(tmp_path, watched):
     with open(path, "wb") as fh:  # in place, in stages, slowly
         fh.write(payload[:100])
         fh.flush()
-        assert take_all(w, 0.3) == ([], [])
+        assert take_all(w, 0.3) == []
         fh.write(payload[100:])
         fh.flush()
-        assert take_all(w, 0.2) == ([], [])
-    got, _ = take_all(w, 0.3)
+        assert take_all(w, 0.2) == []
+    got = take_all(w, 0.3)
     assert [a.path for a in got] == [str(path)]
     assert abs(got[0].t - time.time()) < 1.0
 
@@ -55,7 +53,7 @@ def test_acts_on_close_after_write_not_on_create_or_write(tmp_path, watched):
 def test_rename_into_place_gives_the_final_name_only(tmp_path, watched):
     w = watched()
     t_done = write_frame(tmp_path / "sample_00002.cbf", stages=3, pause_s=0.02)  # via .sample_00002.cbf.part
-    got, _ = take_all(w, 0.3)
+    got = take_all(w, 0.3)
     assert [os.path.basename(a.path) for a in got] == ["sample_00002.cbf"]
     assert got[0].t >= t_done - 0.05
 
@@ -66,7 +64,7 @@ def test_moved_in_from_outside_counts(tmp_path, watched):
     w = watched()
     write_frame(outside / "x.cbf", rename=False)
     os.replace(outside / "x.cbf", tmp_path / "x.cbf")
-    got, _ = take_all(w, 0.3)
+    got = take_all(w, 0.3)
     assert [os.path.basename(a.path) for a in got] == ["x.cbf"]
 
 
@@ -74,7 +72,7 @@ def test_patterns_and_ignored_names(tmp_path, watched):
     w = watched()
     for name in ("a.cbf", "b.txt", ".hidden.cbf", "c.cbf.tmp", "d.tif"):
         (tmp_path / name).write_bytes(b"x")
-    got, _ = take_all(w, 0.3)
+    got = take_all(w, 0.3)
     assert sorted(os.path.basename(a.path) for a in got) == ["a.cbf", "d.tif"]
 
 
@@ -83,7 +81,7 @@ def test_polling_waits_until_size_and_mtime_are_stable(tmp_path, watched):
     payload = frame_bytes()
     path = tmp_path / "slow.cbf"
     offered = []
-    threading.Thread(target=lambda: offered.extend(take_all(w, 1.5)[0]), daemon=True).start()
+    threading.Thread(target=lambda: offered.extend(take_all(w, 1.5)), daemon=True).start()
     t0 = time.time()
     with open(path, "wb") as fh:
         for i in range(0, len(payload), 200):  # a slow writer: growing for about 0.5 s
@@ -100,43 +98,52 @@ def test_retry_is_bounded_and_a_close_event_cuts_the_wait(tmp_path, watched):
     w = watched(read_retries=2, retry_interval_s=0.05)
     path = tmp_path / "a.cbf"
     path.write_bytes(b"partial")
-    (first,), _ = take_all(w, 0.2)
+    (first,) = take_all(w, 0.2)
     assert w.retry(first)
-    (second,), _ = take_all(w, 0.3)
+    (second,) = take_all(w, 0.3)
     assert second.attempt == 1 and w.retry(second)
-    (third,), _ = take_all(w, 0.3)
+    (third,) = take_all(w, 0.3)
     assert third.attempt == 2 and not w.retry(third)  # used up: the worker writes an error row
 
     other = tmp_path / "b.cbf"
     other.write_bytes(b"x")
-    (b,), _ = take_all(w, 0.2)
+    (b,) = take_all(w, 0.2)
     w.settings = fast(retry_interval_s=60.0)
     assert w.retry(b)
     other.write_bytes(b"complete now")  # a new close event: offered at once, not after 60 s
-    (again,), _ = take_all(w, 0.3)
+    (again,) = take_all(w, 0.3)
     assert again.path == str(other) and again.attempt == 1
 
 
-def test_each_path_is_offered_once(tmp_path, watched):
+def test_a_handled_path_is_offered_once_and_an_errored_one_again_on_its_next_close(tmp_path, watched):
     w = watched()
     path = tmp_path / "a.cbf"
     path.write_bytes(b"1")
     path.write_bytes(b"2")  # a second close before it was taken
-    got, _ = take_all(w, 0.3)
+    got = take_all(w, 0.3)
     assert len(got) == 1
     w.done([got[0].path])
     path.write_bytes(b"3")  # and after it was handled
-    assert take_all(w, 0.3) == ([], [])
+    assert take_all(w, 0.3) == []
+
+    bad = tmp_path / "b.cbf"
+    bad.write_bytes(b"first part")
+    (first,) = take_all(w, 0.3)
+    w.done([first.path], errored=[first.path])  # its row was an error
+    with open(bad, "ab") as fh:  # the writer appends and closes again: news
+        fh.write(b" second part")
+    (again,) = take_all(w, 0.3)
+    assert again.path == str(bad) and again.attempt == 0
 
 
-def test_a_full_queue_hands_back_the_overflow_as_dropped(tmp_path, watched):
+def test_a_full_queue_leaves_the_rest_on_disk_and_asks_once_for_a_rescan(tmp_path, watched, caplog):
     w = watched(queue_size=3)
-    for i in range(5):
+    for i in range(6):
         (tmp_path / f"f{i}.cbf").write_bytes(b"x")
     time.sleep(0.3)
-    got, dropped = w.take(100, 0.1)
-    assert len(got) == 3 and len(dropped) == 2
-    assert {os.path.basename(a.path) for a in got + dropped} == {f"f{i}.cbf" for i in range(5)}
+    assert len(w.take(100, 0.1)) == 3
+    assert w.rescan_reason() == "queue full" and w.rescan_reason() is None
+    assert caplog.text.count("3 files are waiting (watch.queue_size)") == 1  # once, not once per file
 
 
 def test_moved_away_before_reading_is_known(tmp_path, watched):
@@ -145,7 +152,7 @@ def test_moved_away_before_reading_is_known(tmp_path, watched):
     path.write_bytes(b"x")
     time.sleep(0.2)
     os.replace(path, tmp_path / "renamed.cbf")
-    got, _ = take_all(w, 0.3)
+    got = take_all(w, 0.3)
     assert w.moved_away(str(path))
     assert str(tmp_path / "renamed.cbf") in [a.path for a in got]
 
@@ -165,7 +172,7 @@ def test_recursive_watch_sees_subdirectories(tmp_path, watched):
     (tmp_path / "run1").mkdir()
     w = watched(recursive=True)
     write_frame(tmp_path / "run1" / "s.cbf")
-    got, _ = take_all(w, 0.3)
+    got = take_all(w, 0.3)
     assert [os.path.basename(a.path) for a in got] == ["s.cbf"]
 
 

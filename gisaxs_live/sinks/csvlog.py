@@ -2,10 +2,16 @@
 
 Writing (``CsvLog``, the critical sink): each batch of rows goes out in one ``write`` on an
 ``O_APPEND`` descriptor, unbuffered, so ``tail -f`` shows it at once and a killed process leaves no
-half row (the kernel finishes a started write; a power cut can still tear the last line, which readers
-skip; ``fsync`` narrows that window). Before each write the path is checked: a log moved away or
-deleted (rotation) is reopened, a truncated one (``copytruncate``) gets its header again; SIGHUP can
-also ask for a reopen. Any failure raises ``LogError``, which stops the daemon.
+half row (the kernel finishes a started write). A write that fails part way (a full disk) is cut back
+to the rows before it, so a row is on disk whole or not at all; should a line still be torn (a power
+cut; ``fsync`` narrows that window), the next start removes it, logs that once, and its frame is
+classified again. Before each write the path is checked: a log moved away or deleted (rotation) is
+reopened, a truncated one (``copytruncate``) gets its header again; SIGHUP can also ask for a
+reopen. Any failure raises ``LogError``, which stops the daemon.
+
+The ``source`` field is escaped (``escape_source``: backslash, line feed and carriage return as
+``\\``, ``\n``, ``\r``), so that a file name with a line break cannot break line-based readers.
+The last row for a source is its answer: a file read again after an ``error`` row gets new rows.
 
 Reading: ``resume_point`` (which files a restart must not classify again) and ``LogFollower``
 (``tail``: the rows appended since the last look, across rotation).
@@ -16,14 +22,26 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import logging
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..results import Result, csv_columns, probability_columns
 from ..simulator.shapes import CLASS_NAMES
 from . import Update
+
+log = logging.getLogger(__name__)
+
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r"}
+
+
+def escape_source(source: str) -> str:
+    """``source`` as the CSV log writes it: backslash, line feed and carriage return escaped."""
+    if not any(c in source for c in _ESCAPES):
+        return source
+    return "".join(_ESCAPES.get(c, c) for c in source)
 
 
 class LogError(RuntimeError):
@@ -47,7 +65,9 @@ class CsvLog:
         self.path = Path(path)
         self.class_names = tuple(class_names)
         self.fsync = fsync
-        self._header = format_rows([csv_columns(self.class_names)])
+        columns = csv_columns(self.class_names)
+        self._header = format_rows([columns])
+        self._source = columns.index("source")
         self._fd: int | None = None
         self._reopen = False
         self._guard(self._open)
@@ -67,7 +87,10 @@ class CsvLog:
             if r.status == "ok" and tuple(r.class_names) != self.class_names:
                 raise LogError(f"{self.path}: a result ranks classes {r.class_names}, the log's columns are "
                                f"{self.class_names}")
-        data = format_rows([r.row() for r in results]).encode()
+        rows = [r.row() for r in results]
+        for row in rows:
+            row[self._source] = escape_source(row[self._source])
+        data = format_rows(rows).encode()
         self._guard(lambda: self._append(data))
 
     def close(self) -> None:
@@ -95,17 +118,17 @@ class CsvLog:
         self._fd = fd
 
     def _check_existing(self) -> None:
-        """Same header as ours, and a complete last line (after a power cut, end the torn one)."""
+        """Same header as ours, and a complete last line: a torn one (a power cut) is removed."""
         with open(self.path, "rb") as fh:
             first = fh.readline().decode(errors="replace")
-            fh.seek(-1, os.SEEK_END)
-            last = fh.read(1)
         if first != self._header:
             raise LogError(f"{self.path}: its columns differ from this model's "
                            f"({first.strip()[:120]!r}); give another --csv")
-        if last != b"\n":
-            with open(self.path, "ab") as fh:
-                fh.write(b"\n")
+        torn = _torn_tail(self.path)
+        if torn:
+            os.truncate(self.path, self.path.stat().st_size - torn)
+            log.warning("%s: removed a torn last line (%d bytes without a line end, e.g. after a full disk or a "
+                        "power cut); its frame is classified again", self.path, torn)
 
     def _append(self, data: bytes) -> None:
         if self._fd is None or self._reopen or not _same_file(self.path, self._fd):
@@ -116,7 +139,7 @@ class CsvLog:
             self._open()
         elif os.fstat(self._fd).st_size == 0:  # truncated in place
             _write_all(self._fd, self._header.encode())
-        _write_all(self._fd, data)
+        _write_whole(self._fd, data)
         if self.fsync:
             os.fsync(self._fd)
 
@@ -125,6 +148,36 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
+
+
+def _write_whole(fd: int, data: bytes) -> None:
+    """Append ``data`` to ``fd`` (``O_APPEND``, one writer); if that fails part way, cut the file back to
+    its size before, then raise."""
+    size = os.fstat(fd).st_size
+    try:
+        _write_all(fd, data)
+    except OSError:
+        try:
+            os.ftruncate(fd, size)
+        except OSError:
+            pass  # the next start removes the torn line
+        raise
+
+
+def _torn_tail(path: Path) -> int:
+    """Bytes after the last line end of ``path`` (0 if it ends with one)."""
+    with open(path, "rb") as fh:
+        end = fh.seek(0, os.SEEK_END)
+        pos = end
+        while pos > 0:
+            step = min(pos, 1 << 16)
+            fh.seek(pos - step)
+            chunk = fh.read(step)
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                return end - (pos - step + newline + 1)
+            pos -= step
+        return end
 
 
 def _same_file(path: Path, fd: int) -> bool:
@@ -148,19 +201,31 @@ def class_names_of(columns: Sequence[str]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Resume:
-    """What a log says for a restart: ``logged`` sources, and ``since`` (Unix s) when the log began:
+    """What a log says for a restart: ``logged`` sources (their last row is final, not an error),
+    ``errors`` (source → Unix s of its last row, an error), and ``since`` (Unix s) when the log began:
     the arrival time of its first row, or the file's mtime if it has none; None when there is no log."""
 
     logged: frozenset[str]
     since: float | None
+    errors: Mapping[str, float] = field(default_factory=dict)
+
+    def done(self, path: str, mtime: float) -> bool:
+        """Whether ``path`` (modified at ``mtime``, Unix s) needs no new row: its last row is final, or
+        an error written after the file last changed."""
+        if path in self.logged:
+            return True
+        error_t = self.errors.get(path)
+        return error_t is not None and mtime <= error_t
 
 
 def resume_point(path: str | Path, among: set[str]) -> Resume:
-    """Read the log at ``path``; ``logged`` keeps only sources in ``among`` (bounded memory)."""
+    """Read the log at ``path``; keeps only sources in ``among`` (file paths; bounded memory)."""
     path = Path(path)
     if not path.exists():
         return Resume(frozenset(), None)
-    logged, since = set(), None
+    wanted = {escape_source(p): p for p in among}
+    last: dict[str, tuple[str, str]] = {}  # source → (status, time_utc) of its last row
+    since = None
     with open(path, newline="", errors="replace") as fh:
         reader = csv.reader(fh)
         columns = next(reader, None)
@@ -173,11 +238,21 @@ def resume_point(path: str | Path, among: set[str]) -> Resume:
                     since = parse_time(row["time_utc"]) - float(row["latency_ms"] or 0.0) / 1e3
                 except ValueError:
                     pass
-            if row["source"] in among:
-                logged.add(row["source"])
+            source = wanted.get(row["source"])
+            if source is not None:
+                last[source] = (row["status"], row["time_utc"])
     if since is None:
         since = path.stat().st_mtime
-    return Resume(frozenset(logged), since)
+    logged, errors = set(), {}
+    for source, (status, time_utc) in last.items():
+        if status != "error":
+            logged.add(source)
+            continue
+        try:
+            errors[source] = parse_time(time_utc)
+        except ValueError:
+            errors[source] = float("-inf")  # when unknown: read it again
+    return Resume(frozenset(logged), since, errors)
 
 
 class LogFollower:

@@ -2,16 +2,25 @@
 other formats fabio reads, gzip-compressed (``.gz``) ones included. Multi-frame files give every frame.
 
 Some damage fabio only logs (a CBF whose MD5 checksum does not match, a TIFF that no reader decodes):
-an error logged by fabio while it reads a frame makes that frame a FrameError too.
+an error logged by fabio while it reads a frame makes that frame a FrameError too. A FrameError's
+cause is a sentence about the file ("truncated CBF: 12,288 of 6,224,682 bytes", "not a detector image:
+no CBF/EDF/TIFF/HDF5 header"), never a Python exception. fabio's own log lines and prints (checksum
+warnings, reader fall-backs) go to this module's log at debug level, each distinct line once.
 """
 
 from __future__ import annotations
 
+import bz2
 import contextlib
 import dataclasses
+import gzip
+import io
 import logging
-import sys
+import os
+import re
 import threading
+import zlib
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +28,8 @@ from typing import Any
 import numpy as np
 
 from ..frame import Frame, FrameError
+
+log = logging.getLogger(__name__)
 
 
 def read_frames(path: str | Path) -> Iterator[Frame]:
@@ -29,6 +40,8 @@ def read_frames(path: str | Path) -> Iterator[Frame]:
     try:
         stat = path.stat()
     except FileNotFoundError:
+        if path.is_symlink():
+            raise FrameError(f"{path}: dangling symbolic link (its target {os.readlink(path)} does not exist)") from None
         raise FrameError(f"{path}: no such file") from None
     except OSError as exc:
         raise FrameError(f"{path}: cannot be read ({exc.strerror})") from None
@@ -37,9 +50,9 @@ def read_frames(path: str | Path) -> Iterator[Frame]:
     if stat.st_size == 0:
         raise FrameError(f"{path}: empty file")
     _check_cbf_binary_section(path)
-    image = _guarded(path, "cannot be read as a detector image", _open, path)
+    image = _guarded(path, None, _open, path)
     for index in range(max(int(image.nframes), 1)):
-        frame = image if index == 0 else _guarded(path, f"frame {index} cannot be read", image.getframe, index)
+        frame = image if index == 0 else _guarded(path, index, image.getframe, index)
         yield Frame(_image_data(path, index, frame), str(path), index, stat.st_mtime)
 
 
@@ -58,7 +71,7 @@ def _check_cbf_binary_section(path: Path) -> None:
             if CBF_BINARY_START in tail + chunk:
                 return
             tail = chunk[-3:]
-    raise FrameError(f"{path}: truncated CBF (no binary data section)")
+    raise FrameError(f"{path}: truncated CBF: {path.stat().st_size:,} bytes, it ends before its binary data")
 
 
 _STDOUT_LOCK = threading.Lock()
@@ -67,27 +80,117 @@ _STDOUT_LOCK = threading.Lock()
 def _open(path: Path) -> Any:
     import fabio
 
+    _route_fabio_log()
     if path.suffix in (".gz", ".bz2"):
         # fabio 2026.6 prints a debug line to stdout when it opens a compressed file: keep stdout for the
         # CSV. The redirection is process-wide, so readers in other threads take turns here.
-        with _STDOUT_LOCK, contextlib.redirect_stdout(sys.stderr):
-            return fabio.open(str(path))
+        with _STDOUT_LOCK, contextlib.redirect_stdout(io.StringIO()) as printed:
+            try:
+                return fabio.open(str(path))
+            finally:
+                for line in printed.getvalue().splitlines():
+                    _debug_once(f"fabio printed: {line}")
     return fabio.open(str(path))
 
 
-def _guarded(path: Path, what: str, call: Any, *args: Any) -> Any:
-    """``call(*args)``, turning whatever fabio raises or logs as an error for a bad file into a
-    one-line FrameError."""
+def _guarded(path: Path, index: int | None, call: Any, *args: Any) -> Any:
+    """``call(*args)`` (opening the file, or reading frame ``index``), turning whatever fabio raises or
+    logs as an error for a bad file into a one-line FrameError about the file."""
     with _fabio_errors() as logged:
         try:
             result = call(*args)
         except Exception as exc:  # fabio's errors for broken files are of many unrelated types
-            lines = str(exc).strip().splitlines()
-            detail = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-            raise FrameError(f"{path}: {what} ({detail})") from None
+            log.debug("%s: fabio raised %r", path, exc)
+            raise FrameError(f"{path}{'' if index is None else f' frame {index}'}: "
+                             f"{describe_failure(path, [r.getMessage() for r in logged], str(exc))}") from None
     if logged:
-        raise FrameError(f"{path}: {what} (fabio: {logged[0].getMessage().strip().splitlines()[0]})")
+        raise FrameError(f"{path}{'' if index is None else f' frame {index}'}: "
+                         f"{describe_failure(path, [r.getMessage() for r in logged], '')}")
     return result
+
+
+#: first bytes (after decompression) → the format's name
+MAGIC = ((b"###CBF", "CBF"), (b"{", "EDF"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"),
+         (b"\x89HDF\r\n\x1a\n", "HDF5"))
+
+
+def describe_failure(path: Path, logged: list[str], raised: str) -> str:
+    """Why fabio could not read ``path``, as a sentence about the file (``logged``: fabio's error lines,
+    ``raised``: the text of what it raised)."""
+    head, problem = _head(path)
+    if problem is not None:
+        return problem
+    kind = next((name for magic, name in MAGIC if head.startswith(magic)), None)
+    said = " ".join(logged + [raised])
+    if kind is None:
+        return "not a detector image: no CBF/EDF/TIFF/HDF5 header"
+    if kind == "CBF":
+        return _cbf_failure(path, head, said)
+    if kind == "HDF5":
+        return "HDF5 file without a detector image (no Eiger or NeXus image data found)"
+    incomplete = re.search(r"incomplete: (\d+) < expected (\d+)", said)
+    if incomplete:
+        return f"truncated {kind}: image data {int(incomplete[1]):,} of {int(incomplete[2]):,} bytes"
+    if "truncated" in said:
+        return f"truncated {kind}: the image data ends early"
+    return f"damaged {kind}: its image data cannot be decoded"
+
+
+def _head(path: Path, size: int = 1 << 16) -> tuple[bytes, str | None]:
+    """The first ``size`` bytes of ``path``, decompressed for ``.gz``/``.bz2``, or the problem found."""
+    opener, name = {".gz": (gzip.open, "gzip"), ".bz2": (bz2.open, "bzip2")}.get(path.suffix, (open, ""))
+    try:
+        with opener(path, "rb") as fh:
+            return fh.read(size), None
+    except EOFError:
+        return b"", f"truncated {name} file: the compressed data ends early"
+    except (OSError, zlib.error, ValueError):
+        if opener is open:
+            raise
+        return b"", f"damaged {name} file: not valid {name} data"
+
+
+def _cbf_failure(path: Path, head: bytes, said: str) -> str:
+    """The cause for a CBF fabio rejects: truncated (fewer bytes than its header says), a checksum
+    mismatch, or damage."""
+    start = head.find(b"\x0c\x1a\x04\xd5")
+    declared = re.search(rb"X-Binary-Size:\s*(\d+)", head)
+    if start >= 0 and declared and path.suffix not in (".gz", ".bz2"):
+        have, need = path.stat().st_size, start + 4 + int(declared[1])
+        if have < need:
+            return f"truncated CBF: {have:,} of {need:,} bytes"
+    if "Checksum" in said or "MD5" in said:
+        return "damaged CBF: its binary data does not match its MD5 checksum"
+    return "damaged CBF: its binary data cannot be decoded"
+
+
+_SEEN: OrderedDict[str, None] = OrderedDict()  # library lines already logged (bounded)
+_ROUTED = threading.Lock()
+
+
+def _debug_once(message: str) -> None:
+    """``message`` to this module's log at debug level, unless it was logged recently."""
+    with _ROUTED:
+        if message in _SEEN:
+            return
+        _SEEN[message] = None
+        if len(_SEEN) > 256:
+            _SEEN.popitem(last=False)
+    log.debug("%s", message)
+
+
+class _ToDebug(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        _debug_once(f"{record.name}: {record.getMessage()}")
+
+
+def _route_fabio_log() -> None:
+    """fabio's log lines go to this module's log at debug level, once each, not to the application's
+    handlers (stderr)."""
+    fabio_log = logging.getLogger("fabio")
+    if not any(isinstance(h, _ToDebug) for h in fabio_log.handlers):
+        fabio_log.addHandler(_ToDebug())
+        fabio_log.propagate = False
 
 
 @contextlib.contextmanager
@@ -111,9 +214,9 @@ def _image_data(path: Path, index: int, image: Any) -> np.ndarray:
     where = f"{path}" if index == 0 else f"{path} frame {index}"
     data = image.data
     if data is None:
-        raise FrameError(f"{where}: no image data (truncated or not an image)")
+        raise FrameError(f"{where}: no image data (truncated, or not an image)")
     if image.incomplete_file:
-        raise FrameError(f"{where}: truncated file (data stream incomplete)")
+        raise FrameError(f"{where}: truncated file: its image data ends early")
     data = np.asarray(data)
     if data.ndim != 2:
         raise FrameError(f"{where}: expected a 2-D detector image, got {data.ndim}-D data of shape {data.shape}")

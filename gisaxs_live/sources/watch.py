@@ -7,28 +7,42 @@ created or modified file is complete once its size and mtime are unchanged for `
 
 As in watchdog's own design the event handler only queues; one worker calls ``take`` and reads the
 files. A file that does not decode yet is handed back with ``retry`` and offered again once it has
-been stable for ``retry_interval_s``, at most ``read_retries`` times. At most ``queue_size`` files
-wait; a file found beyond that is returned by ``take`` as *dropped*, so that the worker records it.
-Each path is offered once per run (a second close event for a file already handled is ignored).
+been stable for ``retry_interval_s``, at most ``read_retries`` times.
+
+Nothing found is ever thrown away; the files on disk are their own spill. When the events of some
+files are missing (inotify's kernel queue overflowed), when a file is found while ``queue_size``
+files already wait, or when a polled directory that had gone away (an unmounted share) is back, the
+watcher asks for a *rescan*: ``rescan_reason`` says so once, and the worker compares the directory
+with its log and feeds back what has no row yet. Each event is logged once per occurrence.
+
+A path that got a final row in this run is offered once; a later close event of it is ignored. A path
+whose row was an error is not remembered: its next close (a writer that appends in several steps,
+a network copy) is news.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import logging
 import os
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from watchdog.events import DirDeletedEvent, FileClosedEvent, FileCreatedEvent, FileModifiedEvent, FileMovedEvent, FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (DirDeletedEvent, EventsLostEvent, FileClosedEvent, FileCreatedEvent, FileModifiedEvent,
+                             FileMovedEvent, FileSystemEvent, FileSystemEventHandler)
 from watchdog.observers.inotify import InotifyObserver
 from watchdog.observers.polling import PollingObserver
 
 from ..config import Watch
 
-_REMEMBERED = 65536  # paths remembered as handled / moved away (about 100 B each)
+log = logging.getLogger(__name__)
+
+#: paths remembered as handled in this run, to ignore a repeated close event (about 150 B each)
+REMEMBERED = 4096
 
 
 @dataclass(frozen=True)
@@ -57,7 +71,9 @@ class _Handler(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         w = self.watcher
         src, dest = os.fsdecode(event.src_path), os.fsdecode(event.dest_path)
-        if isinstance(event, FileClosedEvent):
+        if isinstance(event, EventsLostEvent):
+            w.events_lost()
+        elif isinstance(event, FileClosedEvent):
             w.found(src, complete=True)
         elif isinstance(event, FileMovedEvent):
             if src:
@@ -67,7 +83,7 @@ class _Handler(FileSystemEventHandler):
         elif isinstance(event, (FileCreatedEvent, FileModifiedEvent)) and w.settings.observer == "polling":
             w.found(src, complete=False)
         elif isinstance(event, DirDeletedEvent) and src == w.root:
-            w.failure = f"watched directory {w.root} was deleted"
+            w.gone()
 
 
 class DirectoryWatcher:
@@ -83,10 +99,12 @@ class DirectoryWatcher:
         self._cond = threading.Condition()
         self._ready: deque[Arrival] = deque()
         self._pending: dict[str, _Pending] = {}
-        self._dropped: list[Arrival] = []
-        self._tracked: set[str] = set()  # ready, pending, taken or dropped, and not yet done
-        self._handled: OrderedDict[str, None] = OrderedDict()
-        self._moved: OrderedDict[str, None] = OrderedDict()
+        self._tracked: set[str] = set()  # ready, pending or taken, and not yet done
+        self._handled: OrderedDict[str, None] = OrderedDict()  # final row written in this run
+        self._moved: set[str] = set()  # tracked paths renamed away before they were done
+        self._rescan: set[str] = set()  # why a rescan is asked for, until the worker takes it
+        self._gone_since: float | None = None  # monotonic s; a polled directory that went away
+        self._next_look = 0.0
         self._stopping = False
         self._left = 0
         self._observer = None
@@ -95,7 +113,8 @@ class DirectoryWatcher:
     def status(self) -> str:
         """One line: what is watched, and how."""
         how = self.settings.observer + (", recursive" if self.settings.recursive else "")
-        return f"{self.root} ({how})"
+        gone = "" if self._gone_since is None else f" · gone for {time.monotonic() - self._gone_since:.0f} s"
+        return f"{self.root} ({how}){gone}"
 
     @property
     def depth(self) -> int:
@@ -114,7 +133,7 @@ class DirectoryWatcher:
         s = self.settings
         if s.observer == "inotify":
             observer = InotifyObserver(generate_full_events=True)
-            kinds = [FileClosedEvent, FileMovedEvent, DirDeletedEvent]
+            kinds = [FileClosedEvent, FileMovedEvent, DirDeletedEvent, EventsLostEvent]
         else:
             observer = PollingObserver(timeout=s.poll_interval_s)
             kinds = None
@@ -124,7 +143,8 @@ class DirectoryWatcher:
         self._observer = observer
 
     def scan(self) -> list[tuple[str, float]]:
-        """(path, mtime Unix s) of the matching files now present, oldest first."""
+        """(path, mtime Unix s) of the matching files now present, oldest first (a dangling symbolic
+        link by its own mtime, so that the worker can say what it is)."""
         found = []
         for folder, dirs, names in os.walk(self.root):
             if not self.settings.recursive:
@@ -133,7 +153,7 @@ class DirectoryWatcher:
                 path = os.path.join(folder, name)
                 if self.matches(path):
                     try:
-                        found.append((path, os.stat(path).st_mtime))
+                        found.append((path, os.lstat(path).st_mtime))
                     except FileNotFoundError:
                         continue
         return sorted(found, key=lambda item: (item[1], item[0]))
@@ -153,46 +173,77 @@ class DirectoryWatcher:
                     self._ready.append(pending.arrival)
                     self._cond.notify()
                 return
+            if len(self._ready) + len(self._pending) >= self.settings.queue_size:
+                self._ask_rescan("queue full", f"{self.settings.queue_size} files are waiting (watch.queue_size): "
+                                 "newer files wait on disk and are classified when the queue frees up")
+                return
             arrival = Arrival(path, now)
             self._tracked.add(path)
-            if len(self._ready) + len(self._pending) >= self.settings.queue_size:
-                self._dropped.append(arrival)
-            elif complete:
+            if complete:
                 self._ready.append(arrival)
             else:
                 self._pending[path] = _Pending(arrival, time.monotonic() + self.settings.settle_s,
                                                self.settings.settle_s, _stat(path))
             self._cond.notify()
 
+    def events_lost(self) -> None:
+        """inotify's kernel queue overflowed: the events of some files are gone."""
+        limit = _read_int("/proc/sys/fs/inotify/max_queued_events")
+        with self._cond:
+            self._ask_rescan("events lost", f"inotify lost events for {self.root} (its queue overflowed, "
+                             f"fs.inotify.max_queued_events = {limit}): rescanning it against the log")
+            self._cond.notify()
+
+    def gone(self) -> None:
+        """The watched directory went away: fatal for inotify; for polling an outage (an unmounted share)
+        that lasts until it is back."""
+        if self.settings.observer != "polling":
+            self.failure = f"watched directory {self.root} was deleted"
+            return
+        with self._cond:
+            if self._gone_since is None:
+                self._gone_since = time.monotonic()
+                log.warning("watched directory %s is gone (unmounted or moved away?); waiting for it to come back",
+                            self.root)
+            self._cond.notify()
+
+    def rescan_reason(self) -> str | None:
+        """Why the directory must be compared with the log again (once per request), or None."""
+        with self._cond:
+            reasons, self._rescan = self._rescan, set()
+            return ", ".join(sorted(reasons)) or None
+
     def moved(self, path: str) -> None:
         """``path`` was renamed away: forget it if it was waiting; ``moved_away`` tells the worker."""
         with self._cond:
-            _remember(self._moved, path)
+            if path not in self._tracked:
+                return
             if self._pending.pop(path, None) is not None:
                 self._tracked.discard(path)
+            else:
+                self._moved.add(path)
 
     def moved_away(self, path: str) -> bool:
-        """Whether ``path`` was renamed away during this run (its frame lives on under the new name)."""
+        """Whether ``path``, taken by the worker, was renamed away since (its frame lives on under the new name)."""
         with self._cond:
             return path in self._moved
 
-    def take(self, limit: int, timeout: float) -> tuple[list[Arrival], list[Arrival]]:
-        """Up to ``limit`` complete arrivals, oldest first, and the dropped ones; waits up to ``timeout`` s
-        for the first."""
+    def take(self, limit: int, timeout: float) -> list[Arrival]:
+        """Up to ``limit`` complete arrivals, oldest first; waits up to ``timeout`` s for the first."""
         deadline = time.monotonic() + timeout
         while True:
             self._settle()
+            self._look_for_root()
             with self._cond:
-                if self._ready or self._dropped:
-                    batch = [self._ready.popleft() for _ in range(min(limit, len(self._ready)))]
-                    dropped, self._dropped = self._dropped, []
-                    return batch, dropped
+                if self._ready:
+                    return [self._ready.popleft() for _ in range(min(limit, len(self._ready)))]
                 now = time.monotonic()
-                due = min((p.due for p in self._pending.values()), default=deadline)
-                wait = min(deadline, due) - now
                 if now >= deadline or (self._stopping and not self._pending):
-                    return [], []
-                self._cond.wait(max(wait, 0.0))
+                    return []
+                due = min((p.due for p in self._pending.values()), default=deadline)
+                if self._gone_since is not None:
+                    due = min(due, self._next_look)
+                self._cond.wait(max(min(deadline, due) - now, 0.0))
 
     def retry(self, arrival: Arrival) -> bool:
         """Offer ``arrival`` again once stable for ``retry_interval_s``; False when its retries are used up.
@@ -212,20 +263,24 @@ class DirectoryWatcher:
             self._cond.notify()
             return True
 
-    def done(self, paths: list[str]) -> None:
-        """The rows for ``paths`` are written: never offer them again in this run."""
+    def done(self, paths: Iterable[str], errored: Iterable[str] = ()) -> None:
+        """The rows for ``paths`` are written; ``errored`` ones (among them) ended in an error row, so that
+        their next close is news. The others are not offered again in this run."""
+        errored = set(errored)
         with self._cond:
             for path in paths:
                 self._tracked.discard(path)
-                _remember(self._handled, path)
+                self._moved.discard(path)
+                if path not in errored:
+                    self._handled[path] = None
+                    self._handled.move_to_end(path)
+                    if len(self._handled) > REMEMBERED:
+                        self._handled.popitem(last=False)
 
     def stop(self) -> int:
         """Stop observing. Complete files already found are still handed out by ``take``; files not yet
         complete are left for the next start. Returns how many were left (including later retries)."""
-        if self._observer is not None:
-            self._observer.stop()
-            self._observer.join()
-            self._observer = None
+        self._stop_observer()
         with self._cond:
             self._stopping = True
             self._left += len(self._pending)
@@ -239,6 +294,35 @@ class DirectoryWatcher:
         """Files left unread by ``stop`` (not complete yet, or retried while stopping)."""
         with self._cond:
             return self._left
+
+    def _stop_observer(self) -> None:
+        observer, self._observer = self._observer, None
+        if observer is not None:
+            observer.stop()
+            observer.join()
+
+    def _ask_rescan(self, reason: str, message: str) -> None:
+        """Ask for a rescan (caller holds the lock); logs ``message`` unless one for ``reason`` is waiting."""
+        if reason not in self._rescan:
+            log.warning("%s", message)
+        self._rescan.add(reason)
+
+    def _look_for_root(self) -> None:
+        """While a polled directory is gone: every ``poll_interval_s``, see whether it is back, and if so
+        watch it again and ask for a rescan (files may have come and changed meanwhile)."""
+        with self._cond:
+            now = time.monotonic()
+            if self._gone_since is None or self._stopping or now < self._next_look:
+                return
+            self._next_look = now + self.settings.poll_interval_s
+        if not os.path.isdir(self.root):
+            return
+        self._stop_observer()
+        self.start()
+        with self._cond:
+            outage, self._gone_since = time.monotonic() - self._gone_since, None
+            self._ask_rescan("back", f"watched directory {self.root} is back after {outage:.1f} s: watching it "
+                             "again, and rescanning it against the log")
 
     def _settle(self) -> None:
         """Move pending files that are due and stable (same size and mtime as last time) to ready."""
@@ -265,8 +349,8 @@ def _stat(path: str) -> tuple[int, int] | None:
     return (st.st_size, st.st_mtime_ns)
 
 
-def _remember(memory: OrderedDict[str, None], path: str) -> None:
-    memory[path] = None
-    memory.move_to_end(path)
-    if len(memory) > _REMEMBERED:
-        memory.popitem(last=False)
+def _read_int(path: str) -> int | str:
+    try:
+        return int(Path(path).read_text())
+    except (OSError, ValueError):
+        return "unknown"
