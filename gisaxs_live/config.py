@@ -395,8 +395,11 @@ def default_config_text() -> str:
     return resources.files("gisaxs_live").joinpath("data/default.yaml").read_text()
 
 
-def load_config(path: str | Path | None = None) -> Config:
-    """Load ``path`` (YAML) over the built-in defaults; ``None`` gives the bundled defaults."""
+def load_config(path: str | Path | None = None, *, detector: bool = False) -> Config:
+    """Load ``path`` (YAML) over the built-in defaults; ``None`` gives the bundled defaults. With
+    ``detector`` (a command that regrids detector frames) the file must place the detector
+    (``missing_geometry``): its default is the demo's synthetic Pilatus 1M, which turns another
+    detector's frames into ``no_signal`` rows. The frame files' headers are not read for geometry."""
     if path is None:
         text, name = default_config_text(), "default.yaml"
     else:
@@ -411,6 +414,24 @@ def load_config(path: str | Path | None = None) -> Config:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{name}: not valid YAML ({exc})".replace("\n", " ")) from None
     try:
-        return build_section(Config, data, "config")
+        config = build_section(Config, data, "config")
     except ConfigError as exc:
         raise ConfigError(f"{name}: {exc}") from None
+    problem = missing_geometry(data) if detector and path is not None else None
+    if problem:
+        raise ConfigError(f"{name}: {problem}: detector frames need their detector's geometry: give "
+                          "geometry.poni_file, or geometry.distance_mm and geometry.direct_beam_px [column, row] "
+                          "(and pixel_size_mm unless 0.172); config/default.yaml lists the keys")
+    return config
+
+
+def missing_geometry(data: Any) -> str | None:
+    """What a loaded YAML mapping lacks to place the detector (a PONI file, or distance and direct beam);
+    None when it places it."""
+    geometry = data.get("geometry") if isinstance(data, dict) else None
+    if not geometry:
+        return "no geometry section"
+    if geometry.get("poni_file") is not None:
+        return None
+    missing = [key for key in ("distance_mm", "direct_beam_px") if geometry.get(key) is None]
+    return f"geometry has no {' and no '.join(missing)}" if missing else None

@@ -58,3 +58,36 @@ def test_bad_config_is_a_clear_error_naming_the_key(tmp_path, text, message):
 def test_missing_config_file_names_it(tmp_path):
     with pytest.raises(ConfigError, match="nope.yaml: cannot read config"):
         load_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("experiment:\n  wavelength_nm: 0.1\n", "no geometry section"),
+    ("", "no geometry section"),
+    ("geometry: {}\n", "no geometry section"),
+    ("geometry:\n  distance_mm: 2500\n", "geometry has no direct_beam_px"),
+    ("geometry:\n  flip_rows: true\n", "geometry has no distance_mm and no direct_beam_px"),
+])
+def test_a_detector_command_needs_the_geometry_in_its_config(tmp_path, text, problem):
+    path = write(tmp_path, text)
+    load_config(path)  # simulate, train, evaluate: no detector, no geometry needed
+    with pytest.raises(ConfigError) as info:
+        load_config(path, detector=True)
+    message = str(info.value)
+    assert message.startswith(f"{path}: {problem}: detector frames need their detector's geometry")
+    assert "geometry.poni_file" in message and "\n" not in message
+
+
+def test_geometry_given_by_distance_and_beam_or_by_a_poni_file(tmp_path):
+    config = load_config(write(tmp_path, "geometry: {distance_mm: 2500, direct_beam_px: [792, 1305]}\n"), detector=True)
+    assert config.geometry.direct_beam_px == (792.0, 1305.0)
+    poni = tmp_path / "detector.poni"
+    poni.write_text("Distance: 2.0\n")
+    assert load_config(write(tmp_path, f"geometry: {{poni_file: {poni}}}\n"), detector=True).geometry.poni_file == poni
+    assert load_config(detector=True).geometry.distance_mm == 2000.0  # the bundled default places its Pilatus 1M
+
+
+def test_the_real_data_configs_give_their_geometry():
+    from pathlib import Path
+
+    for path in sorted((Path(__file__).parents[1] / "config" / "real").glob("*.yaml")):
+        load_config(path, detector=True)

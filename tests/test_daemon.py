@@ -390,7 +390,7 @@ GEOMETRY = "geometry:\n  distance_mm: 2000.0\n  direct_beam_px: [490.0, 900.0]\n
     (["--csv", "{log}", "{frames}"], "watch:\n  queue_size: 0\n", "watch.queue_size: 0 is outside"),
     (["--csv", "{log}", "{frames}"], "output:\n  csvv: x.csv\n", "output.csvv: unknown key (did you mean 'csv'?)"),
     (["--csv", "{log}", "{frames}/missing"], "", "missing: not a directory"),
-    (["{frames}"], "", "give the directory (DIR or watch.directory) and the CSV log (--csv or output.csv)"),
+    (["--csv", "{log}"], "", "give the directory to watch (DIR or watch.directory)"),
     (["--csv", "{foreign}", "{frames}"], "", "its columns differ from this model's"),
 ])
 def test_bad_start_up_is_a_clear_error(dirs, capsys, args, config, message):

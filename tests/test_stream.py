@@ -325,7 +325,8 @@ def detector_files(tmp_path_factory) -> dict[str, list[Path]]:
 def _start_stream(endpoint: str, csv_path: Path, model: Path) -> subprocess.Popen:
     config = csv_path.with_suffix(".yaml")
     # a restarted publisher is found again quickly; counts are logged twice a second
-    config.write_text("stream:\n  reconnect_max_s: 0.2\n  log_interval_s: 0.5\n")
+    config.write_text("stream:\n  reconnect_max_s: 0.2\n  log_interval_s: 0.5\n"
+                      "geometry: {distance_mm: 2000, direct_beam_px: [490, 900]}\n")  # the demo's Pilatus 1M
     return subprocess.Popen([*CLI, "stream", "--no-dashboard", "--config", str(config), "--csv", str(csv_path),
                              "--model", str(model), endpoint], stderr=subprocess.PIPE, text=True)
 

@@ -1,5 +1,11 @@
 """``gisaxs-live classify``: classify detector files (any format fabio reads, every frame) into CSV rows,
-the same rows the live monitor writes. Unreadable files become ``error`` rows; the rest go on."""
+the same rows the live monitor writes. Unreadable files become ``error`` rows; the rest go on.
+
+The config must give the detector geometry (geometry.distance_mm and direct_beam_px, or poni_file);
+without --config the bundled default is used: the geometry of the demo's synthetic Pilatus 1M.
+
+Exit status: 0 when no row is an error (ok, unknown or no_signal), 1 when some or all are errors,
+2 for a usage or configuration error (nothing classified)."""
 
 from __future__ import annotations
 
@@ -10,7 +16,8 @@ BATCH = 64
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("classify", help="classify detector files into CSV rows", description=__doc__)
+    p = subparsers.add_parser("classify", help="classify detector files into CSV rows", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="CBF, EDF, TIFF, Eiger HDF5, …")
     p.add_argument("--config", type=Path, default=None, help="YAML config with the experiment's geometry")
     p.add_argument("--model", type=Path, default=None, help="model directory (default: the bundled model)")
@@ -28,10 +35,11 @@ def run(args: argparse.Namespace) -> int:
     from ..pipeline import Classifier
     from ..results import csv_columns
     from ..sinks.csvlog import CsvLog, format_rows
+    from ..sinks.text import plural
     from ..sources.files import read_file
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
-    config = load_config(args.config)
+    config = load_config(args.config, detector=True)
     classifier = Classifier(config, args.model)  # warns (logs) if the model was trained for another experiment
     if args.csv:
         write = CsvLog(args.csv, classifier.class_names).write
@@ -63,6 +71,6 @@ def run(args: argparse.Namespace) -> int:
             write([error])
             counts[error.status] += 1
     flush()
-    print(f"classified {sum(counts.values())} frames: {counts['ok']} ok, {counts['no_signal']} no signal, "
-          f"{counts['error']} errors", file=sys.stderr)
-    return 0
+    print(f"classified {plural(sum(counts.values()), 'frame')}: {counts['ok']} ok, {counts['unknown']} unknown, "
+          f"{counts['no_signal']} no signal, {plural(counts['error'], 'error')}", file=sys.stderr)
+    return 1 if counts["error"] else 0

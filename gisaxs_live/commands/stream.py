@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from ..sources.stream import StreamSource
     from .watch import dashboard_sink, log_line_sink, want_dashboard
 
-    config = load_config(args.config)
+    config = load_config(args.config, detector=True)
     csv_path = args.csv or config.output.csv
     if csv_path is None:
         raise ValueError("give the CSV log (--csv or output.csv)")
@@ -69,7 +69,9 @@ def run(args: argparse.Namespace) -> int:
     def load() -> Classifier:
         from ..pipeline import Classifier
 
-        return Classifier(config, args.model)
+        classifier = Classifier(config, args.model)
+        classifier.warm_up()
+        return classifier
 
     monitor = StreamMonitor(source, load, csv_log, [dashboard_sink(config) if dashboard else log_line_sink()],
                             log_interval_s=None if dashboard else config.stream.log_interval_s)

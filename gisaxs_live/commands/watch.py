@@ -8,8 +8,15 @@ monitor was down or were in flight when it stopped. So a first start without --b
 was already there (but for the last minute), and a restart on the same log misses nothing and
 repeats nothing. (Rows rotated out of the log no longer count as logged.)
 
+The CSV log is --csv, else output.csv of the config, else gisaxs-live.csv in the watched directory
+(an error if that directory is not writable). The config must give the detector geometry
+(geometry.distance_mm and direct_beam_px, or poni_file); without --config the bundled default is used:
+the geometry of the demo's synthetic Pilatus 1M. The model is loaded and warmed up (one dummy batch)
+before the first frame is classified.
+
 SIGTERM or Ctrl-C: finish the frames already found, flush the log, exit 0 (a second Ctrl-C aborts;
-the next start picks up what was left). SIGHUP reopens the CSV log (after logrotate).
+the next start picks up what was left). SIGHUP reopens the CSV log (after logrotate). Exit status: 0
+after a clean stop, 1 if the log or the directory failed, 2 for a usage or configuration error.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -27,13 +35,18 @@ if TYPE_CHECKING:
     from ..daemon import Daemon
     from ..sinks import Sink
 
+#: the CSV log's name in the watched directory when neither --csv nor output.csv gives one
+DEFAULT_CSV_NAME = "gisaxs-live.csv"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("watch", help="classify each new frame in a detector directory (dashboard + CSV log)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("directory", nargs="?", type=Path, default=None, help="detector directory (default: watch.directory)")
+    p.add_argument("directory", nargs="?", type=Path, default=None, metavar="DIR",
+                   help="detector directory (default: watch.directory)")
     p.add_argument("--config", type=Path, default=None, help="YAML config (experiment, geometry, mask, watch, output)")
-    p.add_argument("--csv", type=Path, default=None, help="CSV log, appended (default: output.csv)")
+    p.add_argument("--csv", type=Path, default=None,
+                   help=f"CSV log, appended (default: output.csv of the config, else DIR/{DEFAULT_CSV_NAME})")
     p.add_argument("--model", type=Path, default=None, help="model directory (default: the bundled model)")
     p.add_argument("--backlog", action="store_true", help="also classify files present at start that the log lacks")
     p.add_argument("--recursive", action="store_true", default=None, help="watch subdirectories too")
@@ -47,14 +60,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..config import load_config
 
-    config = load_config(args.config)
+    config = load_config(args.config, detector=True)
     overrides = {k: v for k, v in (("recursive", args.recursive), ("observer", args.observer)) if v is not None}
     settings = dataclasses.replace(config.watch, **overrides)
     directory = args.directory or settings.directory
-    csv_path = args.csv or config.output.csv
-    if directory is None or csv_path is None:
-        raise ValueError("give the directory (DIR or watch.directory) and the CSV log (--csv or output.csv)")
+    if directory is None:
+        raise ValueError("give the directory to watch (DIR or watch.directory)")
+    csv_path = args.csv or config.output.csv or default_csv(directory)
     return watch(config, settings, directory, csv_path, args.model, args.backlog, want_dashboard(args.no_dashboard))
+
+
+def default_csv(directory: Path) -> Path:
+    """``DIR/gisaxs-live.csv``, where DIR is writable; else a ValueError naming the fix."""
+    path = directory / DEFAULT_CSV_NAME
+    if directory.is_dir() and not os.access(path if path.exists() else directory, os.W_OK):
+        raise ValueError(f"{directory}: not writable, so the CSV log cannot go to {path}: give --csv PATH "
+                         "(or output.csv in the config)")
+    return path
 
 
 def want_dashboard(no_dashboard: bool) -> bool:
@@ -70,6 +92,9 @@ def watch(config: Config, settings: Watch, directory: Path, csv_path: Path, mode
     from ..sources.watch import DirectoryWatcher
 
     watcher = DirectoryWatcher(directory, settings)
+    if watcher.matches(str(csv_path)) and _inside(csv_path, watcher.root, settings.recursive):
+        raise ValueError(f"{csv_path}: the CSV log would be watched as a frame (watch.patterns match its name): "
+                         "give --csv another name or place")
     try:
         csv_log = CsvLog(csv_path, fsync=config.output.fsync)
     except LogError as exc:
@@ -79,7 +104,9 @@ def watch(config: Config, settings: Watch, directory: Path, csv_path: Path, mode
     def load():
         from ..pipeline import Classifier
 
-        return Classifier(config, model).classify
+        classifier = Classifier(config, model)
+        classifier.warm_up()
+        return classifier.classify
 
     daemon = Daemon(watcher, load, csv_log, sinks)
     handle_signals(daemon, csv_log)
@@ -88,17 +115,18 @@ def watch(config: Config, settings: Watch, directory: Path, csv_path: Path, mode
     return daemon.run(backlog=backlog)
 
 
-def dashboard_sink(config: Config) -> Sink:
-    """The rich dashboard (and rich log output) for a terminal."""
-    from rich.console import Console
-    from rich.logging import RichHandler
+def _inside(path: Path, root: str, recursive: bool) -> bool:
+    """Whether the watcher of ``root`` sees ``path``."""
+    parent = path.expanduser().resolve().parent
+    return parent == Path(root) or (recursive and Path(root) in parent.parents)
 
+
+def dashboard_sink(config: Config) -> Sink:
+    """The rich dashboard for a terminal; log records (INFO and up) print above it."""
     from ..sinks.dashboard import Dashboard, DashboardState
 
-    console = Console()
-    logging.basicConfig(level=logging.INFO, format="%(message)s", force=True,
-                        handlers=[RichHandler(console=console, show_path=False)])
-    return Dashboard(DashboardState(config.output.recent_rows, config.output.mix_frames), console)
+    logging.getLogger().setLevel(logging.INFO)
+    return Dashboard(DashboardState(config.output.recent_rows, config.output.mix_frames))
 
 
 def log_line_sink() -> Sink:

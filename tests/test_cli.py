@@ -1,0 +1,143 @@
+"""The command line as a new user meets it, as real processes: exit statuses, one-line start-up errors,
+no TensorFlow chatter on stderr, the default CSV log of ``watch``, and a README command table that
+lists what the parsers accept."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gisaxs_live.classify.modeldir import META, bundled_model_dir
+from gisaxs_live.cli import build_parser
+from gisaxs_live.config import load_config
+from gisaxs_live.demo_series import GrowthSeries, cbf_bytes, demo_config
+from gisaxs_live.usage import markdown_table, readme_block
+
+CLI = [sys.executable, "-m", "gisaxs_live.cli"]
+README = Path(__file__).parents[1] / "README.md"
+#: what TensorFlow, absl and Keras print at start-up (C++ log lines, absl's notice, Python warnings)
+CHATTER = re.compile(r"^[IWE]\d{4} |absl|oneDNN|tensorflow|keras|cuda", re.IGNORECASE | re.MULTILINE)
+needs_model = pytest.mark.skipif(not (bundled_model_dir() / META).exists(), reason="no bundled model")
+
+
+def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory):
+    """One good Pilatus 1M CBF of the demo's growth series, and two files that are no detector image."""
+    root = tmp_path_factory.mktemp("cli")
+    (root / "good.cbf").write_bytes(cbf_bytes(GrowthSeries(demo_config(load_config()), 2).frame(0)))
+    (root / "empty.cbf").write_bytes(b"")
+    (root / "notes.cbf").write_text("beam lost at 14:02\n")
+    return root
+
+
+def test_readme_command_table_is_the_parsers():
+    table = markdown_table(build_parser())
+    assert readme_block(README.read_text()) == table, (
+        "README.md's command table differs from the parsers: run `python -m gisaxs_live.usage --write README.md`")
+    assert "[--observer {inotify\\|polling}]" in table and "[--backlog]" in table and "FILE …" in table
+
+
+def test_help_documents_the_exit_statuses():
+    top, classify = run("--help"), run("classify", "--help")
+    assert top.returncode == 0 and classify.returncode == 0
+    assert "exit status:" in top.stdout and "2  usage or configuration error" in top.stdout
+    assert "Exit status: 0 when no row is an error" in classify.stdout and "1 when some or all are errors" in classify.stdout
+
+
+def test_a_usage_error_exits_2():
+    done = run("classify", "--no-such-option", "x.cbf")
+    assert done.returncode == 2 and "unrecognized arguments: --no-such-option" in done.stderr
+
+
+@pytest.mark.parametrize("command", [["classify", "{good}"], ["watch", "--csv", "{log}", "{dir}"],
+                                     ["stream", "--csv", "{log}", "tcp://127.0.0.1:9"]])
+def test_a_config_without_geometry_stops_with_one_line(frames, tmp_path, command):
+    config = tmp_path / "beamline.yaml"
+    config.write_text("experiment:\n  wavelength_nm: 0.1033\n  incidence_angle_deg: 0.4\n")
+    args = [a.format(good=frames / "good.cbf", log=tmp_path / "log.csv", dir=frames) for a in command]
+    done = run(command[0], "--config", str(config), *args[1:], timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"gisaxs-live {command[0]}: error: {config}: no geometry section: detector frames need")
+    assert not (tmp_path / "log.csv").exists()
+
+
+@needs_model
+def test_classify_all_ok_exits_0_and_stderr_holds_only_the_summary(frames):
+    done = run("classify", str(frames / "good.cbf"))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines() == ["classified 1 frame: 1 ok, 0 unknown, 0 no signal, 0 errors"]
+    assert not CHATTER.search(done.stderr)
+    assert [row["status"] for row in csv.DictReader(done.stdout.splitlines())] == ["ok"]
+
+
+@needs_model
+def test_classify_exits_1_when_every_file_failed(frames):
+    done = run("classify", str(frames / "empty.cbf"), str(frames / "notes.cbf"))
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == "classified 2 frames: 0 ok, 0 unknown, 0 no signal, 2 errors"
+    assert [row["status"] for row in csv.DictReader(done.stdout.splitlines())] == ["error", "error"]
+
+
+@needs_model
+def test_watch_logs_into_the_watched_directory_by_default(frames, tmp_path):
+    watched = tmp_path / "detector"
+    watched.mkdir()
+    proc = subprocess.Popen([*CLI, "watch", "--no-dashboard", str(watched)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    log = watched / "gisaxs-live.csv"
+    try:
+        deadline = time.monotonic() + 90
+        while not log.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (watched / ".s_00001.cbf.part").write_bytes((frames / "good.cbf").read_bytes())
+        os.replace(watched / ".s_00001.cbf.part", watched / "s_00001.cbf")
+        while proc.poll() is None and time.monotonic() < deadline and len(log.read_text().splitlines()) < 2:
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    rows = list(csv.DictReader(log.read_text().splitlines()))
+    assert [(Path(r["source"]).name, r["status"]) for r in rows] == [("s_00001.cbf", "ok")]  # the log is no frame
+    assert not CHATTER.search(err), err
+
+
+def test_watch_without_a_writable_directory_for_its_log_names_the_fix(tmp_path, capsys):
+    from gisaxs_live.cli import main
+
+    watched = tmp_path / "readonly"
+    watched.mkdir()
+    watched.chmod(0o555)
+    try:
+        if os.access(watched, os.W_OK):
+            pytest.skip("running as root: every directory is writable")
+        assert main(["watch", "--no-dashboard", str(watched)]) == 2
+    finally:
+        watched.chmod(0o755)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"gisaxs-live watch: error: {watched}: not writable, so the CSV log cannot go to "
+                   f"{watched / 'gisaxs-live.csv'}: give --csv PATH (or output.csv in the config)"]
+
+
+def test_a_csv_log_the_watcher_would_take_for_a_frame_is_refused(tmp_path, capsys):
+    from gisaxs_live.cli import main
+
+    config = tmp_path / "all.yaml"
+    config.write_text("geometry: {distance_mm: 2000, direct_beam_px: [490, 900]}\nwatch:\n  patterns: ['*']\n")
+    assert main(["watch", "--config", str(config), "--no-dashboard", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "the CSV log would be watched as a frame" in err and err.count("\n") == 1
