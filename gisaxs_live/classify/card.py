@@ -11,12 +11,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import inspect
+
+from ..simulator import conventions
 from ..simulator.shapes import get_shape
 from .families import family_name
 from .modeldir import ModelInfo
 
-#: per class: the geometry in words, and how BornAgain 25's form factors express our parameters (checked
-#: against BornAgain by ``tests/test_bornagain.py``; our lengths in nm, BornAgain's in nm too).
+#: per class: the geometry in words (how BornAgain's form factors express it: ``simulator/conventions.py``)
 GEOMETRY: dict[str, str] = {
     "capsule": "vertical cylinder of diameter D_y with hemispherical caps, total height D_z = aspect·D_y ≥ D_y",
     "spheroid": "spheroid of revolution, in-plane diameter D_y, height D_z = aspect·D_y, resting on its pole",
@@ -28,19 +30,6 @@ GEOMETRY: dict[str, str] = {
     "prism3": "triangular prism, base circumscribed by a circle of diameter D_y, height D_z = aspect·D_y",
     "prism6": "hexagonal prism, base circumscribed by a circle of diameter D_y, height D_z = aspect·D_y",
     "cylinder": "vertical cylinder of diameter D_y and height D_z = aspect·D_y",
-}
-
-BORNAGAIN: dict[str, str] = {
-    "capsule": "Compound: SpheroidalSegment(R, R, R, 0) at z = 0, Cylinder(R, D_z − D_y) at z = R, "
-               "SpheroidalSegment(R, R, 0, R) at z = D_z − R; R = D_y/2",
-    "spheroid": "Spheroid(radius_xy = D_y/2, radius_z = D_z/2)",
-    "ellipsoid": "Ellipsoid(radius_x = D_y/(2·xy_ratio), radius_y = D_y/2, radius_z = D_z/2), RotationZ(φ) with φ "
-                 "uniform over 180°",
-    "truncated_spheroid": "SpheroidalSegment(radius_xy = D_y/2, radius_z = D_z/2, rm_top = 0, rm_bottom = D_z − H)",
-    "hemispheroid": "SpheroidalSegment(radius_xy = D_y/2, radius_z = D_z, rm_top = 0, rm_bottom = D_z)",
-    "prism3": "Prism3(base_edge = D_y·√3/2, height = D_z), vertex on +x at azimuth 0",
-    "prism6": "Prism6(base_edge = D_y/2, height = D_z), vertex on +x at azimuth 0",
-    "cylinder": "Cylinder(radius = D_y/2, height = D_z)",
 }
 
 ORIENTATION = ("Particles stand on the substrate (z = 0 at their base). Axially symmetric shapes have no in-plane "
@@ -83,7 +72,7 @@ def class_facts(name: str) -> dict[str, Any]:
         "parameters": [{"name": p.name, "unit": p.unit, "trained_range": _range(p), "description": p.description}
                        for p in shape.parameters],
         "orientation_period_deg": shape.orientation_period_deg,
-        "bornagain": BORNAGAIN[name],
+        "bornagain": " ".join(inspect.getdoc(conventions.TO_BORNAGAIN[name]).split()).replace("``", "`"),
         "non_overlap": NON_OVERLAP.get(name, ""),
     }
 
@@ -93,11 +82,14 @@ def card_facts(info: ModelInfo) -> dict[str, Any]:
     meta, grid = info.meta, info.grid
     experiment = meta["experiment"]
     return {
-        "model": str(info.path),
+        "model": info.path.name,
         "classes": [class_facts(c) for c in info.class_names],
         "families": [{"family": family_name(g), "members": list(g), "proof": FAMILY_PROOFS.get(family_name(g), "")}
                      for g in info.families if len(g) > 1],
         "orientation": ORIENTATION,
+        "bornagain_common": "BornAgain's particle origin is its bottom centre and deposit2D puts it on the substrate, as ours; "
+        "BornAgain's beam runs along +x, as our q_x, so our azimuth φ is RotationZ(φ). Size distribution: "
+        + " ".join(inspect.getdoc(conventions.lognormal_to_bornagain).split()),
         "experiment": experiment,
         "qgrid": {"q_z_nm-1": [grid.qz_min, grid.qz_max, grid.n_qz], "q_y_nm-1": [grid.qy_min, grid.qy_max, grid.n_qy],
                   "rows": "q_z ascending from the sample horizon k·sin α_i (row 0 = horizon)",
@@ -106,6 +98,7 @@ def card_facts(info: ModelInfo) -> dict[str, Any]:
         "training": {k: meta[k] for k in ("training_set", "augmentation") if k in meta}
                     | {"epochs": meta.get("training", {}).get("epochs")},
         "metrics": meta.get("metrics", {}),
+        "other_data": meta.get("other_data", {}),
         "ood": meta.get("ood"),
     }
 
@@ -114,7 +107,8 @@ def render_markdown(facts: dict[str, Any]) -> str:
     """MODEL.md from ``card_facts``."""
     e, g = facts["experiment"], facts["qgrid"]
     lines = ["# Model card", "",
-             f"Model directory: `{facts['model']}`. Every fact here is also in its `model.json` (key `card`).", "",
+             f"Model `{facts['model']}`. Every fact here is also in its `model.json` (key `card`); "
+             "`gisaxs-live model-info [--model DIR]` prints it.", "",
              "## What it is for", "",
              f"* Experiment: λ = {e['wavelength_nm']:g} nm, α_i = {e['incidence_angle_deg']:g}°, particles "
              f"{_material(e['particle'])} on {_material(e['substrate'])}, volume fraction {e['volume_fraction']:g}. "
@@ -132,11 +126,14 @@ def render_markdown(facts: dict[str, Any]) -> str:
         lines += ["| parameter | unit | trained range | meaning |", "|---|---|---|---|"]
         lines += [f"| {p['name']} | {p['unit'] or '–'} | {p['trained_range']} | {p['description']} |"
                   for p in c["parameters"]]
-        lines += ["", f"BornAgain 25: `{c['bornagain']}`."]
+        lines += ["", f"BornAgain 25: {c['bornagain']}"]
         if c["non_overlap"]:
             lines += ["", f"Kept apart from its neighbours: {c['non_overlap']}."]
         lines += [""]
-    lines += ["## Orientation", "", facts["orientation"], "", "## Degenerate families", "",
+    lines += ["## Orientation", "", facts["orientation"], "", "## Other codes", "",
+              "Each class above gives BornAgain 25's particle for it (`gisaxs_live/simulator/conventions.py`, checked "
+              "against BornAgain by `tests/test_bornagain.py`: median differences 0.05–0.44 %). "
+              + facts["bornagain_common"], "", "## Degenerate families", "",
               "Every row reports the most probable family and its summed probability (`family`, `p_family`) "
               "beside the top two classes. A class in no family is a family of its own.", ""]
     lines += [f"* `{f['family']}`: {f['proof']}." for f in facts["families"]] or ["* none"]
@@ -162,7 +159,12 @@ def render_markdown(facts: dict[str, Any]) -> str:
         if isinstance(m, dict) and "top1" in m:
             extra = "".join(f", {k} {m[k]:.1f} %" for k in ("family_top1", "family_top2") if k in m)
             lines += [f"* {name}: top-1 {m['top1']:.1f} %, top-2 {m['top2']:.1f} %{extra}."]
-    lines += ["", "Figures on frames this project did not make (BornAgain, real frames) are in the README."]
+    other = facts.get("other_data") or {}
+    if other:
+        lines += ["", "On frames this project's simulator did not make:", ""]
+        lines += [f"* {name}: {m['summary']} (`{m['command']}`)." for name, m in other.items()]
+    else:
+        lines += ["", "Not yet measured on frames this project's simulator did not make."]
     return "\n".join(lines) + "\n"
 
 

@@ -49,7 +49,8 @@ class OodModel:
 
     def save(self, model_dir: str | Path) -> Path:
         path = Path(model_dir) / OOD_FILE
-        np.savez(path, means=self.means, precision=self.precision, threshold=self.threshold, quantile=self.quantile)
+        np.savez(path, means=self.means.astype(np.float32), precision=self.precision.astype(np.float32),
+                 threshold=self.threshold, quantile=self.quantile)  # float32: 1 MB, distances change < 1e-5
         return path
 
     @classmethod
@@ -60,7 +61,8 @@ class OodModel:
             return None
         try:
             with np.load(path) as z:
-                return cls(z["means"], z["precision"], float(z["threshold"]), float(z["quantile"]))
+                return cls(z["means"].astype(np.float64), z["precision"].astype(np.float64), float(z["threshold"]),
+                           float(z["quantile"]))
         except (OSError, KeyError, ValueError) as exc:
             raise ValueError(f"{path}: unreadable out-of-distribution statistics ({exc})") from None
 

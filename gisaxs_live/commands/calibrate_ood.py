@@ -29,12 +29,16 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0.5 <= args.quantile < 1.0:
         raise ValueError(f"--quantile {args.quantile:g}: must lie in [0.5, 1)")
+    from ..training.provenance import dataset_hash
+
     predictor = Predictor(args.model)
-    model, record = calibrate(predictor, read_dataset(args.dataset), args.seed, args.quantile)
+    data = read_dataset(args.dataset)
+    model, record = calibrate(predictor, data, args.seed, args.quantile)
     path = model.save(args.model)
     meta_path = args.model / META
     meta = json.loads(meta_path.read_text())
-    meta["ood"] = dict(record, dataset=str(args.dataset))
+    meta["ood"] = dict(record, dataset={"protocol": str(data.attrs["protocol"]), "seed": int(data.attrs["seed"]),
+                                        "n": int(len(data.labels)), "sha256": dataset_hash(data)})
     meta_path.write_text(json.dumps(meta, indent=1))
     print(f"{path}: threshold {model.threshold:.2f} (the {100 * args.quantile:g}th percentile of "
           f"{record['n_held_out']} held-out patterns)")

@@ -13,7 +13,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description=__doc__)
     p.add_argument("--model", type=Path, default=None, help="model directory (default: the bundled model)")
     p.add_argument("--json", action="store_true", help="print the card's facts as JSON instead of Markdown")
+    p.add_argument("--write", action="store_true",
+                   help="write the card into the model directory: MODEL.md, pictures/<class>.png and the `card` key "
+                        "of model.json")
     p.set_defaults(func=run)
+
+
+CARD = "MODEL.md"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,6 +29,17 @@ def run(args: argparse.Namespace) -> int:
     from ..classify.card import card_facts, render_markdown
     from ..classify.modeldir import ModelInfo
 
-    facts = card_facts(ModelInfo.read(args.model))
+    info = ModelInfo.read(args.model)
+    facts = card_facts(info)
+    if args.write:
+        from ..classify.modeldir import META
+        from ..pictures.shapes import write_shape_pictures
+
+        (info.path / CARD).write_text(render_markdown(facts))
+        write_shape_pictures(list(info.class_names), info.path / "pictures")
+        meta = dict(info.meta, card=facts)
+        (info.path / META).write_text(json.dumps(meta, indent=1, default=str))
+        print(f"{info.path}: wrote {CARD}, pictures/ and the card in {META}")
+        return 0
     sys.stdout.write(json.dumps(facts, indent=1, default=str) + "\n" if args.json else render_markdown(facts))
     return 0

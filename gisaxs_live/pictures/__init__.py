@@ -1,0 +1,1 @@
+"""Pictures for people (matplotlib, imported lazily here and nowhere else): pure functions from data to a Figure."""

@@ -1,0 +1,53 @@
+"""The model card: every class stated with its trained ranges and BornAgain's equivalent, the families with
+their proofs, and the bundled MODEL.md and model.json in step with the code that writes them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from gisaxs_live.classify.card import card_facts, render_markdown
+from gisaxs_live.classify.modeldir import ModelInfo, bundled_model_dir
+from gisaxs_live.simulator.shapes import CLASS_NAMES
+
+
+def test_every_class_states_geometry_ranges_and_bornagain():
+    facts = card_facts(ModelInfo.read(None))
+    assert [c["class"] for c in facts["classes"]] == list(CLASS_NAMES)
+    for c in facts["classes"]:
+        assert c["geometry"] and c["bornagain"] and c["parameters"]
+        names = [p["name"] for p in c["parameters"]]
+        assert names[:3] == ["D_y", "aspect", "fwhm"]
+    by = {c["class"]: c for c in facts["classes"]}
+    h_ratio = next(p for p in by["truncated_spheroid"]["parameters"] if p["name"] == "h_ratio")
+    assert h_ratio["trained_range"] == "0.2–0.8 without (0.4, 0.6)"
+    spread = next(p for p in by["ellipsoid"]["parameters"] if p["name"] == "azimuth_spread")
+    assert spread["trained_range"] == "180"
+    assert "base_edge = D_y·√3/2" in by["prism3"]["bornagain"]
+    assert [f["family"] for f in facts["families"]] == ["prism6|cylinder"]
+    assert "test_random_prism6_is_a_cylinder_of_equal_area" in facts["families"][0]["proof"]
+
+
+def test_the_bundled_card_is_in_step_with_the_model():
+    info = ModelInfo.read(None)
+    facts = card_facts(info)
+    written = (bundled_model_dir() / "MODEL.md").read_text()
+    assert written == render_markdown(facts), "run `gisaxs-live model-info --write`"
+    assert json.loads(json.dumps(facts, default=str)) == info.meta["card"]
+    for name in CLASS_NAMES:
+        assert (bundled_model_dir() / "pictures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_model_info_prints_the_card():
+    run = subprocess.run([sys.executable, "-m", "gisaxs_live.cli", "model-info"], capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("# Model card") and "## Degenerate families" in run.stdout
+    as_json = subprocess.run([sys.executable, "-m", "gisaxs_live.cli", "model-info", "--json"], capture_output=True,
+                             text=True, timeout=60)
+    assert json.loads(as_json.stdout)["classes"][0]["class"] == "capsule"
+    missing = subprocess.run([sys.executable, "-m", "gisaxs_live.cli", "model-info", "--model", "/nonexistent"],
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+    assert "not a gisaxs-live model directory" in missing.stderr
