@@ -185,8 +185,11 @@ class Mask:
     ``file`` (nonzero = masked), a ``beamstop``, ``rectangles`` [column_min, row_min, column_max,
     row_max] (inclusive), ``circles`` [column, row, radius], and everything outside a circular
     ``aperture_px`` [column, row, radius] (e.g. a flight tube's shadow); in every frame also negative
-    counts (Pilatus gaps, dead pixels; if ``negative_is_masked``) and counts above ``max_count``
-    (saturated or hot pixels)."""
+    counts (Pilatus gaps, dead pixels; if ``negative_is_masked``), counts above ``max_count`` (saturated
+    or hot pixels; None: the cutoff the file's header gives, e.g. a Pilatus CBF's ``Count_cutoff``, if
+    any); isolated hot pixels, well above the rest of their bin and brighter than ``hot_pixel_ratio`` ×
+    the dimmer of their two neighbours on every line through them, are replaced by their neighbours'
+    median (``preprocess.hotpixels``; None: not looked for)."""
 
     file: Path | None = None
     negative_is_masked: bool = True
@@ -195,6 +198,7 @@ class Mask:
     rectangles: tuple[tuple[int, int, int, int], ...] = ()
     circles: tuple[tuple[float, float, float], ...] = ()
     aperture_px: tuple[float, float, float] | None = None
+    hot_pixel_ratio: float | None = 5.0
 
     def _check(self, where: str) -> None:
         if self.file is not None and not self.file.is_file():
@@ -208,6 +212,8 @@ class Mask:
             _in_range(where, "aperture_px[2]", self.aperture_px[2], 1.0, 1e5)
         if self.max_count is not None:
             _in_range(where, "max_count", self.max_count, 0.0, math.inf)
+        if self.hot_pixel_ratio is not None:
+            _in_range(where, "hot_pixel_ratio", self.hot_pixel_ratio, 2.0, 1e6)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,9 @@ class Frame:
     detector). ``source`` names where it came from (a file path, or ``endpoint series N``), ``frame_id``
     its index there (0 for single-frame files), ``t`` its arrival time (Unix s). ``mask`` (bool, True =
     bad) carries a pixel mask sent with the frame, e.g. by a detector stream; the configured masks are
-    added in preprocessing.
+    added in preprocessing. ``count_cutoff`` (counts) is the detector's own limit where the file's header
+    gives one (a Pilatus CBF's ``Count_cutoff``): counts above it are masked unless the config sets
+    ``mask.max_count``.
     """
 
     data: np.ndarray
@@ -27,3 +29,4 @@ class Frame:
     frame_id: int
     t: float
     mask: np.ndarray | None = None
+    count_cutoff: float | None = None

@@ -20,7 +20,7 @@ import pytest
 from gisaxs_live.config import Beamstop, Config, ConfigError, Simulation, load_config
 from gisaxs_live.frame import Frame, FrameError
 from gisaxs_live.preprocess.geometry import DetectorGeometry
-from gisaxs_live.preprocess.prepare import FramePreprocessor
+from gisaxs_live.preprocess.prepare import MIN_BIN_PIXEL_FRACTION, FramePreprocessor
 from gisaxs_live.preprocess.regrid import fill_empty
 from gisaxs_live.preprocess.scale import to_levels
 from gisaxs_live.qgrid import QGrid
@@ -209,6 +209,31 @@ def test_bin_value_is_the_mean_of_its_valid_pixels(config, grid, synthetic):
     intensity = FramePreprocessor(capped, grid, DECADES).prepare(frame_of(counts)).intensity
     good = counts.ravel()[pixels[len(pixels) // 3:-1]]
     assert intensity[row, col] == pytest.approx(good.mean(), rel=1e-6)
+
+
+def test_the_regrid_equals_a_direct_per_bin_mean_on_a_random_frame_and_mask(config, grid):
+    rng = np.random.default_rng(11)
+    data = rng.integers(-2, 10**6, PILATUS_1M).astype(np.int32)  # negative: gaps and dead pixels
+    frame_mask = rng.random(PILATUS_1M) < 0.2
+    plain = with_mask(config, hot_pixel_ratio=None)
+    pre = FramePreprocessor(plain, grid, DECADES)
+    intensity = pre.prepare(frame_of(data, frame_mask)).intensity
+    # the direct way: each pixel's bin from its q, one weighted bincount over the valid pixels
+    q = DetectorGeometry(config.geometry).pixel_q(PILATUS_1M, config.experiment.k_nm, config.experiment.alpha_i_rad)
+    col = np.floor((np.abs(q.qy) - grid.qy_min) / (grid.qy_max - grid.qy_min) * grid.n_qy)
+    row = np.floor((q.qz - grid.qz_min) / (grid.qz_max - grid.qz_min) * grid.n_qz)
+    use = ((col >= 0) & (col < grid.n_qy) & (row >= 0) & (row < grid.n_qz) & (q.alpha_f >= 0)
+           & (data >= 0) & ~frame_mask)
+    bins = (row[use] * grid.n_qy + col[use]).astype(int)
+    n = np.bincount(bins, minlength=grid.n_qz * grid.n_qy)
+    total = np.bincount(bins, weights=data[use].astype(np.float64), minlength=n.size)
+    direct = np.full(n.size, np.nan)
+    enough = (n > 0) & (n >= MIN_BIN_PIXEL_FRACTION * np.median(n[n > 0]))
+    direct[enough] = total[enough] / n[enough]
+    assert np.array_equal(intensity, direct.reshape(grid.shape).astype(np.float32), equal_nan=True)
+    # uniform noise has no isolated hot pixel: the hot-pixel test changes nothing
+    with_test = FramePreprocessor(config, grid, DECADES).prepare(frame_of(data, frame_mask)).intensity
+    assert np.array_equal(with_test, intensity, equal_nan=True)
 
 
 def test_negative_values_count_when_not_masked(config, grid):

@@ -2,18 +2,22 @@
 
 Static: the mask file, the beam stop, rectangles, circles and the aperture, for one detector shape
 (pixels of the array as fabio returns it). Per frame: negative counts (Pilatus gaps and dead pixels,
-which may appear at any time), counts above ``max_count`` and NaN / inf; the frame's own mask is
-added by the preprocessor.
+which may appear at any time), counts above the count cutoff (``max_count``, else the file header's)
+and NaN / inf; the frame's own mask and isolated hot pixels (``hotpixels``) are added by the
+preprocessor.
 """
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from ..config import Mask
+
+INT32_MAX = 2**31 - 1
 
 
 def static_mask(mask: Mask, shape: tuple[int, int], direct_beam_px: tuple[float, float]) -> np.ndarray:
@@ -60,17 +64,25 @@ def read_mask_file(path: Path) -> np.ndarray:
     return np.asarray(data) != 0
 
 
-def frame_valid(values: np.ndarray, mask: Mask) -> np.ndarray | None:
-    """Per-frame validity of ``values`` (counts of some pixels): not negative (if configured), not above
-    ``max_count``, finite. None when every value is valid (the common, fast case)."""
-    checks = []
-    if mask.negative_is_masked:
-        checks.append(values >= 0)
-    if mask.max_count is not None:
-        checks.append(values <= mask.max_count)
+def valid_counts(values: np.ndarray, negative_is_masked: bool, max_count: float | None) -> np.ndarray:
+    """Per value (counts): True where usable: not negative (if ``negative_is_masked``), not above
+    ``max_count`` (None: no limit), finite."""
+    valid = np.ones(values.shape, dtype=bool)
+    if negative_is_masked:
+        valid &= values >= 0
+    if max_count is not None:
+        valid &= values <= max_count
     if values.dtype.kind == "f":
-        checks.append(np.isfinite(values))
-    if not checks:
-        return None
-    valid = np.logical_and.reduce(checks)
-    return None if valid.all() else valid
+        valid &= np.isfinite(values)
+    return valid
+
+
+def invalid_positions(values: np.ndarray, negative_is_masked: bool, max_count: float | None) -> np.ndarray:
+    """Indices into ``values`` (counts of the table's pixels) of the unusable ones (see ``valid_counts``).
+    Pilatus int32 counts take one unsigned comparison: negative values are above 2³¹ − 1 as uint32."""
+    if values.dtype == np.int32 and negative_is_masked:
+        limit = INT32_MAX if max_count is None or max_count >= INT32_MAX else math.floor(max_count)
+        return np.flatnonzero(values.view(np.uint32) > limit)
+    if values.dtype.kind in "iu" and not negative_is_masked and max_count is None:
+        return np.empty(0, dtype=np.intp)
+    return np.flatnonzero(~valid_counts(values, negative_is_masked, max_count))

@@ -10,6 +10,10 @@ masking,
   - fewer than ``MIN_POSITIVE_FRACTION`` of those bins have counts (closed shutter, beam off), or
   - the brightest bin is less than ``MIN_CONTRAST`` times the median bin (a flat, featureless frame;
     a GISAXS pattern spans several decades).
+Per frame, negative counts, counts above the cutoff (``mask.max_count``, else the one the file's header
+gives: ``Frame.count_cutoff``), NaN / inf and the frame's own mask are left out of the bins, and
+isolated hot pixels are replaced by their neighbours' median (``hotpixels``; 0.1 % of them at random
+positions leave the real DESY frames' top-1 class unchanged, tests/test_real_frames.py).
 A bin holding fewer valid pixels than ``MIN_BIN_PIXEL_FRACTION`` × the median bin counts as empty.
 Empty bins (masked, module gaps, beam stop, beyond the detector) are filled before scaling, mostly by
 linear interpolation along q_z (``regrid.fill_empty``): training images have no holes, and on a
@@ -30,8 +34,9 @@ from ..config import Config, ConfigError
 from ..frame import Frame, FrameError
 from ..qgrid import QGrid
 from .geometry import DetectorGeometry
-from .mask import frame_valid, static_mask
-from .regrid import Lookup, bin_mean, build_lookup, fill_empty
+from .hotpixels import replace_hot_pixels
+from .mask import invalid_positions, static_mask, valid_counts
+from .regrid import Lookup, bin_mean, bin_sums, build_lookup, fill_empty
 from .scale import to_levels
 
 MIN_COVERED_FRACTION = 0.25
@@ -104,20 +109,29 @@ class FramePreprocessor:
         if static_coverage < MIN_COVERED_FRACTION:
             raise FrameError(f"{where}: a {data.shape[0]}×{data.shape[1]} frame covers only "
                              f"{static_coverage:.0%} of the model grid (needs {MIN_COVERED_FRACTION:.0%})")
-        values = data.ravel()[lookup.pixels]
-        valid = frame_valid(values, self.config.mask)
+        mask = self.config.mask
+        max_count = mask.max_count if mask.max_count is not None else frame.count_cutoff
+        values = np.take(data.ravel(), lookup.pixels)
+        excluded = invalid_positions(values, mask.negative_is_masked, max_count)
         if frame.mask is not None:
-            unmasked = ~np.asarray(frame.mask, dtype=bool).ravel()[lookup.pixels]
-            valid = unmasked if valid is None else valid & unmasked
-        intensity = bin_mean(values, lookup, valid, MIN_BIN_PIXEL_FRACTION)
+            masked = np.flatnonzero(np.take(np.asarray(frame.mask, dtype=bool).ravel(), lookup.pixels))
+            excluded = np.union1d(excluded, masked)
+        sums, counts = bin_sums(values, lookup, excluded)
+        hot = 0
+        if mask.hot_pixel_ratio is not None:
+            hot = replace_hot_pixels(values, lookup, sums, counts, data,
+                                     lambda v: valid_counts(v, mask.negative_is_masked, max_count),
+                                     mask.hot_pixel_ratio)
+        intensity = bin_mean(sums, counts, lookup, MIN_BIN_PIXEL_FRACTION)
         problem = _lacks_signal(intensity)
         if problem:
             return Prepared(None, intensity, "no_signal", f"{where}: no usable signal: {problem}")
         image = to_levels(fill_empty(intensity), self.decades)
-        used = lookup.pixels.size if valid is None else int(np.count_nonzero(valid))
+        used = int(counts.sum())
         empty = np.isnan(intensity).mean()
+        hot_note = f", {hot} hot {'pixel' if hot == 1 else 'pixels'} replaced" if hot else ""
         return Prepared(image, intensity, "ok",
-                        f"{used} pixels in {1 - empty:.0%} of the grid's bins ({empty:.0%} filled)")
+                        f"{used} pixels in {1 - empty:.0%} of the grid's bins ({empty:.0%} filled{hot_note})")
 
 
 def _lacks_signal(intensity: np.ndarray) -> str:

@@ -1,5 +1,8 @@
 """Detector pixels → bins of the canonical (q_z, q_y) grid: a lookup table built once per detector shape,
-then per frame one gather (pixels in bin order) and one ``np.add.reduceat`` over the bins' runs.
+then per frame one gather (pixels in bin order) and one ``np.add.reduceat`` over the bins' runs: the
+table is a CSR sparse operator pixels → bins with unit weights (``starts`` its row pointers, ``pixels``
+its column indices), applied without building the weights. Per-frame masking takes the few invalid
+pixels out of the sums and counts afterwards, so the common case touches every pixel once.
 
 A pixel goes to the bin holding (|q_y|, q_z): both halves of the detector average into the same bins
 (the pattern is mirror-symmetric in q_y). Pixels below the sample horizon (α_f < 0), outside the grid
@@ -56,19 +59,34 @@ def build_lookup(q: PixelQ, masked: np.ndarray, grid: QGrid) -> Lookup:
     return Lookup(tuple(masked.shape), grid.shape, pixels, bins, counts, occupied, starts)
 
 
-def bin_mean(values: np.ndarray, lookup: Lookup, valid: np.ndarray | None = None,
-             min_fraction: float = 0.0) -> np.ndarray:
-    """Mean of ``values`` (one per table pixel, e.g. counts) in each bin, over the pixels where ``valid``
-    (None = all); float32 of grid shape. NaN in bins without a valid pixel, and in bins with fewer valid
-    pixels than ``min_fraction`` × the median over non-empty bins (cut by a mask or detector edge to one
-    or two pixels, such a bin is mostly noise)."""
-    counts = lookup.counts
-    if valid is not None:  # invalid pixels are few: take them out of the table's counts
-        counts = counts - np.bincount(lookup.bins[~valid], minlength=lookup.n_bins)
-        values = np.where(valid, values, 0)
+def bin_sums(values: np.ndarray, lookup: Lookup, excluded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per bin (flat): the sum (float64) of ``values`` (one per table pixel, in table order, e.g. counts)
+    and how many pixels it has, leaving out the table positions ``excluded``. Sets those values to 0
+    in place. Integer counts are summed exactly (int64), others in float64."""
+    values[excluded] = 0
     sums = np.zeros(lookup.n_bins)
     if lookup.occupied.size:
-        sums[lookup.occupied] = np.add.reduceat(values, lookup.starts, dtype=np.float64)
+        dtype = np.int64 if values.dtype.kind in "iub" else np.float64
+        sums[lookup.occupied] = np.add.reduceat(values, lookup.starts, dtype=dtype)
+    counts = lookup.counts - np.bincount(lookup.bins[excluded], minlength=lookup.n_bins)
+    return sums, counts
+
+
+def replace_values(values: np.ndarray, lookup: Lookup, sums: np.ndarray, counts: np.ndarray,
+                   positions: np.ndarray, new: np.ndarray) -> None:
+    """Give the table positions ``positions`` (not excluded) the values ``new`` in ``values``, ``sums`` and
+    ``counts``, in place; where ``new`` is NaN, the pixel is left out instead (value 0)."""
+    bins = lookup.bins[positions]
+    keep = ~np.isnan(new)
+    np.add.at(sums, bins, np.where(keep, new, 0.0) - values[positions])
+    np.subtract.at(counts, bins[~keep], 1)
+    values[positions] = np.where(keep, new, 0)
+
+
+def bin_mean(sums: np.ndarray, counts: np.ndarray, lookup: Lookup, min_fraction: float = 0.0) -> np.ndarray:
+    """``sums`` / ``counts`` per bin (from ``bin_sums``), float32 of grid shape. NaN in bins without a
+    valid pixel, and in bins with fewer valid pixels than ``min_fraction`` × the median over non-empty
+    bins (cut by a mask or detector edge to one or two pixels, such a bin is mostly noise)."""
     enough = counts > 0
     if min_fraction > 0 and enough.any():
         enough &= counts >= min_fraction * np.median(counts[enough])

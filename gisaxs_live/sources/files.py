@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..frame import Frame, FrameError
+from .cutoff import count_cutoff
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,8 @@ def read_frames(path: str | Path) -> Iterator[Frame]:
     image = _guarded(path, None, _open, path)
     for index in range(max(int(image.nframes), 1)):
         frame = image if index == 0 else _guarded(path, index, image.getframe, index)
-        yield Frame(_image_data(path, index, frame), str(path), index, stat.st_mtime)
+        yield Frame(_image_data(path, index, frame), str(path), index, stat.st_mtime,
+                    count_cutoff=count_cutoff(frame.header))
 
 
 #: Start of a CBF binary section; fabio 2026.6 loops forever looking for it in a file cut before it.
