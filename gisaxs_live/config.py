@@ -277,7 +277,10 @@ class Stream:
     ``queue_size`` decoded frames wait for the classifier, which takes up to ``batch_size`` at once; a frame
     arriving at a full queue is dropped and gets an error row. A peer silent for 3 heartbeats
     (``heartbeat_s``) counts as gone; reconnection attempts back off up to ``reconnect_max_s``. Without the
-    dashboard, the counts are logged every ``log_interval_s`` (times in s)."""
+    dashboard, the counts are logged every ``log_interval_s`` (times in s). An image (or pixel mask) whose
+    declared shape x pixel size exceeds ``max_image_bytes`` is refused unread with an error row; the
+    default, 256 MiB, is 3.5 x the largest DECTRIS frame (Eiger2 16M: 4148 x 4362 pixels x 4 bytes =
+    72.4 MB)."""
 
     allowed_endpoints: tuple[str, ...] = ()
     receive_buffer_frames: int = 16
@@ -286,6 +289,7 @@ class Stream:
     heartbeat_s: float = 1.0
     reconnect_max_s: float = 2.0
     log_interval_s: float = 10.0
+    max_image_bytes: int = 256 * 2**20
 
     def _check(self, where: str) -> None:
         _in_range(where, "receive_buffer_frames", self.receive_buffer_frames, 1, 100_000)
@@ -294,6 +298,7 @@ class Stream:
         _in_range(where, "heartbeat_s", self.heartbeat_s, 0.1, 600.0)
         _in_range(where, "reconnect_max_s", self.reconnect_max_s, 0.1, 600.0)
         _in_range(where, "log_interval_s", self.log_interval_s, 0.1, 86400.0)
+        _in_range(where, "max_image_bytes", self.max_image_bytes, 1024, 2**31 - 1)  # lz4 stops at 2**31 - 1
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from pathlib import Path
 from typing import NamedTuple
 
@@ -31,6 +31,11 @@ class Outgoing(NamedTuple):
 
     parts: list[bytes]
     frame: bool
+
+
+def count_frames(paths: Sequence[str | Path]) -> int:
+    """The frames in the files (multi-frame files count each); reads them, raising FrameError as a replay would."""
+    return sum(1 for path in paths for _ in read_frames(path))
 
 
 def replay_frames(paths: Sequence[str | Path]) -> Iterator[np.ndarray]:
@@ -59,20 +64,25 @@ def resolve_encoding(choice: str, dtype: np.dtype) -> str:
 
 
 def messages(frames: Iterable[np.ndarray], protocol: str = "simplon", encoding: str = "bslz4", series: int = 1,
-             header_detail: str = "basic", period_s: float = 0.0, repeat: int = 1) -> Iterator[Outgoing]:
+             header_detail: str = "basic", period_s: float = 0.0, repeat: int = 1,
+             count: int | None = None) -> Iterator[Outgoing]:
     """The messages that replay ``frames`` ``repeat`` times as series ``series``, frame ids from 0.
 
     SIMPLON: a ``dheader-1.0`` (with ``all``, its pixel mask marks the first frame's negative pixels, the
     Pilatus gap convention), one ``dimage-1.0`` per frame (``dconfig`` times spaced ``period_s``), and a
-    ``dseries_end-1.0``. Simple protocol: one two-part message per frame (raw pixels, so ``encoding`` must
-    be none or ``<``). With ``repeat`` > 1 each frame is encoded once and kept (memory: all frames, raw
-    and encoded).
+    ``dseries_end-1.0``. The header's detector config announces the series as a detector does
+    (``nimages`` = ``count`` x ``repeat``, ``ntrigger`` 1, ``trigger_mode`` ints) when the frame ``count``
+    is given or ``frames`` has a length. Simple protocol: one two-part message per frame (raw pixels, so
+    ``encoding`` must be none or ``<``). With ``repeat`` > 1 each frame is encoded once and kept (memory:
+    all frames, raw and encoded).
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}")
     if protocol == "simple" and encoding not in ("none", "<"):
         raise ValueError(f"the simple protocol sends raw pixels; encoding {encoding!r} is for SIMPLON only")
     simplon_series = protocol == "simplon"
+    if count is None and isinstance(frames, Sized):
+        count = len(frames)
     kept: list[tuple[np.ndarray, bytes, str]] = []
 
     def first_pass() -> Iterator[tuple[np.ndarray, bytes, str]]:
@@ -98,6 +108,8 @@ def messages(frames: Iterable[np.ndarray], protocol: str = "simplon", encoding: 
                 y, x = data.shape
                 config = {"description": "gisaxs-live publish (file replay)", "x_pixels_in_detector": x,
                           "y_pixels_in_detector": y}
+                if count is not None:
+                    config.update(nimages=count * repeat, ntrigger=1, trigger_mode="ints")
                 mask = data < 0 if header_detail == "all" else None
                 yield Outgoing(simplon.encode_header(series, header_detail, config, mask), False)
             yield Outgoing(simplon.encode_image(series, index, data, resolve_encoding(encoding, data.dtype),

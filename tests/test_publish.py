@@ -70,6 +70,19 @@ def test_simplon_series_header_images_end_with_running_frame_ids(files):
         np.testing.assert_array_equal(frame.data, expected)
 
 
+def test_the_header_announces_the_series_length_as_a_detector_does(files):
+    frames = [np.ones((4, 6), np.uint16)] * 3
+
+    def config(msgs) -> dict:
+        return simplon.parse(next(iter(msgs)).parts).config
+
+    announced = {"nimages": 6, "ntrigger": 1, "trigger_mode": "ints"}
+    assert config(publisher.messages(frames, repeat=2)).items() >= announced.items()  # a list has a length
+    assert config(publisher.messages(iter(frames), repeat=2, count=3)).items() >= announced.items()
+    assert "nimages" not in config(publisher.messages(iter(frames)))  # unknown: not announced
+    assert publisher.count_frames(files["cbf"] + files["edf"]) == 5  # the EDF holds 3 frames
+
+
 def test_pixel_types_outside_simplon_are_converted_or_refused():
     assert publisher.simplon_pixels(np.ones((2, 2))).dtype == np.float32
     assert publisher.simplon_pixels(np.ones((2, 2), np.int64)).dtype == np.int32
@@ -115,6 +128,8 @@ def test_publish_process_frames_arrive_with_the_files_pixels(files, options, kin
         source.join()
     assert proc.returncode == 0, proc.stderr
     assert f"sent {len(expected)} frames" in proc.stderr
+    if "simple" not in options:  # the process counted the files' frames for the header
+        assert source.handler.header.config["nimages"] == len(expected)
     assert [f.frame_id for f in got] == list(range(len(expected)))
     for frame, pixels in zip(got, expected):
         np.testing.assert_array_equal(frame.data, pixels)

@@ -143,8 +143,49 @@ def _described(parts, **changes):
     return [parts[0], json.dumps(desc).encode(), *parts[2:]]
 
 
+def _declared(shape, type_name, encoding, blob=b"\0" * 100):
+    """An image of series 9, frame 2 declaring ``shape`` [x, y] of ``type_name`` with the data ``blob``."""
+    head, _, _, times = _image()
+    desc = {"htype": "dimage_d-1.0", "shape": shape, "type": type_name, "encoding": encoding, "size": len(blob)}
+    return [head, json.dumps(desc).encode(), blob, times]
+
+
+def _huge_mask():
+    parts = simplon.encode_header(9, "all", {}, np.zeros((2, 2), bool))
+    parts[4] = json.dumps({"htype": "dpixelmask-1.0", "shape": [65536, 65536], "type": "uint32"}).encode()
+    return parts
+
+
+def _bslz4_header(total, block):
+    body = _image("bs32-lz4<")[2]
+    return _resized(_image("bs32-lz4<"), struct.pack(">QI", total, block) + body[12:])
+
+
+GARBAGE_RNG = np.random.default_rng(11)
+HUGE = [65536, 65536]  # 16 GiB at 32 bits: lz4.block overflowed on it (OverflowError killed the receiver)
+LIMIT = "more than the limit of 256 MiB (stream.max_image_bytes)"
+
 MALFORMED = {
     "image part missing": (_image()[:3], (9, 2), "3 parts"),
+    "image with two parts too many": (_image() + [b"appendix", b"more"], (9, 2), "6 parts"),
+    "random bytes in every part": ([GARBAGE_RNG.bytes(n) for n in (40, 300, 7)], (None, -1), "part 1 is not JSON"),
+    "a single empty part": ([b""], (None, -1), "part 1 is not JSON"),
+    "deeply nested JSON": ([b"[" * 100_000], (None, -1), "nested too deeply"),
+    "huge shape, raw": (_declared(HUGE, "uint32", "<"), (9, 2), f"65536x65536 uint32 would take 16 GiB, {LIMIT}"),
+    "huge shape, lz4": (_declared(HUGE, "uint32", "lz4<"), (9, 2), LIMIT),
+    "huge shape, bs8-lz4": (_declared(HUGE, "uint8", "bs8-lz4<"), (9, 2), LIMIT),
+    "huge shape, bs16-lz4": (_declared(HUGE, "uint16", "bs16-lz4<"), (9, 2), LIMIT),
+    "huge shape, bs32-lz4": (_declared(HUGE, "uint32", "bs32-lz4<"), (9, 2), LIMIT),
+    "astronomic shape": (_declared([10**30, 10**30], "uint32", "lz4<"), (9, 2), LIMIT),
+    "huge pixel mask": (_huge_mask(), (9, -1), f"pixel mask: 65536x65536 uint32 would take 16 GiB, {LIMIT}"),
+    "lz4 too short for its shape": (_declared([8192, 8192], "uint16", "lz4<"), (9, 2),
+                                    "lz4< data of 100 bytes cannot hold 134,217,728 bytes"),
+    "bitshuffle too short for its shape": (_declared([53, 37], "uint32", "bs32-lz4<",
+                                                     struct.pack(">QI", 53 * 37 * 4, 8192) + b"\0" * 10), (9, 2),
+                                           "bs32-lz4< data of 10 bytes cannot hold 7,844 bytes"),
+    "bitshuffle block size zero": (_bslz4_header(53 * 37 * 4, 0), (9, 2), "block size of 0 bytes"),
+    "bitshuffle block size not 8 pixels": (_bslz4_header(53 * 37 * 4, 8188), (9, 2), "block size of 8,188 bytes"),
+    "bitshuffle block size huge": (_bslz4_header(53 * 37 * 4, 2**32 - 32), (9, 2), "block size of 4,294,967,264"),
     "bad JSON in part 1": ([b"{not json", b"x"], (None, -1), "part 1 is not JSON"),
     "bad JSON in part 2": ([_image()[0], b"[1, 2", *_image()[2:]], (9, 2), "part 2"),
     "size does not match shape x type": (_resized(_image(), _image()[2][:-4]), (9, 2), "needs"),
@@ -153,14 +194,15 @@ MALFORMED = {
     "unknown pixel type": (_described(_image(), type="complex64"), (9, 2), "pixel type"),
     "corrupt lz4": (_corrupt(_image("lz4<"), 8), (9, 2), "corrupt lz4<"),
     "corrupt bitshuffle-lz4": (_corrupt(_image("bs32-lz4<"), 20), (9, 2), "corrupt bs32-lz4<"),
-    "bitshuffle header size lies": (_resized(_image("bs32-lz4<"), struct.pack(">QI", 2**40, 8192)
-                                             + _image("bs32-lz4<")[2][12:]), (9, 2), "header says"),
+    "bitshuffle header size lies": (_bslz4_header(2**40, 8192), (9, 2), "header says 1,099,511,627,776 bytes"),
     "unknown htype": ([b'{"htype": "dflatfield-2.0", "series": 9}'], (9, -1), "unknown htype"),
     "header part missing": (simplon.encode_header(9, "all", {}, np.zeros((37, 53), bool))[:5], (9, -1),
                             "needs 8 parts"),
     "simple: pixel part missing": (simple_protocol.encode(pixels("int32"), 4)[:1], (None, 4), "expected 2"),
     "simple: size mismatch": ([simple_protocol.encode(pixels("int32"), 4)[0], b"\0" * 10], (None, 4), "needs"),
     "simple: no frame id": ([b'{"shape": [2, 2], "dtype": "<i4"}', b"\0" * 16], (None, -1), "frame"),
+    "simple: huge shape": ([b'{"shape": [65536, 65536], "dtype": "<u4", "frame": 4}', b"\0" * 100], (None, 4),
+                           LIMIT),
 }
 
 
@@ -288,6 +330,7 @@ def test_malformed_messages_from_a_raw_socket_do_not_stop_the_receiver():
 
 CLI = [sys.executable, "-m", "gisaxs_live.cli"]
 N_CBF = 3
+CLASSIFIED = ("ok", "unknown", "no_signal")  # the statuses of a frame that went through the classifier
 
 
 @pytest.fixture(scope="module")
@@ -382,7 +425,7 @@ def test_stream_classifies_every_frame_of_every_protocol_encoding_and_restarted_
     good, bad = rows[:5 * N_CBF], rows[5 * N_CBF:]
     sources = [f"{endpoint} series {s}" for s in (1, 2, 3, 4)] + [endpoint]
     assert [(r["source"], int(r["frame"])) for r in good] == [(s, i) for s in sources for i in range(N_CBF)]
-    assert all(r["status"] in ("ok", "no_signal") for r in good), [r["message"] for r in good]
+    assert all(r["status"] in CLASSIFIED for r in good), [r["message"] for r in good]
     assert all(r["status"] == "error" and r["message"].startswith("malformed") for r in bad)
     handler = MessageHandler(endpoint)  # which malformed messages were frames (SIMPLON images, simple frames)
     for parts, _, _ in MALFORMED.values():
@@ -428,7 +471,7 @@ def test_sigterm_with_frames_in_flight_loses_none(tmp_path, model_dir, detector_
     assert sent == [n]
     rows = _rows(csv_path)
     assert [int(r["frame"]) for r in rows] == list(range(n)), err[-3000:]
-    assert all(r["status"] in ("ok", "no_signal") for r in rows), [r["message"] for r in rows]
+    assert all(r["status"] in CLASSIFIED for r in rows), [r["message"] for r in rows]
     assert f"received {n}, classified {n}, malformed 0, dropped 0" in err
 
 

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..config import load_config
     from ..frame import FrameError
-    from ..publisher import messages, replay_frames, send
+    from ..publisher import count_frames, messages, replay_frames, send
     from ..sources.stream import check_endpoint
 
     if args.rate < 0 or args.repeat < 1 or args.series < 0:
@@ -50,10 +50,12 @@ def run(args: argparse.Namespace) -> int:
     missing = [str(f) for f in args.files if not f.is_file()]
     if missing:
         raise FileNotFoundError(f"no such file: {', '.join(missing)}")
-    msgs = messages(replay_frames(args.files), args.protocol, encoding, args.series, args.header_detail,
-                    1.0 / args.rate if args.rate else 0.0, args.repeat)
-    started = time.monotonic()
     try:
+        # SIMPLON headers announce the series length (nimages), as a detector's do: the files are read twice
+        count = count_frames(args.files) if args.protocol == "simplon" and args.header_detail != "none" else None
+        started = time.monotonic()
+        msgs = messages(replay_frames(args.files), args.protocol, encoding, args.series, args.header_detail,
+                        1.0 / args.rate if args.rate else 0.0, args.repeat, count)
         sent = send(args.endpoint, msgs, args.rate,
                     on_bound=lambda: print(f"publish: bound {args.endpoint}; waiting for a client", file=sys.stderr,
                                            flush=True))

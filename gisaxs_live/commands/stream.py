@@ -6,8 +6,12 @@ pixel part; see ``gisaxs_live.sources.simple_protocol``), told apart message by 
 loaded before connecting, so the detector waits rather than frames being dropped during start-up.
 
 Every frame gets a row (source ``ENDPOINT series N``, the frame id in the frame column). Malformed
-messages and frames dropped at a full queue (stream.queue_size) get ``error`` rows; the stream goes on.
-The publisher may go away and come back; a series whose header was missed is still classified.
+messages, images declaring more than stream.max_image_bytes, and frames dropped at a full queue
+(stream.queue_size) get ``error`` rows; no message stops the stream. The publisher may go away and come
+back; a series whose header was missed is still classified. A series that closes with images missing
+(the next series started, the publisher restarted it, the stream stopped, or it ended early) gets one
+``error`` row, e.g. "series 7 cut short (series 8 started): 238 of 400 images received, 162 missing",
+counting against the header's nimages x ntrigger where it gives them.
 
 Only loopback endpoints unless the config lists others in stream.allowed_endpoints. A DECTRIS stream
 round-robins messages between its clients: a second client on the same stream halves what each sees.
@@ -134,8 +138,9 @@ class StreamMonitor:
                     status = 1
                 stopping = True
                 self.source.stop()
+            ended = stopping and not self.source.running  # before ``take``: what it queued last is taken
             frames, rejected = self.source.take(batch, self.tick_s)
-            if stopping and not frames and not rejected and not self.source.running:
+            if ended and not frames and not rejected:
                 log.info("%s", self.status())
                 return status
             results = [classifier.error(r.source, r.frame, r.message, r.t) for r in rejected]

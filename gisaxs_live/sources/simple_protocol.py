@@ -18,8 +18,8 @@ part 1, a UTF-8 JSON object (the header)::
 part 2: the pixels, ``rows × columns × itemsize`` bytes, C order, uncompressed.
 
 It has no ``htype`` key: that is how a receiver tells it from a SIMPLON message. Anything else (a part
-missing, a third part, bad JSON, a missing key, a size that is not rows × columns × itemsize) is malformed
-and becomes an ``error`` row. Python sender::
+missing, a third part, bad JSON, a missing key, a size that is not rows × columns × itemsize, a shape
+above the receiver's ``stream.max_image_bytes``) is malformed and becomes an ``error`` row. Python sender::
 
     import json, zmq
     push = zmq.Context().socket(zmq.PUSH); push.bind("tcp://127.0.0.1:5555")
@@ -37,7 +37,10 @@ from typing import Any
 
 import numpy as np
 
+from ..config import Stream
+from .series import plural
 from .simplon import MessageError, Part, load_json
+from .sizeguard import BlobError, check_declared
 
 DTYPES = ("uint8", "uint16", "uint32", "int8", "int16", "int32", "float32", "float64")
 
@@ -63,15 +66,18 @@ def encode(data: np.ndarray, frame: int, source: str | None = None, timestamp: f
     return [json.dumps(header, separators=(",", ":")).encode(), data.tobytes()]
 
 
-def decode(parts: Sequence[Part], header: dict[str, Any] | None = None) -> SimpleFrame:
-    """Decode a two-part message; ``header`` is part 1 already parsed, if the caller has it."""
+def decode(parts: Sequence[Part], header: dict[str, Any] | None = None,
+           limit: int = Stream.max_image_bytes) -> SimpleFrame:
+    """Decode a two-part message; ``header`` is part 1 already parsed, if the caller has it; ``limit``:
+    the most bytes the header's shape and dtype may declare."""
     header = load_json(parts[0], "part 1") if header is None else header
     frame = header.get("frame")
     frame = frame if type(frame) is int and frame >= 0 else None
     if frame is None:
         raise MessageError(f"header frame {header.get('frame')!r} is not a non-negative integer")
     if len(parts) != 2:
-        raise MessageError(f"simple message has {len(parts)} parts, expected 2 (JSON header, pixels)", frame=frame)
+        raise MessageError(f"simple message has {plural(len(parts), 'part')}, expected 2 (JSON header, pixels)",
+                           frame=frame)
     shape = header.get("shape")
     if not (isinstance(shape, list) and len(shape) == 2 and all(type(n) is int and n > 0 for n in shape)):
         raise MessageError(f"shape {shape!r} is not [rows, columns] of positive integers", frame=frame)
@@ -88,8 +94,12 @@ def decode(parts: Sequence[Part], header: dict[str, Any] | None = None) -> Simpl
     if timestamp is not None and (not isinstance(timestamp, (int, float)) or isinstance(timestamp, bool)
                                   or not math.isfinite(timestamp)):
         raise MessageError(f"timestamp {timestamp!r} is not a number of seconds", frame=frame)
-    view = memoryview(parts[1]).cast("B")
     nbytes = shape[0] * shape[1] * dtype.itemsize
+    try:
+        check_declared(nbytes, f"{shape[0]}x{shape[1]} {dtype.str}", limit)
+    except BlobError as exc:
+        raise MessageError(str(exc), frame=frame) from None
+    view = memoryview(parts[1]).cast("B")
     if len(view) != nbytes:
         raise MessageError(f"pixel part is {len(view)} bytes, {shape[0]}x{shape[1]} {dtype.str} needs {nbytes}",
                            frame=frame)

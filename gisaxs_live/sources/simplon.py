@@ -33,7 +33,9 @@ Encodings: ``<`` raw little-endian; ``lz4<`` one raw LZ4 block (no size prefix);
 uncompressed bytes, big-endian uint32 block size in bytes), then per block a big-endian uint32 compressed
 length and the LZ4 block of the bit-shuffled data. Decoding uses ``lz4`` (raw blocks) and
 ``dectris-compression`` (bitshuffle-LZ4, which bounds-checks every block); encoding uses ``lz4`` and
-``bitshuffle``.
+``bitshuffle``. Before any decoder sees a blob, ``sizeguard`` checks its declared size against the limit
+(``stream.max_image_bytes``), its length against what the codec can expand to, and a bitshuffle blob's
+12-byte header against the declared shape.
 
 Sources relied on (layouts cross-checked between them, not taken from one): dectris/documentation
 ``stream_v2/README.md`` (stream config keys header_detail, header_appendix, image_appendix; ``format: legacy``
@@ -57,6 +59,10 @@ from dataclasses import dataclass, field
 from typing import Any, Union
 
 import numpy as np
+
+from ..config import Stream
+from .series import plural
+from .sizeguard import BlobError, check_bslz4_header, check_declared, check_lz4_length
 
 HEADER, IMAGE, IMAGE_D, IMAGE_CONFIG, SERIES_END = (
     "dheader-1.0", "dimage-1.0", "dimage_d-1.0", "dconfig-1.0", "dseries_end-1.0")
@@ -117,29 +123,33 @@ def load_json(part: Part, what: str, series: int | None = None, frame: int | Non
         value = json.loads(bytes(part))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MessageError(f"{what} is not JSON ({exc})", series, frame) from None
+    except RecursionError:
+        raise MessageError(f"{what} is not JSON this reader takes (nested too deeply)", series, frame) from None
     if not isinstance(value, dict):
         raise MessageError(f"{what} is not a JSON object", series, frame)
     return value
 
 
-def parse(parts: Sequence[Part], first: dict[str, Any] | None = None) -> Message:
-    """Decode one multi-part SIMPLON message; ``first`` is part 1 already parsed, if the caller has it."""
+def parse(parts: Sequence[Part], first: dict[str, Any] | None = None,
+          limit: int = Stream.max_image_bytes) -> Message:
+    """Decode one multi-part SIMPLON message; ``first`` is part 1 already parsed, if the caller has it;
+    ``limit``: the most bytes an image or pixel mask may declare."""
     first = load_json(parts[0], "part 1") if first is None else first
     htype = first.get("htype")
     if htype == IMAGE:
-        return _parse_image(parts, first)
+        return _parse_image(parts, first, limit)
     if htype == HEADER:
-        return _parse_header(parts, first)
+        return _parse_header(parts, first, limit)
     if htype == SERIES_END:
         return SeriesEnd(_int(first, "series", "dseries_end-1.0"))
     raise MessageError(f"unknown htype {htype!r}", _maybe_int(first.get("series")), _maybe_int(first.get("frame")))
 
 
-def _parse_image(parts: Sequence[Part], head: dict[str, Any]) -> Image:
+def _parse_image(parts: Sequence[Part], head: dict[str, Any], limit: int) -> Image:
     series = _int(head, "series", "dimage-1.0")
     frame = _int(head, "frame", "dimage-1.0", series)
     if len(parts) not in (4, 5):
-        raise MessageError(f"image message has {len(parts)} parts, expected 4 (or 5 with an appendix)",
+        raise MessageError(f"image message has {plural(len(parts), 'part')}, expected 4 (or 5 with an appendix)",
                            series, frame)
     desc = load_json(parts[1], "part 2 (dimage_d-1.0)", series, frame)
     if desc.get("htype") != IMAGE_D:
@@ -153,13 +163,13 @@ def _parse_image(parts: Sequence[Part], head: dict[str, Any]) -> Image:
         raise MessageError(f"dimage_d size {size!r} but the data part is {len(memoryview(blob))} bytes",
                            series, frame)
     try:
-        data = decode_blob(blob, desc.get("shape"), desc.get("type"), desc.get("encoding"))
+        data = decode_blob(blob, desc.get("shape"), desc.get("type"), desc.get("encoding"), limit)
     except MessageError as exc:
         raise MessageError(str(exc), series, frame) from None
     return Image(series, frame, data)
 
 
-def _parse_header(parts: Sequence[Part], head: dict[str, Any]) -> SeriesHeader:
+def _parse_header(parts: Sequence[Part], head: dict[str, Any], limit: int) -> SeriesHeader:
     series = _int(head, "series", "dheader-1.0")
     detail = head.get("header_detail")
     if detail not in HEADER_DETAILS:
@@ -177,14 +187,16 @@ def _parse_header(parts: Sequence[Part], head: dict[str, Any]) -> SeriesHeader:
                 raise MessageError(f"part {index + 1} has htype {desc.get('htype')!r}, expected {htype!r}", series)
             if htype == PIXEL_MASK:
                 try:
-                    mask = decode_blob(parts[index + 1], desc.get("shape"), desc.get("type"), "<") != 0
+                    mask = decode_blob(parts[index + 1], desc.get("shape"), desc.get("type"), "<", limit) != 0
                 except MessageError as exc:
                     raise MessageError(f"pixel mask: {exc}", series) from None
     return SeriesHeader(series, detail, config, mask)
 
 
-def decode_blob(blob: Part, shape: Any, type_name: Any, encoding: Any) -> np.ndarray:
-    """Decode a data blob of ``shape`` [x, y] and pixel ``type_name`` to an array (y, x), little-endian.
+def decode_blob(blob: Part, shape: Any, type_name: Any, encoding: Any,
+                limit: int = Stream.max_image_bytes) -> np.ndarray:
+    """Decode a data blob of ``shape`` [x, y] and pixel ``type_name`` to an array (y, x), little-endian;
+    a shape declaring more than ``limit`` bytes is refused before anything is decoded.
 
     Raw data are a read-only view of ``blob``; compressed data are decoded into a new buffer.
     """
@@ -192,6 +204,16 @@ def decode_blob(blob: Part, shape: Any, type_name: Any, encoding: Any) -> np.nda
     dtype = _dtype(type_name)
     nbytes = x * y * dtype.itemsize
     view = memoryview(blob).cast("B")
+    try:
+        check_declared(nbytes, f"{x}x{y} {type_name}", limit)
+        return _decode_checked(view, x, y, dtype, type_name, encoding, nbytes, limit)
+    except BlobError as exc:
+        raise MessageError(str(exc)) from None
+
+
+def _decode_checked(view: memoryview, x: int, y: int, dtype: np.dtype, type_name: str, encoding: Any,
+                    nbytes: int, limit: int) -> np.ndarray:
+    """``decode_blob`` once the declared size is within the limit."""
     if encoding == "<":
         if len(view) != nbytes:
             raise MessageError(f"raw data is {len(view)} bytes, {x}x{y} {type_name} needs {nbytes}")
@@ -199,6 +221,7 @@ def decode_blob(blob: Part, shape: Any, type_name: Any, encoding: Any) -> np.nda
     if encoding == "lz4<":
         import lz4.block
 
+        check_lz4_length(len(view), nbytes, encoding)
         try:
             raw = lz4.block.decompress(view, uncompressed_size=nbytes)
         except lz4.block.LZ4BlockError as exc:
@@ -206,11 +229,8 @@ def decode_blob(blob: Part, shape: Any, type_name: Any, encoding: Any) -> np.nda
     elif isinstance(encoding, str) and (match := _BSLZ4.fullmatch(encoding)):
         if int(match.group(1)) != 8 * dtype.itemsize:
             raise MessageError(f"encoding {encoding} does not fit pixel type {type_name}")
-        if len(view) < 12:
-            raise MessageError(f"{encoding} data is {len(view)} bytes, shorter than its 12-byte header")
-        (total,) = struct.unpack_from(">Q", view)
-        if total != nbytes:  # checked before decoding: the header must not decide how much memory we take
-            raise MessageError(f"{encoding} header says {total} bytes, {x}x{y} {type_name} needs {nbytes}")
+        # checked before decoding: the blob's header must not decide how much memory is taken
+        check_bslz4_header(view, nbytes, dtype.itemsize, encoding, limit)
         from dectris.compression import decompress
 
         try:

@@ -3,11 +3,16 @@
 ``MessageHandler`` turns one multi-part message into a ``Frame``, a ``Rejected`` record (malformed input,
 or a frame dropped at a full queue: both become ``error`` rows) or nothing (a SIMPLON series header or
 end). It tells the protocols apart by part 1: a JSON object with ``htype`` is SIMPLON stream v1
-(``simplon``), one without is the simple protocol (``simple_protocol``). It keeps the series state: the
-last header's pixel mask (used for that series only) and the next expected frame id (gaps are counted
-as ``missing``: frames that went to another client of the same stream, or were lost upstream). A series
-whose header was missed (the client joined mid-series) is still classified: geometry comes from the
-config, the mask then only from the pixel values.
+(``simplon``), one without is the simple protocol (``simple_protocol``). No message ends the stream: an
+image declaring more than ``stream.max_image_bytes`` is refused before any decoder sees it
+(``sizeguard``), and should a decoder fail in a way not foreseen, that message still becomes one error
+row. It keeps the series state: the last header's pixel mask (used for that series only) and the
+series' progress (``series``): frame ids skipped are counted as ``missing`` (frames that went to another
+client of the same stream, or were lost upstream), and a series that closes with images missing (cut
+short by the next series, a restart or the stop; or ended early) becomes one error row saying how many,
+with the count the header announced where it gave one. A series whose header was missed (the client
+joined mid-series) is still classified: geometry comes from the config, the mask then only from the
+pixel values.
 
 ``StreamSource`` owns the socket and a receiving thread; the worker ``take``s decoded frames. ZeroMQ
 reconnects by itself when the publisher goes away and comes back; heartbeats notice a silent peer.
@@ -36,6 +41,7 @@ from zmq.utils.monitor import recv_monitor_message
 from ..config import ConfigError, Stream
 from ..frame import Frame
 from . import simple_protocol, simplon
+from .series import SeriesProgress, expected_images, plural
 from .simplon import MessageError, Part
 
 log = logging.getLogger(__name__)
@@ -78,24 +84,29 @@ class Rejected:
 @dataclass
 class StreamCounts:
     """Frames ``received`` (image or simple-protocol messages, decodable or not), ``malformed`` messages (of
-    any kind), frames ``dropped`` at a full queue, frame ids ``missing`` in a series; written by the
+    any kind), frames ``dropped`` at a full queue, images ``missing`` from a series (frame ids skipped, and
+    announced images that never came), series ``cut_short`` (closed with images missing); written by the
     receiving thread only."""
 
     received: int = 0
     malformed: int = 0
     dropped: int = 0
     missing: int = 0
+    cut_short: int = 0
 
 
 class MessageHandler:
-    """One received message → Frame | Rejected | None, for the stream at ``endpoint``."""
+    """One received message → Frame | Rejected | None, for the stream at ``endpoint``; images may declare
+    at most ``limit`` bytes. Reports of series cut short collect in ``notices``, for the caller to take."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, limit: int = Stream.max_image_bytes) -> None:
         self.endpoint = endpoint
+        self.limit = limit
         self.counts = StreamCounts()
         self.header: simplon.SeriesHeader | None = None
-        self.series: int | None = None       # of the last SIMPLON message
-        self._next_frame: int | None = None  # expected next frame id in ``series``; None = unknown
+        self.series: int | None = None              # of the last SIMPLON message
+        self.progress: SeriesProgress | None = None  # the open series (None: none, or it ended)
+        self.notices: deque[Rejected] = deque()
 
     def source(self, series: int | None) -> str:
         """The CSV ``source`` of frames of ``series`` (None: the endpoint alone)."""
@@ -103,48 +114,87 @@ class MessageHandler:
 
     def handle(self, parts: Sequence[Part], t: float, room: bool = True) -> Frame | Rejected | None:
         """Decode ``parts`` received at ``t`` (Unix s); with ``room`` False an image is dropped undecoded."""
+        first: dict | None = None
         try:
             first = simplon.load_json(parts[0], "part 1")
             if "htype" not in first:
                 return self._simple(parts, first, t, room)
             if first["htype"] == simplon.IMAGE:
                 return self._image(parts, first, t, room)
-            message = simplon.parse(parts, first)
+            message = simplon.parse(parts, first, self.limit)
+            if isinstance(message, simplon.SeriesHeader):
+                self._begin(message, t)
+            else:
+                self._end(message, t)
+            return None
         except MessageError as exc:
             return self._malformed(exc, t)
-        if isinstance(message, simplon.SeriesHeader):
-            self._begin(message)
-        else:
-            log.info("%s: series %d ended", self.endpoint, message.series)
-            self.series, self._next_frame = message.series, None
-        return None
+        except Exception as exc:  # a decoder failing in a way not foreseen: this message's row, the stream goes on
+            log.exception("%s: a message could not be decoded", self.endpoint)
+            return self._failed(first, exc, t)
 
-    def _begin(self, header: simplon.SeriesHeader) -> None:
-        self.header, self.series, self._next_frame = header, header.series, 0
+    def close(self, t: float) -> None:
+        """The stream stops: report the open series if images are missing from it."""
+        if self.progress is not None:
+            self._close("still open at the stop", False, t)
+
+    def _begin(self, header: simplon.SeriesHeader, t: float) -> None:
+        if self.progress is not None:
+            same = self.progress.series == header.series
+            self._close("cut short (its header came again)" if same else f"cut short (series {header.series} "
+                        "started)", False, t)
+        expected = expected_images(header.config)
+        self.header, self.series = header, header.series
+        self.progress = SeriesProgress(header.series, header=True, expected=expected)
         mask = "no pixel mask" if header.pixel_mask is None else f"pixel mask {header.pixel_mask.shape}"
-        log.info("%s: series %d header (header_detail %s, %s)", self.endpoint, header.series, header.detail, mask)
+        count = "image count not given" if expected is None else plural(expected, "image")
+        log.info("%s: series %d header (header_detail %s, %s, %s)", self.endpoint, header.series, header.detail,
+                 count, mask)
+
+    def _end(self, end: simplon.SeriesEnd, t: float) -> None:
+        log.info("%s: series %d ended", self.endpoint, end.series)
+        if self.progress is not None:
+            same = self.progress.series == end.series
+            self._close("ended" if same else f"cut short (the end of series {end.series} came)", same, t)
+        self.series = end.series
+
+    def _close(self, how: str, ended: bool, t: float) -> None:
+        """Close the open series; if images are missing, count them and add a notice."""
+        progress, self.progress = self.progress, None
+        assert progress is not None
+        self.counts.missing += max(progress.missing - progress.skipped, 0)  # skipped ids are counted already
+        text = progress.shortfall(how, ended)
+        if text is None:
+            return
+        self.counts.cut_short += 1
+        log.warning("%s: %s", self.endpoint, text)
+        following = progress.next_frame  # the row names the first image after the last received, if it exists
+        exists = following is not None and (progress.expected is None or following < progress.expected)
+        self.notices.append(Rejected(self.source(progress.series), following if exists else -1, text, t))
 
     def _image(self, parts: Sequence[Part], first: dict, t: float, room: bool) -> Frame | Rejected:
         self.counts.received += 1
         series, frame = first.get("series"), first.get("frame")
         if type(series) is int and type(frame) is int:
-            self._track(series, frame)
+            self._track(series, frame, t)
         if not room:
             return self._drop(self.source(series if type(series) is int else None), frame, t)
-        image = simplon.parse(parts, first)
+        image = simplon.parse(parts, first, self.limit)
         assert isinstance(image, simplon.Image)  # htype was dimage-1.0
         return Frame(image.data, self.source(image.series), image.frame, t, self._mask(image))
 
-    def _track(self, series: int, frame: int) -> None:
-        if series != self.series:
-            if self.header is None or self.header.series != series:
-                log.warning("%s: series %d without its header (joined mid-series or header missed): "
-                            "classified with the configured geometry, no detector pixel mask", self.endpoint,
-                            series)
-            self.series, self._next_frame = series, None
-        if self._next_frame is not None and frame > self._next_frame:
-            self.counts.missing += frame - self._next_frame
-        self._next_frame = frame + 1
+    def _track(self, series: int, frame: int, t: float) -> None:
+        progress = self.progress
+        if progress is not None and progress.series != series:
+            self._close(f"cut short (series {series} started)", False, t)
+        elif progress is not None and progress.restarted(frame):
+            self._close(f"cut short (restarted at frame {frame})", False, t)
+        if self.progress is None:  # this series' images came without its header before them
+            log.warning("%s: series %d without its header (joined mid-series or header missed): "
+                        "classified with the configured geometry, no detector pixel mask", self.endpoint, series)
+            self.progress = SeriesProgress(series, next_frame=None)
+        self.series = series
+        self.counts.missing += self.progress.image(frame)
 
     def _mask(self, image: simplon.Image) -> np.ndarray | None:
         """The header's pixel mask (same series and shape), plus pixels at the maximum of an unsigned type:
@@ -165,7 +215,7 @@ class MessageHandler:
         if not room:
             frame = first.get("frame")
             return self._drop(self.endpoint, frame, t)
-        decoded = simple_protocol.decode(parts, first)
+        decoded = simple_protocol.decode(parts, first, self.limit)
         source = self.endpoint if decoded.source is None else f"{self.endpoint} {decoded.source}"
         return Frame(decoded.data, source, decoded.frame, t if decoded.timestamp is None else decoded.timestamp)
 
@@ -179,6 +229,15 @@ class MessageHandler:
         frame = -1 if exc.frame is None else exc.frame
         return Rejected(self.source(exc.series), frame, f"malformed message: {exc}", t)
 
+    def _failed(self, first: dict | None, exc: Exception, t: float) -> Rejected:
+        """The row of a message whose decoding failed unforeseen, naming its series/frame where part 1 did."""
+        self.counts.malformed += 1
+        series, frame = (first or {}).get("series"), (first or {}).get("frame")
+        lines = str(exc).strip().splitlines()
+        cause = lines[0] if lines else "an unforeseen failure of the decoder (details in the log)"
+        return Rejected(self.source(series if type(series) is int else None), frame if type(frame) is int else -1,
+                        f"message could not be decoded: {cause}", t)
+
 
 class StreamSource:
     """Receives ``endpoint`` (connect PULL) on a thread; ``take`` hands out frames and rejected records."""
@@ -187,7 +246,7 @@ class StreamSource:
         check_endpoint(endpoint, settings.allowed_endpoints)
         self.endpoint = endpoint
         self.settings = settings
-        self.handler = MessageHandler(endpoint)
+        self.handler = MessageHandler(endpoint, settings.max_image_bytes)
         self.connected = False
         self.failure: str | None = None
         self._frames: deque[Frame] = deque()
@@ -210,7 +269,7 @@ class StreamSource:
         ``classified``: frames the worker has classified."""
         c = self.counts
         return (f"received {c.received}, classified {classified}, malformed {c.malformed}, dropped {c.dropped}, "
-                f"missing {c.missing} · {self.state()}")
+                f"missing {c.missing}, series cut short {c.cut_short} · {self.state()}")
 
     @property
     def depth(self) -> int:
@@ -249,11 +308,14 @@ class StreamSource:
     def _receive(self) -> None:
         try:
             self._run_socket()
-        except Exception as exc:  # a bug or a ZeroMQ failure: the worker sees ``failure`` and stops
+        except Exception as exc:  # a ZeroMQ failure (messages cannot end it): the worker sees ``failure``, stops
             log.exception("stream receiver failed")
-            self.failure = f"{self.endpoint}: receiver failed: {type(exc).__name__}: {exc}"
+            self.failure = f"{self.endpoint}: receiver failed: {exc}"
         finally:
+            self.handler.close(time.time())  # an open series with images missing is reported before the end
             with self._ready:
+                self._rejected.extend(self.handler.notices)
+                self.handler.notices.clear()
                 self._ready.notify_all()
 
     def _run_socket(self) -> None:
@@ -295,6 +357,11 @@ class StreamSource:
     def _connection(self, event: int) -> None:
         self.connected = event == zmq.EVENT_CONNECTED
         log.info("stream: %s %s", "connected to" if self.connected else "lost", self.endpoint)
+        progress = self.handler.progress
+        if not self.connected and progress is not None:  # reported as cut short once the next series starts
+            of = "" if progress.expected is None else f" of {progress.expected}"
+            log.warning("stream: %s went away during series %d, after %s%s", self.endpoint, progress.series,
+                        plural(progress.seen, "image"), of)
 
     def _accept(self, parts: list[zmq.Frame], waiting: bool) -> None:
         """Handle one message; a frame finding the queue full is dropped, or while draining waits for room."""
@@ -305,8 +372,12 @@ class StreamSource:
                     self._ready.wait(POLL_S)
             room = len(self._frames) < limit
         item = self.handler.handle([p.buffer for p in parts], time.time(), room)
-        if item is None:
+        notices = self.handler.notices
+        if item is None and not notices:
             return
         with self._ready:
-            (self._frames if isinstance(item, Frame) else self._rejected).append(item)
+            self._rejected.extend(notices)  # a series cut short, reported before the message that showed it
+            notices.clear()
+            if item is not None:
+                (self._frames if isinstance(item, Frame) else self._rejected).append(item)
             self._ready.notify_all()

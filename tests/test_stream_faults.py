@@ -1,0 +1,313 @@
+"""Stream faults that must neither end the stream nor lose a frame silently (issue 14): a decoder failing
+in a way not foreseen, series cut short (by the next series, a restart, the stop, an early end) and
+their error rows, and the real ``gisaxs-live stream`` process fed an oversized lz4 message and a
+publisher process killed mid-series and restarted. The size limits for every encoding are rows of
+``test_stream.MALFORMED``, sent through the real receiver there."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zmq
+from test_stream import (CLASSIFIED, CLI, ENDPOINT, _Classifier, _image, _publish, _Recorder, _rows, _start_stream,
+                         _stop, free_endpoint, pixels)
+
+from gisaxs_live import publisher
+from gisaxs_live.config import Stream
+from gisaxs_live.frame import Frame
+from gisaxs_live.sources import simplon
+from gisaxs_live.sources.series import expected_images
+from gisaxs_live.sources.stream import MessageHandler, Rejected, StreamSource
+
+#: The message that ended the stream process (OverflowError in lz4.block): 16 GiB declared, 100 bytes sent.
+OVERSIZED_DESC = {"htype": "dimage_d-1.0", "shape": [65536, 65536], "type": "uint32", "encoding": "lz4<"}
+
+
+def oversized(series: int, frame: int) -> list[bytes]:
+    head, _, _, times = simplon.encode_image(series, frame, pixels("uint32"), "<")
+    return [head, json.dumps(OVERSIZED_DESC).encode(), b"\0" * 100, times]
+
+
+# --- the image count a header announces ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("config,expected", [
+    ({"nimages": 10, "ntrigger": 3}, 30),                          # ints is the default
+    ({"nimages": 10, "ntrigger": 3, "trigger_mode": "exts"}, 30),  # nimages per trigger
+    ({"nimages": 1, "ntrigger": 7, "trigger_mode": "exte"}, 7),    # enable modes: one image per trigger
+    ({"nimages": 5, "ntrigger": 7, "trigger_mode": "inte"}, 7),
+    ({"nimages": 5, "ntrigger": 11, "trigger_mode": "eies"}, None),  # a mode whose count is not nimages-based
+    ({"nimages": 5}, None), ({}, None), ({"nimages": True, "ntrigger": 1}, None),
+    ({"nimages": 0, "ntrigger": 1}, None), ({"nimages": "400", "ntrigger": 1}, None)])
+def test_expected_images_from_the_header_config(config, expected):
+    assert expected_images(config) == expected
+
+
+# --- series cut short: one error row each, the count missing ------------------------------------------------
+
+def _header(handler: MessageHandler, series: int, nimages: int | None, t: float = 0.0) -> None:
+    config = {} if nimages is None else {"nimages": nimages, "ntrigger": 1, "trigger_mode": "ints"}
+    assert handler.handle(simplon.encode_header(series, "basic", config), t) is None
+
+
+def _images(handler: MessageHandler, series: int, frames, t: float = 0.0) -> list:
+    return [handler.handle(_image(series=series, frame=i), t) for i in frames]
+
+
+def _notices(handler: MessageHandler) -> list[tuple[str, int, str]]:
+    found = [(n.source, n.frame, n.message) for n in handler.notices]
+    handler.notices.clear()
+    return found
+
+
+def test_the_next_series_reports_the_one_cut_short_and_is_classified():
+    handler = MessageHandler(ENDPOINT)
+    _header(handler, 7, 10)
+    assert all(isinstance(f, Frame) for f in _images(handler, 7, range(6)))
+    assert _notices(handler) == []
+    _header(handler, 8, 3, t=5.0)
+    assert _notices(handler) == [(f"{ENDPOINT} series 7", 6,
+                                  "series 7 cut short (series 8 started): 6 of 10 images received, 4 missing")]
+    assert [f.frame_id for f in _images(handler, 8, range(3))] == [0, 1, 2]
+    assert handler.handle(simplon.encode_end(8), 6.0) is None
+    assert _notices(handler) == []  # series 8 was complete
+    assert (handler.counts.missing, handler.counts.cut_short) == (4, 1)
+
+
+def test_an_early_end_with_gaps_counts_each_missing_image_once():
+    handler = MessageHandler(ENDPOINT)
+    _header(handler, 7, 6)
+    _images(handler, 7, [0, 1, 3, 4])  # frame 2 skipped: counted at once
+    assert handler.counts.missing == 1
+    handler.handle(simplon.encode_end(7), 1.0)
+    assert _notices(handler) == [(f"{ENDPOINT} series 7", 5, "series 7 ended: 4 of 6 images received, 2 missing")]
+    assert handler.counts.missing == 2
+    _header(handler, 8, 3)
+    _images(handler, 8, [0, 2])  # the last image came, one in the middle did not: no frame to name
+    handler.handle(simplon.encode_end(8), 2.0)
+    assert _notices(handler) == [(f"{ENDPOINT} series 8", -1, "series 8 ended: 2 of 3 images received, 1 missing")]
+
+
+def test_a_restarted_series_a_repeated_header_and_the_stop_each_close_the_open_series():
+    handler = MessageHandler(ENDPOINT)
+    _header(handler, 7, 10)
+    _images(handler, 7, range(4))
+    _images(handler, 7, range(2))  # the publisher restarted series 7 and its header was missed
+    assert _notices(handler) == [(f"{ENDPOINT} series 7", 4,
+                                  "series 7 cut short (restarted at frame 0): 4 of 10 images received, 6 missing")]
+    _header(handler, 7, 10)  # the restart's header came this time
+    assert _notices(handler) == [(f"{ENDPOINT} series 7", 2,
+                                  "series 7 cut short (its header came again): 2 images received, no end message, "
+                                  "the count expected is unknown (its header was not received)")]
+    _images(handler, 7, range(3))
+    handler.close(9.0)
+    assert _notices(handler) == [(f"{ENDPOINT} series 7", 3,
+                                  "series 7 still open at the stop: 3 of 10 images received, 7 missing")]
+    assert handler.counts.cut_short == 3
+
+
+def test_a_series_without_a_count_is_reported_only_when_it_does_not_end():
+    handler = MessageHandler(ENDPOINT)
+    _header(handler, 1, None)
+    _images(handler, 1, range(2))
+    handler.handle(simplon.encode_end(1), 1.0)
+    assert _notices(handler) == []  # ended as announced: nothing is known to be missing
+    _header(handler, 2, None)
+    _images(handler, 2, range(2))
+    _images(handler, 3, range(1))  # series 3 without its header
+    assert _notices(handler) == [(f"{ENDPOINT} series 2", 2,
+                                  "series 2 cut short (series 3 started): 2 images received, no end message, "
+                                  "the count expected is unknown (its header gives no image count)")]
+    handler.close(2.0)
+    assert [n[2] for n in _notices(handler)] == [
+        "series 3 still open at the stop: 1 image received, no end message, the count expected is unknown "
+        "(its header was not received)"]
+
+
+def test_frames_dropped_at_a_full_queue_count_as_received_not_missing():
+    handler = MessageHandler(ENDPOINT)
+    _header(handler, 4, 3)
+    assert isinstance(handler.handle(_image(series=4, frame=0), 0.0, room=False), Rejected)  # its own error row
+    _images(handler, 4, [1, 2])
+    handler.handle(simplon.encode_end(4), 1.0)
+    assert _notices(handler) == [] and handler.counts.missing == 0 and handler.counts.dropped == 1
+
+
+# --- a decoder failing in a way not foreseen ------------------------------------------------------------------
+
+def _failing_on_huge(original):
+    """``simplon.decode_blob`` raising as ``lz4.block`` did on a 16 GiB shape, before the size guard: a fault
+    injected to show that the net under every decoder holds, whatever a decoder raises."""
+
+    def decode_blob(blob, shape, type_name, encoding, limit=Stream.max_image_bytes):
+        if shape == OVERSIZED_DESC["shape"]:
+            raise OverflowError("signed integer is greater than maximum")
+        if shape == [1, 1]:
+            raise AssertionError()
+        return original(blob, shape, type_name, encoding, limit)
+
+    return decode_blob
+
+
+def test_an_unforeseen_decoder_failure_is_one_error_row_naming_series_and_frame(monkeypatch):
+    monkeypatch.setattr(simplon, "decode_blob", _failing_on_huge(simplon.decode_blob))
+    handler = MessageHandler(ENDPOINT)
+    item = handler.handle(oversized(9, 2), 1.0)
+    assert isinstance(item, Rejected) and (item.source, item.frame) == (f"{ENDPOINT} series 9", 2)
+    assert item.message == "message could not be decoded: signed integer is greater than maximum"
+    head, desc, _, times = _image(series=9, frame=3)
+    bare = json.loads(desc) | {"shape": [1, 1], "size": 4}
+    item = handler.handle([head, json.dumps(bare).encode(), b"\0" * 4, times], 2.0)
+    assert item.message == "message could not be decoded: an unforeseen failure of the decoder (details in the log)"
+    assert isinstance(handler.handle(_image(series=9, frame=4), 3.0), Frame)
+    assert handler.counts.malformed == 2
+
+
+def test_the_receiver_thread_survives_an_unforeseen_decoder_failure(monkeypatch):
+    monkeypatch.setattr(simplon, "decode_blob", _failing_on_huge(simplon.decode_blob))
+    endpoint = free_endpoint()
+    source = StreamSource(endpoint, Stream())
+    source.start()
+    push = zmq.Context.instance().socket(zmq.PUSH)
+    push.linger = 1000
+    push.bind(endpoint)
+    frames, rejected = [], []
+    try:
+        push.send_multipart(oversized(9, 2))
+        push.send_multipart(_image(series=9, frame=3))
+        end = time.monotonic() + 10
+        while len(frames) + len(rejected) < 2 and time.monotonic() < end:
+            got, bad = source.take(10, 0.1)
+            frames += got
+            rejected += bad
+        assert source.running and source.failure is None
+    finally:
+        push.close()
+        source.stop()
+        source.join()
+    assert [r.message for r in rejected][:1] == ["message could not be decoded: signed integer is greater than maximum"]
+    assert [f.frame_id for f in frames] == [3]
+
+
+# --- the stop reports the open series: through the receiver, and as the monitor's last row ------------------
+
+def _send_open_series(endpoint: str, series: int, nimages: int, sent: int) -> None:
+    """Bind PUSH at ``endpoint`` and send a header announcing ``nimages`` and the first ``sent`` images."""
+    config = {"nimages": nimages, "ntrigger": 1, "trigger_mode": "ints"}
+    push = zmq.Context.instance().socket(zmq.PUSH)
+    push.linger = 2000
+    push.bind(endpoint)
+    try:
+        push.send_multipart(simplon.encode_header(series, "basic", config))
+        for i in range(sent):
+            push.send_multipart(_image(series=series, frame=i))
+    finally:
+        push.close()
+
+
+def test_the_monitor_writes_the_open_series_as_its_last_row_and_shows_the_count(tmp_path):
+    from gisaxs_live.commands.stream import StreamMonitor
+    from gisaxs_live.sinks.csvlog import CsvLog
+
+    endpoint, csv_path = free_endpoint(), tmp_path / "rows.csv"
+    recorder = _Recorder()
+    monitor = StreamMonitor(StreamSource(endpoint, Stream()), _Classifier, CsvLog(csv_path), [recorder])
+    thread = threading.Thread(target=monitor.run)
+    thread.start()
+    try:
+        _send_open_series(endpoint, 3, 5, 2)
+        end = time.monotonic() + 10
+        while len(_rows(csv_path)) < 2 and time.monotonic() < end:
+            time.sleep(0.05)
+    finally:
+        monitor.request_stop()
+        thread.join(timeout=20)
+    rows = _rows(csv_path)
+    assert [(r["status"], r["frame"]) for r in rows] == [("ok", "0"), ("ok", "1"), ("error", "2")]
+    assert rows[-1]["source"] == f"{endpoint} series 3"
+    assert rows[-1]["message"] == "series 3 still open at the stop: 2 of 5 images received, 3 missing"
+    # the dashboard gets the row in its update, and the counts in the source line
+    assert [r.message for r in recorder.updates[-1].results][-1:] == [rows[-1]["message"]]
+    assert "missing 3, series cut short 1" in recorder.updates[-1].source
+
+
+# --- gisaxs-live stream as a process: an oversized message, a publisher killed mid-series and restarted -------
+
+@pytest.fixture(scope="module")
+def model_dir() -> Path:
+    from gisaxs_live.classify.modeldir import META, bundled_model_dir
+
+    if not (bundled_model_dir() / META).exists():
+        pytest.skip("no bundled model")
+    return bundled_model_dir()
+
+
+@pytest.fixture(scope="module")
+def cbf(tmp_path_factory) -> Path:
+    """One Pilatus 1M growth-series CBF (int32)."""
+    from gisaxs_live.config import load_config
+    from gisaxs_live.demo_series import GrowthSeries, cbf_bytes, demo_config
+
+    path = tmp_path_factory.mktemp("faults") / "growth_00000.cbf"
+    path.write_bytes(cbf_bytes(GrowthSeries(demo_config(load_config()), 1).frame(0)))
+    return path
+
+
+def _wait(csv_path: Path, done, timeout: float = 60.0) -> list[dict[str, str]]:
+    end = time.monotonic() + timeout
+    while not done(rows := _rows(csv_path)) and time.monotonic() < end:
+        time.sleep(0.1)
+    return rows
+
+
+def test_stream_survives_an_oversized_message_and_reports_a_publisher_killed_mid_series(tmp_path, model_dir, cbf):
+    endpoint, csv_path = free_endpoint(), tmp_path / "stream.csv"
+    proc = _start_stream(endpoint, csv_path, model_dir)
+    series = 100  # images in series 7: the killed publisher announces them (nimages) and sends a few
+    try:
+        data = next(publisher.replay_frames([cbf]))
+        msgs = [m.parts for m in publisher.messages([data, data], "simplon", "lz4", series=5)]
+        msgs[1] = oversized(5, 0)  # frame 0 of series 5 declares 16 GiB; frame 1 is a good frame
+        push = zmq.Context.instance().socket(zmq.PUSH)
+        push.linger = 5000
+        push.bind(endpoint)
+        for parts in msgs:
+            push.send_multipart(parts)
+        push.close()
+        assert len(_wait(csv_path, lambda rows: len(rows) >= 2)) == 2
+        assert proc.poll() is None  # the process survived
+        killed = subprocess.Popen([*CLI, "publish", "--endpoint", endpoint, "--rate", "20", "--series", "7",
+                                   "--repeat", str(series), str(cbf)], stderr=subprocess.DEVNULL)
+        try:
+            _wait(csv_path, lambda rows: len(rows) >= 2 + 5)
+        finally:
+            killed.kill()  # SIGKILL: no series end is sent
+            killed.wait(timeout=30)
+        _publish(endpoint, [cbf], "--series", "8", "--repeat", "3")  # the publisher restarted: a new series
+        rows = _wait(csv_path, lambda rows: sum(r["source"].endswith(" series 8") for r in rows) >= 3)
+    finally:
+        err = _stop(proc)
+    by_source: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        by_source.setdefault(row["source"].removeprefix(endpoint + " "), []).append(row)
+    first, second = by_source["series 5"]
+    assert (first["frame"], first["status"]) == ("0", "error"), err[-3000:]
+    assert first["message"] == ("malformed message: 65536x65536 uint32 would take 16 GiB, more than the limit of "
+                                "256 MiB (stream.max_image_bytes)")
+    assert second["frame"] == "1" and second["status"] in CLASSIFIED, second["message"]
+    classified = [r for r in by_source["series 7"] if r["status"] != "error"]
+    cut = [r for r in by_source["series 7"] if r["status"] == "error"]
+    received = len(classified)
+    assert received >= 5 and [int(r["frame"]) for r in classified] == list(range(received))
+    assert [(int(r["frame"]), r["message"]) for r in cut] == [
+        (received, f"series 7 cut short (series 8 started): {received} of {series} images received, "
+                   f"{series - received} missing")]
+    assert [(r["frame"], r["status"] in CLASSIFIED) for r in by_source["series 8"]] == [
+        ("0", True), ("1", True), ("2", True)]
+    assert "went away during series 7, after " in err  # logged when the connection dropped
+    assert f"missing {series - received}, series cut short 1" in err
