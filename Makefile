@@ -28,3 +28,13 @@ test: $(BIN)/.installed-test
 
 bench: $(BIN)/.installed-test
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+# The BornAgain cross-simulator set (benchmarks/crosssim/README.md): 24 frames per class on a Pilatus 1M and a
+# 2M, rebuilt into benchmarks/crosssim/data/ on one core (about 30 min), then scored through `gisaxs-live classify`
+# (figures printed and written to benchmarks/results/crosssim.json).
+.PHONY: crosssim
+CROSSSIM_DIR ?= benchmarks/crosssim/data
+crosssim: $(BIN)/.installed-test
+	rm -rf $(CROSSSIM_DIR)
+	$(BIN)/python benchmarks/crosssim/make_set.py --out $(CROSSSIM_DIR) --per-class 24 --seed 0 --workers 1
+	$(BIN)/python benchmarks/crosssim/score.py --set $(CROSSSIM_DIR)

@@ -1,0 +1,155 @@
+"""Score a model on the BornAgain cross-simulator set (make_set.py) through ``gisaxs-live classify``.
+
+    python benchmarks/crosssim/score.py --set DIR [--model MODEL_DIR] [--json PATH]
+
+For each geometry config in the set (DIR/<geometry>.yaml) it runs ``gisaxs-live classify --config
+<config> --csv DIR/classified.csv`` on that geometry's frames, by their full paths, as a subprocess (the
+command a user runs), then joins the rows with DIR/labels.csv. Reports top-1, top-2 and per-class
+accuracy, the confusion matrix, and the family top-1 / top-2 (a true class's family: the degenerate group
+containing it, ``gisaxs_live.classify.families``) when the CSV has a ``family`` column; per geometry,
+interference and counting level too. A frame counts as right only if its row says so: an ``unknown``
+row has no family (a family miss, counted as a false flag), ``no_signal`` and ``error`` rows miss
+everything. Prints the figures and writes JSON (default benchmarks/results/crosssim.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from gisaxs_live.classify.families import partition, family_of, ranked_families
+from gisaxs_live.simulator.shapes import CLASS_NAMES
+
+RESULT = Path(__file__).resolve().parents[1] / "results" / "crosssim.json"
+
+
+def classify(set_dir: Path, model: Path | None) -> tuple[list[dict[str, str]], float]:
+    """Rows of ``gisaxs-live classify`` over every frame of the set (one call per geometry), and the seconds."""
+    executable = Path(sys.executable).parent / "gisaxs-live"
+    out = set_dir / "classified.csv"
+    out.unlink(missing_ok=True)
+    labels = read_labels(set_dir)
+    t0 = time.perf_counter()
+    for geometry in sorted({row["geometry"] for row in labels}):
+        files = [str((set_dir / row["file"]).resolve()) for row in labels if row["geometry"] == geometry]
+        command = [str(executable), "classify", "--config", str(set_dir / f"{geometry}.yaml"), "--csv", str(out)]
+        command += ["--model", str(model)] if model else []
+        done = subprocess.run(command + files, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"gisaxs-live classify failed on {geometry}: {done.stderr.strip().splitlines()[-1]}")
+        print(f"{geometry}: {done.stderr.strip().splitlines()[-1]}", flush=True)
+    with open(out, newline="") as f:
+        return list(csv.DictReader(f)), time.perf_counter() - t0
+
+
+def read_labels(set_dir: Path) -> list[dict[str, str]]:
+    with open(set_dir / "labels.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def score(labels: list[dict[str, str]], rows: list[dict[str, str]], set_dir: Path) -> dict:
+    """The figures: overall, per class, per geometry / interference / counting decade, confusion matrix."""
+    by_source = {row["source"]: row for row in rows}
+    groups = partition(CLASS_NAMES)
+    has_family = bool(rows) and "family" in rows[0]
+    records = []
+    for label in labels:
+        row = by_source.get(str((set_dir / label["file"]).resolve()))
+        if row is None:
+            raise SystemExit(f"{label['file']}: no row in the classify CSV")
+        true = label["class"]
+        ranked = bool(row.get("top1"))
+        probabilities = [float(row[f"p_{c}"]) for c in CLASS_NAMES] if ranked else None
+        top_families = [f for f, _ in ranked_families(probabilities, CLASS_NAMES, groups)[:2]] if ranked else []
+        true_family = family_of(true, groups)
+        records.append({
+            "file": label["file"], "class": true, "geometry": label["geometry"],
+            "interference": label["interference"],
+            "counts_decade": f"1e{int(np.floor(np.log10(float(label['peak_counts']))))}",
+            "status": row["status"], "top1": row.get("top1", ""),
+            "top1_ok": ranked and row["top1"] == true,
+            "top2_ok": ranked and true in (row["top1"], row["top2"]),
+            "family_ok": has_family and row["status"] == "ok" and row["family"] == true_family,
+            "family_top2_ok": has_family and row["status"] == "ok" and true_family in top_families,
+        })
+    summary = {"frames": len(records), "statuses": dict(Counter(r["status"] for r in records)),
+               **_rates(records, has_family)}
+    per = {key: {value: _rates([r for r in records if r[key] == value], has_family)
+                 for value in sorted({r[key] for r in records})}
+           for key in ("class", "geometry", "interference", "counts_decade")}
+    per["class"] = {c: per["class"][c] for c in CLASS_NAMES if c in per["class"]}
+    confusion = {true: {pred: sum(1 for r in records if r["class"] == true and r["top1"] == pred)
+                        for pred in CLASS_NAMES}
+                 for true in CLASS_NAMES}
+    return {"overall": summary, "per": per, "confusion_top1": confusion, "has_family_column": has_family,
+            "families": ["|".join(g) for g in groups], "frames": records}
+
+
+def _rates(records: list[dict], has_family: bool) -> dict:
+    n = len(records)
+    rates = {"n": n, "top1": _mean(records, "top1_ok"), "top2": _mean(records, "top2_ok"),
+             "unknown": sum(r["status"] == "unknown" for r in records) / n if n else None}
+    if has_family:
+        rates.update(family_top1=_mean(records, "family_ok"), family_top2=_mean(records, "family_top2_ok"))
+    return rates
+
+
+def _mean(records: list[dict], key: str) -> float | None:
+    return sum(bool(r[key]) for r in records) / len(records) if records else None
+
+
+def report(result: dict) -> str:
+    """The figures as text tables (percentages)."""
+    fam = result["has_family_column"]
+    head = ["", "n", "top-1", "top-2"] + (["family top-1", "family top-2"] if fam else []) + ["unknown"]
+
+    def line(name: str, r: dict) -> str:
+        cells = [name, str(r["n"]), _pct(r["top1"]), _pct(r["top2"])]
+        cells += [_pct(r["family_top1"]), _pct(r["family_top2"])] if fam else []
+        return " | ".join(cells + [_pct(r["unknown"])])
+
+    lines = [f"statuses: {result['overall']['statuses']}", " | ".join(head), line("all", result["overall"])]
+    for key, values in result["per"].items():
+        lines.append(f"-- per {key}")
+        lines += [line(name, r) for name, r in values.items()]
+    short = [c[:6] for c in CLASS_NAMES]
+    lines.append("-- confusion (rows: true class, columns: top-1)")
+    lines.append(f"{'':>20} " + " ".join(f"{s:>6}" for s in short))
+    for true, row in result["confusion_top1"].items():
+        lines.append(f"{true:>20} " + " ".join(f"{row[p]:>6d}" for p in CLASS_NAMES))
+    return "\n".join(lines)
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f} %"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--set", type=Path, required=True, dest="set_dir", help="directory made by make_set.py")
+    parser.add_argument("--model", type=Path, default=None, help="model directory (default: the bundled model)")
+    parser.add_argument("--json", type=Path, default=RESULT, help=f"result file (default {RESULT})")
+    args = parser.parse_args(argv)
+    rows, seconds = classify(args.set_dir, args.model)
+    result = score(read_labels(args.set_dir), rows, args.set_dir.resolve())
+    manifest = args.set_dir / "manifest.json"
+    result = {"set": str(args.set_dir), "set_manifest": json.loads(manifest.read_text()) if manifest.exists() else None,
+              "model": str(args.model) if args.model else "bundled (gisaxs_live/models/default)",
+              "classify_s": round(seconds, 1), **result}
+    print(report(result))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"written {args.json}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
