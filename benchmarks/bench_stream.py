@@ -4,8 +4,9 @@ and ``bs32-lz4<``, next to the decode-only and receive-only rates measured in th
 Frames: synthetic growth-series CBFs (``demo_series``), ``DISTINCT`` of them, replayed with ``--repeat``
 (each is encoded once by the publisher); the bundled model. Runs, per encoding:
 
-  decode:  ``MessageHandler.handle`` on encoded messages in this process (JSON parts, decode, mask):
-           the ceiling of the receiving thread;
+  decode:  ``MessageHandler.handle`` on encoded messages in this process (JSON parts, size guard, decode,
+           mask): the ceiling of the receiving thread; and the size guard alone (``sizeguard``: declared
+           size, compressed length, bitshuffle header), per message;
   receive: a ``gisaxs-live publish --rate 0`` process → ``StreamSource`` in this process, frames taken
            and discarded: transport + decode, no classification;
   classify: ``pipeline.Classifier.classify`` in this process on decoded frames, batches of
@@ -16,6 +17,7 @@ Frames: synthetic growth-series CBFs (``demo_series``), ``DISTINCT`` of them, re
            full queue (stream.queue_size) are dropped with an error row and counted; the publisher
            process shares the 2 cores. Latency percentiles: row latency_ms (from arrival), after WARMUP.
 Writes benchmarks/results/stream.json. Run: .venv/bin/python benchmarks/bench_stream.py
+(``--decode-only``: the decode and size-guard figures alone, in seconds, to benchmarks/results/stream_decode.json)
 """
 
 from __future__ import annotations
@@ -42,9 +44,11 @@ from gisaxs_live.classify.modeldir import bundled_model_dir
 from gisaxs_live.config import Stream, load_config
 from gisaxs_live.demo_series import GrowthSeries, cbf_bytes, demo_config
 from gisaxs_live.sinks.csvlog import parse_time
+from gisaxs_live.sources import simplon, sizeguard
 from gisaxs_live.sources.stream import MessageHandler, StreamSource
 
 RESULT = Path(__file__).parent / "results" / "stream.json"
+DECODE_RESULT = RESULT.with_name("stream_decode.json")
 CLI = [sys.executable, "-m", "gisaxs_live.cli"]
 DISTINCT = 8
 N_DECODE = 200    # messages decoded in-process
@@ -54,6 +58,8 @@ DURATION_S = 10.0           # ... each for this long
 N_CLASSIFY = 160  # frames classified in-process
 WARMUP = 16       # rows skipped before the sustained rate (model warm-up, pixel→bin lookup)
 ENCODINGS = ("<", "bs32-lz4<")
+DECODE_ENCODINGS = ("<", "lz4<", "bs32-lz4<")  # --decode-only
+N_GUARD = 20_000  # size-guard calls timed
 
 
 def free_endpoint() -> str:
@@ -73,13 +79,34 @@ def make_frames(tmp: Path) -> tuple[list[Path], list[np.ndarray]]:
 
 
 def decode_rate(frames: list[np.ndarray], encoding: str) -> dict:
-    msgs = [m.parts for m in publisher.messages(frames, "simplon", encoding) if m.frame]
+    """One series of N_DECODE images (header, images, end; each distinct frame encoded once) decoded."""
+    msgs = list(publisher.messages(frames, "simplon", encoding, repeat=N_DECODE // len(frames)))
     handler = MessageHandler("tcp://127.0.0.1:0")
     start = time.perf_counter()
-    for i in range(N_DECODE):
-        handler.handle(msgs[i % len(msgs)], 0.0)
+    for msg in msgs:
+        handler.handle(msg.parts, 0.0)
     elapsed = time.perf_counter() - start
-    return {"frames_per_s": N_DECODE / elapsed, "blob_bytes_mean": statistics.mean(len(m[2]) for m in msgs)}
+    images = [m.parts for m in msgs if m.frame]
+    return {"frames_per_s": len(images) / elapsed, "blob_bytes_mean": statistics.mean(len(m[2]) for m in images)}
+
+
+def guard_cost(frame: np.ndarray, encoding: str) -> dict:
+    """Microseconds per message of the checks ``simplon.decode_blob`` runs before decoding ``frame``."""
+    data = publisher.simplon_pixels(frame)
+    view = memoryview(simplon.encode_blob(data, encoding))
+    limit = Stream().max_image_bytes
+
+    def guard() -> None:
+        sizeguard.check_declared(data.nbytes, "frame", limit)
+        if encoding == "lz4<":
+            sizeguard.check_lz4_length(len(view), data.nbytes, encoding)
+        elif encoding != "<":
+            sizeguard.check_bslz4_header(view, data.nbytes, data.itemsize, encoding, limit)
+
+    start = time.perf_counter()
+    for _ in range(N_GUARD):
+        guard()
+    return {"us_per_message": (time.perf_counter() - start) / N_GUARD * 1e6}
 
 
 def classify_rate(frames: list[np.ndarray], encoding: str) -> dict:
@@ -139,7 +166,8 @@ def stream_run(paths: list[Path], encoding: str, model: Path, tmp: Path, n: int,
     times = [parse_time(r["time_utc"]) for r in classified]
     latency = sorted(float(r["latency_ms"]) for r in classified[WARMUP:])
     return {"published": n, "rows": len(rows), "classified": len(classified), "dropped": len(rows) - len(classified),
-            "statuses": {s: sum(r["status"] == s for r in classified) for s in ("ok", "no_signal", "error")},
+            "statuses": {s: sum(r["status"] == s for r in classified)
+                         for s in ("ok", "unknown", "no_signal", "error")},
             "sustained_classified_frames_per_s": (len(times) - 1 - WARMUP) / (times[-1] - times[WARMUP]),
             "latency_ms_p50": latency[len(latency) // 2], "latency_ms_p99": latency[int(0.99 * (len(latency) - 1))]}
 
@@ -151,7 +179,29 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+def decode_only() -> None:
+    """``--decode-only``: decode and size-guard figures per encoding, to DECODE_RESULT."""
+    with tempfile.TemporaryDirectory() as tmp:
+        _, frames = make_frames(Path(tmp))
+    results = {}
+    for encoding in DECODE_ENCODINGS:
+        decode, guard = decode_rate(frames, encoding), guard_cost(frames[0], encoding)
+        share = guard["us_per_message"] * 1e-6 * decode["frames_per_s"]
+        results[encoding] = {"decode_only": decode, "size_guard": guard | {"share_of_decode": share}}
+    report = {"frame": "synthetic Pilatus 1M growth-series frame, 1043x981 int32 (demo_series)", "results": results,
+              "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                          "load_average_1min": os.getloadavg()[0]},
+              "date": time.strftime("%Y-%m-%d")}
+    print(json.dumps(results, indent=1), file=sys.stderr)
+    DECODE_RESULT.parent.mkdir(exist_ok=True)
+    DECODE_RESULT.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {DECODE_RESULT}", file=sys.stderr)
+
+
 def main() -> None:
+    if sys.argv[1:] == ["--decode-only"]:
+        decode_only()
+        return
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -162,6 +212,7 @@ def main() -> None:
             print(f"{encoding}: decode, receive, classify, stream at {RATES_HZ} Hz", file=sys.stderr)
             results[encoding] = {
                 "decode_only": decode_rate(frames, encoding),
+                "size_guard": guard_cost(frames[0], encoding),
                 "publish_to_receiver": receive_rate(paths, encoding),
                 "classify_only": classify_rate(frames, encoding),
             }
