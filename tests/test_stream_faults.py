@@ -129,6 +129,18 @@ def test_a_series_without_a_count_is_reported_only_when_it_does_not_end():
         "(its header was not received)"]
 
 
+def test_a_corrupt_frame_id_past_the_count_is_neither_a_gap_nor_a_restart():
+    handler = MessageHandler(ENDPOINT)
+    _header(handler, 4, 5)
+    _images(handler, 4, [0, 1])
+    head, *rest = _image(series=4, frame=2)
+    bogus = json.dumps(json.loads(head) | {"frame": 10**18}).encode()
+    assert isinstance(handler.handle([bogus, *rest], 0.0), Frame)  # decodable: classified under its id
+    _images(handler, 4, [2, 3])
+    handler.handle(simplon.encode_end(4), 1.0)
+    assert _notices(handler) == [] and handler.counts.missing == 0
+
+
 def test_frames_dropped_at_a_full_queue_count_as_received_not_missing():
     handler = MessageHandler(ENDPOINT)
     _header(handler, 4, 3)

@@ -47,8 +47,11 @@ class SeriesProgress:
     next_frame: int | None = 0
 
     def image(self, frame: int) -> int:
-        """Count an image with id ``frame``; returns the frame ids it shows were skipped (a gap)."""
+        """Count an image with id ``frame``; returns the frame ids it shows were skipped (a gap). An id past
+        the announced count (corrupt) is counted as seen, but is neither a gap nor the new position."""
         self.seen += 1
+        if self.expected is not None and frame >= self.expected:
+            return 0
         gap = frame - self.next_frame if self.next_frame is not None and frame > self.next_frame else 0
         self.skipped += gap
         self.next_frame = frame + 1

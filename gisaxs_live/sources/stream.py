@@ -175,7 +175,7 @@ class MessageHandler:
     def _image(self, parts: Sequence[Part], first: dict, t: float, room: bool) -> Frame | Rejected:
         self.counts.received += 1
         series, frame = first.get("series"), first.get("frame")
-        if type(series) is int and type(frame) is int:
+        if type(series) is int and type(frame) is int and series >= 0 and frame >= 0:
             self._track(series, frame, t)
         if not room:
             return self._drop(self.source(series if type(series) is int else None), frame, t)
