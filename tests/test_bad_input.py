@@ -1,0 +1,107 @@
+"""Bad input on a real watched directory: each kind gets one error row whose cause is a sentence about
+the file (never a Python exception), the daemon goes on, and the good files around them get their rows.
+(Frames that read but cannot be used, e.g. of the wrong shape, NaN or all zero, are in test_daemon's
+real-classifier test: their causes come from preprocessing.)"""
+
+import bz2
+import gzip
+import os
+import re
+import time
+
+import fabio.cbfimage
+import fabio.edfimage
+import fabio.tifimage
+import h5py
+import numpy as np
+from PIL import Image
+
+from livehelp import read_rows, running, write_frame
+
+DATA = np.random.default_rng(5).poisson(50, (40, 32)).astype(np.int32)
+
+
+def encoded(tmp, kind):
+    path = tmp / f"x.{kind}"
+    {"cbf": fabio.cbfimage.CbfImage, "edf": fabio.edfimage.EdfImage, "tif": fabio.tifimage.TifImage}[kind](
+        data=DATA).write(str(path))
+    data = path.read_bytes()
+    path.unlink()
+    return data
+
+
+def bad_inputs(tmp):
+    """name → (bytes, or a callable that makes the file; the expected cause)."""
+    cbf, edf, tif = encoded(tmp, "cbf"), encoded(tmp, "edf"), encoded(tmp, "tif")
+    start = cbf.index(b"\x0c\x1a\x04\xd5")
+    sum_bad = bytearray(cbf)
+    sum_bad[start + 200:start + 264] = bytes(64)  # in the compressed pixels: the MD5 no longer matches
+    rng = np.random.default_rng(0)
+
+    def rgb(path):
+        Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(path, format="TIFF")
+
+    def h5_empty(path):
+        with h5py.File(path, "w") as f:
+            f.create_group("entry")
+
+    return {
+        "empty.cbf": (b"", "empty file"),
+        "truncated.cbf": (cbf[: start + 500], "truncated CBF: "),
+        "header_only.cbf": (cbf[:start], "truncated CBF: "),
+        "random.cbf": (rng.bytes(3000), "not a detector image: no CBF/EDF/TIFF/HDF5 header"),
+        "text.cbf": (b"hello\n" * 40, "not a detector image"),
+        "text.tif": (b"not an image\n", "not a detector image"),
+        "random.edf": (rng.bytes(3000), "not a detector image"),
+        "truncated.edf": (edf[: len(edf) * 3 // 4], "truncated"),
+        "truncated.tif": (tif[: len(tif) // 2], "truncated TIFF"),
+        "checksum.cbf": (bytes(sum_bad), "damaged CBF: its binary data "),
+        "garbage.cbf.gz": (rng.bytes(400), "damaged gzip file"),
+        "truncated.cbf.gz": (gzip.compress(cbf)[:300], "truncated gzip file"),
+        "gzipped_noise.cbf.gz": (gzip.compress(rng.bytes(3000)), "not a detector image"),
+        "garbage.cbf.bz2": (rng.bytes(400), "damaged bzip2 file"),
+        "truncated.cbf.bz2": (bz2.compress(cbf)[:300], "truncated bzip2 file"),
+        "random.h5": (rng.bytes(2000), "not a detector image"),
+        "no_data.h5": (h5_empty, "HDF5 file without a detector image"),
+        "photo.tif": (rgb, "expected a 2-D detector image, got 3-D data"),
+        "ünïcode_trunc.cbf": (cbf[: start + 100], "truncated CBF: "),
+        "new\nline.cbf": (cbf[: start + 100], "truncated CBF: "),
+        "empty_header.edf": (b"{\n}\n" + bytes(100), "damaged EDF: "),
+    }
+
+
+def test_twenty_three_kinds_of_bad_input_each_get_a_clear_error_row(tmp_path, capfd):
+    frames, log = tmp_path / "frames", tmp_path / "log.csv"
+    frames.mkdir()
+    kinds = bad_inputs(tmp_path)
+    with running(frames, log) as r:
+        for i, (name, (content, _)) in enumerate(kinds.items()):
+            part = frames / f".{i}.part"
+            if callable(content):
+                content(part)
+            else:
+                part.write_bytes(content)
+            os.replace(part, frames / name)
+            write_frame(frames / f"good_{i:02d}.cbf", value=i + 1)
+        os.symlink(tmp_path / "nowhere.cbf", frames / ".link.part")
+        os.replace(frames / ".link.part", frames / "dangling.cbf")
+        vanishing = frames / "vanishing.cbf"
+        vanishing.write_bytes(b"partial")
+        time.sleep(0.02)
+        vanishing.unlink()
+        write_frame(frames / "good_last.cbf")
+        r.wait_rows(2 * len(kinds) + 3, timeout=60)
+        time.sleep(0.3)
+        assert r.stop() == 0
+    rows = {os.path.basename(row["source"]): row for row in read_rows(log)}
+    kinds["dangling.cbf"] = (None, "dangling symbolic link")
+    kinds["vanishing.cbf"] = (None, "deleted before it was read")
+    assert len(kinds) >= 23 and len(rows) == 2 * len(kinds) - 1
+    for name, (_, cause) in kinds.items():
+        row = rows[name.replace("\n", "\\n")]
+        assert row["status"] == "error" and cause in row["message"], (name, row["message"])
+        assert not re.search(r"[A-Z][a-z]+(Error|Exception)\b|Traceback|NoneType", row["message"]), row["message"]
+        assert row["message"].startswith(str(frames)), row["message"]  # names the file
+    assert all(rows[n]["status"] == "ok" for n in rows if n.startswith("good_"))
+    err = capfd.readouterr().err
+    assert "Checksum" not in err and "TiffIO" not in err  # fabio's chatter: debug log only
