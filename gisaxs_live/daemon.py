@@ -175,7 +175,7 @@ class Daemon:
         done: list[str] = []
         slots: list[Result | slice] = []
         frames: list[Frame] = []
-        for a, (got, problem) in zip(arrivals, self._readers.map(lambda a: read_file(a.path, a.t), arrivals)):
+        for a, (got, problem) in zip(arrivals, self._readers.map(lambda a: _read(a, classify), arrivals)):
             if problem is not None and not got:
                 if not os.path.lexists(a.path):
                     if self.watcher.moved_away(a.path):
@@ -195,6 +195,16 @@ class Daemon:
             results.extend(classified[slot] if isinstance(slot, slice) else [slot])
         last = {r.source: r.status for r in results}
         return results, done, {source for source, status in last.items() if status == "error"}
+
+
+def _read(arrival: Arrival, classify: Classify) -> tuple[list[Frame], str | None]:
+    """``read_file`` of ``arrival``, on a reader thread; a classifier that offers ``prepare_early``
+    (``pipeline.Classifier``) preprocesses the frames there too, while they are in the CPU cache."""
+    got, problem = read_file(arrival.path, arrival.t)
+    prepare_early = getattr(classify, "prepare_early", None)
+    if got and prepare_early is not None:
+        prepare_early(got)
+    return got, problem
 
 
 def _classify(classify: Classify, frames: list[Frame]) -> list[Result]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +24,8 @@ log = logging.getLogger(__name__)
 class Classifier:
     """Loads the model once; ``classify`` turns any batch of frames into one Result each, never raising
     for a bad frame (it becomes an ``error`` or ``no_signal`` Result naming the cause). Frames of a batch
-    are preprocessed on one thread per core (the regridding releases the GIL: 1.5× on 2 cores)."""
+    are preprocessed on one thread per core (the regridding releases the GIL: 1.5× on 2 cores), unless
+    the reader already did (``prepare_early``). Calling the Classifier is ``classify``."""
 
     def __init__(self, config: Config, model_dir: str | Path | None = None):
         self.predictor = Predictor(model_dir)
@@ -33,6 +35,8 @@ class Classifier:
             log.warning(self.mismatch)
         self.preprocessor = FramePreprocessor(config, info.grid, info.decades)
         self._threads = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="preprocess")
+        self._early: dict[int, tuple[Frame, Prepared | Result]] = {}
+        self._early_lock = threading.Lock()
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -51,11 +55,27 @@ class Classifier:
         return Result(source, frame_id, "error", latency_ms=_latency_ms(t), message=message, time_utc=utc_now(),
                       class_names=self.class_names, families=self.families)
 
+    def prepare_early(self, frames: Sequence[Frame]) -> None:
+        """Preprocess ``frames`` now, on the calling thread, for a later ``classify`` of them: a file reader
+        does it right after decoding, while the pixels are still in the CPU cache, and in parallel with
+        the other readers."""
+        outcomes = [(frame, self._prepare(frame)) for frame in frames]
+        with self._early_lock:
+            self._early.update((id(frame), (frame, outcome)) for frame, outcome in outcomes)
+
+    def __call__(self, frames: Sequence[Frame]) -> list[Result]:
+        return self.classify(frames)
+
     def classify(self, frames: Sequence[Frame]) -> list[Result]:
         """One Result per frame, in order; all usable frames go through the CNN as one batch."""
         results: list[Result | None] = [None] * len(frames)
         images, positions = [], []
-        outcomes = self._threads.map(self._prepare, frames) if len(frames) > 1 else map(self._prepare, frames)
+        with self._early_lock:
+            early = [self._early.pop(id(frame), (None, None)) for frame in frames]
+        early_outcomes = [outcome if seen is frame else None for frame, (seen, outcome) in zip(frames, early)]
+        late = [frame for frame, outcome in zip(frames, early_outcomes) if outcome is None]
+        done_late = iter(self._threads.map(self._prepare, late) if len(late) > 1 else map(self._prepare, late))
+        outcomes = [outcome if outcome is not None else next(done_late) for outcome in early_outcomes]
         for i, (frame, prepared) in enumerate(zip(frames, outcomes)):
             if isinstance(prepared, Result):
                 results[i] = prepared

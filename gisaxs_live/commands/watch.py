@@ -106,7 +106,7 @@ def watch(config: Config, settings: Watch, directory: Path, csv_path: Path, mode
 
         classifier = Classifier(config, model)
         classifier.warm_up()
-        return classifier.classify
+        return classifier  # callable: its classify; the daemon's readers use its prepare_early
 
     daemon = Daemon(watcher, load, csv_log, sinks)
     handle_signals(daemon, csv_log)

@@ -77,12 +77,13 @@ def valid_counts(values: np.ndarray, negative_is_masked: bool, max_count: float 
     return valid
 
 
-def invalid_positions(values: np.ndarray, negative_is_masked: bool, max_count: float | None) -> np.ndarray:
-    """Indices into ``values`` (counts of the table's pixels) of the unusable ones (see ``valid_counts``).
-    Pilatus int32 counts take one unsigned comparison: negative values are above 2³¹ − 1 as uint32."""
+def invalid_counts(values: np.ndarray, negative_is_masked: bool, max_count: float | None) -> np.ndarray | None:
+    """Per value of ``values`` (counts of the table's pixels): True where unusable (see ``valid_counts``);
+    None where no check applies (integer counts, negatives kept, no cutoff). Pilatus int32 counts take
+    one unsigned comparison: negative values are above 2³¹ − 1 as uint32."""
     if values.dtype == np.int32 and negative_is_masked:
         limit = INT32_MAX if max_count is None or max_count >= INT32_MAX else math.floor(max_count)
-        return np.flatnonzero(values.view(np.uint32) > limit)
+        return values.view(np.uint32) > limit
     if values.dtype.kind in "iu" and not negative_is_masked and max_count is None:
-        return np.empty(0, dtype=np.intp)
-    return np.flatnonzero(~valid_counts(values, negative_is_masked, max_count))
+        return None
+    return ~valid_counts(values, negative_is_masked, max_count)

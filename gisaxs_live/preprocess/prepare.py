@@ -35,7 +35,7 @@ from ..frame import Frame, FrameError
 from ..qgrid import QGrid
 from .geometry import DetectorGeometry
 from .hotpixels import replace_hot_pixels
-from .mask import invalid_positions, static_mask, valid_counts
+from .mask import invalid_counts, static_mask, valid_counts
 from .regrid import Lookup, bin_mean, bin_sums, build_lookup, fill_empty
 from .scale import to_levels
 
@@ -112,10 +112,10 @@ class FramePreprocessor:
         mask = self.config.mask
         max_count = mask.max_count if mask.max_count is not None else frame.count_cutoff
         values = np.take(data.ravel(), lookup.pixels)
-        excluded = invalid_positions(values, mask.negative_is_masked, max_count)
+        excluded = invalid_counts(values, mask.negative_is_masked, max_count)
         if frame.mask is not None:
-            masked = np.flatnonzero(np.take(np.asarray(frame.mask, dtype=bool).ravel(), lookup.pixels))
-            excluded = np.union1d(excluded, masked)
+            masked = np.take(np.asarray(frame.mask, dtype=bool).ravel(), lookup.pixels)
+            excluded = masked if excluded is None else excluded | masked
         sums, counts = bin_sums(values, lookup, excluded)
         hot = 0
         if mask.hot_pixel_ratio is not None:

@@ -59,16 +59,20 @@ def build_lookup(q: PixelQ, masked: np.ndarray, grid: QGrid) -> Lookup:
     return Lookup(tuple(masked.shape), grid.shape, pixels, bins, counts, occupied, starts)
 
 
-def bin_sums(values: np.ndarray, lookup: Lookup, excluded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def bin_sums(values: np.ndarray, lookup: Lookup, excluded: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Per bin (flat): the sum (float64) of ``values`` (one per table pixel, in table order, e.g. counts)
-    and how many pixels it has, leaving out the table positions ``excluded``. Sets those values to 0
-    in place. Integer counts are summed exactly (int64), others in float64."""
-    values[excluded] = 0
+    and how many pixels it has, leaving out those where ``excluded`` (bool per table pixel; None: none).
+    Sets the excluded values to 0 in place. Integer counts are summed exactly (int64), others in float64;
+    everything runs along the table in order (no scattered access)."""
     sums = np.zeros(lookup.n_bins)
-    if lookup.occupied.size:
-        dtype = np.int64 if values.dtype.kind in "iub" else np.float64
-        sums[lookup.occupied] = np.add.reduceat(values, lookup.starts, dtype=dtype)
-    counts = lookup.counts - np.bincount(lookup.bins[excluded], minlength=lookup.n_bins)
+    counts = lookup.counts.copy()
+    if not lookup.occupied.size:
+        return sums, counts
+    if excluded is not None:
+        np.putmask(values, excluded, 0)
+        counts[lookup.occupied] -= np.add.reduceat(excluded, lookup.starts, dtype=np.intp)
+    dtype = np.int64 if values.dtype.kind in "iub" else np.float64
+    sums[lookup.occupied] = np.add.reduceat(values, lookup.starts, dtype=dtype)
     return sums, counts
 
 
