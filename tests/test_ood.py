@@ -24,16 +24,20 @@ def test_the_score_is_one_at_the_held_out_quantile_and_grows_away_from_every_cla
     held = means[held_labels] + rng.normal(size=(4000, 3))
     model = fit(features, labels, 2, held, quantile=0.95, shrinkage=0.0)
     assert np.mean(model.score(held) > 1.0) == pytest.approx(0.05, abs=0.002)
-    # the threshold of a 3-D unit Gaussian's distance at 95 %: √(χ²₃ 0.95) = 2.795
-    assert model.threshold == pytest.approx(2.795, rel=0.05)
-    far = np.array([[5.0, 0.0, 0.0], [0.0, 8.0, 0.0], [-6.0, 0.0, 0.0]])
-    assert np.all(model.score(far) > 1.0)
-    assert model.score(means).max() < 0.1
-    np.testing.assert_allclose(model.distances(far[:1]), [5.0], rtol=0.05)  # halfway between the two means
+    # between the two classes, where no pattern of either lies: flagged; at a class mean: far below
+    between = np.array([[5.0, 0.0, 0.0], [5.0, 1.0, -1.0]])
+    assert np.all(model.score(between) > 1.0)
+    assert np.all(model.score(means) < 0.0)
+    # the class term alone is the squared Mahalanobis distance (25 at 5 σ from the nearest mean); the relative
+    # distance removes what the background Gaussian explains (little here: the point lies at its centre)
+    background = float((between[0] - model.background_mean) @ model.background_precision
+                       @ (between[0] - model.background_mean))
+    assert model.distances(between[:1])[0] + background == pytest.approx(25.0, rel=0.05)
+    assert background < 1.0
 
 
 def test_statistics_round_trip_through_the_model_directory(tmp_path):
-    model = OodModel(np.eye(2, 4), np.eye(4), 3.0, 0.99)
+    model = OodModel(np.eye(2, 4), np.eye(4), np.zeros(4), 0.5 * np.eye(4), 3.0, 0.99)
     model.save(tmp_path)
     back = OodModel.load(tmp_path)
     assert back is not None and back.threshold == 3.0

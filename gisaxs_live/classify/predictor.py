@@ -18,7 +18,8 @@ FEATURE_LAYER = "dense"
 class Predictor:
     """Holds one loaded model; ``predict`` takes uint8 images (N, rows, cols) on the model's grid."""
 
-    def __init__(self, model_dir: str | Path | None = None):
+    def __init__(self, model_dir: str | Path | None = None, with_ood: bool = True):
+        """``with_ood``: load the directory's out-of-distribution statistics (False: scores are None)."""
         self.info = ModelInfo.read(model_dir)
         import_tensorflow()
         from .model import build_model
@@ -31,7 +32,7 @@ class Predictor:
             raise ValueError(f"{weights}: cannot load model weights ({exc})".splitlines()[0]) from None
         import tensorflow as tf
 
-        self.ood = OodModel.load(self.info.path)
+        self.ood = OodModel.load(self.info.path) if with_ood else None
         import keras
 
         both = keras.Model(self.model.inputs, [self.model.output, self.model.get_layer(FEATURE_LAYER).output])

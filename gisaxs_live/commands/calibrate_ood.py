@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--quantile {args.quantile:g}: must lie in [0.5, 1)")
     from ..training.provenance import dataset_hash
 
-    predictor = Predictor(args.model)
+    predictor = Predictor(args.model, with_ood=False)  # the statistics are what this makes
     data = read_dataset(args.dataset)
     model, record = calibrate(predictor, data, args.seed, args.quantile)
     path = model.save(args.model)

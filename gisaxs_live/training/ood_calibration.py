@@ -35,7 +35,8 @@ def calibrate(predictor: Predictor, data: Dataset, seed: int, quantile: float = 
     train_features = features_of(predictor, realistic_images(data.intensity[train], rng, decades, realism))
     held_features = features_of(predictor, realistic_images(data.intensity[held_out], rng, decades, realism))
     model = fit(train_features, data.labels[train], len(data.class_names), held_features, quantile)
-    record = {"method": "Mahalanobis distance to the nearest class mean, dense-layer features, shared covariance",
+    record = {"method": "relative Mahalanobis distance (nearest class mean, shared covariance, less the distance to "
+                        "the background Gaussian) of the dense-layer features",
               "quantile": quantile, "threshold": model.threshold, "n_train": int(train.sum()),
               "n_held_out": int(held_out.sum()), "seed": seed}
     return model, record
