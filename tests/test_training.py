@@ -1,14 +1,19 @@
-"""A small real training run: simulate a few patterns per class, train, and beat chance by far."""
+"""Training: a small real run beats chance by far, the fixed schedule, and fine-tuning a model directory."""
+
+import json
 
 import numpy as np
 import pytest
 
+from gisaxs_live.classify.modeldir import ModelInfo, bundled_model_dir
+from gisaxs_live.classify.predictor import Predictor
+from gisaxs_live.cli import main
 from gisaxs_live.config import load_config
+from gisaxs_live.preprocess.scale import to_levels
 from gisaxs_live.simulator.dataset import random_specs, simulate_specs
 from gisaxs_live.simulator.shapes import CLASS_NAMES
-from gisaxs_live.preprocess.scale import to_levels
 from gisaxs_live.training.augment import Realism
-from gisaxs_live.training.train import TrainSettings, train_classifier
+from gisaxs_live.training.train import TrainSettings, _keras_schedule, learning_rate_at, train_classifier
 
 
 def test_small_training_run_reaches_well_above_chance():
@@ -18,12 +23,58 @@ def test_small_training_run_reaches_well_above_chance():
     labels = np.array([s.label for s in specs])
     test = np.array([s.test for s in specs])
     gentle = Realism(peak_counts=(1e4, 1e6), p_clean=0.5)
+    settings = TrainSettings(epochs=15, batch_size=32, seed=1, precision="float32")
     model, reports = train_classifier(intensity[~test], labels[~test], to_levels(intensity[test], 5.0), labels[test],
-                                      len(CLASS_NAMES), 5.0, TrainSettings(max_epochs=15, seed=1), gentle)
-    assert 1 <= len(reports) <= 15
-    best = min(reports, key=lambda r: r.val_loss)
+                                      len(CLASS_NAMES), 5.0, settings, gentle)
+    assert [r.epoch for r in reports] == list(range(1, 16))
     chance = 1.0 / len(CLASS_NAMES)
-    assert best.val_accuracy > 3 * chance  # 37.5 %; a broken pipeline stays near 12.5 %
+    assert reports[-1].val_accuracy > 3 * chance  # 37.5 %; a broken pipeline stays near 12.5 %
     probabilities = model.predict(to_levels(intensity[test], 5.0)[..., None] / 255.0, verbose=0)
-    # the returned model carries the best epoch's weights
-    assert np.mean(np.argmax(probabilities, axis=1) == labels[test]) == pytest.approx(best.val_accuracy, abs=1e-6)
+    # the returned model carries the last epoch's weights
+    assert np.mean(np.argmax(probabilities, axis=1) == labels[test]) == pytest.approx(reports[-1].val_accuracy,
+                                                                                      abs=1e-6)
+
+
+def test_schedule_warms_up_then_follows_a_cosine_to_its_floor():
+    settings = TrainSettings(epochs=10, learning_rate=2e-3, warmup_epochs=1.0, final_fraction=0.01)
+    steps = 50
+    rates = np.array([learning_rate_at(step, steps, settings) for step in range(10 * steps)])
+    assert rates[0] == pytest.approx(2e-3 / steps)
+    assert rates[steps - 1] == pytest.approx(2e-3)  # the peak at the end of the warm-up
+    assert np.all(np.diff(rates[:steps]) > 0) and np.all(np.diff(rates[steps:]) <= 0)
+    assert rates[-1] == pytest.approx(2e-5, rel=0.01)
+    midway = steps + (10 * steps - steps) // 2
+    assert rates[midway] == pytest.approx(2e-3 * (0.01 + 0.99 * 0.5), rel=0.01)
+    graph = _keras_schedule(steps, settings)
+    for step in (0, 10, steps, midway, 10 * steps - 1):
+        assert float(graph(step)) == pytest.approx(learning_rate_at(step, steps, settings), rel=1e-5)
+
+
+def test_fine_tuning_on_a_tiny_set_keeps_the_classes_and_writes_a_loadable_model(tmp_path):
+    out = tmp_path / "tuned"
+    status = main(["train", "--from", str(bundled_model_dir()), "--per-class", "5", "--epochs", "1",
+                   "--workers", "1", "--out", str(out)])
+    assert status == 0
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["class_names"] == list(ModelInfo.read(None).class_names)
+    assert meta["fine_tuned_from"]["path"] == str(bundled_model_dir())
+    assert meta["training"]["epochs"] == 1 and len(meta["training"]["history"]) == 1
+    assert meta["randomisation"]["wavelength_band"] > 0 and meta["augmentation"]["smear_bins"] > 0
+    predictor = Predictor(out)
+    images = np.zeros((2, 90, 70), np.uint8)
+    images[:, :30, :20] = 200
+    probabilities = predictor.predict(images)
+    assert probabilities.shape == (2, len(CLASS_NAMES))
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_fine_tuning_to_another_grid_shape_stops_with_one_line(tmp_path, capsys):
+    config = tmp_path / "wide.yaml"
+    config.write_text("grid:\n  n_qy: 60\n")
+    status = main(["train", "--from", str(bundled_model_dir()), "--config", str(config), "--per-class", "5",
+                   "--epochs", "1", "--out", str(tmp_path / "tuned")])
+    assert status == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "q-grid is 90 x 70 bins" in err[0] and "90 x 60" in err[0]
+    assert not (tmp_path / "tuned" / "model.json").exists()

@@ -6,6 +6,7 @@ experiment instead (fewer patterns and epochs, a lower learning rate)."""
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 #: Patterns per class to simulate: a full training, and a fine-tuning (``--from``).
@@ -139,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
         "randomisation": json.loads(data.attrs.get("randomisation", "null")),
         "training": {"epochs": len(reports), "seed": args.seed, "settings": recipe,
                      "history": [r.__dict__ for r in reports],
-                     "seconds_simulation": simulated - started, "seconds_training": trained - simulated},
+                     "seconds_simulation": simulated - started, "seconds_training": trained - simulated,
+                     "cpu_seconds": _cpu_seconds(), "load_average": list(os.getloadavg())},
         "metrics": {"held_out_noisy": noisy, "held_out_clean": clean},
     }
     if args.from_model is not None:
@@ -150,6 +152,13 @@ def run(args: argparse.Namespace) -> int:
                   f"{clean['top1']:.1f} % (clean); top-2 {noisy['top2']:.1f} % (noisy); "
                   f"{len(reports)} epochs, {trained - started:.0f} s")
     return 0
+
+
+def _cpu_seconds() -> float:
+    """CPU time (s) of this process and its finished children (the simulation workers) so far: with the
+    wall time and the load average, it tells what a shared machine cost a run."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def _check_compatible(parent, class_names, grid_shape: tuple[int, int]) -> None:
