@@ -5,7 +5,9 @@ The real thing in one process: ``DirectoryWatcher`` (inotify) on a local tempora
 architecture when none is bundled: the compute is the same), the ``CsvLog`` sink. A writer thread
 puts synthetic growth-series frames (``demo_series``) into the directory as a detector does: written
 to a hidden ``.part`` file, renamed into place. Latency is from that rename (file complete) to the
-moment its CSV row has been written.
+moment its CSV row has been written. ``cpu_ms_per_frame``: the process's CPU time (all threads, the
+writer's included) per frame while the frames are written and classified; unlike the rates it hardly
+depends on what else the machine runs.
 
 Runs, in this order:
   10 Hz: 100 frames at a steady 10 frames/s;
@@ -82,21 +84,23 @@ def write_files(directory: Path, payloads: list[bytes], n: int, rate_hz: float |
     return done
 
 
-def offline_rates(directory: Path, payloads: list[bytes], classify) -> tuple[float, float]:
+def offline_rates(directory: Path, payloads: list[bytes], classify) -> tuple[float, float, float]:
     """frames/s of freshly written files: fabio decode only, and decode + classify in batches of 16
-    without the watcher or the log (the ceiling of the live path in one process)."""
+    without the watcher or the log (the ceiling of the live path in one process); and the CPU time
+    (ms) per frame of the decode."""
     paths = list(write_files(directory, payloads, 96, None, "decode"))
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     for p in paths:
         assert fabio.open(p).data.shape == (1043, 981)
     decode = len(paths) / (time.perf_counter() - t)
+    decode_cpu_ms = 1e3 * (time.process_time() - cpu) / len(paths)
     t = time.perf_counter()
     for i in range(0, len(paths), 16):
         classify([frame for p in paths[i:i + 16] for frame in read_frames(p)])
     pipeline = len(paths) / (time.perf_counter() - t)
     for p in paths:
         os.unlink(p)
-    return decode, pipeline
+    return decode, pipeline, decode_cpu_ms
 
 
 def run_live(directory: Path, log_path: Path, classify, payloads: list[bytes], n: int, rate_hz: float | None,
@@ -110,17 +114,20 @@ def run_live(directory: Path, log_path: Path, classify, payloads: list[bytes], n
     thread.start()
     while daemon.model != "ready":
         time.sleep(0.01)
+    cpu = time.process_time()
     done = write_files(directory, payloads, n, rate_hz, prefix)
     deadline = time.monotonic() + 120
     while len(log.written) < n and time.monotonic() < deadline:
         time.sleep(0.01)
+    cpu = time.process_time() - cpu
     daemon.request_stop()
     thread.join()
     latencies = np.array([log.written[p] - done[p] for p in done]) * 1e3
     span = max(log.written.values()) - min(done.values())
     return {"frames": n, "rows": len(log.written), "written_rate_hz": rate_hz or n / (max(done.values()) - min(done.values())),
             "sustained_frames_per_s": n / span, "latency_ms_p50": float(np.percentile(latencies, 50)),
-            "latency_ms_p99": float(np.percentile(latencies, 99)), "latency_ms_max": float(latencies.max())}
+            "latency_ms_p99": float(np.percentile(latencies, 99)), "latency_ms_max": float(latencies.max()),
+            "cpu_ms_per_frame": 1e3 * cpu / n}
 
 
 def fsync_cost(tmp: Path) -> dict:
@@ -158,9 +165,10 @@ def main() -> None:
         steady = run_live(tmp / "steady", tmp / "steady.csv", classify, payloads, N_STEADY, 10.0, "steady")
         rounds = []
         for i in range(REPEATS):
-            decode, pipeline = offline_rates(scratch, payloads, classify)
+            decode, pipeline, decode_cpu_ms = offline_rates(scratch, payloads, classify)
             fastest = run_live(tmp / f"max{i}", tmp / f"max{i}.csv", classify, payloads, N_MAX, None, f"max{i}")
-            rounds.append({"decode_only_frames_per_s": decode, "decode_classify_no_watch_frames_per_s": pipeline,
+            rounds.append({"decode_only_frames_per_s": decode, "decode_only_cpu_ms_per_frame": decode_cpu_ms,
+                           "decode_classify_no_watch_frames_per_s": pipeline,
                            "max_rate": fastest, "max_rate_over_decode": fastest["sustained_frames_per_s"] / decode})
         fsync = fsync_cost(tmp)
     median = lambda values: float(statistics.median(values))  # noqa: E731
@@ -173,6 +181,7 @@ def main() -> None:
         "model": model_kind, "model_load_s": load_s,
         "repeats": REPEATS,
         "decode_only_frames_per_s": decode,
+        "decode_only_cpu_ms_per_frame": median(r["decode_only_cpu_ms_per_frame"] for r in rounds),
         "decode_classify_no_watch_frames_per_s": pipeline,
         "steady_10hz": steady,
         "max_rate": fastest,
@@ -191,6 +200,10 @@ def main() -> None:
     for name, r in (("10 Hz", steady), ("max", fastest)):
         print(f"{name:>6}: {r['sustained_frames_per_s']:.1f} frames/s sustained, latency p50 {r['latency_ms_p50']:.0f} ms, "
               f"p99 {r['latency_ms_p99']:.0f} ms ({r['rows']}/{r['frames']} rows)")
+    cpu_decode, cpu_live = report["decode_only_cpu_ms_per_frame"], fastest["cpu_ms_per_frame"]
+    print(f"CPU per frame: decode only {cpu_decode:.2f} ms, live at the max rate {cpu_live:.2f} ms (writer included); "
+          f"on {os.cpu_count()} idle cores that bounds the live rate by {os.cpu_count() / cpu_live * 1e3:.0f} frames/s "
+          f"= {os.cpu_count() * cpu_decode / cpu_live:.2f} x decode-only")
     each = ", ".join(f"{r['max_rate_over_decode']:.2f}" for r in rounds)
     print(f"max / decode-only: {report['max_rate_over_decode']:.2f} (median of {each})")
     print(f"CSV row write: {fsync['no_fsync']['median_us']:.0f} us, with fsync {fsync['fsync']['median_us']:.0f} us")

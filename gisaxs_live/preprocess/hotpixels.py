@@ -99,7 +99,7 @@ def _isolated(data: np.ndarray, pixels: np.ndarray, values: np.ndarray,
     outside the table, e.g. in a masked area, is found once that one is)."""
     around, flat = _neighbours(data, pixels, valid, dropped)
     brighter = np.unique(flat[around > values[:, np.newaxis]])
-    extra = brighter[~np.isin(brighter, pixels)]
+    extra = brighter[~np.isin(brighter, pixels, kind="table")]
     if extra.size:
         pixels = np.concatenate([pixels, extra])
         values = np.concatenate([values, data.ravel()[extra]])
@@ -117,7 +117,7 @@ def _isolated(data: np.ndarray, pixels: np.ndarray, values: np.ndarray,
         if np.array_equal(found, hot):
             return hot[:pixels.size - extra.size]
         hot = found
-        around[np.isin(flat, pixels[hot])] = np.nan
+        around[np.isin(flat, pixels[hot], kind="table")] = np.nan
 
 
 def _median_of_neighbours(data: np.ndarray, pixels: np.ndarray, valid: Callable[[np.ndarray], np.ndarray],
@@ -142,4 +142,4 @@ def _neighbours(data: np.ndarray, pixels: np.ndarray, valid: Callable[[np.ndarra
     inside = (rows >= 0) & (rows < n_rows) & (cols >= 0) & (cols < n_cols)
     rows, cols = np.clip(rows, 0, n_rows - 1), np.clip(cols, 0, n_cols - 1)
     around, flat = data[rows, cols], rows * n_cols + cols
-    return np.where(inside & valid(around) & ~np.isin(flat, dropped), around, np.nan), flat
+    return np.where(inside & valid(around) & ~np.isin(flat, dropped, kind="table"), around, np.nan), flat
