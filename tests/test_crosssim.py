@@ -1,7 +1,8 @@
 """The BornAgain cross-simulator set (benchmarks/crosssim/): its committed subset, one gzip-compressed CBF per
 class on the Pilatus 1M geometry (tests/data/crosssim, made by ``make_set.py --out tests/data/crosssim
 --per-class 1 --seed 0 --geometries p1m_2000 --gzip``), goes through ``gisaxs-live classify`` by full path
-and every frame gets an ``ok`` row (accuracy is measured by benchmarks/crosssim/score.py, not here).
+and every frame gets a ranked row, ``ok`` (or ``unknown``: the out-of-distribution flag's call); accuracy and
+false flags are measured by benchmarks/crosssim/score.py, not here.
 The generator's pixel angles, written independently of gisaxs_live, agree with the package's geometry,
 and where BornAgain is installed the generator makes the committed spheroid frame again."""
 
@@ -54,7 +55,7 @@ def test_subset_has_one_small_pilatus_frame_per_class():
         assert image.data.max() > 0
 
 
-def test_classify_gives_every_frame_an_ok_row(tmp_path):
+def test_classify_gives_every_frame_a_ranked_row(tmp_path):
     files = [str((SUBSET / row["file"]).resolve()) for row in _labels()]
     out = tmp_path / "rows.csv"
     command = [str(Path(sys.executable).parent / "gisaxs-live"), "classify", "--config", str(CONFIG),
@@ -65,8 +66,10 @@ def test_classify_gives_every_frame_an_ok_row(tmp_path):
         rows = list(csv.DictReader(f))
     assert sorted(row["source"] for row in rows) == sorted(files)
     for row in rows:
-        assert row["status"] == "ok", f"{row['source']}: {row['status']} {row['message']}"
-        assert row["top1"] in CLASS_NAMES and row["family"]
+        # a ranked row: ``ok``, or ``unknown`` where the out-of-distribution flag calls the frame unlike the
+        # training patterns (a false flag here; its rate is a figure of score.py, as the accuracy is)
+        assert row["status"] in ("ok", "unknown"), f"{row['source']}: {row['status']} {row['message']}"
+        assert row["top1"] in CLASS_NAMES and bool(row["family"]) == (row["status"] == "ok")
         assert sum(float(row[f"p_{c}"]) for c in CLASS_NAMES) == pytest.approx(1.0, abs=1e-3)
 
 
