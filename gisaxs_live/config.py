@@ -280,7 +280,8 @@ class Stream:
     dashboard, the counts are logged every ``log_interval_s`` (times in s). An image (or pixel mask) whose
     declared shape x pixel size exceeds ``max_image_bytes`` is refused unread with an error row; the
     default, 256 MiB, is 3.5 x the largest DECTRIS frame (Eiger2 16M: 4148 x 4362 pixels x 4 bytes =
-    72.4 MB)."""
+    72.4 MB). Of a Stream V2 image (several threshold channels) the ``channel`` named is classified
+    (None: the first the detector sends)."""
 
     allowed_endpoints: tuple[str, ...] = ()
     receive_buffer_frames: int = 16
@@ -290,8 +291,11 @@ class Stream:
     reconnect_max_s: float = 2.0
     log_interval_s: float = 10.0
     max_image_bytes: int = 256 * 2**20
+    channel: str | None = None
 
     def _check(self, where: str) -> None:
+        if self.channel is not None and not self.channel.strip():
+            raise ConfigError(f"{where}.channel: give a channel name (e.g. threshold_1) or null for the first")
         _in_range(where, "receive_buffer_frames", self.receive_buffer_frames, 1, 100_000)
         _in_range(where, "queue_size", self.queue_size, 1, 100_000)
         _in_range(where, "batch_size", self.batch_size, 1, 4096)

@@ -1,7 +1,8 @@
 """Replay detector files as a detector stream: bind a ZeroMQ PUSH socket and send every frame as one series.
 
-``messages`` builds the multi-part messages (SIMPLON stream v1: header, images, series end; or the simple
-protocol: one message per frame); ``send`` paces them onto the socket. Like a DECTRIS detector, the PUSH
+``messages`` builds the messages (SIMPLON stream v1: multi-part header, images, series end; DECTRIS Stream
+V2: one CBOR part each for start, images, end; or the simple protocol: one message per frame); ``send``
+paces them onto the socket. Like a DECTRIS detector, the PUSH
 socket waits for a client before the first message, and ZeroMQ round-robins between connected clients.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from pathlib import Path
 from typing import NamedTuple
@@ -16,10 +18,12 @@ from typing import NamedTuple
 import numpy as np
 import zmq
 
-from .sources import simple_protocol, simplon
+from .sources import simple_protocol, simplon, stream2_encode
 from .sources.files import read_frames
 
-PROTOCOLS = ("simplon", "simple")
+PROTOCOLS = ("simplon", "stream2", "simple")
+#: Default endpoint per protocol (the detector's ports: 9999 for v1, 31001 for Stream V2).
+DEFAULT_ENDPOINTS = {"simplon": "tcp://127.0.0.1:9999", "stream2": "tcp://127.0.0.1:31001"}
 #: ``--encoding`` values: SIMPLON names, or none/lz4/bslz4 (bslz4 → bs<bits>-lz4< for the pixel type).
 ENCODING_CHOICES = ("none", "lz4", "bslz4", *simplon.ENCODINGS)
 SEND_BUFFER_FRAMES = 4  # messages queued in ZeroMQ before send() waits for the client
@@ -74,10 +78,13 @@ def messages(frames: Iterable[np.ndarray], protocol: str = "simplon", encoding: 
     (``nimages`` = ``count`` x ``repeat``, ``ntrigger`` 1, ``trigger_mode`` ints) when the frame ``count``
     is given or ``frames`` has a length. Simple protocol: one two-part message per frame (raw pixels, so
     ``encoding`` must be none or ``<``). With ``repeat`` > 1 each frame is encoded once and kept (memory:
-    all frames, raw and encoded).
+    all frames, raw and encoded). Stream V2: see ``stream2_messages``, with ``encoding`` its compression.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}")
+    if protocol == "stream2":
+        yield from stream2_messages(frames, encoding, series, header_detail, period_s, repeat, count)
+        return
     if protocol == "simple" and encoding not in ("none", "<"):
         raise ValueError(f"the simple protocol sends raw pixels; encoding {encoding!r} is for SIMPLON only")
     simplon_series = protocol == "simplon"
@@ -118,6 +125,40 @@ def messages(frames: Iterable[np.ndarray], protocol: str = "simplon", encoding: 
             index += 1
     if simplon_series:
         yield Outgoing(simplon.encode_end(series), False)
+
+
+def stream2_messages(frames: Iterable[np.ndarray], compression: str = "bslz4", series: int = 1,
+                     header_detail: str = "basic", period_s: float = 0.0, repeat: int = 1,
+                     count: int | None = None) -> Iterator[Outgoing]:
+    """A Stream V2 series: ``start`` (``number_of_images`` = ``count`` x ``repeat`` where known; with
+    header_detail ``all`` a pixel mask of the first frame's negative pixels and a flat field), one ``image``
+    per frame in channel ``threshold_1`` with its pixels' own typed array (``compression``: bslz4, lz4 or
+    none), times spaced ``period_s``, and ``end``. With ``repeat`` > 1 each frame is encoded once and kept."""
+    if compression not in stream2_encode.COMPRESSIONS:
+        raise ValueError(f"compression {compression!r} is not one of {', '.join(stream2_encode.COMPRESSIONS)}")
+    if count is None and isinstance(frames, Sized):
+        count = len(frames)
+    unique_id = uuid.uuid4().hex
+    period_ns = int(period_s * 1e9)
+    kept: list[object] = []
+    index = 0
+    for n in range(repeat):
+        for item in frames if n == 0 else kept:
+            if n == 0:
+                data = item
+                if index == 0:
+                    mask = data < 0 if header_detail == "all" else None
+                    yield Outgoing([stream2_encode.start(series, data.shape, data.dtype, None if count is None
+                                                         else count * repeat, pixel_mask=mask,
+                                                         compress=compression, frame_time_s=period_s,
+                                                         unique_id=unique_id)], False)
+                item = stream2_encode.array(data, compression)
+                if repeat > 1:
+                    kept.append(item)
+            yield Outgoing([stream2_encode.image(series, index, {"threshold_1": item}, index * period_ns,
+                                                 (index + 1) * period_ns, unique_id)], True)
+            index += 1
+    yield Outgoing([stream2_encode.end(series, unique_id)], False)
 
 
 def send(endpoint: str, msgs: Iterable[Outgoing], rate_hz: float = 0.0,

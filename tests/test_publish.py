@@ -129,7 +129,7 @@ def test_publish_process_frames_arrive_with_the_files_pixels(files, options, kin
     assert proc.returncode == 0, proc.stderr
     assert f"sent {len(expected)} frames" in proc.stderr
     if "simple" not in options:  # the process counted the files' frames for the header
-        assert source.handler.header.config["nimages"] == len(expected)
+        assert source.handler.start.expected == len(expected)
     assert [f.frame_id for f in got] == list(range(len(expected)))
     for frame, pixels in zip(got, expected):
         np.testing.assert_array_equal(frame.data, pixels)

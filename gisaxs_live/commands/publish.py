@@ -1,4 +1,5 @@
-"""``gisaxs-live publish``: replay detector files as a detector stream (bind PUSH, like an Eiger's port 9999)."""
+"""``gisaxs-live publish``: replay detector files as a detector stream (bind PUSH, like an Eiger's port 9999
+for SIMPLON stream v1, or 31001 for Stream V2)."""
 
 from __future__ import annotations
 
@@ -10,23 +11,30 @@ from pathlib import Path
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from ..publisher import ENCODING_CHOICES, PROTOCOLS
+    from ..sources.stream2_encode import COMPRESSIONS
 
-    p = subparsers.add_parser("publish", help="replay detector files as a SIMPLON or simple-protocol stream",
+    p = subparsers.add_parser("publish", help="replay detector files as a SIMPLON v1, Stream V2 or simple-protocol "
+                                              "stream",
                               description=__doc__ + " Every frame of every file (any fabio format, multi-frame "
                               "files frame by frame) is sent as one series; test a stream setup with it.")
-    p.add_argument("--endpoint", required=True,
-                   help="where to bind, e.g. tcp://127.0.0.1:9999 (others only if listed in the config's "
-                        "stream.allowed_endpoints)")
+    p.add_argument("--endpoint", default=None,
+                   help="where to bind (default tcp://127.0.0.1:9999 for simplon, tcp://127.0.0.1:31001 for stream2; "
+                        "needed for simple); others than loopback only if listed in the config's "
+                        "stream.allowed_endpoints")
     p.add_argument("--protocol", choices=PROTOCOLS, default="simplon",
-                   help="simplon: DECTRIS SIMPLON stream v1; simple: JSON header + raw pixels (default simplon)")
+                   help="simplon: DECTRIS SIMPLON stream v1; stream2: DECTRIS Stream V2 (CBOR); simple: JSON "
+                        "header + raw pixels (default simplon)")
     p.add_argument("--encoding", choices=ENCODING_CHOICES, default=None, metavar="ENC",
                    help="SIMPLON data encoding: <, lz4<, bs8-lz4<, bs16-lz4<, bs32-lz4<, or none/lz4/bslz4 "
                         "(bslz4 picks bs16/bs32 from the pixel type); default bslz4, and raw for --protocol simple")
+    p.add_argument("--compression", choices=COMPRESSIONS, default=None,
+                   help="Stream V2 compression of the image arrays (CBOR tag 56500): bslz4, lz4 (HDF5 framing) or "
+                        "none (default bslz4)")
     p.add_argument("--rate", type=float, default=10.0, metavar="HZ",
                    help="frames per second (0: as fast as the client takes them; default 10)")
-    p.add_argument("--series", type=int, default=1, help="SIMPLON series id (default 1)")
+    p.add_argument("--series", type=int, default=1, help="series id (SIMPLON series, Stream V2 series_id; default 1)")
     p.add_argument("--header-detail", choices=("all", "basic", "none"), default="basic",
-                   help="SIMPLON header_detail; 'all' also sends a flat field, a pixel mask (the first frame's "
+                   help="header_detail; 'all' also sends a flat field, a pixel mask (the first frame's "
                         "negative pixels) and a count-rate table (default basic)")
     p.add_argument("--repeat", type=int, default=1, help="send the files this many times as one series")
     p.add_argument("--config", type=Path, default=None, help="YAML config (stream.allowed_endpoints)")
@@ -39,25 +47,37 @@ def run(args: argparse.Namespace) -> int:
 
     from ..config import load_config
     from ..frame import FrameError
-    from ..publisher import count_frames, messages, replay_frames, send
+    from ..publisher import DEFAULT_ENDPOINTS, count_frames, messages, replay_frames, send
     from ..sources.stream import check_endpoint
 
     if args.rate < 0 or args.repeat < 1 or args.series < 0:
         raise ValueError("--rate must be >= 0, --repeat >= 1 and --series >= 0")
-    encoding = args.encoding or ("bslz4" if args.protocol == "simplon" else "none")
+    if args.protocol == "stream2" and args.encoding is not None:
+        raise ValueError("--encoding is for SIMPLON v1; Stream V2 takes --compression bslz4|lz4|none")
+    if args.protocol != "stream2" and args.compression is not None:
+        raise ValueError("--compression is for --protocol stream2; SIMPLON v1 takes --encoding")
+    endpoint = args.endpoint or DEFAULT_ENDPOINTS.get(args.protocol)
+    if endpoint is None:
+        raise ValueError("give --endpoint for --protocol simple (e.g. tcp://127.0.0.1:5555)")
+    if args.protocol == "stream2":
+        encoding = args.compression or "bslz4"
+    else:
+        encoding = args.encoding or ("bslz4" if args.protocol == "simplon" else "none")
     # Without --config the defaults allow loopback only; loading them would cost a second (material checks).
-    check_endpoint(args.endpoint, load_config(args.config).stream.allowed_endpoints if args.config else ())
+    check_endpoint(endpoint, load_config(args.config).stream.allowed_endpoints if args.config else ())
     missing = [str(f) for f in args.files if not f.is_file()]
     if missing:
         raise FileNotFoundError(f"no such file: {', '.join(missing)}")
     try:
-        # SIMPLON headers announce the series length (nimages), as a detector's do: the files are read twice
-        count = count_frames(args.files) if args.protocol == "simplon" and args.header_detail != "none" else None
+        # Series starts announce the series length (nimages, number_of_images), as a detector's do: the files
+        # are read twice (a SIMPLON header_detail none has no place for it)
+        announce = args.protocol == "stream2" or (args.protocol == "simplon" and args.header_detail != "none")
+        count = count_frames(args.files) if announce else None
         started = time.monotonic()
         msgs = messages(replay_frames(args.files), args.protocol, encoding, args.series, args.header_detail,
                         1.0 / args.rate if args.rate else 0.0, args.repeat, count)
-        sent = send(args.endpoint, msgs, args.rate,
-                    on_bound=lambda: print(f"publish: bound {args.endpoint}; waiting for a client", file=sys.stderr,
+        sent = send(endpoint, msgs, args.rate,
+                    on_bound=lambda: print(f"publish: bound {endpoint}; waiting for a client", file=sys.stderr,
                                            flush=True))
     except (FrameError, zmq.ZMQError) as exc:
         print(f"gisaxs-live publish: error: {exc}", file=sys.stderr)

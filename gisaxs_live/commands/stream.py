@@ -1,11 +1,14 @@
 """``gisaxs-live stream``: classify every frame of a detector's ZeroMQ stream, into a CSV log and a dashboard.
 
 Connects to ENDPOINT as a detector's client does (the detector binds PUSH; this connects PULL): DECTRIS
-SIMPLON stream v1 (Eiger, Pilatus4; port 9999) or the simple protocol (a JSON header part and a raw
-pixel part; see ``gisaxs_live.sources.simple_protocol``), told apart message by message. The model is
-loaded before connecting, so the detector waits rather than frames being dropped during start-up.
+Stream V2 (CBOR; Eiger2, Pilatus4; port 31001), DECTRIS SIMPLON stream v1 (port 9999) or the simple
+protocol (a JSON header part and a raw pixel part; see ``gisaxs_live.sources.simple_protocol``), told
+apart message by message unless --protocol names one. Of a Stream V2 image the threshold channel
+stream.channel is classified (default: the first), masked with the start message's pixel mask. The
+model is loaded before connecting, so the detector waits rather than frames being dropped during start-up.
 
-Every frame gets a row (source ``ENDPOINT series N``, the frame id in the frame column). Malformed
+Every frame gets a row (source ``ENDPOINT series N``; for Stream V2 ``ENDPOINT series N image M channel
+C``; the frame or image id in the frame column). Malformed
 messages, images declaring more than stream.max_image_bytes, and frames dropped at a full queue
 (stream.queue_size) get ``error`` rows; no message stops the stream. The publisher may go away and come
 back; a series whose header was missed is still classified. A series that closes with images missing
@@ -40,12 +43,17 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from ..sources.stream import PROTOCOLS
+
     p = subparsers.add_parser("stream", help="classify each frame of a detector's ZeroMQ stream (dashboard + CSV log)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("endpoint", metavar="ENDPOINT", help="the detector's stream, e.g. tcp://127.0.0.1:9999")
     p.add_argument("--config", type=Path, default=None, help="YAML config (experiment, geometry, mask, stream, output)")
     p.add_argument("--csv", type=Path, default=None, help="CSV log, appended (default: output.csv)")
     p.add_argument("--model", type=Path, default=None, help="model directory (default: the bundled model)")
+    p.add_argument("--protocol", choices=PROTOCOLS, default="auto",
+                   help="auto: tell each message's protocol from it (default); stream2: DECTRIS Stream V2; "
+                        "simplon: SIMPLON stream v1; simple: the simple protocol (messages of another are error rows)")
     p.add_argument("--no-dashboard", action="store_true",
                    help="log lines instead of the dashboard, counts every stream.log_interval_s "
                         "(automatic without a terminal)")
@@ -63,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     csv_path = args.csv or config.output.csv
     if csv_path is None:
         raise ValueError("give the CSV log (--csv or output.csv)")
-    source = StreamSource(args.endpoint, config.stream)
+    source = StreamSource(args.endpoint, config.stream, args.protocol)
     try:
         csv_log = CsvLog(csv_path, fsync=config.output.fsync)
     except LogError as exc:

@@ -61,7 +61,8 @@ from typing import Any, Union
 import numpy as np
 
 from ..config import Stream
-from .series import plural
+from .decoded import Image, SeriesEnd, SeriesStart
+from .series import expected_images, plural
 from .sizeguard import BlobError, check_bslz4_header, check_declared, check_lz4_length
 
 HEADER, IMAGE, IMAGE_D, IMAGE_CONFIG, SERIES_END = (
@@ -97,23 +98,15 @@ class SeriesHeader:
     config: dict[str, Any] = field(default_factory=dict)
     pixel_mask: np.ndarray | None = None
 
-
-@dataclass(frozen=True)
-class Image:
-    """``dimage-1.0``: one decoded frame (y, x). The dconfig times and the appendix are checked, not kept."""
-
-    series: int
-    frame: int
-    data: np.ndarray
+    def start(self) -> SeriesStart:
+        """The protocol-neutral series start: the images the config announces (nimages x ntrigger), the mask."""
+        mask = "no pixel mask" if self.pixel_mask is None else f"pixel mask {self.pixel_mask.shape}"
+        return SeriesStart(self.series, expected_images(self.config), self.pixel_mask,
+                           f"header_detail {self.detail}, {mask}")
 
 
-@dataclass(frozen=True)
-class SeriesEnd:
-    """``dseries_end-1.0``."""
-
-    series: int
-
-
+#: ``dimage-1.0`` decodes to the shared ``Image`` (the dconfig times and the appendix are checked, not kept),
+#: ``dseries_end-1.0`` to ``SeriesEnd``.
 Message = Union[SeriesHeader, Image, SeriesEnd]
 
 

@@ -1,12 +1,15 @@
 """A ZeroMQ detector stream as a source: connect a PULL socket, decode messages into Frames on a thread.
 
 ``MessageHandler`` turns one multi-part message into a ``Frame``, a ``Rejected`` record (malformed input,
-or a frame dropped at a full queue: both become ``error`` rows) or nothing (a SIMPLON series header or
-end). It tells the protocols apart by part 1: a JSON object with ``htype`` is SIMPLON stream v1
-(``simplon``), one without is the simple protocol (``simple_protocol``). No message ends the stream: an
-image declaring more than ``stream.max_image_bytes`` is refused before any decoder sees it
+or a frame dropped at a full queue: both become ``error`` rows) or nothing (a series start or end). It
+tells the protocols apart message by message (or takes the one given, ``PROTOCOLS``): a single part that
+does not start like JSON is DECTRIS Stream V2 CBOR (``stream2``); otherwise part 1 is JSON, with
+``htype`` SIMPLON stream v1 (``simplon``), without it the simple protocol (``simple_protocol``). Both
+DECTRIS protocols decode to one shape (``decoded``), handled alike from here on; of a V2 image the
+configured threshold channel is taken (``stream.channel``; default the first). No message ends the
+stream: an image declaring more than ``stream.max_image_bytes`` is refused before any decoder sees it
 (``sizeguard``), and should a decoder fail in a way not foreseen, that message still becomes one error
-row. It keeps the series state: the last header's pixel mask (used for that series only) and the
+row. It keeps the series state: the last start's pixel mask (used for that series only) and the
 series' progress (``series``): frame ids skipped are counted as ``missing`` (frames that went to another
 client of the same stream, or were lost upstream), and a series that closes with images missing (cut
 short by the next series, a restart or the stop; or ended early) becomes one error row saying how many,
@@ -40,9 +43,11 @@ from zmq.utils.monitor import recv_monitor_message
 
 from ..config import ConfigError, Stream
 from ..frame import Frame
-from . import simple_protocol, simplon
-from .series import SeriesProgress, expected_images, plural
+from . import simple_protocol, simplon, stream2
+from .decoded import Image, SeriesEnd, SeriesStart
+from .series import SeriesProgress, plural
 from .simplon import MessageError, Part
+from .stream2 import Stream2Error, Where
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +55,9 @@ POLL_S = 0.1          # receiving thread: how often it checks for stop (s)
 DRAIN_QUIET_S = 0.25  # stop: receiving ends once nothing came for this long (s) ...
 DRAIN_MAX_S = 10.0    # ... or after this long (s)
 _TCP = re.compile(r"tcp://(\[[^\]]+\]|[^:/;]+):(\d+|\*)")
+#: ``--protocol`` values: ``auto`` tells them apart message by message.
+PROTOCOLS = ("auto", "stream2", "simplon", "simple")
+PROTOCOL_NAMES = {"stream2": "Stream V2 (CBOR)", "simplon": "SIMPLON stream v1", "simple": "simple-protocol"}
 
 
 def check_endpoint(endpoint: str, allowed: Sequence[str] = ()) -> None:
@@ -99,12 +107,18 @@ class MessageHandler:
     """One received message → Frame | Rejected | None, for the stream at ``endpoint``; images may declare
     at most ``limit`` bytes. Reports of series cut short collect in ``notices``, for the caller to take."""
 
-    def __init__(self, endpoint: str, limit: int = Stream.max_image_bytes) -> None:
+    def __init__(self, endpoint: str, limit: int = Stream.max_image_bytes, protocol: str = "auto",
+                 channel: str | None = None) -> None:
+        if protocol not in PROTOCOLS:
+            raise ConfigError(f"protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}")
         self.endpoint = endpoint
         self.limit = limit
+        self.protocol = protocol
+        self.channel = channel  # Stream V2 threshold channel (None: the first)
+        self.seen_protocol: str | None = None        # of the last message whose protocol was told
         self.counts = StreamCounts()
-        self.header: simplon.SeriesHeader | None = None
-        self.series: int | None = None              # of the last SIMPLON message
+        self.start: SeriesStart | None = None
+        self.series: int | None = None              # of the last DECTRIS message
         self.progress: SeriesProgress | None = None  # the open series (None: none, or it ended)
         self.notices: deque[Rejected] = deque()
 
@@ -112,18 +126,27 @@ class MessageHandler:
         """The CSV ``source`` of frames of ``series`` (None: the endpoint alone)."""
         return self.endpoint if series is None else f"{self.endpoint} series {series}"
 
+    def source2(self, at: Where) -> str:
+        """The CSV ``source`` of a Stream V2 message: endpoint, series, image id and channel, where known."""
+        named = [f"{key} {value}" for key, value in (("series", at.series), ("image", at.image),
+                                                      ("channel", at.channel)) if value is not None]
+        return " ".join([self.endpoint, *named])
+
     def handle(self, parts: Sequence[Part], t: float, room: bool = True) -> Frame | Rejected | None:
         """Decode ``parts`` received at ``t`` (Unix s); with ``room`` False an image is dropped undecoded."""
+        if self._is_stream2(parts):
+            return self._stream2(parts, t, room)
         first: dict | None = None
         try:
             first = simplon.load_json(parts[0], "part 1")
+            self._told("simplon" if "htype" in first else "simple")
             if "htype" not in first:
                 return self._simple(parts, first, t, room)
             if first["htype"] == simplon.IMAGE:
                 return self._image(parts, first, t, room)
             message = simplon.parse(parts, first, self.limit)
             if isinstance(message, simplon.SeriesHeader):
-                self._begin(message, t)
+                self._begin(message.start(), t)
             else:
                 self._end(message, t)
             return None
@@ -131,27 +154,91 @@ class MessageHandler:
             return self._malformed(exc, t)
         except Exception as exc:  # a decoder failing in a way not foreseen: this message's row, the stream goes on
             log.exception("%s: a message could not be decoded", self.endpoint)
-            return self._failed(first, exc, t)
+            series, frame = (first or {}).get("series"), (first or {}).get("frame")
+            return self._failed(self.source(series if type(series) is int else None), frame, exc, t)
+
+    def _is_stream2(self, parts: Sequence[Part]) -> bool:
+        """Whether to read ``parts`` as Stream V2: ``--protocol stream2``; or, told apart, a single part that
+        starts like a CBOR map, or one that is not JSON on a stream whose last known message was V2 (then
+        the error row says what it is not in that protocol's terms)."""
+        if self.protocol != "auto":
+            return self.protocol == "stream2"
+        if len(parts) != 1:
+            return False
+        if stream2.looks_like(parts[0]):
+            return True
+        head = bytes(memoryview(parts[0]).cast("B")[:1])
+        return self.seen_protocol == "stream2" and head != b"{"
+
+    def _stream2(self, parts: Sequence[Part], t: float, room: bool) -> Frame | Rejected | None:
+        """A Stream V2 message: one CBOR map."""
+        at = Where()
+        try:
+            if len(parts) != 1:
+                raise Stream2Error(f"message has {plural(len(parts), 'part')}; Stream V2 sends one CBOR part "
+                                   "(--protocol stream2)")
+            if bytes(memoryview(parts[0]).cast("B")[:1]) == b"{":
+                raise Stream2Error("message is JSON (SIMPLON v1 or the simple protocol), not the CBOR of Stream V2")
+            message = stream2.load(parts[0])
+            self._told("stream2")
+            at = stream2.where(message)
+            if message["type"] == stream2.IMAGE:
+                return self._image2(message, at, t, room)
+            decoded = stream2.parse(message, self.channel, self.limit)
+            if isinstance(decoded, SeriesStart):
+                self._begin(decoded, t)
+            else:
+                assert isinstance(decoded, SeriesEnd)
+                self._end(decoded, t)
+            return None
+        except MessageError as exc:
+            return self._malformed(exc, t)
+        except Exception as exc:  # as in ``handle``
+            log.exception("%s: a message could not be decoded", self.endpoint)
+            return self._failed(self.source2(at), at.image, exc, t)
+
+    def _image2(self, message: dict, at: Where, t: float, room: bool) -> Frame | Rejected:
+        self.counts.received += 1
+        if at.series is not None and at.image is not None:
+            self._track(at.series, at.image, t)
+        if not room:
+            data = message.get("data")
+            first = next(iter(data), None) if isinstance(data, dict) else None
+            channel = self.channel or (first if isinstance(first, str) else None)
+            return self._drop(self.source2(Where(at.series, at.image, channel)), at.image, t)
+        image = stream2.parse(message, self.channel, self.limit)
+        assert isinstance(image, Image)  # type was image
+        return Frame(image.data, self.source2(Where(image.series, image.frame, image.channel)), image.frame, t,
+                     self._mask(image))
+
+    def _told(self, protocol: str) -> None:
+        """Note the protocol of a message; one given by ``--protocol`` must match (else MessageError)."""
+        if self.protocol not in ("auto", protocol):
+            raise MessageError(f"a {PROTOCOL_NAMES[protocol]} message, but the stream was started with "
+                               f"--protocol {self.protocol}")
+        if protocol != self.seen_protocol:
+            how = "first message" if self.seen_protocol is None else f"after {PROTOCOL_NAMES[self.seen_protocol]}"
+            log.info("%s: %s messages (%s)", self.endpoint, PROTOCOL_NAMES[protocol], how)
+            self.seen_protocol = protocol
 
     def close(self, t: float) -> None:
         """The stream stops: report the open series if images are missing from it."""
         if self.progress is not None:
             self._close("still open at the stop", False, t)
 
-    def _begin(self, header: simplon.SeriesHeader, t: float) -> None:
+    def _begin(self, start: SeriesStart, t: float) -> None:
         if self.progress is not None:
-            same = self.progress.series == header.series
-            self._close("cut short (its header came again)" if same else f"cut short (series {header.series} "
+            same = self.progress.series == start.series
+            self._close("cut short (its header came again)" if same else f"cut short (series {start.series} "
                         "started)", False, t)
-        expected = expected_images(header.config)
-        self.header, self.series = header, header.series
-        self.progress = SeriesProgress(header.series, header=True, expected=expected)
-        mask = "no pixel mask" if header.pixel_mask is None else f"pixel mask {header.pixel_mask.shape}"
-        count = "image count not given" if expected is None else plural(expected, "image")
-        log.info("%s: series %d header (header_detail %s, %s, %s)", self.endpoint, header.series, header.detail,
-                 count, mask)
+        self.start, self.series = start, start.series
+        self.progress = SeriesProgress(start.series, header=True, expected=start.expected)
+        count = "image count not given" if start.expected is None else plural(start.expected, "image")
+        log.info("%s: series %d header (%s, %s)", self.endpoint, start.series, start.description, count)
+        if start.warning:
+            log.warning("%s: series %d: %s", self.endpoint, start.series, start.warning)
 
-    def _end(self, end: simplon.SeriesEnd, t: float) -> None:
+    def _end(self, end: SeriesEnd, t: float) -> None:
         log.info("%s: series %d ended", self.endpoint, end.series)
         if self.progress is not None:
             same = self.progress.series == end.series
@@ -196,14 +283,14 @@ class MessageHandler:
         self.series = series
         self.counts.missing += self.progress.image(frame)
 
-    def _mask(self, image: simplon.Image) -> np.ndarray | None:
-        """The header's pixel mask (same series and shape), plus pixels at the maximum of an unsigned type:
+    def _mask(self, image: Image) -> np.ndarray | None:
+        """The start's pixel mask (same series and shape), plus pixels at the maximum of an unsigned type:
         with the detector's pixel_mask_applied that value marks masked (or overflowing) pixels."""
-        header = self.header
+        start = self.start
         mask = None
-        if header is not None and header.series == image.series and header.pixel_mask is not None:
-            if header.pixel_mask.shape == image.data.shape:
-                mask = header.pixel_mask
+        if start is not None and start.series == image.series and start.pixel_mask is not None:
+            if start.pixel_mask.shape == image.data.shape:
+                mask = start.pixel_mask
         if image.data.dtype.kind == "u":
             flagged = image.data == np.iinfo(image.data.dtype).max
             if flagged.any():
@@ -227,26 +314,26 @@ class MessageHandler:
     def _malformed(self, exc: MessageError, t: float) -> Rejected:
         self.counts.malformed += 1
         frame = -1 if exc.frame is None else exc.frame
-        return Rejected(self.source(exc.series), frame, f"malformed message: {exc}", t)
+        source = self.source2(exc.where) if isinstance(exc, Stream2Error) else self.source(exc.series)
+        return Rejected(source, frame, f"malformed message: {exc}", t)
 
-    def _failed(self, first: dict | None, exc: Exception, t: float) -> Rejected:
-        """The row of a message whose decoding failed unforeseen, naming its series/frame where part 1 did."""
+    def _failed(self, source: str, frame: object, exc: Exception, t: float) -> Rejected:
+        """The row of a message whose decoding failed unforeseen, naming its series/frame where it could."""
         self.counts.malformed += 1
-        series, frame = (first or {}).get("series"), (first or {}).get("frame")
         lines = str(exc).strip().splitlines()
         cause = lines[0] if lines else "an unforeseen failure of the decoder (details in the log)"
-        return Rejected(self.source(series if type(series) is int else None), frame if type(frame) is int else -1,
+        return Rejected(source, frame if type(frame) is int and frame >= 0 else -1,
                         f"message could not be decoded: {cause}", t)
 
 
 class StreamSource:
     """Receives ``endpoint`` (connect PULL) on a thread; ``take`` hands out frames and rejected records."""
 
-    def __init__(self, endpoint: str, settings: Stream) -> None:
+    def __init__(self, endpoint: str, settings: Stream, protocol: str = "auto") -> None:
         check_endpoint(endpoint, settings.allowed_endpoints)
         self.endpoint = endpoint
         self.settings = settings
-        self.handler = MessageHandler(endpoint, settings.max_image_bytes)
+        self.handler = MessageHandler(endpoint, settings.max_image_bytes, protocol, settings.channel)
         self.connected = False
         self.failure: str | None = None
         self._frames: deque[Frame] = deque()
