@@ -57,10 +57,13 @@ def test_fine_tuning_on_a_tiny_set_keeps_the_classes_and_writes_a_loadable_model
     assert status == 0
     meta = json.loads((out / "model.json").read_text())
     assert meta["class_names"] == list(ModelInfo.read(None).class_names)
+    assert meta["ood"]["n_held_out"] == 8
     assert meta["fine_tuned_from"]["path"] == str(bundled_model_dir())
     assert meta["training"]["epochs"] == 1 and len(meta["training"]["history"]) == 1
     assert meta["randomisation"]["wavelength_band"] > 0 and meta["augmentation"]["smear_bins"] > 0
+    assert (out / "ood.npz").exists() and meta["ood"]["quantile"] == 0.98  # the flag comes with every model
     predictor = Predictor(out)
+    assert predictor.ood is not None
     images = np.zeros((2, 90, 70), np.uint8)
     images[:, :30, :20] = 200
     probabilities = predictor.predict(images)

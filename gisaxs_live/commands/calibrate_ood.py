@@ -13,8 +13,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description=__doc__)
     p.add_argument("dataset", type=Path, help="HDF5 set from `simulate --protocol random` with a held-out split")
     p.add_argument("--model", type=Path, required=True, help="model directory to calibrate (written in place)")
-    p.add_argument("--quantile", type=float, default=0.99,
-                   help="fraction of held-out known-class patterns below the threshold (default 0.99)")
+    p.add_argument("--quantile", type=float, default=None,
+                   help="fraction of held-out known-class patterns below the threshold (default 0.98)")
     p.add_argument("--seed", type=int, default=0, help="seed of the detector-like augmentation")
     p.set_defaults(func=run)
 
@@ -25,8 +25,9 @@ def run(args: argparse.Namespace) -> int:
     from ..classify.modeldir import META
     from ..classify.predictor import Predictor
     from ..simulator.dataset import read_dataset
-    from ..training.ood_calibration import calibrate
+    from ..training.ood_calibration import QUANTILE, calibrate
 
+    args.quantile = QUANTILE if args.quantile is None else args.quantile
     if not 0.5 <= args.quantile < 1.0:
         raise ValueError(f"--quantile {args.quantile:g}: must lie in [0.5, 1)")
     from ..training.provenance import dataset_hash

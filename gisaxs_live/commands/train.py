@@ -148,10 +148,31 @@ def run(args: argparse.Namespace) -> int:
         meta["fine_tuned_from"] = {"path": str(args.from_model), "experiment": parent.meta["experiment"],
                                    "training_set_sha256": parent.meta.get("training_set", {}).get("sha256")}
     (args.out / META).write_text(json.dumps(meta, indent=1, default=list))
+    _calibrate_ood(args.out, data, args.seed, realism, console)
     console.print(f"model written to {args.out}: held-out top-1 {noisy['top1']:.1f} % (noisy), "
                   f"{clean['top1']:.1f} % (clean); top-2 {noisy['top2']:.1f} % (noisy); "
                   f"{len(reports)} epochs, {trained - started:.0f} s")
     return 0
+
+
+def _calibrate_ood(model_dir: Path, data, seed: int, realism, console) -> None:
+    """The out-of-distribution statistics of the new model (``ood.npz``, ``model.json`` key ``ood``) from its
+    own training set: the train split for the class statistics, the held-out split for the threshold."""
+    import json
+
+    from ..classify.modeldir import META
+    from ..classify.predictor import Predictor
+    from ..training.ood_calibration import calibrate
+
+    ood, record = calibrate(Predictor(model_dir, with_ood=False), data, seed, realism=realism)
+    ood.save(model_dir)
+    meta = json.loads((model_dir / META).read_text())
+    meta["ood"] = dict(record, dataset={"protocol": meta["training_set"]["protocol"],
+                                        "seed": meta["training_set"]["seed"], "n": int(len(data.labels)),
+                                        "sha256": meta["training_set"]["sha256"]})
+    (model_dir / META).write_text(json.dumps(meta, indent=1, default=list))
+    console.print(f"out-of-distribution threshold {ood.threshold:.1f} (the {100 * ood.quantile:g}th percentile "
+                  f"of the held-out patterns)")
 
 
 def _cpu_seconds() -> float:
