@@ -20,9 +20,9 @@ ROUNDS = 3
 CHILD = """
 import json, sys, time
 from gisaxs_live.config import load_config
-from gisaxs_live.demo_series import GrowthSeries, demo_config
+from gisaxs_live.publisher.demo_series import GrowthSeries, demo_config
 from gisaxs_live.frame import Frame
-from gisaxs_live.pipeline import Classifier
+from gisaxs_live.classify.pipeline import Classifier
 
 config = demo_config(load_config())
 series = GrowthSeries(config, 2)

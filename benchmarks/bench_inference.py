@@ -27,7 +27,7 @@ from bench_preprocess import SHAPE, synthetic_frame, timed  # noqa: E402
 
 from gisaxs_live.config import load_config  # noqa: E402
 from gisaxs_live.frame import Frame  # noqa: E402
-from gisaxs_live.pipeline import Classifier  # noqa: E402
+from gisaxs_live.classify.pipeline import Classifier  # noqa: E402
 from gisaxs_live.sources.files import read_frames  # noqa: E402
 
 ROUNDS = 20

@@ -41,8 +41,8 @@ import numpy as np
 from gisaxs_live.classify.modeldir import bundled_model_dir
 from gisaxs_live.config import load_config
 from gisaxs_live.daemon import Daemon
-from gisaxs_live.demo_series import GrowthSeries, cbf_bytes, demo_config
-from gisaxs_live.pipeline import Classifier
+from gisaxs_live.publisher.demo_series import GrowthSeries, cbf_bytes, demo_config
+from gisaxs_live.classify.pipeline import Classifier
 from gisaxs_live.results import Result
 from gisaxs_live.sinks.csvlog import CsvLog
 from gisaxs_live.sources.files import read_frames

@@ -74,7 +74,7 @@ def main() -> int:
         print(f"skipped: {REAL} is absent")
         return 0
     from gisaxs_live.config import load_config
-    from gisaxs_live.pipeline import Classifier
+    from gisaxs_live.classify.pipeline import Classifier
     from gisaxs_live.preprocess.prepare import FramePreprocessor
     from gisaxs_live.sources.files import read_frames
 

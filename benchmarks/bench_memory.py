@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from livehelp import fake_classify, fast  # noqa: E402
 
 from gisaxs_live.daemon import Daemon  # noqa: E402
-from gisaxs_live.demo_series import cbf_bytes  # noqa: E402
+from gisaxs_live.publisher.demo_series import cbf_bytes  # noqa: E402
 from gisaxs_live.sinks.csvlog import CsvLog  # noqa: E402
 from gisaxs_live.sources.watch import DirectoryWatcher  # noqa: E402
 

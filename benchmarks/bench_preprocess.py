@@ -35,7 +35,7 @@ from gisaxs_live.config import load_config
 from gisaxs_live.frame import Frame
 from gisaxs_live.preprocess.geometry import DetectorGeometry
 from gisaxs_live.preprocess.prepare import FramePreprocessor
-from gisaxs_live.qgrid import QGrid
+from gisaxs_live.preprocess.qgrid import QGrid
 from gisaxs_live.sources.files import read_frames
 
 SHAPE = (1043, 981)

@@ -47,7 +47,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from gisaxs_live.config import load_config  # noqa: E402
-from gisaxs_live.qgrid import QGrid, exit_angle  # noqa: E402
+from gisaxs_live.preprocess.qgrid import QGrid, exit_angle  # noqa: E402
 from gisaxs_live.simulator import SIMULATOR_VERSION  # noqa: E402
 from gisaxs_live.simulator.distributions import lognormal_nodes, orientation_nodes  # noqa: E402
 from gisaxs_live.simulator.pattern import Optics, ensemble_intensity, simulate_pattern  # noqa: E402

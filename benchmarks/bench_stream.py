@@ -39,10 +39,10 @@ from pathlib import Path
 
 import numpy as np
 
-from gisaxs_live import publisher
+from gisaxs_live.publisher import replay as publisher
 from gisaxs_live.classify.modeldir import bundled_model_dir
 from gisaxs_live.config import Stream, load_config
-from gisaxs_live.demo_series import GrowthSeries, cbf_bytes, demo_config
+from gisaxs_live.publisher.demo_series import GrowthSeries, cbf_bytes, demo_config
 from gisaxs_live.sinks.csvlog import parse_time
 from gisaxs_live.sources import simplon, sizeguard
 from gisaxs_live.sources.stream import MessageHandler, StreamSource
@@ -110,7 +110,7 @@ def guard_cost(frame: np.ndarray, encoding: str) -> dict:
 
 
 def classify_rate(frames: list[np.ndarray], encoding: str) -> dict:
-    from gisaxs_live.pipeline import Classifier
+    from gisaxs_live.classify.pipeline import Classifier
 
     handler = MessageHandler("tcp://127.0.0.1:0")
     decoded = [handler.handle(m.parts, time.time()) for m in publisher.messages(frames, "simplon", encoding) if m.frame]

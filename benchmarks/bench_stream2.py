@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gisaxs_live import publisher
+from gisaxs_live.publisher import replay as publisher
 from gisaxs_live.config import Stream, load_config
-from gisaxs_live.demo_series import GrowthSeries, cbf_bytes, demo_config
+from gisaxs_live.publisher.demo_series import GrowthSeries, cbf_bytes, demo_config
 from gisaxs_live.sources.stream import MessageHandler, StreamSource
 
 CASES = [("stream2", "none"), ("stream2", "bslz4"), ("stream2", "lz4"),

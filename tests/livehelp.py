@@ -15,7 +15,7 @@ import numpy as np
 
 from gisaxs_live.config import Watch
 from gisaxs_live.daemon import Daemon
-from gisaxs_live.demo_series import cbf_bytes, write_staged
+from gisaxs_live.publisher.demo_series import cbf_bytes, write_staged
 from gisaxs_live.frame import Frame
 from gisaxs_live.results import Result, utc_now
 from gisaxs_live.sinks.csvlog import CsvLog

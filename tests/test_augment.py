@@ -5,7 +5,7 @@ import pytest
 
 from gisaxs_live.config import load_config
 from gisaxs_live.preprocess.scale import to_levels
-from gisaxs_live.qgrid import QGrid
+from gisaxs_live.preprocess.qgrid import QGrid
 from gisaxs_live.simulator.pattern import Optics, simulate_pattern
 from gisaxs_live.simulator.shapes import get_shape
 from gisaxs_live.training.augment import (Realism, count, critical_row, instrument_background, mask, realistic_images,

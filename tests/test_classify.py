@@ -16,7 +16,7 @@ from fabio.edfimage import EdfImage
 from gisaxs_live.classify.modeldir import META, bundled_model_dir
 from gisaxs_live.cli import main
 from gisaxs_live.config import load_config
-from gisaxs_live.demo_series import GrowthSeries, cbf_bytes, demo_config
+from gisaxs_live.publisher.demo_series import GrowthSeries, cbf_bytes, demo_config
 from gisaxs_live.results import csv_columns
 from gisaxs_live.simulator.shapes import CLASS_NAMES
 

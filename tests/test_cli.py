@@ -18,7 +18,7 @@ import pytest
 from gisaxs_live.classify.modeldir import META, bundled_model_dir
 from gisaxs_live.cli import build_parser
 from gisaxs_live.config import load_config
-from gisaxs_live.demo_series import GrowthSeries, cbf_bytes, demo_config
+from gisaxs_live.publisher.demo_series import GrowthSeries, cbf_bytes, demo_config
 from gisaxs_live.usage import markdown_table, readme_block
 
 CLI = [sys.executable, "-m", "gisaxs_live.cli"]

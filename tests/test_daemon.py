@@ -13,9 +13,9 @@ import pytest
 from fabio.edfimage import EdfImage
 
 from gisaxs_live.daemon import plan_backlog
-from gisaxs_live.demo_series import cbf_bytes
+from gisaxs_live.publisher.demo_series import cbf_bytes
 from gisaxs_live.sinks.csvlog import Resume
-from gisaxs_live.demo_series import write_staged
+from gisaxs_live.publisher.demo_series import write_staged
 from livehelp import fake_classify, fast, frame_bytes, read_rows, running, wait_for, write_frame
 
 
@@ -423,7 +423,7 @@ def model_dir():
 @pytest.fixture(scope="module")
 def pilatus_payloads():
     from gisaxs_live.config import load_config
-    from gisaxs_live.demo_series import GrowthSeries, demo_config
+    from gisaxs_live.publisher.demo_series import GrowthSeries, demo_config
 
     series = GrowthSeries(demo_config(load_config()), 3)
     return [cbf_bytes(series.frame(i)) for i in range(3)]
@@ -478,7 +478,7 @@ def test_cli_kill_9_and_restart_gives_no_duplicate_and_no_missing_row(dirs, mode
 
 def test_real_classifier_names_wrong_shape_nan_and_all_zero_frames(dirs, model_dir, pilatus_payloads):
     from gisaxs_live.config import load_config
-    from gisaxs_live.pipeline import Classifier
+    from gisaxs_live.classify.pipeline import Classifier
 
     frames, log = dirs
     classify = Classifier(load_config(), model_dir).classify

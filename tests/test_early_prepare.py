@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 from gisaxs_live.config import load_config
-from gisaxs_live.demo_series import GrowthSeries, demo_config
+from gisaxs_live.publisher.demo_series import GrowthSeries, demo_config
 from gisaxs_live.frame import Frame
-from gisaxs_live.pipeline import Classifier
+from gisaxs_live.classify.pipeline import Classifier
 
 
 def test_early_preparation_gives_the_same_results():

@@ -23,7 +23,7 @@ from gisaxs_live.config import Config, load_config
 from gisaxs_live.frame import Frame
 from gisaxs_live.preprocess.geometry import DetectorGeometry
 from gisaxs_live.preprocess.prepare import FramePreprocessor
-from gisaxs_live.qgrid import QGrid
+from gisaxs_live.preprocess.qgrid import QGrid
 from gisaxs_live.sources.cutoff import count_cutoff
 from gisaxs_live.sources.files import read_frames
 

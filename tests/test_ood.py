@@ -10,9 +10,9 @@ import pytest
 
 from gisaxs_live.classify.ood import OodModel, fit
 from gisaxs_live.config import load_config
-from gisaxs_live.demo_series import GrowthSeries, demo_config
+from gisaxs_live.publisher.demo_series import GrowthSeries, demo_config
 from gisaxs_live.frame import Frame
-from gisaxs_live.pipeline import Classifier
+from gisaxs_live.classify.pipeline import Classifier
 
 
 def test_the_score_is_one_at_the_held_out_quantile_and_grows_away_from_every_class():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gisaxs_live.config import Simulation, load_config
-from gisaxs_live.qgrid import QGrid
+from gisaxs_live.preprocess.qgrid import QGrid
 from gisaxs_live.simulator.distributions import lognormal_nodes, lognormal_sigma, orientation_nodes
 from gisaxs_live.simulator.optics import critical_angle, dwba_amplitude, fresnel_r
 from gisaxs_live.simulator.pattern import Optics, ensemble_intensity, simulate_pattern
@@ -143,7 +143,7 @@ def test_dwba_of_a_point_scatterer_is_the_standing_wave_product(height):
 def test_fast_canonical_grid_path_equals_the_general_sum(shape):
     """simulate_pattern's grid (q_x = 0, q_y a row, α_f a column) takes the kernel path; a q_x array of zeros
     forces the general four-term sum over every size and orientation. Both must agree to rounding."""
-    from gisaxs_live.qgrid import grid_wavevectors
+    from gisaxs_live.preprocess.qgrid import grid_wavevectors
     from gisaxs_live.simulator.pattern import _is_separable_grid
 
     config = load_config()

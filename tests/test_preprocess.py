@@ -23,7 +23,7 @@ from gisaxs_live.preprocess.geometry import DetectorGeometry
 from gisaxs_live.preprocess.prepare import MIN_BIN_PIXEL_FRACTION, FramePreprocessor
 from gisaxs_live.preprocess.regrid import fill_empty
 from gisaxs_live.preprocess.scale import to_levels
-from gisaxs_live.qgrid import QGrid
+from gisaxs_live.preprocess.qgrid import QGrid
 from gisaxs_live.simulator.pattern import Optics, ensemble_intensity, simulate_pattern
 from gisaxs_live.simulator.shapes import get_shape
 from gisaxs_live.sources.files import read_frames

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from gisaxs_live import publisher
+from gisaxs_live.publisher import replay as publisher
 from gisaxs_live.config import Stream
 from gisaxs_live.sources import simplon
 from gisaxs_live.sources.files import read_frames

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gisaxs_live.config import load_config
-from gisaxs_live.qgrid import QGrid
+from gisaxs_live.preprocess.qgrid import QGrid
 from gisaxs_live.simulator.dataset import (VARIATION_NAMES, Randomisation, random_specs, simulate_specs, varied,
                                            write_dataset)
 from gisaxs_live.simulator.distributions import lognormal_nodes, size_nodes

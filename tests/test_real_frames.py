@@ -30,7 +30,7 @@ import pytest
 from gisaxs_live.config import load_config
 from gisaxs_live.preprocess.prepare import FramePreprocessor
 from gisaxs_live.preprocess.regrid import build_lookup
-from gisaxs_live.qgrid import QGrid
+from gisaxs_live.preprocess.qgrid import QGrid
 from gisaxs_live.sources.files import read_frames
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,7 +99,7 @@ def test_a_sensible_fraction_of_the_grid_pixels_is_masked(dataset):
 
 @pytest.fixture(scope="module")
 def desy() -> dict:
-    from gisaxs_live.pipeline import Classifier
+    from gisaxs_live.classify.pipeline import Classifier
 
     config = load_config(ROOT / "config" / "real" / "desy_insitu_2024.yaml")
     header_cutoff = dataclasses.replace(config, mask=dataclasses.replace(config.mask, max_count=None))

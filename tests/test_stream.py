@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import zmq
 
-from gisaxs_live import publisher
+from gisaxs_live.publisher import replay as publisher
 from gisaxs_live.config import ConfigError, Stream
 from gisaxs_live.frame import Frame
 from gisaxs_live.sources import simple_protocol, simplon
@@ -177,7 +177,6 @@ MALFORMED = {
     "huge shape, bs16-lz4": (_declared(HUGE, "uint16", "bs16-lz4<"), (9, 2), LIMIT),
     "huge shape, bs32-lz4": (_declared(HUGE, "uint32", "bs32-lz4<"), (9, 2), LIMIT),
     "astronomic shape": (_declared([10**30, 10**30], "uint32", "lz4<"), (9, 2), LIMIT),
-    "huge pixel mask": (_huge_mask(), (9, -1), f"pixel mask: 65536x65536 uint32 would take 16 GiB, {LIMIT}"),
     "lz4 too short for its shape": (_declared([8192, 8192], "uint16", "lz4<"), (9, 2),
                                     "lz4< data of 100 bytes cannot hold 134,217,728 bytes"),
     "bitshuffle too short for its shape": (_declared([53, 37], "uint32", "bs32-lz4<",
@@ -217,6 +216,47 @@ def test_malformed_message_becomes_an_error_record(case):
     assert handler.counts.malformed == 1
     good = handler.handle(_image(series=9, frame=3), 2.0)  # the stream goes on
     assert isinstance(good, Frame) and good.frame_id == 3
+
+
+def _fake_tables():
+    """An ``all`` header as the eiger-simulator emulator sends it: placeholder text for every table blob."""
+    parts = simplon.encode_header(9, "all", {}, np.zeros((37, 53), bool))
+    for index, what in ((3, b"flatfield"), (5, b"pixelmask"), (7, b"countrate-table")):
+        parts[index] = what + b"-data-blob-here"
+    return parts
+
+
+@pytest.mark.parametrize("parts, said", [
+    (_huge_mask(), f"pixel mask (parts 5-6) unusable: 65536x65536 uint32 would take 16 GiB, {LIMIT}"),
+    (_fake_tables(), "flat field (parts 3-4) unusable: raw data is 24 bytes, 53x37 float32 needs 7844"),
+])
+def test_an_undecodable_header_table_is_a_warning_once_and_the_series_is_classified(parts, said, caplog):
+    """Rows are frames: a header whose optional tables cannot be decoded gives no row, one warning."""
+    handler = MessageHandler(ENDPOINT)
+    with caplog.at_level(logging.WARNING):
+        assert handler.handle(parts, 0.0) is None
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and said in warnings[0] and "series 9" in warnings[0], warnings
+    assert "mask from the pixel values" in warnings[0] and "Error" not in warnings[0]
+    frames = [handler.handle(_image(series=9, frame=i), 1.0) for i in range(3)]
+    assert all(isinstance(f, Frame) and f.mask is None for f in frames)
+    assert handler.counts.malformed == 0 and handler.progress.header
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "uint32"])
+def test_bitshuffle_blob_without_its_header_is_decoded_when_the_block_chain_is_unambiguous(dtype):
+    """Emulators send ``bitshuffle.compress_lz4`` output without the 12-byte header real detectors send."""
+    import bitshuffle
+
+    data = np.random.default_rng(3).integers(0, 200, (37, 53)).astype(dtype)
+    encoding = f"bs{8 * data.dtype.itemsize}-lz4<"
+    headerless = bitshuffle.compress_lz4(data).tobytes()
+    handler = MessageHandler(ENDPOINT)
+    frame = handler.handle(simplon.encode_image(9, 0, data, encoding, blob=headerless), 1.0)
+    assert isinstance(frame, Frame)
+    np.testing.assert_array_equal(frame.data, data)
+    cut = handler.handle(simplon.encode_image(9, 1, data, encoding, blob=headerless[:-3]), 2.0)
+    assert isinstance(cut, Rejected) and cut.message.startswith(f"malformed message: {encoding}")
 
 
 def test_series_without_header_is_classified_and_the_header_mask_stays_with_its_series():
@@ -349,7 +389,7 @@ def detector_files(tmp_path_factory) -> dict[str, list[Path]]:
     from fabio.edfimage import EdfImage
 
     from gisaxs_live.config import load_config
-    from gisaxs_live.demo_series import GrowthSeries, cbf_bytes, demo_config
+    from gisaxs_live.publisher.demo_series import GrowthSeries, cbf_bytes, demo_config
 
     path = tmp_path_factory.mktemp("frames")
     series = GrowthSeries(demo_config(load_config()), N_CBF)

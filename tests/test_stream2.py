@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 import zmq
 
-from gisaxs_live import publisher
+from gisaxs_live.publisher import replay as publisher
 from gisaxs_live.config import Stream
 from gisaxs_live.frame import Frame
 from gisaxs_live.sources import stream2, stream2_encode
@@ -423,7 +423,7 @@ def _take_all(source: StreamSource, n: int, timeout: float = 20.0) -> tuple[list
 def detector_files(tmp_path_factory) -> list[Path]:
     """Three Pilatus 1M growth-series CBFs (int32, gaps -1) written by fabio."""
     from gisaxs_live.config import load_config
-    from gisaxs_live.demo_series import GrowthSeries, cbf_bytes, demo_config
+    from gisaxs_live.publisher.demo_series import GrowthSeries, cbf_bytes, demo_config
 
     path = tmp_path_factory.mktemp("frames")
     series = GrowthSeries(demo_config(load_config()), 3)

@@ -18,7 +18,7 @@ import zmq
 from test_stream import (CLASSIFIED, CLI, ENDPOINT, _Classifier, _image, _publish, _Recorder, _rows, _start_stream,
                          _stop, free_endpoint, pixels)
 
-from gisaxs_live import publisher
+from gisaxs_live.publisher import replay as publisher
 from gisaxs_live.config import Stream
 from gisaxs_live.frame import Frame
 from gisaxs_live.sources import simplon
@@ -263,7 +263,7 @@ def model_dir() -> Path:
 def cbf(tmp_path_factory) -> Path:
     """One Pilatus 1M growth-series CBF (int32)."""
     from gisaxs_live.config import load_config
-    from gisaxs_live.demo_series import GrowthSeries, cbf_bytes, demo_config
+    from gisaxs_live.publisher.demo_series import GrowthSeries, cbf_bytes, demo_config
 
     path = tmp_path_factory.mktemp("faults") / "growth_00000.cbf"
     path.write_bytes(cbf_bytes(GrowthSeries(demo_config(load_config()), 1).frame(0)))

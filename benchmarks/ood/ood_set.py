@@ -29,7 +29,7 @@ import math
 import numpy as np
 
 from gisaxs_live.config import load_config
-from gisaxs_live.qgrid import QGrid, grid_wavevectors
+from gisaxs_live.preprocess.qgrid import QGrid, grid_wavevectors
 from gisaxs_live.simulator.dataset import random_specs
 from gisaxs_live.simulator.optics import fresnel_r
 from gisaxs_live.simulator.pattern import Optics, simulate_pattern

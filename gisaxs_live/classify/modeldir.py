@@ -10,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..config import Experiment
-from ..qgrid import QGrid
+from ..preprocess.qgrid import QGrid
 from .families import DEFAULT_FAMILIES, Families, partition
 
 WEIGHTS = "model.weights.h5"

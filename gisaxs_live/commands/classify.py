@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from collections import Counter
 
     from ..config import load_config
-    from ..pipeline import Classifier
+    from ..classify.pipeline import Classifier
     from ..results import csv_columns
     from ..sinks.csvlog import CsvLog, format_rows
     from ..sinks.text import plural

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..daemon import Daemon
-    from ..demo_series import GrowthSeries
+    from ..publisher.demo_series import GrowthSeries
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,8 +38,9 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from ..config import load_config
-    from ..demo_series import GrowthSeries, demo_config
-    from .watch import want_dashboard, watch
+    from ..publisher.demo_series import GrowthSeries, demo_config
+    from ..sinks.console import want_dashboard
+    from .watch import watch
 
     if args.frames < 1 or args.rate <= 0:
         raise ValueError("--frames must be >= 1 and --rate > 0")
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _write_series(series: GrowthSeries, directory: Path, rate: float, daemon: Daemon) -> None:
     """Write the series at ``rate`` (Hz) once the model is loaded; stop the daemon when all are logged."""
-    from ..demo_series import cbf_bytes, write_staged
+    from ..publisher.demo_series import cbf_bytes, write_staged
 
     while daemon.model != "ready" and not daemon.stopping:
         time.sleep(0.05)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from ..publisher import ENCODING_CHOICES, PROTOCOLS
+    from ..publisher.replay import ENCODING_CHOICES, PROTOCOLS
     from ..sources.stream2_encode import COMPRESSIONS
 
     p = subparsers.add_parser("publish", help="replay detector files as a SIMPLON v1, Stream V2 or simple-protocol "
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..config import load_config
     from ..frame import FrameError
-    from ..publisher import DEFAULT_ENDPOINTS, count_frames, messages, replay_frames, send
+    from ..publisher.replay import DEFAULT_ENDPOINTS, count_frames, messages, replay_frames, send
     from ..sources.stream import check_endpoint
 
     if args.rate < 0 or args.repeat < 1 or args.series < 0:

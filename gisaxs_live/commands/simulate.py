@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..preprocess.scale import to_levels
-    from ..qgrid import QGrid
+    from ..preprocess.qgrid import QGrid
     import numpy as np
 
     from ..simulator.dataset import (PatternSpec, paper_specs, random_specs, read_dataset, simulate_specs,

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..pipeline import Classifier
+    from ..classify.pipeline import Classifier
     from ..results import Result
     from ..sinks import Sink
     from ..sinks.csvlog import CsvLog
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from ..daemon import handle_signals
     from ..sinks.csvlog import CsvLog, LogError
     from ..sources.stream import StreamSource
-    from .watch import dashboard_sink, log_line_sink, want_dashboard
+    from ..sinks.console import dashboard_sink, log_line_sink, want_dashboard
 
     config = load_config(args.config, detector=True)
     csv_path = args.csv or config.output.csv
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     dashboard = want_dashboard(args.no_dashboard)
 
     def load() -> Classifier:
-        from ..pipeline import Classifier
+        from ..classify.pipeline import Classifier
 
         classifier = Classifier(config, args.model)
         classifier.warm_up()

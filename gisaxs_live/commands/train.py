@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from ..simulator import SIMULATOR_VERSION
     from ..simulator.dataset import Randomisation, random_specs, read_dataset, write_dataset
     from ..simulator.shapes import CLASS_NAMES
-    from ..qgrid import QGrid
+    from ..preprocess.qgrid import QGrid
     from ..training.augment import Realism, critical_row, realistic_images, transfer_realism
     from ..training.evaluate import metrics
     from ..training.provenance import dataset_hash, experiment_record

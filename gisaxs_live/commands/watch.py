@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -59,6 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..config import load_config
+    from ..sinks.console import want_dashboard
 
     config = load_config(args.config, detector=True)
     overrides = {k: v for k, v in (("recursive", args.recursive), ("observer", args.observer)) if v is not None}
@@ -79,15 +78,11 @@ def default_csv(directory: Path) -> Path:
     return path
 
 
-def want_dashboard(no_dashboard: bool) -> bool:
-    """The dashboard unless asked not to, or when stdout is not a terminal (systemd, pipes)."""
-    return not no_dashboard and sys.stdout.isatty()
-
-
 def watch(config: Config, settings: Watch, directory: Path, csv_path: Path, model: Path | None, backlog: bool,
           dashboard: bool, on_start: Callable[[Daemon], None] | None = None) -> int:
     """Run the daemon in this (main) thread until a signal stops it; ``on_start(daemon)`` runs before."""
     from ..daemon import Daemon, handle_signals
+    from ..sinks.console import dashboard_sink, log_line_sink
     from ..sinks.csvlog import CsvLog, LogError
     from ..sources.watch import DirectoryWatcher
 
@@ -102,7 +97,7 @@ def watch(config: Config, settings: Watch, directory: Path, csv_path: Path, mode
     sinks = [dashboard_sink(config) if dashboard else log_line_sink()]
 
     def load():
-        from ..pipeline import Classifier
+        from ..classify.pipeline import Classifier
 
         classifier = Classifier(config, model)
         classifier.warm_up()
@@ -119,20 +114,3 @@ def _inside(path: Path, root: str, recursive: bool) -> bool:
     """Whether the watcher of ``root`` sees ``path``."""
     parent = path.expanduser().resolve().parent
     return parent == Path(root) or (recursive and Path(root) in parent.parents)
-
-
-def dashboard_sink(config: Config) -> Sink:
-    """The rich dashboard for a terminal; log records (INFO and up) print above it."""
-    from ..sinks.dashboard import Dashboard, DashboardState
-
-    logging.getLogger().setLevel(logging.INFO)
-    return Dashboard(DashboardState(config.output.recent_rows, config.output.mix_frames))
-
-
-def log_line_sink() -> Sink:
-    """One plain log line per frame on stderr (service mode, no terminal)."""
-    from ..sinks.logline import LogLines
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr,
-                        force=True)
-    return LogLines()

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..config import Config, ConfigError
 from ..frame import Frame, FrameError
-from ..qgrid import QGrid
+from .qgrid import QGrid
 from .geometry import DetectorGeometry
 from .hotpixels import replace_hot_pixels
 from .mask import invalid_counts, static_mask, valid_counts

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..qgrid import QGrid
+from .qgrid import QGrid
 from .geometry import PixelQ
 
 

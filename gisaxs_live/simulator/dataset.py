@@ -31,7 +31,7 @@ import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import h5py
@@ -39,7 +39,7 @@ import numpy as np
 
 from ..config import Config
 from ..preprocess.scale import to_levels
-from ..qgrid import QGrid
+from ..preprocess.qgrid import QGrid
 from . import SIMULATOR_VERSION
 from .distributions import SIZE_DISTRIBUTIONS
 from .pattern import Optics, simulate_pattern
@@ -75,7 +75,7 @@ class Randomisation:
     volume_fraction: tuple[float, float] = (0.02, 0.35)
     spacing_ratio: tuple[float, float] = (1.05, 2.0)
     disorder: tuple[float, float] = (0.1, 0.35)
-    p_distribution: tuple[float, ...] = field(default=(0.5, 0.25, 0.25))
+    p_distribution: tuple[float, ...] = (0.5, 0.25, 0.25)
 
     def draw(self, rng: np.random.Generator) -> dict[str, float]:
         """One pattern's variation."""

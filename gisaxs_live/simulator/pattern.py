@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import Experiment, Simulation
-from ..qgrid import QGrid, grid_wavevectors
+from ..preprocess.qgrid import QGrid, grid_wavevectors
 from .distributions import orientation_nodes, size_nodes
 from .optics import dwba_amplitude, fresnel_r, scattering_prefactor
 from .shapes import ShapeModel

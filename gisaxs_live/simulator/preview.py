@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..qgrid import QGrid
+from ..preprocess.qgrid import QGrid
 
 
 def write_montage(path: str | Path, images: Sequence[np.ndarray], titles: Sequence[str], grid: QGrid) -> None:

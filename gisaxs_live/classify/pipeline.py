@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .classify.predictor import Predictor
-from .config import Config
-from .frame import Frame, FrameError
-from .preprocess.prepare import FramePreprocessor, Prepared
-from .results import Result, utc_now
+from .predictor import Predictor
+from ..config import Config
+from ..frame import Frame, FrameError
+from ..preprocess.prepare import FramePreprocessor, Prepared
+from ..results import Result, utc_now
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from typing import NamedTuple
 import numpy as np
 import zmq
 
-from .sources import simple_protocol, simplon, stream2_encode
-from .sources.files import read_frames
+from ..sources import simple_protocol, simplon, stream2_encode
+from ..sources.files import read_frames
 
 PROTOCOLS = ("simplon", "stream2", "simple")
 #: Default endpoint per protocol (the detector's ports: 9999 for v1, 31001 for Stream V2).

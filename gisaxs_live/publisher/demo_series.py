@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import map_coordinates
 
-from .config import Beamstop, Config
-from .preprocess.geometry import DetectorGeometry
-from .simulator.pattern import Optics, ensemble_intensity
-from .simulator.shapes import get_shape
+from ..config import Beamstop, Config
+from ..preprocess.geometry import DetectorGeometry
+from ..simulator.pattern import Optics, ensemble_intensity
+from ..simulator.shapes import get_shape
 
 PILATUS_1M = (1043, 981)  # rows, columns
 MODULE = (195, 487)       # rows, columns of one module

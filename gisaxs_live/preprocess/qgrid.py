@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import Experiment, Grid
+from ..config import Experiment, Grid
 
 
 @dataclass(frozen=True)
