@@ -29,14 +29,17 @@ import numpy as np
 
 from ..frame import Frame, FrameError
 from .cutoff import count_cutoff
+from .dectris import flagged_pixels
 
 log = logging.getLogger(__name__)
 
 
 def read_frames(path: str | Path) -> Iterator[Frame]:
     """Every frame of the image file ``path``, in order: ``frame_id`` = its index in the file, ``t`` =
-    the file's modification time (Unix s). Raises ``FrameError`` (one line naming the file and the
-    cause) for a missing, empty, truncated, corrupt or non-image file, or data that is not 2-D."""
+    the file's modification time (Unix s); the ``mask`` of an Eiger HDF5 frame: its pixels at the unsigned
+    type's maximum (DECTRIS's mark of defective and gap pixels). Raises ``FrameError`` (one line naming
+    the file and the cause) for a missing, empty, truncated, corrupt or non-image file, or data that is
+    not 2-D."""
     path = Path(path)
     try:
         stat = path.stat()
@@ -52,10 +55,20 @@ def read_frames(path: str | Path) -> Iterator[Frame]:
         raise FrameError(f"{path}: empty file")
     _check_cbf_binary_section(path)
     image = _guarded(path, None, _open, path)
+    eiger = _is_eiger(image)
     for index in range(max(int(image.nframes), 1)):
         frame = image if index == 0 else _guarded(path, index, image.getframe, index)
-        yield Frame(_image_data(path, index, frame), str(path), index, stat.st_mtime,
+        data = _image_data(path, index, frame)
+        yield Frame(data, str(path), index, stat.st_mtime, mask=flagged_pixels(data) if eiger else None,
                     count_cutoff=count_cutoff(frame.header))
+
+
+def _is_eiger(image: Any) -> bool:
+    """Whether fabio read ``image`` as a DECTRIS Eiger HDF5 file: its defective and gap pixels hold the
+    pixel type's maximum (``dectris.flagged_pixels``)."""
+    from fabio.eigerimage import EigerImage
+
+    return isinstance(image, EigerImage)
 
 
 #: Start of a CBF binary section; fabio 2026.6 loops forever looking for it in a file cut before it.

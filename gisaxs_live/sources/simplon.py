@@ -31,7 +31,8 @@ series end::
 Encodings: ``<`` raw little-endian; ``lz4<`` one raw LZ4 block (no size prefix); ``bs8-lz4<``, ``bs16-lz4<``,
 ``bs32-lz4<`` bitshuffle + LZ4 in the HDF5-filter layout: a 12-byte header (big-endian uint64 total
 uncompressed bytes, big-endian uint32 block size in bytes), then per block a big-endian uint32 compressed
-length and the LZ4 block of the bit-shuffled data. Decoding uses ``lz4`` (raw blocks) and
+length and the LZ4 block of the bit-shuffled data (a blob without the 12-byte header, as emulators send,
+is decoded where its block chain leaves no doubt: ``with_bslz4_header``). Decoding uses ``lz4`` (raw blocks) and
 ``dectris-compression`` (bitshuffle-LZ4, which bounds-checks every block); encoding uses ``lz4`` and
 ``bitshuffle``. Before any decoder sees a blob, ``sizeguard`` checks its declared size against the limit
 (``stream.max_image_bytes``), its length against what the codec can expand to, and a bitshuffle blob's
@@ -91,18 +92,21 @@ class MessageError(ValueError):
 @dataclass(frozen=True)
 class SeriesHeader:
     """``dheader-1.0``: the detector ``config`` (basic, all) and, with ``all``, ``pixel_mask`` as bool
-    (y, x), True = bad. Appendix, flat field and count-rate table are checked, not kept."""
+    (y, x), True = bad. Appendix, flat field and count-rate table are checked, not kept. An optional
+    table (flat field, pixel mask, count-rate table) that cannot be decoded is left out, with a
+    ``warning``: a series-level problem, not a malformed message (the frames are classified all the same)."""
 
     series: int
     detail: str
     config: dict[str, Any] = field(default_factory=dict)
     pixel_mask: np.ndarray | None = None
+    warning: str | None = None
 
     def start(self) -> SeriesStart:
         """The protocol-neutral series start: the images the config announces (nimages x ntrigger), the mask."""
         mask = "no pixel mask" if self.pixel_mask is None else f"pixel mask {self.pixel_mask.shape}"
         return SeriesStart(self.series, expected_images(self.config), self.pixel_mask,
-                           f"header_detail {self.detail}, {mask}")
+                           f"header_detail {self.detail}, {mask}", self.warning)
 
 
 #: ``dimage-1.0`` decodes to the shared ``Image`` (the dconfig times and the appendix are checked, not kept),
@@ -172,18 +176,30 @@ def _parse_header(parts: Sequence[Part], head: dict[str, Any], limit: int) -> Se
         raise MessageError(f"header_detail {detail!r} needs {expected} parts (+1 appendix), got {len(parts)}",
                            series)
     config = load_json(parts[1], "part 2 (detector config)", series) if expected >= 2 else {}
-    mask = None
+    mask, warnings = None, []
     if detail == "all":
-        for index, htype in ((2, FLATFIELD), (4, PIXEL_MASK), (6, COUNTRATE)):
-            desc = load_json(parts[index], f"part {index + 1} ({htype})", series)
-            if desc.get("htype") != htype:
-                raise MessageError(f"part {index + 1} has htype {desc.get('htype')!r}, expected {htype!r}", series)
+        for index, htype, what in ((2, FLATFIELD, "flat field"), (4, PIXEL_MASK, "pixel mask"),
+                                   (6, COUNTRATE, "count-rate table")):
+            try:
+                table = _header_table(parts[index], parts[index + 1], htype, limit)
+            except MessageError as exc:
+                warnings.append(f"{what} (parts {index + 1}-{index + 2}) unusable: {exc}")
+                continue
             if htype == PIXEL_MASK:
-                try:
-                    mask = decode_blob(parts[index + 1], desc.get("shape"), desc.get("type"), "<", limit) != 0
-                except MessageError as exc:
-                    raise MessageError(f"pixel mask: {exc}", series) from None
-    return SeriesHeader(series, detail, config, mask)
+                mask = table != 0
+    warning = None
+    if warnings:
+        warning = "; ".join(warnings) + ("; the series is classified with the mask from the pixel values"
+                                         if mask is None else "; the series is classified all the same")
+    return SeriesHeader(series, detail, config, mask, warning)
+
+
+def _header_table(desc_part: Part, blob: Part, htype: str, limit: int) -> np.ndarray:
+    """One optional table of an ``all`` header (description part, raw little-endian blob), decoded."""
+    desc = load_json(desc_part, htype)
+    if desc.get("htype") != htype:
+        raise MessageError(f"htype {desc.get('htype')!r}, expected {htype!r}")
+    return decode_blob(blob, desc.get("shape"), desc.get("type"), "<", limit)
 
 
 def decode_blob(blob: Part, shape: Any, type_name: Any, encoding: Any,
@@ -222,6 +238,7 @@ def _decode_checked(view: memoryview, x: int, y: int, dtype: np.dtype, type_name
     elif isinstance(encoding, str) and (match := _BSLZ4.fullmatch(encoding)):
         if int(match.group(1)) != 8 * dtype.itemsize:
             raise MessageError(f"encoding {encoding} does not fit pixel type {type_name}")
+        view = with_bslz4_header(view, nbytes, dtype.itemsize)
         # checked before decoding: the blob's header must not decide how much memory is taken
         check_bslz4_header(view, nbytes, dtype.itemsize, encoding, limit)
         from dectris.compression import decompress
@@ -235,6 +252,25 @@ def _decode_checked(view: memoryview, x: int, y: int, dtype: np.dtype, type_name
     if len(raw) != nbytes:
         raise MessageError(f"{encoding} data decode to {len(raw)} bytes, {x}x{y} {type_name} needs {nbytes}")
     return np.frombuffer(raw, dtype).reshape(y, x)
+
+
+def with_bslz4_header(view: memoryview, nbytes: int, itemsize: int) -> memoryview:
+    """``view`` as sent, or, for a bitshuffle-LZ4 blob without the 12-byte header (as some Eiger emulators
+    send ``bitshuffle.compress_lz4`` output), the blob with the header prepended: only where the length
+    makes the layout unambiguous, i.e. the chain of big-endian block lengths, at bitshuffle's default
+    block size (BLOCK_BYTES), ends exactly where the blob does (after the < 8 trailing pixels kept raw)."""
+    if len(view) >= 12 and int.from_bytes(view[:8], "big") == nbytes:
+        return view  # the header real detectors send
+    pixels, block = nbytes // itemsize, BLOCK_BYTES // itemsize
+    blocks = pixels // block + (1 if (pixels % block) // 8 else 0)
+    offset = 0
+    for _ in range(blocks):
+        if offset + 4 > len(view):
+            return view
+        offset += 4 + int.from_bytes(view[offset:offset + 4], "big")
+    if offset + (pixels % 8) * itemsize != len(view):
+        return view
+    return memoryview(struct.pack(">QI", nbytes, BLOCK_BYTES) + bytes(view))
 
 
 def encode_blob(data: np.ndarray, encoding: str) -> bytes:

@@ -44,6 +44,7 @@ from zmq.utils.monitor import recv_monitor_message
 from ..config import ConfigError, Stream
 from ..frame import Frame
 from . import simple_protocol, simplon, stream2
+from .dectris import flagged_pixels
 from .decoded import Image, SeriesEnd, SeriesStart
 from .series import SeriesProgress, plural
 from .simplon import MessageError, Part
@@ -284,17 +285,16 @@ class MessageHandler:
         self.counts.missing += self.progress.image(frame)
 
     def _mask(self, image: Image) -> np.ndarray | None:
-        """The start's pixel mask (same series and shape), plus pixels at the maximum of an unsigned type:
-        with the detector's pixel_mask_applied that value marks masked (or overflowing) pixels."""
+        """The start's pixel mask (same series and shape), plus pixels at the maximum of an unsigned type
+        (``dectris.flagged_pixels``), whether or not a mask was sent."""
         start = self.start
         mask = None
         if start is not None and start.series == image.series and start.pixel_mask is not None:
             if start.pixel_mask.shape == image.data.shape:
                 mask = start.pixel_mask
-        if image.data.dtype.kind == "u":
-            flagged = image.data == np.iinfo(image.data.dtype).max
-            if flagged.any():
-                mask = flagged if mask is None else mask | flagged
+        flagged = flagged_pixels(image.data)
+        if flagged is not None:
+            mask = flagged if mask is None else mask | flagged
         return mask
 
     def _simple(self, parts: Sequence[Part], first: dict, t: float, room: bool) -> Frame | Rejected:
