@@ -33,6 +33,7 @@ def test_unit_runs_the_watcher_unprivileged_and_read_only():
              if "=" in line and not line.startswith("#")}
     assert lines["ExecStart"].endswith("watch --config /etc/gisaxs-live/config.yaml --no-dashboard")
     assert lines["Restart"] == "on-failure" and lines["DynamicUser"] == "yes"
+    assert lines["Type"] == "notify" and lines["NotifyAccess"] == "main"  # READY=1 once the watcher runs
     assert lines["ProtectSystem"] == "strict" and lines["ReadWritePaths"] == "/var/log/gisaxs-live"
 
 

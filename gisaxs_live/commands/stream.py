@@ -5,7 +5,9 @@ Stream V2 (CBOR; Eiger2, Pilatus4; port 31001), DECTRIS SIMPLON stream v1 (port 
 protocol (a JSON header part and a raw pixel part; see ``gisaxs_live.sources.simple_protocol``), told
 apart message by message unless --protocol names one. Of a Stream V2 image the threshold channel
 stream.channel is classified (default: the first), masked with the start message's pixel mask. The
-model is loaded before connecting, so the detector waits rather than frames being dropped during start-up.
+model is loaded before connecting, so the detector waits rather than frames being dropped during start-up;
+once the socket is connected one ``ready`` line is logged and systemd is notified (READY=1 to
+$NOTIFY_SOCKET, for Type=notify units), so a beamline script can wait for it before arming.
 
 Every frame gets a row (source ``ENDPOINT series N``; for Stream V2 ``ENDPOINT series N image M channel
 C``; the frame or image id in the frame column). Malformed
@@ -104,6 +106,7 @@ class StreamMonitor:
         self.tick_s = tick_s
         self.classified = 0  # frames through the classifier (ok, no_signal or error rows)
         self.model = "not loaded"
+        self.ready = False  # announced: the model is loaded and the socket connected
         self._stop_requested = False
 
     def request_stop(self) -> None:
@@ -146,6 +149,8 @@ class StreamMonitor:
                     status = 1
                 stopping = True
                 self.source.stop()
+            if not self.ready and self.source.connected:
+                self._announce_ready()
             ended = stopping and not self.source.running  # before ``take``: what it queued last is taken
             frames, rejected = self.source.take(batch, self.tick_s)
             if ended and not frames and not rejected:
@@ -158,6 +163,13 @@ class StreamMonitor:
             if self.log_interval_s is not None and time.monotonic() >= next_log:
                 log.info("%s", self.status())
                 next_log = time.monotonic() + self.log_interval_s
+
+    def _announce_ready(self) -> None:
+        """The one ``ready`` line, and READY=1 to systemd: the model is loaded and the socket connected."""
+        from ..notify import announce_ready
+
+        self.ready = True
+        announce_ready(f"model loaded, connected to {self.source.endpoint}")
 
     def status(self) -> str:
         """The source line: endpoint, connection, series, and received/classified/malformed/dropped counts."""

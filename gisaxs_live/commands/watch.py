@@ -12,7 +12,8 @@ The CSV log is --csv, else output.csv of the config, else gisaxs-live.csv in the
 (an error if that directory is not writable). The config must give the detector geometry
 (geometry.distance_mm and direct_beam_px, or poni_file); without --config the bundled default is used:
 the geometry of the demo's synthetic Pilatus 1M. The model is loaded and warmed up (one dummy batch)
-before the first frame is classified.
+before the first frame is classified; then, the watcher running, one ``ready`` line is logged and
+systemd is notified (READY=1 to $NOTIFY_SOCKET; the unit in systemd/ is Type=notify).
 
 SIGTERM or Ctrl-C: finish the frames already found, flush the log, exit 0 (a second Ctrl-C aborts;
 the next start picks up what was left). SIGHUP reopens the CSV log (after logrotate). Exit status: 0
@@ -99,8 +100,11 @@ def watch(config: Config, settings: Watch, directory: Path, csv_path: Path, mode
     def load():
         from ..classify.pipeline import Classifier
 
+        from ..notify import announce_ready
+
         classifier = Classifier(config, model)
         classifier.warm_up()
+        announce_ready(f"model loaded, watching {directory}")  # the daemon loads it once the watcher runs
         return classifier  # callable: its classify; the daemon's readers use its prepare_early
 
     daemon = Daemon(watcher, load, csv_log, sinks)
