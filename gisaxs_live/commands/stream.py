@@ -21,6 +21,10 @@ counting against the header's nimages x ntrigger where it gives them.
 Only loopback endpoints unless the config lists others in stream.allowed_endpoints. A DECTRIS stream
 round-robins messages between its clients: a second client on the same stream halves what each sees.
 
+With --bluesky tcp://HOST:PORT (or stream.bluesky) results also go to a bluesky 0MQ proxy as event-model
+documents: a run per series (start, descriptor, one event per frame, stop once the series has ended);
+see ``gisaxs_live.sinks.bluesky``.
+
 SIGTERM or Ctrl-C: stop receiving once the socket is quiet, classify what arrived, flush the log, exit 0.
 SIGHUP reopens the CSV log (after logrotate).
 """
@@ -59,6 +63,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-dashboard", action="store_true",
                    help="log lines instead of the dashboard, counts every stream.log_interval_s "
                         "(automatic without a terminal)")
+    p.add_argument("--bluesky", metavar="tcp://HOST:PORT", default=None,
+                   help="also publish results as Bluesky event-model documents (one run per series) to the "
+                        "bluesky 0MQ proxy's input port (default: stream.bluesky; needs the bluesky extra)")
     p.set_defaults(func=run)
 
 
@@ -67,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from ..daemon import handle_signals
     from ..sinks.csvlog import CsvLog, LogError
     from ..sources.stream import StreamSource
+    from ..sinks.bluesky import bluesky_sinks
     from ..sinks.console import dashboard_sink, log_line_sink, want_dashboard
 
     config = load_config(args.config, detector=True)
@@ -74,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     if csv_path is None:
         raise ValueError("give the CSV log (--csv or output.csv)")
     source = StreamSource(args.endpoint, config.stream, args.protocol)
+    extra = bluesky_sinks(args.bluesky or config.stream.bluesky, {"gisaxs_live_command": "stream",
+                                                                   "endpoint": args.endpoint})
     try:
         csv_log = CsvLog(csv_path, fsync=config.output.fsync)
     except LogError as exc:
@@ -87,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         classifier.warm_up()
         return classifier
 
-    monitor = StreamMonitor(source, load, csv_log, [dashboard_sink(config) if dashboard else log_line_sink()],
+    monitor = StreamMonitor(source, load, csv_log, [dashboard_sink(config) if dashboard else log_line_sink(), *extra],
                             log_interval_s=None if dashboard else config.stream.log_interval_s)
     handle_signals(monitor, csv_log)
     return monitor.run()
@@ -160,9 +170,22 @@ class StreamMonitor:
             results += classify_guarded(classifier, frames)
             self.classified += len(frames)
             self._emit(results)
+            if self.source.between_series():
+                self._end_series()
             if self.log_interval_s is not None and time.monotonic() >= next_log:
                 log.info("%s", self.status())
                 next_log = time.monotonic() + self.log_interval_s
+
+    def _end_series(self) -> None:
+        """No series open and nothing queued: sinks with runs per series (Bluesky) stop the open one."""
+        for sink in self.sinks:
+            end = getattr(sink, "end_series", None)
+            if end is None:
+                continue
+            try:
+                end()
+            except Exception:  # not critical, as in ``sinks.emit``
+                log.exception("%s failed to end its run", type(sink).__name__)
 
     def _announce_ready(self) -> None:
         """The one ``ready`` line, and READY=1 to systemd: the model is loaded and the socket connected."""

@@ -15,6 +15,9 @@ the geometry of the demo's synthetic Pilatus 1M. The model is loaded and warmed 
 before the first frame is classified; then, the watcher running, one ``ready`` line is logged and
 systemd is notified (READY=1 to $NOTIFY_SOCKET; the unit in systemd/ is Type=notify).
 
+With --bluesky tcp://HOST:PORT (or watch.bluesky) results also go to a bluesky 0MQ proxy as event-model
+documents (one run from the first frame to the exit; see ``gisaxs_live.sinks.bluesky``).
+
 SIGTERM or Ctrl-C: finish the frames already found, flush the log, exit 0 (a second Ctrl-C aborts;
 the next start picks up what was left). SIGHUP reopens the CSV log (after logrotate). Exit status: 0
 after a clean stop, 1 if the log or the directory failed, 2 for a usage or configuration error.
@@ -53,6 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="inotify (local disks) or polling (NFS, GPFS); default: watch.observer")
     p.add_argument("--no-dashboard", action="store_true",
                    help="one log line per frame instead of the dashboard (automatic without a terminal)")
+    p.add_argument("--bluesky", metavar="tcp://HOST:PORT", default=None,
+                   help="also publish results as Bluesky event-model documents (one run until the exit) to the "
+                        "bluesky 0MQ proxy's input port (default: watch.bluesky; needs the bluesky extra)")
     p.set_defaults(func=run)
 
 
@@ -67,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     if directory is None:
         raise ValueError("give the directory to watch (DIR or watch.directory)")
     csv_path = args.csv or config.output.csv or default_csv(directory)
-    return watch(config, settings, directory, csv_path, args.model, args.backlog, want_dashboard(args.no_dashboard))
+    return watch(config, settings, directory, csv_path, args.model, args.backlog, want_dashboard(args.no_dashboard),
+                 bluesky=args.bluesky or settings.bluesky)
 
 
 def default_csv(directory: Path) -> Path:
@@ -80,9 +87,11 @@ def default_csv(directory: Path) -> Path:
 
 
 def watch(config: Config, settings: Watch, directory: Path, csv_path: Path, model: Path | None, backlog: bool,
-          dashboard: bool, on_start: Callable[[Daemon], None] | None = None) -> int:
-    """Run the daemon in this (main) thread until a signal stops it; ``on_start(daemon)`` runs before."""
+          dashboard: bool, on_start: Callable[[Daemon], None] | None = None, bluesky: str | None = None) -> int:
+    """Run the daemon in this (main) thread until a signal stops it; ``on_start(daemon)`` runs before;
+    ``bluesky``: the bluesky 0MQ proxy (tcp://HOST:PORT) that also gets the results, as documents."""
     from ..daemon import Daemon, handle_signals
+    from ..sinks.bluesky import bluesky_sinks
     from ..sinks.console import dashboard_sink, log_line_sink
     from ..sinks.csvlog import CsvLog, LogError
     from ..sources.watch import DirectoryWatcher
@@ -95,7 +104,8 @@ def watch(config: Config, settings: Watch, directory: Path, csv_path: Path, mode
         csv_log = CsvLog(csv_path, fsync=config.output.fsync)
     except LogError as exc:
         raise ValueError(str(exc)) from None
-    sinks = [dashboard_sink(config) if dashboard else log_line_sink()]
+    sinks = [dashboard_sink(config) if dashboard else log_line_sink(),
+             *bluesky_sinks(bluesky, {"gisaxs_live_command": "watch", "directory": str(directory)})]
 
     def load():
         from ..classify.pipeline import Classifier

@@ -364,6 +364,10 @@ class StreamSource:
         with self._ready:
             return len(self._frames)
 
+    def between_series(self) -> bool:
+        """Whether no series is open and no decoded frame waits (every frame of an ended series is taken)."""
+        return self.handler.progress is None and self.depth == 0
+
     @property
     def running(self) -> bool:
         """Whether the receiving thread still runs (after ``stop``: until the socket is drained)."""
