@@ -239,6 +239,7 @@ class Watch:
     resume_grace_s: float = 60.0
     queue_size: int = 10000
     batch_size: int = 16
+    bluesky: str | None = None  # tcp://HOST:PORT of a bluesky 0MQ proxy: results as event-model documents
 
     def _check(self, where: str) -> None:
         if not self.patterns:
@@ -292,6 +293,7 @@ class Stream:
     log_interval_s: float = 10.0
     max_image_bytes: int = 256 * 2**20
     channel: str | None = None
+    bluesky: str | None = None  # tcp://HOST:PORT of a bluesky 0MQ proxy: results as event-model documents
 
     def _check(self, where: str) -> None:
         if self.channel is not None and not self.channel.strip():
