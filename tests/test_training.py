@@ -61,7 +61,7 @@ def test_fine_tuning_on_a_tiny_set_keeps_the_classes_and_writes_a_loadable_model
     assert meta["fine_tuned_from"]["path"] == str(bundled_model_dir())
     assert meta["training"]["epochs"] == 1 and len(meta["training"]["history"]) == 1
     assert meta["randomisation"]["wavelength_band"] > 0 and meta["augmentation"]["smear_bins"] > 0
-    assert (out / "ood.npz").exists() and meta["ood"]["quantile"] == 0.98  # the flag comes with every model
+    assert (out / "ood.npz").exists() and meta["ood"]["quantile"] == 0.99  # the flag comes with every model
     predictor = Predictor(out)
     assert predictor.ood is not None
     images = np.zeros((2, 90, 70), np.uint8)

@@ -95,7 +95,7 @@ def card_facts(info: ModelInfo) -> dict[str, Any]:
                   "rows": "q_z ascending from the sample horizon k·sin α_i (row 0 = horizon)",
                   "columns": "|q_y| ascending from 0 (both detector halves folded)"},
         "scale": f"log10 of the bin mean, the top {info.decades:g} decades on 256 grey levels",
-        "training": {k: meta[k] for k in ("training_set", "augmentation") if k in meta}
+        "training": {k: meta[k] for k in ("training_set", "augmentation", "randomisation") if meta.get(k)}
                     | {"epochs": meta.get("training", {}).get("epochs")},
         "metrics": meta.get("metrics", {}),
         "other_data": meta.get("other_data", {}),
@@ -152,13 +152,17 @@ def render_markdown(facts: dict[str, Any]) -> str:
         s = t["training_set"]
         lines += [f"* Set: {s['protocol']} protocol, seed {s['seed']}, {s['n_train']} train / {s['n_held_out']} "
                   f"held out, SHA-256 `{s['sha256'][:16]}…`; {t.get('epochs')} epochs."]
+    if "randomisation" in t:
+        lines += ["* Simulation randomised per pattern: " + ", ".join(f"{k} {v}" for k, v in t["randomisation"].items())
+                  + " (`gisaxs_live/simulator/dataset.py`, `Randomisation`)."]
     if "augmentation" in t:
         lines += ["* Augmentation: " + ", ".join(f"{k} {v}" for k, v in t["augmentation"].items()) + "."]
-    lines += ["", "## Measured", ""]
+    lines += ["", "## Measured", "", "On the project's own simulator (top-1 is the mean of the per-class accuracies):", ""]
     for name, m in facts["metrics"].items():
         if isinstance(m, dict) and "top1" in m:
-            extra = "".join(f", {k} {m[k]:.1f} %" for k in ("family_top1", "family_top2") if k in m)
-            lines += [f"* {name}: top-1 {m['top1']:.1f} %, top-2 {m['top2']:.1f} %{extra}."]
+            extra = "".join(f", {k.replace('_', ' ')} {m[k]:.1f} %" for k in ("family_top1", "family_top2") if k in m)
+            flagged = f", {m['flagged_unknown']:.1f} % flagged unknown" if m.get("flagged_unknown") is not None else ""
+            lines += [f"* {name}: top-1 {m['top1']:.1f} %, top-2 {m['top2']:.1f} %{extra}{flagged}."]
     other = facts.get("other_data") or {}
     if other:
         lines += ["", "On frames this project's simulator did not make:", ""]
