@@ -71,7 +71,6 @@ class BlueskySink:
         self._run: Any = None  # event_model.ComposeRunBundle of the open run
         self._key: str | None = None
         self._event: Any = None  # compose_event of the open run's descriptor
-        self.documents = 0
 
     def update(self, update: Update) -> None:
         for result in update.results:
@@ -125,7 +124,6 @@ class BlueskySink:
 
     def _send(self, name: str, doc: dict[str, Any]) -> None:
         self._pending.append(b" ".join([self.prefix, name.encode(), pickle.dumps(dict(doc))]))
-        self.documents += 1
 
     def _flush(self) -> None:
         """Send what waits, once the proxy has subscribed (an XPUB sees the subscription)."""
