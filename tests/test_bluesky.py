@@ -199,3 +199,28 @@ def test_run_keys_and_a_bad_address():
     assert run.returncode == 2
     assert run.stderr.strip().splitlines()[-1].endswith(
         "--bluesky 'localhost:5577': not tcp://HOST:PORT (the bluesky 0MQ proxy's input port)")
+
+
+def test_watch_publishes_one_session_run_stopped_at_exit(tmp_path, model_dir, cbfs, bluesky):
+    directory, config = tmp_path / "frames", tmp_path / "c.yaml"
+    directory.mkdir()
+    config.write_text(f"watch: {{bluesky: '{bluesky.address}'}}\n"  # the config key, not the option
+                      "geometry: {distance_mm: 2000, direct_beam_px: [490, 900]}\n")
+    proc = subprocess.Popen([*CLI, "watch", "--no-dashboard", "--config", str(config), "--csv",
+                             str(tmp_path / "out.csv"), "--model", str(model_dir), str(directory)],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        for cbf in cbfs[:2]:
+            shutil.copy(cbf, directory / f".{cbf.name}")
+            (directory / f".{cbf.name}").rename(directory / cbf.name)  # renamed into place, as a writer does
+        documents = bluesky.wait(4, timeout=120)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-3000:]
+    documents = bluesky.wait(5, timeout=30)
+    assert [name for name, _ in documents] == ["start", "descriptor", "event", "event", "stop"], err[-3000:]
+    _validate(documents)
+    assert documents[0][1]["gisaxs_live_run"] == "session" and documents[0][1]["directory"] == str(directory)
+    assert sorted(Path(doc["data"]["frame_source"]).name for name, doc in documents if name == "event") == \
+        [c.name for c in cbfs[:2]]
