@@ -1,0 +1,88 @@
+"""``gisaxs-live reprocess``: classify an archive (directories, globs, multi-frame files: every frame) on a
+Dask cluster into the CSV rows ``classify`` gives, row for row, sorted by (source, frame).
+
+With no --scheduler it starts a local cluster of --workers processes (one thread each); with
+--scheduler tcp://HOST:8786 it runs on an existing cluster (e.g. dask-jobqueue's SLURMCluster), whose
+workers must have gisaxs-live installed and read the same paths. Each worker loads the model once.
+Rows are appended to --csv in order, one write per task, so a killed run loses nothing written; a rerun
+skips the files whose rows are already there. Unreadable files become ``error`` rows.
+
+Exit status: 0 when no new row is an error, 1 when some are, 2 for a usage or configuration error."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("reprocess", help="classify an archive on a Dask cluster into CSV rows, resumably",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files, directories (recursive) or quoted globs")
+    p.add_argument("--config", type=Path, default=None, help="YAML config with the experiment's geometry")
+    p.add_argument("--model", type=Path, default=None, help="model directory (default: the bundled model)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="Dask scheduler to run on, e.g. tcp://host:8786 (default: start a local cluster)")
+    p.add_argument("--workers", type=int, default=2, metavar="N",
+                   help="worker processes of the local cluster (default: 2; ignored with --scheduler)")
+    p.add_argument("--files-per-task", type=int, default=None, metavar="N",
+                   help="files per Dask task (default: about 4 tasks per worker, at most 100)")
+    p.add_argument("--csv", type=Path, required=True, help="CSV log to append to (and resume from)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+    import sys
+
+    from ..classify.modeldir import ModelInfo
+    from ..config import load_config
+    from ..scale.inputs import expand_inputs
+    from ..scale.reprocess import dashboard_line, plan, progress, quiet_dask, run_tasks, start_cluster
+    from ..sinks.csvlog import CsvLog
+    from ..sinks.text import plural
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    if args.workers < 1 or (args.files_per_task is not None and args.files_per_task < 1):
+        raise ValueError("--workers and --files-per-task must be at least 1")
+    config = load_config(args.config, detector=True)
+    info = ModelInfo.read(args.model)
+    if info.mismatch(config.experiment):
+        logging.warning(info.mismatch(config.experiment))
+    files = expand_inputs(args.paths)
+    log = CsvLog(args.csv, info.class_names)
+    todo = plan(files, args.csv)
+    if todo.skipped:
+        print(f"{args.csv}: {plural(todo.skipped, 'file')} already classified, skipped", file=sys.stderr)
+    if not todo.todo:
+        print("nothing to classify", file=sys.stderr)
+        return 0
+    quiet_dask()
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ValueError("reprocess needs Dask: pip install 'gisaxs-live[scale]'") from None
+    cluster = None if args.scheduler else start_cluster(args.workers)
+    client = Client(args.scheduler or cluster)
+    try:
+        print(dashboard_line(client), file=sys.stderr)
+        model_dir = str(args.model) if args.model else None
+        with progress(len(todo.todo)) as bar:
+            task = bar.add_task("reprocess", total=len(todo.todo), frames=0, rate=0.0)
+            frames = 0
+
+            def advance(n_files: int, results) -> None:
+                nonlocal frames
+                frames += len(results)
+                elapsed = bar.tasks[task].elapsed or 0.0
+                bar.update(task, advance=n_files, frames=frames, rate=frames / elapsed if elapsed else 0.0)
+
+            counts = run_tasks(client, todo.todo, config, model_dir, log, args.files_per_task, advance)
+    finally:
+        log.close()
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    print(f"reprocessed {plural(sum(counts.values()), 'frame')}: {counts['ok']} ok, {counts['unknown']} unknown, "
+          f"{counts['no_signal']} no signal, {plural(counts['error'], 'error')}", file=sys.stderr)
+    return 1 if counts["error"] else 0

@@ -1,0 +1,116 @@
+"""The reprocessing client: files → tasks on a Dask cluster → the CSV log in (source, frame) order.
+
+Tasks finish in any order; their rows are held until every earlier task's rows are written, then each
+task's rows go out in one write (``CsvLog``), so a killed run leaves whole tasks on disk and a rerun
+(``resume_point``) skips their files. A task whose worker dies is run again elsewhere (``RETRIES``); one
+that still fails gives an ``error`` row per file, and the run goes on."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import Config
+from ..results import Result
+from ..sinks.csvlog import CsvLog, resume_point
+from .inputs import chunks, task_size
+from .tasks import classify_files
+
+RETRIES = 3  # further tries of a task whose worker was lost
+
+
+@dataclass
+class Plan:
+    """The files still to classify (``todo``) and how many a previous run already logged (``skipped``)."""
+
+    todo: list[Path]
+    skipped: int
+
+
+def plan(files: Sequence[Path], out: Path) -> Plan:
+    """Drop the files whose rows ``out`` already holds (their last row final, or an error written after
+    the file last changed)."""
+    resume = resume_point(out, {str(f) for f in files})
+    todo = [f for f in files if not resume.done(str(f), _mtime(f))]
+    return Plan(todo, len(files) - len(todo))
+
+
+def run_tasks(client, files: Sequence[Path], config: Config, model_dir: str | None, log: CsvLog,
+              per_task: int | None = None, on_task: Callable[[int, list[Result]], None] | None = None) -> Counter:
+    """Classify ``files`` on ``client``'s cluster, appending rows to ``log`` in order; ``on_task(files,
+    results)`` after each task's rows are written. Returns the count of rows per status."""
+    from distributed import as_completed
+
+    workers = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
+    groups = chunks(list(files), per_task or task_size(len(files), workers))
+    futures = client.map(classify_files, [[str(f) for f in g] for g in groups], config=config, model_dir=model_dir,
+                         retries=RETRIES, pure=False, key=[f"reprocess-{i}" for i in range(len(groups))])
+    index = {f.key: i for i, f in enumerate(futures)}
+    held: dict[int, list[Result]] = {}
+    counts: Counter[str] = Counter()
+    following = 0
+    for future in as_completed(futures):
+        i = index[future.key]
+        held[i] = _outcome(future, groups[i], log.class_names)
+        future.release()
+        while following in held:
+            results = held.pop(following)
+            log.write(results)
+            counts.update(r.status for r in results)
+            if on_task:
+                on_task(len(groups[following]), results)
+            following += 1
+    return counts
+
+
+def _outcome(future, group: Sequence[Path], class_names: Sequence[str]) -> list[Result]:
+    """The task's Results, or an ``error`` Result per file when it failed every try."""
+    from ..results import utc_now
+
+    try:
+        return future.result()
+    except Exception as exc:  # a worker lost more than RETRIES times, or a bug: the other tasks go on
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "its worker stopped"
+        return [Result(str(f), 0, "error", message=f"{f}: not classified: its task failed {RETRIES + 1} times "
+                                                   f"({reason})", time_utc=utc_now(), class_names=tuple(class_names))
+                for f in group]
+
+
+def quiet_dask() -> None:
+    """Dask's own log (ours and the local workers') at warnings and above, set before it is imported."""
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+
+
+def start_cluster(workers: int):
+    """A ``LocalCluster`` of ``workers`` processes with one thread each, its dashboard on a free port."""
+    from distributed import LocalCluster
+
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0")
+
+
+def dashboard_line(client) -> str:
+    """Where the Dask dashboard is (it needs bokeh on the scheduler)."""
+    link = getattr(client, "dashboard_link", None)
+    return f"Dask dashboard: {link}" if link else "Dask dashboard: none (the scheduler has no bokeh)"
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return float("inf")  # missing: classify (into an error row) again
+
+
+def progress(total_files: int, stream=sys.stderr):
+    """A rich progress bar on a terminal (frames done, frames/s, ETA from the files left); silent otherwise."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = Console(file=stream)
+    return Progress(TextColumn("reprocess"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
+                    TextColumn("{task.fields[frames]:,} frames, {task.fields[rate]:.1f} frames/s"),
+                    TimeRemainingColumn(), console=console, disable=not console.is_terminal, transient=False)

@@ -1,0 +1,54 @@
+"""What a Dask worker runs: classify a group of files into Results, as ``classify`` does, with the model
+loaded once per worker process (a cached loader keyed by config and model directory)."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..classify.pipeline import Classifier
+from ..config import Config
+from ..results import Result
+from ..sources.files import read_file
+
+BATCH = 64  # frames per CNN batch, as ``classify``
+
+_CLASSIFIERS: dict[tuple[str, str], Classifier] = {}
+_LOCK = threading.Lock()
+
+
+def classifier_for(config: Config, model_dir: str | None) -> Classifier:
+    """The worker process's Classifier for (``config``, ``model_dir``), loaded on first use."""
+    key = (repr(config), model_dir or "")
+    with _LOCK:
+        if key not in _CLASSIFIERS:
+            _CLASSIFIERS[key] = Classifier(config, model_dir)
+        return _CLASSIFIERS[key]
+
+
+def classify_files(files: Sequence[str], config: Config, model_dir: str | None) -> list[Result]:
+    """One Result per frame of ``files`` in (file, frame) order, and an ``error`` Result for a file that
+    could not be read (whole or in part), exactly as ``gisaxs-live classify`` writes them. Results carry no
+    image (less to send back)."""
+    classifier = classifier_for(config, model_dir)
+    results: list[Result] = []
+    batch = []
+
+    def flush() -> None:
+        results.extend(classifier.classify(batch))
+        batch.clear()
+
+    for name in files:
+        frames, problem = read_file(Path(name), time.time())
+        for frame in frames:
+            batch.append(frame)
+            if len(batch) >= BATCH:
+                flush()
+        if problem:
+            flush()
+            results.append(classifier.error(name, len(frames), problem, time.time()))
+    flush()
+    return [dataclasses.replace(r, image=None) for r in results]

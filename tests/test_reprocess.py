@@ -1,0 +1,95 @@
+"""``gisaxs-live reprocess`` on a real Dask LocalCluster (2 worker processes) over a small archive of CBF
+files written by fabio (the demo's growth series), a two-frame EDF and two broken files: the same rows as
+serial ``classify``, an error row per broken file, and resumable runs."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from fabio.edfimage import EdfImage
+
+from gisaxs_live.classify.modeldir import META, bundled_model_dir
+from gisaxs_live.cli import main
+from gisaxs_live.config import load_config
+from gisaxs_live.publisher.demo_series import GrowthSeries, cbf_bytes, demo_config
+from gisaxs_live.scale.inputs import expand_inputs
+
+pytest.importorskip("distributed")
+pytestmark = pytest.mark.skipif(not (bundled_model_dir() / META).exists(), reason="no bundled model")
+
+N_CBF = 20
+VARYING = ("time_utc", "latency_ms")
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    """``run/`` with 20 CBF frames, a two-frame EDF and two broken files; and the serial ``classify`` rows."""
+    root = tmp_path_factory.mktemp("archive")
+    run = root / "run"
+    run.mkdir()
+    series = GrowthSeries(demo_config(load_config()), N_CBF)
+    for i in range(N_CBF):
+        (run / f"frame_{i:04d}.cbf").write_bytes(cbf_bytes(series.frame(i)))
+    payload = (run / "frame_0000.cbf").read_bytes()
+    (run / "frame_0005x.cbf").write_bytes(payload[: len(payload) // 3])  # truncated
+    (run / "notes.cbf").write_text("beam lost at 14:02, refilled\n")
+    edf = EdfImage(data=series.frame(0))
+    edf.append_frame(data=series.frame(N_CBF - 1))
+    edf.write(str(run / "pair.edf"))
+    serial = root / "serial.csv"
+    assert main(["classify", "--csv", str(serial), *map(str, expand_inputs([run]))]) == 1
+    return run, _rows(serial)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0") as c:
+        yield c
+
+
+def _rows(path) -> list[dict[str, str]]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _comparable(rows):
+    return [{k: v for k, v in r.items() if k not in VARYING} for r in rows]
+
+
+def test_same_rows_as_serial_classify_and_error_rows(archive, tmp_path, capsys):
+    run, serial = archive
+    out = tmp_path / "out.csv"
+    assert main(["reprocess", "--workers", "2", "--files-per-task", "4", "--csv", str(out), str(run)]) == 1
+    rows = _rows(out)
+    assert len(rows) == N_CBF + 2 + 2
+    assert _comparable(rows) == _comparable(serial)
+    assert [(r["source"], int(r["frame"])) for r in rows] == sorted((r["source"], int(r["frame"])) for r in rows)
+    errors = {r["source"].rsplit("/", 1)[-1]: r["message"] for r in rows if r["status"] == "error"}
+    assert set(errors) == {"frame_0005x.cbf", "notes.cbf"}
+    assert "truncated CBF" in errors["frame_0005x.cbf"] and "not a detector image" in errors["notes.cbf"]
+    assert all(r["status"] == "ok" for r in rows if r["status"] != "error")
+    err = capsys.readouterr().err
+    assert "Dask dashboard:" in err
+    assert "reprocessed 24 frames: 22 ok, 0 unknown, 0 no signal, 2 errors" in err
+
+
+def test_rerun_adds_nothing_and_a_partial_log_is_completed(archive, cluster, tmp_path, capsys):
+    run, serial = archive
+    out = tmp_path / "out.csv"
+    # a log cut after a whole file's rows, as a killed run leaves it: frames 0-6 and the truncated file
+    text = (run.parent / "serial.csv").read_text().splitlines(keepends=True)
+    kept = 1 + 8
+    assert serial[kept - 1]["source"] != serial[kept]["source"]
+    out.write_text("".join(text[:kept + 1]))
+    pattern = str(run / "*")
+    assert main(["reprocess", "--scheduler", cluster.scheduler_address, "--csv", str(out), pattern]) == 1
+    rows = _rows(out)
+    assert _comparable(rows) == _comparable(serial)
+    assert "9 files already classified, skipped" in capsys.readouterr().err
+    before = out.read_bytes()
+    assert main(["reprocess", "--scheduler", cluster.scheduler_address, "--csv", str(out), pattern]) == 0
+    assert out.read_bytes() == before
+    assert "nothing to classify" in capsys.readouterr().err
