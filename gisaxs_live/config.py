@@ -254,14 +254,36 @@ class Watch:
 
 
 @dataclass(frozen=True)
+class Events:
+    """Class-change events (``gisaxs_live.events``): the top-1 family changed for ``hold_frames`` consecutive
+    ok frames, each ahead of the previous family by ``margin`` (probability). ``on_event``: a command (argv
+    list, no shell) run for each event with GISAXS_EVENT_* environment variables, killed after
+    ``on_event_timeout_s`` (s)."""
+
+    hold_frames: int = 3
+    margin: float = 0.1
+    on_event: tuple[str, ...] | None = None
+    on_event_timeout_s: float = 10.0
+
+    def _check(self, where: str) -> None:
+        _in_range(where, "hold_frames", self.hold_frames, 1, 100_000)
+        _in_range(where, "margin", self.margin, 0.0, 1.0)
+        _in_range(where, "on_event_timeout_s", self.on_event_timeout_s, 0.1, 3600.0)
+        if self.on_event is not None and (not self.on_event or not self.on_event[0].strip()):
+            raise ConfigError(f"{where}.on_event: give the command as a list, e.g. [/usr/local/bin/mark-scan, "
+                              "--note, class change], or null for none")
+
+
+@dataclass(frozen=True)
 class Output:
-    """Where results go: the CSV log (``fsync`` each write for power-loss safety) and the dashboard
-    (``recent_rows`` table rows; class mix over the last ``mix_frames`` frames)."""
+    """Where results go: the CSV log (``fsync`` each write for power-loss safety), the dashboard
+    (``recent_rows`` table rows; class mix over the last ``mix_frames`` frames) and class-change ``events``."""
 
     csv: Path | None = None
     fsync: bool = False
     recent_rows: int = 12
     mix_frames: int = 20
+    events: Events = field(default_factory=Events)
 
     def _check(self, where: str) -> None:
         _in_range(where, "recent_rows", self.recent_rows, 1, 1000)

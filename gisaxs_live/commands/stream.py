@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from ..sources.stream import StreamSource
     from ..sinks.bluesky import bluesky_sinks
     from ..sinks.console import dashboard_sink, log_line_sink, want_dashboard
+    from ..sinks.events import EventsSink
 
     config = load_config(args.config, detector=True)
     csv_path = args.csv or config.output.csv
@@ -88,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         csv_log = CsvLog(csv_path, fsync=config.output.fsync)
     except LogError as exc:
         raise ValueError(str(exc)) from None
+    events = EventsSink(csv_path, config.output.events)
     dashboard = want_dashboard(args.no_dashboard)
 
     def load() -> Classifier:
@@ -97,7 +99,9 @@ def run(args: argparse.Namespace) -> int:
         classifier.warm_up()
         return classifier
 
-    monitor = StreamMonitor(source, load, csv_log, [dashboard_sink(config) if dashboard else log_line_sink(), *extra],
+    console = dashboard_sink(config) if dashboard else log_line_sink()
+    events.show_on(console)
+    monitor = StreamMonitor(source, load, csv_log, [console, events, *extra],
                             log_interval_s=None if dashboard else config.stream.log_interval_s)
     handle_signals(monitor, csv_log)
     return monitor.run()

@@ -94,6 +94,7 @@ def watch(config: Config, settings: Watch, directory: Path, csv_path: Path, mode
     from ..sinks.bluesky import bluesky_sinks
     from ..sinks.console import dashboard_sink, log_line_sink
     from ..sinks.csvlog import CsvLog, LogError
+    from ..sinks.events import EventsSink
     from ..sources.watch import DirectoryWatcher
 
     watcher = DirectoryWatcher(directory, settings)
@@ -104,7 +105,10 @@ def watch(config: Config, settings: Watch, directory: Path, csv_path: Path, mode
         csv_log = CsvLog(csv_path, fsync=config.output.fsync)
     except LogError as exc:
         raise ValueError(str(exc)) from None
-    sinks = [dashboard_sink(config) if dashboard else log_line_sink(),
+    events = EventsSink(csv_path, config.output.events)
+    console = dashboard_sink(config) if dashboard else log_line_sink()
+    events.show_on(console)
+    sinks = [console, events,
              *bluesky_sinks(bluesky, {"gisaxs_live_command": "watch", "directory": str(directory)})]
 
     def load():

@@ -4,7 +4,8 @@ Shown: the current frame's family (``prism6|cylinder``: classes no classifier ca
 classes with probability bars, and its model input (90×70 log-intensity levels, ``Result.image``) as
 half-block characters, q_z upward; a table of recent frames (a long message is cut to the width left; the
 CSV log keeps it whole); the family mix of the last ``mix_frames`` frames with the dominant family and
-when it last changed (growth monitoring); frames/s, latency, queue depth, counts by status and source
+when it last changed (growth monitoring); the last class-change event (``gisaxs_live.events``) as a
+highlighted line; frames/s, latency, queue depth, counts by status and source
 status. ``Dashboard`` wraps it in ``rich.Live`` as a non-critical sink and prints log records above it;
 ``gisaxs-live tail`` renders the same state from a CSV log.
 """
@@ -32,6 +33,7 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
+from ..events import Event
 from ..results import Result
 from . import Update
 from .csvlog import parse_time
@@ -70,6 +72,7 @@ class DashboardState:
     queue_limit: int = 0
     source: str = ""
     model: str = ""
+    last_event: Event | None = None                    # set by the events sink (``Dashboard.show_event``)
 
     def add(self, update: Update) -> None:
         self.queue_depth, self.queue_limit = update.queue_depth, update.queue_limit
@@ -116,7 +119,10 @@ def render(state: DashboardState, now: float, preview_width: int = 24) -> Render
                            subtitle=state.image_source, border_style="cyan", expand=False))
     cells.append(Panel(_mix(state), title=f"family mix, last {plural(state.mix_frames, 'frame')}", border_style="cyan",
                        expand=False))
-    return Group(_header(state, now), Columns(cells), recent_table(list(state.recent)[-state.recent_rows:]))
+    parts: list[RenderableType] = [_header(state, now)]
+    if state.last_event is not None:
+        parts.append(Text(f"⚑ {state.last_event.describe()}", style="bold black on yellow"))
+    return Group(*parts, Columns(cells), recent_table(list(state.recent)[-state.recent_rows:]))
 
 
 def _header(state: DashboardState, now: float) -> Panel:
@@ -264,6 +270,11 @@ class Dashboard:
     def update(self, update: Update) -> None:
         with self._lock:
             self.state.add(update)
+
+    def show_event(self, event: Event) -> None:
+        """Highlight ``event`` (a class change) until the next one."""
+        with self._lock:
+            self.state.last_event = event
 
     def close(self) -> None:
         self.live.stop()
