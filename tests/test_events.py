@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -126,13 +127,23 @@ def test_on_event_runs_with_the_event_in_its_environment(tmp_path):
 
 def test_on_event_timeout_does_not_block_and_is_logged(tmp_path, caplog):
     caplog.set_level(logging.ERROR)
-    runner = OnEventRunner(["sh", "-c", "sleep 60 & sleep 60"], timeout_s=0.5)
-    started = time.monotonic()
-    runner.submit(EVENT)  # returns at once although the command hangs
-    submitted = time.monotonic() - started
-    runner.close()  # waits for the timeout, then the command and its child are gone
-    assert submitted < 0.5 and not runner._thread.is_alive()
+    pid_file = tmp_path / "child.pid"
+    runner = OnEventRunner(["sh", "-c", f'sleep 60 & echo $! > "{pid_file}"; sleep 60'], timeout_s=0.5)
+    runner.submit(EVENT)  # returns while the command hangs
+    wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), 10, "the command to start")
+    assert runner._thread.is_alive() and "timeout" not in caplog.text
+    runner.close()  # the timeout kills the command and its background child
+    assert not runner._thread.is_alive()
     assert "on_event: sh ran past its 0.5 s timeout and was stopped" in caplog.text
+    wait_for(lambda: not running(int(pid_file.read_text())), 10, "the child to be killed")
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def test_on_event_failures_are_logged_never_raised(tmp_path, caplog):
@@ -165,46 +176,96 @@ def test_events_sink_writes_rows_and_refuses_a_foreign_file(tmp_path, caplog):
         EventsSink(tmp_path / "other.csv", Events())
 
 
-# --- a real watch process on a real directory, the demo frames, the bundled model ------------------------
+# --- real watch and stream processes, the demo frames, the bundled model ----------------------------------
 
-def test_watch_writes_events_csv_beside_the_log_and_runs_on_event(tmp_path):
-    from gisaxs_live.publisher.demo_series import GrowthSeries, cbf_bytes, demo_config, write_staged
+CLI = [sys.executable, "-m", "gisaxs_live.cli"]
+#: the demo series of 12 frames, hemispheroid -> truncated_spheroid -> spheroid, as the bundled model sees it
+CHANGES = [("hemispheroid", "truncated_spheroid"), ("truncated_spheroid", "spheroid")]
+
+
+@pytest.fixture(scope="module")
+def demo_cbfs(tmp_path_factory) -> list[Path]:
+    from gisaxs_live.publisher.demo_series import GrowthSeries, cbf_bytes, demo_config
+
+    path = tmp_path_factory.mktemp("demo")
+    series = GrowthSeries(demo_config(load_config()), 12)
+    files = [path / f"growth_{i:05d}.cbf" for i in range(12)]
+    for i, file in enumerate(files):
+        file.write_bytes(cbf_bytes(series.frame(i)))
+    return files
+
+
+def config_with_on_event(tmp_path: Path, marks: Path, extra: str = "") -> Path:
+    """The bundled default config with an on_event command appending "FROM TO" to ``marks``."""
+    from gisaxs_live.config import default_config_text
+
+    config = tmp_path / "config.yaml"
+    config.write_text(default_config_text().replace(
+        "on_event: null", f"on_event: [sh, -c, 'echo \"$GISAXS_EVENT_FROM $GISAXS_EVENT_TO\" >> {marks}']") + extra)
+    return config
+
+
+class Process:
+    """A gisaxs-live command as a subprocess; its log lines (stderr) are collected."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.proc = subprocess.Popen(CLI + argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        threading.Thread(target=lambda: self.lines.extend(self.proc.stderr), daemon=True).start()
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        assert self.proc.wait(30) == 0, "".join(self.lines)
+
+
+def check_events(log: Path, lines: list[str], marks: Path) -> None:
+    """events.csv beside ``log`` holds the demo's two changes, at the frames the hysteresis finds in the log's
+    rows; each is a WARNING line and ran on_event once."""
+    rows = read_rows(log)
+    assert len(rows) == 12 and all(r["status"] == "ok" for r in rows)
+    expected = events_of([Result.from_row(r) for r in rows])
+    events = read_rows(log.with_name(f"{log.stem}.events.csv"))
+    assert [(e["from"], e["to"]) for e in events] == CHANGES
+    assert [(e["source"], e["frame"], e["to"], e["p_to"]) for e in events] == [
+        (x.source, str(x.frame), x.to_family, f"{x.p_to:.4f}") for x in expected]
+    assert sum("WARNING class change" in line for line in lines) == 2
+    assert marks.read_text().splitlines() == [f"{a} {b}" for a, b in CHANGES]
+
+
+def test_watch_writes_events_csv_beside_the_log_and_runs_on_event(tmp_path, demo_cbfs):
+    from gisaxs_live.publisher.demo_series import write_staged
 
     frames, out = tmp_path / "frames", tmp_path / "out"
     frames.mkdir()
     out.mkdir()
-    marks = out / "marks.txt"
-    config = tmp_path / "config.yaml"
-    config.write_text(load_config_text().replace(
-        "on_event: null", f"on_event: [sh, -c, 'echo \"$GISAXS_EVENT_FROM $GISAXS_EVENT_TO\" >> {marks}']"))
-    log = out / "run.csv"
-    proc = subprocess.Popen([sys.executable, "-m", "gisaxs_live.cli", "watch", str(frames), "--csv", str(log),
-                             "--config", str(config), "--no-dashboard"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    lines: list[str] = []
-    threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True).start()
+    marks, log = out / "marks.txt", out / "run.csv"
+    watch = Process(["watch", str(frames), "--csv", str(log), "--config", str(config_with_on_event(tmp_path, marks)),
+                     "--no-dashboard"])
     try:
-        wait_for(lambda: any("model ready" in line for line in lines) or proc.poll() is not None, 90, "the model")
-        assert proc.poll() is None, "".join(lines)
-        series = GrowthSeries(demo_config(load_config()), 12)  # hemispheroid -> truncated -> spheroid
-        for i in range(12):
-            write_staged(frames / f"growth_{i:05d}.cbf", cbf_bytes(series.frame(i)))
+        wait_for(lambda: any("model ready" in line for line in watch.lines) or watch.proc.poll() is not None, 90,
+                 "the model")
+        assert watch.proc.poll() is None, "".join(watch.lines)
+        for file in demo_cbfs:
+            write_staged(frames / file.name, file.read_bytes())
         wait_for(lambda: log.exists() and len(read_rows(log)) >= 12, 90, "12 rows")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0, "".join(lines)
-    rows = read_rows(log)
-    expected = events_of([Result.from_row(r) for r in rows])  # what the hysteresis makes of the logged rows
-    events = read_rows(out / "run.events.csv")
-    assert [(e["from"], e["to"]) for e in events] == [("hemispheroid", "truncated_spheroid"),
-                                                      ("truncated_spheroid", "spheroid")]
-    assert [(e["source"], e["frame"], e["to"]) for e in events] == [(x.source, str(x.frame), x.to_family)
-                                                                    for x in expected]
-    assert sum("WARNING class change" in line for line in lines) == 2
-    assert marks.read_text().splitlines() == ["hemispheroid truncated_spheroid", "truncated_spheroid spheroid"]
+        watch.stop()
+    check_events(log, watch.lines, marks)
 
 
-def load_config_text() -> str:
-    from gisaxs_live.config import default_config_text
+def test_stream_writes_events_csv_beside_the_log(tmp_path, demo_cbfs):
+    import socket
 
-    return default_config_text()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        endpoint = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    marks, log = tmp_path / "marks.txt", tmp_path / "stream.csv"
+    stream = Process(["stream", endpoint, "--csv", str(log), "--no-dashboard",
+                      "--config", str(config_with_on_event(tmp_path, marks))])
+    try:
+        subprocess.run(CLI + ["publish", "--endpoint", endpoint, "--rate", "0", *map(str, demo_cbfs)], check=True,
+                       timeout=120, capture_output=True)
+        wait_for(lambda: log.exists() and len(read_rows(log)) >= 12, 90, "12 rows")
+    finally:
+        stream.stop()
+    check_events(log, stream.lines, marks)

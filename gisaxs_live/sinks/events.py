@@ -92,7 +92,10 @@ class OnEventRunner:
 
     def _work(self) -> None:
         while (event := self._queue.get()) is not None:
-            self._run(event)
+            try:
+                self._run(event)
+            except Exception:  # never let one event's failure stop the commands of the next ones
+                log.exception("on_event: running %s failed", self.argv[0])
 
     def _run(self, event: Event) -> None:
         name = self.argv[0]
@@ -106,7 +109,10 @@ class OnEventRunner:
         try:
             _, err = proc.communicate(timeout=self.timeout_s)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # its children too: they would hold the pipe open
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # its children too: they would hold the pipe open
+            except ProcessLookupError:
+                pass  # it ended just now
             proc.communicate()
             log.error("on_event: %s ran past its %g s timeout and was stopped", name, self.timeout_s)
             return
