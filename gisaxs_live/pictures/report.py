@@ -1,0 +1,214 @@
+"""The trend report of a CSV log: stacked panels on one shared time (or frame) axis.
+
+Panels: the probability of each family (the sum of ``p_<class>`` over its members, ``classify/families.py``),
+the ood_score with its threshold line at 1, and the frames that were not ``ok`` (error, no_signal, unknown)
+as marks; class-change events (``<log stem>.events.csv`` beside the log, when it exists) as vertical lines
+through every panel. Each panel is a function of ``Trend`` listed in ``PANELS``; a panel for further CSV
+columns (e.g. sizes) is one more entry there, drawn only when the log has the column.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..classify.families import family_matrix, family_name, partition
+from ..results import Result
+from ..sinks.csvlog import parse_time
+
+#: statuses marked in the status panel, with their colours
+MARKED = {"unknown": "#ff7f0e", "no_signal": "#7f7f7f", "error": "#d62728"}
+#: event lines (in no default colour cycle)
+EVENT_COLOUR = "#00008b"
+
+
+@dataclass(frozen=True)
+class Event:
+    """A class change: Unix ``t`` (s), the families ``before`` and ``after``, and the row's ``source``."""
+
+    t: float
+    before: str
+    after: str
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Trend:
+    """What the report plots, one entry per log row in log order: ``x`` (s since the first row, or the row
+    number), ``status``, ``families`` (name → probability per row, NaN where the row has none), ``ood``
+    (NaN where absent), and ``events`` at their ``x``."""
+
+    x: np.ndarray
+    x_label: str
+    status: tuple[str, ...]
+    families: dict[str, np.ndarray]
+    ood: np.ndarray
+    events: tuple[tuple[float, Event], ...]
+
+
+def row_times(results: Sequence[Result]) -> np.ndarray:
+    """Unix s of each result's ``time_utc``; NaN where it does not parse."""
+    out = np.full(len(results), np.nan)
+    for i, r in enumerate(results):
+        try:
+            out[i] = parse_time(r.time_utc)
+        except ValueError:
+            pass
+    return out
+
+
+def family_groups(results: Sequence[Result]) -> tuple[tuple[str, ...], ...]:
+    """One partition of the log's classes into families: every multi-class family any row names."""
+    names = results[0].class_names
+    groups: list[tuple[str, ...]] = []
+    for r in results:
+        for g in partition(names, r.families):
+            if len(g) > 1 and g not in groups and not any(set(g) & set(h) for h in groups):
+                groups.append(g)
+    return partition(names, tuple(groups))
+
+
+def read_events(path: str | Path) -> list[Event]:
+    """The events of ``path`` (columns time_utc, frame, source, from, to); [] when the file is absent.
+    Rows that do not parse are skipped."""
+    try:
+        fh = open(path, newline="", errors="replace")
+    except FileNotFoundError:
+        return []
+    events = []
+    with fh:
+        for row in csv.DictReader(fh):
+            try:
+                events.append(Event(parse_time(row["time_utc"]), row.get("from") or "", row.get("to") or "",
+                                    row.get("source") or ""))
+            except (KeyError, TypeError, ValueError, AttributeError):
+                continue
+    return events
+
+
+def build_trend(results: Sequence[Result], events: Sequence[Event] = (), axis: str = "time") -> Trend:
+    """The report's data from a log's results (``LogFollower.poll``); ``axis`` "time" or "frame" (the row
+    number). Without parseable times, or with rows written in batches of one time, the axis is the row number."""
+    if not results:
+        raise ValueError("the log has no frame rows yet")
+    times = row_times(results)
+    # a batch (``classify``) shares one time: then the row number is the useful axis
+    by_time = (axis == "time" and bool(np.isfinite(times).all())
+               and len(np.unique(times)) > len(times) // 2)
+    x = times - times[0] if by_time else np.arange(len(results), dtype=float)
+    groups = family_groups(results)
+    matrix = family_matrix(list(results[0].class_names), groups)
+    probs = np.full((len(results), len(groups)), np.nan)
+    for i, r in enumerate(results):
+        if r.probabilities and r.class_names == results[0].class_names:
+            probs[i] = np.asarray(r.probabilities) @ matrix
+    ood = np.array([np.nan if r.ood_score is None else r.ood_score for r in results])
+    rows = {r.source: i for i, r in enumerate(results)}  # the last row of each source
+    placed = []
+    for e in events:
+        if by_time:
+            placed.append((e.t - times[0], e))
+        elif e.source in rows:
+            placed.append((float(rows[e.source]), e))
+        elif np.isfinite(times).all():  # row number of the first row at or after the event
+            placed.append((float(np.searchsorted(times, e.t)), e))
+    return Trend(x=x, x_label="time since the first frame (s)" if by_time else "frame (row of the log)",
+                 status=tuple(r.status for r in results),
+                 families={family_name(g): probs[:, j] for j, g in enumerate(groups)}, ood=ood,
+                 events=tuple(placed))
+
+
+def _families_panel(ax, trend: Trend) -> None:
+    for name, p in trend.families.items():
+        ax.plot(trend.x, p, marker=".", ms=3, lw=1, label=name)
+    ax.set(ylim=(-0.02, 1.02), ylabel="family probability")
+    ax.legend(fontsize=6, ncol=4, loc="upper left", framealpha=0.7)
+
+
+def _ood_panel(ax, trend: Trend) -> None:
+    ax.axhline(1.0, color="#d62728", ls="--", lw=1, label="threshold (unknown above)")
+    if np.isfinite(trend.ood).any():
+        ax.plot(trend.x, trend.ood, marker=".", ms=3, lw=1, color="k", label="ood_score")
+    else:
+        ax.text(0.5, 0.5, "no ood_score in this log", transform=ax.transAxes, ha="center", va="center")
+    ax.set(ylabel="ood_score")
+    ax.legend(fontsize=6, loc="upper left", framealpha=0.7)
+
+
+def _status_panel(ax, trend: Trend) -> None:
+    status = np.array(trend.status)
+    ok = status == "ok"
+    ax.plot(trend.x[ok], np.zeros(ok.sum()), "|", color="#2ca02c", ms=6, label=f"ok ({ok.sum()})")
+    for level, (name, colour) in enumerate(MARKED.items(), start=1):
+        hit = status == name
+        ax.plot(trend.x[hit], np.full(hit.sum(), level), "o", color=colour, ms=4, label=f"{name} ({hit.sum()})")
+    ax.set(yticks=range(len(MARKED) + 1), yticklabels=["ok", *MARKED], ylim=(-0.5, len(MARKED) + 0.5),
+           ylabel="status")
+
+
+#: (panel, height ratio), top to bottom
+PANELS: tuple[tuple[Callable, float], ...] = ((_families_panel, 3.0), (_ood_panel, 1.6), (_status_panel, 1.2))
+
+
+def report_figure(trend: Trend, title: str = ""):
+    """A matplotlib Figure of ``trend``: the ``PANELS`` stacked on one shared x axis, events across all."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 7), dpi=100)
+    axes = fig.subplots(len(PANELS), 1, sharex=True, gridspec_kw={"height_ratios": [h for _, h in PANELS]})
+    for ax, (panel, _) in zip(axes, PANELS):
+        panel(ax, trend)
+        for x, _event in trend.events:
+            ax.axvline(x, color=EVENT_COLOUR, lw=1.5)
+        ax.grid(alpha=0.3)
+    for x, event in trend.events:
+        axes[0].annotate(f"{event.before} → {event.after}", (x, 0.03), xycoords=("data", "axes fraction"),
+                         xytext=(2, 0), textcoords="offset points", fontsize=6, rotation=90, va="bottom",
+                         ha="left", color=EVENT_COLOUR)
+    axes[-1].set_xlabel(trend.x_label)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def figure_png(fig) -> bytes:
+    """The figure as PNG bytes."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def html_page(png: bytes, title: str, refresh_s: float | None = None) -> str:
+    """A small page embedding ``png`` (base64); it reloads itself every ``refresh_s`` seconds if given."""
+    refresh = f'<meta http-equiv="refresh" content="{max(1, round(refresh_s))}">' if refresh_s else ""
+    from html import escape
+
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">{refresh}<title>{escape(title)}</title></head>\n"
+            f"<body><h1 style=\"font: 14px sans-serif\">{escape(title)}</h1>\n"
+            f"<img alt=\"report\" src=\"data:image/png;base64,{base64.b64encode(png).decode()}\"></body></html>\n")
+
+
+def write_atomically(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path`` (a viewer never
+    sees half a file)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide it from a web server
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
