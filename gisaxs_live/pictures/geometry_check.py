@@ -1,0 +1,226 @@
+"""The geometry check: does the config put the beam, the horizon and the mask where the frame has them?
+
+``check_geometry`` measures (no matplotlib): the masked fraction of the detector (the configured mask plus
+the frame's invalid pixels), the empty bins of the model grid, and where the intensity maximum above the
+configured sample horizon lies. On a GISAXS frame that maximum is the specular beam (α_f = α_i) or, with
+the specular beam stopped or not simulated, the Yoneda band (α_f = α_c of the substrate), both in the
+specular plane (q_y = 0); it is compared with the nearer of the two expected positions, in pixels.
+``geometry_figure`` draws the frame in log scale with the mask, these positions, the horizon, the Yoneda
+line and q_y / q_z contours, beside the 90 × 70 model input.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import Config
+from ..frame import Frame
+from ..preprocess.geometry import DetectorGeometry, PixelQ
+from ..preprocess.mask import invalid_counts, static_mask
+from ..preprocess.prepare import FramePreprocessor, Prepared
+from ..simulator.optics import critical_angle
+
+#: the maximum may lie this far (px) from its expected position before the check calls it a disagreement
+TOLERANCE_PX = 6.0
+#: half-width (px) of the windows around the brightest pixel in which the maximum is placed (``_peak``)
+PEAK_WINDOW_PX = 40
+
+
+@dataclass(frozen=True)
+class GeometryCheck:
+    """The numbers of one check; positions are (column, row) in array pixels, angles in rad."""
+
+    shape: tuple[int, int]
+    q: PixelQ
+    static: np.ndarray            # the configured mask (True = masked)
+    invalid: np.ndarray           # the frame's own invalid pixels (negative, above the cutoff, NaN)
+    direct_beam: tuple[float, float]
+    specular: tuple[float, float] | None  # α_f = α_i at q_y = 0; None when off the detector
+    yoneda: tuple[float, float] | None    # α_f = α_c at q_y = 0
+    alpha_c: float
+    maximum: tuple[float, float] | None   # brightest spot above the horizon (``_peak``), None if none
+    prepared: Prepared
+
+    @property
+    def masked_fraction(self) -> float:
+        return float((self.static | self.invalid).mean())
+
+    @property
+    def empty_bins(self) -> int:
+        return int(np.isnan(self.prepared.intensity).sum()) if self.prepared.intensity is not None else 0
+
+    def offset_px(self) -> tuple[str, float] | None:
+        """(which expected position, distance in px) of the nearer of specular and Yoneda to the maximum."""
+        candidates = [(name, p) for name, p in (("specular beam", self.specular), ("Yoneda band", self.yoneda))
+                      if p is not None]
+        if self.maximum is None or not candidates:
+            return None
+        name, p = min(candidates, key=lambda c: math.dist(c[1], self.maximum))
+        return name, math.dist(p, self.maximum)
+
+    def agrees(self) -> bool:
+        offset = self.offset_px()
+        return offset is not None and offset[1] <= TOLERANCE_PX
+
+
+def _in_plane_position(q: PixelQ, alpha_f: float) -> tuple[float, float] | None:
+    """(column, row) where q_y = 0 and the exit angle is ``alpha_f`` (rad), to a pixel; None if off the
+    detector (more than a pixel beyond its edge)."""
+    score = np.abs(q.alpha_f - alpha_f) / _step(q.alpha_f) + np.abs(q.qy) / _step(q.qy)
+    row, col = np.unravel_index(np.argmin(score), score.shape)
+    return (float(col), float(row)) if score[row, col] < 2.0 else None
+
+
+def _step(values: np.ndarray) -> float:
+    """The typical change of ``values`` from one pixel to the next (either direction)."""
+    return float(max(np.abs(np.diff(values, axis=0)).mean(), np.abs(np.diff(values, axis=1)).mean(), 1e-12))
+
+
+def _peak(smooth: np.ndarray, half: int = PEAK_WINDOW_PX) -> tuple[float, float]:
+    """(column, row) of the brightest spot of ``smooth`` (−inf = not looked at). Column: within ``half`` px
+    of the brightest pixel, the mirror axis of the rows around it (a GISAXS pattern is symmetric in q_y; a
+    flat ridge such as the Yoneda band of small islands has no brightest column). Row: the brightest row of
+    the columns within ``half`` / 4 of that axis (mean of their valid pixels)."""
+    row, col = np.unravel_index(np.argmax(smooth), smooth.shape)
+    band = smooth[max(row - 2, 0):row + 3]
+    profile = np.where(np.isfinite(band) & (band > 0), band, np.nan)
+    if not np.isfinite(profile).any():
+        return float(col), float(row)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # columns with no valid pixel: NaN
+        profile = np.nanmean(profile, axis=0)
+    best, x = np.inf, float(col)
+    for centre in range(max(col - half, half), min(col + half, profile.size - half) + 1):
+        left, right = profile[centre - half:centre][::-1], profile[centre + 1:centre + half + 1]
+        both = np.isfinite(left) & np.isfinite(right)
+        if both.sum() >= half // 2:
+            misfit = float(np.abs(left[both] - right[both]).sum() / (left[both] + right[both]).sum())
+            if misfit < best:
+                best, x = misfit, float(centre)
+    r0, c0 = max(row - half, 0), max(round(x) - half // 4, 0)
+    near = smooth[r0:row + half + 1, c0:round(x) + half // 4 + 1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # rows with no valid pixel: NaN
+        rows = np.nanmean(np.where(np.isfinite(near) & (near > 0), near, np.nan), axis=1)
+    return x, float(r0 + np.argmax(np.where(np.isfinite(rows), rows, -np.inf)))
+
+
+def check_geometry(config: Config, frame: Frame, preprocessor: FramePreprocessor) -> GeometryCheck:
+    """Measure ``frame`` against ``config``'s geometry; raises ``FrameError`` for an unusable frame."""
+    from scipy.ndimage import median_filter
+
+    prepared = preprocessor.prepare(frame)
+    data = np.asarray(frame.data, dtype=np.float64)
+    geometry = DetectorGeometry(config.geometry)
+    experiment = config.experiment
+    q = geometry.pixel_q(data.shape, experiment.k_nm, experiment.alpha_i_rad)
+    beam = geometry.direct_beam_px(data.shape)
+    static = static_mask(config.mask, data.shape, beam)
+    max_count = config.mask.max_count if config.mask.max_count is not None else frame.count_cutoff
+    invalid = invalid_counts(data, config.mask.negative_is_masked, max_count)
+    invalid = ~np.isfinite(data) if invalid is None else invalid | ~np.isfinite(data)
+    if frame.mask is not None:
+        invalid |= np.asarray(frame.mask, dtype=bool)
+    # the beam stops are part of the configured mask, so the maximum is looked for without it
+    smooth = median_filter(np.where(invalid, 0.0, data), size=3)
+    smooth[~(q.alpha_f > 0)] = -np.inf
+    maximum = _peak(smooth) if np.isfinite(smooth).any() else None
+    alpha_c = critical_angle(experiment.substrate.refractive_index(experiment.wavelength_nm))
+    return GeometryCheck(shape=data.shape, q=q, static=static, invalid=invalid, direct_beam=beam,
+                         specular=_in_plane_position(q, experiment.alpha_i_rad),
+                         yoneda=_in_plane_position(q, alpha_c), alpha_c=alpha_c, maximum=maximum,
+                         prepared=prepared)
+
+
+def summary(check: GeometryCheck, where: str) -> list[str]:
+    """The check in lines of text for people; the last says whether the geometry agrees with the frame."""
+    def at(p):
+        return "off the detector" if p is None else f"column {p[0]:.0f}, row {p[1]:.0f}"
+
+    lines = [f"{where}: {check.shape[0]} rows × {check.shape[1]} columns",
+             f"masked: {check.masked_fraction:.1%} of the pixels (configured mask "
+             f"{check.static.mean():.1%}, invalid in the frame {check.invalid.mean():.1%})",
+             f"empty bins of the model grid: {check.empty_bins} of {check.prepared.intensity.size} "
+             f"({check.empty_bins / check.prepared.intensity.size:.0%}, filled before classifying)"
+             if check.prepared.intensity is not None else "model grid: no intensity",
+             f"direct beam (config): {at(check.direct_beam)}",
+             f"specular beam expected (α_f = α_i): {at(check.specular)}",
+             f"Yoneda band expected (α_f = α_c = {math.degrees(check.alpha_c):.3f}°): {at(check.yoneda)}",
+             f"intensity maximum above the horizon: {at(check.maximum)}"]
+    offset = check.offset_px()
+    if offset is None:
+        lines.append("DISAGREES: no intensity maximum above the configured horizon, or the expected positions "
+                     "lie off the detector: check direct_beam_px, distance_mm, the incidence angle and the "
+                     "axis flips")
+    elif check.agrees():
+        lines.append(f"agrees: the maximum lies {offset[1]:.1f} px from the expected {offset[0]} "
+                     f"(within {TOLERANCE_PX:g} px)")
+    else:
+        col, row = check.maximum
+        ref = check.specular if offset[0] == "specular beam" else check.yoneda
+        lines.append(f"DISAGREES: the maximum lies {offset[1]:.0f} px from the expected {offset[0]} "
+                     f"({col - ref[0]:+.0f} columns, {row - ref[1]:+.0f} rows; more than {TOLERANCE_PX:g} px): "
+                     "check direct_beam_px, distance_mm, the incidence angle and the axis flips")
+    return lines
+
+
+def geometry_figure(check: GeometryCheck, data: np.ndarray, title: str = ""):
+    """A matplotlib Figure: ``data`` (the frame) in log scale with the mask, beams, horizon, Yoneda line
+    and q contours (nm⁻¹), beside the model input."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.colors import LogNorm
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12, 6), dpi=100)
+    frame_ax, model_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.6, 1]})
+    shown = np.where(check.invalid, np.nan, np.asarray(data, dtype=float))
+    positive = shown[shown > 0]
+    top = float(positive.max()) if positive.size else 1.0
+    frame_ax.imshow(np.clip(shown, 0.5, None), cmap="viridis", norm=LogNorm(0.5, max(top, 1.0)),
+                    interpolation="nearest")
+    overlay = np.zeros((*check.shape, 4))
+    overlay[check.static] = (1.0, 0.0, 0.0, 0.35)
+    overlay[check.invalid & ~check.static] = (0.5, 0.5, 0.5, 0.8)
+    frame_ax.imshow(overlay, interpolation="nearest")
+    step = max(1, max(check.shape) // 400)  # contours on a coarser pixel grid: the same lines, faster
+    rows, cols = np.mgrid[0:check.shape[0]:step, 0:check.shape[1]:step]
+    q = check.q
+    af = q.alpha_f[::step, ::step]
+    frame_ax.contour(cols, rows, af, levels=[0.0], colors="w", linewidths=1.2)
+    frame_ax.contour(cols, rows, af, levels=[check.alpha_c], colors="orange", linewidths=1.0, linestyles="--")
+    qy = q.qy[::step, ::step]
+    levels = np.arange(-3.0, 3.01, 0.5)
+    cs = frame_ax.contour(cols, rows, qy, levels=levels[levels != 0], colors="0.85", linewidths=0.5)
+    frame_ax.clabel(cs, fontsize=6, fmt="%g")
+    qz = np.where(af > 0, q.qz[::step, ::step], np.nan)
+    cs = frame_ax.contour(cols, rows, qz, levels=np.arange(0.5, 6.01, 0.5), colors="0.85", linewidths=0.5,
+                          linestyles=":")
+    frame_ax.clabel(cs, fontsize=6, fmt="%g")
+    marks = [(check.direct_beam, "x", "red", "direct beam"), (check.specular, "+", "cyan", "specular (expected)"),
+             (check.yoneda, "1", "orange", "Yoneda at q_y = 0 (expected)"),
+             (check.maximum, "o", "magenta", "intensity maximum")]
+    for p, marker, colour, label in marks:
+        if p is not None:
+            frame_ax.plot(*p, marker=marker, color=colour, ms=12, mew=2, mfc="none", ls="none", label=label)
+    frame_ax.plot([], [], color="w", label="horizon (α_f = 0)")
+    frame_ax.plot([], [], color="orange", ls="--", label="Yoneda (α_f = α_c)")
+    frame_ax.plot([], [], color="0.85", lw=0.5, label="q_y (solid), q_z (dotted), nm⁻¹")
+    frame_ax.plot([], [], color="red", lw=6, alpha=0.35, label="configured mask")
+    frame_ax.set(xlim=(-0.5, check.shape[1] - 0.5), ylim=(check.shape[0] - 0.5, -0.5), xlabel="column",
+                 ylabel="row", title="frame (log counts)")
+    frame_ax.legend(fontsize=6, loc="upper right", framealpha=0.7)
+    prepared = check.prepared
+    grid = prepared.image if prepared.image is not None else prepared.intensity
+    model_ax.imshow(grid, origin="lower", cmap="viridis", aspect="auto", interpolation="nearest")
+    model_ax.set(xlabel="q_y bin", ylabel="q_z bin (from the horizon)",
+                 title=f"model input {grid.shape[0]} × {grid.shape[1]} (q_z × q_y)"
+                 + ("" if prepared.image is not None else f" ({prepared.status})"))
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig

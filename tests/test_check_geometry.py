@@ -1,0 +1,103 @@
+"""``gisaxs-live check-geometry``: the picture and the verdict, on the real DESY frames and on a demo frame
+whose config puts the beam centre 30 px off."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from gisaxs_live.cli import main
+from gisaxs_live.config import load_config
+from gisaxs_live.publisher.demo_series import GrowthSeries, cbf_bytes, demo_config
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL = ROOT.parent / "shared" / "data" / "real" / "insitu_desy_2024"
+DESY_CONFIG = ROOT / "config" / "real" / "desy_insitu_2024.yaml"
+DEMO_CONFIG = """geometry:
+  distance_mm: 2000.0
+  pixel_size_mm: 0.172
+  direct_beam_px: [{column}, {row}]
+mask:
+  beamstop: {{shape: circle, radius_px: 14}}
+"""
+
+
+@pytest.fixture(scope="module")
+def demo_frame(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("geometry") / "demo_00000.cbf"
+    path.write_bytes(cbf_bytes(GrowthSeries(demo_config(load_config()), 3).frame(0)))
+    return path
+
+
+def _config(tmp_path: Path, column: float, row: float) -> Path:
+    path = tmp_path / f"beam_{column:g}_{row:g}.yaml"
+    path.write_text(DEMO_CONFIG.format(column=column, row=row))
+    return path
+
+
+def _check_picture(path: Path) -> None:
+    png = imread(path)
+    assert png.shape[:2] == (600, 1200)
+    colours = np.unique((png[..., :3] * 255).astype(np.uint8).reshape(-1, 3), axis=0)
+    assert len(colours) > 500 and png[..., :3].std() > 0.1
+
+
+def _real_frames() -> list[Path]:
+    if not REAL.is_dir():
+        pytest.skip(f"{REAL} is absent: no real frames to check")
+    return sorted(REAL.glob("*.cbf"))
+
+
+def test_real_frames_agree_with_their_config(tmp_path, capsys):
+    frames = _real_frames()
+    for frame in (frames[0], frames[-1]):
+        out = tmp_path / f"{frame.stem}.png"
+        assert main(["check-geometry", "--config", str(DESY_CONFIG), str(frame), "--out", str(out)]) == 0
+        text = capsys.readouterr().out
+        assert "agrees: the maximum lies" in text and "Yoneda band" in text
+        assert "specular beam expected (α_f = α_i): column 792, row 1102" in text  # 2 α_i above the beam
+        masked = float(text.split("masked: ")[1].split("%")[0])
+        assert 40 < masked < 70  # the aperture, module gaps and beam stops
+        _check_picture(out)
+
+
+def test_real_frame_with_the_beam_30_px_off(tmp_path, capsys):
+    frame = _real_frames()[0]
+    config = tmp_path / "off.yaml"
+    config.write_text(DESY_CONFIG.read_text().replace("direct_beam_px: [792.0, 1305.0]",
+                                                      "direct_beam_px: [792.0, 1335.0]"))
+    assert main(["check-geometry", "--config", str(config), str(frame), "--out", str(tmp_path / "c.png")]) == 1
+    assert "DISAGREES" in capsys.readouterr().out
+
+
+def test_demo_frame_agrees_with_its_geometry(demo_frame, tmp_path, capsys):
+    out = tmp_path / "check.png"
+    assert main(["check-geometry", "--config", str(_config(tmp_path, 490, 900)), str(demo_frame),
+                 "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "agrees" in text and "DISAGREES" not in text
+    assert "empty bins of the model grid:" in text
+    _check_picture(out)
+
+
+@pytest.mark.parametrize("column,row,offset", [(520, 900, "-30 columns"), (490, 930, "rows")])
+def test_demo_frame_with_the_beam_30_px_off(demo_frame, tmp_path, capsys, column, row, offset):
+    out = tmp_path / "check.png"
+    assert main(["check-geometry", "--config", str(_config(tmp_path, column, row)), str(demo_frame),
+                 "--out", str(out)]) == 1
+    verdict = capsys.readouterr().out.splitlines()[-2]
+    assert verdict.startswith("DISAGREES: the maximum lies") and offset in verdict
+    distance = float(verdict.split("lies ")[1].split(" px")[0])
+    assert 20 <= distance <= 40
+    _check_picture(out)
+
+
+def test_unreadable_frame_is_a_one_line_error(tmp_path, capsys):
+    bad = tmp_path / "bad.cbf"
+    bad.write_bytes(b"not a detector file")
+    assert main(["check-geometry", "--config", str(_config(tmp_path, 490, 900)), str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"gisaxs-live check-geometry: error: {bad}") and "\n" not in err
