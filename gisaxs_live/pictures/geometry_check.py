@@ -90,7 +90,7 @@ def _peak(smooth: np.ndarray, half: int = PEAK_WINDOW_PX) -> tuple[float, float]
     profile = np.where(np.isfinite(band) & (band > 0), band, np.nan)
     if not np.isfinite(profile).any():
         return float(col), float(row)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # columns with no valid pixel: NaN
         profile = np.nanmean(profile, axis=0)
     best, x = np.inf, float(col)
