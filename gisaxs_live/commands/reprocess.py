@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     cluster = None if args.scheduler else start_cluster(args.workers)
     client = Client(args.scheduler or cluster)
     try:
-        print(dashboard_line(client), file=sys.stderr)
+        print(dashboard_line(client, cluster is not None), file=sys.stderr)
         model_dir = str(args.model) if args.model else None
         with progress(len(todo.todo)) as bar:
             task = bar.add_task("reprocess", total=len(todo.todo), frames=0, rate=0.0)

@@ -92,10 +92,14 @@ def start_cluster(workers: int):
     return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0")
 
 
-def dashboard_line(client) -> str:
-    """Where the Dask dashboard is (it needs bokeh on the scheduler)."""
-    link = getattr(client, "dashboard_link", None)
-    return f"Dask dashboard: {link}" if link else "Dask dashboard: none (the scheduler has no bokeh)"
+def dashboard_line(client, local: bool) -> str:
+    """Where the Dask dashboard is; it shows only where the scheduler has bokeh (``pip install bokeh``)."""
+    import importlib.util
+
+    link = client.dashboard_link
+    if local and importlib.util.find_spec("bokeh") is None:
+        return f"Dask dashboard: {link} (empty until bokeh is installed: pip install bokeh)"
+    return f"Dask dashboard: {link}"
 
 
 def _mtime(path: Path) -> float:
