@@ -93,3 +93,38 @@ def test_rerun_adds_nothing_and_a_partial_log_is_completed(archive, cluster, tmp
     assert main(["reprocess", "--scheduler", cluster.scheduler_address, "--csv", str(out), pattern]) == 0
     assert out.read_bytes() == before
     assert "nothing to classify" in capsys.readouterr().err
+
+
+def test_a_worker_killed_mid_run_its_tasks_finish_elsewhere(archive, cluster, tmp_path):
+    """SIGKILL the busiest worker process once the first task's rows are written: every row still comes,
+    once, in order."""
+    import os
+    import signal
+
+    from distributed import Client
+
+    from gisaxs_live.classify.modeldir import ModelInfo
+    from gisaxs_live.scale.reprocess import run_tasks
+    from gisaxs_live.sinks.csvlog import CsvLog
+
+    run, serial = archive
+    out = tmp_path / "out.csv"
+    killed = []
+
+    with Client(cluster) as client:
+        def kill_busiest(n_files, results) -> None:
+            if killed:
+                return
+            processing = client.processing()
+            busiest = max(processing, key=lambda address: len(processing[address]))
+            pids = client.run(os.getpid)
+            os.kill(pids[busiest], signal.SIGKILL)
+            killed.append((pids[busiest], len(processing[busiest])))
+
+        log = CsvLog(out, ModelInfo.read(None).class_names)
+        counts = run_tasks(client, expand_inputs([run]), load_config(None, detector=True), None, log, 1, kill_busiest)
+        log.close()
+        assert killed[0][0] not in client.run(os.getpid).values()  # that process is gone
+    assert killed[0][1] >= 1  # it had tasks in hand
+    assert sum(counts.values()) == len(serial)
+    assert _comparable(_rows(out)) == _comparable(serial)
