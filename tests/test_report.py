@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -126,8 +127,10 @@ def test_follow_rewrites_while_the_log_grows(log, tmp_path):
     lines = log.read_text().splitlines(keepends=True)
     grow.write_text("".join(lines[:3]))  # header and two rows
     out = tmp_path / "live.html"
+    # Ctrl-C must reach it even where this test runs with SIGINT ignored (a background job of a shell)
     proc = subprocess.Popen([sys.executable, "-m", "gisaxs_live.cli", "report", str(grow), "--out", str(out),
-                             "--follow", "0.2"], stdout=subprocess.PIPE, text=True)
+                             "--follow", "0.2"], stdout=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert proc.stdout.readline().strip() == f"{out}: 2 rows"
         assert 'http-equiv="refresh"' in out.read_text()
