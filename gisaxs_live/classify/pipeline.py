@@ -6,7 +6,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from ..config import Config
 from ..frame import Frame, FrameError
 from ..preprocess.prepare import FramePreprocessor, Prepared
 from ..results import Result, utc_now
+from ..sources.files import read_file
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,32 @@ class Classifier:
         except Exception as exc:  # a bug or an unforeseen input must not cost the other frames
             log.exception("preprocessing %s frame %d failed", frame.source, frame.frame_id)
             return self.error(frame.source, frame.frame_id, f"{type(exc).__name__}: {exc}", frame.t)
+
+
+#: frames per CNN batch when classifying files
+FILE_BATCH = 64
+
+
+def classify_files(classifier: Classifier, paths: Iterable[str | Path],
+                   batch_size: int = FILE_BATCH) -> Iterator[list[Result]]:
+    """Every frame of every file in order, classified in batches of ``batch_size``; a file whose reading stopped
+    early (unreadable, truncated) adds one ``error`` row after the frames read before the problem. Yields each
+    batch's Results as soon as they exist (``classify`` and ``reprocess`` write them as they come)."""
+    batch: list[Frame] = []
+    for path in paths:
+        frames, problem = read_file(path, time.time())
+        for frame in frames:
+            batch.append(frame)
+            if len(batch) >= batch_size:
+                yield classifier.classify(batch)
+                batch = []
+        if problem:
+            if batch:
+                yield classifier.classify(batch)
+                batch = []
+            yield [classifier.error(str(path), len(frames), problem, time.time())]
+    if batch:
+        yield classifier.classify(batch)
 
 
 def unknown_message(score: float) -> str:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-BATCH = 64
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("classify", help="classify detector files into CSV rows", description=__doc__,
@@ -28,15 +26,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import logging
     import sys
-    import time
     from collections import Counter
 
     from ..config import load_config
-    from ..classify.pipeline import Classifier
+    from ..classify.pipeline import Classifier, classify_files
     from ..results import csv_columns
     from ..sinks.csvlog import CsvLog, format_rows
     from ..sinks.text import plural
-    from ..sources.files import read_file
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
     config = load_config(args.config, detector=True)
@@ -51,26 +47,9 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.flush()
 
     counts: Counter[str] = Counter()
-    batch = []
-
-    def flush() -> None:
-        results = classifier.classify(batch)
+    for results in classify_files(classifier, args.files):
         write(results)
         counts.update(r.status for r in results)
-        batch.clear()
-
-    for path in args.files:
-        frames, problem = read_file(path, time.time())
-        for frame in frames:
-            batch.append(frame)
-            if len(batch) >= BATCH:
-                flush()
-        if problem:
-            flush()
-            error = classifier.error(str(path), len(frames), problem, time.time())
-            write([error])
-            counts[error.status] += 1
-    flush()
     print(f"classified {plural(sum(counts.values()), 'frame')}: {counts['ok']} ok, {counts['unknown']} unknown, "
           f"{counts['no_signal']} no signal, {plural(counts['error'], 'error')}", file=sys.stderr)
     return 1 if counts["error"] else 0

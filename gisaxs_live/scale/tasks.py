@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..classify import pipeline
 from ..classify.pipeline import Classifier
 from ..config import Config
 from ..results import Result
-from ..sources.files import read_file
-
-BATCH = 64  # frames per CNN batch, as ``classify``
 
 _CLASSIFIERS: dict[tuple[str, str], Classifier] = {}
 _LOCK = threading.Lock()
@@ -34,21 +31,5 @@ def classify_files(files: Sequence[str], config: Config, model_dir: str | None) 
     could not be read (whole or in part), exactly as ``gisaxs-live classify`` writes them. Results carry no
     image (less to send back)."""
     classifier = classifier_for(config, model_dir)
-    results: list[Result] = []
-    batch = []
-
-    def flush() -> None:
-        results.extend(classifier.classify(batch))
-        batch.clear()
-
-    for name in files:
-        frames, problem = read_file(Path(name), time.time())
-        for frame in frames:
-            batch.append(frame)
-            if len(batch) >= BATCH:
-                flush()
-        if problem:
-            flush()
-            results.append(classifier.error(name, len(frames), problem, time.time()))
-    flush()
+    results = [r for batch in pipeline.classify_files(classifier, map(Path, files)) for r in batch]
     return [dataclasses.replace(r, image=None) for r in results]
