@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -115,3 +116,15 @@ def serve(directory: str, csv_path: str, n: int, timeout: float = 90.0) -> None:
         r.wait_rows(n, timeout)
         time.sleep(0.5)  # nothing more may come
         assert r.stop() == 0
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def free_endpoint() -> str:
+    """``tcp://127.0.0.1:PORT`` on a free port."""
+    return f"tcp://127.0.0.1:{free_port()}"

@@ -9,7 +9,6 @@ import csv
 import math
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,31 +24,17 @@ zmq_callbacks = pytest.importorskip("bluesky.callbacks.zmq", reason="the bluesky
 from gisaxs_live.results import Result  # noqa: E402
 from gisaxs_live.sinks import Update  # noqa: E402
 from gisaxs_live.sinks.bluesky import BlueskySink, run_key  # noqa: E402
+from livehelp import free_port
 
 CLI = [sys.executable, "-m", "gisaxs_live.cli"]
 N = 3  # frames per series
-
-
-@pytest.fixture(scope="module")
-def model_dir() -> Path:
-    from gisaxs_live.classify.modeldir import META, bundled_model_dir
-
-    if not (bundled_model_dir() / META).exists():
-        pytest.skip("no bundled model")
-    return bundled_model_dir()
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Bluesky:
     """A bluesky 0MQ proxy process and a RemoteDispatcher (on a thread) collecting (name, doc)."""
 
     def __init__(self) -> None:
-        self.inlet, outlet = _port(), _port()
+        self.inlet, outlet = free_port(), free_port()
         proxy = shutil.which("bluesky-0MQ-proxy", path=str(Path(sys.executable).parent))
         self.proxy = subprocess.Popen([proxy, str(self.inlet), str(outlet)], stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL)
@@ -134,7 +119,7 @@ def cbfs(tmp_path_factory) -> list[Path]:
 
 
 def test_stream_publishes_one_validated_run_per_series_to_a_remote_dispatcher(tmp_path, model_dir, cbfs, bluesky):
-    endpoint, csv_path, config = f"tcp://127.0.0.1:{_port()}", tmp_path / "out.csv", tmp_path / "c.yaml"
+    endpoint, csv_path, config = f"tcp://127.0.0.1:{free_port()}", tmp_path / "out.csv", tmp_path / "c.yaml"
     config.write_text("stream:\n  reconnect_max_s: 0.2\n"
                       "geometry: {distance_mm: 2000, direct_beam_px: [490, 900]}\n")  # the demo's Pilatus 1M
     proc = subprocess.Popen([*CLI, "stream", "--no-dashboard", "--config", str(config), "--csv", str(csv_path),

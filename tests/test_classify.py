@@ -9,7 +9,6 @@ import io
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 from fabio.edfimage import EdfImage
 

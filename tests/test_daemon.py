@@ -413,14 +413,6 @@ CLI = [sys.executable, "-m", "gisaxs_live.cli"]
 
 
 @pytest.fixture(scope="module")
-def model_dir():
-    """The bundled model."""
-    from gisaxs_live.classify.modeldir import bundled_model_dir
-
-    return bundled_model_dir()
-
-
-@pytest.fixture(scope="module")
 def pilatus_payloads():
     from gisaxs_live.config import load_config
     from gisaxs_live.publisher.demo_series import GrowthSeries, demo_config

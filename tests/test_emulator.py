@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,27 +19,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from livehelp import free_port
 
 pytest.importorskip("eigersim", reason="the test extra's eiger-simulator is not installed")
 
 CLI = [sys.executable, "-m", "gisaxs_live.cli"]
 API = "1.6.0"
 N = 3  # images per series
-
-
-@pytest.fixture(scope="module")
-def model_dir() -> Path:
-    from gisaxs_live.classify.modeldir import META, bundled_model_dir
-
-    if not (bundled_model_dir() / META).exists():
-        pytest.skip("no bundled model")
-    return bundled_model_dir()
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _dataset(path: Path) -> np.ndarray:
@@ -61,7 +46,7 @@ class Emulator:
     """The emulator process and its REST interface."""
 
     def __init__(self, dataset: Path, log: Path) -> None:
-        self.http, self.zmq = _port(), _port()
+        self.http, self.zmq = free_port(), free_port()
         self.endpoint = f"tcp://127.0.0.1:{self.zmq}"
         self._log = open(log, "w")
         self.proc = subprocess.Popen([sys.executable, "-m", "eigersim.server", "--host", "127.0.0.1", "--port",

@@ -18,7 +18,7 @@ from gisaxs_live.results import Result
 from gisaxs_live.sinks import Update
 from gisaxs_live.sinks.dashboard import DashboardState, render
 from gisaxs_live.sinks.events import EventsSink, OnEventRunner, events_path
-from livehelp import read_rows, wait_for
+from livehelp import free_endpoint, read_rows, wait_for
 
 CLASSES = ("hemispheroid", "spheroid", "prism6", "cylinder")
 FAMILIES = (("prism6", "cylinder"),)
@@ -254,11 +254,7 @@ def test_watch_writes_events_csv_beside_the_log_and_runs_on_event(tmp_path, demo
 
 
 def test_stream_writes_events_csv_beside_the_log(tmp_path, demo_cbfs):
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        endpoint = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    endpoint = free_endpoint()
     marks, log = tmp_path / "marks.txt", tmp_path / "stream.csv"
     stream = Process(["stream", endpoint, "--csv", str(log), "--no-dashboard",
                       "--config", str(config_with_on_event(tmp_path, marks))])

@@ -3,7 +3,6 @@ model's flag on frames unlike every class, through the live path."""
 
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 import pytest

@@ -4,7 +4,6 @@ stream receiver (decoded frames equal the files' pixels)."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -18,15 +17,10 @@ from gisaxs_live.config import Stream
 from gisaxs_live.sources import simplon
 from gisaxs_live.sources.files import read_frames
 from gisaxs_live.sources.stream import MessageHandler, StreamSource
+from livehelp import free_endpoint
 
 CLI = [sys.executable, "-m", "gisaxs_live.cli"]
 RNG = np.random.default_rng(3)
-
-
-def free_endpoint() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
 
 
 @pytest.fixture(scope="module")

@@ -17,18 +17,10 @@ import zmq
 
 from gisaxs_live.notify import sd_notify
 from gisaxs_live.sources import simplon
+from livehelp import free_endpoint
 
 CLI = [sys.executable, "-m", "gisaxs_live.cli"]
 CONFIG = "geometry: {distance_mm: 2000, direct_beam_px: [490, 900]}\n"  # the demo's Pilatus 1M
-
-
-@pytest.fixture(scope="module")
-def model_dir() -> Path:
-    from gisaxs_live.classify.modeldir import META, bundled_model_dir
-
-    if not (bundled_model_dir() / META).exists():
-        pytest.skip("no bundled model")
-    return bundled_model_dir()
 
 
 @pytest.fixture
@@ -68,12 +60,6 @@ class Lines:
         return "".join(self.lines)
 
 
-def _free_endpoint() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
-
-
 def _stop(proc: subprocess.Popen, lines: Lines) -> str:
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=60)
@@ -84,7 +70,7 @@ def _stop(proc: subprocess.Popen, lines: Lines) -> str:
 
 def test_stream_is_ready_once_connected_and_tells_systemd(tmp_path, model_dir, notify_socket):
     sock, path = notify_socket
-    endpoint, config = _free_endpoint(), tmp_path / "c.yaml"
+    endpoint, config = free_endpoint(), tmp_path / "c.yaml"
     config.write_text(CONFIG)
     proc = subprocess.Popen([*CLI, "stream", "--no-dashboard", "--config", str(config), "--csv",
                              str(tmp_path / "out.csv"), "--model", str(model_dir), endpoint],

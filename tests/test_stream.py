@@ -8,7 +8,6 @@ import hashlib
 import json
 import logging
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -25,15 +24,10 @@ from gisaxs_live.config import ConfigError, Stream
 from gisaxs_live.frame import Frame
 from gisaxs_live.sources import simple_protocol, simplon
 from gisaxs_live.sources.stream import MessageHandler, Rejected, StreamSource, check_endpoint
+from livehelp import free_endpoint
 
 RNG = np.random.default_rng(7)
 ENDPOINT = "tcp://127.0.0.1:9999"  # a name only, for handler tests
-
-
-def free_endpoint() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
 
 
 def pixels(dtype: str, shape: tuple[int, int] = (37, 53)) -> np.ndarray:
@@ -372,16 +366,6 @@ def test_malformed_messages_from_a_raw_socket_do_not_stop_the_receiver():
 CLI = [sys.executable, "-m", "gisaxs_live.cli"]
 N_CBF = 3
 CLASSIFIED = ("ok", "unknown", "no_signal")  # the statuses of a frame that went through the classifier
-
-
-@pytest.fixture(scope="module")
-def model_dir() -> Path:
-    """The bundled model."""
-    from gisaxs_live.classify.modeldir import META, bundled_model_dir
-
-    if not (bundled_model_dir() / META).exists():
-        pytest.skip("no bundled model")
-    return bundled_model_dir()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from gisaxs_live.config import Stream
 from gisaxs_live.frame import Frame
 from gisaxs_live.sources import stream2, stream2_encode
 from gisaxs_live.sources.stream import MessageHandler, Rejected, StreamSource
+from livehelp import free_endpoint
 
 RNG = np.random.default_rng(23)
 ENDPOINT = "tcp://127.0.0.1:31001"  # a name only, for handler tests
@@ -85,11 +85,6 @@ def client_loads(message: bytes):
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
-
-def free_endpoint() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
 
 
 def pixels(dtype: str, shape: tuple[int, int] = (37, 53)) -> np.ndarray:
@@ -547,15 +542,6 @@ def _rows(csv_path: Path) -> list[dict[str, str]]:
         return []
     with open(csv_path, newline="") as fh:
         return list(csv.DictReader(fh))
-
-
-@pytest.fixture(scope="module")
-def model_dir() -> Path:
-    from gisaxs_live.classify.modeldir import META, bundled_model_dir
-
-    if not (bundled_model_dir() / META).exists():
-        pytest.skip("no bundled model")
-    return bundled_model_dir()
 
 
 def test_gisaxs_live_stream_classifies_every_image_of_a_stream2_replay(tmp_path, model_dir, detector_files):

@@ -12,7 +12,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import zmq
 from test_stream import (CLASSIFIED, CLI, ENDPOINT, _Classifier, _image, _publish, _Recorder, _rows, _start_stream,
@@ -249,14 +248,6 @@ def test_the_monitor_writes_the_open_series_as_its_last_row_and_shows_the_count(
 
 
 # --- gisaxs-live stream as a process: an oversized message, a publisher killed mid-series and restarted -------
-
-@pytest.fixture(scope="module")
-def model_dir() -> Path:
-    from gisaxs_live.classify.modeldir import META, bundled_model_dir
-
-    if not (bundled_model_dir() / META).exists():
-        pytest.skip("no bundled model")
-    return bundled_model_dir()
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ..config import Config, Watch
     from ..daemon import Daemon
-    from ..sinks import Sink
 
 #: the CSV log's name in the watched directory when neither --csv nor output.csv gives one
 DEFAULT_CSV_NAME = "gisaxs-live.csv"
