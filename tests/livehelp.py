@@ -128,3 +128,13 @@ def free_port() -> int:
 def free_endpoint() -> str:
     """``tcp://127.0.0.1:PORT`` on a free port."""
     return f"tcp://127.0.0.1:{free_port()}"
+
+
+def take_all(source, n: int, timeout: float) -> tuple[list, list]:
+    """(frames, rejected records) from a ``StreamSource`` until ``n`` in all have come or ``timeout`` s passed."""
+    frames, rejected, end = [], [], time.monotonic() + timeout
+    while len(frames) + len(rejected) < n and time.monotonic() < end:
+        got, bad = source.take(100, 0.1)
+        frames += got
+        rejected += bad
+    return frames, rejected

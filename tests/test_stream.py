@@ -24,7 +24,7 @@ from gisaxs_live.config import ConfigError, Stream
 from gisaxs_live.frame import Frame
 from gisaxs_live.sources import simple_protocol, simplon
 from gisaxs_live.sources.stream import MessageHandler, Rejected, StreamSource, check_endpoint
-from livehelp import free_endpoint
+from livehelp import free_endpoint, take_all
 
 RNG = np.random.default_rng(7)
 ENDPOINT = "tcp://127.0.0.1:9999"  # a name only, for handler tests
@@ -290,15 +290,6 @@ def test_endpoints_are_loopback_unless_configured():
 
 # --- the receiver on a real socket -----------------------------------------------------------------------
 
-def _take_all(source: StreamSource, n: int, timeout: float = 10.0) -> tuple[list[Frame], list[Rejected]]:
-    frames, rejected, end = [], [], time.monotonic() + timeout
-    while len(frames) + len(rejected) < n and time.monotonic() < end:
-        got, bad = source.take(100, 0.1)
-        frames += got
-        rejected += bad
-    return frames, rejected
-
-
 def _publish_in_thread(endpoint, msgs):
     thread = threading.Thread(target=publisher.send, args=(endpoint, msgs))
     thread.start()
@@ -313,7 +304,7 @@ def test_receiver_survives_publisher_restarts_in_both_protocols():
         frames = [pixels("int32") for _ in range(4)]
         for protocol, encoding, series in (("simplon", "bslz4", 1), ("simple", "none", 0), ("simplon", "lz4", 2)):
             _publish_in_thread(endpoint, publisher.messages(frames, protocol, encoding, series)).join()
-        got, rejected = _take_all(source, 12)
+        got, rejected = take_all(source, 12, 10.0)
     finally:
         source.stop()
         source.join()
@@ -333,7 +324,7 @@ def test_full_queue_drops_frames_with_a_record_and_stop_drains_what_arrived():
     while source.counts.received < 8 and time.monotonic() < deadline:
         time.sleep(0.02)
     source.stop()
-    got, rejected = _take_all(source, 8)
+    got, rejected = take_all(source, 8, 10.0)
     source.join()
     assert [f.frame_id for f in got] == [0, 1, 2]
     assert [r.frame for r in rejected] == [3, 4, 5, 6, 7] and "dropped" in rejected[0].message
@@ -351,7 +342,7 @@ def test_malformed_messages_from_a_raw_socket_do_not_stop_the_receiver():
         for parts, _, _ in MALFORMED.values():
             push.send_multipart(parts)
         push.send_multipart(_image(series=9, frame=7))
-        got, rejected = _take_all(source, len(MALFORMED) + 1)
+        got, rejected = take_all(source, len(MALFORMED) + 1, 10.0)
     finally:
         push.close()
         source.stop()

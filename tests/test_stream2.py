@@ -28,7 +28,7 @@ from gisaxs_live.config import Stream
 from gisaxs_live.frame import Frame
 from gisaxs_live.sources import stream2, stream2_encode
 from gisaxs_live.sources.stream import MessageHandler, Rejected, StreamSource
-from livehelp import free_endpoint
+from livehelp import free_endpoint, take_all
 
 RNG = np.random.default_rng(23)
 ENDPOINT = "tcp://127.0.0.1:31001"  # a name only, for handler tests
@@ -405,15 +405,6 @@ def test_a_given_protocol_makes_messages_of_another_error_rows():
 
 # --- replay over real sockets ---------------------------------------------------------------------------------
 
-def _take_all(source: StreamSource, n: int, timeout: float = 20.0) -> tuple[list[Frame], list[Rejected]]:
-    frames, rejected, end = [], [], time.monotonic() + timeout
-    while len(frames) + len(rejected) < n and time.monotonic() < end:
-        got, bad = source.take(100, 0.1)
-        frames += got
-        rejected += bad
-    return frames, rejected
-
-
 @pytest.fixture(scope="module")
 def detector_files(tmp_path_factory) -> list[Path]:
     """Three Pilatus 1M growth-series CBFs (int32, gaps -1) written by fabio."""
@@ -452,7 +443,7 @@ def test_publish_process_replays_files_bit_exact_into_the_stream_source(compress
                                "--endpoint", endpoint, "--rate", "0", "--series", "11", "--header-detail", "all",
                                *map(str, files)], capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr
-        frames, rejected = _take_all(source, len(files))
+        frames, rejected = take_all(source, len(files), 20.0)
     finally:
         source.stop()
         source.join()
@@ -480,7 +471,7 @@ def test_one_client_takes_stream_v2_simplon_and_simple_publishers_in_turn():
                                       args=(endpoint, publisher.messages(frames, protocol, encoding, series)))
             thread.start()
             thread.join()
-        got, rejected = _take_all(source, 12)
+        got, rejected = take_all(source, 12, 20.0)
     finally:
         source.stop()
         source.join()
