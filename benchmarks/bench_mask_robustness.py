@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "real" / "insitu_desy_2024"
 
 
-def perturbations(mask, shape: tuple[int, int], rng: np.random.Generator) -> dict[str, tuple]:
+def perturbations(mask, shape: tuple[int, int]) -> dict[str, tuple]:
     """name → (mask config, pixels to widen gaps by)."""
     def scaled(factor: float):
         beamstop = (dataclasses.replace(mask.beamstop, radius_px=mask.beamstop.radius_px * factor,
@@ -82,7 +82,7 @@ def main() -> int:
     classifier = Classifier(config, args.model)
     info = classifier.predictor.info
     frames = [f for path in sorted(REAL.glob("*.cbf")) for f in read_frames(path)]
-    variants = perturbations(config.mask, frames[0].data.shape, np.random.default_rng(0))
+    variants = perturbations(config.mask, frames[0].data.shape)
 
     def answers(mask, widen: int) -> list[tuple[str, str, str]]:
         classifier.preprocessor = FramePreprocessor(dataclasses.replace(config, mask=mask), info.grid, info.decades)

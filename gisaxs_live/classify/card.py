@@ -8,10 +8,8 @@ writes them as MODEL.md; ``gisaxs-live model-info`` prints them.
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 import inspect
+from typing import Any
 
 from ..simulator import conventions
 from ..simulator.shapes import get_shape
@@ -176,8 +174,3 @@ def _material(m: dict) -> str:
     if m.get("formula"):
         return f"{m['formula']} ({m['density_g_cm3']:g} g/cm³)"
     return f"δ = {m['delta']:g}, β = {m['beta']:g}"
-
-
-def equal_area_diameter_ratio() -> float:
-    """D_cylinder / D_y of the cylinder with a regular hexagon's base area: √(3√3/(2π)) = 0.909."""
-    return math.sqrt(3.0 * math.sqrt(3.0) / (2.0 * math.pi))
