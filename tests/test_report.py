@@ -153,3 +153,89 @@ def test_empty_log_is_a_one_line_error(tmp_path, capsys):
     empty.write_text("")
     assert main(["report", str(empty)]) == 2
     assert "no frame rows" in capsys.readouterr().err and not (tmp_path / "empty.report.png").exists()
+
+
+SIZE_COLUMNS = ["D_y_nm", "D_y_err_nm", "aspect", "aspect_err", "fwhm_nm", "fwhm_err_nm", "distance_nm",
+                "distance_err_nm", "corr_distance_nm", "guinier_radius_nm"]
+SIZE_ROWS = 6
+
+
+def _size_log(path: Path) -> Path:
+    """A log with the size columns (issue 11), written as text: islands growing from 8 to 18 nm, the net's
+    distance absent (dilute) in the first two rows, no correlation peak in the first, and an error row."""
+    from gisaxs_live.results import CLASS_NAMES
+
+    header = (["time_utc", "source", "frame", "status", "family", "p_family", "top1", "p1", "top2", "p2"]
+              + [f"p_{c}" for c in CLASS_NAMES] + ["ood_score"] + SIZE_COLUMNS + ["latency_ms", "message"])
+    lines = [",".join(header)]
+    for i in range(SIZE_ROWS):
+        probs = ["0.0100"] * len(CLASS_NAMES)
+        probs[CLASS_NAMES.index("hemispheroid")] = "0.9300"
+        d = 8.0 + 2.0 * i
+        sizes = [f"{d:.2f}", "0.80", f"{0.5 + 0.02 * i:.3f}", "0.030", f"{0.3 * d:.2f}", "0.50",
+                 "" if i < 2 else f"{1.6 * d:.2f}", "" if i < 2 else "1.50",
+                 "" if i == 0 else f"{1.5 * d:.2f}", f"{0.4 * d:.2f}"]
+        lines.append(",".join([f"2026-10-26T10:00:{i:02d}.000Z", f"/data/f_{i:03d}.cbf", "0", "ok",
+                               "hemispheroid", "0.9300", "hemispheroid", "0.9300", "capsule", "0.0100", *probs,
+                               "0.40", *sizes, "12.0", ""]))
+    lines.append(",".join(["2026-10-26T10:00:06.000Z", "/data/f_006.cbf", "0", "error", *[""] * 6,
+                           *[""] * len(CLASS_NAMES), "", *[""] * len(SIZE_COLUMNS), "3.0", "truncated file"]))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _size_trend() -> "Trend":
+    from gisaxs_live.pictures.report import Trend
+
+    n = SIZE_ROWS
+    d = 8.0 + 2.0 * np.arange(n)
+    sizes = {name: np.full(n, np.nan) for name in SIZE_COLUMNS}
+    sizes.update(D_y_nm=d, D_y_err_nm=np.full(n, 0.8), aspect=0.5 + 0.02 * np.arange(n), aspect_err=np.full(n, 0.03),
+                 corr_distance_nm=1.5 * d, guinier_radius_nm=0.4 * d)
+    return Trend(x=np.arange(n, dtype=float), x_label="frame (row of the log)", status=("ok",) * n,
+                 families={"hemispheroid": np.full(n, 0.9)}, ood=np.full(n, 0.4), events=(), sizes=sizes)
+
+
+def _blue_band_pixels(png: np.ndarray) -> int:
+    """Pixels of the D_y band: tab:blue at 25 % on white."""
+    band = 1 - 0.25 * (1 - np.array([0x1f, 0x77, 0xb4]) / 255)
+    return int((np.abs(png[..., :3] - band).max(axis=-1) < 0.02).sum())
+
+
+def test_size_panels_with_error_bands(tmp_path):
+    from gisaxs_live.pictures.report import figure_png
+
+    fig = report_figure(_size_trend())
+    assert [ax.get_ylabel() for ax in fig.axes] == ["family probability", "D_y (nm)", "aspect D_z/D_y",
+                                                   "distance, R_g (nm)", "ood_score", "status"]
+    diameter = fig.axes[1]
+    np.testing.assert_allclose(diameter.get_lines()[0].get_ydata(), 8.0 + 2.0 * np.arange(SIZE_ROWS))
+    assert len(diameter.collections) == 1  # the ±1σ band
+    labels = [line.get_label() for line in fig.axes[3].get_lines()]
+    assert labels == ["2π/q₀ (model-free)", "R_g (model-free)"]  # no net distance in this trend
+    (tmp_path / "sizes.png").write_bytes(figure_png(fig))
+    png = imread(tmp_path / "sizes.png")
+    assert png.shape[:2] == (1060, 900) and _colours(png) > 50
+    assert _blue_band_pixels(png) > 2000
+
+
+def test_old_log_has_no_size_panels(log):
+    trend = build_trend(_results(log))
+    assert not trend.has("D_y_nm", "aspect", "distance_nm", "corr_distance_nm", "guinier_radius_nm")
+    assert len(report_figure(trend).axes) == 3
+
+
+def test_log_with_size_columns(tmp_path):
+    from gisaxs_live.results import Result
+
+    if "size" not in Result.__dataclass_fields__:
+        pytest.skip("Result has no size field yet (the size columns of issue 11 are not read back)")
+    log = _size_log(tmp_path / "sizes.csv")
+    trend = build_trend(_results(log))
+    np.testing.assert_allclose(trend.sizes["D_y_nm"][:SIZE_ROWS], 8.0 + 2.0 * np.arange(SIZE_ROWS))
+    assert np.isnan(trend.sizes["D_y_nm"][-1])  # the error row
+    assert np.isnan(trend.sizes["distance_nm"][:2]).all() and np.isfinite(trend.sizes["distance_nm"][2:-1]).all()
+    assert np.isnan(trend.sizes["corr_distance_nm"][0])
+    assert main(["report", str(log), "--out", str(tmp_path / "sizes.png")]) == 0
+    png = imread(tmp_path / "sizes.png")
+    assert png.shape[:2] == (1060, 900) and _blue_band_pixels(png) > 2000

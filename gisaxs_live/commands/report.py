@@ -1,5 +1,6 @@
-"""``gisaxs-live report``: a picture of a CSV log's trend: each family's probability, the ood_score against
-its threshold, the error / no_signal / unknown frames, and the class-change events of ``<log stem>.events.csv``
+"""``gisaxs-live report``: a picture of a CSV log's trend: each family's probability, where the log has them
+the sizes (D_y and the aspect with ±1σ bands, the interparticle distance, the model-free correlation distance
+and Guinier radius), the ood_score against its threshold, the error / no_signal / unknown frames, and the class-change events of ``<log stem>.events.csv``
 (when that file exists), on one shared time or frame axis. ``--out`` ending in .html writes a small page
 embedding the PNG. ``--follow SECONDS`` rewrites the output every SECONDS while the log grows (until Ctrl-C);
 the page then reloads itself as often."""
@@ -11,7 +12,7 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("report", help="plot a CSV log's family probabilities, ood_score and events",
+    p = subparsers.add_parser("report", help="plot a CSV log's family probabilities, sizes, ood_score and events",
                               description=__doc__)
     p.add_argument("log", type=Path, metavar="LOG", help="CSV log written by classify, watch or stream")
     p.add_argument("--out", type=Path, default=None,

@@ -3,8 +3,11 @@
 Panels: the probability of each family (the sum of ``p_<class>`` over its members, ``classify/families.py``),
 the ood_score with its threshold line at 1, and the frames that were not ``ok`` (error, no_signal, unknown)
 as marks; class-change events (``<log stem>.events.csv`` beside the log, when it exists) as vertical lines
-through every panel. Each panel is a function of ``Trend`` listed in ``PANELS``; a panel for further CSV
-columns (e.g. sizes) is one more entry there, drawn only when the log has the column.
+through every panel. Where the log has the size columns (``Result.size``, issue 11) and a value in them, three
+more panels: D_y with its ±1σ band (and the FWHM of its distribution), the aspect D_z/D_y with its band, and
+the distances: the size net's interparticle distance with its band beside the model-free correlation
+distance 2π/q₀ and in-plane Guinier radius R_g (``preprocess/descriptors.py``). Each panel is a function of
+``Trend`` listed in ``PANELS`` with the test that it has something to show.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import io
 import os
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +31,9 @@ from ..sinks.csvlog import parse_time
 MARKED = {"unknown": "#ff7f0e", "no_signal": "#7f7f7f", "error": "#d62728"}
 #: event lines (in no default colour cycle)
 EVENT_COLOUR = "#00008b"
+#: the size columns (``classify/size.py``'s ``SizeEstimate`` fields), nm or dimensionless
+SIZE_FIELDS = ("D_y_nm", "D_y_err_nm", "aspect", "aspect_err", "fwhm_nm", "fwhm_err_nm", "distance_nm",
+               "distance_err_nm", "corr_distance_nm", "guinier_radius_nm")
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,8 @@ class Event:
 class Trend:
     """What the report plots, one entry per log row in log order: ``x`` (s since the first row, or the row
     number), ``status``, ``families`` (name → probability per row, NaN where the row has none), ``ood``
-    (NaN where absent), and ``events`` at their ``x``."""
+    (NaN where absent), ``sizes`` (``SIZE_FIELDS`` name → value per row, NaN where absent) and ``events``
+    at their ``x``."""
 
     x: np.ndarray
     x_label: str
@@ -52,6 +59,11 @@ class Trend:
     families: dict[str, np.ndarray]
     ood: np.ndarray
     events: tuple[tuple[float, Event], ...]
+    sizes: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def has(self, *names: str) -> bool:
+        """Whether any row has a value in one of the size columns ``names``."""
+        return any(name in self.sizes and bool(np.isfinite(self.sizes[name]).any()) for name in names)
 
 
 def row_times(results: Sequence[Result]) -> np.ndarray:
@@ -74,6 +86,18 @@ def family_groups(results: Sequence[Result]) -> tuple[tuple[str, ...], ...]:
             if len(g) > 1 and g not in groups and not any(set(g) & set(h) for h in groups):
                 groups.append(g)
     return partition(names, tuple(groups))
+
+
+def row_sizes(results: Sequence[Result]) -> dict[str, np.ndarray]:
+    """``SIZE_FIELDS`` name → the value of each result (``Result.size``; NaN where a row has none)."""
+    out = {name: np.full(len(results), np.nan) for name in SIZE_FIELDS}
+    for i, r in enumerate(results):
+        size = getattr(r, "size", None)
+        if size is not None:
+            for name in SIZE_FIELDS:
+                value = getattr(size, name, None)
+                out[name][i] = np.nan if value is None else float(value)
+    return out
 
 
 def read_events(path: str | Path) -> list[Event]:
@@ -123,7 +147,7 @@ def build_trend(results: Sequence[Result], events: Sequence[Event] = (), axis: s
     return Trend(x=x, x_label="time since the first frame (s)" if by_time else "frame (row of the log)",
                  status=tuple(r.status for r in results),
                  families={family_name(g): probs[:, j] for j, g in enumerate(groups)}, ood=ood,
-                 events=tuple(placed))
+                 events=tuple(placed), sizes=row_sizes(results))
 
 
 def _families_panel(ax, trend: Trend) -> None:
@@ -154,8 +178,51 @@ def _status_panel(ax, trend: Trend) -> None:
            ylabel="status")
 
 
-#: (panel, height ratio), top to bottom
-PANELS: tuple[tuple[Callable, float], ...] = ((_families_panel, 3.0), (_ood_panel, 1.6), (_status_panel, 1.2))
+def _band(ax, trend: Trend, value: str, error: str | None, colour: str, label: str) -> None:
+    """``value`` against x, with its ±1σ ``error`` band where the row has one."""
+    y = trend.sizes[value]
+    ax.plot(trend.x, y, marker=".", ms=3, lw=1, color=colour, label=label)
+    if error is not None and trend.has(error):
+        e = trend.sizes[error]
+        ax.fill_between(trend.x, y - e, y + e, color=colour, alpha=0.25, lw=0, label=f"{label} ± 1σ")
+
+
+def _diameter_panel(ax, trend: Trend) -> None:
+    _band(ax, trend, "D_y_nm", "D_y_err_nm", "#1f77b4", "D_y (net)")
+    if trend.has("fwhm_nm"):
+        ax.plot(trend.x, trend.sizes["fwhm_nm"], ls=":", lw=1, color="#1f77b4", label="FWHM of D_y")
+    ax.set(ylabel="D_y (nm)")
+    ax.legend(fontsize=6, ncol=3, loc="upper left", framealpha=0.7)
+
+
+def _aspect_panel(ax, trend: Trend) -> None:
+    _band(ax, trend, "aspect", "aspect_err", "#9467bd", "aspect D_z/D_y (net)")
+    ax.set(ylabel="aspect D_z/D_y")
+    ax.legend(fontsize=6, ncol=2, loc="upper left", framealpha=0.7)
+
+
+def _distance_panel(ax, trend: Trend) -> None:
+    if trend.has("distance_nm"):
+        _band(ax, trend, "distance_nm", "distance_err_nm", "#2ca02c", "distance (net)")
+    if trend.has("corr_distance_nm"):
+        ax.plot(trend.x, trend.sizes["corr_distance_nm"], marker="s", ms=3, lw=1, ls="--", color="#ff7f0e",
+                label="2π/q₀ (model-free)")
+    if trend.has("guinier_radius_nm"):
+        ax.plot(trend.x, trend.sizes["guinier_radius_nm"], marker="^", ms=3, lw=1, ls="--", color="#8c564b",
+                label="R_g (model-free)")
+    ax.set(ylabel="distance, R_g (nm)")
+    ax.legend(fontsize=6, ncol=3, loc="upper left", framealpha=0.7)
+
+
+#: (panel, height ratio, whether the trend has something for it), top to bottom
+PANELS: tuple[tuple[Callable, float, Callable[[Trend], bool]], ...] = (
+    (_families_panel, 3.0, lambda t: True),
+    (_diameter_panel, 1.6, lambda t: t.has("D_y_nm")),
+    (_aspect_panel, 1.4, lambda t: t.has("aspect")),
+    (_distance_panel, 1.6, lambda t: t.has("distance_nm", "corr_distance_nm", "guinier_radius_nm")),
+    (_ood_panel, 1.6, lambda t: True),
+    (_status_panel, 1.2, lambda t: True),
+)
 
 
 def report_figure(trend: Trend, title: str = ""):
@@ -165,9 +232,10 @@ def report_figure(trend: Trend, title: str = ""):
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(9, 7), dpi=100)
-    axes = fig.subplots(len(PANELS), 1, sharex=True, gridspec_kw={"height_ratios": [h for _, h in PANELS]})
-    for ax, (panel, _) in zip(axes, PANELS):
+    panels = [(panel, height) for panel, height, wanted in PANELS if wanted(trend)]
+    fig = Figure(figsize=(9, 7 + 1.2 * (len(panels) - 3)), dpi=100)
+    axes = fig.subplots(len(panels), 1, sharex=True, gridspec_kw={"height_ratios": [h for _, h in panels]})
+    for ax, (panel, _) in zip(axes, panels):
         panel(ax, trend)
         for x, _event in trend.events:
             ax.axvline(x, color=EVENT_COLOUR, lw=1.5)
