@@ -188,8 +188,9 @@ def test_a_long_message_wraps_in_the_current_frame_panel():
     out = text_of(render(state, NOW), width=150)
     panel = out.split("recent frames")[0]
     assert "cannot be read as a detector" in panel
-    assert max(len(line.rstrip()) for line in panel.splitlines()[3:]) < 150 - 20  # the family mix fits beside it
-    assert "family mix" in panel.splitlines()[3]
+    lines = panel.splitlines()[4:]  # below the header (3 lines) and the trend line
+    assert max(len(line.rstrip()) for line in lines) < 150 - 20  # the family mix fits beside it
+    assert "family mix" in lines[0]
 
 
 def test_the_same_row_rounds_the_same_live_and_from_the_log():
@@ -290,3 +291,61 @@ def test_log_records_print_above_the_live_display():
     last_display = shown_before.rsplit("gisaxs-live · /data (inotify)", 1)[1]
     assert "\x1b[2K" in last_display and "\x1b[1A" in last_display
     assert "gisaxs-live · /data (inotify)" in out.split("detector directory remounted")[1]
+
+
+def sized(r: Result, d_y: float) -> Result:
+    """``r`` with a size estimate of in-plane diameter ``d_y`` (nm): the size net's ``SizeEstimate`` where it
+    exists, else a stand-in with its ``D_y_nm`` (the dashboard reads it through getattr)."""
+    import dataclasses
+    import math
+
+    try:
+        from gisaxs_live.classify.size import SizeEstimate
+    except ImportError:
+        @dataclasses.dataclass(frozen=True)
+        class SizeEstimate:
+            D_y_nm: float = math.nan
+
+    values = {f.name: math.nan for f in dataclasses.fields(SizeEstimate)}
+    size = SizeEstimate(**dict(values, D_y_nm=d_y))
+    if "size" in Result.__dataclass_fields__:
+        return dataclasses.replace(r, size=size)
+
+    @dataclasses.dataclass(frozen=True)
+    class SizedResult(Result):
+        size: object = None
+
+    return SizedResult(**{f.name: getattr(r, f.name) for f in dataclasses.fields(Result)}, size=size)
+
+
+def test_sparkline_blocks():
+    from gisaxs_live.sinks.dashboard import sparkline
+
+    assert sparkline([1.0, 2.0, np.nan, 8.0]) == "▁▂ █"
+    assert sparkline([5.0, 5.0]) == "▄▄"
+    assert sparkline([np.nan, np.nan]) == "  "
+
+
+def test_trend_line_of_size_and_top1():
+    state = DashboardState(trend_frames=8)
+    rows = ([sized(result(i, "hemispheroid", second="spheroid"), 8.0 + i) for i in range(5)]
+            + [result(5, "", status="error", message="truncated")]
+            + [sized(result(i, "truncated_spheroid"), 8.0 + i) for i in range(6, 10)])
+    state.add(Update(tuple(rows)))
+    line = [ln for ln in text_of(render(state, NOW)).splitlines() if ln.startswith("trend")]
+    assert len(line) == 1
+    line = line[0]
+    assert line.startswith("trend, last 8 frames: D_y ")
+    spark = line.split("D_y ")[1].split(" ")[0]
+    assert spark == "▁▂▃" and "10.0–17.0 nm, now 17.0" in line  # rows 2..9; the error row blank
+    assert line.split("D_y ")[1].startswith("▁▂▃ ▅▆▇█")
+    top1 = line.split("top-1 ")[1]
+    assert top1.startswith("▇▇▇·▇▇▇▇")  # p_family 0.85 + 0.09 (or 0.86) of each ok frame, · for the error
+    assert top1.index("■ hemispheroid") < top1.index("■ truncated_spheroid")
+
+
+def test_trend_line_without_sizes_shows_top1_only():
+    state = DashboardState()
+    state.add(Update(tuple(result(i, "spheroid") for i in range(3))))
+    line = next(ln for ln in text_of(render(state, NOW)).splitlines() if ln.startswith("trend"))
+    assert "D_y" not in line and line.startswith("trend, last 3 frames: top-1 ▇▇▇ ■ spheroid")

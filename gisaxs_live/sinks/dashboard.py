@@ -4,7 +4,9 @@ Shown: the current frame's family (``prism6|cylinder``: classes no classifier ca
 classes with probability bars, and its model input (90×70 log-intensity levels, ``Result.image``) as
 half-block characters, q_z upward; a table of recent frames (a long message is cut to the width left; the
 CSV log keeps it whole); the family mix of the last ``mix_frames`` frames with the dominant family and
-when it last changed (growth monitoring); the last class-change event (``gisaxs_live.events``) as a
+when it last changed (growth monitoring); a one-line trend of the last ``trend_frames`` frames: D_y of the
+size net (``Result.size.D_y_nm``, where the result has one) and the top-1 family (one block per frame,
+its height the family's probability, its colour the family); the last class-change event (``gisaxs_live.events``) as a
 highlighted line; frames/s, latency, queue depth, counts by status and source
 status. ``Dashboard`` wraps it in ``rich.Live`` as a non-critical sink and prints log records above it;
 ``gisaxs-live tail`` renders the same state from a CSV log.
@@ -13,6 +15,7 @@ status. ``Dashboard`` wraps it in ``rich.Live`` as a non-critical sink and print
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import textwrap
@@ -43,6 +46,8 @@ log = logging.getLogger(__name__)
 
 _RATE_WINDOW_S = 10.0
 _STATUS_STYLE = {"ok": "green", "unknown": "bold magenta", "no_signal": "yellow", "error": "bold red"}
+_SPARKS = "▁▂▃▄▅▆▇█"
+_FAMILY_COLOURS = ("green", "magenta", "yellow", "blue", "red", "cyan", "bright_white", "bright_black")
 _MESSAGE_WIDTH, _MESSAGE_LINES = 48, 3  # the current-frame panel wraps a message to at most 3 lines of 48 cells
 # viridis at 9 stops (level 0 → 255)
 _PALETTE = np.array([[68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141],
@@ -73,6 +78,9 @@ class DashboardState:
     source: str = ""
     model: str = ""
     last_event: Event | None = None                    # set by the events sink (``Dashboard.show_event``)
+    trend_frames: int = 40
+    trend: deque = field(default_factory=deque)        # (family or None, its probability, D_y nm or NaN)
+    family_colours: dict = field(default_factory=dict)  # family → colour, in order of appearance
 
     def add(self, update: Update) -> None:
         self.queue_depth, self.queue_limit = update.queue_depth, update.queue_limit
@@ -92,11 +100,22 @@ class DashboardState:
             if r.image is not None:
                 self.image, self.image_source = r.image, _name(r)
             self._track_dominant(r)
+            self._track_trend(r)
 
     def mix(self) -> Counter:
         """Families (``prism6|cylinder``, or the class itself) of the ``ok`` frames among the last ``mix_frames``."""
         latest = list(self.recent)[-self.mix_frames:]
         return Counter(family[0] for family in map(Result.family, latest) if family is not None)
+
+    def _track_trend(self, r: Result) -> None:
+        family = r.family()
+        d_y = getattr(getattr(r, "size", None), "D_y_nm", None)
+        self.trend.append((family[0] if family else None, family[1] if family else 0.0,
+                           math.nan if d_y is None else float(d_y)))
+        while len(self.trend) > self.trend_frames:
+            self.trend.popleft()
+        if family and family[0] not in self.family_colours:
+            self.family_colours[family[0]] = _FAMILY_COLOURS[len(self.family_colours) % len(_FAMILY_COLOURS)]
 
     def _track_dominant(self, r: Result) -> None:
         counts = self.mix()
@@ -122,6 +141,8 @@ def render(state: DashboardState, now: float, preview_width: int = 24) -> Render
     parts: list[RenderableType] = [_header(state, now)]
     if state.last_event is not None:
         parts.append(Text(f"⚑ {state.last_event.describe()}", style="bold black on yellow"))
+    if state.trend:
+        parts.append(trend_line(state))
     return Group(*parts, Columns(cells), recent_table(list(state.recent)[-state.recent_rows:]))
 
 
@@ -206,6 +227,40 @@ def recent_table(results: list[Result]) -> Table:
                       f"{family[0]} {probability(family[1])}" if shown else "", *tops, f"{r.latency_ms:.0f}",
                       r.message)
     return table
+
+
+def sparkline(values) -> str:
+    """One block per value (▁ at the smallest finite value to █ at the largest; a blank for NaN)."""
+    v = np.asarray(values, dtype=float)
+    finite = np.isfinite(v)
+    if not finite.any():
+        return " " * v.size
+    low, high = float(v[finite].min()), float(v[finite].max())
+    v = np.where(finite, v, low)
+    levels = np.full(v.size, 3) if high == low else np.rint((v - low) / (high - low) * 7).astype(int)
+    return "".join(_SPARKS[k] if ok else " " for k, ok in zip(levels, finite))
+
+
+def trend_line(state: DashboardState) -> Text:
+    """The trend of the last frames in one line: D_y (where the results have it) and the top-1 family."""
+    families, probabilities, d_y = zip(*state.trend)
+    text = Text(f"trend, last {plural(len(state.trend), 'frame')}: ", no_wrap=True, overflow="crop")
+    d = np.array(d_y)
+    if np.isfinite(d).any():
+        now = d[np.isfinite(d)][-1]
+        text.append("D_y ")
+        text.append(sparkline(d), style="cyan")
+        text.append(f" {np.nanmin(d):.1f}–{np.nanmax(d):.1f} nm, now {now:.1f} · ")
+    text.append("top-1 ")
+    for family, p in zip(families, probabilities):
+        if family is None:
+            text.append("·", style="dim")
+        else:
+            text.append(_SPARKS[int(round(min(max(p, 0.0), 1.0) * 7))], style=state.family_colours[family])
+    for family, colour in state.family_colours.items():
+        if family in families:
+            text.append(f" ■ {family}", style=colour)
+    return text
 
 
 def bar(fraction: float, width: int) -> str:
