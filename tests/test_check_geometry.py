@@ -40,7 +40,7 @@ def _config(tmp_path: Path, column: float, row: float) -> Path:
 
 def _check_picture(path: Path) -> None:
     png = imread(path)
-    assert png.shape[:2] == (600, 1200)
+    assert png.shape[:2] == (600, 1600)  # frame, model input, simulated pattern
     colours = np.unique((png[..., :3] * 255).astype(np.uint8).reshape(-1, 3), axis=0)
     assert len(colours) > 500 and png[..., :3].std() > 0.1
 
@@ -79,8 +79,12 @@ def test_demo_frame_agrees_with_its_geometry(demo_frame, tmp_path, capsys):
                  "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "agrees" in text and "DISAGREES" not in text
-    assert "empty bins of the model grid:" in text
+    assert "empty bins of the model grid:" in text and "top-1 class: " in text
     _check_picture(out)
+    # the third panel: the simulated pattern of the top-1 class, not blank
+    png = imread(out)[..., :3]
+    third = png[80:520, 1150:1560]
+    assert third.std() > 0.1 and len(np.unique((third * 255).astype(np.uint8).reshape(-1, 3), axis=0)) > 100
 
 
 @pytest.mark.parametrize("column,row,offset", [(520, 900, "-30 columns"), (490, 930, "rows")])
@@ -101,3 +105,65 @@ def test_unreadable_frame_is_a_one_line_error(tmp_path, capsys):
     assert main(["check-geometry", "--config", str(_config(tmp_path, 490, 900)), str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"gisaxs-live check-geometry: error: {bad}") and "\n" not in err
+
+
+def _result(top: str, status: str = "ok") -> "Result":
+    from gisaxs_live.results import CLASS_NAMES, Result
+
+    probs = np.full(len(CLASS_NAMES), 0.02)
+    probs[CLASS_NAMES.index(top)] = 0.86
+    return Result("f.cbf", 0, status, tuple(probs) if status in ("ok", "unknown") else ())
+
+
+def _sized(result, **values):
+    """``result`` with a size estimate (the size net's ``SizeEstimate`` where it exists, else a stand-in
+    with its fields, read through getattr)."""
+    import dataclasses
+    import math
+
+    from gisaxs_live.results import Result
+
+    try:
+        from gisaxs_live.classify.size import SizeEstimate
+    except ImportError:
+        @dataclasses.dataclass(frozen=True)
+        class SizeEstimate:
+            D_y_nm: float = math.nan
+            aspect: float = math.nan
+            fwhm_nm: float = math.nan
+
+    fields = {f.name: math.nan for f in dataclasses.fields(SizeEstimate)}
+    size = SizeEstimate(**dict(fields, **values))
+    if "size" in Result.__dataclass_fields__:
+        return dataclasses.replace(result, size=size)
+
+    @dataclasses.dataclass(frozen=True)
+    class SizedResult(Result):
+        size: object = None
+
+    return SizedResult(**{f.name: getattr(result, f.name) for f in dataclasses.fields(Result)}, size=size)
+
+
+def test_simulated_panel_uses_the_size_estimate_or_the_defaults():
+    from gisaxs_live.config import Simulation
+    from gisaxs_live.pictures.geometry_check import simulated_input
+    from gisaxs_live.preprocess.qgrid import QGrid
+    from gisaxs_live.preprocess.scale import to_levels
+    from gisaxs_live.simulator.pattern import Optics, simulate_pattern
+    from gisaxs_live.simulator.shapes import get_shape
+
+    config = load_config()
+    grid, simulation = QGrid.for_experiment(config.experiment, config.grid), Simulation()
+    optics = Optics.from_experiment(config.experiment)
+    image, title = simulated_input(_result("hemispheroid"), grid, config.experiment, simulation, 5.0)
+    shape = get_shape("hemispheroid")
+    expected = to_levels(simulate_pattern(shape, shape.check({}), grid, optics, simulation), 5.0)
+    np.testing.assert_array_equal(image, expected)
+    assert "top-1 hemispheroid (0.86)" in title and "class defaults D_y 20.0 nm, aspect 0.60" in title
+    sized = _sized(_result("hemispheroid"), D_y_nm=8.0, aspect=0.45, fwhm_nm=2.5)
+    image, title = simulated_input(sized, grid, config.experiment, simulation, 5.0)
+    params = {"D_y": 8.0, "aspect": 0.45, "fwhm": 2.5}
+    np.testing.assert_array_equal(image, to_levels(simulate_pattern(shape, params, grid, optics, simulation), 5.0))
+    assert "size net's D_y 8.0 nm, aspect 0.45, FWHM 2.5 nm" in title
+    image, title = simulated_input(_result("spheroid", "no_signal"), grid, config.experiment, simulation, 5.0)
+    assert image is None and title == "no simulated pattern: the frame is no signal"

@@ -1,7 +1,8 @@
 """``gisaxs-live check-geometry``: one picture to look at before trusting a run's geometry. The frame in log
 scale with the configured mask, the direct beam, the specular beam expected from the config (α_f = α_i), the
 sample horizon, the Yoneda line of the configured substrate and q_y / q_z contours, beside the model input
-(the model's 90 × 70 grid). It prints the masked fraction, the empty bins and where the intensity maximum
+(the model's 90 × 70 grid) and the simulated pattern of the frame's top-1 class (at the size net's
+estimate where the model has one, else at the class's default parameters). It prints the masked fraction, the empty bins and where the intensity maximum
 above the horizon lies against the expected specular beam (or Yoneda band), and says DISAGREES when they are
 more than a few pixels apart (a wrong beam centre, distance, incidence angle or axis flip).
 
@@ -28,32 +29,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import time
 
-    from ..classify.modeldir import ModelInfo
+    from ..classify.pipeline import Classifier
     from ..config import load_config
     from ..frame import FrameError
-    from ..pictures.geometry_check import check_geometry, geometry_figure, summary
+    from ..pictures.geometry_check import check_geometry, geometry_figure, simulated_input, summary
     from ..pictures.report import write_atomically
-    from ..preprocess.prepare import FramePreprocessor
     from ..sources.files import read_file
 
     config = load_config(args.config, detector=True)
-    info = ModelInfo.read(args.model)
     frames, problem = read_file(args.frame, time.time())
     if not frames:
         raise ValueError(problem or f"{args.frame}: holds no frame")
     frame = frames[0]
+    classifier = Classifier(config, args.model)
+    info = classifier.predictor.info
     try:
-        check = check_geometry(config, frame, FramePreprocessor(config, info.grid, info.decades))
+        check = check_geometry(config, frame, classifier.preprocessor)
     except FrameError as exc:
         raise ValueError(str(exc)) from None
     lines = summary(check, str(args.frame))
+    (result,) = classifier.classify([frame])
+    ranked = result.ranked()
+    lines.insert(-1, f"top-1 class: {ranked[0][0]} ({ranked[0][1]:.3f}, {result.status})" if ranked
+                 else f"top-1 class: none ({result.status})")
     print("\n".join(lines))
+    simulated = simulated_input(result, info.grid, config.experiment, config.simulation, info.decades)
     out = args.out or Path(f"{args.frame.stem}.check.png")
     import io
 
     buffer = io.BytesIO()
-    geometry_figure(check, frame.data, f"{args.frame.name} with {args.config.name}: {lines[-1].split(':')[0]}").savefig(
-        buffer, format="png")
+    geometry_figure(check, frame.data, f"{args.frame.name} with {args.config.name}: {lines[-1].split(':')[0]}",
+                    simulated).savefig(buffer, format="png")
     write_atomically(out, buffer.getvalue())
     print(f"picture: {out}")
     return 0 if check.agrees() else 1

@@ -6,7 +6,11 @@ configured sample horizon lies. On a GISAXS frame that maximum is the specular b
 the specular beam stopped or not simulated, the Yoneda band (α_f = α_c of the substrate), both in the
 specular plane (q_y = 0); it is compared with the nearer of the two expected positions, in pixels.
 ``geometry_figure`` draws the frame in log scale with the mask, these positions, the horizon, the Yoneda
-line and q_y / q_z contours, beside the 90 × 70 model input.
+line and q_y / q_z contours, beside the 90 × 70 model input and, as a third panel, the bundled simulator's
+pattern of the frame's top-1 class on the model grid, scaled like the model input (``simulated_input``):
+at the size net's D_y, aspect and FWHM where the classification has them (``Result.size``), else at the
+class's default parameters; the title says which. Side by side, a model input unlike its own class's
+pattern points at the geometry (or at a sample outside the classes).
 """
 
 from __future__ import annotations
@@ -17,11 +21,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import Config
+from ..config import Config, Experiment, Simulation
 from ..frame import Frame
 from ..preprocess.geometry import DetectorGeometry, PixelQ
 from ..preprocess.mask import invalid_counts, static_mask
 from ..preprocess.prepare import FramePreprocessor, Prepared
+from ..preprocess.qgrid import QGrid
+from ..preprocess.scale import to_levels
+from ..results import Result
 from ..simulator.optics import critical_angle
 
 #: the maximum may lie this far (px) from its expected position before the check calls it a disagreement
@@ -168,17 +175,55 @@ def summary(check: GeometryCheck, where: str) -> list[str]:
     return lines
 
 
-def geometry_figure(check: GeometryCheck, data: np.ndarray, title: str = ""):
+#: the size net's fields (``Result.size``) → the simulator's parameters
+SIZE_PARAMETERS = (("D_y_nm", "D_y"), ("aspect", "aspect"), ("fwhm_nm", "fwhm"))
+
+
+def simulated_input(result: Result, grid: QGrid, experiment: Experiment, simulation: Simulation,
+                    decades: float) -> tuple[np.ndarray | None, str]:
+    """(uint8 levels on ``grid``, title) of the simulated pattern of ``result``'s top-1 class: at the size
+    estimate's D_y, aspect and FWHM (nm) where ``result.size`` has them within the class's limits, the
+    class's defaults for the rest; (None, why) when the result has no ranking."""
+    from ..simulator.pattern import Optics, simulate_pattern
+    from ..simulator.shapes import get_shape
+
+    ranked = result.ranked()
+    if not ranked:
+        return None, f"no simulated pattern: the frame is {result.status.replace('_', ' ')}"
+    name, p = ranked[0]
+    shape = get_shape(name)
+    limits = {q.name: q.limits for q in shape.parameters}
+    size = getattr(result, "size", None)
+    fitted = {}
+    for field_name, parameter in SIZE_PARAMETERS:
+        value = getattr(size, field_name, None)
+        if value is not None and math.isfinite(value) and limits[parameter][0] <= value <= limits[parameter][1]:
+            fitted[parameter] = float(value)
+    params = shape.check(fitted)
+    pattern = simulate_pattern(shape, params, grid, Optics.from_experiment(experiment), simulation)
+    values = f"D_y {params['D_y']:.1f} nm, aspect {params['aspect']:.2f}, FWHM {params['fwhm']:.1f} nm"
+    source = ("the size net's" if len(fitted) == len(SIZE_PARAMETERS)
+              else "the class defaults" if not fitted else "the size net's where given, else default")
+    label = f"top-1 {name} ({p:.2f}{', unknown' if result.status == 'unknown' else ''})"
+    return to_levels(pattern, decades), f"simulated {label}\nat {source} {values}"
+
+
+def geometry_figure(check: GeometryCheck, data: np.ndarray, title: str = "",
+                    simulated: tuple[np.ndarray | None, str] | None = None):
     """A matplotlib Figure: ``data`` (the frame) in log scale with the mask, beams, horizon, Yoneda line
-    and q contours (nm⁻¹), beside the model input."""
+    and q contours (nm⁻¹), beside the model input and, given ``simulated`` (``simulated_input``), the
+    simulated pattern of its top-1 class."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.colors import LogNorm
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(12, 6), dpi=100)
-    frame_ax, model_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.6, 1]})
+    fig = Figure(figsize=(12 if simulated is None else 16, 6), dpi=100)
+    if simulated is None:
+        frame_ax, model_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.6, 1]})
+    else:
+        frame_ax, model_ax, sim_ax = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.6, 1, 1]})
     shown = np.where(check.invalid, np.nan, np.asarray(data, dtype=float))
     positive = shown[shown > 0]
     top = float(positive.max()) if positive.size else 1.0
@@ -221,6 +266,16 @@ def geometry_figure(check: GeometryCheck, data: np.ndarray, title: str = ""):
     model_ax.set(xlabel="q_y bin", ylabel="q_z bin (from the horizon)",
                  title=f"model input {grid.shape[0]} × {grid.shape[1]} (q_z × q_y)"
                  + ("" if prepared.image is not None else f" ({prepared.status})"))
+    if simulated is not None:
+        image, caption = simulated
+        if image is None:
+            sim_ax.text(0.5, 0.5, caption, transform=sim_ax.transAxes, ha="center", va="center", wrap=True)
+            sim_ax.set_axis_off()
+        else:
+            sim_ax.imshow(image, origin="lower", cmap="viridis", aspect="auto", interpolation="nearest",
+                          vmin=0, vmax=255)
+            sim_ax.set(xlabel="q_y bin", ylabel="q_z bin (from the horizon)")
+            sim_ax.set_title(caption, fontsize=9)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
