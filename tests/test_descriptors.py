@@ -60,6 +60,14 @@ def test_lorentzian_peak_gives_two_pi_over_its_position(q0):
     assert distance == pytest.approx(2 * math.pi / q0, rel=0.01)
 
 
+def test_a_single_dipped_bin_does_not_split_the_peak():
+    # as on the DESY frames: one bin at a module-gap edge 40 % low, on the rising side of the peak
+    intensity = 1.0 + 10.0 / (1.0 + ((QY - 0.85) / 0.1) ** 2)
+    intensity[:, np.argmin(np.abs(GRID.qy - 0.79))] *= 0.6
+    distance, _ = descriptors(intensity, GRID, EXPERIMENT)
+    assert distance == pytest.approx(2 * math.pi / 0.85, rel=0.01)
+
+
 def test_dwba_paracrystal_of_spheres():
     distance, rg = descriptors(simulated(10.0, Structure(kind="paracrystal", spacing_ratio=1.5, disorder=0.15)),
                                GRID, EXPERIMENT)

@@ -10,7 +10,8 @@ not modelled.) Along the band the in-plane structure is seen at small q_z, with 
 * ``corr_distance_nm`` = 2π/q₀ (nm), q₀ the position of the interference maximum of the cut: the
   lowest-q_y local maximum of ln I (3-point running mean over the valid bins) standing at least
   ``PEAK_PROMINENCE`` (in ln I) and ``NOISE_PROMINENCE`` times the bins' noise (estimated from the second
-  differences of ln I) above its surroundings, refined by a parabola through it and its two
+  differences of ln I) above its surroundings (bins lower than both neighbours by as much are left
+  out first: single-bin dips at the edges of module gaps and shadows), refined by a parabola through it and its two
   neighbours. It is the typical centre-to-centre distance of neighbouring islands (exactly d for a
   paracrystal of spacing d). A maximum at 2π/q₀ < 2 R_g (R_g below) is a side lobe of the form factor,
   not interference (islands cannot be closer than their diameter, ≈ 2.3–2.6 R_g), and is passed over.
@@ -84,10 +85,15 @@ def correlation_distance(qy: np.ndarray, cut: np.ndarray, guinier_radius: float 
     if cut.size < 5:
         return math.nan
     log = np.log(cut)
-    smooth = np.convolve(np.pad(log, 1, mode="edge"), np.ones(3) / 3.0, mode="valid")
     # counting noise of ln I per bin, from the second differences (a smooth cut has small ones)
     noise = 1.4826 * float(np.median(np.abs(np.diff(log, 2)))) / math.sqrt(6.0)
-    peaks, _ = find_peaks(smooth, prominence=max(PEAK_PROMINENCE, NOISE_PROMINENCE * noise))
+    least = max(PEAK_PROMINENCE, NOISE_PROMINENCE * noise)
+    # single-bin dips (a bin at the edge of a module gap or a rod's shadow) would split a peak in two
+    dip = np.zeros(log.size, bool)
+    dip[1:-1] = (log[1:-1] < log[:-2] - least) & (log[1:-1] < log[2:] - least)
+    qy, log = qy[~dip], log[~dip]
+    smooth = np.convolve(np.pad(log, 1, mode="edge"), np.ones(3) / 3.0, mode="valid")
+    peaks, _ = find_peaks(smooth, prominence=least)
     for i in peaks:
         q0 = _vertex(qy[i - 1:i + 2], log[i - 1:i + 2])
         distance = 2.0 * math.pi / q0
