@@ -1,4 +1,9 @@
-"""``gisaxs-live simulate``: write a labelled HDF5 pattern set and/or a preview montage."""
+"""``gisaxs-live simulate``: write a labelled HDF5 pattern set and/or a preview montage.
+
+Large sets: ``--shards DIR`` simulates on Dask, chunks of ``--chunk`` patterns each a task writing one HDF5
+shard, and DIR/manifest.json naming them; on a local cluster of ``--workers`` processes, or with
+``--scheduler tcp://HOST:8786`` on an existing one (whose workers see DIR). The same seed gives the same
+patterns, bit for bit, as the serial ``--out`` file. ``train --dataset DIR`` reads such a set streaming."""
 
 from __future__ import annotations
 
@@ -19,8 +24,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--test-fraction", type=float, default=0.25,
                    help="fraction held out for test with --protocol random (paper: 84 of 336 per class)")
     p.add_argument("--config", type=Path, default=None, help="YAML config (experiment, grid, simulation)")
-    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--randomise", action="store_true",
+                   help="vary wavelength, incidence angle, structure factor and size distribution per pattern "
+                        "(as `train` does for its sets)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes, or with --shards the local Dask cluster's workers (default: all cores)")
     p.add_argument("--out", type=Path, default=None, help="output HDF5 file")
+    p.add_argument("--shards", type=Path, default=None, metavar="DIR",
+                   help="write the set on Dask as HDF5 shards and a manifest into DIR instead of one file")
+    p.add_argument("--chunk", type=int, default=None, metavar="N",
+                   help="patterns per shard (one Dask task) with --shards (default 4096)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="with --shards: the Dask scheduler to run on, e.g. tcp://host:8786 (default: a local "
+                        "cluster)")
     p.add_argument("--preview", type=Path, default=None, help="PNG montage of one pattern per class")
     p.set_defaults(func=run)
 
@@ -31,34 +47,47 @@ def run(args: argparse.Namespace) -> int:
     from ..preprocess.qgrid import QGrid
     import numpy as np
 
-    from ..simulator.dataset import (PatternSpec, paper_specs, random_specs, read_dataset, simulate_specs,
-                                     write_dataset)
+    from ..simulator.dataset import (PatternSpec, Randomisation, paper_specs, random_specs, read_dataset,
+                                     simulate_specs, write_dataset)
     from ..simulator.preview import write_montage
     from ..simulator.shapes import CLASS_NAMES, SHAPES
 
     console = Console(stderr=True)
-    if args.out is None and args.preview is None:
-        console.print("[red]simulate: give --out FILE.h5, --preview PNG, or both[/red]")
+    if args.out is None and args.preview is None and args.shards is None:
+        console.print("[red]simulate: give --out FILE.h5, --shards DIR, --preview PNG, or some of them[/red]")
+        return 2
+    if args.shards is None and (args.chunk is not None or args.scheduler is not None):
+        console.print("[red]simulate: --chunk and --scheduler go with --shards DIR[/red]")
+        return 2
+    if (args.workers is not None and args.workers < 1) or (args.chunk is not None and args.chunk < 1):
+        console.print("[red]simulate: --workers and --chunk must be at least 1[/red]")
         return 2
     if args.per_class < 1 or not 0.0 <= args.test_fraction < 1.0:
         console.print("[red]simulate: --per-class must be >= 1 and --test-fraction in [0, 1)[/red]")
         return 2
     config = load_config(args.config)
+    randomisation = Randomisation() if args.randomise else None
+    if args.protocol == "paper":
+        if randomisation is not None:
+            console.print("[red]simulate: --randomise goes with --protocol random[/red]")
+            return 2
+        specs = paper_specs(args.seed)
+    else:
+        specs = random_specs(args.per_class, args.seed, args.test_fraction, randomisation)
+    columns = (TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn())
+    if args.shards is not None:
+        manifest = _write_shards(args, specs, config, randomisation, Progress(*columns, console=console), console)
+        console.print(f"wrote {len(specs)} patterns ({sum(s.test for s in specs)} test) to {manifest}")
     if args.out is not None:
-        if args.protocol == "paper":
-            specs = paper_specs(args.seed)
-        else:
-            specs = random_specs(args.per_class, args.seed, args.test_fraction)
-        columns = (TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TimeRemainingColumn())
         with Progress(*columns, console=console) as bar:
             task = bar.add_task("patterns", total=len(specs))
             write_dataset(args.out, specs, config, seed=args.seed, protocol=args.protocol, workers=args.workers,
-                          progress=lambda done: bar.update(task, completed=done))
+                          progress=lambda done: bar.update(task, completed=done), randomisation=randomisation)
         console.print(f"wrote {len(specs)} patterns ({sum(s.test for s in specs)} test) to {args.out}")
     if args.preview is not None:
-        if args.out is not None:
-            data = read_dataset(args.out, with_intensity=False)
+        if args.out is not None or args.shards is not None:
+            data = read_dataset(args.out or args.shards, with_intensity=False)
             firsts = [int((data.labels == label).nonzero()[0][0]) for label in range(len(CLASS_NAMES))]
             images, grid = [data.images[i] for i in firsts], data.grid
             titles = [_title(name, data.parameters[i]) for name, i in zip(CLASS_NAMES, firsts)]
@@ -73,6 +102,33 @@ def run(args: argparse.Namespace) -> int:
         write_montage(args.preview, images, titles, grid)
         console.print(f"wrote preview montage to {args.preview}")
     return 0
+
+
+def _write_shards(args: argparse.Namespace, specs, config, randomisation, bar, console):
+    """The Dask run of ``--shards``: a local cluster unless ``--scheduler``; returns the manifest path."""
+    import os
+
+    from ..scale.reprocess import dashboard_line, quiet_dask, start_cluster
+    from ..scale.simulate import DEFAULT_CHUNK, write_shards
+
+    quiet_dask()
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ValueError("simulate --shards needs Dask: pip install 'gisaxs-live[scale]'") from None
+    cluster = None if args.scheduler else start_cluster(args.workers or os.cpu_count() or 1)
+    client = Client(args.scheduler or cluster)
+    try:
+        console.print(dashboard_line(client, cluster is not None))
+        with bar:
+            task = bar.add_task("patterns", total=len(specs))
+            return write_shards(client, args.shards, specs, config, seed=args.seed, protocol=args.protocol,
+                                chunk=args.chunk or DEFAULT_CHUNK, randomisation=randomisation,
+                                progress=lambda done: bar.update(task, completed=done))
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def _title(name: str, row) -> str:

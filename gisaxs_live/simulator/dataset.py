@@ -259,7 +259,12 @@ class Dataset:
 
 
 def read_dataset(path: str | Path, with_intensity: bool = True) -> Dataset:
-    """Read a dataset file written by ``write_dataset``; errors name the file."""
+    """Read a dataset file written by ``write_dataset``, or a shard directory/manifest (``simulator.shards``,
+    all shards concatenated); errors name the file."""
+    from .shards import PatternSet, is_sharded
+
+    if is_sharded(path):
+        return PatternSet(path).to_dataset(with_intensity=with_intensity)
     try:
         with h5py.File(path, "r") as f:
             attrs = dict(f.attrs)
