@@ -10,7 +10,7 @@ from . import __version__
 from .config import ConfigError
 
 COMMANDS = ("simulate", "train", "evaluate", "calibrate-ood", "model-info", "classify", "watch", "tail", "demo",
-            "stream", "publish", "reprocess", "report", "check-geometry")
+            "stream", "publish", "reprocess", "report", "check-geometry", "refine")
 
 EXIT_STATUS = """exit status:
   0  done: every frame classified (classify: no error row), or a clean stop (watch, stream: SIGTERM, Ctrl-C)

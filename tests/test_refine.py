@@ -54,3 +54,31 @@ def test_recovers_known_parameters_within_2_percent(setup, name, truth):
         assert fit.params[key] == pytest.approx(value, rel=0.02), key
         assert 0 < fit.errors[key] < 0.05 * value, key
     assert 0.2 < fit.chi2_red < 1.5
+
+
+def test_refine_command_on_a_detector_file(tmp_path, capsys):
+    """`gisaxs-live refine` on a demo CBF (written by fabio): a fitted row per frame in the CSV, with finite
+    positive D_y and its error, a reduced χ², and a non-blank picture; an unknown --class is a usage error."""
+    import csv
+
+    from matplotlib.image import imread
+
+    from gisaxs_live.cli import main
+    from gisaxs_live.publisher.demo_series import GrowthSeries, cbf_bytes
+
+    config_path = tmp_path / "demo.yaml"
+    config_path.write_text("geometry:\n  distance_mm: 2000.0\n  pixel_size_mm: 0.172\n  direct_beam_px: [490, 900]\n"
+                           "mask:\n  beamstop: {shape: circle, radius_px: 14}\n")
+    frame = tmp_path / "demo_00000.cbf"
+    frame.write_bytes(cbf_bytes(GrowthSeries(demo_config(load_config()), 3).frame(0)))
+    out = tmp_path / "fits.csv"
+    assert main(["refine", "--config", str(config_path), "--class", "spheroid", "--csv", str(out),
+                 "--png", str(tmp_path / "png"), str(frame)]) == 0
+    (row,) = list(csv.DictReader(out.open()))
+    assert row["class"] == "spheroid" and row["frame"] == "0"
+    assert 1.0 < float(row["D_y"]) < 200.0 and 0.0 < float(row["D_y_err"]) < float(row["D_y"])
+    assert float(row["chi2_red"]) > 0
+    png = imread(tmp_path / "png" / "demo_00000_0.refine.png")
+    assert png[..., :3].std() > 0.05
+    assert main(["refine", "--config", str(config_path), "--class", "sphere", str(frame)]) == 2
+    assert "not a class" in capsys.readouterr().err

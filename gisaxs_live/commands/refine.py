@@ -1,0 +1,111 @@
+"""``gisaxs-live refine``: a least-squares fit of the bundled simulator to each frame (``gisaxs_live/refine``).
+
+Per frame: preprocess as ``classify`` does (mask, regrid onto the model's grid; the empty bins are left out of
+the fit, never filled), take the class from --class or the classifier's top-1, start from the size net's
+estimate where the model has one, else from a coarse D_y × aspect grid, and fit the class's shape parameters,
+the Percus–Yevick volume fraction η, a scale and a flat background in log space. Prints the parameters with
+1σ errors (from the Jacobian, scaled by the reduced χ²) and the reduced χ²; --csv writes them, --png DIR a
+picture of data, fit and residual per frame. Sizes in nm, aspect = D_z/D_y (the model card's conventions).
+
+Exit status: 0 every frame fitted, 1 some frames could not be fitted (each says why), 2 usage or config error."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import time
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("refine", help="least-squares fit of the simulator to frames: parameters ± 1σ, χ²",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("frames", type=Path, nargs="+", metavar="FRAME", help="detector files (every frame is fitted)")
+    p.add_argument("--config", type=Path, required=True, help="YAML config with the experiment's geometry")
+    p.add_argument("--class", dest="shape_class", default=None, metavar="K",
+                   help="fit this class (default: the classifier's top-1 for each frame)")
+    p.add_argument("--model", type=Path, default=None, help="model directory (grid, classifier; default: bundled)")
+    p.add_argument("--png", type=Path, default=None, metavar="DIR", help="write <frame>.refine.png per frame here")
+    p.add_argument("--csv", type=Path, default=None, metavar="OUT", help="write the fitted parameters here")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..classify.pipeline import Classifier
+    from ..config import load_config
+    from ..frame import FrameError
+    from ..pictures.report import write_atomically
+    from ..refine.fit import FitData, refine
+    from ..refine.model import ForwardModel
+    from ..refine.picture import refinement_png
+    from ..refine.start import best_scale, grid_start, size_start
+    from ..simulator.pattern import Optics
+    from ..simulator.shapes import CLASS_NAMES, get_shape
+    from ..sources.files import read_file
+
+    if args.shape_class is not None and args.shape_class not in CLASS_NAMES:
+        raise ValueError(f"--class {args.shape_class}: not a class; known: {', '.join(CLASS_NAMES)}")
+    config = load_config(args.config, detector=True)
+    classifier = Classifier(config, args.model)
+    grid = classifier.predictor.info.grid
+    optics = Optics.from_experiment(config.experiment)
+    forwards: dict[str, ForwardModel] = {}
+    if args.png is not None:
+        args.png.mkdir(parents=True, exist_ok=True)
+    rows, failed = [], 0
+    for path in args.frames:
+        frames, problem = read_file(path, time.time())
+        if problem:
+            print(f"{path}: {problem}")
+            failed += 1
+        for frame in frames:
+            name = f"{path.name} frame {frame.frame_id}"
+            try:
+                prepared = classifier.preprocessor.prepare(frame)
+            except FrameError as exc:
+                print(f"{name}: not fitted: {exc}")
+                failed += 1
+                continue
+            (result,) = classifier.classify([frame])
+            shape_class = args.shape_class or (result.ranked()[0][0] if result.ranked() else None)
+            if prepared.status != "ok" or shape_class is None:
+                print(f"{name}: not fitted: {prepared.message or result.message}")
+                failed += 1
+                continue
+            forward = forwards.setdefault(shape_class, ForwardModel(get_shape(shape_class), grid, optics,
+                                                                    config.simulation))
+            pixels = classifier.preprocessor.lookup(frame.data.shape).counts.reshape(grid.shape)
+            data = FitData(prepared.intensity.astype(float), pixels)
+            start = size_start(forward, getattr(result, "size", None), config.experiment.volume_fraction)
+            if start is None:
+                start, scale = grid_start(forward, data, config.experiment.volume_fraction)
+            else:
+                scale = best_scale(forward(_theta(forward, start)), data)
+            fit = refine(forward, data, start, scale)
+            print(f"{name}: {shape_class}  " + "  ".join(
+                f"{k} {fit.params[k]:.4g} ± {fit.errors[k]:.2g}" for k in forward.names)
+                + f"  χ²_red {fit.chi2_red:.2f}  {fit.seconds:.2f} s" + ("" if fit.converged else f"  ({fit.message})"))
+            rows.append({"source": str(path), "frame": frame.frame_id, "class": shape_class,
+                         **{k: f"{fit.params[k]:.6g}" for k in forward.names},
+                         **{f"{k}_err": f"{fit.errors[k]:.3g}" for k in forward.names},
+                         "chi2_red": f"{fit.chi2_red:.4g}", "converged": int(fit.converged),
+                         "seconds": f"{fit.seconds:.3f}"})
+            if args.png is not None:
+                title = f"{name}: {shape_class}, χ²_red {fit.chi2_red:.2f}"
+                write_atomically(args.png / f"{path.stem}_{frame.frame_id}.refine.png",
+                                 refinement_png(data, fit, grid, title))
+    if args.csv is not None and rows:
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+        with open(args.csv, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, columns, restval="")
+            writer.writeheader()
+            writer.writerows(rows)
+        print(f"wrote {len(rows)} {'fit' if len(rows) == 1 else 'fits'} to {args.csv}")
+    return 1 if failed else 0
+
+
+def _theta(forward, start: dict[str, float]):
+    import numpy as np
+
+    return np.array([start[name] for name in forward.names], float)
