@@ -25,12 +25,21 @@ def watched(tmp_path):
         w.stop()
 
 
-def take_all(w, seconds):
-    """Everything offered within ``seconds``."""
+#: the longest a test waits for the arrivals it expects (a loaded CI machine can delay inotify events)
+PATIENCE_S = 15.0
+
+
+def take_all(w, seconds, expect=0):
+    """Everything offered within ``seconds``, waiting up to PATIENCE_S for at least ``expect`` arrivals (and
+    ``seconds`` more after them, so that duplicates still show)."""
     got = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    start = time.monotonic()
+    deadline, cap = start + seconds, start + PATIENCE_S
+    while time.monotonic() < deadline or (len(got) < expect and time.monotonic() < cap):
+        before = len(got)
         got += w.take(100, 0.05)
+        if before < expect <= len(got):
+            deadline = max(deadline, time.monotonic() + seconds)
     return got
 
 
@@ -45,7 +54,7 @@ def test_acts_on_close_after_write_not_on_create_or_write(tmp_path, watched):
         fh.write(payload[100:])
         fh.flush()
         assert take_all(w, 0.2) == []
-    got = take_all(w, 0.3)
+    got = take_all(w, 0.3, expect=1)
     assert [a.path for a in got] == [str(path)]
     assert abs(got[0].t - time.time()) < 1.0
 
@@ -53,7 +62,7 @@ def test_acts_on_close_after_write_not_on_create_or_write(tmp_path, watched):
 def test_rename_into_place_gives_the_final_name_only(tmp_path, watched):
     w = watched()
     t_done = write_frame(tmp_path / "sample_00002.cbf", stages=3, pause_s=0.02)  # via .sample_00002.cbf.part
-    got = take_all(w, 0.3)
+    got = take_all(w, 0.3, expect=1)
     assert [os.path.basename(a.path) for a in got] == ["sample_00002.cbf"]
     assert got[0].t >= t_done - 0.05
 
@@ -64,7 +73,7 @@ def test_moved_in_from_outside_counts(tmp_path, watched):
     w = watched()
     write_frame(outside / "x.cbf", rename=False)
     os.replace(outside / "x.cbf", tmp_path / "x.cbf")
-    got = take_all(w, 0.3)
+    got = take_all(w, 0.3, expect=1)
     assert [os.path.basename(a.path) for a in got] == ["x.cbf"]
 
 
@@ -72,7 +81,7 @@ def test_patterns_and_ignored_names(tmp_path, watched):
     w = watched()
     for name in ("a.cbf", "b.txt", ".hidden.cbf", "c.cbf.tmp", "d.tif"):
         (tmp_path / name).write_bytes(b"x")
-    got = take_all(w, 0.3)
+    got = take_all(w, 0.3, expect=2)
     assert sorted(os.path.basename(a.path) for a in got) == ["a.cbf", "d.tif"]
 
 
@@ -98,20 +107,20 @@ def test_retry_is_bounded_and_a_close_event_cuts_the_wait(tmp_path, watched):
     w = watched(read_retries=2, retry_interval_s=0.05)
     path = tmp_path / "a.cbf"
     path.write_bytes(b"partial")
-    (first,) = take_all(w, 0.2)
+    (first,) = take_all(w, 0.2, expect=1)
     assert w.retry(first)
-    (second,) = take_all(w, 0.3)
+    (second,) = take_all(w, 0.3, expect=1)
     assert second.attempt == 1 and w.retry(second)
-    (third,) = take_all(w, 0.3)
+    (third,) = take_all(w, 0.3, expect=1)
     assert third.attempt == 2 and not w.retry(third)  # used up: the worker writes an error row
 
     other = tmp_path / "b.cbf"
     other.write_bytes(b"x")
-    (b,) = take_all(w, 0.2)
+    (b,) = take_all(w, 0.2, expect=1)
     w.settings = fast(retry_interval_s=60.0)
     assert w.retry(b)
     other.write_bytes(b"complete now")  # a new close event: offered at once, not after 60 s
-    (again,) = take_all(w, 0.3)
+    (again,) = take_all(w, 0.3, expect=1)
     assert again.path == str(other) and again.attempt == 1
 
 
@@ -120,7 +129,7 @@ def test_a_handled_path_is_offered_once_and_an_errored_one_again_on_its_next_clo
     path = tmp_path / "a.cbf"
     path.write_bytes(b"1")
     path.write_bytes(b"2")  # a second close before it was taken
-    got = take_all(w, 0.3)
+    got = take_all(w, 0.3, expect=1)
     assert len(got) == 1
     w.done([got[0].path])
     path.write_bytes(b"3")  # and after it was handled
@@ -128,11 +137,11 @@ def test_a_handled_path_is_offered_once_and_an_errored_one_again_on_its_next_clo
 
     bad = tmp_path / "b.cbf"
     bad.write_bytes(b"first part")
-    (first,) = take_all(w, 0.3)
+    (first,) = take_all(w, 0.3, expect=1)
     w.done([first.path], errored=[first.path])  # its row was an error
     with open(bad, "ab") as fh:  # the writer appends and closes again: news
         fh.write(b" second part")
-    (again,) = take_all(w, 0.3)
+    (again,) = take_all(w, 0.3, expect=1)
     assert again.path == str(bad) and again.attempt == 0
 
 
@@ -172,7 +181,7 @@ def test_recursive_watch_sees_subdirectories(tmp_path, watched):
     (tmp_path / "run1").mkdir()
     w = watched(recursive=True)
     write_frame(tmp_path / "run1" / "s.cbf")
-    got = take_all(w, 0.3)
+    got = take_all(w, 0.3, expect=1)
     assert [os.path.basename(a.path) for a in got] == ["s.cbf"]
 
 
