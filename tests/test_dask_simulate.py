@@ -67,3 +67,16 @@ def test_bad_shard_input_stops_with_one_line(tmp_path, capsys):
         PatternSet(tmp_path)
     assert main(["simulate", "--chunk", "5", "--out", str(tmp_path / "x.h5")]) == 2
     assert "--chunk and --scheduler go with --shards" in capsys.readouterr().err
+
+
+def test_train_reads_a_shard_directory(sets, tmp_path):
+    from gisaxs_live.classify.modeldir import bundled_model_dir
+
+    serial, shards = sets
+    out = tmp_path / "tuned"
+    status = main(["train", "--from", str(bundled_model_dir()), "--dataset", str(shards), "--epochs", "1",
+                   "--seed", "7", "--out", str(out)])
+    assert status == 0
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["training_set"]["sha256"] == read_manifest(shards)[0]["sha256"]
+    assert (meta["training_set"]["n_train"], meta["training_set"]["n_held_out"]) == (16, 8)

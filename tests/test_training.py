@@ -1,4 +1,5 @@
-"""Training: a small real run beats chance by far, the fixed schedule, and fine-tuning a model directory."""
+"""Training: a small real run beats chance by far, the fixed schedule, fine-tuning a model directory, and
+streaming a sharded set in chunks."""
 
 import json
 
@@ -10,7 +11,9 @@ from gisaxs_live.classify.predictor import Predictor
 from gisaxs_live.cli import main
 from gisaxs_live.config import load_config
 from gisaxs_live.preprocess.scale import to_levels
+from gisaxs_live.scale.simulate import write_shard
 from gisaxs_live.simulator.dataset import random_specs, simulate_specs
+from gisaxs_live.simulator.shards import IntensityView, PatternSet, Shard, shard_name, write_manifest
 from gisaxs_live.simulator.shapes import CLASS_NAMES
 from gisaxs_live.training.augment import Realism
 from gisaxs_live.training.train import TrainSettings, _keras_schedule, learning_rate_at, train_classifier
@@ -81,3 +84,28 @@ def test_fine_tuning_to_another_grid_shape_stops_with_one_line(tmp_path, capsys)
     assert len(err) == 1
     assert "q-grid is 90 x 70 bins" in err[0] and "90 x 60" in err[0]
     assert not (tmp_path / "tuned" / "model.json").exists()
+
+
+def test_a_sharded_set_streams_in_chunks_each_pattern_once_per_epoch(tmp_path):
+    config = load_config()
+    specs = random_specs(per_class=4, seed=5, test_fraction=0.25)  # 32 patterns, 24 for training
+    shards = [Shard(tmp_path / shard_name(i), start, len(specs[start:start + 10]))
+              for i, start in enumerate(range(0, len(specs), 10))]
+    for shard in shards:  # the Dask task's function, run here
+        write_shard(str(shard.path), specs[shard.start:shard.start + shard.count], config, 5, "random", None)
+    write_manifest(tmp_path, shards, seed=5, protocol="random", chunk=10, sha256="")
+    patterns = PatternSet(tmp_path, record=True)
+    train, val = np.nonzero(~patterns.test)[0], np.nonzero(patterns.test)[0]
+    val_images = to_levels(patterns.intensity(val), 5.0)
+    patterns.reads.clear()
+    settings = TrainSettings(epochs=2, batch_size=8, seed=0, precision="float32")
+    _, reports = train_classifier(IntensityView(patterns, train), patterns.labels[train], val_images,
+                                  patterns.labels[val], len(CLASS_NAMES), 5.0, settings, chunk=7)
+    assert [r.epoch for r in reports] == [1, 2]
+    assert len(patterns.reads) == 2 * 4  # chunks of 7, 7, 7 and 3 per epoch
+    for epoch in (patterns.reads[:4], patterns.reads[4:]):
+        assert max(len(r) for r in epoch) == 7
+        np.testing.assert_array_equal(np.sort(np.concatenate(epoch)), train)  # every pattern once
+    one_pattern = patterns.intensity(train[:1]).nbytes
+    # the reader never held more than one shard's slab, less than the training set's intensities
+    assert patterns.peak_bytes <= 10 * one_pattern < len(train) * one_pattern

@@ -19,7 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description=__doc__)
     p.add_argument("--config", type=Path, default=None, help="YAML config (its experiment is simulated)")
     p.add_argument("--dataset", type=Path, default=None,
-                   help="use this HDF5 set (from `simulate` or an earlier `train`) instead of simulating one")
+                   help="use this HDF5 set (from `simulate` or an earlier `train`), or a shard directory or "
+                        "manifest from `simulate --shards` (read streaming), instead of simulating one")
     p.add_argument("--from", dest="from_model", type=Path, default=None, metavar="MODEL",
                    help="fine-tune this model directory (same classes and grid shape) instead of training anew")
     p.add_argument("--per-class", type=int, default=None,
@@ -49,13 +50,14 @@ def run(args: argparse.Namespace) -> int:
     from ..classify.modeldir import META, WEIGHTS, ModelInfo
     from ..config import Experiment, Material, load_config
     from ..simulator import SIMULATOR_VERSION
-    from ..simulator.dataset import Randomisation, random_specs, read_dataset, write_dataset
+    from ..simulator.dataset import Randomisation, random_specs, write_dataset
+    from ..simulator.shards import IntensityView, PatternSet
     from ..simulator.shapes import CLASS_NAMES
     from ..preprocess.qgrid import QGrid
     from ..training.augment import Realism, critical_row, realistic_images, transfer_realism
     from ..training.evaluate import metrics
     from ..training.provenance import dataset_hash, experiment_record
-    from ..training.train import FINE_TUNE, TrainSettings, resolve_precision, train_classifier
+    from ..training.train import FINE_TUNE, ONE_CHUNK_MAX, TrainSettings, resolve_precision, train_classifier
 
     console = Console(stderr=True)
     config = load_config(args.config)
@@ -80,11 +82,11 @@ def run(args: argparse.Namespace) -> int:
             write_dataset(dataset_path, specs, config, seed=args.seed, protocol="random", workers=args.workers,
                           progress=lambda done: bar.update(task, completed=done), randomisation=randomisation)
     simulated = time.perf_counter()
-    data = read_dataset(dataset_path)
+    data = PatternSet(dataset_path)  # labels and attributes; the patterns are read as needed
     if args.from_model is not None:
         _check_compatible(parent, data.class_names, data.grid.shape)
-    train, val = ~data.test, data.test
-    if not val.any():
+    train, val = np.nonzero(~data.test)[0], np.nonzero(data.test)[0]
+    if not len(val):
         raise ValueError(f"{dataset_path}: has no held-out split to report on")
     decades = float(data.attrs["scale_decades"])
     if args.randomise:
@@ -95,7 +97,11 @@ def run(args: argparse.Namespace) -> int:
         realism = transfer_realism(yoneda)
     else:
         realism = Realism()
-    val_images = realistic_images(data.intensity[val], np.random.default_rng([args.seed, 1]), decades, realism)
+    val_rng = np.random.default_rng([args.seed, 1])
+    val_images = np.concatenate([realistic_images(data.intensity(part), val_rng, decades, realism)
+                                 for part in _parts(val)])
+    # a set of up to ONE_CHUNK_MAX training patterns is read once, larger ones stream from the file or shards
+    train_intensity = data.intensity(train) if len(train) <= ONE_CHUNK_MAX else IntensityView(data, train)
     columns = (TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[line]}"),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, console=console) as bar:
@@ -108,13 +114,13 @@ def run(args: argparse.Namespace) -> int:
             if not console.is_terminal:  # a log file gets one line per epoch instead of the bar
                 console.print(f"epoch {r.epoch}/{settings.epochs}: {line}")
 
-        model, reports = train_classifier(data.intensity[train], data.labels[train], val_images, data.labels[val],
+        model, reports = train_classifier(train_intensity, data.labels[train], val_images, data.labels[val],
                                           len(data.class_names), decades, settings, realism, on_epoch)
     trained = time.perf_counter()
-    x_noisy = val_images[..., None].astype(np.float32) / 255.0
-    x_clean = data.images[val][..., None].astype(np.float32) / 255.0
-    noisy = metrics(model.predict(x_noisy, verbose=0), data.labels[val], data.class_names)
-    clean = metrics(model.predict(x_clean, verbose=0), data.labels[val], data.class_names)
+    del train_intensity
+    noisy = metrics(_predict(model, val_images), data.labels[val], data.class_names)
+    clean = metrics(np.concatenate([_predict(model, data.images(part)) for part in _parts(val)]), data.labels[val],
+                    data.class_names)
     model.save_weights(args.out / WEIGHTS)
     experiment = Experiment(
         wavelength_nm=float(data.attrs["wavelength_nm"]),
@@ -135,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         "gisaxs_live_version": __version__,
         "training_set": {"path": str(dataset_path), "protocol": str(data.attrs["protocol"]),
                          "seed": int(data.attrs["seed"]), "sha256": dataset_hash(data),
-                         "n_train": int(train.sum()), "n_held_out": int(val.sum())},
+                         "n_train": len(train), "n_held_out": len(val)},
         "augmentation": asdict(realism),
         "randomisation": json.loads(data.attrs.get("randomisation", "null")),
         "training": {"epochs": len(reports), "seed": args.seed, "settings": recipe,
@@ -155,15 +161,39 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _calibrate_ood(model_dir: Path, data, seed: int, realism, console) -> None:
+#: Patterns of the training set (a random subset of a larger one) that calibrate the ood flag.
+CALIBRATION_PATTERNS = 32768
+
+
+def _parts(indices, size: int = 4096):
+    """``indices`` in consecutive parts of at most ``size`` (bounded reads of a large set)."""
+    return [indices[i:i + size] for i in range(0, len(indices), size)]
+
+
+def _predict(model, images):
+    """Class probabilities of uint8 ``images``, converted to float32 a batch at a time."""
+    import numpy as np
+
+    return np.concatenate([model.predict(images[i:i + 1024, ..., None].astype(np.float32) / 255.0, verbose=0)
+                           for i in range(0, len(images), 1024)])
+
+
+def _calibrate_ood(model_dir: Path, patterns, seed: int, realism, console) -> None:
     """The out-of-distribution statistics of the new model (``ood.npz``, ``model.json`` key ``ood``) from its
-    own training set: the train split for the class statistics, the held-out split for the threshold."""
+    own training set (at most CALIBRATION_PATTERNS of it, drawn at random): the train split for the class
+    statistics, the held-out split for the threshold."""
     import json
+
+    import numpy as np
 
     from ..classify.modeldir import META
     from ..classify.predictor import Predictor
     from ..training.ood_calibration import calibrate
 
+    indices = np.arange(len(patterns))
+    if len(indices) > CALIBRATION_PATTERNS:
+        indices = np.sort(np.random.default_rng([seed, 5]).choice(indices, CALIBRATION_PATTERNS, replace=False))
+    data = patterns.to_dataset(indices)
     ood, record = calibrate(Predictor(model_dir, with_ood=False), data, seed, realism=realism)
     ood.save(model_dir)
     meta = json.loads((model_dir / META).read_text())

@@ -1,15 +1,22 @@
-"""Training loop: a compiled train step fed by tf.data, fresh detector-like augmentation every epoch (made in a
-thread while the previous epoch trains) and a fixed warm-up + cosine learning-rate schedule."""
+"""Training loop: a compiled train step fed by tf.data, fresh detector-like augmentation every epoch and a
+fixed warm-up + cosine learning-rate schedule.
+
+The training intensities stream: an epoch is cut into chunks of ``CHUNK_PATTERNS`` consecutive patterns,
+and a background thread reads the next chunk (from memory, or from a file or shards through
+``simulator.shards.IntensityView``) and augments it while the current one trains, so at most one chunk of
+float32 intensities and two of uint8 images are held. Each epoch takes the chunks in a fresh random order
+and shuffles within each chunk. A set of at most one chunk is one chunk, as before streaming."""
 
 from __future__ import annotations
 
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -39,8 +46,25 @@ class TrainSettings:
     precision: str = "auto"
 
 
-#: Threads making each epoch's augmented images (while the previous epoch trains).
+#: Threads making each chunk's augmented images (while the previous chunk trains).
 AUGMENT_THREADS = 2
+
+#: Patterns per chunk of an epoch: 4096 × 90 × 70 float32 are 103 MB.
+CHUNK_PATTERNS = 4096
+
+#: Sets of up to this many training patterns (0.8 GB of 90 × 70 float32) are one chunk by default.
+ONE_CHUNK_MAX = 32768
+
+
+class Intensities(Protocol):
+    """What ``train_classifier`` trains from: N patterns, read in contiguous slices (a NumPy array, or a
+    ``simulator.shards.IntensityView`` of a file or shards)."""
+
+    shape: tuple[int, ...]
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, positions: slice) -> np.ndarray: ...
 
 #: Fine-tuning from a trained model: fewer epochs, a tenth of the peak rate, a short warm-up.
 FINE_TUNE = TrainSettings(epochs=6, learning_rate=3e-4, warmup_epochs=0.5)
@@ -68,12 +92,13 @@ def learning_rate_at(step: float, steps_per_epoch: int, settings: TrainSettings)
     return settings.learning_rate * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
-def train_classifier(train_intensity: np.ndarray, train_labels: np.ndarray, val_images: np.ndarray,
+def train_classifier(train_intensity: Intensities, train_labels: np.ndarray, val_images: np.ndarray,
                      val_labels: np.ndarray, n_classes: int, decades: float, settings: TrainSettings,
                      realism: Realism = Realism(),
-                     on_epoch: Callable[[EpochReport], None] | None = None):
-    """Train on fresh ``realistic_images`` of ``train_intensity`` each epoch; validate on the fixed uint8
-    ``val_images`` after each epoch. Returns (model with the last epoch's weights, list of EpochReport)."""
+                     on_epoch: Callable[[EpochReport], None] | None = None, chunk: int | None = None):
+    """Train on fresh ``realistic_images`` of ``train_intensity`` each epoch, streamed in chunks of ``chunk``
+    patterns (default: one chunk up to ONE_CHUNK_MAX patterns, else CHUNK_PATTERNS; module docstring); validate on the fixed uint8 ``val_images`` after each epoch. Returns (model
+    with the last epoch's weights, list of EpochReport)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
     import tensorflow as tf
@@ -82,7 +107,13 @@ def train_classifier(train_intensity: np.ndarray, train_labels: np.ndarray, val_
 
     keras.utils.set_random_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)  # augmentation (its own thread)
-    order_rng = np.random.default_rng([settings.seed, 2])  # batch order (this thread)
+    order_rng = np.random.default_rng([settings.seed, 2])  # order within a chunk (this thread)
+    chunk_rng = np.random.default_rng([settings.seed, 4])  # order of the chunks
+    if not len(train_labels):
+        raise ValueError("the training set has no training patterns")
+    if chunk is None:
+        chunk = len(train_labels) if len(train_labels) <= ONE_CHUNK_MAX else CHUNK_PATTERNS
+    bounds = _chunk_bounds(len(train_labels), chunk)
     precision = resolve_precision(settings.precision)
     keras.mixed_precision.set_global_policy(precision)
     try:
@@ -92,7 +123,7 @@ def train_classifier(train_intensity: np.ndarray, train_labels: np.ndarray, val_
     model.get_layer(index=-1).dtype_policy = keras.DTypePolicy("float32")  # softmax and loss in float32
     if settings.initial_weights is not None:
         model.load_weights(settings.initial_weights)
-    steps_per_epoch = math.ceil(len(train_labels) / settings.batch_size)
+    steps_per_epoch = sum(math.ceil((b - a) / settings.batch_size) for a, b in bounds)
     schedule = _keras_schedule(steps_per_epoch, settings)
     optimizer = keras.optimizers.Adam(schedule)
     loss_fn = keras.losses.SparseCategoricalCrossentropy()
@@ -112,25 +143,42 @@ def train_classifier(train_intensity: np.ndarray, train_labels: np.ndarray, val_
         probabilities = model(tf.cast(images, tf.float32)[..., tf.newaxis] / 255.0, training=False)
         return loss_fn(labels, probabilities), _correct(labels, probabilities)
 
-    def augmented() -> np.ndarray:
-        """The next epoch's images, made in AUGMENT_THREADS contiguous parts (NumPy releases the GIL)."""
-        bounds = np.linspace(0, len(train_intensity), AUGMENT_THREADS + 1).astype(int)
-        parts = [augment_pool.submit(realistic_images, train_intensity[a:b], part_rng, decades, realism)
-                 for a, b, part_rng in zip(bounds[:-1], bounds[1:], rng.spawn(AUGMENT_THREADS))]
+    def augmented(first: int, stop: int) -> np.ndarray:
+        """Images of patterns [first, stop), read and made in AUGMENT_THREADS contiguous parts (NumPy
+        releases the GIL)."""
+        intensity = train_intensity[first:stop]
+        cuts = np.linspace(0, len(intensity), AUGMENT_THREADS + 1).astype(int)
+        parts = [augment_pool.submit(realistic_images, intensity[a:b], part_rng, decades, realism)
+                 for a, b, part_rng in zip(cuts[:-1], cuts[1:], rng.spawn(AUGMENT_THREADS))]
         return np.concatenate([part.result() for part in parts])
+
+    def epoch_chunks() -> Iterator[tuple[int, int, tuple[int, int]]]:
+        """(epoch, chunk number in the epoch, its bounds) in training order."""
+        for epoch in range(1, settings.epochs + 1):
+            for k, j in enumerate(chunk_rng.permutation(len(bounds)) if len(bounds) > 1 else [0]):
+                yield epoch, k, bounds[j]
 
     reports = []
     val_data = _batches(val_images, val_labels, 512)
+    schedule_of_chunks = list(epoch_chunks())
     with ThreadPoolExecutor(1) as pool, ThreadPoolExecutor(AUGMENT_THREADS) as augment_pool:
-        upcoming = pool.submit(augmented)
-        for epoch in range(1, settings.epochs + 1):
-            start = time.perf_counter()
+        upcoming = pool.submit(augmented, *schedule_of_chunks[0][2])
+        sums = np.zeros(3)  # loss × patterns, correct, patterns of the epoch so far
+        for i, (epoch, k, (first, stop)) in enumerate(schedule_of_chunks):
+            if k == 0:
+                start, sums = time.perf_counter(), np.zeros(3)
             images = upcoming.result()
-            if epoch < settings.epochs:
-                upcoming = pool.submit(augmented)
-            order = order_rng.permutation(len(train_labels))
-            loss, accuracy = _mean_over(train_step, _batches(images[order], train_labels[order],
-                                                             settings.batch_size))
+            if i + 1 < len(schedule_of_chunks):
+                upcoming = pool.submit(augmented, *schedule_of_chunks[i + 1][2])
+            order = order_rng.permutation(stop - first)
+            labels = train_labels[first:stop][order]
+            loss, accuracy = _mean_over(train_step, _batches(images[order], labels, settings.batch_size))
+            sums += (loss * len(order), accuracy * len(order), len(order))
+            del images
+            epoch_ends = i + 1 == len(schedule_of_chunks) or schedule_of_chunks[i + 1][1] == 0
+            if not epoch_ends:
+                continue
+            loss, accuracy = sums[0] / sums[2], sums[1] / sums[2]
             val_loss, val_acc = _mean_over(test_step, val_data)
             report = EpochReport(epoch, loss, accuracy, val_loss, val_acc,
                                  learning_rate_at(epoch * steps_per_epoch - 1, steps_per_epoch, settings),
@@ -155,6 +203,13 @@ def resolve_precision(precision: str) -> str:
     if precision not in ("float32", "mixed_bfloat16"):
         raise ValueError(f"precision {precision!r}: must be auto, float32 or mixed_bfloat16")
     return precision
+
+
+def _chunk_bounds(n: int, chunk: int) -> Sequence[tuple[int, int]]:
+    """[first, stop) of the consecutive chunks of ``n`` patterns, at most ``chunk`` each."""
+    if chunk < 1:
+        raise ValueError("the chunk size must be at least 1")
+    return [(a, min(a + chunk, n)) for a in range(0, n, chunk)]
 
 
 def _correct(labels, probabilities):
