@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .blas import single_threaded_blas
+
 OOD_FILE = "ood.npz"
 
 
@@ -59,10 +61,13 @@ class OodModel:
 
     @classmethod
     def load(cls, model_dir: str | Path) -> "OodModel | None":
-        """The model directory's statistics, or None when it has none (older models: no ``unknown`` rows)."""
+        """The model directory's statistics, or None when it has none (older models: no ``unknown`` rows).
+        Sets numpy's BLAS to one thread: scoring is this process's BLAS work, and OpenBLAS's helper threads
+        would spin for 0.1 s of CPU after each batch (``blas.py``)."""
         path = Path(model_dir) / OOD_FILE
         if not path.exists():
             return None
+        single_threaded_blas()
         try:
             with np.load(path) as z:
                 arrays = [z[k].astype(np.float64) for k in ("means", "precision", "background_mean",
