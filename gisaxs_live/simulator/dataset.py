@@ -15,14 +15,16 @@ not (``Randomisation``; off unless asked for, so test sets keep the configured e
   frame whose geometry is slightly off;
 * structure factor (``simulator.structure``): Percus–Yevick hard spheres with η uniform in
   ``volume_fraction`` (default 0.02–0.35), a radial paracrystal with d/D_y uniform in ``spacing_ratio``
-  (1.05–2.0) and ω/d in ``disorder`` (0.1–0.35), or dilute (S = 1), with probabilities ``p_structure``
-  (0.6, 0.25, 0.15);
+  (1.05–2.5) and ω/d in ``disorder`` (0.1–0.35), or dilute (S = 1), with probabilities ``p_structure``
+  (0.6, 0.25, 0.15); met with the size distribution in the decoupling approximation, or with probability
+  ``p_local_monodisperse`` (0.5) in the local monodisperse one (S scaled to each size: a size–spacing
+  coupling whose q∥ → 0 minimum polydispersity does not fill, as in BornAgain's per-size deposits);
 * size distribution of D_y (``simulator.distributions``): log-normal, Gaussian or Schulz with
   probabilities ``p_distribution`` (0.5, 0.25, 0.25), same mode and FWHM.
 
 The drawn values are stored per pattern in ``variation`` (N, V) float64 (names in its ``names`` attribute;
-kinds as their index in STRUCTURE_KINDS / SIZE_DISTRIBUTIONS) and the ranges in the ``randomisation``
-attribute.
+kinds as their index in STRUCTURE_KINDS / SIZE_DISTRIBUTIONS / APPROXIMATIONS) and the ranges in the
+``randomisation`` attribute.
 """
 
 from __future__ import annotations
@@ -44,14 +46,14 @@ from . import SIMULATOR_VERSION
 from .distributions import SIZE_DISTRIBUTIONS
 from .pattern import Optics, simulate_pattern
 from .shapes import CLASS_NAMES, SHAPES
-from .structure import STRUCTURE_KINDS, Structure
+from .structure import APPROXIMATIONS, STRUCTURE_KINDS, Structure
 
 PARAMETER_NAMES: tuple[str, ...] = tuple(dict.fromkeys(p.name for s in SHAPES for p in s.parameters))
 PAPER_TEST_PER_CLASS = 84
 
 
 VARIATION_NAMES = ("wavelength_scale", "incidence_offset_deg", "structure", "volume_fraction", "spacing_ratio",
-                   "disorder", "distribution")
+                   "disorder", "distribution", "approximation")
 
 
 @dataclass(frozen=True)
@@ -73,9 +75,10 @@ class Randomisation:
     incidence_band_deg: float = 0.03
     p_structure: tuple[float, ...] = (0.6, 0.25, 0.15)
     volume_fraction: tuple[float, float] = (0.02, 0.35)
-    spacing_ratio: tuple[float, float] = (1.05, 2.0)
+    spacing_ratio: tuple[float, float] = (1.05, 2.5)
     disorder: tuple[float, float] = (0.1, 0.35)
     p_distribution: tuple[float, ...] = (0.5, 0.25, 0.25)
+    p_local_monodisperse: float = 0.5
 
     def draw(self, rng: np.random.Generator) -> dict[str, float]:
         """One pattern's variation."""
@@ -87,6 +90,8 @@ class Randomisation:
             "spacing_ratio": rng.uniform(*self.spacing_ratio),
             "disorder": rng.uniform(*self.disorder),
             "distribution": float(rng.choice(len(SIZE_DISTRIBUTIONS), p=self.p_distribution)),
+            "approximation": float(APPROXIMATIONS.index(
+                "local_monodisperse" if rng.uniform() < self.p_local_monodisperse else "decoupling")),
         }
 
 
@@ -166,7 +171,8 @@ def _simulate(spec: PatternSpec) -> np.ndarray:
 
 
 def varied(optics: Optics, variation: dict[str, float]) -> tuple[Optics, Structure, str]:
-    """The optics, structure factor and size distribution of one pattern's ``variation``."""
+    """The optics, structure factor and size distribution of one pattern's ``variation`` (without an
+    ``approximation``, or NaN there: the decoupling approximation)."""
     scale = variation["wavelength_scale"]
 
     def index(n: complex) -> complex:
@@ -175,8 +181,10 @@ def varied(optics: Optics, variation: dict[str, float]) -> tuple[Optics, Structu
     optics = replace(optics, k=optics.k / scale,
                      alpha_i=optics.alpha_i + float(np.radians(variation["incidence_offset_deg"])),
                      n_substrate=index(optics.n_substrate), n_particle=index(optics.n_particle))
+    approximation = variation.get("approximation", 0.0)
     structure = Structure(STRUCTURE_KINDS[int(variation["structure"])], variation["volume_fraction"],
-                          variation["spacing_ratio"], variation["disorder"])
+                          variation["spacing_ratio"], variation["disorder"],
+                          APPROXIMATIONS[0 if np.isnan(approximation) else int(approximation)])
     return optics, structure, SIZE_DISTRIBUTIONS[int(variation["distribution"])]
 
 

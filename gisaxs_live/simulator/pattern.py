@@ -1,12 +1,13 @@
 """GISAXS intensity of a particle ensemble: DWBA amplitudes averaged over the log-normal size distribution
 and the in-plane orientations, combined by the decoupling approximation
-I = P · [⟨|F|²⟩ − |⟨F⟩|² + |⟨F⟩|² S(q∥)], in cm-free units: dσ/dΩ per particle (nm²/sr)."""
+I = P · [⟨|F|²⟩ − |⟨F⟩|² + |⟨F⟩|² S(q∥)] (or the local monodisperse one, ``Structure.approximation``), in
+cm-free units: dσ/dΩ per particle (nm²/sr)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -220,18 +221,43 @@ def ensemble_intensity(shape: ShapeModel, params: Mapping[str, float], qx, qy, a
                        optics: Optics, simulation: Simulation, structure: Structure | None = None,
                        distribution: str = "lognormal") -> np.ndarray:
     """dσ/dΩ per particle (nm²) in the decoupling approximation with the Percus–Yevick S(q∥), hard-sphere
-    diameter = the mode of D_y, at the optics' volume fraction (or the given ``structure``'s S(q∥));
-    0 below the sample horizon."""
+    diameter = the mode of D_y, at the optics' volume fraction (or the given ``structure``'s S(q∥), in its
+    ``approximation``); 0 below the sample horizon."""
     p = shape.check(params)
-    mean_f, mean_f2 = ensemble_amplitudes(shape, p, qx, qy, alpha_f, optics, simulation, distribution)
     q_par = np.hypot(np.asarray(qx, float), np.asarray(qy, float))
-    coherent = mean_f.real**2 + mean_f.imag**2
-    if structure is None:
-        s_q = percus_yevick(q_par, p["D_y"], optics.volume_fraction)
+    if structure is not None and structure.approximation == "local_monodisperse":
+        intensity = _local_monodisperse(shape, p, qx, qy, alpha_f, q_par, optics, simulation, structure,
+                                        distribution)
     else:
-        s_q = structure.factor(q_par, p["D_y"])
-    intensity = mean_f2 - coherent + coherent * s_q
+        mean_f, mean_f2 = ensemble_amplitudes(shape, p, qx, qy, alpha_f, optics, simulation, distribution)
+        if structure is None:
+            s_q = percus_yevick(q_par, p["D_y"], optics.volume_fraction)
+        else:
+            s_q = structure.factor(q_par, p["D_y"])
+        intensity = _decoupled(mean_f, mean_f2, s_q)
     return scattering_prefactor(optics.k, optics.n_particle) * np.maximum(intensity, 0.0)
+
+
+def _decoupled(mean_f: np.ndarray, mean_f2: np.ndarray, s_q: np.ndarray) -> np.ndarray:
+    """⟨|F|²⟩ − |⟨F⟩|² + |⟨F⟩|² S(q∥) (nm⁶ before the prefactor)."""
+    coherent = mean_f.real**2 + mean_f.imag**2
+    return mean_f2 - coherent + coherent * s_q
+
+
+def _local_monodisperse(shape: ShapeModel, p: dict[str, float], qx, qy, alpha_f, q_par: np.ndarray,
+                        optics: Optics, simulation: Simulation, structure: Structure,
+                        distribution: str) -> np.ndarray:
+    """Σ_i n_i [⟨|F_i|²⟩ − |⟨F_i⟩|² + |⟨F_i⟩|² S(q∥; D_i)] over the size nodes D_i (number fractions n_i) of
+    ``distribution``: each size in a domain of its own with ``structure`` scaled to D_i, the in-plane
+    orientations averaged within it."""
+    sizes, weights = size_nodes(distribution, p["D_y"], p["fwhm"], simulation.size_samples)
+    one_size = replace(simulation, size_samples=1)
+    total = 0.0
+    for size, weight in zip(sizes, weights):
+        mean_f, mean_f2 = ensemble_amplitudes(shape, dict(p, D_y=float(size)), qx, qy, alpha_f, optics,
+                                              one_size, distribution)
+        total = total + weight * _decoupled(mean_f, mean_f2, structure.factor(q_par, float(size)))
+    return total
 
 
 def simulate_pattern(shape: ShapeModel, params: Mapping[str, float], grid: QGrid, optics: Optics,

@@ -9,7 +9,16 @@
 * Dilute: S = 1 (PY at η = 0).
 
 ``Structure`` names one of them with its parameters, as drawn per pattern by the training set's
-randomisation (``simulator.dataset.Randomisation``).
+randomisation (``simulator.dataset.Randomisation``), and how it meets the size distribution
+(``APPROXIMATIONS``, evaluated by ``pattern.ensemble_intensity``):
+
+* ``decoupling``: one S(q∥) at the mode of D_y for the whole ensemble,
+  I = ⟨|F|²⟩ − |⟨F⟩|² + |⟨F⟩|² S(q∥) (FitGISAXS's default);
+* ``local_monodisperse``: every size D_i in a domain of its own whose S(q∥) scales with D_i (hard-sphere
+  diameter D_i, paracrystal spacing ratio·D_i), I = Σ_i n_i [⟨|F_i|²⟩ − |⟨F_i⟩|² + |⟨F_i⟩|² S(q∥; D_i)]
+  (the in-plane orientations stay decoupled within a domain): the local monodisperse approximation with
+  size–spacing coupling, as BornAgain's one deposit per size node. Unlike the decoupling approximation it
+  keeps the interference minimum at q∥ → 0 as deep as S(0) at any polydispersity.
 """
 
 from __future__ import annotations
@@ -19,17 +28,25 @@ from dataclasses import dataclass
 import numpy as np
 
 STRUCTURE_KINDS = ("hard_sphere", "paracrystal", "dilute")
+APPROXIMATIONS = ("decoupling", "local_monodisperse")
 
 
 @dataclass(frozen=True)
 class Structure:
     """An interference function: ``kind`` (one of STRUCTURE_KINDS); ``volume_fraction`` for hard spheres;
-    ``spacing_ratio`` d/D_y and ``disorder`` ω/d for the paracrystal."""
+    ``spacing_ratio`` d/D_y and ``disorder`` ω/d for the paracrystal; ``approximation`` (one of
+    APPROXIMATIONS) for a polydisperse ensemble."""
 
     kind: str = "hard_sphere"
     volume_fraction: float = 0.2
     spacing_ratio: float = 1.5
     disorder: float = 0.2
+    approximation: str = "decoupling"
+
+    def __post_init__(self) -> None:
+        if self.approximation not in APPROXIMATIONS:
+            raise ValueError(f"structure approximation {self.approximation!r}: must be one of "
+                             f"{', '.join(APPROXIMATIONS)}")
 
     def factor(self, q: np.ndarray, diameter: float) -> np.ndarray:
         """S(q) at in-plane q (nm⁻¹) for particles whose D_y mode is ``diameter`` (nm)."""
