@@ -294,28 +294,12 @@ def test_log_records_print_above_the_live_display():
 
 
 def sized(r: Result, d_y: float) -> Result:
-    """``r`` with a size estimate of in-plane diameter ``d_y`` (nm): the size net's ``SizeEstimate`` where it
-    exists, else a stand-in with its ``D_y_nm`` (the dashboard reads it through getattr)."""
+    """``r`` with a size estimate of in-plane diameter ``d_y`` (nm)."""
     import dataclasses
-    import math
 
-    try:
-        from gisaxs_live.classify.size import SizeEstimate
-    except ImportError:
-        @dataclasses.dataclass(frozen=True)
-        class SizeEstimate:
-            D_y_nm: float = math.nan
+    from gisaxs_live.classify.size import SizeEstimate
 
-    values = {f.name: math.nan for f in dataclasses.fields(SizeEstimate)}
-    size = SizeEstimate(**dict(values, D_y_nm=d_y))
-    if "size" in Result.__dataclass_fields__:
-        return dataclasses.replace(r, size=size)
-
-    @dataclasses.dataclass(frozen=True)
-    class SizedResult(Result):
-        size: object = None
-
-    return SizedResult(**{f.name: getattr(r, f.name) for f in dataclasses.fields(Result)}, size=size)
+    return dataclasses.replace(r, size=SizeEstimate(D_y_nm=d_y))
 
 
 def test_sparkline_blocks():

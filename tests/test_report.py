@@ -54,9 +54,11 @@ def test_report_png_has_real_content(log, tmp_path):
     out = tmp_path / "report.png"
     assert main(["report", str(log), "--out", str(out)]) == 0
     png = imread(out)
-    assert png.shape[:2] == (700, 900)
+    assert png.shape[:2] == (820, 900)  # the three panels of every log and the model-free R_g's
     assert png[..., :3].std() > 0.05 and _colours(png) > 50
     trend = build_trend(_results(log))
+    # the bundled model has no size net: only the descriptors, R_g growing with the demo's islands
+    assert not trend.has("D_y_nm") and np.all(np.diff(trend.sizes["guinier_radius_nm"][:N]) > 0)
     assert trend.x_label.startswith("frame")  # classify writes a batch with one time
     assert trend.status.count("ok") == N and trend.status[-1] == "error"
     assert "prism6|cylinder" in trend.families and "prism6" not in trend.families
@@ -66,8 +68,9 @@ def test_report_png_has_real_content(log, tmp_path):
     assert np.isnan(summed[~ok]).all()
     assert np.isfinite(trend.ood[ok]).all()
     fig = report_figure(trend)
-    assert [ax.get_ylabel() for ax in fig.axes] == ["family probability", "ood_score", "status"]
-    assert fig.axes[1].get_lines()[0].get_ydata()[0] == 1.0  # the threshold line
+    assert [ax.get_ylabel() for ax in fig.axes] == ["family probability", "distance, R_g (nm)", "ood_score",
+                                                   "status"]
+    assert fig.axes[2].get_lines()[0].get_ydata()[0] == 1.0  # the threshold line
 
 
 def test_events_are_vertical_lines(log, tmp_path):
@@ -219,17 +222,21 @@ def test_size_panels_with_error_bands(tmp_path):
     assert _blue_band_pixels(png) > 2000
 
 
-def test_old_log_has_no_size_panels(log):
-    trend = build_trend(_results(log))
+def test_old_log_has_no_size_panels(log, tmp_path):
+    """The classify log less its size columns, as written before they existed."""
+    with open(log, newline="") as fh:
+        rows = list(csv.reader(fh))
+    keep = [i for i, name in enumerate(rows[0]) if name not in SIZE_COLUMNS]
+    old = tmp_path / "old.csv"
+    with open(old, "w", newline="") as fh:
+        csv.writer(fh).writerows([[row[i] for i in keep] for row in rows])
+    trend = build_trend(_results(old))
+    assert trend.status.count("ok") == N
     assert not trend.has("D_y_nm", "aspect", "distance_nm", "corr_distance_nm", "guinier_radius_nm")
     assert len(report_figure(trend).axes) == 3
 
 
 def test_log_with_size_columns(tmp_path):
-    from gisaxs_live.results import Result
-
-    if "size" not in Result.__dataclass_fields__:
-        pytest.skip("Result has no size field yet (the size columns of issue 11 are not read back)")
     log = _size_log(tmp_path / "sizes.csv")
     trend = build_trend(_results(log))
     np.testing.assert_allclose(trend.sizes["D_y_nm"][:SIZE_ROWS], 8.0 + 2.0 * np.arange(SIZE_ROWS))

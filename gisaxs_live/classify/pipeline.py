@@ -8,18 +8,29 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from .predictor import Predictor
+from .size import SizeEstimate
 from ..config import Config
 from ..frame import Frame, FrameError
+from ..preprocess.descriptors import descriptors
 from ..preprocess.prepare import FramePreprocessor, Prepared
 from ..results import Result, utc_now
 from ..sources.files import read_file
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Described:
+    """A preprocessed frame and its model-free size descriptors (``preprocess.descriptors``; NaN unless ok)."""
+
+    prepared: Prepared
+    size: SizeEstimate
 
 
 class Classifier:
@@ -36,7 +47,7 @@ class Classifier:
             log.warning(self.mismatch)
         self.preprocessor = FramePreprocessor(config, info.grid, info.decades)
         self._threads = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="preprocess")
-        self._early: dict[int, tuple[Frame, Prepared | Result]] = {}
+        self._early: dict[int, tuple[Frame, Described | Result]] = {}
         self._early_lock = threading.Lock()
 
     @property
@@ -44,8 +55,11 @@ class Classifier:
         return self.predictor.class_names
 
     def warm_up(self) -> None:
-        """Trace the CNN with one dummy batch (about 0.5 s, once), so that the first frame does not wait for it."""
-        self.predictor.predict(np.zeros((1, *self.predictor.info.grid.shape), np.uint8))
+        """Trace the CNN with one dummy batch (about 0.5 s, once) and load what the size descriptors use (scipy's
+        peak finder, the substrate's optical constants), so that the first frame does not wait for them."""
+        grid = self.predictor.info.grid
+        self.predictor.forward_all(np.zeros((1, *grid.shape), np.uint8))
+        descriptors(np.ones(grid.shape), grid, self.preprocessor.config.experiment)
 
     @property
     def families(self) -> tuple[tuple[str, ...], ...]:
@@ -77,10 +91,11 @@ class Classifier:
         late = [frame for frame, outcome in zip(frames, early_outcomes) if outcome is None]
         done_late = iter(self._threads.map(self._prepare, late) if len(late) > 1 else map(self._prepare, late))
         outcomes = [outcome if outcome is not None else next(done_late) for outcome in early_outcomes]
-        for i, (frame, prepared) in enumerate(zip(frames, outcomes)):
-            if isinstance(prepared, Result):
-                results[i] = prepared
+        for i, (frame, outcome) in enumerate(zip(frames, outcomes)):
+            if isinstance(outcome, Result):
+                results[i] = outcome
                 continue
+            prepared = outcome.prepared
             if prepared.status != "ok":
                 results[i] = Result(frame.source, frame.frame_id, prepared.status, latency_ms=_latency_ms(frame.t),
                                     message=prepared.message, time_utc=utc_now(), class_names=self.class_names,
@@ -89,23 +104,33 @@ class Classifier:
             images.append(prepared.image)
             positions.append(i)
         if images:
-            probabilities, features = self.predictor.forward(np.stack(images))
+            probabilities, features, net_sizes = self.predictor.forward_all(np.stack(images))
             scores = self.predictor.ood_scores(features)
             for j, (i, image, probs) in enumerate(zip(positions, images, probabilities)):
                 frame = frames[i]
                 score = None if scores is None else float(scores[j])
                 unknown = score is not None and score > 1.0
+                model_free = outcomes[i].size  # type: ignore[union-attr]
+                size = model_free if net_sizes is None or unknown else replace(
+                    net_sizes[j], corr_distance_nm=model_free.corr_distance_nm,
+                    guinier_radius_nm=model_free.guinier_radius_nm)
                 results[i] = Result(frame.source, frame.frame_id, "unknown" if unknown else "ok",
                                     tuple(float(p) for p in probs), latency_ms=_latency_ms(frame.t),
                                     message=unknown_message(score) if unknown else "", time_utc=utc_now(),
                                     class_names=self.class_names, families=self.families, ood_score=score,
-                                    image=image)
+                                    size=size, image=image)
         return results  # type: ignore[return-value]
 
-    def _prepare(self, frame: Frame) -> Prepared | Result:
-        """The frame's model input, or the ``error`` Result saying why there is none."""
+    def _prepare(self, frame: Frame) -> Described | Result:
+        """The frame's model input with its model-free size descriptors, or the ``error`` Result saying why there
+        is none."""
         try:
-            return self.preprocessor.prepare(frame)
+            prepared = self.preprocessor.prepare(frame)
+            if prepared.status != "ok":
+                return Described(prepared, SizeEstimate())
+            corr_distance, rg = descriptors(prepared.intensity, self.preprocessor.grid,
+                                            self.preprocessor.config.experiment)
+            return Described(prepared, SizeEstimate(corr_distance_nm=corr_distance, guinier_radius_nm=rg))
         except FrameError as exc:
             return self.error(frame.source, frame.frame_id, str(exc), frame.t)
         except Exception as exc:  # a bug or an unforeseen input must not cost the other frames

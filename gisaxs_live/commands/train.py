@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 #: Patterns per class to simulate: a full training, and a fine-tuning (``--from``).
@@ -15,7 +17,7 @@ PER_CLASS_FINE_TUNE = 800
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("train", help="simulate a training set and train the shape classifier",
+    p = subparsers.add_parser("train", help="simulate a training set and train the shape classifier and its size net",
                               description=__doc__)
     p.add_argument("--config", type=Path, default=None, help="YAML config (its experiment is simulated)")
     p.add_argument("--dataset", type=Path, default=None,
@@ -27,10 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"patterns per class to simulate (default {PER_CLASS}; {PER_CLASS_FINE_TUNE} with --from)")
     p.add_argument("--seed", type=int, default=0, help="seed of the training set, augmentation and weights")
     p.add_argument("--epochs", type=int, default=None,
-                   help="epochs of the fixed schedule (default 18; 6 with --from)")
+                   help="epochs of the fixed schedule, classifier and size net (default 18 and 12; 6 with --from)")
     p.add_argument("--randomise", action=argparse.BooleanOptionalAction, default=True,
                    help="vary wavelength, incidence angle, structure factor and size distribution per pattern "
                         "and add instrument effects to the augmentation (default: on)")
+    p.add_argument("--size", action=argparse.BooleanOptionalAction, default=True,
+                   help="also train the size net (D_y, aspect, FWHM, distance with uncertainties; default: on)")
     p.add_argument("--workers", type=int, default=None, help="simulation processes (default: all cores)")
     p.add_argument("--out", type=Path, default=Path("gisaxs-model"), help="model directory to write")
     p.set_defaults(func=run)
@@ -54,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from ..simulator.shards import IntensityView, PatternSet
     from ..simulator.shapes import CLASS_NAMES
     from ..preprocess.qgrid import QGrid
-    from ..training.augment import Realism, critical_row, realistic_images, transfer_realism
+    from ..training.augment import Realism, held_out_images, set_realism
     from ..training.evaluate import metrics
     from ..training.provenance import dataset_hash, experiment_record
     from ..training.train import FINE_TUNE, ONE_CHUNK_MAX, TrainSettings, resolve_precision, train_classifier
@@ -89,31 +93,11 @@ def run(args: argparse.Namespace) -> int:
     if not len(val):
         raise ValueError(f"{dataset_path}: has no held-out split to report on")
     decades = float(data.attrs["scale_decades"])
-    if args.randomise:
-        n_substrate = json.loads(data.attrs["n_substrate"])
-        k = 2.0 * np.pi / float(data.attrs["wavelength_nm"])
-        yoneda = critical_row(data.grid.qz_min, (data.grid.qz_max - data.grid.qz_min) / data.grid.n_qz, k,
-                              np.radians(float(data.attrs["incidence_angle_deg"])), 1.0 - n_substrate[0])
-        realism = transfer_realism(yoneda)
-    else:
-        realism = Realism()
-    val_rng = np.random.default_rng([args.seed, 1])
-    val_images = np.concatenate([realistic_images(data.intensity(part), val_rng, decades, realism)
-                                 for part in _parts(val)])
+    realism = set_realism(data.attrs, data.grid) if args.randomise else Realism()
+    val_images = held_out_images(data, val, args.seed, realism)
     # a set of up to ONE_CHUNK_MAX training patterns is read once, larger ones stream from the file or shards
     train_intensity = data.intensity(train) if len(train) <= ONE_CHUNK_MAX else IntensityView(data, train)
-    columns = (TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[line]}"),
-               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-    with Progress(*columns, console=console) as bar:
-        task = bar.add_task("epochs", total=settings.epochs, line="")
-
-        def on_epoch(r):
-            line = (f"loss {r.loss:.3f} acc {r.accuracy:.3f} | held-out loss {r.val_loss:.3f} acc "
-                    f"{r.val_accuracy:.3f} ({r.seconds:.0f} s)")
-            bar.update(task, completed=r.epoch, line=line)
-            if not console.is_terminal:  # a log file gets one line per epoch instead of the bar
-                console.print(f"epoch {r.epoch}/{settings.epochs}: {line}")
-
+    with epoch_progress(console, "training", settings.epochs) as on_epoch:
         model, reports = train_classifier(train_intensity, data.labels[train], val_images, data.labels[val],
                                           len(data.class_names), decades, settings, realism, on_epoch)
     trained = time.perf_counter()
@@ -155,10 +139,59 @@ def run(args: argparse.Namespace) -> int:
                                    "training_set_sha256": parent.meta.get("training_set", {}).get("sha256")}
     (args.out / META).write_text(json.dumps(meta, indent=1, default=list))
     _calibrate_ood(args.out, data, args.seed, realism, console)
+    if args.size:
+        _train_size(args, settings, data, val_images, realism, console)
     console.print(f"model written to {args.out}: held-out top-1 {noisy['top1']:.1f} % (noisy), "
                   f"{clean['top1']:.1f} % (clean); top-2 {noisy['top2']:.1f} % (noisy); "
                   f"{len(reports)} epochs, {trained - started:.0f} s")
     return 0
+
+
+@contextmanager
+def epoch_progress(console, title: str, epochs: int) -> Iterator[Callable]:
+    """A rich progress bar over ``epochs`` with the last epoch's figures and the ETA; yields the ``on_epoch``
+    callback that advances it (a log file, not a terminal, gets one line per epoch instead)."""
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
+    columns = (TextColumn(title), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[line]}"),
+               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("epochs", total=epochs, line="")
+
+        def on_epoch(r) -> None:
+            line = (f"loss {r.loss:.3f} acc {r.accuracy:.3f} | held-out loss {r.val_loss:.3f} acc "
+                    f"{r.val_accuracy:.3f} ({r.seconds:.0f} s)")
+            bar.update(task, completed=r.epoch, line=line)
+            if not console.is_terminal:
+                console.print(f"{title} epoch {r.epoch}/{epochs}: {line}")
+
+        yield on_epoch
+
+
+def _train_size(args: argparse.Namespace, settings, data, val_images, realism, console) -> None:
+    """The size net of the new model, with a progress bar; fine-tuning starts from the parent's size net where it
+    has one."""
+    from dataclasses import replace
+
+    from ..classify.size_net import SIZE_WEIGHTS
+    from ..training.size_training import SIZE_SETTINGS, train_size_net
+
+    size_settings = replace(SIZE_SETTINGS, seed=args.seed, precision=settings.precision,
+                            epochs=args.epochs or SIZE_SETTINGS.epochs)
+    if args.from_model is not None and (args.from_model / SIZE_WEIGHTS).is_file():
+        size_settings = replace(settings, initial_weights=args.from_model / SIZE_WEIGHTS)
+    with epoch_progress(console, "size net", size_settings.epochs) as on_epoch:
+        record = train_size_net(args.out, data, val_images, realism, size_settings, on_epoch)
+    print_size_figures(console, record)
+
+
+def print_size_figures(console, record: dict) -> None:
+    """One line: the size net's held-out median errors (``train_size_net``'s record) and its training time."""
+    figures = record["metrics"]["held_out_noisy"]["all"]
+    console.print(f"size net: held-out median error D_y {100 * figures['D_y']['median']:.1f} %, aspect "
+                  f"{figures['aspect']['median']:.3f}, FWHM {100 * figures['fwhm']['median']:.1f} %, distance "
+                  f"{100 * figures['distance']['median']:.1f} % ({record['training']['seconds']:.0f} s)")
 
 
 #: Patterns of the training set (a random subset of a larger one) that calibrate the ood flag.

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..classify.families import family_matrix, family_name, partition
+from ..classify.size import SIZE_COLUMNS
 from ..results import Result
 from ..sinks.csvlog import parse_time
 
@@ -31,9 +32,6 @@ from ..sinks.csvlog import parse_time
 MARKED = {"unknown": "#ff7f0e", "no_signal": "#7f7f7f", "error": "#d62728"}
 #: event lines (in no default colour cycle)
 EVENT_COLOUR = "#00008b"
-#: the size columns (``classify/size.py``'s ``SizeEstimate`` fields), nm or dimensionless
-SIZE_FIELDS = ("D_y_nm", "D_y_err_nm", "aspect", "aspect_err", "fwhm_nm", "fwhm_err_nm", "distance_nm",
-               "distance_err_nm", "corr_distance_nm", "guinier_radius_nm")
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,7 @@ class Event:
 class Trend:
     """What the report plots, one entry per log row in log order: ``x`` (s since the first row, or the row
     number), ``status``, ``families`` (name → probability per row, NaN where the row has none), ``ood``
-    (NaN where absent), ``sizes`` (``SIZE_FIELDS`` name → value per row, NaN where absent) and ``events``
+    (NaN where absent), ``sizes`` (``SIZE_COLUMNS`` name → value per row, NaN where absent) and ``events``
     at their ``x``."""
 
     x: np.ndarray
@@ -89,14 +87,12 @@ def family_groups(results: Sequence[Result]) -> tuple[tuple[str, ...], ...]:
 
 
 def row_sizes(results: Sequence[Result]) -> dict[str, np.ndarray]:
-    """``SIZE_FIELDS`` name → the value of each result (``Result.size``; NaN where a row has none)."""
-    out = {name: np.full(len(results), np.nan) for name in SIZE_FIELDS}
+    """``SIZE_COLUMNS`` name → the value of each result (``Result.size``; NaN where a row has none)."""
+    out = {name: np.full(len(results), np.nan) for name in SIZE_COLUMNS}
     for i, r in enumerate(results):
-        size = getattr(r, "size", None)
-        if size is not None:
-            for name in SIZE_FIELDS:
-                value = getattr(size, name, None)
-                out[name][i] = np.nan if value is None else float(value)
+        if r.size is not None:
+            for name in SIZE_COLUMNS:
+                out[name][i] = getattr(r.size, name)
     return out
 
 

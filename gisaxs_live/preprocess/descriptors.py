@@ -36,6 +36,7 @@ not modelled.) Along the band the in-plane structure is seen at small q_z, with 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -63,18 +64,29 @@ def yoneda_cut(intensity: np.ndarray, grid: QGrid, experiment: Experiment) -> tu
     intensity = np.asarray(intensity, dtype=float)
     if intensity.shape != grid.shape:
         raise ValueError(f"intensity of shape {intensity.shape} does not match the model grid {grid.shape}")
-    alpha_c = critical_angle(experiment.substrate.refractive_index(experiment.wavelength_nm))
-    alpha_f = exit_angle(grid.qz, experiment.k_nm, experiment.alpha_i_rad)
-    if not np.isfinite(alpha_f).any() or not (np.nanmin(alpha_f) <= alpha_c <= np.nanmax(alpha_f)):
+    rows = band_rows(grid, experiment)
+    if rows is None:
         return np.empty(0), np.empty(0)
-    row = int(np.nanargmin(np.abs(alpha_f - alpha_c)))
-    band = intensity[max(row - BAND_HALF_ROWS, 0):row + BAND_HALF_ROWS + 1]
+    band = intensity[rows]
     valid = np.isfinite(band) & (band > 0)
     n = valid.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         cut = np.where(valid, band, 0.0).sum(axis=0) / n
     keep = n > 0
     return grid.qy[keep], cut[keep]
+
+
+@functools.lru_cache(maxsize=16)
+def band_rows(grid: QGrid, experiment: Experiment) -> slice | None:
+    """The grid rows of the Yoneda cut (the row nearest α_f = α_c and BAND_HALF_ROWS on each side), None when
+    α_c lies outside the grid's q_z range. Cached: the substrate's refractive index is a table look-up
+    (xraydb) of several ms."""
+    alpha_c = critical_angle(experiment.substrate.refractive_index(experiment.wavelength_nm))
+    alpha_f = exit_angle(grid.qz, experiment.k_nm, experiment.alpha_i_rad)
+    if not np.isfinite(alpha_f).any() or not (np.nanmin(alpha_f) <= alpha_c <= np.nanmax(alpha_f)):
+        return None
+    row = int(np.nanargmin(np.abs(alpha_f - alpha_c)))
+    return slice(max(row - BAND_HALF_ROWS, 0), row + BAND_HALF_ROWS + 1)
 
 
 def correlation_distance(qy: np.ndarray, cut: np.ndarray, guinier_radius: float = math.nan) -> float:

@@ -259,6 +259,8 @@ class Dataset:
     class_names: tuple[str, ...]
     grid: QGrid
     attrs: dict
+    #: per-pattern sample and instrument variation (N, len(VARIATION_NAMES)), NaN where none was drawn
+    variation: np.ndarray | None = None
 
     @property
     def test(self) -> np.ndarray:
@@ -269,7 +271,7 @@ class Dataset:
 def read_dataset(path: str | Path, with_intensity: bool = True) -> Dataset:
     """Read a dataset file written by ``write_dataset``, or a shard directory/manifest (``simulator.shards``,
     all shards concatenated); errors name the file."""
-    from .shards import PatternSet, is_sharded
+    from .shards import PatternSet, is_sharded, read_variation
 
     if is_sharded(path):
         return PatternSet(path).to_dataset(with_intensity=with_intensity)
@@ -285,6 +287,7 @@ def read_dataset(path: str | Path, with_intensity: bool = True) -> Dataset:
                 class_names=tuple(json.loads(attrs["class_names"])),
                 grid=QGrid.from_dict(json.loads(attrs["qgrid"])),
                 attrs=attrs,
+                variation=read_variation(f),
             )
     except (OSError, KeyError) as exc:
         raise ValueError(f"{path}: not a gisaxs-live dataset ({exc})") from None

@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 
 from ..preprocess.qgrid import QGrid
-from .dataset import Dataset
+from .dataset import VARIATION_NAMES, Dataset
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "gisaxs-live shards 1"
@@ -89,6 +89,7 @@ class PatternSet:
         self.labels = np.concatenate([s[0] for s in small])
         self.split = np.concatenate([s[1] for s in small])
         self.parameters = np.concatenate([s[2] for s in small])
+        self.variation = np.concatenate([s[4] for s in small])
         self.attrs = small[0][3]
         self.class_names = tuple(json.loads(self.attrs["class_names"]))
         self.grid = QGrid.from_dict(json.loads(self.attrs["qgrid"]))
@@ -119,7 +120,7 @@ class PatternSet:
         indices = np.arange(len(self)) if indices is None else np.asarray(indices)
         return Dataset(self.images(indices), self.intensity(indices) if with_intensity else None,
                        self.labels[indices], self.split[indices], self.parameters[indices], self.class_names,
-                       self.grid, self.attrs)
+                       self.grid, self.attrs, self.variation[indices])
 
     def _read(self, name: str, indices: np.ndarray) -> np.ndarray:
         """Rows ``indices`` of dataset ``name``: per shard, the slab from the least to the largest index asked
@@ -164,6 +165,18 @@ class IntensityView:
         return self.patterns.intensity(self.indices[positions])
 
 
+def read_variation(f: h5py.File) -> np.ndarray:
+    """The file's per-pattern ``variation`` in today's VARIATION_NAMES columns (N, len(VARIATION_NAMES)), matched
+    by the names the file recorded: NaN where a set was simulated without variation or before a name existed."""
+    out = np.full((len(f["labels"]), len(VARIATION_NAMES)), np.nan)
+    if "variation" in f:
+        stored = f["variation"]
+        for i, name in enumerate(json.loads(stored.attrs["names"])):
+            if name in VARIATION_NAMES:
+                out[:, VARIATION_NAMES.index(name)] = stored[:, i]
+    return out
+
+
 def _open(path: Path) -> h5py.File:
     try:
         return h5py.File(path, "r")
@@ -171,9 +184,10 @@ def _open(path: Path) -> h5py.File:
         raise ValueError(f"{path}: not a gisaxs-live dataset ({exc})") from None
 
 
-def _small_arrays(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+def _small_arrays(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict, np.ndarray]:
+    """labels, split, parameters, attributes and variation (NaN where the set has none) of one file."""
     try:
         with _open(path) as f:
-            return f["labels"][()], f["split"][()], f["parameters"][()], dict(f.attrs)
+            return f["labels"][()], f["split"][()], f["parameters"][()], dict(f.attrs), read_variation(f)
     except KeyError as exc:
         raise ValueError(f"{path}: not a gisaxs-live dataset ({exc})") from None

@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..classify.size import SIZE_COLUMNS
 from ..results import Result, csv_columns, probability_columns
 from ..simulator.shapes import CLASS_NAMES
 from . import Update
@@ -65,9 +66,11 @@ class CsvLog:
         self.path = Path(path)
         self.class_names = tuple(class_names)
         self.fsync = fsync
-        columns = csv_columns(self.class_names)
-        self._header = format_rows([columns])
-        self._source = columns.index("source")
+        self._columns = csv_columns(self.class_names)
+        self._header = format_rows([self._columns])
+        self._source = self._columns.index("source")
+        #: positions in our columns of an existing log's older layout (``_adopt_layout``), None for ours
+        self._layout: list[int] | None = None
         self._fd: int | None = None
         self._reopen = False
         self._guard(self._open)
@@ -90,6 +93,8 @@ class CsvLog:
         rows = [r.row() for r in results]
         for row in rows:
             row[self._source] = escape_source(row[self._source])
+        if self._layout is not None:
+            rows = [[row[i] for i in self._layout] for row in rows]
         data = format_rows(rows).encode()
         self._guard(lambda: self._append(data))
 
@@ -110,6 +115,7 @@ class CsvLog:
             size = os.fstat(fd).st_size
             if size == 0:
                 _write_all(fd, self._header.encode())
+                self._layout = None
             else:
                 self._check_existing()
         except BaseException:
@@ -122,13 +128,25 @@ class CsvLog:
         with open(self.path, "rb") as fh:
             first = fh.readline().decode(errors="replace")
         if first != self._header:
-            raise LogError(f"{self.path}: its columns differ from this model's "
-                           f"({first.strip()[:120]!r}); give another --csv")
+            self._adopt_layout(first)
         torn = _torn_tail(self.path)
         if torn:
             os.truncate(self.path, self.path.stat().st_size - torn)
             log.warning("%s: removed a torn last line (%d bytes without a line end, e.g. after a full disk or a "
                         "power cut); its frame is classified again", self.path, torn)
+
+    def _adopt_layout(self, header: str) -> None:
+        """Keep writing an existing log of the previous layout (this model's columns less the size columns, as
+        written before they existed) in its own columns, so that a restart after an upgrade resumes it;
+        any other header raises ``LogError``."""
+        columns = next(csv.reader([header]), [])
+        missing = [c for c in self._columns if c not in columns]
+        if columns != [c for c in self._columns if c in columns] or not set(missing) <= set(SIZE_COLUMNS):
+            raise LogError(f"{self.path}: its columns differ from this model's ({header.strip()[:120]!r}); give "
+                           f"another --csv")
+        self._layout = [self._columns.index(c) for c in columns]
+        log.warning("%s: written before the size columns existed; its rows go on without them (give a new --csv "
+                    "to log the sizes)", self.path)
 
     def _append(self, data: bytes) -> None:
         if self._fd is None or self._reopen or not _same_file(self.path, self._fd):
@@ -139,6 +157,7 @@ class CsvLog:
             self._open()
         elif os.fstat(self._fd).st_size == 0:  # truncated in place
             _write_all(self._fd, self._header.encode())
+            self._layout = None
         _write_whole(self._fd, data)
         if self.fsync:
             os.fsync(self._fd)

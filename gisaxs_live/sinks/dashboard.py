@@ -109,9 +109,8 @@ class DashboardState:
 
     def _track_trend(self, r: Result) -> None:
         family = r.family()
-        d_y = getattr(getattr(r, "size", None), "D_y_nm", None)
         self.trend.append((family[0] if family else None, family[1] if family else 0.0,
-                           math.nan if d_y is None else float(d_y)))
+                           math.nan if r.size is None else r.size.D_y_nm))
         while len(self.trend) > self.trend_frames:
             self.trend.popleft()
         if family and family[0] not in self.family_colours:

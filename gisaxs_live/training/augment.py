@@ -184,3 +184,24 @@ def realistic_images(intensity: np.ndarray, rng: np.random.Generator, decades: f
     clean = rng.random(len(intensity)) < realism.p_clean
     noisy[clean] = intensity[clean]
     return to_levels(noisy, decades)
+
+
+def set_realism(attrs: dict, grid) -> Realism:
+    """The training augmentation of a randomised set (``transfer_realism`` around the set's experiment, from its
+    HDF5 attributes ``n_substrate``, ``wavelength_nm`` and ``incidence_angle_deg`` and its q-grid)."""
+    import json
+
+    n_substrate = json.loads(attrs["n_substrate"])
+    k = 2.0 * np.pi / float(attrs["wavelength_nm"])
+    return transfer_realism(critical_row(grid.qz_min, (grid.qz_max - grid.qz_min) / grid.n_qz, k,
+                                         np.radians(float(attrs["incidence_angle_deg"])), 1.0 - n_substrate[0]))
+
+
+def held_out_images(patterns, indices: np.ndarray, seed: int, realism: Realism, part: int = 4096) -> np.ndarray:
+    """The fixed detector-like uint8 images of a set's patterns at ``indices`` (its held-out split) that training
+    validates on, made in parts of ``part`` patterns with the generator ``[seed, 1]``; ``patterns`` is a
+    ``simulator.shards.PatternSet``."""
+    rng = np.random.default_rng([seed, 1])
+    decades = float(patterns.attrs["scale_decades"])
+    return np.concatenate([realistic_images(patterns.intensity(indices[i:i + part]), rng, decades, realism)
+                           for i in range(0, len(indices), part)])

@@ -68,3 +68,34 @@ def family_metrics(probabilities: np.ndarray, labels: np.ndarray, class_names: S
         "family_names": [family_name(g) for g in groups],
         "family_confusion": confusion_matrix(true_family, ranked[:, 0], len(groups)).tolist(),
     }
+
+
+#: the size figures: (name, TARGETS column, relative error (ln targets) or absolute (the aspect))
+SIZE_FIGURES: tuple[tuple[str, int, bool], ...] = (("D_y", 0, True), ("aspect", 1, False), ("fwhm", 2, True),
+                                                   ("distance", 3, True))
+
+
+def size_metrics(estimated: np.ndarray, sigma: np.ndarray, true: np.ndarray, labels: np.ndarray,
+                 class_names: Sequence[str]) -> dict:
+    """Errors of the size net (``classify.size_net``) against the truth, all in the net's TARGETS units
+    ((N, 4) each: ln D_y, D_z/D_y, ln FWHM, ln distance; NaN where a truth is undefined): per figure of
+    SIZE_FIGURES, overall and per true class, ``median`` and ``p90`` of the relative error |est/true − 1|
+    (D_y, FWHM, distance) or the absolute error (aspect), ``coverage_1sigma`` (% of patterns whose truth lies
+    within the estimate ± its σ; 68 % for honest σ) and ``n``."""
+
+    def figures(rows: np.ndarray) -> dict:
+        out = {}
+        for name, k, relative in SIZE_FIGURES:
+            defined = rows & np.isfinite(true[:, k])
+            diff = estimated[defined, k] - true[defined, k]
+            error = np.abs(np.expm1(diff)) if relative else np.abs(diff)
+            if not error.size:
+                continue
+            out[name] = {"median": float(np.median(error)), "p90": float(np.percentile(error, 90)),
+                         "coverage_1sigma": 100.0 * float(np.mean(np.abs(diff) <= sigma[defined, k])),
+                         "n": int(error.size)}
+        return out
+
+    everything = np.ones(len(labels), bool)
+    return {"all": figures(everything),
+            "per_class": {name: figures(labels == i) for i, name in enumerate(class_names) if np.any(labels == i)}}

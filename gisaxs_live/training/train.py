@@ -92,32 +92,62 @@ def learning_rate_at(step: float, steps_per_epoch: int, settings: TrainSettings)
     return settings.learning_rate * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
+@dataclass(frozen=True)
+class Task:
+    """What a network learns: ``build(grid shape)`` makes the uncompiled model (its last layer computes in float32),
+    ``loss(targets, outputs)`` is minimised, ``hits(targets, outputs)`` counts a batch's good answers (the
+    accuracy of an EpochReport); ``target_dtype`` is the targets' NumPy dtype in the pipeline."""
+
+    build: Callable
+    loss: Callable
+    hits: Callable
+    target_dtype: type = np.int64
+
+
+def classifier_task(architecture: str, n_classes: int) -> Task:
+    """The shape classifier (``classify.model``): cross-entropy on class indices, hits = top-1 correct."""
+    import keras
+
+    from ..classify.model import build_model
+
+    return Task(lambda shape: build_model(architecture, shape, n_classes), keras.losses.SparseCategoricalCrossentropy(),
+                _correct)
+
+
 def train_classifier(train_intensity: Intensities, train_labels: np.ndarray, val_images: np.ndarray,
                      val_labels: np.ndarray, n_classes: int, decades: float, settings: TrainSettings,
                      realism: Realism = Realism(),
                      on_epoch: Callable[[EpochReport], None] | None = None, chunk: int | None = None):
-    """Train on fresh ``realistic_images`` of ``train_intensity`` each epoch, streamed in chunks of ``chunk``
-    patterns (default: one chunk up to ONE_CHUNK_MAX patterns, else CHUNK_PATTERNS; module docstring); validate on the fixed uint8 ``val_images`` after each epoch. Returns (model
-    with the last epoch's weights, list of EpochReport)."""
+    """``train_network`` of the shape classifier on class indices ``train_labels`` / ``val_labels``."""
+    return train_network(train_intensity, train_labels, val_images, val_labels, decades, settings,
+                         classifier_task(settings.architecture, n_classes), realism, on_epoch, chunk)
+
+
+def train_network(train_intensity: Intensities, train_targets: np.ndarray, val_images: np.ndarray,
+                  val_targets: np.ndarray, decades: float, settings: TrainSettings, task: Task,
+                  realism: Realism = Realism(),
+                  on_epoch: Callable[[EpochReport], None] | None = None, chunk: int | None = None):
+    """Train ``task``'s network on fresh ``realistic_images`` of ``train_intensity`` each epoch, streamed in
+    chunks of ``chunk`` patterns (default: one chunk up to ONE_CHUNK_MAX patterns, else CHUNK_PATTERNS; module
+    docstring); validate on the fixed uint8 ``val_images`` after each epoch. Returns (model with the last
+    epoch's weights, list of EpochReport)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
     import tensorflow as tf
-
-    from ..classify.model import build_model
 
     keras.utils.set_random_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)  # augmentation (its own thread)
     order_rng = np.random.default_rng([settings.seed, 2])  # order within a chunk (this thread)
     chunk_rng = np.random.default_rng([settings.seed, 4])  # order of the chunks
-    if not len(train_labels):
+    if not len(train_targets):
         raise ValueError("the training set has no training patterns")
     if chunk is None:
-        chunk = len(train_labels) if len(train_labels) <= ONE_CHUNK_MAX else CHUNK_PATTERNS
-    bounds = _chunk_bounds(len(train_labels), chunk)
+        chunk = len(train_targets) if len(train_targets) <= ONE_CHUNK_MAX else CHUNK_PATTERNS
+    bounds = _chunk_bounds(len(train_targets), chunk)
     precision = resolve_precision(settings.precision)
     keras.mixed_precision.set_global_policy(precision)
     try:
-        model = build_model(settings.architecture, train_intensity.shape[1:], n_classes)
+        model = task.build(train_intensity.shape[1:])
     finally:
         keras.mixed_precision.set_global_policy("float32")
     model.get_layer(index=-1).dtype_policy = keras.DTypePolicy("float32")  # softmax and loss in float32
@@ -126,22 +156,22 @@ def train_classifier(train_intensity: Intensities, train_labels: np.ndarray, val
     steps_per_epoch = sum(math.ceil((b - a) / settings.batch_size) for a, b in bounds)
     schedule = _keras_schedule(steps_per_epoch, settings)
     optimizer = keras.optimizers.Adam(schedule)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    loss_fn = task.loss
     variables = model.trainable_variables
 
     @tf.function(reduce_retracing=True)
-    def train_step(images, labels):
+    def train_step(images, targets):
         x = tf.cast(images, tf.float32)[..., tf.newaxis] / 255.0
         with tf.GradientTape() as tape:
-            probabilities = model(x, training=True)
-            loss = loss_fn(labels, probabilities)
+            outputs = model(x, training=True)
+            loss = loss_fn(targets, outputs)
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return loss, _correct(labels, probabilities)
+        return loss, task.hits(targets, outputs)
 
     @tf.function(reduce_retracing=True)
-    def test_step(images, labels):
-        probabilities = model(tf.cast(images, tf.float32)[..., tf.newaxis] / 255.0, training=False)
-        return loss_fn(labels, probabilities), _correct(labels, probabilities)
+    def test_step(images, targets):
+        outputs = model(tf.cast(images, tf.float32)[..., tf.newaxis] / 255.0, training=False)
+        return loss_fn(targets, outputs), task.hits(targets, outputs)
 
     def augmented(first: int, stop: int) -> np.ndarray:
         """Images of patterns [first, stop), read and made in AUGMENT_THREADS contiguous parts (NumPy
@@ -159,7 +189,7 @@ def train_classifier(train_intensity: Intensities, train_labels: np.ndarray, val
                 yield epoch, k, bounds[j]
 
     reports = []
-    val_data = _batches(val_images, val_labels, 512)
+    val_data = _batches(val_images, val_targets.astype(task.target_dtype), 512)
     schedule_of_chunks = list(epoch_chunks())
     with ThreadPoolExecutor(1) as pool, ThreadPoolExecutor(AUGMENT_THREADS) as augment_pool:
         upcoming = pool.submit(augmented, *schedule_of_chunks[0][2])
@@ -171,8 +201,8 @@ def train_classifier(train_intensity: Intensities, train_labels: np.ndarray, val
             if i + 1 < len(schedule_of_chunks):
                 upcoming = pool.submit(augmented, *schedule_of_chunks[i + 1][2])
             order = order_rng.permutation(stop - first)
-            labels = train_labels[first:stop][order]
-            loss, accuracy = _mean_over(train_step, _batches(images[order], labels, settings.batch_size))
+            targets = train_targets[first:stop][order].astype(task.target_dtype)
+            loss, accuracy = _mean_over(train_step, _batches(images[order], targets, settings.batch_size))
             sums += (loss * len(order), accuracy * len(order), len(order))
             del images
             epoch_ends = i + 1 == len(schedule_of_chunks) or schedule_of_chunks[i + 1][1] == 0
@@ -186,7 +216,7 @@ def train_classifier(train_intensity: Intensities, train_labels: np.ndarray, val
             reports.append(report)
             if on_epoch is not None:
                 on_epoch(report)
-    result = build_model(settings.architecture, train_intensity.shape[1:], n_classes)
+    result = task.build(train_intensity.shape[1:])
     result.set_weights(model.get_weights())
     return result, reports
 
@@ -219,11 +249,11 @@ def _correct(labels, probabilities):
     return tf.reduce_sum(tf.cast(hits, tf.float32))
 
 
-def _batches(images: np.ndarray, labels: np.ndarray, batch_size: int):
-    """A tf.data pipeline of (uint8 images, int labels) batches, prefetched while a step runs."""
+def _batches(images: np.ndarray, targets: np.ndarray, batch_size: int):
+    """A tf.data pipeline of (uint8 images, targets) batches, prefetched while a step runs."""
     import tensorflow as tf
 
-    data = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int64)))
+    data = tf.data.Dataset.from_tensor_slices((images, targets))
     return data.batch(batch_size).prefetch(2)
 
 
@@ -231,9 +261,9 @@ def _mean_over(step: Callable, batches) -> tuple[float, float]:
     """(mean loss, accuracy) of ``step`` over the ``batches``, weighted by batch size."""
     total_loss = total_correct = 0.0
     n = 0
-    for images, labels in batches:
-        loss, correct = step(images, labels)
-        size = int(labels.shape[0])
+    for images, targets in batches:
+        loss, correct = step(images, targets)
+        size = int(targets.shape[0])
         total_loss += float(loss) * size
         total_correct += float(correct)
         n += size

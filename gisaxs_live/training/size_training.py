@@ -1,0 +1,66 @@
+"""Training the size net (``classify.size_net``) of a model directory on a simulated set: the same streamed,
+augmented training as the classifier (``training.train.train_network``), on the Gaussian negative
+log-likelihood of the standardised size targets (``training.size_targets``), then its held-out errors."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..classify.modeldir import META
+from ..classify.size_net import SIZE_WEIGHTS, SizeNetInfo, build_size_net, d_y_hits, gaussian_nll
+from ..simulator.shards import IntensityView, PatternSet
+from .augment import Realism
+from .evaluate import size_metrics
+from .size_targets import size_targets
+from .train import ONE_CHUNK_MAX, EpochReport, Task, TrainSettings, resolve_precision, train_network
+
+#: the size net's recipe: the classifier's schedule, 12 epochs
+SIZE_SETTINGS = TrainSettings(epochs=12)
+
+
+def size_task(info: SizeNetInfo) -> Task:
+    """The size net's Task; its hits are the patterns with D_y within 5 %."""
+    tolerance = math.log(1.05) / info.std[0]
+    return Task(build_size_net, gaussian_nll, lambda targets, outputs: d_y_hits(targets, outputs, tolerance),
+                np.float32)
+
+
+def train_size_net(model_dir: Path, data: PatternSet, val_images: np.ndarray, realism: Realism,
+                   settings: TrainSettings = SIZE_SETTINGS,
+                   on_epoch: Callable[[EpochReport], None] | None = None) -> dict:
+    """Train the size net on ``data``'s training split and write it into ``model_dir`` (``size.weights.h5`` and
+    ``model.json`` key ``size``); ``val_images`` are the held-out split's uint8 images (made detector-like
+    as the classifier's). Returns the ``size`` record: standardisation, recipe, time and the held-out
+    ``size_metrics``."""
+    started = time.perf_counter()
+    train, val = np.nonzero(~data.test)[0], np.nonzero(data.test)[0]
+    targets = size_targets(data.parameters, data.variation, data.attrs)
+    info = SizeNetInfo.fit(targets[train])
+    decades = float(data.attrs["scale_decades"])
+    intensity = data.intensity(train) if len(train) <= ONE_CHUNK_MAX else IntensityView(data, train)
+    model, reports = train_network(intensity, info.standardise(targets[train]), val_images,
+                                   info.standardise(targets[val]), decades, settings, size_task(info), realism,
+                                   on_epoch)
+    model.save_weights(Path(model_dir) / SIZE_WEIGHTS)
+    outputs = np.concatenate([model.predict(val_images[i:i + 1024, ..., None].astype(np.float32) / 255.0, verbose=0)
+                              for i in range(0, len(val_images), 1024)])
+    estimated, sigma = info.physical(outputs)
+    recipe = {k: v for k, v in asdict(replace(settings, initial_weights=None)).items() if k != "initial_weights"}
+    recipe["precision"] = resolve_precision(settings.precision)
+    record = dict(info.record(),
+                  training={"epochs": len(reports), "settings": recipe, "history": [r.__dict__ for r in reports],
+                            "seconds": time.perf_counter() - started, "n_train": int(len(train))},
+                  metrics={"held_out_noisy": size_metrics(estimated, sigma, targets[val], data.labels[val],
+                                                          data.class_names)})
+    meta_path = Path(model_dir) / META
+    meta = json.loads(meta_path.read_text())
+    meta["size"] = record
+    meta_path.write_text(json.dumps(meta, indent=1, default=list))
+    return record
