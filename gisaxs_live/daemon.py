@@ -5,10 +5,12 @@ when they queue up, reads them (``sources.files.read_file``, one reader thread p
 decoding releases the GIL), classifies all their frames in one
 call of the injected ``classify(frames) -> list[Result]``, and sends the results, in arrival order, to
 the sinks: the CSV log first (critical: its failure stops the daemon with exit status 1), then the
-dashboard or log lines (non-critical). Every file gets rows: a file that cannot be read (after the
-watcher's retries) or was deleted before it was read gets an ``error`` row naming the cause. The
-classifier is loaded after the watcher has started, so nothing arriving during the (slow) model load
-is missed.
+dashboard or log lines (non-critical). The readers start on the next batch before the worker
+classifies the current one, so that decoding goes on while the CNN runs and the rows are written; no
+batch waits for files that have not arrived (with none more, the current batch is classified at
+once). Every file gets rows: a file that cannot be read (after the watcher's retries) or was deleted
+before it was read gets an ``error`` row naming the cause. The classifier is loaded after the watcher
+has started, so nothing arriving during the (slow) model load is missed.
 
 The last row for a source is its answer. A file whose row is an ``error`` and that changes afterwards
 (a writer that closes it several times, a slow network copy) is read again, and its new rows
@@ -40,7 +42,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from .frame import Frame
 from .results import Result, utc_now
@@ -52,6 +54,8 @@ from .sources.watch import Arrival, DirectoryWatcher
 log = logging.getLogger(__name__)
 
 Classify = Callable[[Sequence[Frame]], list[Result]]
+#: a batch of arrivals and, per arrival, its reader's ``_read``
+Reading = tuple[Sequence[Arrival], list["Future[tuple[list[Frame], str | None]]"]]
 
 
 def plan_backlog(files: Sequence[tuple[str, float]], resume: Resume, backlog: bool, grace_s: float) -> list[str]:
@@ -124,6 +128,7 @@ class Daemon:
 
     def _loop(self, classify: Classify, batch_size: int) -> int:
         stopping, status = False, 0
+        reading: Reading | None = None  # the batch being read, classified in the next pass
         while True:
             if not stopping and (self._stop.is_set() or self.watcher.failure):
                 if self.watcher.failure:
@@ -138,13 +143,15 @@ class Daemon:
             if not stopping:
                 self._rescan_if_asked()
                 self._feed_backlog()
-            arrivals = self.watcher.take(batch_size, self.tick_s)
-            if stopping and not arrivals:
+            arrivals = self.watcher.take(batch_size, 0.0 if reading else self.tick_s)
+            if stopping and not arrivals and reading is None:
                 return status
-            results, done, errored = self._process(arrivals, classify)
+            ahead: Reading = (arrivals, [self._readers.submit(_read, a, classify) for a in arrivals])
+            results, done, errored = self._process(reading, classify) if reading else ([], [], set())
             self._emit(results)
             self.rows += len(results)
             self.watcher.done(done, errored)
+            reading = ahead if arrivals else None
 
     def _half_queue(self) -> int:
         return max(1, self.watcher.settings.queue_size // 2)
@@ -170,12 +177,15 @@ class Daemon:
         emit(self.sinks, Update(tuple(results), self.watcher.depth + len(self._backlog),
                                 self.watcher.settings.queue_size, source, self.model))
 
-    def _process(self, arrivals: Sequence[Arrival], classify: Classify) -> tuple[list[Result], list[str], set[str]]:
-        """Rows for ``arrivals``, the paths now finished, and those among them whose last row is an error."""
+    def _process(self, reading: Reading, classify: Classify) -> tuple[list[Result], list[str], set[str]]:
+        """Rows for the arrivals of ``reading`` once read, the paths now finished, and those among them whose
+        last row is an error."""
         done: list[str] = []
         slots: list[Result | slice] = []
         frames: list[Frame] = []
-        for a, (got, problem) in zip(arrivals, self._readers.map(lambda a: _read(a, classify), arrivals)):
+        arrivals, reads = reading
+        for a, read in zip(arrivals, reads):
+            got, problem = read.result()
             if problem is not None and not got:
                 if not os.path.lexists(a.path):
                     if self.watcher.moved_away(a.path):
