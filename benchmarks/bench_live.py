@@ -11,24 +11,33 @@ depends on what else the machine runs.
 
 Runs, in this order:
   10 Hz: 100 frames at a steady 10 frames/s;
-  then ``REPEATS`` rounds of, side by side:
+  then ``--rounds`` rounds (3) of, side by side:
     offline: fabio decode only (one thread, ``fabio.open``), then decode + classify (batches of 16)
              without watcher or log, of freshly written files (page cache warm): the reference and
              the one-process ceiling;
     max: 300 frames written as fast as possible; sustained rate = frames / (last row − first rename);
   fsync: cost of one CSV row write with and without fsync.
 The machine may be shared: each figure is the median over the rounds, and the ratio max / decode-only
-is taken within each round, then its median reported. The daemon's readers preprocess each frame
-right after decoding it (``Classifier.prepare_early``), the CNN runs once per batch.
-Writes benchmarks/results/live.json. Run: .venv/bin/python benchmarks/bench_live.py
+is taken within each round, then its median reported, with the load average before and after. The
+daemon's readers preprocess each frame right after decoding it (``Classifier.prepare_early``), the CNN
+runs once per batch.
+
+``--against DIR``: old and new side by side in one run. DIR is a checkout of another commit (e.g.
+``git worktree add /tmp/base COMMIT``); each of ``--rounds`` rounds runs the whole measurement (10 Hz,
+offline, max) once in a child process importing this repository's ``gisaxs_live`` and once in one
+importing DIR's, in alternating order, so that both see the same machine load.
+Writes benchmarks/results/live.json (``--out``). Run: .venv/bin/python benchmarks/bench_live.py
+[--rounds N] [--against DIR]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -52,7 +61,8 @@ RESULT = Path(__file__).parent / "results" / "live.json"
 DISTINCT = 8     # distinct frames, cycled through
 N_STEADY = 100   # frames at 10 Hz
 N_MAX = 300      # frames at the maximum rate
-REPEATS = 3      # rounds of offline + max
+ROUNDS = 3       # rounds of offline + max
+REPO = Path(__file__).resolve().parent.parent
 
 
 class TimedLog(CsvLog):
@@ -146,7 +156,8 @@ def fsync_cost(tmp: Path) -> dict:
     return costs
 
 
-def main() -> None:
+def measure(rounds: int) -> dict:
+    """The 10 Hz run, then ``rounds`` rounds of offline + max rate, in this process; the report."""
     load_before = os.getloadavg()[0]
     config = demo_config(load_config())
     series = GrowthSeries(config, DISTINCT)
@@ -163,51 +174,102 @@ def main() -> None:
         warmup.write_bytes(payloads[0])
         classify(list(read_frames(warmup)))  # the pixel → bin table and the first inference
         steady = run_live(tmp / "steady", tmp / "steady.csv", classify, payloads, N_STEADY, 10.0, "steady")
-        rounds = []
-        for i in range(REPEATS):
+        each = []
+        for i in range(rounds):
+            load = os.getloadavg()[0]
             decode, pipeline, decode_cpu_ms = offline_rates(scratch, payloads, classify)
             fastest = run_live(tmp / f"max{i}", tmp / f"max{i}.csv", classify, payloads, N_MAX, None, f"max{i}")
-            rounds.append({"decode_only_frames_per_s": decode, "decode_only_cpu_ms_per_frame": decode_cpu_ms,
-                           "decode_classify_no_watch_frames_per_s": pipeline,
-                           "max_rate": fastest, "max_rate_over_decode": fastest["sustained_frames_per_s"] / decode})
+            each.append({"decode_only_frames_per_s": decode, "decode_only_cpu_ms_per_frame": decode_cpu_ms,
+                         "decode_classify_no_watch_frames_per_s": pipeline,
+                         "max_rate": fastest, "max_rate_over_decode": fastest["sustained_frames_per_s"] / decode,
+                         "load_average_1min": [load, os.getloadavg()[0]]})
         fsync = fsync_cost(tmp)
-    median = lambda values: float(statistics.median(values))  # noqa: E731
-    decode = median(r["decode_only_frames_per_s"] for r in rounds)
-    pipeline = median(r["decode_classify_no_watch_frames_per_s"] for r in rounds)
-    fastest = {key: median(r["max_rate"][key] for r in rounds) for key in rounds[0]["max_rate"]}
-    fastest.update(frames=N_MAX, rows=min(r["max_rate"]["rows"] for r in rounds))
-    report = {
+    return {
         "frame": f"synthetic Pilatus 1M CBF 1043x981 int32 (demo growth series), ~{len(payloads[0]) // 1000} kB",
-        "model": model_kind, "model_load_s": load_s,
-        "repeats": REPEATS,
-        "decode_only_frames_per_s": decode,
-        "decode_only_cpu_ms_per_frame": median(r["decode_only_cpu_ms_per_frame"] for r in rounds),
-        "decode_classify_no_watch_frames_per_s": pipeline,
-        "steady_10hz": steady,
-        "max_rate": fastest,
-        "max_rate_over_decode": median(r["max_rate_over_decode"] for r in rounds),
-        "rounds": rounds,
-        "csv_row_write": fsync,
+        "model": model_kind, "model_load_s": load_s, "rounds": rounds, **summary(each), "steady_10hz": steady,
+        "csv_row_write": fsync, "round_results": each,
         "machine": {"python": platform.python_version(), "numpy": np.__version__, "fabio": fabio.version,
                     "cpus": os.cpu_count(), "processor": platform.machine(), "platform": sys.platform,
                     "load_average_1min_before": load_before, "load_average_1min_after": os.getloadavg()[0]},
         "date": time.strftime("%Y-%m-%d"),
     }
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"medians of {REPEATS} rounds: decode only: {decode:.0f} frames/s; decode + classify, no watcher: "
-          f"{pipeline:.0f} frames/s; model: {model_kind} (load {load_s:.1f} s)")
-    for name, r in (("10 Hz", steady), ("max", fastest)):
-        print(f"{name:>6}: {r['sustained_frames_per_s']:.1f} frames/s sustained, latency p50 {r['latency_ms_p50']:.0f} ms, "
-              f"p99 {r['latency_ms_p99']:.0f} ms ({r['rows']}/{r['frames']} rows)")
-    cpu_decode, cpu_live = report["decode_only_cpu_ms_per_frame"], fastest["cpu_ms_per_frame"]
-    print(f"CPU per frame: decode only {cpu_decode:.2f} ms, live at the max rate {cpu_live:.2f} ms (writer included); "
-          f"on {os.cpu_count()} idle cores that bounds the live rate by {os.cpu_count() / cpu_live * 1e3:.0f} frames/s "
-          f"= {os.cpu_count() * cpu_decode / cpu_live:.2f} x decode-only")
-    each = ", ".join(f"{r['max_rate_over_decode']:.2f}" for r in rounds)
-    print(f"max / decode-only: {report['max_rate_over_decode']:.2f} (median of {each})")
-    print(f"CSV row write: {fsync['no_fsync']['median_us']:.0f} us, with fsync {fsync['fsync']['median_us']:.0f} us")
-    print(f"written to {RESULT}")
+
+
+def summary(rounds: list[dict]) -> dict:
+    """Medians over ``rounds`` of each figure; the ratio max / decode-only taken within each round."""
+    median = lambda values: float(statistics.median(values))  # noqa: E731
+    fastest = {key: median(r["max_rate"][key] for r in rounds) for key in rounds[0]["max_rate"]}
+    fastest.update(frames=N_MAX, rows=min(r["max_rate"]["rows"] for r in rounds))
+    return {"decode_only_frames_per_s": median(r["decode_only_frames_per_s"] for r in rounds),
+            "decode_only_cpu_ms_per_frame": median(r["decode_only_cpu_ms_per_frame"] for r in rounds),
+            "decode_classify_no_watch_frames_per_s": median(r["decode_classify_no_watch_frames_per_s"] for r in rounds),
+            "max_rate": fastest, "max_rate_over_decode": median(r["max_rate_over_decode"] for r in rounds)}
+
+
+def child(tree: Path, out: Path) -> dict:
+    """One round of ``measure`` in a fresh process importing ``gisaxs_live`` from ``tree``."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    subprocess.run([sys.executable, __file__, "--rounds", "1", "--out", str(out)], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    return json.loads(out.read_text())
+
+
+def side_by_side(against: Path, rounds: int) -> dict:
+    """``rounds`` alternating rounds of this tree and ``against``; per tree the rounds and their medians."""
+    trees = {"this": REPO, "against": against.resolve()}
+    runs: dict[str, list[dict]] = {name: [] for name in trees}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(rounds):
+            for name in (("this", "against") if i % 2 == 0 else ("against", "this")):
+                runs[name].append(child(trees[name], Path(tmp) / f"{name}{i}.json"))
+                print(f"round {i + 1} {name}: {describe(runs[name][-1])}", flush=True)
+    report = {"rounds": rounds}
+    for name, tree in trees.items():
+        commit = subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True).stdout.strip()
+        each = [r["round_results"][0] for r in runs[name]]
+        steady = {key: float(statistics.median(r["steady_10hz"][key] for r in runs[name]))
+                  for key in runs[name][0]["steady_10hz"]}
+        report[name] = {"tree": str(tree), "commit": commit, **summary(each), "steady_10hz": steady,
+                        "runs": runs[name]}
+    return report
+
+
+def describe(report: dict) -> str:
+    load = report["machine"]
+    fastest, steady = report["max_rate"], report["steady_10hz"]
+    return (f"decode only {report['decode_only_frames_per_s']:.0f} frames/s, decode + classify "
+            f"{report['decode_classify_no_watch_frames_per_s']:.0f}, max {fastest['sustained_frames_per_s']:.0f} "
+            f"({report['max_rate_over_decode']:.2f} x decode-only, {fastest['cpu_ms_per_frame']:.1f} ms CPU/frame), "
+            f"10 Hz p99 {steady['latency_ms_p99']:.0f} ms; load {load['load_average_1min_before']:.1f}"
+            f"-{load['load_average_1min_after']:.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--against", type=Path, help="a checkout of another commit, measured side by side")
+    parser.add_argument("--out", type=Path, default=RESULT)
+    args = parser.parse_args()
+    if args.against:
+        report = side_by_side(args.against, args.rounds)
+        for name in ("this", "against"):
+            r = report[name]
+            each = ", ".join(f"{x['max_rate_over_decode']:.2f}" for x in (run["round_results"][0] for run in r["runs"]))
+            print(f"{name} ({r['commit']}): medians of {args.rounds}: decode only {r['decode_only_frames_per_s']:.0f} "
+                  f"frames/s, max {r['max_rate']['sustained_frames_per_s']:.0f} frames/s, max / decode-only "
+                  f"{r['max_rate_over_decode']:.2f} ({each}), CPU {r['max_rate']['cpu_ms_per_frame']:.1f} ms/frame, "
+                  f"10 Hz p99 {r['steady_10hz']['latency_ms_p99']:.0f} ms")
+    else:
+        report = measure(args.rounds)
+        print(f"medians of {args.rounds} rounds: {describe(report)}")
+        cpu_decode, cpu_live = report["decode_only_cpu_ms_per_frame"], report["max_rate"]["cpu_ms_per_frame"]
+        print(f"CPU per frame: decode only {cpu_decode:.2f} ms, live at the max rate {cpu_live:.2f} ms (writer "
+              f"included); on {os.cpu_count()} idle cores that bounds the live rate by "
+              f"{os.cpu_count() / cpu_live * 1e3:.0f} frames/s = {os.cpu_count() * cpu_decode / cpu_live:.2f} x decode-only")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"written to {args.out}")
 
 
 if __name__ == "__main__":
