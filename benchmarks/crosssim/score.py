@@ -92,7 +92,44 @@ def score(labels: list[dict[str, str]], rows: list[dict[str, str]], set_dir: Pat
                         for pred in CLASS_NAMES}
                  for true in CLASS_NAMES}
     return {"overall": summary, "per": per, "confusion_top1": confusion, "has_family_column": has_family,
-            "families": ["|".join(g) for g in groups], "frames": records}
+            "families": ["|".join(g) for g in groups], "size": size_errors(labels, by_source, set_dir),
+            "frames": records}
+
+
+def size_errors(labels: list[dict[str, str]], by_source: dict[str, dict[str, str]], set_dir: Path) -> dict | None:
+    """The size net's errors on the ``ok`` rows that have them, against BornAgain's true parameters in the card's
+    conventions (labels.csv): median and 90th percentile of |D_y/D_y,true − 1|, |fwhm/fwhm_true − 1| and
+    |aspect − aspect_true|, and the share within ±1σ, overall and per class; the distance for the
+    paracrystal frames only (their spacing d is our distance by definition; BornAgain's hard-disk coverage
+    is a 2-D packing, not our 3-D one); labels.csv's ``spacing`` is d/D_y, so the true distance is spacing × D_y.
+    None when the log has no size values."""
+    pairs = []
+    for label in labels:
+        row = by_source[str((set_dir / label["file"]).resolve())]
+        if row["status"] == "ok" and row.get("D_y_nm"):
+            pairs.append((label, row))
+    if not pairs:
+        return None
+
+    def figures(chosen: list[tuple[dict, dict]]) -> dict:
+        out = {}
+        for name, truth, est, err, relative in (("D_y", _label("D_y"), "D_y_nm", "D_y_err_nm", True),
+                                                 ("aspect", _label("aspect"), "aspect", "aspect_err", False),
+                                                 ("fwhm", _label("fwhm"), "fwhm_nm", "fwhm_err_nm", True),
+                                                 ("distance", _distance, "distance_nm", "distance_err_nm", True)):
+            usable = [(truth(lab), float(row[est]), float(row[err])) for lab, row in chosen if row.get(est)]
+            usable = [u for u in usable if np.isfinite(u[0])]
+            if not usable:
+                continue
+            true, value, sigma = map(np.array, zip(*usable))
+            error = np.abs(value / true - 1.0) if relative else np.abs(value - true)
+            out[name] = {"median": float(np.median(error)), "p90": float(np.percentile(error, 90)),
+                         "coverage_1sigma": float(np.mean(np.abs(value - true) <= sigma)), "n": len(usable)}
+        return out
+
+    return {"all": figures(pairs),
+            "per_class": {c: figures([p for p in pairs if p[0]["class"] == c]) for c in CLASS_NAMES
+                          if any(p[0]["class"] == c for p in pairs)}}
 
 
 def _rates(records: list[dict], has_family: bool) -> dict:
@@ -107,6 +144,18 @@ def _rates(records: list[dict], has_family: bool) -> dict:
 
 def _mean(records: list[dict], key: str) -> float | None:
     return sum(bool(r[key]) for r in records) / len(records) if records else None
+
+
+def _label(name: str):
+    """The true value of ``name`` of a labels.csv row (NaN where empty)."""
+    return lambda label: float(label[name] or "nan")
+
+
+def _distance(label: dict[str, str]) -> float:
+    """The true interparticle distance (nm) of a paracrystal frame, NaN for the other interferences."""
+    if label["interference"] != "paracrystal":
+        return float("nan")
+    return float(label["spacing"]) * float(label["D_y"])
 
 
 def report(result: dict) -> str:
@@ -129,7 +178,18 @@ def report(result: dict) -> str:
     lines.append(f"{'':>20} " + " ".join(f"{s:>6}" for s in short))
     for true, row in result["confusion_top1"].items():
         lines.append(f"{true:>20} " + " ".join(f"{row[p]:>6d}" for p in CLASS_NAMES))
+    if result["size"]:
+        lines.append("-- size net on the ok rows: median / 90th percentile (share within ±1σ); D_y, fwhm, distance "
+                     "relative, aspect absolute")
+        for name, figures in [*result["size"]["per_class"].items(), ("all", result["size"]["all"])]:
+            lines.append(f"{name:>20} " + "  ".join(f"{k} {_size_figure(k, f)}" for k, f in figures.items()))
     return "\n".join(lines)
+
+
+def _size_figure(name: str, f: dict) -> str:
+    if name == "aspect":
+        return f"{f['median']:.3f} / {f['p90']:.3f} ({_pct(f['coverage_1sigma'])})"
+    return f"{_pct(f['median'])} / {_pct(f['p90'])} ({_pct(f['coverage_1sigma'])})"
 
 
 def _pct(x: float | None) -> str:

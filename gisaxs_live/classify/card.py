@@ -12,6 +12,7 @@ import inspect
 from typing import Any
 
 from ..simulator import conventions
+from ..training.report import size_cell
 from ..simulator.shapes import get_shape
 from .families import family_name
 from .modeldir import ModelInfo
@@ -98,7 +99,31 @@ def card_facts(info: ModelInfo) -> dict[str, Any]:
         "metrics": meta.get("metrics", {}),
         "other_data": meta.get("other_data", {}),
         "ood": meta.get("ood"),
+        "size": _size_facts(meta.get("size")),
     }
+
+
+#: what each size column means (``classify/size.py``), for the card
+SIZE_DEFINITIONS = {
+    "D_y_nm": "in-plane diameter D_y (nm), the mode of the islands' size distribution, as the classes' D_y",
+    "aspect": "D_z/D_y as the classes' aspect (a truncated spheroid: the full spheroid's D_z)",
+    "fwhm_nm": "full width at half maximum of the D_y distribution (nm)",
+    "distance_nm": "interparticle distance (nm): a paracrystal's mean spacing d; for Percus–Yevick hard spheres of "
+                   "diameter D_y at volume fraction η the mean spacing of their number density, D_y (π/6η)^(1/3); "
+                   "not defined for a dilute deposit (those patterns are left out of its training)",
+    "*_err": "the net's 1σ of each, from its predicted variance (Gaussian negative log-likelihood training)",
+    "corr_distance_nm, guinier_radius_nm": "model-free: 2π/q₀ of the interference maximum and the in-plane "
+                                            "Guinier radius, from the Yoneda-band cut (preprocess/descriptors.py)",
+}
+
+
+def _size_facts(record: dict | None) -> dict[str, Any]:
+    """The size columns' definitions and, where the model has a size net, its recipe and held-out errors."""
+    facts: dict[str, Any] = {"definitions": SIZE_DEFINITIONS, "net": None}
+    if record:
+        facts["net"] = {"targets": record["targets"], "epochs": record["training"]["epochs"],
+                        "n_train": record["training"]["n_train"], "metrics": record["metrics"]}
+    return facts
 
 
 def render_markdown(facts: dict[str, Any]) -> str:
@@ -144,6 +169,20 @@ def render_markdown(facts: dict[str, Any]) -> str:
     else:
         lines += ["Not calibrated: rows have no `ood_score` and never status `unknown` "
                   "(`gisaxs-live calibrate-ood --model DIR SET.h5`)."]
+    lines += ["", "## Size estimates", "",
+              "Columns of every `ok` row (the descriptors also on `unknown` rows); empty where not determined.", ""]
+    lines += [f"* `{name}`: {text}." for name, text in facts["size"]["definitions"].items()]
+    net = facts["size"]["net"]
+    if net:
+        lines += ["", f"Size net: {net['epochs']} epochs on {net['n_train']} patterns of the training set below. "
+                  "Held-out errors (detector-like noise), median / 90th percentile, and how often the truth lies "
+                  "within ±1σ:", "", "| class | D_y (%) | aspect | FWHM (%) | distance (%) |", "|---|---|---|---|---|"]
+        figures = net["metrics"]["held_out_noisy"]
+        for label, row in [*figures["per_class"].items(), ("all", figures["all"])]:
+            lines += [f"| {label} | " + " | ".join(size_cell(row.get(k), k == "aspect")
+                                                 for k in ("D_y", "aspect", "fwhm", "distance")) + " |"]
+    else:
+        lines += ["", "This model has no size net: the net's columns stay empty (`gisaxs-live train-size`)."]
     lines += ["", "## Training", ""]
     t = facts["training"]
     if "training_set" in t:

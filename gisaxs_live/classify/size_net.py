@@ -123,3 +123,11 @@ def estimates(info: SizeNetInfo, outputs: np.ndarray) -> list[SizeEstimate]:
 def has_size_net(model_dir: Path, meta: dict) -> bool:
     """Whether a model directory holds a size net (its weights and its ``model.json`` record)."""
     return "size" in meta and (Path(model_dir) / SIZE_WEIGHTS).is_file()
+
+
+def target_arrays(found: list[SizeEstimate]) -> tuple[np.ndarray, np.ndarray]:
+    """(means, σ) (N, len(TARGETS)) in TARGETS units of the net's estimates: the inverse of ``estimates``."""
+    mean = np.array([[math.log(e.D_y_nm), e.aspect, math.log(e.fwhm_nm), math.log(e.distance_nm)] for e in found])
+    sigma = np.array([[e.D_y_err_nm / e.D_y_nm, e.aspect_err, e.fwhm_err_nm / e.fwhm_nm,
+                       e.distance_err_nm / e.distance_nm] for e in found])
+    return mean.reshape(-1, len(TARGETS)), sigma.reshape(-1, len(TARGETS))

@@ -1,7 +1,8 @@
 """``gisaxs-live evaluate``: accuracy of a model on a simulated set's held-out split, laid out like the
 paper's Table 2, with the image-similarity baseline of its Table 3 on the same test images; the accuracy of
-the degenerate families (family top-1, top-2, per class, confusion) and, for a model with out-of-distribution
-statistics, the fraction of these known-class patterns flagged ``unknown`` (false flags)."""
+the degenerate families (family top-1, top-2, per class, confusion); for a model with out-of-distribution
+statistics, the fraction of these known-class patterns flagged ``unknown`` (false flags); for a model with a
+size net, its median and 90th-percentile errors per class and how often the truth lies within ±1σ."""
 
 from __future__ import annotations
 
@@ -35,8 +36,10 @@ def run(args: argparse.Namespace) -> int:
     from ..classify.predictor import Predictor
     from ..simulator.dataset import read_dataset
     from ..training.augment import Realism, realistic_images
-    from ..training.evaluate import metrics
-    from ..training.report import confusion_table, write_heatmap
+    from ..classify.size_net import target_arrays
+    from ..training.evaluate import metrics, size_metrics
+    from ..training.size_targets import size_targets
+    from ..training.report import confusion_table, size_table, write_heatmap
     from ..training.similarity import nearest_neighbour_labels
 
     if args.peak_counts is not None:
@@ -56,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if args.noise:
         images = realistic_images(data.intensity[test], np.random.default_rng(args.seed), predictor.info.decades,
                                   realism)
-    outputs = [predictor.forward(images[i:i + 256]) for i in range(0, len(images), 256)]
+    outputs = [predictor.forward_all(images[i:i + 256]) for i in range(0, len(images), 256)]
     probabilities = np.concatenate([o[0] for o in outputs])
     scores = predictor.ood_scores(np.concatenate([o[1] for o in outputs]))
     train = ~test
@@ -64,6 +67,12 @@ def run(args: argparse.Namespace) -> int:
     result = metrics(probabilities, data.labels[test], data.class_names, similar, predictor.info.families)
     result["flagged_unknown"] = None if scores is None else 100.0 * float(np.mean(scores > 1.0))
     console.print(confusion_table(result, data.class_names, f"{args.dataset} ({_condition(args)})"))
+    if predictor.size_info is not None:
+        mean, sigma = target_arrays([e for o in outputs for e in o[2]])
+        truth = size_targets(data.parameters[test], None if data.variation is None else data.variation[test],
+                             data.attrs)
+        result["size"] = size_metrics(mean, sigma, truth, data.labels[test], data.class_names)
+        console.print(size_table(result["size"], f"size net on {args.dataset} ({_condition(args)})"))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     if args.png:

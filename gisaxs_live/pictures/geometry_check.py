@@ -193,7 +193,7 @@ def simulated_input(result: Result, grid: QGrid, experiment: Experiment, simulat
     name, p = ranked[0]
     shape = get_shape(name)
     limits = {q.name: q.limits for q in shape.parameters}
-    size = getattr(result, "size", None)
+    size = result.size
     fitted = {}
     for field_name, parameter in SIZE_PARAMETERS:
         value = getattr(size, field_name, None)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from rich.table import Table
 
-from .evaluate import PAPER
+from .evaluate import PAPER, SIZE_FIGURES
 
 
 def _pct(value: float | None) -> str:
@@ -38,6 +38,31 @@ def confusion_table(result: dict, class_names: Sequence[str], title: str) -> Tab
     if result.get("flagged_unknown") is not None:
         table.caption += f"; flagged unknown {result['flagged_unknown']:.1f} %"
     return table
+
+
+def size_table(figures: dict, title: str) -> Table:
+    """The size net's errors (``evaluate.size_metrics``): a row per true class and one for all, for each
+    figure its median / 90th percentile (relative in %, the aspect absolute) and the ±1σ coverage."""
+    table = Table(title=f"Size errors, median / 90th percentile (±1σ coverage) — {title}", title_justify="left")
+    table.add_column("class")
+    names = [name for name, _, _ in SIZE_FIGURES]
+    for name in names:
+        table.add_column(name if name == "aspect" else f"{name} (%)", justify="right")
+    for label, row in [*figures["per_class"].items(), ("all", figures["all"])]:
+        if label == "all":
+            table.add_section()
+        table.add_row(label, *[size_cell(row.get(name), name == "aspect") for name in names])
+    table.caption = "relative errors |estimate/true − 1| (aspect: absolute); coverage: % within ±1σ (68 % if honest)"
+    return table
+
+
+def size_cell(figure: dict | None, absolute: bool) -> str:
+    """A ``size_metrics`` figure as "median / p90 (coverage %)": relative errors in %, absolute ones as they are."""
+    if figure is None:
+        return "–"
+    if absolute:
+        return f"{figure['median']:.3f} / {figure['p90']:.3f} ({figure['coverage_1sigma']:.0f} %)"
+    return f"{100 * figure['median']:.1f} / {100 * figure['p90']:.1f} ({figure['coverage_1sigma']:.0f} %)"
 
 
 def write_heatmap(path: str | Path, result: dict, class_names: Sequence[str]) -> None:
