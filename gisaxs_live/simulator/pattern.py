@@ -18,6 +18,7 @@ from .optics import dwba_amplitude, fresnel_r, scattering_prefactor
 from .shapes import ShapeModel
 from .shapes._kernel import Ellipsoidal, Separable
 from .structure import Structure, percus_yevick
+from .trig import expi, sincos
 
 
 @dataclass(frozen=True)
@@ -120,16 +121,33 @@ def _distinct_orientations(angles: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     return s2[keep], c2[keep], np.asarray(counts, float)
 
 
+#: elements per block of ``_sphere_amplitude``: its dozen temporaries stay in a core's cache (2 MB L2 here),
+#: about half the time per element of one pass over a (6, 2, 90, 70) array
+_BLOCK = 16384
+
+
 def _sphere_amplitude(u: np.ndarray) -> np.ndarray:
-    """``sphere_amplitude`` (3(sin u − u cos u)/u³, 1 − u²/10 below 1e-4) with fewer temporaries."""
+    """``sphere_amplitude`` (3(sin u − u cos u)/u³, 1 − u²/10 below 1e-4) in blocks of ``_BLOCK`` elements,
+    with the table sine and cosine (``trig.sincos``)."""
+    flat = u.reshape(-1)
+    out = np.empty_like(flat)
+    for start in range(0, flat.size, _BLOCK):
+        out[start:start + _BLOCK] = _sphere_amplitude_block(flat[start:start + _BLOCK])
+    return out.reshape(u.shape)
+
+
+def _sphere_amplitude_block(u: np.ndarray) -> np.ndarray:
     small = u < 1e-4
-    us = np.where(small, 1.0, u) if small.any() else u
-    out = np.cos(us)
-    out *= us
-    np.subtract(np.sin(us), out, out=out)
+    any_small = small.any()
+    us = np.where(small, 1.0, u) if any_small else u
+    out, cos_u = sincos(us)
+    cos_u *= us
+    out -= cos_u
     out *= 3.0
-    out /= us * us * us
-    if small.any():
+    np.multiply(us, us, out=cos_u)
+    cos_u *= us
+    out /= cos_u
+    if any_small:
         out[small] = 1.0 - u[small] ** 2 / 10.0
     return out
 
@@ -182,7 +200,7 @@ def _separable(kernel: Separable, geometry, sizes, weights, angles, qy, s_f, s_i
     w, c, length = (np.asarray(a, float) for a in kernel.vertical(**geometry))
     w_s, c_s = scale[:, np.newaxis] * w, scale[:, np.newaxis] * c  # (S, T)
     x = s_f[np.newaxis, :, np.newaxis] * c_s[:, np.newaxis, :]  # (S, m, T)
-    we_f = w_s[:, np.newaxis, :] * (np.cos(x) + 1j * np.sin(x))
+    we_f = w_s[:, np.newaxis, :] * expi(x)
     e_i = np.exp(1j * s_i * c_s)[:, np.newaxis, :]
     z0, z1 = we_f * e_i, we_f * np.conj(e_i)
     slab = length > 0.0

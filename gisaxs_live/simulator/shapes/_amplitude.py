@@ -8,6 +8,8 @@ from functools import lru_cache
 import numpy as np
 from scipy.special import j1
 
+from ..trig import expi, sinc
+
 _SMALL = 1e-4
 
 
@@ -50,7 +52,7 @@ def polygon_amplitude(qx: np.ndarray, qy: np.ndarray, vertices: np.ndarray) -> n
     for (ex, ey), (mx, my) in zip(edges, mids):
         q_dot_n = qx * ey - qy * ex
         half = 0.5 * (qx * ex + qy * ey)
-        total += q_dot_n * np.exp(1j * (qx * mx + qy * my)) * np.sinc(half / np.pi)
+        total += q_dot_n * expi(qx * mx + qy * my) * sinc(half)
     return np.where(small, area, -1j * total / q2s)
 
 
