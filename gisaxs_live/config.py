@@ -277,13 +277,15 @@ class Events:
 @dataclass(frozen=True)
 class Output:
     """Where results go: the CSV log (``fsync`` each write for power-loss safety), the dashboard
-    (``recent_rows`` table rows; class mix over the last ``mix_frames`` frames) and class-change ``events``."""
+    (``recent_rows`` table rows; class mix over the last ``mix_frames`` frames), class-change ``events`` and,
+    with ``refine``, a live fit of the newest ok frame whenever the last fit has finished (``watch --refine``)."""
 
     csv: Path | None = None
     fsync: bool = False
     recent_rows: int = 12
     mix_frames: int = 20
     events: Events = field(default_factory=Events)
+    refine: bool = False
 
     def _check(self, where: str) -> None:
         _in_range(where, "recent_rows", self.recent_rows, 1, 1000)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import math
 import time
 from pathlib import Path
 
@@ -34,23 +33,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..classify.pipeline import Classifier
     from ..config import load_config
-    from ..frame import FrameError
     from ..pictures.report import write_atomically
-    from ..refine.fit import FitData, refine
-    from ..refine.model import ForwardModel
+    from ..refine.frame import FrameFitter, NotFitted
     from ..refine.picture import refinement_png
-    from ..refine.start import best_scale, grid_start, size_start
-    from ..simulator.pattern import Optics
-    from ..simulator.shapes import CLASS_NAMES, get_shape
+    from ..simulator.shapes import CLASS_NAMES
     from ..sources.files import read_file
 
     if args.shape_class is not None and args.shape_class not in CLASS_NAMES:
         raise ValueError(f"--class {args.shape_class}: not a class; known: {', '.join(CLASS_NAMES)}")
     config = load_config(args.config, detector=True)
     classifier = Classifier(config, args.model)
-    grid = classifier.predictor.info.grid
-    optics = Optics.from_experiment(config.experiment)
-    forwards: dict[str, ForwardModel] = {}
+    fitter = FrameFitter(config, classifier.preprocessor)
     if args.png is not None:
         args.png.mkdir(parents=True, exist_ok=True)
     rows, failed = [], 0
@@ -61,40 +54,22 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
         for frame in frames:
             name = f"{path.name} frame {frame.frame_id}"
+            (result,) = classifier.classify([frame])
+            shape_class = args.shape_class or (result.ranked()[0][0] if result.ranked() else None)
             try:
-                prepared = classifier.preprocessor.prepare(frame)
-            except FrameError as exc:
+                if shape_class is None:
+                    raise NotFitted(result.message)
+                done = fitter.fit(frame, shape_class, result.size)
+            except NotFitted as exc:
                 print(f"{name}: not fitted: {exc}")
                 failed += 1
                 continue
-            (result,) = classifier.classify([frame])
-            shape_class = args.shape_class or (result.ranked()[0][0] if result.ranked() else None)
-            if prepared.status != "ok" or shape_class is None:
-                print(f"{name}: not fitted: {prepared.message or result.message}")
-                failed += 1
-                continue
-            forward = forwards.setdefault(shape_class, ForwardModel(get_shape(shape_class), grid, optics,
-                                                                    config.simulation))
-            pixels = classifier.preprocessor.lookup(frame.data.shape).counts.reshape(grid.shape)
-            data = FitData(prepared.intensity.astype(float), pixels)
-            start = size_start(forward, getattr(result, "size", None), config.experiment.volume_fraction)
-            if start is None:
-                start, scale = grid_start(forward, data, config.experiment.volume_fraction)
-            else:
-                scale = best_scale(forward(_theta(forward, start)), data)
-            fit = refine(forward, data, start, scale)
-            print(f"{name}: {shape_class}  " + "  ".join(
-                f"{k} {fit.params[k]:.4g} ± {fit.errors[k]:.2g}" for k in forward.names)
-                + f"  χ²_red {fit.chi2_red:.2f}  {fit.seconds:.2f} s" + ("" if fit.converged else f"  ({fit.message})"))
-            rows.append({"source": str(path), "frame": frame.frame_id, "class": shape_class,
-                         **{k: f"{fit.params[k]:.6g}" for k in forward.names},
-                         **{f"{k}_err": f"{fit.errors[k]:.3g}" for k in forward.names},
-                         "chi2_red": f"{fit.chi2_red:.4g}", "converged": int(fit.converged),
-                         "seconds": f"{fit.seconds:.3f}"})
+            print(f"{name}: {done.describe()}")
+            rows.append(done.row(str(path), frame.frame_id))
             if args.png is not None:
-                title = f"{name}: {shape_class}, χ²_red {fit.chi2_red:.2f}"
+                title = f"{name}: {shape_class}, χ²_red {done.fit.chi2_red:.2f}"
                 write_atomically(args.png / f"{path.stem}_{frame.frame_id}.refine.png",
-                                 refinement_png(data, fit, grid, title))
+                                 refinement_png(done.data, done.fit, fitter.grid, title))
     if args.csv is not None and rows:
         columns = list(dict.fromkeys(k for row in rows for k in row))
         with open(args.csv, "w", newline="") as fh:
@@ -103,9 +78,3 @@ def run(args: argparse.Namespace) -> int:
             writer.writerows(rows)
         print(f"wrote {len(rows)} {'fit' if len(rows) == 1 else 'fits'} to {args.csv}")
     return 1 if failed else 0
-
-
-def _theta(forward, start: dict[str, float]):
-    import numpy as np
-
-    return np.array([start[name] for name in forward.names], float)

@@ -18,6 +18,11 @@ systemd is notified (READY=1 to $NOTIFY_SOCKET; the unit in systemd/ is Type=not
 With --bluesky tcp://HOST:PORT (or watch.bluesky) results also go to a bluesky 0MQ proxy as event-model
 documents (one run from the first frame to the exit; see ``gisaxs_live.sinks.bluesky``).
 
+With --refine (or output.refine) the newest ok frame is also fitted by the bundled simulator in a
+background thread whenever the last fit has finished, one row per fit in <log stem>.refine.csv beside
+the log; frames that come while a fit runs are skipped for refinement, and the rows never wait for it
+(see ``gisaxs_live.sinks.refine``).
+
 SIGTERM or Ctrl-C: finish the frames already found, flush the log, exit 0 (a second Ctrl-C aborts;
 the next start picks up what was left). SIGHUP reopens the CSV log (after logrotate). Exit status: 0
 after a clean stop, 1 if the log or the directory failed, 2 for a usage or configuration error.
@@ -58,6 +63,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--bluesky", metavar="tcp://HOST:PORT", default=None,
                    help="also publish results as Bluesky event-model documents (one run until the exit) to the "
                         "bluesky 0MQ proxy's input port (default: watch.bluesky; needs the bluesky extra)")
+    p.add_argument("--refine", action="store_true",
+                   help="also fit the simulator to the newest ok frame whenever the last fit is done, into "
+                        "<log stem>.refine.csv (default: output.refine)")
     p.set_defaults(func=run)
 
 
@@ -73,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give the directory to watch (DIR or watch.directory)")
     csv_path = args.csv or config.output.csv or default_csv(directory)
     return watch(config, settings, directory, csv_path, args.model, args.backlog, want_dashboard(args.no_dashboard),
-                 bluesky=args.bluesky or settings.bluesky)
+                 bluesky=args.bluesky or settings.bluesky, refine=args.refine or config.output.refine)
 
 
 def default_csv(directory: Path) -> Path:
@@ -86,9 +94,11 @@ def default_csv(directory: Path) -> Path:
 
 
 def watch(config: Config, settings: Watch, directory: Path, csv_path: Path, model: Path | None, backlog: bool,
-          dashboard: bool, on_start: Callable[[Daemon], None] | None = None, bluesky: str | None = None) -> int:
+          dashboard: bool, on_start: Callable[[Daemon], None] | None = None, bluesky: str | None = None,
+          refine: bool = False) -> int:
     """Run the daemon in this (main) thread until a signal stops it; ``on_start(daemon)`` runs before;
-    ``bluesky``: the bluesky 0MQ proxy (tcp://HOST:PORT) that also gets the results, as documents."""
+    ``bluesky``: the bluesky 0MQ proxy (tcp://HOST:PORT) that also gets the results, as documents;
+    ``refine``: fit the newest ok frame in the background (``sinks.refine``)."""
     from ..daemon import Daemon, handle_signals
     from ..sinks.bluesky import bluesky_sinks
     from ..sinks.console import dashboard_sink, log_line_sink
@@ -109,6 +119,11 @@ def watch(config: Config, settings: Watch, directory: Path, csv_path: Path, mode
     events.show_on(console)
     sinks = [console, events,
              *bluesky_sinks(bluesky, {"gisaxs_live_command": "watch", "directory": str(directory)})]
+    if refine:
+        from ..refine.frame import FrameFitter
+        from ..sinks.refine import RefineSink
+
+        sinks.append(RefineSink(csv_path, FrameFitter.for_model(config, model)))
 
     def load():
         from ..classify.pipeline import Classifier
