@@ -211,9 +211,11 @@ def test_bin_value_is_the_mean_of_its_valid_pixels(config, grid, synthetic):
     assert intensity[row, col] == pytest.approx(good.mean(), rel=1e-6)
 
 
-def test_the_regrid_equals_a_direct_per_bin_mean_on_a_random_frame_and_mask(config, grid):
+# counts up to 10⁶: bins summed in int32; up to 2³¹ − 1: a bin's sum would overflow int32, summed in int64
+@pytest.mark.parametrize("high", [10**6, 2**31 - 1])
+def test_the_regrid_equals_a_direct_per_bin_mean_on_a_random_frame_and_mask(config, grid, high):
     rng = np.random.default_rng(11)
-    data = rng.integers(-2, 10**6, PILATUS_1M).astype(np.int32)  # negative: gaps and dead pixels
+    data = rng.integers(-2, high, PILATUS_1M).astype(np.int32)  # negative: gaps and dead pixels
     frame_mask = rng.random(PILATUS_1M) < 0.2
     plain = with_mask(config, hot_pixel_ratio=None)
     pre = FramePreprocessor(plain, grid, DECADES)

@@ -62,10 +62,11 @@ def build_lookup(q: PixelQ, masked: np.ndarray, grid: QGrid) -> Lookup:
 def bin_sums(values: np.ndarray, lookup: Lookup, excluded: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Per bin (flat): the sum (float64) of ``values`` (one per table pixel, in table order, e.g. counts)
     and how many pixels it has, leaving out those where ``excluded`` (bool per table pixel; None: none).
-    Sets the excluded values to 0 in place. Integer counts are summed exactly (int64), others in float64;
+    Sets the excluded values to 0 in place. Integer counts are summed exactly, others in float64;
     everything runs along the table in order (no scattered access). The excluded pixels (module gaps, dead
     pixels: few) are counted per bin by where they fall among the runs' starts, 0.2 ms for a Pilatus 1M
-    instead of 0.45 ms for summing the flags."""
+    instead of 0.45 ms for summing the flags; int32 counts are summed in int32 where no bin's sum can
+    overflow it (0.1 ms for a Pilatus 1M instead of 0.5 ms in int64), else in int64."""
     sums = np.zeros(lookup.n_bins)
     counts = lookup.counts.copy()
     if not lookup.occupied.size:
@@ -75,8 +76,17 @@ def bin_sums(values: np.ndarray, lookup: Lookup, excluded: np.ndarray | None) ->
         run_bounds = np.searchsorted(np.flatnonzero(excluded), np.append(lookup.starts, excluded.size))
         counts[lookup.occupied] -= np.diff(run_bounds)
     dtype = np.int64 if values.dtype.kind in "iub" else np.float64
+    if values.dtype == np.int32 and _int32_sums_exact(values, lookup):
+        dtype = np.int32
     sums[lookup.occupied] = np.add.reduceat(values, lookup.starts, dtype=dtype)
     return sums, counts
+
+
+def _int32_sums_exact(values: np.ndarray, lookup: Lookup) -> bool:
+    """Whether every bin's sum of the int32 ``values`` fits in int32: the largest magnitude times the most
+    pixels in a bin stays below 2³¹."""
+    largest = max(int(values.max()), -int(values.min()))
+    return largest * int(lookup.counts.max()) < 2**31
 
 
 def replace_values(values: np.ndarray, lookup: Lookup, sums: np.ndarray, counts: np.ndarray,
