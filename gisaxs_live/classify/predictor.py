@@ -52,10 +52,11 @@ class Predictor:
         if not has_size_net(self.info.path, self.info.meta):
             return None, None
         weights = self.info.path / SIZE_WEIGHTS
-        net = build_size_net(self.info.grid.shape)
         try:
+            info = SizeNetInfo.from_meta(self.info.meta["size"])
+            net = build_size_net(self.info.grid.shape, info.filters)
             net.load_weights(weights)
-            return SizeNetInfo.from_meta(self.info.meta["size"]), net
+            return info, net
         except (OSError, ValueError, KeyError) as exc:
             raise ValueError(f"{weights}: cannot load the size net ({exc})".splitlines()[0]) from None
 

@@ -27,20 +27,22 @@ SIZE_WEIGHTS = "size.weights.h5"
 TARGETS: tuple[str, ...] = ("ln_D_y", "aspect", "ln_fwhm", "ln_distance")
 #: the net's log variances are kept within ±LOG_VARIANCE_LIMIT (σ from 0.03 to 33 standard deviations)
 LOG_VARIANCE_LIMIT = 7.0
+#: filters of the three convolution stages
+FILTERS: tuple[int, ...] = (32, 64, 64)
 
 
-def build_size_net(input_shape: tuple[int, int]):
+def build_size_net(input_shape: tuple[int, int], filters: tuple[int, ...] = FILTERS):
     """An uncompiled ``keras.Model``: (batch, rows, cols, 1) floats in [0, 1] → (batch, 2 × len(TARGETS)), the
-    standardised means then the log variances. Three Conv 3×3 + MaxPool 2 stages (32, 64, 64 filters) keep
-    positions to 1/8 of the grid, which the fringe spacing (hence D_y) needs; then Dense 256 (dropout 0.2).
+    standardised means then the log variances. Conv 3×3 + MaxPool 2 stages (``filters`` each; three keep
+    positions to 1/8 of the grid, which the fringe spacing, hence D_y, needs); then Dense 256 (dropout 0.2).
     About 1.5 M parameters on the 90×70 grid."""
     import keras
     from keras import layers
 
     inputs = keras.Input(shape=(*input_shape, 1), name="image")
     x = inputs
-    for stage, filters in enumerate((32, 64, 64), start=1):
-        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"size_conv{stage}")(x)
+    for stage, n in enumerate(filters, start=1):
+        x = layers.Conv2D(n, 3, padding="same", activation="relu", name=f"size_conv{stage}")(x)
         x = layers.MaxPooling2D(2, padding="same", name=f"size_pool{stage}")(x)
     x = layers.Flatten(name="size_flatten")(x)
     x = layers.Dense(256, activation="relu", name="size_dense")(x)
@@ -79,18 +81,21 @@ class SizeNetInfo:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     targets: tuple[str, ...] = TARGETS
+    filters: tuple[int, ...] = FILTERS
 
     @classmethod
     def from_meta(cls, record: dict) -> "SizeNetInfo":
         targets = tuple(record.get("targets", ()))
         if targets != TARGETS:
             raise ValueError(f"size net of targets {targets}: this version reads {TARGETS}")
-        return cls(tuple(map(float, record["mean"])), tuple(map(float, record["std"])), targets)
+        return cls(tuple(map(float, record["mean"])), tuple(map(float, record["std"])), targets,
+                   tuple(record.get("filters", FILTERS)))
 
     @classmethod
-    def fit(cls, targets: np.ndarray) -> "SizeNetInfo":
-        """The standardisation of physical ``targets`` (N, T), NaN where undefined."""
-        return cls(tuple(float(np.nanmean(t)) for t in targets.T), tuple(float(np.nanstd(t) or 1.0) for t in targets.T))
+    def fit(cls, targets: np.ndarray, filters: tuple[int, ...] = FILTERS) -> "SizeNetInfo":
+        """The standardisation of physical ``targets`` (N, T), NaN where undefined, for a net of ``filters``."""
+        return cls(tuple(float(np.nanmean(t)) for t in targets.T), tuple(float(np.nanstd(t) or 1.0) for t in targets.T),
+                   TARGETS, tuple(filters))
 
     def standardise(self, targets: np.ndarray) -> np.ndarray:
         return ((np.asarray(targets, float) - np.asarray(self.mean)) / np.asarray(self.std)).astype(np.float32)
@@ -104,7 +109,8 @@ class SizeNetInfo:
         return mean, sigma
 
     def record(self) -> dict:
-        return {"targets": list(self.targets), "mean": list(self.mean), "std": list(self.std)}
+        return {"targets": list(self.targets), "mean": list(self.mean), "std": list(self.std),
+                "filters": list(self.filters)}
 
 
 def estimates(info: SizeNetInfo, outputs: np.ndarray) -> list[SizeEstimate]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..classify.modeldir import META
-from ..classify.size_net import SIZE_WEIGHTS, SizeNetInfo, build_size_net, d_y_hits, gaussian_nll
+from ..classify.size_net import FILTERS, SIZE_WEIGHTS, SizeNetInfo, build_size_net, d_y_hits, gaussian_nll
 from ..simulator.shards import IntensityView, PatternSet
 from .augment import Realism
 from .evaluate import size_metrics
@@ -28,21 +28,21 @@ SIZE_SETTINGS = TrainSettings(epochs=12)
 def size_task(info: SizeNetInfo) -> Task:
     """The size net's Task; its hits are the patterns with D_y within 5 %."""
     tolerance = math.log(1.05) / info.std[0]
-    return Task(build_size_net, gaussian_nll, lambda targets, outputs: d_y_hits(targets, outputs, tolerance),
+    return Task(lambda shape: build_size_net(shape, info.filters), gaussian_nll, lambda targets, outputs: d_y_hits(targets, outputs, tolerance),
                 np.float32)
 
 
 def train_size_net(model_dir: Path, data: PatternSet, val_images: np.ndarray, realism: Realism,
                    settings: TrainSettings = SIZE_SETTINGS,
-                   on_epoch: Callable[[EpochReport], None] | None = None) -> dict:
+                   on_epoch: Callable[[EpochReport], None] | None = None, filters: tuple[int, ...] = FILTERS) -> dict:
     """Train the size net on ``data``'s training split and write it into ``model_dir`` (``size.weights.h5`` and
     ``model.json`` key ``size``); ``val_images`` are the held-out split's uint8 images (made detector-like
-    as the classifier's). Returns the ``size`` record: standardisation, recipe, time and the held-out
+    as the classifier's); ``filters`` of its convolution stages. Returns the ``size`` record: standardisation, recipe, time and the held-out
     ``size_metrics``."""
     started = time.perf_counter()
     train, val = np.nonzero(~data.test)[0], np.nonzero(data.test)[0]
     targets = size_targets(data.parameters, data.variation, data.attrs)
-    info = SizeNetInfo.fit(targets[train])
+    info = SizeNetInfo.fit(targets[train], filters)
     decades = float(data.attrs["scale_decades"])
     intensity = data.intensity(train) if len(train) <= ONE_CHUNK_MAX else IntensityView(data, train)
     model, reports = train_network(intensity, info.standardise(targets[train]), val_images,
