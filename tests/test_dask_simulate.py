@@ -80,3 +80,16 @@ def test_train_reads_a_shard_directory(sets, tmp_path):
     meta = json.loads((out / "model.json").read_text())
     assert meta["training_set"]["sha256"] == read_manifest(shards)[0]["sha256"]
     assert (meta["training_set"]["n_train"], meta["training_set"]["n_held_out"]) == (16, 8)
+
+
+def test_the_hash_tells_sets_apart_by_their_variation():
+    """Two randomised sets of the same shapes but other instrument and structure draws are different sets."""
+    from dataclasses import replace
+
+    from gisaxs_live.scale.simulate import specs_hash
+
+    specs = random_specs(per_class=2, seed=3, test_fraction=0.5, randomisation=Randomisation())
+    other = [replace(s, variation=dict(s.variation, volume_fraction=s.variation["volume_fraction"] + 0.01))
+             for s in specs]
+    plain = [replace(s, variation=None) for s in specs]
+    assert len({specs_hash(specs), specs_hash(other), specs_hash(plain)}) == 3

@@ -11,15 +11,15 @@ again (``RETRIES``)."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from ..config import Config
-from ..simulator.dataset import PARAMETER_NAMES, PatternSpec, Randomisation, write_dataset
+from ..simulator.dataset import PARAMETER_NAMES, VARIATION_NAMES, PatternSpec, Randomisation, write_dataset
 from ..simulator.shards import Shard, shard_name, write_manifest
+from ..training.provenance import content_hash
 
 RETRIES = 3
 #: Patterns per shard by default: ~100 s of one core at the paper set's rate, 25 MB of uint8 images.
@@ -38,14 +38,11 @@ def write_shard(path: str, specs: Sequence[PatternSpec], config: Config, seed: i
 
 
 def specs_hash(specs: Sequence[PatternSpec]) -> str:
-    """``training.provenance.dataset_hash`` of the set the specs make (labels, split, parameters), computed
-    from the specs without simulating."""
-    h = hashlib.sha256()
-    h.update(np.array([s.label for s in specs], dtype=np.int64).tobytes())
-    h.update(np.array([s.test for s in specs], dtype=np.uint8).tobytes())
+    """``training.provenance.dataset_hash`` of the set the specs make (labels, split, parameters, variation),
+    computed from the specs without simulating."""
     params = np.array([[s.params.get(n, np.nan) for n in PARAMETER_NAMES] for s in specs], dtype=np.float64)
-    h.update(np.ascontiguousarray(params).tobytes())
-    return h.hexdigest()
+    variation = np.array([[(s.variation or {}).get(n, np.nan) for n in VARIATION_NAMES] for s in specs])
+    return content_hash([s.label for s in specs], [s.test for s in specs], params, variation)
 
 
 def write_shards(client, directory: Path, specs: Sequence[PatternSpec], config: Config, *, seed: int,

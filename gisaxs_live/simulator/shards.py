@@ -4,7 +4,7 @@ slices, never the whole float32 ``intensity`` in memory.
 A sharded set is a directory of shards, each a ``write_dataset`` file of consecutive specs, and a manifest
 ``manifest.json``: ``{"format": MANIFEST_FORMAT, "count": N, "seed", "protocol", "chunk", "sha256",
 "shards": [{"path": relative name, "start": first index, "count": n}, …]}``. ``sha256`` is
-``training.provenance.dataset_hash`` of the whole set (labels, split, parameters), so it equals the hash of
+``training.provenance.dataset_hash`` of the whole set (labels, split, parameters, variation), so it equals the hash of
 the serial file of the same specs. The manifest is written last: a directory without one is unfinished.
 """
 

@@ -13,10 +13,20 @@ from ..simulator.dataset import Dataset
 
 
 def dataset_hash(data: Dataset) -> str:
-    """SHA-256 of the labels, split and parameter table: identifies the training set's content."""
+    """SHA-256 of the labels, split and parameter table, and of the per-pattern variation (VARIATION_NAMES
+    columns) where the set was randomised: identifies the training set's content. (Sets made without
+    variation hash as before the variation existed.)"""
+    return content_hash(data.labels, data.split, data.parameters, data.variation)
+
+
+def content_hash(labels: np.ndarray, split: np.ndarray, parameters: np.ndarray, variation: np.ndarray | None) -> str:
+    """``dataset_hash`` of the arrays: labels (int64), split (uint8), parameters and variation (float64; the
+    variation only where some value is not NaN)."""
     h = hashlib.sha256()
-    for array in (data.labels, data.split, data.parameters):
+    for array in (np.asarray(labels, np.int64), np.asarray(split, np.uint8), np.asarray(parameters, np.float64)):
         h.update(np.ascontiguousarray(array).tobytes())
+    if variation is not None and np.isfinite(variation).any():
+        h.update(np.ascontiguousarray(np.asarray(variation, np.float64)).tobytes())
     return h.hexdigest()
 
 
