@@ -122,7 +122,8 @@ def _size_facts(record: dict | None) -> dict[str, Any]:
     facts: dict[str, Any] = {"definitions": SIZE_DEFINITIONS, "net": None}
     if record:
         facts["net"] = {"targets": record["targets"], "epochs": record["training"]["epochs"],
-                        "n_train": record["training"]["n_train"], "metrics": record["metrics"]}
+                        "n_train": record["training"]["n_train"], "metrics": record["metrics"],
+                        "training_set_sha256": record["training"].get("training_set_sha256", "")}
     return facts
 
 
@@ -174,7 +175,8 @@ def render_markdown(facts: dict[str, Any]) -> str:
     lines += [f"* `{name}`: {text}." for name, text in facts["size"]["definitions"].items()]
     net = facts["size"]["net"]
     if net:
-        lines += ["", f"Size net: {net['epochs']} epochs on {net['n_train']} patterns of the training set below. "
+        lines += ["", f"Size net: {net['epochs']} epochs on {net['n_train']} training patterns (set SHA-256 "
+                  f"`{net['training_set_sha256'][:16]}…`, detector-like augmentation as the classifier's). "
                   "Held-out errors (detector-like noise), median / 90th percentile, and how often the truth lies "
                   "within ±1σ:", "", "| class | D_y (%) | aspect | FWHM (%) | distance (%) |", "|---|---|---|---|---|"]
         figures = net["metrics"]["held_out_noisy"]

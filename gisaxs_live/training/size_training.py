@@ -18,6 +18,7 @@ from ..classify.size_net import FILTERS, SIZE_WEIGHTS, SizeNetInfo, build_size_n
 from ..simulator.shards import IntensityView, PatternSet
 from .augment import Realism
 from .evaluate import size_metrics
+from .provenance import dataset_hash
 from .size_targets import size_targets
 from .train import ONE_CHUNK_MAX, EpochReport, Task, TrainSettings, resolve_precision, train_network
 
@@ -56,7 +57,8 @@ def train_size_net(model_dir: Path, data: PatternSet, val_images: np.ndarray, re
     recipe["precision"] = resolve_precision(settings.precision)
     record = dict(info.record(),
                   training={"epochs": len(reports), "settings": recipe, "history": [r.__dict__ for r in reports],
-                            "seconds": time.perf_counter() - started, "n_train": int(len(train))},
+                            "seconds": time.perf_counter() - started, "n_train": int(len(train)),
+                            "training_set_sha256": dataset_hash(data)},
                   metrics={"held_out_noisy": size_metrics(estimated, sigma, targets[val], data.labels[val],
                                                           data.class_names)})
     meta_path = Path(model_dir) / META
