@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -16,9 +17,10 @@ from ..preprocess.qgrid import QGrid, grid_wavevectors
 from .distributions import orientation_nodes, size_nodes
 from .optics import dwba_amplitude, fresnel_r, scattering_prefactor
 from .shapes import ShapeModel
+from .shapes._amplitude import sphere_amplitude
 from .shapes._kernel import Ellipsoidal, Separable
 from .structure import Structure, percus_yevick
-from .trig import expi, sincos
+from .trig import LIMIT, expi, table_sincos
 
 
 @dataclass(frozen=True)
@@ -127,29 +129,31 @@ _BLOCK = 16384
 
 
 def _sphere_amplitude(u: np.ndarray) -> np.ndarray:
-    """``sphere_amplitude`` (3(sin u − u cos u)/u³, 1 − u²/10 below 1e-4) in blocks of ``_BLOCK`` elements,
-    with the table sine and cosine (``trig.sincos``)."""
+    """``sphere_amplitude`` (3(sin u − u cos u)/u³, 1 − u²/10 below 1e-4) of u ≥ 0 in blocks of ``_BLOCK``
+    elements, with the table sine and cosine (``trig.table_sincos``) where every u is below ``trig.LIMIT``."""
+    if u.size == 0 or not float(u.max()) < LIMIT:
+        return sphere_amplitude(u)
     flat = u.reshape(-1)
     out = np.empty_like(flat)
+    small = float(flat.min()) < 1e-4
     for start in range(0, flat.size, _BLOCK):
-        out[start:start + _BLOCK] = _sphere_amplitude_block(flat[start:start + _BLOCK])
+        _sphere_amplitude_block(flat[start:start + _BLOCK], out[start:start + _BLOCK], small)
     return out.reshape(u.shape)
 
 
-def _sphere_amplitude_block(u: np.ndarray) -> np.ndarray:
-    small = u < 1e-4
-    any_small = small.any()
+def _sphere_amplitude_block(u: np.ndarray, out: np.ndarray, any_small: bool) -> None:
+    """One block of ``_sphere_amplitude``, written to ``out``; ``any_small``: some u of the array is below 1e-4."""
+    small = u < 1e-4 if any_small else None
     us = np.where(small, 1.0, u) if any_small else u
-    out, cos_u = sincos(us)
+    sin_u, cos_u = table_sincos(us)
     cos_u *= us
-    out -= cos_u
+    np.subtract(sin_u, cos_u, out=out)
     out *= 3.0
     np.multiply(us, us, out=cos_u)
     cos_u *= us
     out /= cos_u
     if any_small:
         out[small] = 1.0 - u[small] ** 2 / 10.0
-    return out
 
 
 def _ellipsoidal(kernel: Ellipsoidal, geometry, sizes, weights, angles, qy, s_f, s_i, coefficients):
@@ -282,6 +286,15 @@ def simulate_pattern(shape: ShapeModel, params: Mapping[str, float], grid: QGrid
                      simulation: Simulation, structure: Structure | None = None,
                      distribution: str = "lognormal") -> np.ndarray:
     """The ensemble intensity at the canonical grid's bin centres, (n_qz, n_qy) float32 (nm²)."""
-    qx, qy, alpha_f = grid_wavevectors(grid, optics.k, optics.alpha_i)
+    qx, qy, alpha_f = _grid_wavevectors(grid, optics.k, optics.alpha_i)
     intensity = ensemble_intensity(shape, params, qx, qy, alpha_f, optics, simulation, structure, distribution)
     return np.broadcast_to(intensity, grid.shape).astype(np.float32)
+
+
+@lru_cache(maxsize=16)
+def _grid_wavevectors(grid: QGrid, k: float, alpha_i: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``grid_wavevectors``, read-only and computed once per (grid, k, α_i): a set's patterns share them."""
+    vectors = tuple(np.asarray(v, dtype=float) for v in grid_wavevectors(grid, k, alpha_i))
+    for v in vectors:
+        v.flags.writeable = False
+    return vectors

@@ -28,6 +28,11 @@ def sincos(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     x = np.asarray(x, dtype=float)
     if x.size == 0 or not np.abs(x).max() < LIMIT:
         return np.sin(x), np.cos(x)
+    return table_sincos(x)
+
+
+def table_sincos(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``sincos`` of a float64 array already known to lie within ±``LIMIT`` (no check)."""
     n = x * (1.0 / _STEP)
     np.rint(n, out=n)
     t = n * _STEP_HI
