@@ -1,6 +1,6 @@
-"""``watch --refine`` (issue 11 s.2): the newest ok frame fitted in the background, beside the rows. The sink on
-demo CBFs written by fabio, the daemon on a real watched directory with a fit held up (the rows still all
-come), and the real ``watch --refine`` process with the bundled model."""
+"""``watch --refine`` (issue 11 s.2): the newest ok frame fitted in the background, beside the rows. The sink and
+its fitting process on demo CBFs written by fabio, the daemon on a real watched directory with a fit held up
+(the rows still all come), and the real ``watch --refine`` process with the bundled model."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import pytest
 from gisaxs_live.classify.size import SizeEstimate
 from gisaxs_live.config import ConfigError, load_config
 from gisaxs_live.publisher.demo_series import KEYS, GrowthSeries, cbf_bytes, demo_config, write_staged
-from gisaxs_live.refine.frame import ALL_PARAMETERS, FrameFitter
+from gisaxs_live.refine.frame import ALL_PARAMETERS
+from gisaxs_live.refine.process import FitProcess
 from gisaxs_live.results import Result, utc_now
 from gisaxs_live.simulator.shapes import CLASS_NAMES
 from gisaxs_live.sinks import Update
@@ -37,9 +38,12 @@ def payloads(config) -> list[bytes]:
     return [cbf_bytes(series.frame(i)) for i in range(N_FRAMES)]
 
 
-@pytest.fixture(scope="module")
-def fitter(config) -> FrameFitter:
-    return FrameFitter.for_model(config, None)
+@pytest.fixture
+def fitter(config) -> FitProcess:
+    """A fitting process on the bundled model's grid (the sink closes it)."""
+    fitter = FitProcess(config, None)
+    yield fitter
+    fitter.close()
 
 
 def key_of(i: int) -> tuple[str, dict[str, float]]:
@@ -115,9 +119,10 @@ def test_the_refine_log_keeps_its_columns(tmp_path, fitter):
 class HeldFitter:
     """``fitter`` whose fits wait until ``release`` is set (at most 60 s): a fit slower than any frame rate."""
 
-    def __init__(self, fitter: FrameFitter) -> None:
+    def __init__(self, fitter: FitProcess) -> None:
         self.fitter = fitter
         self.release = threading.Event()
+        self.kill, self.close = fitter.kill, fitter.close
 
     def fit(self, *args):
         self.release.wait(60)
@@ -185,3 +190,18 @@ def test_watch_refine_process_writes_fits_beside_the_rows(tmp_path, payloads, mo
         r"(\d+) of (\d+) ok frames refined .*, (\d+) failed, (\d+) skipped", summary).groups())
     assert seen == sum(row["status"] == "ok" for row in rows) and refined + failed + skipped == seen
     assert refined >= 1
+
+
+def test_close_abandons_a_fit_past_its_timeout_and_ends_the_process(tmp_path, payloads, fitter, monkeypatch, caplog):
+    import gisaxs_live.sinks.refine as sink_module
+
+    monkeypatch.setattr(sink_module, "CLOSE_TIMEOUT_S", 0.01)
+    (tmp_path / "growth_00000.cbf").write_bytes(payloads[0])
+    sink = RefineSink(tmp_path / "run.csv", fitter)
+    sink.update(Update((ok_result(str(tmp_path / "growth_00000.cbf"), 0),)))
+    wait_for(lambda: sink._current is not None, 30, "the fit to start")
+    sink.close()
+    assert not sink._thread.is_alive() and not fitter._process.is_alive()
+    assert (sink.seen, sink.refined, sink.failed, sink.skipped) == (1, 0, 0, 0)
+    assert any("growth_00000.cbf frame 0: the fit still running after 0.01 s was abandoned" in r.getMessage()
+               for r in caplog.records)

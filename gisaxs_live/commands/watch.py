@@ -120,10 +120,10 @@ def watch(config: Config, settings: Watch, directory: Path, csv_path: Path, mode
     sinks = [console, events,
              *bluesky_sinks(bluesky, {"gisaxs_live_command": "watch", "directory": str(directory)})]
     if refine:
-        from ..refine.frame import FrameFitter
+        from ..refine.process import FitProcess
         from ..sinks.refine import RefineSink
 
-        sinks.append(RefineSink(csv_path, FrameFitter.for_model(config, model)))
+        sinks.append(RefineSink(csv_path, FitProcess(config, model)))
 
     def load():
         from ..classify.pipeline import Classifier

@@ -1,14 +1,14 @@
-"""The live refinement sink (``watch --refine``): the newest ``ok`` frame is fitted by the bundled simulator in ONE
-background thread (``refine.frame.FrameFitter``: the frame read again from its file, the top-1 class fitted from
-the size net's estimate), one row per fit in ``<log stem>.refine.csv`` beside the CSV log.
+"""The live refinement sink (``watch --refine``): the newest ``ok`` frame is fitted by the bundled simulator, one
+frame at a time, by ONE background thread that hands it to a fitting process (``refine.process.FitProcess``: the
+frame read again from its file, the row's top-1 class fitted from the size net's estimate, nice 10, no GIL shared
+with the live path), one row per fit in ``<log stem>.refine.csv`` beside the CSV log.
 
 ``update`` only hands over the newest ``ok`` result and returns at once: it never waits for a fit, so the rows
 are never held up. A fit takes 0.2-2 s on one core; when frames come faster, only the newest one waiting is
-kept and the others are skipped (counted, logged every ``SKIP_LOG_EVERY`` and at close), never queued. The
-thread runs at nice ``WORKER_NICE`` (Linux), so the live path gets the CPU first. A frame that cannot be fitted
-(its file gone or changed, no usable signal, a fit that did not converge) is one WARNING line; a fit that did
-not converge still gets its row (``converged`` 0). ``close`` lets the current fit finish, at most
-``CLOSE_TIMEOUT_S``; a frame still waiting is skipped.
+kept and the others are skipped (counted, logged every ``SKIP_LOG_EVERY`` and at close), never queued. A frame
+that cannot be fitted (its file gone or changed, no usable signal, a fit that did not converge) is one WARNING
+line; a fit that did not converge still gets its row (``converged`` 0). ``close`` lets the current fit finish,
+at most ``CLOSE_TIMEOUT_S``, then ends the fitting process; a frame still waiting is skipped.
 
 Not critical: a refine log that cannot take a row is logged and the monitor goes on.
 """
@@ -18,13 +18,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from pathlib import Path
+from typing import Any, Protocol
 
-from ..frame import Frame
-from ..refine.frame import ALL_PARAMETERS, FrameFitter, NotFitted
+from ..refine.frame import ALL_PARAMETERS
+from ..refine.process import Outcome
 from ..results import Result, utc_now
-from ..sources.files import read_file
 from . import Update
 from .csvlog import _write_whole, escape_source, format_rows
 
@@ -36,8 +35,18 @@ REFINE_COLUMNS = ["time_utc", "source", "frame", "class", *ALL_PARAMETERS, *(f"{
 SKIP_LOG_EVERY = 100
 #: how long ``close`` waits for the fit in progress (s)
 CLOSE_TIMEOUT_S = 5.0
-#: the worker thread's nice value (0 = as the live path)
-WORKER_NICE = 10
+#: ... and then for the thread, once the fitting process is killed (s)
+KILLED_WAIT_S = 2.0
+
+
+class Fitter(Protocol):
+    """What fits the frames (``refine.process.FitProcess``)."""
+
+    def fit(self, source: str, frame_id: int, shape_class: str, size: Any) -> Outcome: ...
+
+    def kill(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 def refine_path(csv_path: str | Path) -> Path:
@@ -74,18 +83,18 @@ class RefineLog:
 
 
 class RefineSink:
-    """Non-critical sink: fits the newest ``ok`` frame in a background thread whenever the last fit is done.
-    ``seen`` ok frames = ``refined`` + ``failed`` + ``skipped`` (+ 1 abandoned at close, if any)."""
+    """Non-critical sink: fits the newest ``ok`` frame whenever the last fit is done. ``seen`` ok frames =
+    ``refined`` + ``failed`` + ``skipped`` (+ 1 abandoned at close, if any)."""
 
     critical = False
 
-    def __init__(self, csv_path: str | Path, fitter: FrameFitter) -> None:
+    def __init__(self, csv_path: str | Path, fitter: Fitter) -> None:
         self.fitter = fitter
         self.log = RefineLog(refine_path(csv_path))
         self.seen = self.refined = self.failed = self.skipped = 0
         self._pending: Result | None = None
         self._current: Result | None = None
-        self._closing = False
+        self._closing = self._abandoned = False
         self._wake = threading.Condition()
         self._thread = threading.Thread(target=self._work, name="refine", daemon=True)
         self._thread.start()
@@ -111,27 +120,28 @@ class RefineSink:
             self._wake.notify()
         self._thread.join(CLOSE_TIMEOUT_S)
         current = self._current
-        if self._thread.is_alive() and current is not None:
-            log.warning("refine: %s frame %d: the fit still running after %g s was abandoned", current.source,
-                        current.frame, CLOSE_TIMEOUT_S)
+        if self._thread.is_alive():
+            self._abandoned = True
+            if current is not None:
+                log.warning("refine: %s frame %d: the fit still running after %g s was abandoned", current.source,
+                            current.frame, CLOSE_TIMEOUT_S)
+            self.fitter.kill()
+            self._thread.join(KILLED_WAIT_S)
+        self.fitter.close()
         log.info("refine: %d of %d ok frames refined (%s), %d failed, %d skipped while a fit ran", self.refined,
                  self.seen, self.log.path, self.failed, self.skipped)
 
     def _work(self) -> None:
         try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICE)
-        except (AttributeError, OSError):
-            pass  # not Linux, or not allowed: the fit runs at the live path's priority
-        try:
             while (result := self._next()) is not None:
                 self._refine(result)
-                self._current = None
         finally:
             self.log.close()
 
     def _next(self) -> Result | None:
         """The frame to fit next, None once closing (a frame still waiting counts as skipped)."""
         with self._wake:
+            self._current = None
             while self._pending is None and not self._closing:
                 self._wake.wait()
             if self._closing:
@@ -143,41 +153,22 @@ class RefineSink:
 
     def _refine(self, result: Result) -> None:
         name = f"{result.source} frame {result.frame}"
-        try:
-            ranked = result.ranked()
-            if not ranked:
-                raise NotFitted("the row has no class")
-            done = self.fitter.fit(reread(result), ranked[0][0], result.size)
-        except NotFitted as exc:
-            self._count(failed=True)
-            log.warning("refine: %s: not refined: %s", name, exc)
-            return
-        except Exception:  # a bug must not end the thread: the next frames are still fitted
-            self._count(failed=True)
-            log.exception("refine: %s: the fit failed", name)
-            return
-        try:
-            self.log.write(done.row(result.source, result.frame))
-        except OSError as exc:
-            log.error("%s: cannot write the fit of %s (%s)", self.log.path, name, exc.strerror or exc)
-        self._count(failed=not done.fit.converged)
-        if done.fit.converged:
-            log.debug("refine: %s: %s", name, done.describe())
-        else:
-            log.warning("refine: %s: not refined: the fit did not converge (%s)", name, done.fit.message)
-
-    def _count(self, failed: bool) -> None:
+        ranked = result.ranked()
+        outcome = (self.fitter.fit(result.source, result.frame, ranked[0][0], result.size) if ranked
+                   else Outcome(None, False, "the row has no class"))
+        if self._abandoned:
+            return  # close gave up on this fit and ended the fitting process
+        if outcome.row is not None:
+            try:
+                self.log.write(outcome.row)
+            except OSError as exc:
+                log.error("%s: cannot write the fit of %s (%s)", self.log.path, name, exc.strerror or exc)
         with self._wake:
-            if failed:
-                self.failed += 1
-            else:
+            if outcome.converged:
                 self.refined += 1
-
-
-def reread(result: Result) -> Frame:
-    """The frame of ``result`` read again from its file (watch rows' ``source``); NotFitted says why not."""
-    frames, problem = read_file(result.source, time.time())
-    for frame in frames:
-        if frame.frame_id == result.frame:
-            return frame
-    raise NotFitted(problem or f"{result.source} no longer holds frame {result.frame}")
+            else:
+                self.failed += 1
+        if outcome.converged:
+            log.debug("refine: %s: %s", name, outcome.message)
+        else:
+            log.warning("refine: %s: not refined: %s", name, outcome.message)
