@@ -1,8 +1,10 @@
 """Fits in a child process of their own, for ``watch --refine``: a fit in the monitor's process held Python's GIL
 for much of its 0.2-2 s and raised the rows' latency (measured at 5 Hz: p90 35 → 400-490 ms), however nice its
 thread. The child (spawned, so without TensorFlow or the parent's threads) builds one ``FrameFitter`` on the
-model's grid, runs ``nice`` steps below its parent, and takes one frame at a time over a pipe: it reads the
-frame again from its file, fits the class and answers with an ``Outcome`` (the CSV row, or why there is none).
+model's grid and takes one frame at a time over a pipe: it reads the frame again from its file, fits the class
+and answers with an ``Outcome`` (the CSV row, or why there is none). It runs under SCHED_IDLE (Linux: it gets
+the CPU time that the live path and everything else leave over; elsewhere ``nice`` steps below its parent), with
+numpy's and scipy's OpenBLAS on one thread (their helper threads would busy-wait on the other core).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from .frame import FrameFitter, NotFitted
 
 #: how long ``close`` waits for the child to exit before killing it (s)
 EXIT_TIMEOUT_S = 2.0
-#: the child runs this many nice steps below its parent (Linux: at most 19)
+#: where SCHED_IDLE is not offered, the child runs this many nice steps below its parent
 FIT_NICE = 10
 
 
@@ -99,10 +101,10 @@ class FitProcess:
 
 def serve(conn, config: Config, model_dir: str | Path | None, nice: int) -> None:
     """The child: fit each job received on ``conn`` until None or the pipe closes."""
-    try:
-        os.nice(nice)
-    except OSError:
-        pass  # not allowed: fits at the parent's priority
+    from ..classify.blas import single_threaded_blas
+
+    lowest_priority(nice)
+    single_threaded_blas()
     fitter = FrameFitter.for_model(config, model_dir)
     while True:
         try:
@@ -112,6 +114,20 @@ def serve(conn, config: Config, model_dir: str | Path | None, nice: int) -> None
         if job is None:
             return
         conn.send(fit_one(fitter, *job))
+
+
+def lowest_priority(nice: int) -> None:
+    """This process under SCHED_IDLE where offered (Linux), else ``nice`` steps nicer; as it is where neither can be
+    had."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        return
+    except (AttributeError, OSError):
+        pass
+    try:
+        os.nice(nice)
+    except OSError:
+        pass
 
 
 def fit_one(fitter: FrameFitter, source: str, frame_id: int, shape_class: str, size: Any) -> Outcome:
