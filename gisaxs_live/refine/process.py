@@ -1,6 +1,6 @@
 """Fits in a child process of their own, for ``watch --refine``: a fit in the monitor's process held Python's GIL
 for much of its 0.2-2 s and raised the rows' latency (measured at 5 Hz: p90 35 → 400-490 ms), however nice its
-thread. The child (spawned, so without TensorFlow or the parent's threads) builds one ``FrameFitter`` on the
+thread. The child (a new Python: no TensorFlow, none of the parent's threads) builds one ``FrameFitter`` on the
 model's grid and takes one frame at a time over a pipe: it reads the frame again from its file, fits the class
 and answers with an ``Outcome`` (the CSV row, or why there is none). It runs under SCHED_IDLE (Linux: it gets
 the CPU time that the live path and everything else leave over; elsewhere ``nice`` steps below its parent), with
@@ -9,8 +9,10 @@ numpy's and scipy's OpenBLAS on one thread (their helper threads would busy-wait
 
 from __future__ import annotations
 
-import multiprocessing
 import os
+import pickle
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,8 +49,11 @@ def read_frame(source: str, frame_id: int) -> Frame:
 
 
 class FitProcess:
-    """A child process fitting frames one at a time with ``FrameFitter.for_model(config, model_dir)``. ``fit``
-    blocks until the answer (call it from one thread); should the child die, it says so and a new one starts."""
+    """A child process fitting frames one at a time with ``FrameFitter.for_model(config, model_dir)``: a new Python
+    (``main``) in a session of its own, so that a Ctrl-C or a terminal's hangup reaches the monitor, which decides
+    when the fits end; pickled jobs go to its stdin, Outcomes come from its stdout, its stderr is the monitor's.
+    ``fit`` blocks until the answer (call it from one thread); should the child die, it says so and a new one
+    starts."""
 
     def __init__(self, config: Config, model_dir: str | Path | None, nice: int = FIT_NICE) -> None:
         """A ValueError names a ``model_dir`` that is not a model directory."""
@@ -60,23 +65,23 @@ class FitProcess:
         self._start()
 
     def _start(self) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
-        self._process = context.Process(target=serve, args=(child, *self._args), name="refine", daemon=True)
-        self._process.start()
-        child.close()
+        self._process = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, start_new_session=True)
+        self._send(self._args)
+
+    def _send(self, message: Any) -> None:
+        pickle.dump(message, self._process.stdin)
+        self._process.stdin.flush()
 
     def fit(self, source: str, frame_id: int, shape_class: str, size: Any) -> Outcome:
         """Fit ``shape_class`` to frame ``frame_id`` of ``source`` from the size estimate ``size``."""
         try:
-            self._conn.send((source, frame_id, shape_class, size))
-            return self._conn.recv()
-        except (EOFError, OSError):
+            self._send((source, frame_id, shape_class, size))
+            return pickle.load(self._process.stdout)
+        except (EOFError, OSError, pickle.UnpicklingError):
             if self._killed:
                 return Outcome(None, False, "the fit was abandoned")
-            self._process.join(EXIT_TIMEOUT_S)
-            status = self._process.exitcode
-            self._conn.close()
+            status = self._end()
             self._start()
             return Outcome(None, False, f"the fitting process ended (exit status {status}); a new one is started")
 
@@ -89,31 +94,50 @@ class FitProcess:
     def close(self) -> None:
         """Ask the child to exit, wait at most ``EXIT_TIMEOUT_S``, then kill it."""
         try:
-            self._conn.send(None)
-        except OSError:
-            pass  # gone already
-        self._process.join(EXIT_TIMEOUT_S)
-        if self._process.is_alive():
+            self._send(None)
+        except (OSError, ValueError):
+            pass  # ended already (a broken or closed pipe)
+        self._end()
+
+    def _end(self) -> int:
+        """Wait for the child at most ``EXIT_TIMEOUT_S``, kill it if need be, close the pipes; its exit status."""
+        try:
+            status = self._process.wait(EXIT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
             self._process.kill()
-            self._process.join()
-        self._conn.close()
+            status = self._process.wait()
+        for pipe in (self._process.stdin, self._process.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass  # a broken pipe's buffered bytes
+        return status
 
 
-def serve(conn, config: Config, model_dir: str | Path | None, nice: int) -> None:
-    """The child: fit each job received on ``conn`` until None or the pipe closes."""
+#: what the child runs (``-c``, so that its Outcomes pickle as ``gisaxs_live.refine.process.Outcome``)
+CHILD = "from gisaxs_live.refine.process import main; main()"
+
+
+def main() -> None:
+    """The child: the (config, model directory, nice) message, then jobs until None or the end of stdin."""
     from ..classify.blas import single_threaded_blas
 
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything printed goes to stderr, not into the answers
+    jobs = sys.stdin.buffer
+    config, model_dir, nice = pickle.load(jobs)
     lowest_priority(nice)
     single_threaded_blas()
     fitter = FrameFitter.for_model(config, model_dir)
     while True:
         try:
-            job = conn.recv()
+            job = pickle.load(jobs)
         except EOFError:
             return
         if job is None:
             return
-        conn.send(fit_one(fitter, *job))
+        pickle.dump(fit_one(fitter, *job), out)
+        out.flush()
 
 
 def lowest_priority(nice: int) -> None:
