@@ -205,3 +205,15 @@ def test_close_abandons_a_fit_past_its_timeout_and_ends_the_process(tmp_path, pa
     assert (sink.seen, sink.refined, sink.failed, sink.skipped) == (1, 0, 0, 0)
     assert any("growth_00000.cbf frame 0: the fit still running after 0.01 s was abandoned" in r.getMessage()
                for r in caplog.records)
+
+
+def test_the_fitting_process_does_without_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom gisaxs_live.config import load_config\nfrom gisaxs_live.refine.frame import FrameFitter\n"
+            "import gisaxs_live.refine.process, gisaxs_live.sinks.refine, gisaxs_live.classify.blas\n"
+            "FrameFitter.for_model(load_config(), None)\n"
+            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]"
