@@ -1,7 +1,7 @@
 """The live refinement sink (``watch --refine``): the newest ``ok`` frame is fitted by the bundled simulator, one
 frame at a time, by ONE background thread that hands it to a fitting process (``refine.process.FitProcess``: the
-frame read again from its file, the row's top-1 class fitted from the size net's estimate, at the lowest CPU priority, no GIL shared
-with the live path), one row per fit in ``<log stem>.refine.csv`` beside the CSV log.
+frame read again from its file, the row's top-1 class fitted from the size net's estimate, at the lowest CPU
+priority, no GIL shared with the live path), one row per fit in ``<log stem>.refine.csv`` beside the CSV log.
 
 ``update`` only hands over the newest ``ok`` result and returns at once: it never waits for a fit, so the rows
 are never held up. A fit takes 0.2-2 s on one core; when frames come faster, only the newest one waiting is
