@@ -21,7 +21,7 @@ from gisaxs_live.config import Beamstop, Config, ConfigError, Simulation, load_c
 from gisaxs_live.frame import Frame, FrameError
 from gisaxs_live.preprocess.geometry import DetectorGeometry
 from gisaxs_live.preprocess.prepare import MIN_BIN_PIXEL_FRACTION, FramePreprocessor
-from gisaxs_live.preprocess.regrid import fill_empty
+from gisaxs_live.preprocess.regrid import Lookup, bin_sums, fill_empty
 from gisaxs_live.preprocess.scale import to_levels
 from gisaxs_live.preprocess.qgrid import QGrid
 from gisaxs_live.simulator.pattern import Optics, ensemble_intensity, simulate_pattern
@@ -236,6 +236,24 @@ def test_the_regrid_equals_a_direct_per_bin_mean_on_a_random_frame_and_mask(conf
     # uniform noise has no isolated hot pixel: the hot-pixel test changes nothing
     with_test = FramePreprocessor(config, grid, DECADES).prepare(frame_of(data, frame_mask)).intensity
     assert np.array_equal(with_test, intensity, equal_nan=True)
+
+
+@pytest.mark.parametrize("per_bin", [3, 255, 256, 1000])
+def test_bin_sums_leave_out_the_excluded_pixels_whatever_the_bin_size(per_bin):
+    # three bins of per_bin pixels each, the table in bin order; the excluded counts come out as uint8 sums up
+    # to 255 pixels a bin, by positions beyond
+    rng = np.random.default_rng(5)
+    n = 3 * per_bin
+    counts = np.full(3, per_bin)
+    lookup = Lookup((1, n), (1, 3), np.arange(n), np.repeat(np.arange(3), per_bin), counts, np.arange(3),
+                    np.arange(3) * per_bin)
+    values = rng.integers(0, 10**6, n).astype(np.int32)
+    excluded = rng.random(n) < 0.3
+    sums, kept = bin_sums(values.copy(), lookup, excluded)
+    for b in range(3):
+        run = slice(b * per_bin, (b + 1) * per_bin)
+        assert kept[b] == np.count_nonzero(~excluded[run])
+        assert sums[b] == values[run][~excluded[run]].astype(np.int64).sum()
 
 
 def test_negative_values_count_when_not_masked(config, grid):

@@ -63,18 +63,16 @@ def bin_sums(values: np.ndarray, lookup: Lookup, excluded: np.ndarray | None) ->
     """Per bin (flat): the sum (float64) of ``values`` (one per table pixel, in table order, e.g. counts)
     and how many pixels it has, leaving out those where ``excluded`` (bool per table pixel; None: none).
     Sets the excluded values to 0 in place. Integer counts are summed exactly, others in float64;
-    everything runs along the table in order (no scattered access). The excluded pixels (module gaps, dead
-    pixels: few) are counted per bin by where they fall among the runs' starts, 0.2 ms for a Pilatus 1M
-    instead of 0.45 ms for summing the flags; int32 counts are summed in int32 where no bin's sum can
-    overflow it (0.1 ms for a Pilatus 1M instead of 0.5 ms in int64), else in int64."""
+    everything runs along the table in order (no scattered access). Sums and counts take the narrowest type
+    that holds them exactly (measured on a Pilatus 1M: int32 sums 0.1 ms instead of 0.5 ms in int64, uint8
+    counts of the excluded 0.07 ms instead of 0.45 ms in intp)."""
     sums = np.zeros(lookup.n_bins)
     counts = lookup.counts.copy()
     if not lookup.occupied.size:
         return sums, counts
     if excluded is not None:
         np.copyto(values, 0, where=excluded)  # measured 5× faster than np.putmask here
-        run_bounds = np.searchsorted(np.flatnonzero(excluded), np.append(lookup.starts, excluded.size))
-        counts[lookup.occupied] -= np.diff(run_bounds)
+        counts[lookup.occupied] -= _excluded_per_bin(excluded, lookup)
     dtype = np.int64 if values.dtype.kind in "iub" else np.float64
     if values.dtype == np.int32 and _int32_sums_exact(values, lookup):
         dtype = np.int32
@@ -82,11 +80,18 @@ def bin_sums(values: np.ndarray, lookup: Lookup, excluded: np.ndarray | None) ->
     return sums, counts
 
 
+def _excluded_per_bin(excluded: np.ndarray, lookup: Lookup) -> np.ndarray:
+    """How many of each occupied bin's pixels ``excluded`` (bool, table order) flags: summed as uint8 where no
+    bin has more than 255 pixels, else counted by where the flagged positions fall among the runs' starts."""
+    if lookup.counts.max() <= np.iinfo(np.uint8).max:
+        return np.add.reduceat(excluded.view(np.uint8), lookup.starts, dtype=np.uint8)
+    return np.diff(np.searchsorted(np.flatnonzero(excluded), np.append(lookup.starts, excluded.size)))
+
+
 def _int32_sums_exact(values: np.ndarray, lookup: Lookup) -> bool:
-    """Whether every bin's sum of the int32 ``values`` fits in int32: the largest magnitude times the most
-    pixels in a bin stays below 2³¹."""
-    largest = max(int(values.max()), -int(values.min()))
-    return largest * int(lookup.counts.max()) < 2**31
+    """Whether every bin's sum of the int32 ``values`` fits in int32: none is negative, and the largest times
+    the most pixels in a bin stays below 2³¹ (a negative value, read as uint32, is above 2³¹: int64 then)."""
+    return int(values.view(np.uint32).max()) * int(lookup.counts.max()) < 2**31
 
 
 def replace_values(values: np.ndarray, lookup: Lookup, sums: np.ndarray, counts: np.ndarray,
