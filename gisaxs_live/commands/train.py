@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"patterns per class to simulate (default {PER_CLASS}; {PER_CLASS_FINE_TUNE} with --from)")
     p.add_argument("--seed", type=int, default=0, help="seed of the training set, augmentation and weights")
     p.add_argument("--epochs", type=int, default=None,
-                   help="epochs of the fixed schedule, classifier and size net (default 18 and 12; 6 with --from)")
+                   help="epochs of the fixed schedule, classifier and size net (default 18 and 30; 6 with --from)")
     p.add_argument("--randomise", action=argparse.BooleanOptionalAction, default=True,
                    help="vary wavelength, incidence angle, structure factor and size distribution per pattern "
                         "and add instrument effects to the augmentation (default: on)")

@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", type=Path, required=True,
                    help="HDF5 set or shard directory from `simulate` (the model's grid; --randomise sets are "
                         "augmented with the instrument effects, as `train` does)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs of the fixed schedule (default 12)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs of the fixed schedule (default 30)")
     p.add_argument("--seed", type=int, default=0, help="seed of the augmentation and weights")
     p.set_defaults(func=run)
 
