@@ -29,8 +29,14 @@ SIZE_SETTINGS = TrainSettings(epochs=30)
 def size_task(info: SizeNetInfo) -> Task:
     """The size net's Task; its hits are the patterns with D_y within 5 %."""
     tolerance = math.log(1.05) / info.std[0]
-    return Task(lambda shape: build_size_net(shape, info.filters), gaussian_nll, lambda targets, outputs: d_y_hits(targets, outputs, tolerance),
-                np.float32)
+
+    def build(shape: tuple[int, int]):
+        return build_size_net(shape, info.filters)
+
+    def hits(targets, outputs):  # a named function: AutoGraph mistakes one lambda for another on a shared line
+        return d_y_hits(targets, outputs, tolerance)
+
+    return Task(build, gaussian_nll, hits, np.float32)
 
 
 def train_size_net(model_dir: Path, data: PatternSet, val_images: np.ndarray, realism: Realism,
