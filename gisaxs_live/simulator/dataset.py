@@ -217,7 +217,7 @@ def write_dataset(path: str | Path, specs: Sequence[PatternSpec], config: Config
     with h5py.File(path, "w") as f:
         images = f.create_dataset("images", (n, *grid.shape), dtype=np.uint8, chunks=(1, *grid.shape),
                                   compression="gzip")
-        # byte shuffle first: float32 then compresses to 84 % instead of 92 % in 0.35 instead of 0.51 ms a pattern
+        # byte shuffle first: float32 then compresses to 77 % instead of 92 % of its size, in 0.35 instead of 0.51 ms
         intensity = f.create_dataset("intensity", (n, *grid.shape), dtype=np.float32, chunks=(1, *grid.shape),
                                      compression="gzip", shuffle=True)
         f.create_dataset("labels", data=np.array([s.label for s in specs], dtype=np.int64))
