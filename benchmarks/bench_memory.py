@@ -6,7 +6,9 @@ place in chunks of 1,000, as fast as the daemon takes them. The classifier is a 
 reads the frame's mean (the CNN's own memory is the predictor's concern, measured by
 bench_inference.py): what is measured here is what the watcher, the daemon and the log keep per file.
 It runs until ``--frames`` files are logged or ``--budget-s`` seconds have passed, whichever is first,
-and samples the process's RSS (/proc/self/status VmRSS) after each chunk.
+and samples the process's RSS (/proc/self/status VmRSS) after each chunk, with the number of memory blocks
+Python's allocator holds (``sys.getallocatedblocks``): objects kept per file would raise that count, while
+the C allocator's own growth (fragments, arenas) shows in the RSS alone.
 
 Writes benchmarks/results/memory.json. Run: .venv/bin/python benchmarks/bench_memory.py [--frames 100000]
 """
@@ -59,7 +61,8 @@ def main() -> None:
         while daemon.model != "ready":
             time.sleep(0.01)
         samples, written, t0 = [], 0, time.monotonic()
-        samples.append({"frames": 0, "s": 0.0, "rss_mb": round(rss_mb(), 1)})
+        samples.append({"frames": 0, "s": 0.0, "rss_mb": round(rss_mb(), 1),
+                        "python_blocks": sys.getallocatedblocks()})
         while written < args.frames and time.monotonic() - t0 < args.budget_s:
             for i in range(written, min(written + CHUNK, args.frames)):
                 part = frames / f".m_{i:06d}.cbf.part"
@@ -69,8 +72,9 @@ def main() -> None:
             while daemon.rows < written and time.monotonic() - t0 < args.budget_s + 60:
                 time.sleep(0.05)
             samples.append({"frames": daemon.rows, "s": round(time.monotonic() - t0, 1),
-                            "rss_mb": round(rss_mb(), 1)})
-            print(f"{daemon.rows:7d} frames  {samples[-1]['s']:7.1f} s  RSS {samples[-1]['rss_mb']:7.1f} MB",
+                            "rss_mb": round(rss_mb(), 1), "python_blocks": sys.getallocatedblocks()})
+            print(f"{daemon.rows:7d} frames  {samples[-1]['s']:7.1f} s  RSS {samples[-1]['rss_mb']:7.1f} MB  "
+                  f"Python blocks {samples[-1]['python_blocks']:,}",
                   flush=True)
         t_stop = time.monotonic()
         daemon.request_stop()
@@ -80,15 +84,19 @@ def main() -> None:
         tenth = max(1, len(samples) // 10)
         early = float(np.median([s["rss_mb"] for s in samples[1:1 + tenth]]))
         late = float(np.median([s["rss_mb"] for s in samples[-tenth:]]))
+        blocks = [float(np.median([s["python_blocks"] for s in part]))
+                  for part in (samples[1:1 + tenth], samples[-tenth:])]
         result = {"what": "watch daemon (inotify, CsvLog, stand-in classifier) on 16x16 CBF files renamed in, "
                           f"chunks of {CHUNK}", "frames_asked": args.frames, "frames_logged": rows,
                   "budget_s": args.budget_s, "rss_first_tenth_mb": round(early, 1), "rss_last_tenth_mb": round(late, 1),
-                  "growth_mb_per_10k_frames": round((late - early) / max(rows, 1) * 1e4, 2), "samples": samples}
+                  "growth_mb_per_10k_frames": round((late - early) / max(rows, 1) * 1e4, 2),
+                  "python_blocks_first_tenth": blocks[0], "python_blocks_last_tenth": blocks[1], "samples": samples}
         RESULT.parent.mkdir(exist_ok=True)
         RESULT.write_text(json.dumps(result, indent=1) + "\n")
         t_clean = time.monotonic()
     print(f"temporary files removed in {time.monotonic() - t_clean:.1f} s")
-    print(f"{rows} frames logged; RSS {early:.1f} MB (first tenth) -> {late:.1f} MB (last tenth); wrote {RESULT}")
+    print(f"{rows} frames logged; RSS {early:.1f} MB (first tenth) -> {late:.1f} MB (last tenth); Python blocks "
+          f"{blocks[0]:,.0f} -> {blocks[1]:,.0f}; wrote {RESULT}")
 
 
 if __name__ == "__main__":
