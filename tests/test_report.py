@@ -54,11 +54,12 @@ def test_report_png_has_real_content(log, tmp_path):
     out = tmp_path / "report.png"
     assert main(["report", str(log), "--out", str(out)]) == 0
     png = imread(out)
-    assert png.shape[:2] == (820, 900)  # the three panels of every log and the model-free R_g's
+    assert png.shape[:2] == (1060, 900)  # the three panels of every log and the three of the size columns
     assert png[..., :3].std() > 0.05 and _colours(png) > 50
     trend = build_trend(_results(log))
-    # the bundled model has no size net: only the descriptors, R_g growing with the demo's islands
-    assert not trend.has("D_y_nm") and np.all(np.diff(trend.sizes["guinier_radius_nm"][:N]) > 0)
+    # the bundled model's size net on every ok row, and the model-free R_g growing with the demo's islands
+    assert np.isfinite(trend.sizes["D_y_nm"][:N]).all() and np.isnan(trend.sizes["D_y_nm"][-1])
+    assert np.all(np.diff(trend.sizes["guinier_radius_nm"][:N]) > 0)
     assert trend.x_label.startswith("frame")  # classify writes a batch with one time
     assert trend.status.count("ok") == N and trend.status[-1] == "error"
     assert "prism6|cylinder" in trend.families and "prism6" not in trend.families
@@ -68,9 +69,9 @@ def test_report_png_has_real_content(log, tmp_path):
     assert np.isnan(summed[~ok]).all()
     assert np.isfinite(trend.ood[ok]).all()
     fig = report_figure(trend)
-    assert [ax.get_ylabel() for ax in fig.axes] == ["family probability", "distance, R_g (nm)", "ood_score",
-                                                   "status"]
-    assert fig.axes[2].get_lines()[0].get_ydata()[0] == 1.0  # the threshold line
+    assert [ax.get_ylabel() for ax in fig.axes] == ["family probability", "D_y (nm)", "aspect D_z/D_y",
+                                                   "distance, R_g (nm)", "ood_score", "status"]
+    assert fig.axes[4].get_lines()[0].get_ydata()[0] == 1.0  # the threshold line
 
 
 def test_events_are_vertical_lines(log, tmp_path):

@@ -154,3 +154,20 @@ def test_a_log_written_before_the_size_columns_is_continued_in_its_layout(tmp_pa
     foreign.write_text("a,b,c\n")
     with pytest.raises(LogError, match="columns differ"):
         CsvLog(foreign)
+
+
+def test_the_bundled_size_net_follows_the_demo_growth_series():
+    """The demo's six key frames (publisher/demo_series.KEYS: D_y 8 to 30 nm), rendered on a Pilatus 1M with
+    counting noise, module gaps and a beam stop, read through the live path: the bundled size net's D_y is
+    within 15 % of each key's and within 3σ of it."""
+    from gisaxs_live.classify.pipeline import Classifier
+    from gisaxs_live.frame import Frame
+    from gisaxs_live.publisher.demo_series import KEYS, GrowthSeries, demo_config
+
+    config = demo_config(load_config())
+    series = GrowthSeries(config, len(KEYS))
+    results = Classifier(config).classify([Frame(series.frame(i), f"f{i}.cbf", 0, 0.0) for i in range(len(KEYS))])
+    for (_, params), result in zip(KEYS, results):
+        assert result.status == "ok"
+        d_y, sigma = result.size.D_y_nm, result.size.D_y_err_nm
+        assert abs(d_y / params["D_y"] - 1.0) < 0.15 and abs(d_y - params["D_y"]) < 3.0 * sigma, (params, d_y, sigma)

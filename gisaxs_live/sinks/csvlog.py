@@ -169,6 +169,23 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
+def open_side_log(path: Path, columns: Sequence[str], what: str) -> int:
+    """An ``O_APPEND`` descriptor of a log beside the CSV log (events, refinements) whose header is ``columns``:
+    a new or empty file gets the header, an existing one must start with it. Raises a ValueError naming the
+    file, ``what`` it is and the cause."""
+    header = format_rows([columns]).encode()
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        if os.fstat(fd).st_size == 0:
+            _write_whole(fd, header)
+        elif os.pread(fd, len(header), 0) != header:
+            os.close(fd)
+            raise ValueError(f"{path}: its columns are not those of {what}; move it away or give another --csv")
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot write {what} ({exc.strerror or exc})") from None
+    return fd
+
+
 def _write_whole(fd: int, data: bytes) -> None:
     """Append ``data`` to ``fd`` (``O_APPEND``, one writer); if that fails part way, cut the file back to
     its size before, then raise."""

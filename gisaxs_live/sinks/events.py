@@ -20,7 +20,7 @@ from pathlib import Path
 from ..config import Events
 from ..events import ChangeDetector, Event
 from . import Update
-from .csvlog import _write_whole, escape_source, format_rows
+from .csvlog import _write_whole, escape_source, format_rows, open_side_log
 
 log = logging.getLogger(__name__)
 
@@ -47,17 +47,7 @@ class EventLog:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        header = format_rows([EVENT_COLUMNS])
-        try:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            if os.fstat(self._fd).st_size == 0:
-                _write_whole(self._fd, header.encode())
-            elif os.pread(self._fd, len(header), 0) != header.encode():
-                os.close(self._fd)
-                raise ValueError(f"{self.path}: its columns are not those of an events file; move it away or give "
-                                 "another --csv")
-        except OSError as exc:
-            raise ValueError(f"{self.path}: cannot write the events file ({exc.strerror or exc})") from None
+        self._fd = open_side_log(self.path, EVENT_COLUMNS, "an events file")
 
     def write(self, event: Event) -> None:
         row = [event.time_utc, escape_source(event.source), str(event.frame), event.from_family, event.to_family,

@@ -25,7 +25,7 @@ from ..refine.frame import ALL_PARAMETERS
 from ..refine.process import Outcome
 from ..results import Result, utc_now
 from . import Update
-from .csvlog import _write_whole, escape_source, format_rows
+from .csvlog import _write_whole, escape_source, format_rows, open_side_log
 
 log = logging.getLogger(__name__)
 
@@ -61,17 +61,7 @@ class RefineLog:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        header = format_rows([REFINE_COLUMNS])
-        try:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            if os.fstat(self._fd).st_size == 0:
-                _write_whole(self._fd, header.encode())
-            elif os.pread(self._fd, len(header), 0) != header.encode():
-                os.close(self._fd)
-                raise ValueError(f"{self.path}: its columns are not those of a refine log; move it away or give "
-                                 "another --csv")
-        except OSError as exc:
-            raise ValueError(f"{self.path}: cannot write the refine log ({exc.strerror or exc})") from None
+        self._fd = open_side_log(self.path, REFINE_COLUMNS, "a refine log")
 
     def write(self, row: dict[str, str]) -> None:
         """``row`` (``FrameFit.row``) under the columns, stamped now; parameters the class lacks stay empty."""
