@@ -333,3 +333,16 @@ def test_trend_line_without_sizes_shows_top1_only():
     state.add(Update(tuple(result(i, "spheroid") for i in range(3))))
     line = next(ln for ln in text_of(render(state, NOW)).splitlines() if ln.startswith("trend"))
     assert "D_y" not in line and line.startswith("trend, last 3 frames: top-1 ▇▇▇ ■ spheroid")
+
+
+def test_current_frame_shows_its_size_columns():
+    from gisaxs_live.classify.size import SizeEstimate
+    from gisaxs_live.sinks.dashboard import size_lines
+
+    full = SizeEstimate(D_y_nm=12.34, D_y_err_nm=1.2, aspect=0.61, aspect_err=0.05, fwhm_nm=4.0, fwhm_err_nm=1.0,
+                        distance_nm=18.0, distance_err_nm=2.5, corr_distance_nm=17.1, guinier_radius_nm=4.2)
+    assert [t.plain for t in size_lines(full)] == ["D_y 12.3±1.2 nm · aspect 0.61±0.05 · d 18±2.5 nm",
+                                                   "2π/q₀ 17.1 nm · R_g 4.2 nm"]
+    # an unknown frame: the descriptors only; a frame without any: nothing
+    assert [t.plain for t in size_lines(SizeEstimate(guinier_radius_nm=3.0))] == ["R_g 3 nm"]
+    assert size_lines(SizeEstimate()) == [] and size_lines(None) == []

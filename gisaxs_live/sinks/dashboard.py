@@ -1,7 +1,7 @@
 """The terminal dashboard: a state object folded from ``Update``s, and a pure ``render(state, now)``.
 
 Shown: the current frame's family (``prism6|cylinder``: classes no classifier can tell apart) and top-2
-classes with probability bars, and its model input (90×70 log-intensity levels, ``Result.image``) as
+classes with probability bars and its size columns (``size_lines``), and its model input (90×70 log-intensity levels, ``Result.image``) as
 half-block characters, q_z upward; a table of recent frames (a long message is cut to the width left; the
 CSV log keeps it whole); the family mix of the last ``mix_frames`` frames with the dominant family and
 when it last changed (growth monitoring); a one-line trend of the last ``trend_frames`` frames: D_y of the
@@ -37,6 +37,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..events import Event
+from ..classify.size import SizeEstimate
 from ..results import Result
 from . import Update
 from .csvlog import parse_time
@@ -186,10 +187,24 @@ def _current(state: DashboardState) -> RenderableType:
         grid.add_row(Text(name, style="" if r.status == "ok" else "dim"),
                      Text.assemble((bar(p, 20), colour), f" {probability(p)}"))
     latency = Text(f"latency {r.latency_ms:.0f} ms", style="dim")
-    if not r.message:
-        return Group(grid, latency)
-    lines = textwrap.wrap(r.message, _MESSAGE_WIDTH, max_lines=_MESSAGE_LINES, placeholder=" …")
-    return Group(grid, Text("\n".join(lines), style=_STATUS_STYLE[r.status]), latency)
+    parts: list[RenderableType] = [grid, *size_lines(r.size)]
+    if r.message:
+        lines = textwrap.wrap(r.message, _MESSAGE_WIDTH, max_lines=_MESSAGE_LINES, placeholder=" …")
+        parts.append(Text("\n".join(lines), style=_STATUS_STYLE[r.status]))
+    return Group(*parts, latency)
+
+
+def size_lines(size: SizeEstimate | None) -> list[Text]:
+    """The current frame's size columns, at most two lines: the size net's D_y, aspect and distance d with their
+    1σ, and the model-free 2π/q₀ and R_g (dim); nothing for what the frame does not have."""
+    if size is None:
+        return []
+    net = [f"{label} {v:.3g}±{e:.2g}{unit}" for label, v, e, unit in (
+        ("D_y", size.D_y_nm, size.D_y_err_nm, " nm"), ("aspect", size.aspect, size.aspect_err, ""),
+        ("d", size.distance_nm, size.distance_err_nm, " nm")) if math.isfinite(v)]
+    free = [f"{label} {v:.3g} nm" for label, v in (("2π/q₀", size.corr_distance_nm), ("R_g", size.guinier_radius_nm))
+            if math.isfinite(v)]
+    return [Text(line, style=style) for line, style in ((" · ".join(net), ""), (" · ".join(free), "dim")) if line]
 
 
 def _mix(state: DashboardState) -> RenderableType:
