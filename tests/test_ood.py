@@ -96,3 +96,21 @@ def test_a_model_without_statistics_never_says_unknown(live, tmp_path):
     other = Classifier(config, plain)
     (result,) = other.classify([_frame(saxs_ring(config, series), "ring")])
     assert result.status == "ok" and result.ood_score is None
+
+
+def test_loading_the_statistics_puts_numpy_blas_on_one_thread():
+    """OpenBLAS's helper threads spin after each batch's score product (classify/blas.py): loading the statistics
+    of a model directory leaves every BLAS of the process on one thread. Run in a child, so that the setting
+    does not reach the other tests."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import numpy\nfrom threadpoolctl import threadpool_info\n"
+            "from gisaxs_live.classify.modeldir import bundled_model_dir\nfrom gisaxs_live.classify.ood import OodModel\n"
+            "OodModel.load(bundled_model_dir())\n"
+            "print(sorted({i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas'}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "OPENBLAS_NUM_THREADS": "2"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[1]"

@@ -10,34 +10,11 @@ file readers and the preprocessing. On one thread the score costs the same, and 
 
 from __future__ import annotations
 
-import ctypes
-import logging
 
-log = logging.getLogger(__name__)
+def single_threaded_blas() -> None:
+    """Make every BLAS loaded in this process so far (numpy's and scipy's OpenBLAS) use one thread, through
+    threadpoolctl (the scikit-learn/joblib project's library for exactly this); a no-op for a BLAS it does not
+    know."""
+    from threadpoolctl import threadpool_limits
 
-#: the thread-count setters of OpenBLAS builds: numpy's and scipy's wheels (symbol prefix ``scipy_``,
-#: suffix ``64_`` for 64-bit integers), and a plain OpenBLAS
-SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads64_",
-           "openblas_set_num_threads")
-
-
-def single_threaded_blas() -> int:
-    """Make every OpenBLAS loaded in this process (numpy's, scipy's) use one thread; returns how many were
-    set. Finds them in ``/proc/self/maps`` (Linux); elsewhere, or with another BLAS, it sets none."""
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = {line.split(maxsplit=5)[-1].strip() for line in maps if "openblas" in line.lower()}
-    except OSError:
-        return 0
-    done = 0
-    for path in sorted(paths):
-        try:
-            library = ctypes.CDLL(path)
-        except OSError:
-            continue
-        setter = next((getattr(library, name) for name in SETTERS if hasattr(library, name)), None)
-        if setter is not None:
-            setter(1)
-            done += 1
-    log.debug("OpenBLAS set to one thread in %d of %d libraries", done, len(paths))
-    return done
+    threadpool_limits(limits=1, user_api="blas")

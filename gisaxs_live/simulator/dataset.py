@@ -141,28 +141,12 @@ def _init_worker(config: Config, grid: QGrid, optics: Optics) -> None:
 
 
 def _single_threaded_blas() -> None:
-    """Limit OpenBLAS to one thread in this worker process. Each worker already has a core of its own, and
-    the idle threads of a multi-threaded OpenBLAS spin: on 2 cores they doubled the CPU time of the paper
-    set (37 s instead of 19 s). Uses the library's own setter, found among the loaded objects; a no-op
-    where there is none (another BLAS, no /proc)."""
-    import ctypes
+    """Limit BLAS to one thread in this worker process (threadpoolctl). Each worker already has a core of its
+    own, and the idle threads of a multi-threaded OpenBLAS spin: on 2 cores they doubled the CPU time of the
+    paper set (37 s instead of 19 s)."""
+    from threadpoolctl import threadpool_limits
 
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and ".so" in line}
-    except OSError:
-        return
-    for path in sorted(paths):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for name in ("openblas_set_num_threads", "openblas_set_num_threads64_",
-                     "scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads"):
-            setter = getattr(lib, name, None)
-            if setter is not None:
-                setter(1)
-                break
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def _simulate(spec: PatternSpec) -> np.ndarray:
