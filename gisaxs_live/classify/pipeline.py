@@ -15,6 +15,7 @@ import numpy as np
 
 from .predictor import Predictor
 from .size import SizeEstimate
+from .size_net import estimates
 from ..config import Config
 from ..frame import Frame, FrameError
 from ..preprocess.descriptors import descriptors
@@ -104,7 +105,8 @@ class Classifier:
             images.append(prepared.image)
             positions.append(i)
         if images:
-            probabilities, features, net_sizes = self.predictor.forward_all(np.stack(images))
+            probabilities, features, size_outputs = self.predictor.forward_all(np.stack(images))
+            net_sizes = None if size_outputs is None else estimates(self.predictor.size_info, size_outputs)
             scores = self.predictor.ood_scores(features)
             for j, (i, image, probs) in enumerate(zip(positions, images, probabilities)):
                 frame = frames[i]

@@ -10,8 +10,7 @@ import numpy as np
 from .modeldir import WEIGHTS, ModelInfo
 from .quiet import import_tensorflow
 from .ood import OodModel
-from .size import SizeEstimate
-from .size_net import SIZE_WEIGHTS, SizeNetInfo, build_size_net, estimates, has_size_net
+from .size_net import SIZE_WEIGHTS, TARGETS, SizeNetInfo, build_size_net, has_size_net
 
 #: the layer whose activations ``features`` returns (``model.build_model``'s Dense 512)
 FEATURE_LAYER = "dense"
@@ -72,18 +71,20 @@ class Predictor:
         """(probabilities (N, n_classes), dense-layer features (N, 512)), float64, for uint8 images."""
         return self.forward_all(images)[:2]
 
-    def forward_all(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[SizeEstimate] | None]:
-        """``forward`` and the size net's estimates (net columns only; None for a model without a size net), in
+    def forward_all(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``forward`` and the size net's outputs (N, 2 × len(TARGETS): standardised means, log variances; read
+        them with ``size_info.physical`` or ``size_net.estimates``; None for a model without a size net), in
         one pass."""
         images = np.asarray(images)
         if images.ndim != 3 or images.shape[1:] != self.info.grid.shape:
             raise ValueError(f"images of shape {images.shape} do not match the model grid {self.info.grid.shape}")
         if len(images) == 0:
-            return np.zeros((0, len(self.class_names))), np.zeros((0, 0)), None if self.size_info is None else []
+            size = None if self.size_info is None else np.zeros((0, 2 * len(TARGETS)))
+            return np.zeros((0, len(self.class_names))), np.zeros((0, 0)), size
         x = images[..., np.newaxis].astype(np.float32) / 255.0
         probabilities, features, size = self._forward(x)
-        sizes = None if size is None else estimates(self.size_info, np.asarray(size))
-        return np.asarray(probabilities, dtype=np.float64), np.asarray(features, dtype=np.float64), sizes
+        return (np.asarray(probabilities, dtype=np.float64), np.asarray(features, dtype=np.float64),
+                None if size is None else np.asarray(size, dtype=np.float64))
 
     def ood_scores(self, features: np.ndarray) -> np.ndarray | None:
         """``OodModel.score`` of ``features``; None when the model directory has no ``ood.npz``."""

@@ -55,10 +55,6 @@ class SizeEstimate:
             return None
         return cls(**{name: float(v) if v else math.nan for name, v in values.items()})
 
-    def without_net(self) -> "SizeEstimate":
-        """Only the model-free descriptors (for a frame whose net values mean nothing)."""
-        return SizeEstimate(corr_distance_nm=self.corr_distance_nm, guinier_radius_nm=self.guinier_radius_nm)
-
 
 
 def interparticle_distance(d_y_nm: float, structure: str, volume_fraction: float, spacing_ratio: float) -> float:

@@ -81,7 +81,6 @@ class SizeNetInfo:
 
     mean: tuple[float, ...]
     std: tuple[float, ...]
-    targets: tuple[str, ...] = TARGETS
     filters: tuple[int, ...] = FILTERS
 
     @classmethod
@@ -89,14 +88,14 @@ class SizeNetInfo:
         targets = tuple(record.get("targets", ()))
         if targets != TARGETS:
             raise ValueError(f"size net of targets {targets}: this version reads {TARGETS}")
-        return cls(tuple(map(float, record["mean"])), tuple(map(float, record["std"])), targets,
+        return cls(tuple(map(float, record["mean"])), tuple(map(float, record["std"])),
                    tuple(record.get("filters", FILTERS)))
 
     @classmethod
     def fit(cls, targets: np.ndarray, filters: tuple[int, ...] = FILTERS) -> "SizeNetInfo":
         """The standardisation of physical ``targets`` (N, T), NaN where undefined, for a net of ``filters``."""
         return cls(tuple(float(np.nanmean(t)) for t in targets.T), tuple(float(np.nanstd(t) or 1.0) for t in targets.T),
-                   TARGETS, tuple(filters))
+                   tuple(filters))
 
     def standardise(self, targets: np.ndarray) -> np.ndarray:
         return ((np.asarray(targets, float) - np.asarray(self.mean)) / np.asarray(self.std)).astype(np.float32)
@@ -104,13 +103,13 @@ class SizeNetInfo:
     def physical(self, outputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(means, σ) in TARGETS units (ln nm or dimensionless), each (N, T), of the net's ``outputs`` (N, 2T)."""
         outputs = np.asarray(outputs, dtype=np.float64)
-        n = len(self.targets)
+        n = len(TARGETS)
         mean = outputs[:, :n] * self.std + self.mean
         sigma = np.exp(0.5 * np.clip(outputs[:, n:], -LOG_VARIANCE_LIMIT, LOG_VARIANCE_LIMIT)) * np.asarray(self.std)
         return mean, sigma
 
     def record(self) -> dict:
-        return {"targets": list(self.targets), "mean": list(self.mean), "std": list(self.std),
+        return {"targets": list(TARGETS), "mean": list(self.mean), "std": list(self.std),
                 "filters": list(self.filters)}
 
 
@@ -130,11 +129,3 @@ def estimates(info: SizeNetInfo, outputs: np.ndarray) -> list[SizeEstimate]:
 def has_size_net(model_dir: Path, meta: dict) -> bool:
     """Whether a model directory holds a size net (its weights and its ``model.json`` record)."""
     return "size" in meta and (Path(model_dir) / SIZE_WEIGHTS).is_file()
-
-
-def target_arrays(found: list[SizeEstimate]) -> tuple[np.ndarray, np.ndarray]:
-    """(means, σ) (N, len(TARGETS)) in TARGETS units of the net's estimates: the inverse of ``estimates``."""
-    mean = np.array([[math.log(e.D_y_nm), e.aspect, math.log(e.fwhm_nm), math.log(e.distance_nm)] for e in found])
-    sigma = np.array([[e.D_y_err_nm / e.D_y_nm, e.aspect_err, e.fwhm_err_nm / e.fwhm_nm,
-                       e.distance_err_nm / e.distance_nm] for e in found])
-    return mean.reshape(-1, len(TARGETS)), sigma.reshape(-1, len(TARGETS))

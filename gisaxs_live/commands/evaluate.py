@@ -36,7 +36,6 @@ def run(args: argparse.Namespace) -> int:
     from ..classify.predictor import Predictor
     from ..simulator.dataset import read_dataset
     from ..training.augment import Realism, realistic_images
-    from ..classify.size_net import target_arrays
     from ..training.evaluate import metrics, size_metrics
     from ..training.size_targets import size_targets
     from ..training.report import confusion_table, size_table, write_heatmap
@@ -68,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     result["flagged_unknown"] = None if scores is None else 100.0 * float(np.mean(scores > 1.0))
     console.print(confusion_table(result, data.class_names, f"{args.dataset} ({_condition(args)})"))
     if predictor.size_info is not None:
-        mean, sigma = target_arrays([e for o in outputs for e in o[2]])
+        mean, sigma = predictor.size_info.physical(np.concatenate([o[2] for o in outputs]))
         truth = size_targets(data.parameters[test], None if data.variation is None else data.variation[test],
                              data.attrs)
         result["size"] = size_metrics(mean, sigma, truth, data.labels[test], data.class_names)

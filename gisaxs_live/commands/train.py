@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     from ..training.augment import Realism, held_out_images, set_realism
     from ..training.evaluate import metrics
     from ..training.provenance import dataset_hash, experiment_record
-    from ..training.train import FINE_TUNE, ONE_CHUNK_MAX, TrainSettings, resolve_precision, train_classifier
+    from ..training.train import (FINE_TUNE, ONE_CHUNK_MAX, TrainSettings, predict_images, resolve_precision,
+                                  train_classifier)
 
     console = Console(stderr=True)
     config = load_config(args.config)
@@ -102,8 +103,8 @@ def run(args: argparse.Namespace) -> int:
                                           len(data.class_names), decades, settings, realism, on_epoch)
     trained = time.perf_counter()
     del train_intensity
-    noisy = metrics(_predict(model, val_images), data.labels[val], data.class_names)
-    clean = metrics(np.concatenate([_predict(model, data.images(part)) for part in _parts(val)]), data.labels[val],
+    noisy = metrics(predict_images(model, val_images), data.labels[val], data.class_names)
+    clean = metrics(np.concatenate([predict_images(model, data.images(part)) for part in _parts(val)]), data.labels[val],
                     data.class_names)
     model.save_weights(args.out / WEIGHTS)
     experiment = Experiment(
@@ -201,14 +202,6 @@ CALIBRATION_PATTERNS = 32768
 def _parts(indices, size: int = 4096):
     """``indices`` in consecutive parts of at most ``size`` (bounded reads of a large set)."""
     return [indices[i:i + size] for i in range(0, len(indices), size)]
-
-
-def _predict(model, images):
-    """Class probabilities of uint8 ``images``, converted to float32 a batch at a time."""
-    import numpy as np
-
-    return np.concatenate([model.predict(images[i:i + 1024, ..., None].astype(np.float32) / 255.0, verbose=0)
-                           for i in range(0, len(images), 1024)])
 
 
 def _calibrate_ood(model_dir: Path, patterns, seed: int, realism, console) -> None:

@@ -20,7 +20,7 @@ from .augment import Realism
 from .evaluate import size_metrics
 from .provenance import dataset_hash
 from .size_targets import size_targets
-from .train import ONE_CHUNK_MAX, EpochReport, Task, TrainSettings, resolve_precision, train_network
+from .train import ONE_CHUNK_MAX, EpochReport, Task, TrainSettings, predict_images, resolve_precision, train_network
 
 #: the size net's recipe: the classifier's schedule over 30 epochs (the held-out loss still fell at 12)
 SIZE_SETTINGS = TrainSettings(epochs=30)
@@ -56,9 +56,7 @@ def train_size_net(model_dir: Path, data: PatternSet, val_images: np.ndarray, re
                                    info.standardise(targets[val]), decades, settings, size_task(info), realism,
                                    on_epoch)
     model.save_weights(Path(model_dir) / SIZE_WEIGHTS)
-    outputs = np.concatenate([model.predict(val_images[i:i + 1024, ..., None].astype(np.float32) / 255.0, verbose=0)
-                              for i in range(0, len(val_images), 1024)])
-    estimated, sigma = info.physical(outputs)
+    estimated, sigma = info.physical(predict_images(model, val_images))
     recipe = {k: v for k, v in asdict(replace(settings, initial_weights=None)).items() if k != "initial_weights"}
     recipe["precision"] = resolve_precision(settings.precision)
     record = dict(info.record(),

@@ -221,6 +221,12 @@ def train_network(train_intensity: Intensities, train_targets: np.ndarray, val_i
     return result, reports
 
 
+def predict_images(model, images: np.ndarray, batch: int = 1024) -> np.ndarray:
+    """A trained model's outputs for uint8 ``images`` (N, rows, cols), scaled to [0, 1] float32 a batch at a time."""
+    return np.concatenate([model.predict(images[i:i + batch, ..., None].astype(np.float32) / 255.0, verbose=0)
+                           for i in range(0, len(images), batch)])
+
+
 def resolve_precision(precision: str) -> str:
     """"float32" or "mixed_bfloat16" for ``precision`` ("auto" decides by the CPU flags, see TrainSettings)."""
     if precision == "auto":
