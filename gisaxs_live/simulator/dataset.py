@@ -135,18 +135,13 @@ _WORKER: dict = {}
 
 
 def _init_worker(config: Config, grid: QGrid, optics: Optics) -> None:
-    _single_threaded_blas()
-    keep_freed_memory()
-    _WORKER.update(config=config, grid=grid, optics=optics)
-
-
-def _single_threaded_blas() -> None:
-    """Limit BLAS to one thread in this worker process (threadpoolctl). Each worker already has a core of its
-    own, and the idle threads of a multi-threaded OpenBLAS spin: on 2 cores they doubled the CPU time of the
-    paper set (37 s instead of 19 s)."""
     from threadpoolctl import threadpool_limits
 
+    # each worker has a core of its own, and the idle threads of a multi-threaded OpenBLAS spin: on 2 cores they
+    # doubled the CPU time of the paper set (37 s instead of 19 s)
     threadpool_limits(limits=1, user_api="blas")
+    keep_freed_memory()
+    _WORKER.update(config=config, grid=grid, optics=optics)
 
 
 def _simulate(spec: PatternSpec) -> np.ndarray:
