@@ -1,0 +1,97 @@
+"""The answer set: split conformal prediction over the families holds the true family at the calibrated level on
+patterns like the calibration set, grows where the model is unsure, is written to the CSV and read back, and
+the bundled model's rows carry it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gisaxs_live.classify.answer import (EVERY_FAMILY, SEPARATOR, answer_set, coverage, mass_above_truth,
+                                         threshold)
+from gisaxs_live.results import Result, csv_columns
+
+
+def _calibrated_model(rng: np.random.Generator, n: int, n_families: int = 5, sharpness: float = 1.0):
+    """Probabilities of a calibrated model (the truth drawn from them), Dirichlet-distributed."""
+    p = rng.dirichlet(np.full(n_families, sharpness), n)
+    truth = np.array([rng.choice(n_families, p=row) for row in p])
+    return p, truth
+
+
+@pytest.mark.parametrize("level", [0.8, 0.9, 0.95])
+def test_fresh_patterns_hold_the_truth_at_the_calibrated_level(level):
+    rng = np.random.default_rng(1)
+    p, truth = _calibrated_model(rng, 4000)
+    cut = threshold(mass_above_truth(p[:2000], truth[:2000]), level)
+    held, size, single = coverage(p[2000:], truth[2000:], cut)
+    assert held == pytest.approx(level, abs=0.02)  # exchangeable patterns: the coverage is the level
+    assert 1.0 < size < 5.0 and single < 1.0
+
+
+def test_an_unsure_model_names_more_families_than_a_sure_one():
+    rng = np.random.default_rng(2)
+    sizes = []
+    for sharpness in (0.1, 3.0):  # peaked probabilities, then nearly flat ones
+        p, truth = _calibrated_model(rng, 3000, sharpness=sharpness)
+        sizes.append(coverage(p, truth, threshold(mass_above_truth(p, truth), 0.9))[1])
+    assert sizes[0] < 1.6 < 3.0 < sizes[1]
+
+
+def test_the_score_is_the_probability_ranked_above_the_truth():
+    p = np.array([[0.6, 0.3, 0.1], [0.6, 0.3, 0.1], [0.6, 0.3, 0.1]])
+    np.testing.assert_allclose(mass_above_truth(p, np.array([0, 1, 2])), [0.0, 0.6, 0.9])
+
+
+def test_families_are_taken_while_the_probability_taken_is_below_the_threshold():
+    ranked = [("capsule", 0.6), ("spheroid", 0.3), ("ellipsoid", 0.1)]
+    assert answer_set(ranked, 0.5) == ("capsule",)
+    assert answer_set(ranked, 0.6) == ("capsule",)
+    assert answer_set(ranked, np.nextafter(0.6, 1.0)) == ("capsule", "spheroid")
+    assert answer_set(ranked, 0.95) == ("capsule", "spheroid", "ellipsoid")
+    assert answer_set(ranked, None) == ("capsule",)  # an uncalibrated model: the top family alone
+    assert answer_set([], 0.5) == ()
+
+
+def test_too_few_calibration_patterns_give_every_family():
+    scores = np.zeros(10)
+    assert threshold(scores, 0.95) == EVERY_FAMILY  # 95 % needs at least 19 patterns
+    assert threshold(np.zeros(19), 0.95) == pytest.approx(0.0, abs=1e-300)
+    assert answer_set([("a", 0.98), ("b", 0.015), ("c", 0.005)], EVERY_FAMILY) == ("a", "b", "c")
+    with pytest.raises(ValueError, match="must lie in"):
+        threshold(scores, 1.0)
+
+
+def test_the_answer_is_written_after_the_family_and_parses_back():
+    probs = (0.05, 0.35, 0.4, 0.05, 0.05, 0.04, 0.03, 0.03)
+    r = Result("a.cbf", 0, "ok", probs, answer=("ellipsoid", "spheroid"))
+    columns = csv_columns()
+    fields = dict(zip(columns, r.row()))
+    assert columns.index("answer") == columns.index("p_family") + 1
+    assert fields["answer"] == f"ellipsoid{SEPARATOR}spheroid" and fields["family"] == "ellipsoid"
+    back = Result.from_row(fields)
+    assert back.answer == ("ellipsoid", "spheroid") and back.family() == r.family()
+    assert Result.from_row({k: v for k, v in fields.items() if k != "answer"}).answer == ()  # an older log
+
+
+def test_the_bundled_models_rows_name_an_answer_that_starts_with_their_family():
+    """The demo growth series through the live path with the bundled (calibrated) model."""
+    from gisaxs_live.classify.pipeline import Classifier
+    from gisaxs_live.config import load_config
+    from gisaxs_live.frame import Frame
+    from gisaxs_live.publisher.demo_series import GrowthSeries, demo_config
+
+    config = demo_config(load_config())
+    classifier = Classifier(config)
+    assert classifier.predictor.info.answer_cut is not None, "the bundled model ships its answer calibration"
+    series = GrowthSeries(config, 12, seed=5)
+    results = classifier.classify([Frame(series.frame(i), f"f{i}.cbf", 0, 0.0) for i in range(12)])
+    for r in results:
+        if r.status == "ok":
+            family, p_family = r.family()
+            assert r.answer[0] == family and len(set(r.answer)) == len(r.answer)
+            # a family alone only where it is probable enough on its own
+            assert (len(r.answer) == 1) == (p_family >= classifier.predictor.info.answer_cut)
+        else:
+            assert r.answer == ()
+    assert sum(r.status == "ok" for r in results) >= 10
