@@ -9,7 +9,8 @@ import sys
 from . import __version__
 from .config import ConfigError
 
-COMMANDS = ("simulate", "train", "train-size", "evaluate", "calibrate-ood", "model-info", "classify", "watch", "tail", "demo",
+COMMANDS = ("simulate", "train", "train-size", "evaluate", "calibrate-ood", "calibrate-answer",
+            "model-info", "classify", "watch", "tail", "demo",
             "stream", "publish", "reprocess", "report", "check-geometry", "refine")
 
 EXIT_STATUS = """exit status:

@@ -1,6 +1,6 @@
 """The per-frame result and its CSV row, shared by ``classify``, ``watch``, ``stream`` and ``tail``.
 
-Columns: time_utc, source, frame, status, family, p_family, top1, p1, top2, p2, one p_<class> per class in
+Columns: time_utc, source, frame, status, family, p_family, answer, top1, p1, top2, p2, one p_<class> per class in
 the model's order, ood_score, the size columns (``classify.size.SIZE_COLUMNS``: D_y_nm, D_y_err_nm, aspect,
 aspect_err, fwhm_nm, fwhm_err_nm, distance_nm, distance_err_nm, corr_distance_nm, guinier_radius_nm),
 latency_ms, message.
@@ -8,8 +8,10 @@ latency_ms, message.
 ``status`` is ``ok``, ``unknown`` (the frame is unlike every class the model knows: ``ood_score`` above the
 model's threshold; the CNN's ranking is still written, but no family), ``no_signal`` or ``error``. ``family``
 is the most probable degenerate family (``classify/families.py``; the class itself when it is in none) and
-``p_family`` its summed probability; family and probabilities are empty unless ``ok`` (probabilities also for
-``unknown``); ``ood_score`` is empty when the model has no out-of-distribution statistics; ``message``
+``p_family`` its summed probability; ``answer`` the calibrated set of families (``classify/answer.py``: the
+families, most probable first, joined by `` or ``, that hold the true one in 95 % of held-out patterns; the top
+family alone for a model without that calibration); family, answer and probabilities are empty unless ``ok``
+(probabilities also for ``unknown``); ``ood_score`` is empty when the model has no out-of-distribution statistics; ``message``
 explains the ``unknown``, ``no_signal`` and ``error`` rows. The size columns (``Result.size``; definitions and
 units in ``classify/size.py``) hold the size net's estimates on ``ok`` rows and the model-free descriptors on
 ``ok`` and ``unknown`` rows; empty where not determined. Logs written before a column existed parse too.
@@ -24,6 +26,7 @@ from typing import Literal
 
 import numpy as np
 
+from .classify.answer import SEPARATOR
 from .classify.families import DEFAULT_FAMILIES, Families, partition, ranked_families
 from .classify.size import SIZE_COLUMNS, SizeEstimate
 from .simulator.shapes import CLASS_NAMES
@@ -35,7 +38,7 @@ RANKED: tuple[str, ...] = ("ok", "unknown")
 
 
 def csv_columns(class_names: Sequence[str] = CLASS_NAMES) -> list[str]:
-    return (["time_utc", "source", "frame", "status", "family", "p_family", "top1", "p1", "top2", "p2"]
+    return (["time_utc", "source", "frame", "status", "family", "p_family", "answer", "top1", "p1", "top2", "p2"]
             + [f"p_{name}" for name in class_names] + ["ood_score", *SIZE_COLUMNS, "latency_ms", "message"])
 
 
@@ -67,6 +70,8 @@ class Result:
     ood_score: float | None = None
     #: size and shape parameters (``classify.size``), None where none were estimated
     size: SizeEstimate | None = None
+    #: the calibrated answer set of families (``classify.answer``), most probable first; empty unless ``ok``
+    answer: tuple[str, ...] = ()
     #: the uint8 model input the probabilities came from (for previews; not written to the CSV)
     image: np.ndarray | None = field(default=None, compare=False, repr=False)
 
@@ -88,7 +93,7 @@ class Result:
         family = self.family()
         probs = [fmt(p) for p in self.probabilities] if self.probabilities else [""] * len(self.class_names)
         return [self.time_utc or utc_now(), self.source, str(self.frame), self.status,
-                family[0] if family else "", fmt(family[1]) if family else "",
+                family[0] if family else "", fmt(family[1]) if family else "", SEPARATOR.join(self.answer),
                 top1, fmt(p1) if top else "", top2, fmt(p2) if top else "", *probs,
                 "" if self.ood_score is None else f"{self.ood_score:.2f}",
                 *(self.size or SizeEstimate()).fields(), f"{self.latency_ms:.1f}", " ".join(self.message.split())]
@@ -96,7 +101,7 @@ class Result:
     @classmethod
     def from_row(cls, row: dict[str, str], class_names: Sequence[str] = CLASS_NAMES) -> "Result":
         """Parse a CSV row (as ``csv.DictReader`` gives it) back into a Result; logs written before the
-        ``family``, ``ood_score`` and size columns existed parse too (the family is recomputed from the probabilities
+        ``family``, ``answer``, ``ood_score`` and size columns existed parse too (the family is recomputed from the probabilities
         with the default families)."""
         status = row["status"]
         if status not in STATUSES:
@@ -109,4 +114,5 @@ class Result:
         return cls(source=row["source"], frame=int(row["frame"]), status=status, probabilities=probs,
                    latency_ms=float(row["latency_ms"] or 0.0), message=row.get("message", ""),
                    time_utc=row["time_utc"], class_names=tuple(class_names), families=families,
-                   ood_score=float(ood) if ood else None, size=SizeEstimate.from_fields(row))
+                   ood_score=float(ood) if ood else None, size=SizeEstimate.from_fields(row),
+                   answer=tuple(a for a in (row.get("answer") or "").split(SEPARATOR) if a))

@@ -228,11 +228,25 @@ def test_family_in_the_current_frame_the_table_and_the_mix():
     assert "prism6|cylinder" in current and "0.940" in current  # the family's summed probability
     assert "prism6" in current and "0.550" in current and "cylinder" in current and "0.390" in current
     table = out.split("recent frames")[1]
-    assert "family" in table and table.count("prism6|cylinder 0.940") == 2 and "spheroid 0.850" in table
+    assert "answer" in table and table.count("prism6|cylinder 0.940") == 2 and "spheroid 0.850" in table
     assert "spheroid 0.850   spheroid 0.850" not in table  # a class that is its own family is not repeated
     mix = out.split("family mix, last 5 frames")[1]
     assert "prism6|cylinder" in mix and "  2" in mix and "  1" in mix
     assert "dominant prism6|cylinder" in mix
+
+
+def test_an_ambiguous_answer_is_named_in_the_current_frame_and_the_table():
+    from dataclasses import replace
+
+    state = DashboardState(recent_rows=5)
+    ambiguous = replace(family_result(1), answer=("prism6|cylinder", "prism3"))
+    state.add(Update((ambiguous, replace(family_result(2), answer=("prism6|cylinder",)))))
+    out = text_of(render(state, NOW))
+    table = out.split("recent frames")[1]
+    assert table.count("prism6|cylinder or prism3") == 1 and table.count("prism6|cylinder 0.940") == 1
+    state.add(Update((replace(family_result(3), answer=("prism6|cylinder", "prism3")),)))
+    current = text_of(render(state, NOW)).split("current frame")[1].split("recent frames")[0]
+    assert "ambiguous" in current and "prism6|cylinder or prism3" in current
 
 
 def test_unknown_rows_stand_apart_like_no_signal():

@@ -138,18 +138,22 @@ def test_classify_writes_the_size_columns(size_model, tmp_path):
             assert result.status == "unknown" and math.isnan(result.size.D_y_nm)
 
 
-def test_a_log_written_before_the_size_columns_is_continued_in_its_layout(tmp_path):
-    old = [c for c in csv_columns() if c not in SIZE_COLUMNS]
+@pytest.mark.parametrize("missing", [("answer", *SIZE_COLUMNS), ("answer",)],
+                         ids=["before the size columns", "before the answer column"])
+def test_a_log_of_an_earlier_layout_is_continued_in_its_layout(tmp_path, missing):
+    old = [c for c in csv_columns() if c not in missing]
     path = tmp_path / "old.csv"
     path.write_text(format_rows([old]))
-    result = Result("a.cbf", 0, "ok", tuple([0.9] + [0.1 / 7] * 7), size=SizeEstimate(D_y_nm=12.0))
+    result = Result("a.cbf", 0, "ok", tuple([0.9] + [0.1 / 7] * 7), size=SizeEstimate(D_y_nm=12.0),
+                    answer=("capsule",))
     log = CsvLog(path)
     log.write([result])
     log.close()
     with open(path) as fh:
         rows = list(csv.DictReader(fh))
     assert list(rows[0]) == old and rows[0]["top1"] == "capsule"
-    assert Result.from_row(rows[0]).size is None
+    back = Result.from_row(rows[0])
+    assert back.answer == () and (back.size is None) == ("D_y_nm" in missing)
     foreign = tmp_path / "foreign.csv"
     foreign.write_text("a,b,c\n")
     with pytest.raises(LogError, match="columns differ"):

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from gisaxs_live.classify.answer import EVERY_FAMILY
 from gisaxs_live.classify.modeldir import ModelInfo, bundled_model_dir
 from gisaxs_live.classify.predictor import Predictor
 from gisaxs_live.cli import main
@@ -65,6 +66,9 @@ def test_fine_tuning_on_a_tiny_set_keeps_the_classes_and_writes_a_loadable_model
     assert meta["training"]["epochs"] == 1 and len(meta["training"]["history"]) == 1
     assert meta["randomisation"]["wavelength_band"] > 0 and meta["augmentation"]["smear_bins"] > 0
     assert (out / "ood.npz").exists() and meta["ood"]["quantile"] == 0.99  # the flag comes with every model
+    # 8 held-out patterns are too few for a 95 % answer set: every answer names every family
+    assert meta["answer"]["level"] == 0.95 and meta["answer"]["threshold"] == EVERY_FAMILY
+    assert meta["answer"]["held_out"]["coverage"] == 1.0 and meta["answer"]["held_out"]["mean_size"] == 7.0
     predictor = Predictor(out)
     assert predictor.ood is not None
     images = np.zeros((2, 90, 70), np.uint8)

@@ -10,7 +10,10 @@ containing it, ``gisaxs_live.classify.families``) when the CSV has a ``family`` 
 interference and counting level too. A frame counts as right only if its row says so: an ``unknown``
 row has no family (a family miss, counted as a false flag), ``no_signal`` and ``error`` rows miss
 everything. "Family top-1, flag ignored" is the most probable family of the CNN's ranking (``ok`` and
-``unknown`` rows), to tell the classifier's transfer from the out-of-distribution flag's false flags. Prints the figures and writes JSON (default benchmarks/results/crosssim.json).
+``unknown`` rows), to tell the classifier's transfer from the out-of-distribution flag's false flags. Where the
+CSV has an ``answer`` column (the calibrated answer set, ``gisaxs_live/classify/answer.py``): how often the answer
+holds the true family (an ``unknown`` row's empty answer does not) and how many families an answer names. Prints
+the figures and writes JSON (default benchmarks/results/crosssim.json).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gisaxs_live.classify.answer import SEPARATOR
 from gisaxs_live.classify.families import partition, family_of, ranked_families
 from gisaxs_live.simulator.shapes import CLASS_NAMES
 
@@ -61,6 +65,7 @@ def score(labels: list[dict[str, str]], rows: list[dict[str, str]], set_dir: Pat
     by_source = {row["source"]: row for row in rows}
     groups = partition(CLASS_NAMES)
     has_family = bool(rows) and "family" in rows[0]
+    has_answer = bool(rows) and "answer" in rows[0]
     records = []
     for label in labels:
         row = by_source.get(str((set_dir / label["file"]).resolve()))
@@ -81,10 +86,12 @@ def score(labels: list[dict[str, str]], rows: list[dict[str, str]], set_dir: Pat
             "family_ok": has_family and row["status"] == "ok" and row["family"] == true_family,
             "family_top2_ok": has_family and row["status"] == "ok" and true_family in top_families,
             "family_ranked_ok": bool(top_families) and top_families[0] == true_family,
+            "answer": row.get("answer", "").split(SEPARATOR) if row.get("answer") else [],
         })
+        records[-1]["answer_ok"] = true_family in records[-1]["answer"]
     summary = {"frames": len(records), "statuses": dict(Counter(r["status"] for r in records)),
-               **_rates(records, has_family)}
-    per = {key: {value: _rates([r for r in records if r[key] == value], has_family)
+               **_rates(records, has_family, has_answer)}
+    per = {key: {value: _rates([r for r in records if r[key] == value], has_family, has_answer)
                  for value in sorted({r[key] for r in records})}
            for key in ("class", "geometry", "interference", "counts_decade")}
     per["class"] = {c: per["class"][c] for c in CLASS_NAMES if c in per["class"]}
@@ -92,6 +99,7 @@ def score(labels: list[dict[str, str]], rows: list[dict[str, str]], set_dir: Pat
                         for pred in CLASS_NAMES}
                  for true in CLASS_NAMES}
     return {"overall": summary, "per": per, "confusion_top1": confusion, "has_family_column": has_family,
+            "has_answer_column": has_answer,
             "families": ["|".join(g) for g in groups], "size": size_errors(labels, by_source, set_dir),
             "frames": records}
 
@@ -132,13 +140,16 @@ def size_errors(labels: list[dict[str, str]], by_source: dict[str, dict[str, str
                           if any(p[0]["class"] == c for p in pairs)}}
 
 
-def _rates(records: list[dict], has_family: bool) -> dict:
+def _rates(records: list[dict], has_family: bool, has_answer: bool) -> dict:
     n = len(records)
     rates = {"n": n, "top1": _mean(records, "top1_ok"), "top2": _mean(records, "top2_ok"),
              "unknown": sum(r["status"] == "unknown" for r in records) / n if n else None}
     if has_family:
         rates.update(family_top1=_mean(records, "family_ok"), family_top2=_mean(records, "family_top2_ok"))
     rates["family_top1_flag_ignored"] = _mean(records, "family_ranked_ok")
+    if has_answer:
+        sizes = [len(r["answer"]) for r in records if r["answer"]]
+        rates.update(answer=_mean(records, "answer_ok"), answer_size=float(np.mean(sizes)) if sizes else None)
     return rates
 
 
@@ -160,14 +171,17 @@ def _distance(label: dict[str, str]) -> float:
 
 def report(result: dict) -> str:
     """The figures as text tables (percentages)."""
-    fam = result["has_family_column"]
+    fam, answer = result["has_family_column"], result.get("has_answer_column", False)
     head = ["", "n", "top-1", "top-2"] + (["family top-1", "family top-2"] if fam else [])
-    head += ["family top-1, flag ignored", "unknown"]
+    head += ["family top-1, flag ignored", "unknown"] + (["answer holds truth", "families per answer"] if answer else [])
 
     def line(name: str, r: dict) -> str:
         cells = [name, str(r["n"]), _pct(r["top1"]), _pct(r["top2"])]
         cells += [_pct(r["family_top1"]), _pct(r["family_top2"])] if fam else []
-        return " | ".join(cells + [_pct(r["family_top1_flag_ignored"]), _pct(r["unknown"])])
+        cells += [_pct(r["family_top1_flag_ignored"]), _pct(r["unknown"])]
+        if answer:
+            cells += [_pct(r["answer"]), "–" if r["answer_size"] is None else f"{r['answer_size']:.2f}"]
+        return " | ".join(cells)
 
     lines = [f"statuses: {result['overall']['statuses']}", " | ".join(head), line("all", result["overall"])]
     for key, values in result["per"].items():

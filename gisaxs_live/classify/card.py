@@ -99,6 +99,7 @@ def card_facts(info: ModelInfo) -> dict[str, Any]:
         "metrics": meta.get("metrics", {}),
         "other_data": meta.get("other_data", {}),
         "ood": meta.get("ood"),
+        "answer": meta.get("answer"),
         "size": _size_facts(meta.get("size")),
     }
 
@@ -161,6 +162,20 @@ def render_markdown(facts: dict[str, Any]) -> str:
               "Every row reports the most probable family and its summed probability (`family`, `p_family`) "
               "beside the top two classes. A class in no family is a family of its own.", ""]
     lines += [f"* `{f['family']}`: {f['proof']}." for f in facts["families"]] or ["* none"]
+    lines += ["", "## Answer sets", ""]
+    answer = facts["answer"]
+    if answer:
+        held = answer["held_out"]
+        lines += [f"`answer` is the smallest set of families, most probable first and joined by \"or\", that holds "
+                  f"the true family of {100 * answer['level']:g} % of detector-like held-out patterns ({answer['method']}): "
+                  f"families are taken while the probability already taken is below {answer['threshold']:.3f}. On "
+                  f"the {answer['n_held_out']} calibration patterns it held the true family {100 * held['coverage']:.1f} % "
+                  f"of the time with {held['mean_size']:.2f} families on average, one family in "
+                  f"{100 * held['single']:.1f} %. A frame from elsewhere can fall short of the level (measured in the "
+                  "README). The `family` column stays the most probable family alone."]
+    else:
+        lines += ["Not calibrated: `answer` is the most probable family alone "
+                  "(`gisaxs-live calibrate-answer --model DIR SET.h5`)."]
     lines += ["", "## Out-of-distribution flag", ""]
     ood = facts["ood"]
     if ood:

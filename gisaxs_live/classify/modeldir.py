@@ -56,6 +56,13 @@ class ModelInfo:
         return partition(self.class_names, tuple(map(tuple, groups)) if groups is not None else DEFAULT_FAMILIES)
 
     @property
+    def answer_cut(self) -> float | None:
+        """The answer-set threshold of ``model.json`` (key ``answer``, ``classify.answer``); None where the model
+        has none (its answer is the top family alone)."""
+        record = self.meta.get("answer")
+        return None if record is None else float(record["threshold"])
+
+    @property
     def architecture(self) -> str:
         return str(self.meta.get("architecture", "paper"))
 

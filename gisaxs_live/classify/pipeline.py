@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .answer import answer_set
+from .families import ranked_families
 from .predictor import Predictor
 from .size import SizeEstimate
 from .size_net import estimates
@@ -116,11 +118,13 @@ class Classifier:
                 size = model_free if net_sizes is None or unknown else replace(
                     net_sizes[j], corr_distance_nm=model_free.corr_distance_nm,
                     guinier_radius_nm=model_free.guinier_radius_nm)
+                answer = () if unknown else answer_set(
+                    ranked_families(probs, self.class_names, self.families), self.predictor.info.answer_cut)
                 results[i] = Result(frame.source, frame.frame_id, "unknown" if unknown else "ok",
                                     tuple(float(p) for p in probs), latency_ms=_latency_ms(frame.t),
                                     message=unknown_message(score) if unknown else "", time_utc=utc_now(),
                                     class_names=self.class_names, families=self.families, ood_score=score,
-                                    size=size, image=image)
+                                    size=size, answer=answer, image=image)
         return results  # type: ignore[return-value]
 
     def _prepare(self, frame: Frame) -> Described | Result:

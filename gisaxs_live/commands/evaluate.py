@@ -66,6 +66,12 @@ def run(args: argparse.Namespace) -> int:
     result = metrics(probabilities, data.labels[test], data.class_names, similar, predictor.info.families)
     result["flagged_unknown"] = None if scores is None else 100.0 * float(np.mean(scores > 1.0))
     console.print(confusion_table(result, data.class_names, f"{args.dataset} ({_condition(args)})"))
+    if predictor.info.answer_cut is not None:
+        result["answer"] = answer_figures(probabilities, data.labels[test], predictor)
+        a = result["answer"]
+        console.print(f"answer sets (calibrated for {100 * a['level']:g} %): the true family in "
+                      f"{100 * a['coverage']:.1f} % of the answers, {a['mean_size']:.2f} families on average, one "
+                      f"family in {100 * a['single']:.1f} %")
     if predictor.size_info is not None:
         mean, sigma = predictor.size_info.physical(np.concatenate([o[2] for o in outputs]))
         truth = size_targets(data.parameters[test], None if data.variation is None else data.variation[test],
@@ -77,6 +83,18 @@ def run(args: argparse.Namespace) -> int:
     if args.png:
         write_heatmap(args.png, result, data.class_names)
     return 0
+
+
+def answer_figures(probabilities, labels, predictor) -> dict:
+    """How the model's calibrated answer sets (``classify/answer.py``) do on labelled patterns: the level they were
+    calibrated for, the fraction holding the true family, their mean size and the fraction with one family."""
+    from ..classify.answer import coverage
+    from ..training.answer_calibration import family_labels, to_families
+
+    held, size, single = coverage(to_families(predictor, probabilities), family_labels(predictor, labels),
+                                  predictor.info.answer_cut)
+    return {"level": float(predictor.info.meta["answer"]["level"]), "coverage": held, "mean_size": size,
+            "single": single}
 
 
 def _condition(args: argparse.Namespace) -> str:

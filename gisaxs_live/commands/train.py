@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         meta["fine_tuned_from"] = {"path": str(args.from_model), "experiment": parent.meta["experiment"],
                                    "training_set_sha256": parent.meta.get("training_set", {}).get("sha256")}
     (args.out / META).write_text(json.dumps(meta, indent=1, default=list))
-    _calibrate_ood(args.out, data, args.seed, realism, console)
+    _calibrate(args.out, data, args.seed, realism, console)
     if args.size:
         _train_size(args, settings, data, val_images, realism, console)
     console.print(f"model written to {args.out}: held-out top-1 {noisy['top1']:.1f} % (noisy), "
@@ -195,7 +195,7 @@ def print_size_figures(console, record: dict) -> None:
                   f"{100 * figures['distance']['median']:.1f} % ({record['training']['seconds']:.0f} s)")
 
 
-#: Patterns of the training set (a random subset of a larger one) that calibrate the ood flag.
+#: Patterns of the training set (a random subset of a larger one) that calibrate the ood flag and the answer sets.
 CALIBRATION_PATTERNS = 32768
 
 
@@ -204,16 +204,17 @@ def _parts(indices, size: int = 4096):
     return [indices[i:i + size] for i in range(0, len(indices), size)]
 
 
-def _calibrate_ood(model_dir: Path, patterns, seed: int, realism, console) -> None:
-    """The out-of-distribution statistics of the new model (``ood.npz``, ``model.json`` key ``ood``) from its
-    own training set (at most CALIBRATION_PATTERNS of it, drawn at random): the train split for the class
-    statistics, the held-out split for the threshold."""
+def _calibrate(model_dir: Path, patterns, seed: int, realism, console) -> None:
+    """The out-of-distribution statistics of the new model (``ood.npz``, ``model.json`` key ``ood``) and its
+    answer-set threshold (key ``answer``) from its own training set (at most CALIBRATION_PATTERNS of it, drawn at
+    random): the train split for the class statistics, the held-out split for the thresholds."""
     import json
 
     import numpy as np
 
     from ..classify.modeldir import META
     from ..classify.predictor import Predictor
+    from ..training import answer_calibration
     from ..training.ood_calibration import calibrate
 
     indices = np.arange(len(patterns))
@@ -229,6 +230,10 @@ def _calibrate_ood(model_dir: Path, patterns, seed: int, realism, console) -> No
     (model_dir / META).write_text(json.dumps(meta, indent=1, default=list))
     console.print(f"out-of-distribution threshold {ood.threshold:.1f} (the {100 * ood.quantile:g}th percentile "
                   f"of the held-out patterns)")
+    answer = answer_calibration.calibrate(Predictor(model_dir, with_ood=False), data, seed, realism=realism)
+    answer_calibration.record_in_model(model_dir, answer, data)
+    console.print(f"answer sets: threshold {answer['threshold']:.3f}, the true family in "
+                  f"{100 * answer['held_out']['coverage']:.1f} % of the held-out answers")
 
 
 def _cpu_seconds() -> float:

@@ -24,6 +24,7 @@ from typing import Any
 
 import zmq
 
+from ..classify.answer import SEPARATOR
 from ..results import Result
 from . import Update
 
@@ -141,7 +142,7 @@ def _data_keys(result: Result) -> dict[str, dict[str, Any]]:
     number = {"source": source, "dtype": "number", "shape": []}
     return {"status": text, "frame": {"source": source, "dtype": "integer", "shape": []},
             "frame_source": text, "top1": text, "p1": number, "top2": text, "p2": number, "family": text,
-            "p_family": number,
+            "p_family": number, "answer": text,
             "probabilities": {"source": source, "dtype": "array", "shape": [len(result.class_names)],
                               "dtype_numpy": "<f8"},
             "ood_score": number, "latency_ms": number, "message": text}
@@ -155,6 +156,7 @@ def _data(result: Result) -> dict[str, Any]:
     return {"status": result.status, "frame": int(result.frame), "frame_source": result.source,
             "top1": top1, "p1": float(p1), "top2": top2, "p2": float(p2),
             "family": family[0] if family else "", "p_family": float(family[1]) if family else math.nan,
+            "answer": SEPARATOR.join(result.answer),
             "probabilities": probabilities,
             "ood_score": math.nan if result.ood_score is None else float(result.ood_score),
             "latency_ms": float(result.latency_ms), "message": result.message}

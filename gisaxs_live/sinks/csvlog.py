@@ -34,6 +34,8 @@ from ..simulator.shapes import CLASS_NAMES
 from . import Update
 
 log = logging.getLogger(__name__)
+#: columns added after the first release: a log written without them is continued in its own layout
+LATER_COLUMNS: tuple[str, ...] = ("answer", *SIZE_COLUMNS)
 
 _ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r"}
 
@@ -136,17 +138,17 @@ class CsvLog:
                         "power cut); its frame is classified again", self.path, torn)
 
     def _adopt_layout(self, header: str) -> None:
-        """Keep writing an existing log of the previous layout (this model's columns less the size columns, as
-        written before they existed) in its own columns, so that a restart after an upgrade resumes it;
-        any other header raises ``LogError``."""
+        """Keep writing an existing log of an earlier layout (this model's columns less the size columns and the
+        ``answer`` column, as written before they existed) in its own columns, so that a restart after an upgrade
+        resumes it; any other header raises ``LogError``."""
         columns = next(csv.reader([header]), [])
         missing = [c for c in self._columns if c not in columns]
-        if columns != [c for c in self._columns if c in columns] or not set(missing) <= set(SIZE_COLUMNS):
+        if columns != [c for c in self._columns if c in columns] or not set(missing) <= set(LATER_COLUMNS):
             raise LogError(f"{self.path}: its columns differ from this model's ({header.strip()[:120]!r}); give "
                            f"another --csv")
         self._layout = [self._columns.index(c) for c in columns]
-        log.warning("%s: written before the size columns existed; its rows go on without them (give a new --csv "
-                    "to log the sizes)", self.path)
+        log.warning("%s: written before the %s column%s existed; its rows go on without them (give a new --csv to "
+                    "log them)", self.path, ", ".join(missing), "s" if len(missing) > 1 else "")
 
     def _append(self, data: bytes) -> None:
         if self._fd is None or self._reopen or not _same_file(self.path, self._fd):

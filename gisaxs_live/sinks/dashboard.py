@@ -36,6 +36,7 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
+from ..classify.answer import SEPARATOR
 from ..events import Event
 from ..classify.size import SizeEstimate
 from ..results import Result
@@ -182,6 +183,8 @@ def _current(state: DashboardState) -> RenderableType:
     if family is not None:
         grid.add_row(Text(family[0], style="bold"), Text.assemble((bar(family[1], 20), "cyan"),
                                                                    f" {probability(family[1])}"))
+    if len(r.answer) > 1:
+        grid.add_row(Text("ambiguous", style="bold yellow"), Text(SEPARATOR.join(r.answer), style="yellow"))
     colour = "green" if r.status == "ok" else "dim"
     for name, p in r.ranked()[:2]:
         grid.add_row(Text(name, style="" if r.status == "ok" else "dim"),
@@ -223,11 +226,12 @@ def _mix(state: DashboardState) -> RenderableType:
 
 
 def recent_table(results: list[Result]) -> Table:
-    """The recent-frames table, newest at the bottom (also ``gisaxs-live tail``'s view). The family column
-    is blank where the family is the top class itself; the message column takes the width the others
-    leave and cuts a longer message with an ellipsis."""
+    """The recent-frames table, newest at the bottom (also ``gisaxs-live tail``'s view). The answer column
+    shows the answer set where it has more than one family, else the family where it is more than the top class
+    (blank where the family is the top class itself); the message column takes the width the others leave and
+    cuts a longer message with an ellipsis."""
     table = Table(title="recent frames", expand=True, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
-    for name, min_width in (("time", 8), ("source", None), ("status", 9), ("family", None), ("top 1", None),
+    for name, min_width in (("time", 8), ("source", None), ("status", 9), ("answer", None), ("top 1", None),
                             ("top 2", None), ("ms", 3)):
         table.add_column(name, justify="right" if name == "ms" else "left", no_wrap=True, overflow="ellipsis",
                          min_width=min_width)
@@ -237,9 +241,10 @@ def recent_table(results: list[Result]) -> Table:
         shown = family is not None and family[0] != ranked[0][0]
         style = "" if r.status == "ok" else "dim"
         tops = [Text(f"{name} {probability(p)}", style=style) for name, p in ranked] or ["", ""]
-        table.add_row(r.time_utc[11:19], _name(r), Text(r.status, style=_STATUS_STYLE[r.status]),
-                      f"{family[0]} {probability(family[1])}" if shown else "", *tops, f"{r.latency_ms:.0f}",
-                      r.message)
+        answer = (Text(SEPARATOR.join(r.answer), style="yellow") if len(r.answer) > 1
+                  else f"{family[0]} {probability(family[1])}" if shown else "")
+        table.add_row(r.time_utc[11:19], _name(r), Text(r.status, style=_STATUS_STYLE[r.status]), answer, *tops,
+                      f"{r.latency_ms:.0f}", r.message)
     return table
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from ..classify.answer import SEPARATOR
 from . import Update
 from .text import probability
 
@@ -29,8 +30,9 @@ class LogLines:
             if r.status == "ok":
                 family, p_family = r.family()
                 (t1, p1), (t2, p2) = r.ranked()[:2]
-                log.info("%s ok %s %s (%s %s, %s %s) (%.0f ms)", name, family, probability(p_family), t1,
-                         probability(p1), t2, probability(p2), r.latency_ms)
+                ambiguous = f" [answer: {SEPARATOR.join(r.answer)}]" if len(r.answer) > 1 else ""
+                log.info("%s ok %s %s (%s %s, %s %s)%s (%.0f ms)", name, family, probability(p_family), t1,
+                         probability(p1), t2, probability(p2), ambiguous, r.latency_ms)
             else:
                 level = logging.WARNING if r.status == "error" else logging.INFO
                 log.log(level, "%s %s: %s (%.0f ms)", name, r.status, r.message, r.latency_ms)
