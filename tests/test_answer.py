@@ -95,3 +95,19 @@ def test_the_bundled_models_rows_name_an_answer_that_starts_with_their_family():
         else:
             assert r.answer == ()
     assert sum(r.status == "ok" for r in results) >= 10
+
+
+def test_a_malformed_calibration_stops_the_start_with_one_line(tmp_path):
+    import json
+    import shutil
+
+    from gisaxs_live.classify.modeldir import ModelInfo, bundled_model_dir
+
+    model = tmp_path / "model"
+    shutil.copytree(bundled_model_dir(), model)
+    meta = json.loads((model / "model.json").read_text())
+    for record, cause in (({"level": 0.95}, "no threshold number"), ({"threshold": -1.0}, "outside")):
+        meta["answer"] = record
+        (model / "model.json").write_text(json.dumps(meta))
+        with pytest.raises(ValueError, match=cause):
+            ModelInfo.read(model).answer_cut

@@ -60,7 +60,17 @@ class ModelInfo:
         """The answer-set threshold of ``model.json`` (key ``answer``, ``classify.answer``); None where the model
         has none (its answer is the top family alone)."""
         record = self.meta.get("answer")
-        return None if record is None else float(record["threshold"])
+        if record is None:
+            return None
+        try:
+            cut = float(record["threshold"])
+        except (TypeError, KeyError, ValueError):
+            raise ValueError(f"{self.path / META}: its answer calibration has no threshold number; run "
+                             f"`gisaxs-live calibrate-answer` again") from None
+        if not 0.0 < cut <= 2.0:
+            raise ValueError(f"{self.path / META}: answer threshold {cut:g} is outside (0, 2]; run "
+                             f"`gisaxs-live calibrate-answer` again")
+        return cut
 
     @property
     def architecture(self) -> str:

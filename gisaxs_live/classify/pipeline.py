@@ -45,6 +45,7 @@ class Classifier:
     def __init__(self, config: Config, model_dir: str | Path | None = None):
         self.predictor = Predictor(model_dir)
         info = self.predictor.info
+        self.answer_cut = info.answer_cut  # read once: a malformed calibration stops the start
         self.mismatch = info.mismatch(config.experiment)
         if self.mismatch:
             log.warning(self.mismatch)
@@ -119,7 +120,7 @@ class Classifier:
                     net_sizes[j], corr_distance_nm=model_free.corr_distance_nm,
                     guinier_radius_nm=model_free.guinier_radius_nm)
                 answer = () if unknown else answer_set(
-                    ranked_families(probs, self.class_names, self.families), self.predictor.info.answer_cut)
+                    ranked_families(probs, self.class_names, self.families), self.answer_cut)
                 results[i] = Result(frame.source, frame.frame_id, "unknown" if unknown else "ok",
                                     tuple(float(p) for p in probs), latency_ms=_latency_ms(frame.t),
                                     message=unknown_message(score) if unknown else "", time_utc=utc_now(),
