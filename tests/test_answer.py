@@ -111,3 +111,28 @@ def test_a_malformed_calibration_stops_the_start_with_one_line(tmp_path):
         (model / "model.json").write_text(json.dumps(meta))
         with pytest.raises(ValueError, match=cause):
             ModelInfo.read(model).answer_cut
+
+
+def test_calibrate_commands_record_what_they_fitted_and_the_set_in_the_model(tmp_path, capsys):
+    """``calibrate-answer`` and ``calibrate-ood`` on a small simulated set, into a copy of the bundled model."""
+    import json
+    import shutil
+
+    from gisaxs_live.classify.modeldir import ModelInfo, bundled_model_dir
+    from gisaxs_live.cli import main
+
+    model, data = tmp_path / "model", tmp_path / "small.h5"
+    shutil.copytree(bundled_model_dir(), model)
+    assert main(["simulate", "--protocol", "random", "--per-class", "10", "--seed", "3", "--test-fraction", "0.5",
+                 "--workers", "1", "--out", str(data)]) == 0
+    assert main(["calibrate-answer", str(data), "--model", str(model), "--level", "0.9"]) == 0
+    assert "answer threshold" in capsys.readouterr().out
+    meta = json.loads((model / "model.json").read_text())
+    record = meta["answer"]
+    assert record["level"] == 0.9 and record["n_held_out"] == 40 and record["dataset"]["seed"] == 3
+    assert record["held_out"]["coverage"] >= 0.9 and 0.0 < record["threshold"] <= 1.0 + 1e-9
+    assert ModelInfo.read(model).answer_cut == record["threshold"]
+    assert main(["calibrate-ood", str(data), "--model", str(model)]) == 0
+    meta = json.loads((model / "model.json").read_text())
+    assert meta["ood"]["dataset"]["n"] == 80 and meta["answer"] == record  # the other calibration is kept
+    assert main(["calibrate-answer", str(data), "--model", str(model), "--level", "1.5"]) == 2

@@ -24,14 +24,15 @@ def run(args: argparse.Namespace) -> int:
     from ..classify.answer import LEVEL
     from ..classify.predictor import Predictor
     from ..simulator.dataset import read_dataset
-    from ..training.answer_calibration import calibrate, record_in_model
+    from ..training.answer_calibration import calibrate
+    from ..training.provenance import record_calibration
 
     level = LEVEL if args.level is None else args.level
     if not 0.5 <= level < 1.0:
         raise ValueError(f"--level {level:g}: must lie in [0.5, 1)")
     data = read_dataset(args.dataset)
     record = calibrate(Predictor(args.model, with_ood=False), data, args.seed, level)
-    record_in_model(args.model, record, data)
+    record_calibration(args.model, "answer", record, data)
     held = record["held_out"]
     print(f"{args.model}: answer threshold {record['threshold']:.3f}: the true family in {100 * held['coverage']:.1f} % "
           f"of {record['n_held_out']} held-out answers, {held['mean_size']:.2f} families on average")

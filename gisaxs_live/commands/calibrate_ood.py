@@ -20,9 +20,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
-    from ..classify.modeldir import META
     from ..classify.predictor import Predictor
     from ..simulator.dataset import read_dataset
     from ..training.ood_calibration import QUANTILE, calibrate
@@ -30,17 +27,13 @@ def run(args: argparse.Namespace) -> int:
     args.quantile = QUANTILE if args.quantile is None else args.quantile
     if not 0.5 <= args.quantile < 1.0:
         raise ValueError(f"--quantile {args.quantile:g}: must lie in [0.5, 1)")
-    from ..training.provenance import dataset_hash
+    from ..training.provenance import record_calibration
 
     predictor = Predictor(args.model, with_ood=False)  # the statistics are what this makes
     data = read_dataset(args.dataset)
     model, record = calibrate(predictor, data, args.seed, args.quantile)
     path = model.save(args.model)
-    meta_path = args.model / META
-    meta = json.loads(meta_path.read_text())
-    meta["ood"] = dict(record, dataset={"protocol": str(data.attrs["protocol"]), "seed": int(data.attrs["seed"]),
-                                        "n": int(len(data.labels)), "sha256": dataset_hash(data)})
-    meta_path.write_text(json.dumps(meta, indent=1))
+    record_calibration(args.model, "ood", record, data)
     print(f"{path}: threshold {model.threshold:.2f} (the {100 * args.quantile:g}th percentile of "
           f"{record['n_held_out']} held-out patterns)")
     return 0

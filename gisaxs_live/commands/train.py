@@ -215,6 +215,7 @@ def _calibrate(model_dir: Path, patterns, seed: int, realism, console) -> None:
     from ..classify.modeldir import META
     from ..classify.predictor import Predictor
     from ..training import answer_calibration
+    from ..training.provenance import record_calibration
     from ..training.ood_calibration import calibrate
 
     indices = np.arange(len(patterns))
@@ -231,7 +232,7 @@ def _calibrate(model_dir: Path, patterns, seed: int, realism, console) -> None:
     console.print(f"out-of-distribution threshold {ood.threshold:.1f} (the {100 * ood.quantile:g}th percentile "
                   f"of the held-out patterns)")
     answer = answer_calibration.calibrate(Predictor(model_dir, with_ood=False), data, seed, realism=realism)
-    answer_calibration.record_in_model(model_dir, answer, data)
+    record_calibration(model_dir, "answer", answer, data)
     console.print(f"answer sets: threshold {answer['threshold']:.3f}, the true family in "
                   f"{100 * answer['held_out']['coverage']:.1f} % of the held-out answers")
 

@@ -3,18 +3,13 @@ detector-like with the training augmentation."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 
 from ..classify.answer import LEVEL, coverage, mass_above_truth, threshold
 from ..classify.families import family_matrix
-from ..classify.modeldir import META
 from ..classify.predictor import Predictor
 from ..simulator.dataset import Dataset
 from .augment import Realism, realistic_images
-from .provenance import dataset_hash
 
 BATCH = 256
 
@@ -51,11 +46,3 @@ def calibrate(predictor: Predictor, data: Dataset, seed: int, level: float = LEV
             "level": level, "threshold": cut, "n_held_out": int(held_out.sum()), "seed": seed,
             "held_out": {"coverage": held, "mean_size": size, "single": single}}
 
-
-def record_in_model(model_dir: Path, record: dict, data: Dataset) -> None:
-    """Write ``record`` (``calibrate``'s) into the model's ``model.json`` (key ``answer``) with the set it came from."""
-    path = Path(model_dir) / META
-    meta = json.loads(path.read_text())
-    meta["answer"] = dict(record, dataset={"protocol": str(data.attrs["protocol"]), "seed": int(data.attrs["seed"]),
-                                           "n": int(len(data.labels)), "sha256": dataset_hash(data)})
-    path.write_text(json.dumps(meta, indent=1))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 
@@ -32,3 +33,14 @@ def content_hash(labels: np.ndarray, split: np.ndarray, parameters: np.ndarray, 
 
 def experiment_record(experiment: Experiment) -> dict:
     return json.loads(json.dumps(asdict(experiment)))
+
+
+def record_calibration(model_dir: Path, key: str, record: dict, data: Dataset) -> None:
+    """Write a calibration ``record`` into the model's ``model.json`` under ``key``, with the set it came from."""
+    from ..classify.modeldir import META
+
+    path = Path(model_dir) / META
+    meta = json.loads(path.read_text())
+    meta[key] = dict(record, dataset={"protocol": str(data.attrs["protocol"]), "seed": int(data.attrs["seed"]),
+                                      "n": int(len(data.labels)), "sha256": dataset_hash(data)})
+    path.write_text(json.dumps(meta, indent=1))
