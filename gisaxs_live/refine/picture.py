@@ -7,21 +7,20 @@ import io
 import numpy as np
 
 from ..preprocess.qgrid import QGrid
-from .fit import FitData, Refinement
+from .fit import FitData, Refinement, deviance_residuals
 
 
 def refinement_png(data: FitData, fit: Refinement, grid: QGrid, title: str) -> bytes:
     """PNG bytes: log10 of the data and of the fit (mean counts per bin, same colour scale; empty bins blank),
-    and the residual (ln M − ln d)·√N per bin (±3 σ scale)."""
+    and the signed Poisson deviance residual per bin (``fit.deviance_residuals``, ±3 σ scale)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     used = data.used
-    counts = np.where(used, np.maximum(data.intensity, 0.0) * data.pixels, np.nan)
-    model_counts = fit.model * data.pixels
-    residual = np.where(used, (np.log(model_counts + 1.0) - np.log(counts + 1.0)) * np.sqrt(counts + 1.0), np.nan)
+    residual = np.full(used.shape, np.nan)
+    residual[used] = deviance_residuals(fit.model[used] * data.pixels[used], data.counts())
     with np.errstate(divide="ignore", invalid="ignore"):
         log_data = np.log10(np.where(used, data.intensity, np.nan))
         log_fit = np.log10(np.where(used, fit.model, np.nan))

@@ -1,7 +1,14 @@
 """Where the fit starts: the size net's estimate when the frame's Result has one, otherwise the best point of a
-coarse grid over D_y × aspect (``GRID_D_Y`` × ``GRID_ASPECT`` simulations over the class's sampled ranges; the
-other shape parameters at their defaults, the fwhm at ``FWHM_OVER_D_Y``·D_y within its sampled range, η at
-the configured volume fraction). Each grid point gets its best scale s (background 0) in closed form."""
+coarse grid in two stages over the class's sampled ranges, ranked with the cheaper ``ForwardModel.coarse``:
+D_y × aspect (``GRID_D_Y`` × ``GRID_ASPECT`` simulations, the fwhm at ``FWHM_OVER_D_Y``·D_y within its range),
+then D_y × fwhm (``GRID_D_Y`` × ``GRID_FWHM``, both geometric over their ranges) at the best aspect; every point
+with each η of ``GRID_VOLUME_FRACTION`` and the configured volume fraction (η needs no new simulation), the
+other shape parameters at their defaults. The second stage is there because a broad distribution of small
+islands (fwhm/D_y up to 3.6 in the sampled ranges) scatters like a narrower one of larger islands: with the
+fwhm tied to D_y the fit can start, and stay, in the wrong basin. Each grid point gets its maximum-likelihood
+scale s (background 0) in closed form and is ranked by its Poisson deviance; the start's scale is then that of
+the full model.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from .fit import FitData
+from .fit import FitData, deviance_residuals
 from .model import VOLUME_FRACTION, ForwardModel
 
 GRID_D_Y = 10
 GRID_ASPECT = 4
+GRID_FWHM = 3
 FWHM_OVER_D_Y = 0.35
-#: bins with at least this many counts set the scale of a grid point
-SCALE_MIN_COUNTS = 10.0
+GRID_VOLUME_FRACTION = (0.05, 0.15, 0.25, 0.35)
 
 
 def default_start(forward: ForwardModel, volume_fraction: float) -> dict[str, float]:
@@ -43,43 +50,48 @@ def size_start(forward: ForwardModel, size: Any, volume_fraction: float) -> dict
 
 
 def best_scale(intensity: np.ndarray, data: FitData) -> float:
-    """s with ln(s·I) closest to ln d on average over the bins with ≥ ``SCALE_MIN_COUNTS`` counts (the
-    weighted mean of ln d − ln I, weights N)."""
-    used = data.used & (intensity > 0)
-    counts = data.intensity[used] * data.pixels[used]
-    bright = counts >= SCALE_MIN_COUNTS
-    if not bright.any():
-        bright = counts > 0
-    if not bright.any():
+    """The maximum-likelihood s of s·I (background 0) under Poisson noise: ΣN / Σ(I·n) over the used bins (N
+    counts, n pixels; I in nm², s in counts per nm² and pixel); 1 where either sum is not positive."""
+    used = data.used
+    total_model = float(np.sum(intensity[used] * data.pixels[used]))
+    total_counts = float(np.sum(data.counts()))
+    if total_model <= 0 or total_counts <= 0 or not np.isfinite(total_model):
         return 1.0
-    log_ratio = np.log(data.intensity[used][bright]) - np.log(intensity[used][bright])
-    return float(np.exp(np.average(log_ratio, weights=counts[bright])))
+    return total_counts / total_model
 
 
 def cost(intensity: np.ndarray, scale: float, data: FitData) -> float:
-    """χ² (``fit`` residuals) of s·I against the data, background 0."""
+    """The Poisson deviance (Σr² of ``fit.deviance_residuals``) of s·I against the data, background 0."""
     used = data.used
-    n = data.pixels[used]
-    counts = np.maximum(data.intensity[used], 0.0) * n
-    r = (np.log(scale * intensity[used] * n + 1.0) - np.log(counts + 1.0)) * np.sqrt(counts + 1.0)
+    r = deviance_residuals(scale * intensity[used] * data.pixels[used], data.counts())
     return float(r @ r)
 
 
 def grid_start(forward: ForwardModel, data: FitData, volume_fraction: float) -> tuple[dict[str, float], float]:
-    """(start, scale) of the best grid point."""
+    """(start, scale) of the best grid point: first D_y × aspect with the fwhm at ``FWHM_OVER_D_Y``·D_y, then
+    D_y × fwhm at the best aspect; every point with each η of ``GRID_VOLUME_FRACTION`` and ``volume_fraction``
+    (the configured η)."""
     table = {p.name: p for p in forward.shape.parameters}
-    d_lo, d_hi = table["D_y"].sample_range
-    a_lo, a_hi = table["aspect"].sample_range
     f_lo, f_hi = table["fwhm"].sample_range
-    best: tuple[float, dict[str, float], float] | None = None
-    for d_y in np.geomspace(d_lo, d_hi, GRID_D_Y):
-        for aspect in np.linspace(a_lo, a_hi, GRID_ASPECT):
-            start = default_start(forward, volume_fraction)
-            start.update(D_y=float(d_y), aspect=float(aspect), fwhm=float(np.clip(FWHM_OVER_D_Y * d_y, f_lo, f_hi)))
-            intensity = forward(np.array([start[n] for n in forward.names]))
-            scale = best_scale(intensity, data)
-            chi2 = cost(intensity, scale, data)
-            if best is None or chi2 < best[0]:
-                best = (chi2, start, scale)
-    assert best is not None
-    return best[1], best[2]
+    etas = sorted({*GRID_VOLUME_FRACTION, volume_fraction})
+    sizes = np.geomspace(*table["D_y"].sample_range, GRID_D_Y)
+    base = default_start(forward, volume_fraction)
+    points = [{**base, "D_y": float(d_y), "aspect": float(aspect), VOLUME_FRACTION: float(eta),
+               "fwhm": float(np.clip(FWHM_OVER_D_Y * d_y, f_lo, f_hi))}
+              for d_y in sizes for aspect in np.linspace(*table["aspect"].sample_range, GRID_ASPECT) for eta in etas]
+    first = _best_point(forward.coarse, data, points)
+    points = [{**first[1], "D_y": float(d_y), "fwhm": float(fwhm), VOLUME_FRACTION: float(eta)}
+              for d_y in sizes for fwhm in np.geomspace(f_lo, f_hi, GRID_FWHM) for eta in etas]
+    _, start, _ = min(first, _best_point(forward.coarse, data, points), key=lambda scored: scored[0])
+    return start, best_scale(forward(np.array([start[n] for n in forward.names])), data)
+
+
+def _best_point(forward: ForwardModel, data: FitData,
+                points: list[dict[str, float]]) -> tuple[float, dict[str, float], float]:
+    """(deviance, point, scale) of the lowest deviance among ``points`` (each over ``forward.names``)."""
+    scored = []
+    for point in points:
+        intensity = forward(np.array([point[n] for n in forward.names]))
+        scale = best_scale(intensity, data)
+        scored.append((cost(intensity, scale, data), point, scale))
+    return min(scored, key=lambda item: item[0])
