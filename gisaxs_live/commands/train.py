@@ -227,7 +227,7 @@ def _calibrate_ood(model_dir: Path, patterns, seed: int, realism, console) -> No
                                         "seed": meta["training_set"]["seed"], "n": int(len(data.labels)),
                                         "sha256": meta["training_set"]["sha256"]})
     (model_dir / META).write_text(json.dumps(meta, indent=1, default=list))
-    console.print(f"out-of-distribution threshold {ood.threshold:.1f} (the {100 * ood.quantile:g}th percentile "
+    console.print(f"out-of-distribution threshold {ood.threshold:.2f} (the {100 * ood.quantile:g}th percentile "
                   f"of the held-out patterns)")
 
 
