@@ -55,7 +55,7 @@ def calibrate(predictor: Predictor, data: Dataset, seed: int, quantile: float = 
                        f"{'s' if layer.components > 1 else ''} per class)" for layer in predictor.feature_layers)
     record = {"method": "relative Mahalanobis distance (nearest class Gaussian, shared covariance, less the distance "
                         f"to the background Gaussian) in each layer, {layers}, over its held-out "
-                        f"{100 * quantile:g}th percentile; the largest of the layers'",
+                        f"{100 * quantile:g}th percentile; a frame's distance is the largest of its layers'",
               "quantile": quantile, "threshold": model.threshold, "n_train": int(train.sum()),
               "n_held_out": int(held_out.sum()), "seed": seed}
     return model, record
