@@ -41,15 +41,24 @@ def main() -> int:
         print(f"{predictor.info.path}: no out-of-distribution statistics (gisaxs-live calibrate-ood)")
         return 1
 
-    def scores(images: np.ndarray) -> np.ndarray:
-        return np.concatenate([predictor.ood_scores(predictor.forward(images[i:i + 256])[1])
-                               for i in range(0, len(images), 256)])
+    def features(images: np.ndarray) -> np.ndarray:
+        return np.concatenate([predictor.forward(images[i:i + 256])[1] for i in range(0, len(images), 256)])
 
-    flagged = {}
+    def scores(images: np.ndarray) -> np.ndarray:
+        return predictor.ood_scores(features(images))
+
+    layers = predictor.ood.layers
+    flagged, by_layer = {}, {}
     for kind in ood_set.KINDS:
-        s = scores(ood_set.images(kind, args.per_kind, seed=1, decades=predictor.info.decades))
+        f = features(ood_set.images(kind, args.per_kind, seed=1, decades=predictor.info.decades))
+        s = predictor.ood_scores(f)
         flagged[kind] = 100.0 * float(np.mean(s > 1.0))
-        print(f"{kind:12s} flagged {flagged[kind]:5.1f} %  (median ood_score {np.median(s):.2f})")
+        # each layer's own share above the threshold (the frame is flagged when any layer is)
+        by_layer[kind] = {layer.name: 100.0 * float(np.mean(layer.distances(f) > predictor.ood.threshold))
+                          for layer in layers}
+        per_layer = ", ".join(f"{name} {v:.0f} %" for name, v in by_layer[kind].items()) if len(layers) > 1 else ""
+        print(f"{kind:12s} flagged {flagged[kind]:5.1f} %  (median ood_score {np.median(s):.2f})"
+              + (f"  by layer: {per_layer}" if per_layer else ""))
     with tempfile.TemporaryDirectory() as tmp:
         known_path = args.known
         if known_path is None:
@@ -63,6 +72,7 @@ def main() -> int:
     print(f"all kinds: {mean:.1f} % flagged; known classes with detector-like noise: {false_flags:.1f} % flagged "
           f"({int(test.sum())} patterns)")
     result = {"model": str(predictor.info.path), "per_kind": args.per_kind, "flagged_percent": flagged,
+              "flagged_by_layer_percent": by_layer,
               "flagged_mean_percent": mean, "false_flags_percent": false_flags, "n_known": int(test.sum())}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gisaxs_live.classify.ood import OodModel, fit
+from gisaxs_live.classify.ood import LayerGaussians, LayerSpec, OodModel, fit
 from gisaxs_live.config import load_config
 from gisaxs_live.publisher.demo_series import GrowthSeries, demo_config
 from gisaxs_live.frame import Frame
@@ -29,22 +29,79 @@ def test_the_score_is_one_at_the_held_out_quantile_and_grows_away_from_every_cla
     assert np.all(model.score(means) < 0.0)
     # the class term alone is the squared Mahalanobis distance (25 at 5 σ from the nearest mean); the relative
     # distance removes what the background Gaussian explains (little here: the point lies at its centre)
-    background = float((between[0] - model.background_mean) @ model.background_precision
-                       @ (between[0] - model.background_mean))
-    assert model.distances(between[:1])[0] + background == pytest.approx(25.0, rel=0.05)
+    (layer,) = model.layers
+    background = float((between[0] - layer.background_mean) @ layer.background_precision
+                       @ (between[0] - layer.background_mean))
+    assert layer.distances(between[:1])[0] * layer.scale + background == pytest.approx(25.0, rel=0.05)
     assert background < 1.0
 
 
+def _two_layer_set(rng, n):
+    """Two classes; layer a (columns 0-2) separates them, layer b (columns 3-4) is the same for both, in two
+    blobs per class (a class made of patterns of two kinds)."""
+    labels = rng.integers(0, 2, n)
+    blob = rng.integers(0, 2, n)
+    a = np.array([[0.0, 0.0, 0.0], [8.0, 0.0, 0.0]])[labels] + rng.normal(size=(n, 3))
+    b = np.array([[-6.0, 0.0], [6.0, 0.0]])[blob] + rng.normal(size=(n, 2))
+    return np.concatenate([a, b], axis=1), labels
+
+
+def test_a_second_layer_flags_what_the_first_misses_at_the_same_held_out_rate():
+    rng = np.random.default_rng(1)
+    features, labels = _two_layer_set(rng, 6000)
+    held, _ = _two_layer_set(rng, 6000)
+    layers = (LayerSpec("a", 0, 3), LayerSpec("b", 3, 5, components=2))
+    model = fit(features, labels, 2, held, quantile=0.98, shrinkage=0.0, layers=layers)
+    assert [layer.name for layer in model.layers] == ["a", "b"]
+    assert [len(layer.means) for layer in model.layers] == [2, 4]  # two k-means components per class in b
+    for layer in model.layers:  # each layer is 1 at its own held-out quantile
+        assert np.quantile(layer.distances(held), 0.98) == pytest.approx(1.0, rel=1e-9)
+    # the frame's distance is the larger layer's: the overall rate stays the quantile's
+    assert np.mean(model.score(held) > 1.0) == pytest.approx(0.02, abs=0.004)
+    fresh, _ = _two_layer_set(rng, 6000)
+    assert np.mean(model.score(fresh) > 1.0) == pytest.approx(0.02, abs=0.006)
+    # like class 0 in layer a, but between the blobs in layer b (where no pattern lies): only b sees it
+    odd = np.array([[0.0, 0.0, 0.0, 0.0, 0.0], [8.0, 0.5, 0.0, 0.0, 1.0]])
+    assert np.all(model.layers[0].distances(odd) < 1.0)
+    assert np.all(model.score(odd) > 1.0)
+    # one Gaussian per class in b would put its mean there, between the blobs, and call these frames typical
+    assert np.all(np.abs(odd[:, 3:] - features[labels == 0, 3:].mean(axis=0)) < 1.2)
+    with pytest.raises(ValueError, match="the statistics read 5 columns"):
+        model.score(odd[:, :4])
+
+
 def test_statistics_round_trip_through_the_model_directory(tmp_path):
-    model = OodModel(np.eye(2, 4), np.eye(4), np.zeros(4), 0.5 * np.eye(4), 3.0, 0.99)
+    dense = LayerGaussians("dense", 0, 4, np.eye(2, 4), np.eye(4), np.zeros(4), 0.5 * np.eye(4), 2.0)
+    conv = LayerGaussians("conv2_std", 4, 6, np.ones((3, 2)), 2.0 * np.eye(2), np.zeros(2), np.eye(2), 0.5)
+    model = OodModel((dense, conv), 3.0, 0.99)
     model.save(tmp_path)
     back = OodModel.load(tmp_path)
     assert back is not None and back.threshold == 3.0
-    np.testing.assert_allclose(back.score(np.ones((1, 4))), model.score(np.ones((1, 4))), rtol=1e-6)
+    assert [layer.name for layer in back.layers] == ["dense", "conv2_std"]
+    assert back.layers[1].start == 4 and back.layers[1].scale == 0.5
+    features = np.random.default_rng(2).normal(size=(5, 6))
+    np.testing.assert_allclose(back.score(features), model.score(features), rtol=1e-6)
     assert OodModel.load(tmp_path / "elsewhere") is None
     (tmp_path / "ood.npz").write_bytes(b"not numpy")
     with pytest.raises(ValueError, match="unreadable out-of-distribution statistics"):
         OodModel.load(tmp_path)
+
+
+def test_statistics_from_before_the_layers_score_the_first_columns_as_they_did(tmp_path):
+    """An ``ood.npz`` of the dense layer alone (no layer keys): the first columns, distance / threshold."""
+    rng = np.random.default_rng(3)
+    means, precision = rng.normal(size=(2, 4)), np.diag([1.0, 2.0, 3.0, 4.0])
+    np.savez(tmp_path / "ood.npz", means=means, precision=precision, background_mean=np.zeros(4),
+             background_precision=0.5 * np.eye(4), threshold=3.0, quantile=0.99)
+    model = OodModel.load(tmp_path)
+    assert model is not None and len(model.layers) == 1 and model.n_features == 4
+    features = rng.normal(size=(6, 4))
+    nearest = np.min([np.einsum("nd,de,ne->n", features - m, precision, features - m) for m in means], axis=0)
+    expected = (nearest - 0.5 * np.sum(features**2, axis=1)) / 3.0
+    np.testing.assert_allclose(model.score(features), expected, rtol=1e-9)
+    # the live features carry the convolution's columns after the dense layer's: they are not read
+    np.testing.assert_allclose(model.score(np.concatenate([features, rng.normal(size=(6, 2))], axis=1)), expected,
+                               rtol=1e-9)
 
 
 @pytest.fixture(scope="module")
@@ -114,3 +171,41 @@ def test_loading_the_statistics_puts_numpy_blas_on_one_thread():
                           env={**os.environ, "OPENBLAS_NUM_THREADS": "2"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[1]"
+
+
+def test_gratings_and_bare_yoneda_bands_are_flagged_through_the_second_convolution(model_dir):
+    """Frames of benchmarks/ood (model space, detector-like): lamellar gratings and bare Yoneda bands, which the
+    dense layer alone mostly lets through (18 % and 85 % flagged on the benchmark), are flagged through the
+    second convolution's channel statistics."""
+    import importlib.util
+
+    from gisaxs_live.classify.predictor import Predictor
+
+    predictor = Predictor(model_dir)
+    assert predictor.ood is not None
+    if len(predictor.ood.layers) < 2:
+        pytest.skip("the model's statistics predate the layers: gisaxs-live calibrate-ood SET --model DIR")
+    spec = importlib.util.spec_from_file_location("ood_set", model_dir.parents[2] / "benchmarks" / "ood" / "ood_set.py")
+    ood_set = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ood_set)
+    for kind, least in (("grating", 0.6), ("yoneda", 0.85)):  # 80-88 % and 97-98 % on the benchmark
+        features = predictor.forward(ood_set.images(kind, 20, seed=11, decades=predictor.info.decades))[1]
+        flagged = predictor.ood_scores(features) > 1.0
+        assert np.mean(flagged) >= least, (kind, predictor.ood_scores(features))
+        by_layer = np.array([layer.distances(features) for layer in predictor.ood.layers]) / predictor.ood.threshold
+        assert np.sum(flagged & (by_layer[1] > 1.0) & (by_layer[0] <= 1.0)) > 0  # frames only the convolution sees
+
+
+def test_calibration_makes_patterns_detector_like_as_the_model_was_trained(model_dir):
+    """``calibrate-ood`` draws the held-out patterns with the model's own training augmentation (its instrument
+    effects too), as ``train`` does, not the plain default."""
+    import json
+
+    from gisaxs_live.classify.predictor import Predictor
+    from gisaxs_live.training.augment import Realism
+    from gisaxs_live.training.ood_calibration import model_realism
+
+    recorded = json.loads((model_dir / "model.json").read_text())["augmentation"]
+    realism = model_realism(Predictor(model_dir, with_ood=False))
+    assert realism != Realism() and realism.smear_bins == recorded["smear_bins"] > 0
+    assert realism.peak_counts == tuple(recorded["peak_counts"])

@@ -71,6 +71,9 @@ def test_fine_tuning_on_a_tiny_set_keeps_the_classes_and_writes_a_loadable_model
     assert meta["answer"]["held_out"]["coverage"] == 1.0 and meta["answer"]["held_out"]["mean_size"] == 7.0
     predictor = Predictor(out)
     assert predictor.ood is not None
+    # the flag reads two layers of the net: the dense layer's 512 activations, the second convolution's 64 channels
+    assert [layer.name for layer in predictor.ood.layers] == ["dense", "conv2_std"]
+    assert predictor.ood.n_features == 576 and "conv2_std" in meta["ood"]["method"]
     images = np.zeros((2, 90, 70), np.uint8)
     images[:, :30, :20] = 200
     probabilities = predictor.predict(images)

@@ -1,5 +1,5 @@
-"""Loaded model → class probabilities (and the dense layer's features, for the out-of-distribution score) for
-batches of 256-level images. TensorFlow is imported here, on load."""
+"""Loaded model → class probabilities (and the features of the out-of-distribution score: the dense layer's and
+the second convolution's) for batches of 256-level images. TensorFlow is imported here, on load."""
 
 from __future__ import annotations
 
@@ -9,11 +9,15 @@ import numpy as np
 
 from .modeldir import WEIGHTS, ModelInfo
 from .quiet import import_tensorflow
-from .ood import OodModel
+from .ood import LayerSpec, OodModel
 from .size_net import SIZE_WEIGHTS, TARGETS, SizeNetInfo, build_size_net, has_size_net
 
-#: the layer whose activations ``features`` returns (``model.build_model``'s Dense 512)
+#: the layer whose activations are the first columns of ``features`` (``model.build_model``'s Dense 512)
 FEATURE_LAYER = "dense"
+#: the convolution whose channels' standard deviations over the image follow them (``model.build_model``'s second)
+CONV_LAYER = "conv2"
+#: Gaussians per class of the convolution's features in the out-of-distribution score (``ood.py``)
+CONV_COMPONENTS = 16
 
 
 class Predictor:
@@ -36,7 +40,17 @@ class Predictor:
         self.ood = OodModel.load(self.info.path) if with_ood else None
         import keras
 
-        both = keras.Model(self.model.inputs, [self.model.output, self.model.get_layer(FEATURE_LAYER).output])
+        outputs = keras.Model(self.model.inputs, [self.model.output, self.model.get_layer(FEATURE_LAYER).output,
+                                                  self.model.get_layer(CONV_LAYER).output])
+
+        def both(x, training):
+            probabilities, dense, conv = outputs(x, training=training)
+            return probabilities, tf.concat([dense, tf.math.reduce_std(conv, axis=[1, 2])], axis=1)
+
+        n_dense, n_conv = self.model.get_layer(FEATURE_LAYER).units, self.model.get_layer(CONV_LAYER).filters
+        #: the layers of the out-of-distribution score (``ood.py``): their columns of ``features``
+        self.feature_layers = (LayerSpec("dense", 0, n_dense), LayerSpec("conv2_std", n_dense, n_dense + n_conv,
+                                                                         CONV_COMPONENTS))
         self.size_info, size_net = self._load_size_net()
         # one traced graph for every batch size: 3.5× faster than eager calls at batch 1, 1.8× at batch 64
         spec = tf.TensorSpec([None, *self.info.grid.shape, 1], tf.float32)
@@ -68,7 +82,8 @@ class Predictor:
         return self.forward(images)[0]
 
     def forward(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(probabilities (N, n_classes), dense-layer features (N, 512)), float64, for uint8 images."""
+        """(probabilities (N, n_classes), features (N, 576): the dense layer's 512 activations, then the standard
+        deviation over the image of each of the second convolution's 64 channels), float64, for uint8 images."""
         return self.forward_all(images)[:2]
 
     def forward_all(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

@@ -15,7 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", type=Path, required=True, help="model directory to calibrate (written in place)")
     p.add_argument("--quantile", type=float, default=None,
                    help="fraction of held-out known-class patterns below the threshold (default 0.99)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the detector-like augmentation")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the detector-like augmentation (the model's own training augmentation)")
     p.set_defaults(func=run)
 
 

@@ -229,7 +229,7 @@ def _calibrate(model_dir: Path, patterns, seed: int, realism, console) -> None:
                                         "seed": meta["training_set"]["seed"], "n": int(len(data.labels)),
                                         "sha256": meta["training_set"]["sha256"]})
     (model_dir / META).write_text(json.dumps(meta, indent=1, default=list))
-    console.print(f"out-of-distribution threshold {ood.threshold:.1f} (the {100 * ood.quantile:g}th percentile "
+    console.print(f"out-of-distribution threshold {ood.threshold:.2f} (the {100 * ood.quantile:g}th percentile "
                   f"of the held-out patterns)")
     answer = answer_calibration.calibrate(Predictor(model_dir, with_ood=False), data, seed, realism=realism)
     record_calibration(model_dir, "answer", answer, data)
