@@ -10,6 +10,7 @@ from ..classify.families import family_matrix
 from ..classify.predictor import Predictor
 from ..simulator.dataset import Dataset
 from .augment import Realism, realistic_images
+from .ood_calibration import model_realism
 
 BATCH = 256
 
@@ -25,9 +26,10 @@ def family_labels(predictor: Predictor, labels: np.ndarray) -> np.ndarray:
 
 
 def calibrate(predictor: Predictor, data: Dataset, seed: int, level: float = LEVEL,
-              realism: Realism = Realism()) -> dict:
+              realism: Realism | None = None) -> dict:
     """The ``model.json`` record (key ``answer``) of the answer-set threshold for coverage ``level``, from
-    ``data``'s held-out split made detector-like with ``realism``."""
+    ``data``'s held-out split made detector-like with ``realism`` (default: the model's training augmentation)."""
+    realism = model_realism(predictor) if realism is None else realism
     if data.intensity is None:
         raise ValueError("the set was read without its intensities")
     if data.class_names != predictor.class_names or data.grid != predictor.info.grid:
