@@ -141,3 +141,13 @@ def test_a_csv_log_the_watcher_would_take_for_a_frame_is_refused(tmp_path, capsy
     assert main(["watch", "--config", str(config), "--no-dashboard", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "the CSV log would be watched as a frame" in err and err.count("\n") == 1
+
+
+@needs_model
+def test_train_keeps_the_libraries_start_up_chatter_off_the_terminal(tmp_path):
+    """A tiny fine-tune as a process: training imports TensorFlow before any model is loaded, and its start-up
+    lines must still go into the log, not onto stderr beside the progress."""
+    done = run("train", "--from", str(bundled_model_dir()), "--per-class", "5", "--epochs", "1", "--workers", "1",
+               "--no-size", "--out", str(tmp_path / "tuned"), timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert not CHATTER.search(done.stderr), done.stderr

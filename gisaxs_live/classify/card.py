@@ -216,7 +216,9 @@ def render_markdown(facts: dict[str, Any]) -> str:
         if isinstance(m, dict) and "top1" in m:
             extra = "".join(f", {k.replace('_', ' ')} {m[k]:.1f} %" for k in ("family_top1", "family_top2") if k in m)
             flagged = f", {m['flagged_unknown']:.1f} % flagged unknown" if m.get("flagged_unknown") is not None else ""
-            lines += [f"* {name}: top-1 {m['top1']:.1f} %, top-2 {m['top2']:.1f} %{extra}{flagged}."]
+            answer = (f", the answer set holds the true family {100 * m['answer']['coverage']:.1f} % "
+                      f"({m['answer']['mean_size']:.2f} families)" if m.get("answer") else "")
+            lines += [f"* {name}: top-1 {m['top1']:.1f} %, top-2 {m['top2']:.1f} %{extra}{flagged}{answer}."]
     other = facts.get("other_data") or {}
     if other:
         lines += ["", "On frames this project's simulator did not make:", ""]

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .quiet import import_tensorflow
 from .size import SizeEstimate
 
 SIZE_WEIGHTS = "size.weights.h5"
@@ -37,6 +38,7 @@ def build_size_net(input_shape: tuple[int, int], filters: tuple[int, ...] = FILT
     standardised means then the log variances. Conv 3×3 + MaxPool 2 stages (``filters`` each; three keep
     positions to 1/8 of the grid, which the fringe spacing, hence D_y, needs); then Dense 256 (dropout 0.2).
     About 1.8 M parameters on the 90×70 grid, most of them in the dense layer."""
+    import_tensorflow()
     import keras
     from keras import layers
 

@@ -10,7 +10,6 @@ and shuffles within each chunk. A set of at most one chunk is one chunk, as befo
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
+from ..classify.quiet import import_tensorflow
 from .augment import Realism, realistic_images
 
 
@@ -106,6 +106,7 @@ class Task:
 
 def classifier_task(architecture: str, n_classes: int) -> Task:
     """The shape classifier (``classify.model``): cross-entropy on class indices, hits = top-1 correct."""
+    import_tensorflow()
     import keras
 
     from ..classify.model import build_model
@@ -131,7 +132,7 @@ def train_network(train_intensity: Intensities, train_targets: np.ndarray, val_i
     chunks of ``chunk`` patterns (default: one chunk up to ONE_CHUNK_MAX patterns, else CHUNK_PATTERNS; module
     docstring); validate on the fixed uint8 ``val_images`` after each epoch. Returns (model with the last
     epoch's weights, list of EpochReport)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import_tensorflow()  # its start-up chatter into the log, not onto the progress bar
     import keras
     import tensorflow as tf
 
