@@ -10,7 +10,7 @@ import numpy as np
 from .modeldir import WEIGHTS, ModelInfo
 from .quiet import import_tensorflow
 from .ood import OodModel
-from .size_net import SIZE_WEIGHTS, TARGETS, SizeNetInfo, build_size_net, has_size_net
+from .size_net import SIZE_WEIGHTS, TARGETS, SizeNetInfo, has_size_net
 
 #: the layer whose activations ``features`` returns (``model.build_model``'s Dense 512)
 FEATURE_LAYER = "dense"
@@ -53,7 +53,7 @@ class Predictor:
         weights = self.info.path / SIZE_WEIGHTS
         try:
             info = SizeNetInfo.from_meta(self.info.meta["size"])
-            net = build_size_net(self.info.grid.shape, info.filters)
+            net = info.build(self.info.grid.shape)
             net.load_weights(weights)
             return info, net
         except (OSError, ValueError, KeyError) as exc:
