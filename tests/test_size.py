@@ -68,6 +68,29 @@ def test_standardisation_round_trips_and_sigma_is_in_target_units():
     assert found.D_y_err_nm == pytest.approx(10.0 * 0.5 * info.std[0], rel=1e-5)  # σ_ln × value
 
 
+def test_loss_weights_count_each_target_that_many_times():
+    n = len(TARGETS)
+    outputs = np.zeros((2, 2 * n), np.float32)
+    targets = np.array([[1.0, 2.0, 0.0, np.nan], [1.0, 0.0, 0.0, 0.0]], np.float32)
+    terms = 0.5 * np.nan_to_num(targets) ** 2
+    weights = (2.0, 1.0, 1.0, 1.0)
+    w = np.isfinite(targets) * np.asarray(weights)
+    assert float(gaussian_nll(targets, outputs, weights)) == pytest.approx((terms * w).sum() / w.sum(), rel=1e-5)
+
+
+def test_the_layout_is_recorded_and_a_record_without_it_is_the_first_layout():
+    true = np.array([[np.log(10.0), 0.5, np.log(3.0), np.log(15.0)], [np.log(30.0), 0.9, np.log(9.0), np.nan]])
+    info = SizeNetInfo.fit(true, (8, 8, 16), depth=2, position=True)
+    assert SizeNetInfo.from_meta(json.loads(json.dumps(info.record()))) == info
+    first = {k: v for k, v in info.record().items() if k not in ("depth", "position", "filters")}
+    assert SizeNetInfo.from_meta(first).depth == 1 and SizeNetInfo.from_meta(first).position is False
+    net = info.build((24, 16))
+    bias = net.get_layer("size_position")
+    assert [tuple(w.shape) for w in bias.weights] == [(24, 1, 8), (1, 16, 8)]
+    assert net(np.zeros((3, 24, 16, 1), np.float32)).shape == (3, 2 * len(TARGETS))
+    assert "size_position" not in [layer.name for layer in SizeNetInfo.from_meta(first).build((24, 16)).layers]
+
+
 @pytest.fixture(scope="module")
 def small_set(tmp_path_factory):
     """40 randomised patterns per class, a quarter held out."""

@@ -9,8 +9,13 @@ import numpy as np
 
 from .modeldir import WEIGHTS, ModelInfo
 from .quiet import import_tensorflow
+<<<<<<< HEAD
 from .ood import LayerSpec, OodModel
 from .size_net import SIZE_WEIGHTS, TARGETS, SizeNetInfo, build_size_net, has_size_net
+=======
+from .ood import OodModel
+from .size_net import SIZE_WEIGHTS, TARGETS, SizeNetInfo, has_size_net
+>>>>>>> h-size
 
 #: the layer whose activations are the first columns of ``features`` (``model.build_model``'s Dense 512)
 FEATURE_LAYER = "dense"
@@ -67,7 +72,7 @@ class Predictor:
         weights = self.info.path / SIZE_WEIGHTS
         try:
             info = SizeNetInfo.from_meta(self.info.meta["size"])
-            net = build_size_net(self.info.grid.shape, info.filters)
+            net = info.build(self.info.grid.shape)
             net.load_weights(weights)
             return info, net
         except (OSError, ValueError, KeyError) as exc:

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from ..classify.modeldir import META
-from ..classify.size_net import FILTERS, SIZE_WEIGHTS, SizeNetInfo, build_size_net, d_y_hits, gaussian_nll
+from ..classify.size_net import (DEPTH, DROPOUT, FILTERS, LOSS_WEIGHTS, POSITION, SIZE_WEIGHTS, SizeNetInfo, d_y_hits,
+                                 gaussian_nll)
 from ..simulator.shards import IntensityView, PatternSet
 from .augment import Realism
 from .evaluate import size_metrics
@@ -31,25 +32,30 @@ def size_task(info: SizeNetInfo) -> Task:
     tolerance = math.log(1.05) / info.std[0]
 
     def build(shape: tuple[int, int]):
-        return build_size_net(shape, info.filters)
+        return info.build(shape)
+
+    def loss(targets, outputs):
+        return gaussian_nll(targets, outputs, LOSS_WEIGHTS)
 
     def hits(targets, outputs):  # a named function: AutoGraph mistakes one lambda for another on a shared line
         return d_y_hits(targets, outputs, tolerance)
 
-    return Task(build, gaussian_nll, hits, np.float32)
+    return Task(build, loss, hits, np.float32)
 
 
 def train_size_net(model_dir: Path, data: PatternSet, val_images: np.ndarray, realism: Realism,
                    settings: TrainSettings = SIZE_SETTINGS,
-                   on_epoch: Callable[[EpochReport], None] | None = None, filters: tuple[int, ...] = FILTERS) -> dict:
+                   on_epoch: Callable[[EpochReport], None] | None = None, filters: tuple[int, ...] = FILTERS,
+                   depth: int = DEPTH, position: bool = POSITION) -> dict:
     """Train the size net on ``data``'s training split and write it into ``model_dir`` (``size.weights.h5`` and
     ``model.json`` key ``size``); ``val_images`` are the held-out split's uint8 images (made detector-like
-    as the classifier's); ``filters`` of its convolution stages. Returns the ``size`` record: standardisation, recipe, time and the held-out
+    as the classifier's); ``filters``, ``depth`` and ``position``: its layout (``build_size_net``). Returns the
+    ``size`` record: standardisation, recipe (with ``DROPOUT`` and ``LOSS_WEIGHTS``), time and the held-out
     ``size_metrics``."""
     started = time.perf_counter()
     train, val = np.nonzero(~data.test)[0], np.nonzero(data.test)[0]
     targets = size_targets(data.parameters, data.variation, data.attrs)
-    info = SizeNetInfo.fit(targets[train], filters)
+    info = SizeNetInfo.fit(targets[train], filters, depth, position)
     decades = float(data.attrs["scale_decades"])
     intensity = data.intensity(train) if len(train) <= ONE_CHUNK_MAX else IntensityView(data, train)
     model, reports = train_network(intensity, info.standardise(targets[train]), val_images,
@@ -59,6 +65,7 @@ def train_size_net(model_dir: Path, data: PatternSet, val_images: np.ndarray, re
     estimated, sigma = info.physical(predict_images(model, val_images))
     recipe = {k: v for k, v in asdict(replace(settings, initial_weights=None)).items() if k != "initial_weights"}
     recipe["precision"] = resolve_precision(settings.precision)
+    recipe.update(dropout=DROPOUT, loss_weights=list(LOSS_WEIGHTS))
     record = dict(info.record(),
                   training={"epochs": len(reports), "settings": recipe, "history": [r.__dict__ for r in reports],
                             "seconds": time.perf_counter() - started, "n_train": int(len(train)),
