@@ -122,7 +122,11 @@ def _size_facts(record: dict | None) -> dict[str, Any]:
     """The size columns' definitions and, where the model has a size net, its recipe and held-out errors."""
     facts: dict[str, Any] = {"definitions": SIZE_DEFINITIONS, "net": None}
     if record:
-        facts["net"] = {"targets": record["targets"], "epochs": record["training"]["epochs"],
+        layout = (f"Conv 3×3 + MaxPool stages of {'/'.join(map(str, record.get('filters', [16, 32, 64])))} filters, "
+                  f"{record.get('depth', 1)} convolution(s) in every stage after the first"
+                  + (", a learned row and column bias after the first" if record.get("position") else "")
+                  + ", Dense 256")
+        facts["net"] = {"layout": layout, "targets": record["targets"], "epochs": record["training"]["epochs"],
                         "n_train": record["training"]["n_train"], "metrics": record["metrics"],
                         "training_set_sha256": record["training"].get("training_set_sha256", "")}
     return facts
@@ -190,7 +194,7 @@ def render_markdown(facts: dict[str, Any]) -> str:
     lines += [f"* `{name}`: {text}." for name, text in facts["size"]["definitions"].items()]
     net = facts["size"]["net"]
     if net:
-        lines += ["", f"Size net: {net['epochs']} epochs on {net['n_train']} training patterns (set SHA-256 "
+        lines += ["", f"Size net ({net['layout']}): {net['epochs']} epochs on {net['n_train']} training patterns (set SHA-256 "
                   f"`{net['training_set_sha256'][:16]}…`, detector-like augmentation as the classifier's). "
                   "Held-out errors (detector-like noise), median / 90th percentile, and how often the truth lies "
                   "within ±1σ:", "", "| class | D_y (%) | aspect | FWHM (%) | distance (%) |", "|---|---|---|---|---|"]

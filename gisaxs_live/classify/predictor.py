@@ -9,13 +9,8 @@ import numpy as np
 
 from .modeldir import WEIGHTS, ModelInfo
 from .quiet import import_tensorflow
-<<<<<<< HEAD
 from .ood import LayerSpec, OodModel
-from .size_net import SIZE_WEIGHTS, TARGETS, SizeNetInfo, build_size_net, has_size_net
-=======
-from .ood import OodModel
 from .size_net import SIZE_WEIGHTS, TARGETS, SizeNetInfo, has_size_net
->>>>>>> h-size
 
 #: the layer whose activations are the first columns of ``features`` (``model.build_model``'s Dense 512)
 FEATURE_LAYER = "dense"
