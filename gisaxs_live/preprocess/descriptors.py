@@ -103,7 +103,8 @@ def correlation_distance(qy: np.ndarray, cut: np.ndarray, guinier_radius: float 
     dip = np.zeros(log.size, bool)
     dip[1:-1] = (log[1:-1] < log[:-2] - least) & (log[1:-1] < log[2:] - least)
     qy, log = qy[~dip], log[~dip]
-    smooth = np.convolve(np.pad(log, 1, mode="edge"), np.ones(3) / 3.0, mode="valid")
+    edged = np.concatenate([log[:1], log, log[-1:]])  # np.pad(log, 1, mode="edge") in 1 µs, not 12
+    smooth = np.convolve(edged, np.ones(3) / 3.0, mode="valid")
     peaks, _ = find_peaks(smooth, prominence=least)
     for i in peaks:
         q0 = _vertex(qy[i - 1:i + 2], log[i - 1:i + 2])
