@@ -249,7 +249,7 @@ def test_bin_sums_leave_out_the_excluded_pixels_whatever_the_bin_size(per_bin):
                     np.arange(3) * per_bin)
     values = rng.integers(0, 10**6, n).astype(np.int32)
     excluded = rng.random(n) < 0.3
-    sums, kept = bin_sums(values.copy(), lookup, excluded)
+    sums, kept, _ = bin_sums(values.copy(), lookup, excluded)
     for b in range(3):
         run = slice(b * per_bin, (b + 1) * per_bin)
         assert kept[b] == np.count_nonzero(~excluded[run])

@@ -61,13 +61,12 @@ _MAX_ITERATIONS = 20
 def yoneda_cut(intensity: np.ndarray, grid: QGrid, experiment: Experiment) -> tuple[np.ndarray, np.ndarray]:
     """(q_y (nm⁻¹), I) of the valid bins of the Yoneda-band cut (I > 0 and finite, q_y ascending); empty
     arrays when α_c lies outside the grid's q_z range."""
-    intensity = np.asarray(intensity, dtype=float)
-    if intensity.shape != grid.shape:
-        raise ValueError(f"intensity of shape {intensity.shape} does not match the model grid {grid.shape}")
+    if np.shape(intensity) != grid.shape:
+        raise ValueError(f"intensity of shape {np.shape(intensity)} does not match the model grid {grid.shape}")
     rows = band_rows(grid, experiment)
     if rows is None:
         return np.empty(0), np.empty(0)
-    band = intensity[rows]
+    band = np.asarray(intensity[rows], dtype=float)
     valid = np.isfinite(band) & (band > 0)
     n = valid.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -104,7 +103,8 @@ def correlation_distance(qy: np.ndarray, cut: np.ndarray, guinier_radius: float 
     dip = np.zeros(log.size, bool)
     dip[1:-1] = (log[1:-1] < log[:-2] - least) & (log[1:-1] < log[2:] - least)
     qy, log = qy[~dip], log[~dip]
-    smooth = np.convolve(np.pad(log, 1, mode="edge"), np.ones(3) / 3.0, mode="valid")
+    edged = np.concatenate([log[:1], log, log[-1:]])  # np.pad(log, 1, mode="edge") in 1 µs, not 12
+    smooth = np.convolve(edged, np.ones(3) / 3.0, mode="valid")
     peaks, _ = find_peaks(smooth, prominence=least)
     for i in peaks:
         q0 = _vertex(qy[i - 1:i + 2], log[i - 1:i + 2])
@@ -115,13 +115,16 @@ def correlation_distance(qy: np.ndarray, cut: np.ndarray, guinier_radius: float 
 
 
 def _vertex(q: np.ndarray, y: np.ndarray) -> float:
-    """q of the vertex of the parabola through three points; the middle q if it opens upwards or its
-    vertex falls outside them."""
-    a, b, _ = np.polyfit(q, y, 2)
+    """q of the vertex of the parabola through three points (q ascending); the middle q if it opens upwards
+    or its vertex falls outside them. In Newton's form y = y₀ + s₀(q − q₀) + a(q − q₀)(q − q₁), in closed
+    form (``np.polyfit`` took 25 µs)."""
+    (q0, q1, q2), (y0, y1, y2) = q.tolist(), y.tolist()
+    s0, s1 = (y1 - y0) / (q1 - q0), (y2 - y1) / (q2 - q1)
+    a = (s1 - s0) / (q2 - q0)
     if a >= 0:
-        return float(q[1])
-    top = -b / (2.0 * a)
-    return float(top) if q[0] <= top <= q[2] else float(q[1])
+        return q1
+    top = 0.5 * (q0 + q1) - s0 / (2.0 * a)
+    return top if q0 <= top <= q2 else q1
 
 
 def guinier_radius(qy: np.ndarray, cut: np.ndarray) -> float:
@@ -132,7 +135,7 @@ def guinier_radius(qy: np.ndarray, cut: np.ndarray) -> float:
     for _ in range(_MAX_ITERATIONS):
         if used.size < GUINIER_MIN_POINTS:
             return math.nan
-        slope = np.polyfit(qy[used] ** 2, np.log(cut[used]), 1)[0]
+        slope = _slope(qy[used] ** 2, np.log(cut[used]))
         if not slope < 0:
             return math.nan
         rg = math.sqrt(-3.0 * slope)
@@ -144,6 +147,12 @@ def guinier_radius(qy: np.ndarray, cut: np.ndarray) -> float:
     if used.size < GUINIER_MIN_POINTS or qy[used[-1]] * rg < GUINIER_QRG_MIN:
         return math.nan
     return rg
+
+
+def _slope(x: np.ndarray, y: np.ndarray) -> float:
+    """The least-squares slope of ``y`` against ``x`` (what ``np.polyfit(x, y, 1)[0]`` gives, 1 µs instead of 25)."""
+    dx = x - x.mean()
+    return float(dx @ (y - y.mean()) / (dx @ dx))
 
 
 def descriptors(intensity: np.ndarray, grid: QGrid, experiment: Experiment) -> tuple[float, float]:

@@ -38,15 +38,16 @@ _NEIGHBOURS = np.array([(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1
 
 
 def replace_hot_pixels(values: np.ndarray, lookup: Lookup, sums: np.ndarray, counts: np.ndarray,
-                       data: np.ndarray, valid: Callable[[np.ndarray], np.ndarray], ratio: float) -> int:
+                       maxima: np.ndarray, data: np.ndarray, valid: Callable[[np.ndarray], np.ndarray],
+                       ratio: float) -> int:
     """Find the isolated hot pixels among the table's ``values`` (counts, table order, invalid ones 0) of
     the 2-D frame ``data`` and replace them in ``values``, ``sums`` and ``counts`` (``regrid.bin_sums``),
-    in place, by the median of their valid neighbours (left out where they have none); ``valid(counts)``
-    tells usable neighbour values. Returns how many were replaced."""
+    in place, by the median of their valid neighbours (left out where they have none); ``maxima``: each
+    occupied bin's largest value (``regrid.bin_sums`` or ``bin_maxima``); ``valid(counts)`` tells usable
+    neighbour values. Returns how many were replaced."""
     if not lookup.occupied.size:
         return 0
     bins = lookup.occupied
-    maxima = np.maximum.reduceat(values, lookup.starts)
     dropped = np.empty(0, dtype=np.intp)  # flat detector indices
     for _ in range(PASSES):
         suspect, level = _suspects(bins, maxima, sums, counts)

@@ -36,7 +36,7 @@ from .qgrid import QGrid
 from .geometry import DetectorGeometry
 from .hotpixels import replace_hot_pixels
 from .mask import invalid_counts, static_mask, valid_counts
-from .regrid import Lookup, bin_mean, bin_sums, build_lookup, fill_empty
+from .regrid import Lookup, bin_maxima, bin_mean, bin_sums, build_lookup, fill_empty
 from .scale import to_levels
 
 MIN_COVERED_FRACTION = 0.25
@@ -111,15 +111,16 @@ class FramePreprocessor:
                              f"{static_coverage:.0%} of the model grid (needs {MIN_COVERED_FRACTION:.0%})")
         mask = self.config.mask
         max_count = mask.max_count if mask.max_count is not None else frame.count_cutoff
-        values = np.take(data.ravel(), lookup.pixels)
+        values = np.take(data.ravel(), lookup.pixels, mode="clip")  # in range by construction; faster than "raise"
         excluded = invalid_counts(values, mask.negative_is_masked, max_count)
         if frame.mask is not None:
-            masked = np.take(np.asarray(frame.mask, dtype=bool).ravel(), lookup.pixels)
+            masked = np.take(np.asarray(frame.mask, dtype=bool).ravel(), lookup.pixels, mode="clip")
             excluded = masked if excluded is None else excluded | masked
-        sums, counts = bin_sums(values, lookup, excluded)
+        sums, counts, maxima = bin_sums(values, lookup, excluded)
         hot = 0
         if mask.hot_pixel_ratio is not None:
-            hot = replace_hot_pixels(values, lookup, sums, counts, data,
+            hot = replace_hot_pixels(values, lookup, sums, counts,
+                                     bin_maxima(values, lookup) if maxima is None else maxima, data,
                                      lambda v: valid_counts(v, mask.negative_is_masked, max_count),
                                      mask.hot_pixel_ratio)
         intensity = bin_mean(sums, counts, lookup, MIN_BIN_PIXEL_FRACTION)
