@@ -136,3 +136,24 @@ def test_calibrate_commands_record_what_they_fitted_and_the_set_in_the_model(tmp
     meta = json.loads((model / "model.json").read_text())
     assert meta["ood"]["dataset"]["n"] == 80 and meta["answer"] == record  # the other calibration is kept
     assert main(["calibrate-answer", str(data), "--model", str(model), "--level", "1.5"]) == 2
+
+
+def test_classify_says_how_many_rows_are_ambiguous(tmp_path, capsys):
+    """Frames at the demo's hemispheroid → truncated spheroid transition through ``classify``."""
+    import csv
+
+    from gisaxs_live.cli import main
+    from gisaxs_live.config import load_config
+    from gisaxs_live.publisher.demo_series import GrowthSeries, cbf_bytes, demo_config
+
+    series = GrowthSeries(demo_config(load_config()), 40)
+    paths = []
+    for i in (5, 17, 18):
+        paths.append(tmp_path / f"growth_{i:05d}.cbf")
+        paths[-1].write_bytes(cbf_bytes(series.frame(i)))
+    assert main(["classify", "--csv", str(tmp_path / "log.csv"), *map(str, paths)]) == 0
+    rows = list(csv.DictReader((tmp_path / "log.csv").read_text().splitlines()))
+    ambiguous = sum(" or " in row["answer"] for row in rows)
+    err = capsys.readouterr().err
+    assert ambiguous >= 1, [row["answer"] for row in rows]
+    assert f"; {ambiguous} of the ok rows name more than one family (column answer)" in err

@@ -47,9 +47,13 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.flush()
 
     counts: Counter[str] = Counter()
+    ambiguous = 0
     for results in classify_files(classifier, args.files):
         write(results)
         counts.update(r.status for r in results)
+        ambiguous += sum(len(r.answer) > 1 for r in results)
     print(f"classified {plural(sum(counts.values()), 'frame')}: {counts['ok']} ok, {counts['unknown']} unknown, "
-          f"{counts['no_signal']} no signal, {plural(counts['error'], 'error')}", file=sys.stderr)
+          f"{counts['no_signal']} no signal, {plural(counts['error'], 'error')}"
+          + (f"; {ambiguous} of the ok rows name more than one family (column answer)" if ambiguous else ""),
+          file=sys.stderr)
     return 1 if counts["error"] else 0
