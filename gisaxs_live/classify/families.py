@@ -8,6 +8,7 @@ family of its own, named as the class. Every class belongs to exactly one family
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -56,17 +57,24 @@ def family_of(class_name: str, groups: Sequence[Sequence[str]]) -> str:
 
 
 def family_matrix(class_names: Sequence[str], groups: Sequence[Sequence[str]]) -> np.ndarray:
-    """(n_classes, n_families) 0/1 matrix: probabilities @ matrix = family probabilities."""
+    """(n_classes, n_families) 0/1 matrix, read-only: probabilities @ matrix = family probabilities. Built once
+    per (classes, groups): every row's family and answer go through it."""
+    return _family_matrix(tuple(class_names), tuple(map(tuple, groups)))
+
+
+@lru_cache(maxsize=16)
+def _family_matrix(class_names: tuple[str, ...], groups: tuple[tuple[str, ...], ...]) -> np.ndarray:
     m = np.zeros((len(class_names), len(groups)))
     for j, group in enumerate(groups):
         for c in group:
             m[class_names.index(c), j] = 1.0
+    m.flags.writeable = False
     return m
 
 
 def ranked_families(probabilities: Sequence[float], class_names: Sequence[str],
                     groups: Sequence[Sequence[str]]) -> list[tuple[str, float]]:
     """(family, summed probability) from most to least probable."""
-    summed = np.asarray(probabilities, float) @ family_matrix(list(class_names), groups)
+    summed = np.asarray(probabilities, float) @ family_matrix(class_names, groups)
     order = np.argsort(-summed, kind="stable")
     return [(family_name(groups[j]), float(summed[j])) for j in order]

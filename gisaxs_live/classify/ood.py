@@ -28,6 +28,7 @@ model directory as ``ood.npz``; a file from before the layers (dense only) still
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,11 +168,9 @@ def fit(features: np.ndarray, labels: np.ndarray, n_classes: int, held_out: np.n
         if scale <= 0.0:
             raise ValueError(f"held-out features of layer {spec.name} lie closer to the background than to their "
                              "classes: cannot calibrate")
-        fitted.append(LayerGaussians(spec.name, spec.start, spec.stop, means, layer.precision, background,
-                                     layer.background_precision, scale))
+        fitted.append(dataclasses.replace(layer, scale=scale))
     model = OodModel(tuple(fitted), 1.0, quantile)
-    threshold = float(np.quantile(model.distances(held), quantile))
-    return OodModel(model.layers, threshold, quantile)
+    return dataclasses.replace(model, threshold=float(np.quantile(model.distances(held), quantile)))
 
 
 def _kmeans(x: np.ndarray, k: int, rng: np.random.Generator, iterations: int = 25) -> np.ndarray:

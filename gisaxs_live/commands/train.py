@@ -222,7 +222,8 @@ def _calibrate(model_dir: Path, patterns, seed: int, realism, console) -> None:
     if len(indices) > CALIBRATION_PATTERNS:
         indices = np.sort(np.random.default_rng([seed, 5]).choice(indices, CALIBRATION_PATTERNS, replace=False))
     data = patterns.to_dataset(indices)
-    ood, record = calibrate(Predictor(model_dir, with_ood=False), data, seed, realism=realism)
+    predictor = Predictor(model_dir, with_ood=False)  # the statistics are what this makes
+    ood, record = calibrate(predictor, data, seed, realism=realism)
     ood.save(model_dir)
     meta = json.loads((model_dir / META).read_text())
     meta["ood"] = dict(record, dataset={"protocol": meta["training_set"]["protocol"],
@@ -231,7 +232,7 @@ def _calibrate(model_dir: Path, patterns, seed: int, realism, console) -> None:
     (model_dir / META).write_text(json.dumps(meta, indent=1, default=list))
     console.print(f"out-of-distribution threshold {ood.threshold:.2f} (the {100 * ood.quantile:g}th percentile "
                   f"of the held-out patterns)")
-    answer = answer_calibration.calibrate(Predictor(model_dir, with_ood=False), data, seed, realism=realism)
+    answer = answer_calibration.calibrate(predictor, data, seed, realism=realism)
     record_calibration(model_dir, "answer", answer, data)
     console.print(f"answer sets: threshold {answer['threshold']:.3f}, the true family in "
                   f"{100 * answer['held_out']['coverage']:.1f} % of the held-out answers")

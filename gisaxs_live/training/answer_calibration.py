@@ -10,7 +10,7 @@ from ..classify.families import family_matrix
 from ..classify.predictor import Predictor
 from ..simulator.dataset import Dataset
 from .augment import Realism, realistic_images
-from .ood_calibration import model_realism
+from .ood_calibration import checked_realism
 
 BATCH = 256
 
@@ -29,11 +29,7 @@ def calibrate(predictor: Predictor, data: Dataset, seed: int, level: float = LEV
               realism: Realism | None = None) -> dict:
     """The ``model.json`` record (key ``answer``) of the answer-set threshold for coverage ``level``, from
     ``data``'s held-out split made detector-like with ``realism`` (default: the model's training augmentation)."""
-    realism = model_realism(predictor) if realism is None else realism
-    if data.intensity is None:
-        raise ValueError("the set was read without its intensities")
-    if data.class_names != predictor.class_names or data.grid != predictor.info.grid:
-        raise ValueError("the set's classes or q-grid differ from the model's; simulate it with the model's config")
+    realism = checked_realism(predictor, data, realism)
     held_out = data.test
     if not held_out.any():
         raise ValueError("the set needs a held-out split")

@@ -28,6 +28,16 @@ def model_realism(predictor: Predictor) -> Realism:
     return Realism(**{key: tuple(value) if isinstance(value, list) else value for key, value in recorded.items()})
 
 
+def checked_realism(predictor: Predictor, data: Dataset, realism: Realism | None) -> Realism:
+    """The augmentation that makes ``data`` detector-like for calibrating ``predictor`` (``realism``, default the
+    model's own); a ValueError where the set has no intensities or another model's classes or q-grid."""
+    if data.intensity is None:
+        raise ValueError("the set was read without its intensities")
+    if data.class_names != predictor.class_names or data.grid != predictor.info.grid:
+        raise ValueError("the set's classes or q-grid differ from the model's; simulate it with the model's config")
+    return model_realism(predictor) if realism is None else realism
+
+
 def features_of(predictor: Predictor, images: np.ndarray) -> np.ndarray:
     """``Predictor.forward``'s features (N, 576) of uint8 images, in batches."""
     return np.concatenate([predictor.forward(images[i:i + BATCH])[1] for i in range(0, len(images), BATCH)])
@@ -37,11 +47,7 @@ def calibrate(predictor: Predictor, data: Dataset, seed: int, quantile: float = 
               realism: Realism | None = None) -> tuple[OodModel, dict]:
     """(OodModel, a record for model.json) from ``data``'s train split (statistics) and test split (scales,
     threshold), both made detector-like with ``realism`` (default: the model's training augmentation)."""
-    realism = model_realism(predictor) if realism is None else realism
-    if data.intensity is None:
-        raise ValueError("the set was read without its intensities")
-    if data.class_names != predictor.class_names or data.grid != predictor.info.grid:
-        raise ValueError("the set's classes or q-grid differ from the model's; simulate it with the model's config")
+    realism = checked_realism(predictor, data, realism)
     train, held_out = ~data.test, data.test
     if not held_out.any() or not train.any():
         raise ValueError("the set needs both a train and a held-out split")
