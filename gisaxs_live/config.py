@@ -137,7 +137,8 @@ class Geometry:
     [column, row] in the array as fabio returns it (pixel centres at integers). ``pixel_size_mm`` is one
     number or [x (along a row), y (along a column)]. A pyFAI ``poni_file``, when set, replaces
     distance, pixel size and direct beam (its tilts are used; its wavelength is not: that is
-    ``experiment.wavelength_nm``)."""
+    ``experiment.wavelength_nm``). A frame whose two halves (q_y < 0 and > 0) differ by more than
+    ``max_asymmetry`` beyond counting noise is ``unknown`` (``preprocess.mirror``; None: no check)."""
 
     distance_mm: float = 2000.0
     pixel_size_mm: float | tuple[float, float] = 0.172
@@ -146,9 +147,12 @@ class Geometry:
     flip_rows: bool = False
     flip_columns: bool = False
     transpose: bool = False
+    max_asymmetry: float | None = 0.15
 
     def _check(self, where: str) -> None:
         _in_range(where, "distance_mm", self.distance_mm, 10.0, 1e5)
+        if self.max_asymmetry is not None:
+            _in_range(where, "max_asymmetry", self.max_asymmetry, 0.01, 100.0)
         for size in self.pixel_size_xy_mm:
             _in_range(where, "pixel_size_mm", size, 1e-3, 10.0)
         if not all(math.isfinite(v) for v in self.direct_beam_px):

@@ -80,6 +80,7 @@ def test_demo_frame_agrees_with_its_geometry(demo_frame, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "agrees" in text and "DISAGREES" not in text
     assert "empty bins of the model grid:" in text and "top-1 class: " in text
+    assert "halves about q_y = 0: they differ by 0.0" in text and "within the limit 0.15" in text
     _check_picture(out)
     # the third panel: the simulated pattern of the top-1 class, not blank
     png = imread(out)[..., :3]
@@ -92,8 +93,11 @@ def test_demo_frame_with_the_beam_30_px_off(demo_frame, tmp_path, capsys, column
     out = tmp_path / "check.png"
     assert main(["check-geometry", "--config", str(_config(tmp_path, column, row)), str(demo_frame),
                  "--out", str(out)]) == 1
-    verdict = capsys.readouterr().out.splitlines()[-2]
+    text = capsys.readouterr().out
+    verdict = text.splitlines()[-2]
     assert verdict.startswith("DISAGREES: the maximum lies") and offset in verdict
+    # the live mirror check sees a wrong column, not a wrong row
+    assert ("above the limit 0.15" in text) == (offset == "-30 columns"), text
     distance = float(verdict.split("lies ")[1].split(" px")[0])
     assert 20 <= distance <= 40
     _check_picture(out)

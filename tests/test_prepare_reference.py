@@ -24,7 +24,7 @@ from gisaxs_live.preprocess.hotpixels import replace_hot_pixels
 from gisaxs_live.preprocess.mask import valid_counts
 from gisaxs_live.preprocess.prepare import MIN_BIN_PIXEL_FRACTION, FramePreprocessor
 from gisaxs_live.preprocess.qgrid import QGrid
-from gisaxs_live.preprocess.regrid import fill_empty
+from gisaxs_live.preprocess.regrid import BinTotals, fill_empty
 from gisaxs_live.preprocess.scale import to_levels
 from gisaxs_live.publisher.demo_series import GrowthSeries, demo_config
 
@@ -72,10 +72,13 @@ def reference(pre: FramePreprocessor, frame: Frame) -> tuple[np.ndarray, np.ndar
     values[~valid] = 0
     sums = np.bincount(lookup.bins, weights=values.astype(np.float64), minlength=lookup.n_bins)
     counts = np.bincount(lookup.bins[valid], minlength=lookup.n_bins)
+    half = np.repeat(np.arange(lookup.half_keys.size), lookup.half_counts)
+    totals = BinTotals(sums, counts, None, np.bincount(half, weights=values.astype(np.float64)),
+                       np.bincount(half[valid], minlength=lookup.half_keys.size))
     if mask.hot_pixel_ratio is not None:
         maxima = np.full(lookup.n_bins, np.iinfo(values.dtype).min, values.dtype)
         np.maximum.at(maxima, lookup.bins, values)
-        replace_hot_pixels(values, lookup, sums, counts, maxima[lookup.occupied], data,
+        replace_hot_pixels(values, lookup, totals, maxima[lookup.occupied], data,
                            lambda v: valid_counts(v, mask.negative_is_masked, max_count), mask.hot_pixel_ratio)
     enough = (counts > 0) & (counts >= MIN_BIN_PIXEL_FRACTION * np.median(counts[counts > 0]))
     intensity = np.full(lookup.n_bins, np.nan)

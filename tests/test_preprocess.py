@@ -21,7 +21,7 @@ from gisaxs_live.config import Beamstop, Config, ConfigError, Simulation, load_c
 from gisaxs_live.frame import Frame, FrameError
 from gisaxs_live.preprocess.geometry import DetectorGeometry
 from gisaxs_live.preprocess.prepare import MIN_BIN_PIXEL_FRACTION, FramePreprocessor
-from gisaxs_live.preprocess.regrid import Lookup, bin_sums, fill_empty
+from gisaxs_live.preprocess.regrid import bin_sums, fill_empty, table
 from gisaxs_live.preprocess.scale import to_levels
 from gisaxs_live.preprocess.qgrid import QGrid
 from gisaxs_live.simulator.pattern import Optics, ensemble_intensity, simulate_pattern
@@ -240,20 +240,24 @@ def test_the_regrid_equals_a_direct_per_bin_mean_on_a_random_frame_and_mask(conf
 
 @pytest.mark.parametrize("per_bin", [3, 255, 256, 1000])
 def test_bin_sums_leave_out_the_excluded_pixels_whatever_the_bin_size(per_bin):
-    # three bins of per_bin pixels each, the table in bin order; the excluded counts come out as uint8 sums up
-    # to 255 pixels a bin, by positions beyond
+    # three bins of per_bin pixels each, on both sides of q_y = 0; the excluded counts come out as uint8 sums up
+    # to 255 pixels a bin, by positions beyond; each half of a bin adds up on its own too
     rng = np.random.default_rng(5)
     n = 3 * per_bin
-    counts = np.full(3, per_bin)
-    lookup = Lookup((1, n), (1, 3), np.arange(n), np.repeat(np.arange(3), per_bin), counts, np.arange(3),
-                    np.arange(3) * per_bin)
+    sides = rng.random(n) < 0.5  # q_y >= 0: the table puts each bin's q_y < 0 pixels first
+    lookup = table((1, n), (1, 3), np.arange(n), np.repeat(np.arange(3), per_bin), sides)
     values = rng.integers(0, 10**6, n).astype(np.int32)
     excluded = rng.random(n) < 0.3
-    sums, kept, _ = bin_sums(values.copy(), lookup, excluded)
+    totals = bin_sums(values[lookup.pixels], lookup, excluded[lookup.pixels])
     for b in range(3):
         run = slice(b * per_bin, (b + 1) * per_bin)
-        assert kept[b] == np.count_nonzero(~excluded[run])
-        assert sums[b] == values[run][~excluded[run]].astype(np.int64).sum()
+        assert totals.counts[b] == np.count_nonzero(~excluded[run])
+        assert totals.sums[b] == values[run][~excluded[run]].astype(np.int64).sum()
+        for side in (0, 1):
+            kept = ~excluded[run] & (sides[run] == side)
+            half = np.flatnonzero(lookup.half_keys == 2 * b + side)  # none where the bin has no pixel on that side
+            assert totals.half_counts[half].sum() == np.count_nonzero(kept)
+            assert totals.half_sums[half].sum() == values[run][kept].astype(np.int64).sum()
 
 
 def test_negative_values_count_when_not_masked(config, grid):

@@ -21,6 +21,7 @@ from .size_net import estimates
 from ..config import Config
 from ..frame import Frame, FrameError
 from ..preprocess.descriptors import descriptors
+from ..preprocess.mirror import mirror_message
 from ..preprocess.prepare import FramePreprocessor, Prepared
 from ..results import Result, utc_now
 from ..sources.files import read_file
@@ -113,21 +114,29 @@ class Classifier:
             net_sizes = None if size_outputs is None else estimates(self.predictor.size_info, size_outputs)
             scores = self.predictor.ood_scores(features)
             for j, (i, image, probs) in enumerate(zip(positions, images, probabilities)):
-                frame = frames[i]
+                frame, described = frames[i], outcomes[i]
                 score = None if scores is None else float(scores[j])
-                unknown = score is not None and score > 1.0
-                model_free = outcomes[i].size  # type: ignore[union-attr]
-                size = model_free if net_sizes is None or unknown else replace(
+                why_unknown = self._why_unknown(described.prepared.asymmetry, score)  # type: ignore[union-attr]
+                model_free = described.size  # type: ignore[union-attr]
+                size = model_free if net_sizes is None or why_unknown else replace(
                     net_sizes[j], corr_distance_nm=model_free.corr_distance_nm,
                     guinier_radius_nm=model_free.guinier_radius_nm)
-                answer = () if unknown else answer_set(
+                answer = () if why_unknown else answer_set(
                     ranked_families(probs, self.class_names, self.families), self.answer_cut)
-                results[i] = Result(frame.source, frame.frame_id, "unknown" if unknown else "ok",
+                results[i] = Result(frame.source, frame.frame_id, "unknown" if why_unknown else "ok",
                                     tuple(float(p) for p in probs), latency_ms=_latency_ms(frame.t),
-                                    message=unknown_message(score) if unknown else "", time_utc=utc_now(),
-                                    class_names=self.class_names, families=self.families, ood_score=score,
-                                    size=size, answer=answer, image=image)
+                                    message=why_unknown, time_utc=utc_now(), class_names=self.class_names,
+                                    families=self.families, ood_score=score, size=size, answer=answer, image=image)
         return results  # type: ignore[return-value]
+
+    def _why_unknown(self, asymmetry: float | None, score: float | None) -> str:
+        """Why a frame the CNN ranked is ``unknown`` ('' if it is not): its two halves disagree beyond
+        ``geometry.max_asymmetry`` (``preprocess.mirror``: a wrong geometry), or its out-of-distribution score
+        is above 1."""
+        limit = self.preprocessor.config.geometry.max_asymmetry
+        if asymmetry is not None and limit is not None and asymmetry > limit:
+            return mirror_message(asymmetry, limit)
+        return unknown_message(score) if score is not None and score > 1.0 else ""
 
     def _prepare(self, frame: Frame) -> Described | Result:
         """The frame's model input with its model-free size descriptors, or the ``error`` Result saying why there

@@ -51,6 +51,7 @@ class GeometryCheck:
     alpha_c: float
     maximum: tuple[float, float] | None   # brightest spot above the horizon (``_peak``), None if none
     prepared: Prepared
+    max_asymmetry: float | None = None    # ``geometry.max_asymmetry``: the live mirror check's limit
 
     @property
     def masked_fraction(self) -> float:
@@ -140,7 +141,7 @@ def check_geometry(config: Config, frame: Frame, preprocessor: FramePreprocessor
     return GeometryCheck(shape=data.shape, q=q, static=static, invalid=invalid, direct_beam=beam,
                          specular=_in_plane_position(q, experiment.alpha_i_rad),
                          yoneda=_in_plane_position(q, alpha_c), alpha_c=alpha_c, maximum=maximum,
-                         prepared=prepared)
+                         prepared=prepared, max_asymmetry=config.geometry.max_asymmetry)
 
 
 def summary(check: GeometryCheck, where: str) -> list[str]:
@@ -157,7 +158,8 @@ def summary(check: GeometryCheck, where: str) -> list[str]:
              f"direct beam (config): {at(check.direct_beam)}",
              f"specular beam expected (α_f = α_i): {at(check.specular)}",
              f"Yoneda band expected (α_f = α_c = {math.degrees(check.alpha_c):.3f}°): {at(check.yoneda)}",
-             f"intensity maximum above the horizon: {at(check.maximum)}"]
+             f"intensity maximum above the horizon: {at(check.maximum)}",
+             _halves(check)]
     offset = check.offset_px()
     if offset is None:
         lines.append("DISAGREES: no intensity maximum above the configured horizon, or the expected positions "
@@ -173,6 +175,17 @@ def summary(check: GeometryCheck, where: str) -> list[str]:
                      f"({col - ref[0]:+.0f} columns, {row - ref[1]:+.0f} rows; more than {TOLERANCE_PX:g} px): "
                      "check direct_beam_px, distance_mm, the incidence angle and the axis flips")
     return lines
+
+
+def _halves(check: GeometryCheck) -> str:
+    """What the live mirror check (``preprocess.mirror``) says of the frame's two halves about q_y = 0."""
+    value, limit = check.prepared.asymmetry, check.max_asymmetry
+    if value is None:
+        return "halves about q_y = 0: too few counts to compare"
+    verdict = ("no limit set (geometry.max_asymmetry)" if limit is None else
+               f"above the limit {limit:g}: live rows are `unknown`, the direct beam's column is probably off"
+               if value > limit else f"within the limit {limit:g}")
+    return f"halves about q_y = 0: they differ by {value:.2f} beyond counting noise (median relative), {verdict}"
 
 
 #: the size net's fields (``Result.size``) → the simulator's parameters

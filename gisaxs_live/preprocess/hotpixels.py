@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .regrid import Lookup, replace_values
+from .regrid import BinTotals, Lookup, replace_values
 
 SUSPECT_RATIO = 4.0
 SUSPECT_COUNTS = 10.0
@@ -37,20 +37,19 @@ PASSES = 3
 _NEIGHBOURS = np.array([(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)])
 
 
-def replace_hot_pixels(values: np.ndarray, lookup: Lookup, sums: np.ndarray, counts: np.ndarray,
-                       maxima: np.ndarray, data: np.ndarray, valid: Callable[[np.ndarray], np.ndarray],
-                       ratio: float) -> int:
+def replace_hot_pixels(values: np.ndarray, lookup: Lookup, totals: BinTotals, maxima: np.ndarray,
+                       data: np.ndarray, valid: Callable[[np.ndarray], np.ndarray], ratio: float) -> int:
     """Find the isolated hot pixels among the table's ``values`` (counts, table order, invalid ones 0) of
-    the 2-D frame ``data`` and replace them in ``values``, ``sums`` and ``counts`` (``regrid.bin_sums``),
-    in place, by the median of their valid neighbours (left out where they have none); ``maxima``: each
-    occupied bin's largest value (``regrid.bin_sums`` or ``bin_maxima``); ``valid(counts)`` tells usable
+    the 2-D frame ``data`` and replace them in ``values`` and ``totals`` (``regrid.bin_sums``), in place, by
+    the median of their valid neighbours (left out where they have none); ``maxima``: each occupied bin's
+    largest value (``regrid.bin_sums`` or ``bin_maxima``); ``valid(counts)`` tells usable
     neighbour values. Returns how many were replaced."""
     if not lookup.occupied.size:
         return 0
     bins = lookup.occupied
     dropped = np.empty(0, dtype=np.intp)  # flat detector indices
     for _ in range(PASSES):
-        suspect, level = _suspects(bins, maxima, sums, counts)
+        suspect, level = _suspects(bins, maxima, totals.sums, totals.counts)
         if not suspect.size:
             break
         positions, run = _runs(lookup, suspect)
@@ -59,7 +58,7 @@ def replace_hot_pixels(values: np.ndarray, lookup: Lookup, sums: np.ndarray, cou
         if not hot.size:
             break
         dropped = np.concatenate([dropped, lookup.pixels[hot]])
-        replace_values(values, lookup, sums, counts, hot, _median_of_neighbours(data, lookup.pixels[hot], valid, dropped))
+        replace_values(values, lookup, totals, hot, _median_of_neighbours(data, lookup.pixels[hot], valid, dropped))
         bins = np.unique(lookup.bins[hot])
         positions, run = _runs(lookup, bins)
         maxima = np.maximum.reduceat(values[positions], _run_starts(lookup, bins))

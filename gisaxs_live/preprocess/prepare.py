@@ -36,6 +36,7 @@ from .qgrid import QGrid
 from .geometry import DetectorGeometry
 from .hotpixels import replace_hot_pixels
 from .mask import invalid_counts, static_mask, valid_counts
+from .mirror import asymmetry
 from .regrid import Lookup, bin_maxima, bin_mean, bin_sums, build_lookup, fill_empty
 from .scale import to_levels
 
@@ -49,12 +50,14 @@ MIN_BIN_PIXEL_FRACTION = 0.1
 @dataclass(frozen=True)
 class Prepared:
     """A preprocessed frame: ``image`` (uint8, grid shape; None unless ok), ``intensity`` (float32 mean
-    counts per bin, NaN where empty), ``status`` and a one-line ``message``."""
+    counts per bin, NaN where empty), ``status``, a one-line ``message`` and the ``asymmetry`` of its two
+    halves (``mirror.asymmetry``; None: too few counts to tell)."""
 
     image: np.ndarray | None
     intensity: np.ndarray | None
     status: Literal["ok", "no_signal"]
     message: str
+    asymmetry: float | None = None
 
 
 class FramePreprocessor:
@@ -116,23 +119,24 @@ class FramePreprocessor:
         if frame.mask is not None:
             masked = np.take(np.asarray(frame.mask, dtype=bool).ravel(), lookup.pixels, mode="clip")
             excluded = masked if excluded is None else excluded | masked
-        sums, counts, maxima = bin_sums(values, lookup, excluded)
+        totals = bin_sums(values, lookup, excluded)
         hot = 0
         if mask.hot_pixel_ratio is not None:
-            hot = replace_hot_pixels(values, lookup, sums, counts,
-                                     bin_maxima(values, lookup) if maxima is None else maxima, data,
+            hot = replace_hot_pixels(values, lookup, totals,
+                                     bin_maxima(values, lookup) if totals.maxima is None else totals.maxima, data,
                                      lambda v: valid_counts(v, mask.negative_is_masked, max_count),
                                      mask.hot_pixel_ratio)
-        intensity = bin_mean(sums, counts, lookup, MIN_BIN_PIXEL_FRACTION)
+        intensity = bin_mean(totals.sums, totals.counts, lookup, MIN_BIN_PIXEL_FRACTION)
         problem = _lacks_signal(intensity)
         if problem:
             return Prepared(None, intensity, "no_signal", f"{where}: no usable signal: {problem}")
         image = to_levels(fill_empty(intensity), self.decades)
-        used = int(counts.sum())
+        used = int(totals.counts.sum())
         empty = np.isnan(intensity).mean()
         hot_note = f", {hot} hot {'pixel' if hot == 1 else 'pixels'} replaced" if hot else ""
         return Prepared(image, intensity, "ok",
-                        f"{used} pixels in {1 - empty:.0%} of the grid's bins ({empty:.0%} filled{hot_note})")
+                        f"{used} pixels in {1 - empty:.0%} of the grid's bins ({empty:.0%} filled{hot_note})",
+                        asymmetry(lookup, totals))
 
 
 def _lacks_signal(intensity: np.ndarray) -> str:
