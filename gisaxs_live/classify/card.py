@@ -35,7 +35,11 @@ ORIENTATION = ("Particles stand on the substrate (z = 0 at their base). Axially 
                "orientation. Ellipsoids are averaged over a uniform in-plane orientation (an aligned ellipsoid "
                "scatters as a spheroid on the model's grid and is one by definition). Prisms: azimuth φ is the "
                "rotation of a base vertex from +x (the beam direction) and the deposit's orientations are uniform "
-               "over [φ − s/2, φ + s/2]; s = azimuth_spread spans aligned (0) to random (the symmetry period).")
+               "over [φ − s/2, φ + s/2]; s = azimuth_spread spans aligned (0) to random (the symmetry period). "
+               "At any azimuth every class scatters mirror-symmetrically about q_y = 0 in the plane q_x = 0 "
+               "(centrosymmetric horizontal sections, or a vertical extrusion: "
+               "tests/test_shapes.py::test_every_class_scatters_mirror_symmetrically_about_q_y_0_at_any_azimuth); "
+               "the live mirror check of the geometry (geometry.max_asymmetry) relies on it.")
 
 FAMILY_PROOFS: dict[str, str] = {
     "prism6|cylinder": "tests/test_physics.py::test_random_prism6_is_a_cylinder_of_equal_area: randomly oriented, "
