@@ -128,3 +128,22 @@ def test_a_worker_killed_mid_run_its_tasks_finish_elsewhere(archive, cluster, tm
     assert killed[0][1] >= 1  # it had tasks in hand
     assert sum(counts.values()) == len(serial)
     assert _comparable(_rows(out)) == _comparable(serial)
+
+
+def _malloc_settings() -> tuple[str | None, str | None]:
+    import os
+
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("OMP_NUM_THREADS")
+
+
+def test_local_workers_keep_glibcs_adaptive_memory_thresholds(monkeypatch):
+    # Dask's nannies set MALLOC_TRIM_THRESHOLD_ for their workers, which costs 15-25 % CPU on frame-sized arrays
+    from distributed import Client
+
+    from gisaxs_live.scale.reprocess import start_cluster
+
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    with start_cluster(1) as cluster, Client(cluster) as client:
+        trim, omp = client.submit(_malloc_settings).result()
+    assert trim is None
+    assert omp == "1"  # the rest of Dask's worker environment is kept

@@ -86,10 +86,15 @@ def quiet_dask() -> None:
 
 
 def start_cluster(workers: int):
-    """A ``LocalCluster`` of ``workers`` processes with one thread each, its dashboard on a free port."""
+    """A ``LocalCluster`` of ``workers`` processes with one thread each, its dashboard on a free port. Its workers
+    keep glibc's default memory thresholds: Dask's nannies set ``MALLOC_TRIM_THRESHOLD_``, which also turns off
+    glibc's adaptive mmap threshold, so that every frame-sized array (4 MB) is mapped and page-faulted afresh
+    (measured: 15-25 % more CPU time classifying the same 200 Pilatus 1M frames in one process)."""
+    import dask
     from distributed import LocalCluster
 
-    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0")
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0")
 
 
 def dashboard_line(client, local: bool) -> str:
