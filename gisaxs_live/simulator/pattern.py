@@ -18,7 +18,7 @@ from .distributions import orientation_nodes, size_nodes
 from .optics import dwba_amplitude, fresnel_r, scattering_prefactor
 from .shapes import ShapeModel
 from .shapes._kernel import Ellipsoidal, Separable
-from .sphere import scaled_sphere_amplitude
+from .tables import scaled_sphere_amplitude
 from .structure import Structure, percus_yevick
 from .trig import expi
 
