@@ -36,16 +36,20 @@ def _series(u: np.ndarray, term: Callable[[int], float]) -> np.ndarray:
 
 def _sphere_exact(u: np.ndarray) -> np.ndarray:
     """Φ(u) to rounding: 3 Σ_k (−1)^k (2k+2) u^{2k}/(2k+3)! below u = 1 (no cancellation), the closed form above."""
-    series = _series(u, lambda k: (-1) ** k * 3.0 * (2 * k + 2) / _factorial(2 * k + 3))
     safe = np.maximum(u, 1.0)
-    return np.where(u < 1.0, series, 3.0 * (np.sin(safe) - safe * np.cos(safe)) / safe**3)
+    out = 3.0 * (np.sin(safe) - safe * np.cos(safe)) / safe**3
+    small = u < 1.0
+    out[small] = _series(u[small], lambda k: (-1) ** k * 3.0 * (2 * k + 2) / _factorial(2 * k + 3))
+    return out
 
 
 def _disc_exact(x: np.ndarray) -> np.ndarray:
     """D(x) to rounding: Σ_k (−1)^k (x/2)^{2k}/(k! (k+1)!) below x = 1, 2 J₁(x)/x above."""
-    series = _series(x, lambda k: (-1) ** k / (4.0**k * _factorial(k) * _factorial(k + 1)))
     safe = np.maximum(x, 1.0)
-    return np.where(x < 1.0, series, 2.0 * j1(safe) / safe)
+    out = 2.0 * j1(safe) / safe
+    small = x < 1.0
+    out[small] = _series(x[small], lambda k: (-1) ** k / (4.0**k * _factorial(k) * _factorial(k + 1)))
+    return out
 
 
 def _factorial(n: int) -> float:
