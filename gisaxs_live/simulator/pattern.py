@@ -174,17 +174,16 @@ def _ellipsoid_coefficients(scale: np.ndarray, weights: np.ndarray, radii: tuple
 
 def _ellipsoid_rows(unit: np.ndarray, scale: np.ndarray, share: np.ndarray, amplitude: np.ndarray,
                     intensity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One block of rows: Φ at every size and distinct orientation, its orientation averages (one matrix
-    product each) and their weighted sums over sizes: ((rows, 2, n) Re and Im of ⟨F⟩, (rows, n) ⟨|F|²⟩)."""
-    a, rows, _, _, n = unit.shape
+    """One block of rows: Φ at every size and distinct orientation, its orientation averages and their
+    weighted sums over sizes: ((rows, 2, n) Re and Im of ⟨F⟩, (rows, n) ⟨|F|²⟩)."""
+    rows, n, sizes = unit.shape[1], unit.shape[-1], len(scale)
     phi = scaled_sphere_amplitude(unit, scale[:, np.newaxis])  # (A, rows, 2, S, n)
-    products = np.empty((a, rows, 3, len(scale), n))
-    np.multiply(phi[:, :, 0], phi[:, :, 0], out=products[:, :, 0])
-    np.multiply(phi[:, :, 1], phi[:, :, 1], out=products[:, :, 1])
-    np.multiply(phi[:, :, 0], phi[:, :, 1], out=products[:, :, 2])
-    mean_phi = (share @ phi.reshape(a, -1)).reshape(rows, -1, n)  # (rows, 2S, n)
-    mean_products = (share @ products.reshape(a, -1)).reshape(rows, -1, n)  # (rows, 3S, n)
-    return amplitude @ mean_phi, (intensity @ mean_products)[:, 0]
+    weighted = phi * share[:, np.newaxis, np.newaxis, np.newaxis, np.newaxis]
+    mean_phi = weighted.sum(axis=0).reshape(rows, -1, n)  # (rows, 2S, n)
+    mean_products = np.empty((rows, 3, sizes, n))
+    for k, (i, j) in enumerate(((0, 0), (1, 1), (0, 1))):  # ⟨Φ₀²⟩, ⟨Φ₁²⟩, ⟨Φ₀Φ₁⟩
+        np.einsum("arsn,arsn->rsn", weighted[:, :, i], phi[:, :, j], out=mean_products[:, k])
+    return amplitude @ mean_phi, (intensity @ mean_products.reshape(rows, -1, n))[:, 0]
 
 
 def _separable(kernel: Separable, geometry, sizes, weights, angles, qy, s_f, s_i, coefficients):
