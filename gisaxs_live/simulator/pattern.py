@@ -219,21 +219,20 @@ def _separable(kernel: Separable, geometry, sizes, weights, angles, qy, s_f, s_i
         mean_f = (zc1.T * w) @ p1.mean(axis=1)
         mean_f2 = (_abs2(zc1).T * w) @ _abs2(p1).mean(axis=1)
         return mean_f, mean_f2
-    m = zc.shape[1]
+    m, n = zc.shape[1], p.shape[2]
     real_p = not np.iscomplexobj(p)
+    z_parts = np.concatenate([zc.real, zc.imag], axis=1) if real_p else zc  # (S, 2m, T): two real products
     mean_f = 0.0
     mean_f2 = 0.0
     for a in range(p.shape[1]):
-        pa = np.swapaxes(p[:, a], 1, 2)  # (S, T, n)
-        if real_p:  # two real products instead of one complex one
-            parts = np.concatenate([zc.real, zc.imag], axis=1) @ pa  # (S, 2m, n)
-            re, im = parts[:, :m], parts[:, m:]
-            mean_f = mean_f + (np.tensordot(w, re, axes=1) + 1j * np.tensordot(w, im, axes=1)) / p.shape[1]
-            mean_f2 = mean_f2 + np.tensordot(w, re * re + im * im, axes=1) / p.shape[1]
-        else:
-            amplitude = zc @ pa  # (S, m, n)
-            mean_f = mean_f + np.tensordot(w, amplitude, axes=1) / p.shape[1]
-            mean_f2 = mean_f2 + np.tensordot(w, _abs2(amplitude), axes=1) / p.shape[1]
+        amplitude = z_parts @ np.ascontiguousarray(np.swapaxes(p[:, a], 1, 2))  # (S, 2m or m, n)
+        mean = w @ amplitude.reshape(len(w), -1)
+        power = w @ (amplitude * amplitude.conj()).real.reshape(len(w), -1)
+        if real_p:
+            mean = mean[:m * n] + 1j * mean[m * n:]
+            power = power[:m * n] + power[m * n:]
+        mean_f = mean_f + mean.reshape(m, n) / p.shape[1]
+        mean_f2 = mean_f2 + power.reshape(m, n) / p.shape[1]
     return mean_f, mean_f2
 
 
