@@ -17,10 +17,10 @@ from ..preprocess.qgrid import QGrid, grid_wavevectors
 from .distributions import orientation_nodes, size_nodes
 from .optics import dwba_amplitude, fresnel_r, scattering_prefactor
 from .shapes import ShapeModel
-from .shapes._amplitude import sphere_amplitude
 from .shapes._kernel import Ellipsoidal, Separable
+from .tables import scaled_sphere_amplitude
 from .structure import Structure, percus_yevick
-from .trig import LIMIT, expi, table_sincos
+from .trig import expi
 
 
 @dataclass(frozen=True)
@@ -123,69 +123,67 @@ def _distinct_orientations(angles: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     return s2[keep], c2[keep], np.asarray(counts, float)
 
 
-#: elements per block of ``_sphere_amplitude``: its dozen temporaries stay in a core's cache (2 MB L2 here),
-#: about half the time per element of one pass over a (6, 2, 90, 70) array
-_BLOCK = 16384
-
-
-def _sphere_amplitude(u: np.ndarray) -> np.ndarray:
-    """``sphere_amplitude`` (3(sin u − u cos u)/u³, 1 − u²/10 below 1e-4) of u ≥ 0 in blocks of ``_BLOCK``
-    elements, with the table sine and cosine (``trig.table_sincos``) where every u is below ``trig.LIMIT``."""
-    if u.size == 0 or not float(u.max()) < LIMIT:
-        return sphere_amplitude(u)
-    flat = u.reshape(-1)
-    out = np.empty_like(flat)
-    small = float(flat.min()) < 1e-4
-    for start in range(0, flat.size, _BLOCK):
-        _sphere_amplitude_block(flat[start:start + _BLOCK], out[start:start + _BLOCK], small)
-    return out.reshape(u.shape)
-
-
-def _sphere_amplitude_block(u: np.ndarray, out: np.ndarray, any_small: bool) -> None:
-    """One block of ``_sphere_amplitude``, written to ``out``; ``any_small``: some u of the array is below 1e-4."""
-    small = u < 1e-4 if any_small else None
-    us = np.where(small, 1.0, u) if any_small else u
-    sin_u, cos_u = table_sincos(us)
-    cos_u *= us
-    np.subtract(sin_u, cos_u, out=out)
-    out *= 3.0
-    np.multiply(us, us, out=cos_u)
-    cos_u *= us
-    out /= cos_u
-    if any_small:
-        out[small] = 1.0 - u[small] ** 2 / 10.0
+#: rows of the canonical grid per block of ``_ellipsoidal``: about 2**16 Φ values each (orientations × 2 × sizes
+#: × columns × rows), so that its temporaries stay in a core's cache
+_ELLIPSOID_BLOCK = 2**16
 
 
 def _ellipsoidal(kernel: Ellipsoidal, geometry, sizes, weights, angles, qy, s_f, s_i, coefficients):
     """F = V Φ(u) e^{i q_z R_z}: the DWBA sum is V [Φ(u₀) k₀ + Φ(u₁) k₁] with per-row phases
     k₀ = e^{iQ0 R_z} + r̄_i r̄_f e^{−iQ0 R_z}, k₁ = r̄_i e^{iQ1 R_z} + r̄_f e^{−iQ1 R_z} and Φ real, so the
-    orientation averages of Φ, Φ² and Φ₀Φ₁ are taken before the complex phases enter."""
-    r_i, r_f, r_if = coefficients
+    orientation averages of Φ, Φ² and Φ₀Φ₁ are taken before the complex phases enter. Every radius is D_y
+    times a ratio, so u at size λ·D_y is λ times u at the mode: one unit-size u serves all sizes, and the sums
+    over sizes are small matrix products per row."""
     q0, q1 = s_f + s_i, s_f - s_i
     s2, c2, counts = _distinct_orientations(angles)
     share = counts / len(angles)
+    scale = np.asarray(sizes, float) / geometry["D_y"]
+    rx, ry, rz = kernel.radii(**geometry)
+    # u at the mode's size: (orientation, row, Q0 or Q1, 1, column)
+    inplane = (s2 * rx**2 + c2 * ry**2)[:, np.newaxis, np.newaxis, np.newaxis, np.newaxis] * qy**2
+    unit = np.sqrt(inplane + (np.stack([q0, q1], axis=1) * rz)[np.newaxis, :, :, np.newaxis, np.newaxis] ** 2)
+    amplitude, intensity = _ellipsoid_coefficients(scale, np.asarray(weights, float), (rx, ry, rz), q0, q1,
+                                                   coefficients)
     m, n = len(q0), len(qy)
-    qy2 = qy**2
-    qz2 = np.stack([q0**2, q1**2])[:, :, np.newaxis]  # (2, m, 1)
-    mean_f = np.zeros((m, n), complex)
-    mean_f2 = np.zeros((m, n))
-    for size, weight in zip(sizes, weights):
-        rx, ry, rz = kernel.radii(**dict(geometry, D_y=float(size)))
-        volume = 4.0 / 3.0 * math.pi * rx * ry * rz
-        inplane = (s2 * rx**2 + c2 * ry**2)[:, np.newaxis, np.newaxis, np.newaxis] * qy2  # (A, 1, 1, n)
-        u = inplane + qz2 * rz**2  # (A, 2, m, n)
-        np.sqrt(u, out=u)
-        phi = _sphere_amplitude(u).reshape(len(share), 2, m * n)
-        phi0, phi1 = phi[:, 0], phi[:, 1]
-        m0, m1 = share @ phi0, share @ phi1
-        m00, m11, m01 = share @ (phi0 * phi0), share @ (phi1 * phi1), share @ (phi0 * phi1)
-        e0, e1 = np.exp(1j * q0 * rz), np.exp(1j * q1 * rz)
-        k0 = (e0 + r_if * np.conj(e0))[:, np.newaxis]
-        k1 = (r_i * e1 + r_f * np.conj(e1))[:, np.newaxis]
-        mean_f += weight * volume * (k0 * m0.reshape(m, n) + k1 * m1.reshape(m, n))
-        mean_f2 += weight * volume**2 * (_abs2(k0) * m00.reshape(m, n) + _abs2(k1) * m11.reshape(m, n)
-                                         + 2.0 * (k0 * np.conj(k1)).real * m01.reshape(m, n))
+    mean_f = np.empty((m, n), complex)
+    mean_f2 = np.empty((m, n))
+    rows = max(1, _ELLIPSOID_BLOCK // unit[:, 0].size // len(scale))
+    for start in range(0, m, rows):
+        block = slice(start, start + rows)
+        f_parts, mean_f2[block] = _ellipsoid_rows(unit[:, block], scale, share, amplitude[block], intensity[block])
+        mean_f[block] = f_parts[:, 0] + 1j * f_parts[:, 1]
     return mean_f, mean_f2
+
+
+def _ellipsoid_coefficients(scale: np.ndarray, weights: np.ndarray, radii: tuple[float, float, float],
+                            q0: np.ndarray, q1: np.ndarray, coefficients: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the weights of the orientation averages in ⟨F⟩ and ⟨|F|²⟩ (nm³, nm⁶): (m, 2, 2S) real and
+    imaginary parts of w V k₀, w V k₁ per size, and (m, 1, 3S) w V² (|k₀|², |k₁|², 2 Re k₀ k̄₁)."""
+    r_i, r_f, r_if = coefficients
+    rx, ry, rz = radii
+    volume = 4.0 / 3.0 * math.pi * rx * ry * rz * scale**3  # (S,)
+    rz_s = rz * scale
+    e0, e1 = np.exp(1j * np.outer(q0, rz_s)), np.exp(1j * np.outer(q1, rz_s))  # (m, S)
+    k0 = e0 + r_if[:, np.newaxis] * np.conj(e0)
+    k1 = r_i * e1 + r_f[:, np.newaxis] * np.conj(e1)
+    c = np.concatenate([k0, k1], axis=1) * np.tile(weights * volume, 2)  # (m, 2S)
+    amplitude = np.stack([c.real, c.imag], axis=1)
+    d = np.concatenate([_abs2(k0), _abs2(k1), 2.0 * (k0 * np.conj(k1)).real], axis=1)
+    return amplitude, (d * np.tile(weights * volume**2, 3))[:, np.newaxis, :]
+
+
+def _ellipsoid_rows(unit: np.ndarray, scale: np.ndarray, share: np.ndarray, amplitude: np.ndarray,
+                    intensity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One block of rows: Φ at every size and distinct orientation, its orientation averages and their
+    weighted sums over sizes: ((rows, 2, n) Re and Im of ⟨F⟩, (rows, n) ⟨|F|²⟩)."""
+    rows, n, sizes = unit.shape[1], unit.shape[-1], len(scale)
+    phi = scaled_sphere_amplitude(unit, scale[:, np.newaxis])  # (A, rows, 2, S, n)
+    weighted = phi * share[:, np.newaxis, np.newaxis, np.newaxis, np.newaxis]
+    mean_phi = weighted.sum(axis=0).reshape(rows, -1, n)  # (rows, 2S, n)
+    mean_products = np.empty((rows, 3, sizes, n))
+    for k, (i, j) in enumerate(((0, 0), (1, 1), (0, 1))):  # ⟨Φ₀²⟩, ⟨Φ₁²⟩, ⟨Φ₀Φ₁⟩
+        np.einsum("arsn,arsn->rsn", weighted[:, :, i], phi[:, :, j], out=mean_products[:, k])
+    return amplitude @ mean_phi, (intensity @ mean_products.reshape(rows, -1, n))[:, 0]
 
 
 def _separable(kernel: Separable, geometry, sizes, weights, angles, qy, s_f, s_i, coefficients):
@@ -221,21 +219,20 @@ def _separable(kernel: Separable, geometry, sizes, weights, angles, qy, s_f, s_i
         mean_f = (zc1.T * w) @ p1.mean(axis=1)
         mean_f2 = (_abs2(zc1).T * w) @ _abs2(p1).mean(axis=1)
         return mean_f, mean_f2
-    m = zc.shape[1]
+    m, n = zc.shape[1], p.shape[2]
     real_p = not np.iscomplexobj(p)
+    z_parts = np.concatenate([zc.real, zc.imag], axis=1) if real_p else zc  # (S, 2m, T): two real products
     mean_f = 0.0
     mean_f2 = 0.0
     for a in range(p.shape[1]):
-        pa = np.swapaxes(p[:, a], 1, 2)  # (S, T, n)
-        if real_p:  # two real products instead of one complex one
-            parts = np.concatenate([zc.real, zc.imag], axis=1) @ pa  # (S, 2m, n)
-            re, im = parts[:, :m], parts[:, m:]
-            mean_f = mean_f + (np.tensordot(w, re, axes=1) + 1j * np.tensordot(w, im, axes=1)) / p.shape[1]
-            mean_f2 = mean_f2 + np.tensordot(w, re * re + im * im, axes=1) / p.shape[1]
-        else:
-            amplitude = zc @ pa  # (S, m, n)
-            mean_f = mean_f + np.tensordot(w, amplitude, axes=1) / p.shape[1]
-            mean_f2 = mean_f2 + np.tensordot(w, _abs2(amplitude), axes=1) / p.shape[1]
+        amplitude = z_parts @ np.ascontiguousarray(np.swapaxes(p[:, a], 1, 2))  # (S, 2m or m, n)
+        mean = w @ amplitude.reshape(len(w), -1)
+        power = w @ (amplitude * amplitude.conj()).real.reshape(len(w), -1)
+        if real_p:
+            mean = mean[:m * n] + 1j * mean[m * n:]
+            power = power[:m * n] + power[m * n:]
+        mean_f = mean_f + mean.reshape(m, n) / p.shape[1]
+        mean_f2 = mean_f2 + power.reshape(m, n) / p.shape[1]
     return mean_f, mean_f2
 
 
