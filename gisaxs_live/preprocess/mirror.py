@@ -46,6 +46,6 @@ def asymmetry(lookup: Lookup, totals: BinTotals) -> float | None:
 
 
 def mirror_message(value: float, limit: float) -> str:
-    """The row's message for a frame whose asymmetry ``value`` is above ``limit``."""
-    return (f"the detector's two halves disagree about q_y = 0 (asymmetry {value:.2f} > {limit:g}): "
-            f"geometry.direct_beam_px is probably off in its column, or the sample is not mirror-symmetric")
+    """The row's message for a frame whose asymmetry ``value`` is above ``limit`` (at most 3 dashboard lines)."""
+    return (f"the two detector halves differ (asymmetry {value:.2f} > {limit:g}): geometry.direct_beam_px off in "
+            f"its column, or a sample not mirror-symmetric")
