@@ -130,20 +130,27 @@ def test_a_worker_killed_mid_run_its_tasks_finish_elsewhere(archive, cluster, tm
     assert _comparable(_rows(out)) == _comparable(serial)
 
 
-def _malloc_settings() -> tuple[str | None, str | None]:
+def _worker_settings() -> tuple[str | None, int]:
     import os
 
-    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("OMP_NUM_THREADS")
+    from gisaxs_live.scale.tasks import worker_threads
+
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), worker_threads()
 
 
-def test_local_workers_keep_glibcs_adaptive_memory_thresholds(monkeypatch):
-    # Dask's nannies set MALLOC_TRIM_THRESHOLD_ for their workers, which costs 15-25 % CPU on frame-sized arrays
+@pytest.mark.parametrize("workers", [1, 2])
+def test_local_workers_keep_glibcs_memory_thresholds_and_share_the_cores(monkeypatch, workers):
+    # Dask's nannies set MALLOC_TRIM_THRESHOLD_ for their workers, which costs 15-25 % CPU on frame-sized arrays,
+    # and OMP_NUM_THREADS=1, which would leave a lone worker one core of the machine's
+    import os
+
     from distributed import Client
 
     from gisaxs_live.scale.reprocess import start_cluster
 
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
-    with start_cluster(1) as cluster, Client(cluster) as client:
-        trim, omp = client.submit(_malloc_settings).result()
-    assert trim is None
-    assert omp == "1"  # the rest of Dask's worker environment is kept
+    with start_cluster(workers) as cluster, Client(cluster) as client:
+        settings = list(client.run(_worker_settings).values())
+    assert len(settings) == workers
+    assert all(trim is None for trim, _ in settings)
+    assert all(threads == max(1, (os.cpu_count() or 1) // workers) for _, threads in settings)

@@ -43,7 +43,8 @@ class Classifier:
     are preprocessed on one thread per core (the regridding releases the GIL: 1.5× on 2 cores), unless
     the reader already did (``prepare_early``). Calling the Classifier is ``classify``."""
 
-    def __init__(self, config: Config, model_dir: str | Path | None = None):
+    def __init__(self, config: Config, model_dir: str | Path | None = None, threads: int | None = None):
+        """``threads``: preprocessing threads (default: one per core)."""
         self.predictor = Predictor(model_dir)
         info = self.predictor.info
         self.answer_cut = info.answer_cut  # read once: a malformed calibration stops the start
@@ -52,7 +53,7 @@ class Classifier:
         if self.mismatch:
             log.warning(self.mismatch)
         self.preprocessor = FramePreprocessor(config, info.grid, info.decades)
-        self._threads = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="preprocess")
+        self._threads = ThreadPoolExecutor(threads or os.cpu_count() or 1, thread_name_prefix="preprocess")
         self._early: dict[int, tuple[Frame, Described | Result]] = {}
         self._early_lock = threading.Lock()
 

@@ -86,15 +86,19 @@ def quiet_dask() -> None:
 
 
 def start_cluster(workers: int):
-    """A ``LocalCluster`` of ``workers`` processes with one thread each, its dashboard on a free port. Its workers
-    keep glibc's default memory thresholds: Dask's nannies set ``MALLOC_TRIM_THRESHOLD_``, which also turns off
-    glibc's adaptive mmap threshold, so that every frame-sized array (4 MB) is mapped and page-faulted afresh
-    (measured: 15-25 % more CPU time classifying the same 200 Pilatus 1M frames in one process)."""
+    """A ``LocalCluster`` of ``workers`` processes with one task thread each, its dashboard on a free port. Each
+    worker's own threads (preprocessing, TensorFlow: ``tasks.worker_threads``) are its share of the cores, given as
+    ``OMP_NUM_THREADS`` (Dask's default, 1, would leave one worker on a core of two). Its workers keep glibc's
+    default memory thresholds: Dask's nannies set ``MALLOC_TRIM_THRESHOLD_``, which also turns off glibc's
+    adaptive mmap threshold, so that every frame-sized array (4 MB) is mapped and page-faulted afresh (measured:
+    15-25 % more CPU time classifying the same 200 Pilatus 1M frames in one process)."""
     import dask
     from distributed import LocalCluster
 
+    share = max(1, (os.cpu_count() or 1) // max(1, workers))
     with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
-        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0")
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
+                            env={"OMP_NUM_THREADS": str(share)})
 
 
 def dashboard_line(client, local: bool) -> str:

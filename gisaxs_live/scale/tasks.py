@@ -4,6 +4,7 @@ loaded once per worker process (a cached loader keyed by config and model direct
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,12 +18,26 @@ _CLASSIFIERS: dict[tuple[str, str], Classifier] = {}
 _LOCK = threading.Lock()
 
 
+def worker_threads() -> int:
+    """Threads one worker process may use: ``OMP_NUM_THREADS`` where set (Dask's nannies set it to 1 for workers
+    that share a node, ``reprocess``'s local cluster to the worker's share of the cores), else every core."""
+    try:
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    except (KeyError, ValueError):
+        return os.cpu_count() or 1
+
+
 def classifier_for(config: Config, model_dir: str | None) -> Classifier:
-    """The worker process's Classifier for (``config``, ``model_dir``), loaded on first use."""
+    """The worker process's Classifier for (``config``, ``model_dir``), loaded on first use, its preprocessing and
+    TensorFlow on ``worker_threads`` threads (TensorFlow reads them when it starts, here: 32 workers of a 32-core
+    node would otherwise start 32 threads each)."""
     key = (repr(config), model_dir or "")
     with _LOCK:
         if key not in _CLASSIFIERS:
-            _CLASSIFIERS[key] = Classifier(config, model_dir)
+            threads = worker_threads()
+            for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+                os.environ.setdefault(name, str(threads))
+            _CLASSIFIERS[key] = Classifier(config, model_dir, threads=threads)
         return _CLASSIFIERS[key]
 
 
