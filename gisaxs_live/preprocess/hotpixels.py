@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .regrid import BinTotals, Lookup, replace_values
+from .regrid import BinTotals, Lookup, replace_values, run_starts
 
 SUSPECT_RATIO = 4.0
 SUSPECT_COUNTS = 10.0
@@ -61,7 +61,7 @@ def replace_hot_pixels(values: np.ndarray, lookup: Lookup, totals: BinTotals, ma
         replace_values(values, lookup, totals, hot, _median_of_neighbours(data, lookup.pixels[hot], valid, dropped))
         bins = np.unique(lookup.bins[hot])
         positions, run = _runs(lookup, bins)
-        maxima = np.maximum.reduceat(values[positions], _run_starts(lookup, bins))
+        maxima = np.maximum.reduceat(values[positions], run_starts(lookup.counts[bins]))
     return dropped.size
 
 
@@ -76,18 +76,12 @@ def _suspects(bins: np.ndarray, maxima: np.ndarray, sums: np.ndarray,
     return bins[stands_out], level[stands_out]
 
 
-def _run_starts(lookup: Lookup, bins: np.ndarray) -> np.ndarray:
-    """Where each of ``bins``' runs starts once their runs are laid end to end (``_runs``)."""
-    lengths = lookup.counts[bins]
-    return np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.intp)
-
-
 def _runs(lookup: Lookup, bins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The table positions of all pixels of ``bins`` (sorted, occupied), and the index into ``bins`` of each."""
     lengths = lookup.counts[bins]
     first = np.searchsorted(lookup.occupied, bins)
     run = np.repeat(np.arange(bins.size), lengths)
-    offset = np.arange(run.size) - _run_starts(lookup, bins)[run]
+    offset = np.arange(run.size) - run_starts(lengths)[run]
     return lookup.starts[first][run] + offset, run
 
 

@@ -93,8 +93,8 @@ def table(detector_shape: tuple[int, int], grid_shape: tuple[int, int], pixels: 
     half_keys = np.flatnonzero(per_half)
     first = np.searchsorted(half_keys // 2, occupied).astype(np.intp)
     two_sided = per_half[2 * occupied] * per_half[2 * occupied + 1] > 0
-    return Lookup(detector_shape, grid_shape, pixels, bins, counts, occupied, _run_starts(counts[occupied]),
-                  _run_starts(per_half[half_keys]), half_keys, per_half[half_keys], first,
+    return Lookup(detector_shape, grid_shape, pixels, bins, counts, occupied, run_starts(counts[occupied]),
+                  run_starts(per_half[half_keys]), half_keys, per_half[half_keys], first,
                   np.where(two_sided, first + 1, half_keys.size))
 
 
@@ -104,8 +104,8 @@ def per_bin(half_values: np.ndarray, lookup: Lookup) -> np.ndarray:
     return padded[lookup.first_half] + padded[lookup.second_half]
 
 
-def _run_starts(lengths: np.ndarray) -> np.ndarray:
-    """Where each of consecutive runs of ``lengths`` (all > 0) starts."""
+def run_starts(lengths: np.ndarray) -> np.ndarray:
+    """Where each of consecutive runs of ``lengths`` starts once they are laid end to end."""
     return np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.intp)
 
 
