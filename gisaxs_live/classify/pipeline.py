@@ -21,7 +21,7 @@ from .size_net import estimates
 from ..config import Config
 from ..frame import Frame, FrameError
 from ..preprocess.descriptors import descriptors
-from ..preprocess.mirror import mirror_message
+from ..preprocess.mirror import lopsided, mirror_message
 from ..preprocess.prepare import FramePreprocessor, Prepared
 from ..results import Result, utc_now
 from ..sources.files import read_file
@@ -135,8 +135,8 @@ class Classifier:
         ``geometry.max_asymmetry`` (``preprocess.mirror``: a wrong geometry), or its out-of-distribution score
         is above 1."""
         limit = self.preprocessor.config.geometry.max_asymmetry
-        if asymmetry is not None and limit is not None and asymmetry > limit:
-            return mirror_message(asymmetry, limit)
+        if lopsided(asymmetry, limit):
+            return mirror_message(asymmetry, limit)  # type: ignore[arg-type]
         return unknown_message(score) if score is not None and score > 1.0 else ""
 
     def _prepare(self, frame: Frame) -> Described | Result:

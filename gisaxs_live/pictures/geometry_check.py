@@ -25,6 +25,7 @@ from ..config import Config, Experiment, Simulation
 from ..frame import Frame
 from ..preprocess.geometry import DetectorGeometry, PixelQ
 from ..preprocess.mask import invalid_counts, static_mask
+from ..preprocess.mirror import lopsided
 from ..preprocess.prepare import FramePreprocessor, Prepared
 from ..preprocess.qgrid import QGrid
 from ..preprocess.scale import to_levels
@@ -184,7 +185,7 @@ def _halves(check: GeometryCheck) -> str:
         return "halves about q_y = 0: too few counts to compare"
     verdict = ("no limit set (geometry.max_asymmetry)" if limit is None else
                f"above the limit {limit:g}: live rows are `unknown`, the direct beam's column is probably off"
-               if value > limit else f"within the limit {limit:g}")
+               if lopsided(value, limit) else f"within the limit {limit:g}")
     return f"halves about q_y = 0: they differ by {value:.2f} beyond counting noise (median relative), {verdict}"
 
 

@@ -45,6 +45,12 @@ def asymmetry(lookup: Lookup, totals: BinTotals) -> float | None:
     return float(np.median(np.sqrt(np.maximum(0.0, r**2 - variance[told]))))
 
 
+def lopsided(value: float | None, limit: float | None) -> bool:
+    """Whether an ``asymmetry`` ``value`` (None: no verdict) is above ``limit`` (``geometry.max_asymmetry``;
+    None: no check): the frame is ``unknown``."""
+    return value is not None and limit is not None and value > limit
+
+
 def mirror_message(value: float, limit: float) -> str:
     """The row's message for a frame whose asymmetry ``value`` is above ``limit`` (at most 3 dashboard lines)."""
     return (f"the two detector halves differ (asymmetry {value:.2f} > {limit:g}): geometry.direct_beam_px off in "
