@@ -24,7 +24,7 @@ from gisaxs_live.preprocess.hotpixels import replace_hot_pixels
 from gisaxs_live.preprocess.mask import valid_counts
 from gisaxs_live.preprocess.prepare import MIN_BIN_PIXEL_FRACTION, FramePreprocessor
 from gisaxs_live.preprocess.qgrid import QGrid
-from gisaxs_live.preprocess.regrid import BinTotals, fill_empty
+from gisaxs_live.preprocess.regrid import BinTotals, fill_empty, fill_empty_stack
 from gisaxs_live.preprocess.scale import to_levels
 from gisaxs_live.publisher.demo_series import GrowthSeries, demo_config
 
@@ -147,6 +147,20 @@ def test_the_fill_matches_the_reference_on_random_holes():
         assert np.array_equal(fill_empty(intensity), reference_fill(intensity), equal_nan=True)
         twice = fill_empty(intensity)  # the second time from the cached plan
         assert np.array_equal(twice, reference_fill(intensity), equal_nan=True)
+
+
+def test_the_fill_of_a_stack_matches_the_reference_image_by_image():
+    """The training augmentation fills its images as one stack; each must come out as the live fill makes it."""
+    rng = np.random.default_rng(5)
+    stack = rng.lognormal(3.0, 2.0, (40, 90, 70)).astype(np.float32)
+    for image in stack[2:]:
+        image[rng.random(image.shape) < rng.uniform(0.0, 0.6)] = np.nan
+        image[:, rng.integers(0, 70, rng.integers(0, 4))] = np.nan
+        image[rng.integers(0, 90, rng.integers(0, 3)), :] = np.nan
+    stack[1] = np.nan  # nothing to fill from: stays empty; stack[0] has no holes
+    filled = fill_empty_stack(stack)
+    for image, result in zip(stack, filled):
+        assert np.array_equal(result, reference_fill(image), equal_nan=True)
 
 
 def test_closed_form_fits_match_polyfit():

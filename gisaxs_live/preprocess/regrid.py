@@ -15,6 +15,7 @@ numbered row-major over ``grid.shape``.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -198,7 +199,18 @@ def fill_empty(intensity: np.ndarray) -> np.ndarray:
     empty = np.isnan(intensity)
     if not empty.any():
         return intensity.copy()
-    along_qz, along_qy = _fill_plan(empty.shape, empty.tobytes())
+    return _filled(intensity, _fill_plan(empty.shape, empty.tobytes()))
+
+
+def fill_empty_stack(stack: np.ndarray) -> np.ndarray:
+    """``fill_empty`` of each image of ``stack`` (n, n_qz, n_qy), planned for all of them at once (the
+    training augmentation, where every image has holes of its own): equal to it bit for bit."""
+    stack = np.asarray(stack)
+    return _filled(stack, _plan(np.isnan(stack)))
+
+
+def _filled(intensity: np.ndarray, plan: tuple[_LineFill, _LineFill]) -> np.ndarray:
+    along_qz, along_qy = plan
     filled = intensity.astype(np.float64)
     along_qz.apply(intensity.ravel(), filled.ravel())
     along_qy.apply(filled.ravel(), filled.ravel())
@@ -226,28 +238,41 @@ class _LineFill:
 
 @functools.lru_cache(maxsize=8)
 def _fill_plan(shape: tuple[int, int], empty: bytes) -> tuple[_LineFill, _LineFill]:
-    """How ``fill_empty`` fills an (n_qz, n_qy) grid whose empty bins are ``empty`` (bool, C order, as bytes):
-    along q_z, then what stays empty along q_y."""
-    empty_bins = np.frombuffer(empty, dtype=bool).reshape(shape)
-    flat = np.arange(empty_bins.size).reshape(shape)
-    along_qz, still_empty = _line_fill(empty_bins.T, flat.T)
-    along_qy, _ = _line_fill(still_empty.T, flat)
+    """``_plan`` of one (n_qz, n_qy) grid whose empty bins are ``empty`` (bool, C order, as bytes)."""
+    return _plan(np.frombuffer(empty, dtype=bool).reshape(1, *shape))
+
+
+def _plan(empty_bins: np.ndarray) -> tuple[_LineFill, _LineFill]:
+    """How ``fill_empty`` fills a stack of (n_qz, n_qy) grids whose empty bins are ``empty_bins`` (n, n_qz,
+    n_qy; flat bins count through the stack): along q_z, then along q_y in the columns empty throughout."""
+    n, rows, cols = empty_bins.shape
+    along_qz, dead = _line_fill(empty_bins.transpose(0, 2, 1).reshape(n * cols, rows),
+                                lambda z, line: ((line // cols) * rows + z) * cols + line % cols)
+    dead_bins = np.broadcast_to(dead.reshape(n, 1, cols), empty_bins.shape)
+    along_qy, _ = _line_fill(dead_bins.reshape(n * rows, cols), lambda y, line: line * cols + y)
     return along_qz, along_qy
 
 
-def _line_fill(empty: np.ndarray, flat: np.ndarray) -> tuple[_LineFill, np.ndarray]:
-    """The fill of the True entries of ``empty`` along its rows from each row's nearest False entries on both
-    sides (else on the one side that has one), ``flat`` the flat bin of each entry; and which entries stay
-    empty (rows without a False entry)."""
-    n = empty.shape[1]
-    index = np.broadcast_to(np.arange(n), empty.shape)
-    left = np.maximum.accumulate(np.where(empty, -1, index), axis=1)
-    right = np.minimum.accumulate(np.where(empty, n, index)[:, ::-1], axis=1)[:, ::-1]
-    has_left, has_right = left >= 0, right < n
-    rows, cols = np.nonzero(empty & (has_left | has_right))
-    low, high = left[rows, cols], right[rows, cols]
-    both = has_left[rows, cols] & has_right[rows, cols]
-    low, high = np.where(low >= 0, low, high), np.where(high < n, high, low)
-    fraction = np.where(both, (cols - low) / np.where(both, high - low, 1), 0.0)
-    fill = _LineFill(flat[rows, cols], flat[rows, low], flat[rows, high], fraction, both)
-    return fill, empty & ~(has_left | has_right)
+def _line_fill(empty: np.ndarray, flat: Callable[[np.ndarray, np.ndarray], np.ndarray]
+               ) -> tuple[_LineFill, np.ndarray]:
+    """The fill of the True entries of ``empty`` (M lines of L entries, M × L) from each line's nearest False
+    entries on both sides (else on the one side that has one), ``flat(position, line)`` the flat bin of an
+    entry; and which lines have no False entry (M, bool). Works on the runs of empty entries, so its cost
+    follows their number."""
+    n_lines, n = empty.shape
+    line, position = np.divmod(np.flatnonzero(empty), n)
+    new_run = np.ones(line.size, dtype=bool)
+    new_run[1:] = (np.diff(position) != 1) | (np.diff(line) != 0)
+    run = np.cumsum(new_run) - 1
+    starts = np.flatnonzero(new_run)
+    first, last = position[starts], position[np.append(starts[1:], line.size)[:starts.size] - 1]
+    dead = np.zeros(n_lines, dtype=bool)
+    dead[line[starts[(first == 0) & (last == n - 1)]]] = True
+    has_left, has_right = first[run] > 0, last[run] < n - 1
+    fills = has_left | has_right
+    position, line, has_left, has_right = position[fills], line[fills], has_left[fills], has_right[fills]
+    low, high = first[run[fills]] - 1, last[run[fills]] + 1
+    both = has_left & has_right
+    low, high = np.where(has_left, low, high), np.where(has_right, high, low)
+    fraction = np.where(both, (position - low) / np.where(both, high - low, 1), 0.0)
+    return _LineFill(flat(position, line), flat(low, line), flat(high, line), fraction, both), dead
