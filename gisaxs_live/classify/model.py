@@ -3,11 +3,15 @@
 ``paper`` is Ikemoto et al.'s Table 1: Conv 4×4×32 → MaxPool 4 → Conv 4×4×64 → MaxPool 4 → Dense 512
 (dropout 0.2) → Dense n softmax, about 1.0 M parameters on a 90×70×1 input.
 
+``deep`` is the size net's layout (``size_net.build_size_net``) with a softmax head: Conv 3×3×16 with a learned bias
+per grid row and column → MaxPool 2 → 2 × Conv 3×3×32 → MaxPool 2 → 2 × Conv 3×3×64 → MaxPool 2 → Dense 256
+(dropout 0.2) → Dense n softmax.
+
 """
 
 from __future__ import annotations
 
-ARCHITECTURES = ("paper",)
+ARCHITECTURES = ("paper", "deep")
 
 
 def build_model(architecture: str, input_shape: tuple[int, int], n_classes: int):
@@ -18,12 +22,33 @@ def build_model(architecture: str, input_shape: tuple[int, int], n_classes: int)
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}")
     inputs = keras.Input(shape=(*input_shape, 1), name="image")
-    x = inputs
+    x = _paper_features(inputs) if architecture == "paper" else _deep_features(inputs)
+    x = layers.Dropout(0.2, name="dropout")(x)
+    outputs = layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=f"gisaxs_{architecture}")
+
+
+def _paper_features(x):
+    from keras import layers
+
     for stage, filters in enumerate((32, 64), start=1):
         x = layers.Conv2D(filters, 4, padding="same", activation="relu", name=f"conv{stage}")(x)
         x = layers.MaxPooling2D(4, strides=4, padding="same", name=f"pool{stage}")(x)
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(512, activation="relu", name="dense")(x)
-    x = layers.Dropout(0.2, name="dropout")(x)
-    outputs = layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
-    return keras.Model(inputs, outputs, name=f"gisaxs_{architecture}")
+    return layers.Dense(512, activation="relu", name="dense")(x)
+
+
+def _deep_features(x):
+    from keras import layers
+
+    from .size_net import position_bias_layer
+
+    x = layers.Conv2D(16, 3, padding="same", name="conv1")(x)
+    x = layers.Activation("relu", name="relu1")(position_bias_layer()(x))
+    x = layers.MaxPooling2D(2, padding="same", name="pool1")(x)
+    for stage, filters in ((2, 32), (3, 64)):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{stage}")(x)
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{stage}_2")(x)
+        x = layers.MaxPooling2D(2, padding="same", name=f"pool{stage}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    return layers.Dense(256, activation="relu", name="dense")(x)

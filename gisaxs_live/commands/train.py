@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..classify.model import ARCHITECTURES
+
 #: Patterns per class to simulate: a full training, and a fine-tuning (``--from``).
 PER_CLASS = 2500
 PER_CLASS_FINE_TUNE = 800
@@ -35,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "and add instrument effects to the augmentation (default: on)")
     p.add_argument("--size", action=argparse.BooleanOptionalAction, default=True,
                    help="also train the size net (D_y, aspect, FWHM, distance with uncertainties; default: on)")
+    p.add_argument("--architecture", choices=ARCHITECTURES, default=None,
+                   help="the classifier's network (default: paper, Ikemoto et al.'s Table 1; with --from, MODEL's)")
     p.add_argument("--workers", type=int, default=None, help="simulation processes (default: all cores)")
     p.add_argument("--out", type=Path, default=Path("gisaxs-model"), help="model directory to write")
     p.set_defaults(func=run)
@@ -72,7 +76,10 @@ def run(args: argparse.Namespace) -> int:
         parent = ModelInfo.read(args.from_model)
         _check_compatible(parent, CLASS_NAMES, grid.shape)
         base = replace(FINE_TUNE, architecture=parent.architecture, initial_weights=args.from_model / WEIGHTS)
-    settings = replace(base, seed=args.seed, epochs=args.epochs or base.epochs)
+        if args.architecture not in (None, parent.architecture):
+            raise ValueError(f"--architecture {args.architecture}: {args.from_model} is a {parent.architecture} network")
+    settings = replace(base, seed=args.seed, epochs=args.epochs or base.epochs,
+                       architecture=args.architecture or base.architecture)
     randomisation = Randomisation() if args.randomise else None
     started = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
