@@ -15,6 +15,7 @@ from ..simulator import conventions
 from ..training.report import size_cell
 from ..simulator.shapes import get_shape
 from .families import family_name
+from .model import LAYOUTS
 from .modeldir import ModelInfo
 
 #: per class: the geometry in words (how BornAgain's form factors express it: ``simulator/conventions.py``)
@@ -98,6 +99,7 @@ def card_facts(info: ModelInfo) -> dict[str, Any]:
                   "rows": "q_z ascending from the sample horizon k·sin α_i (row 0 = horizon)",
                   "columns": "|q_y| ascending from 0 (both detector halves folded)"},
         "scale": f"log10 of the bin mean, the top {info.decades:g} decades on 256 grey levels",
+        "network": {"architecture": info.architecture, "layout": LAYOUTS.get(info.architecture, "")},
         "training": {k: meta[k] for k in ("training_set", "augmentation", "randomisation") if meta.get(k)}
                     | {"epochs": meta.get("training", {}).get("epochs")},
         "metrics": meta.get("metrics", {}),
@@ -149,6 +151,7 @@ def render_markdown(facts: dict[str, Any]) -> str:
              f"* Input: the frame regridded onto q_z {g['q_z_nm-1'][0]:.4f}–{g['q_z_nm-1'][1]:.4f} nm⁻¹ "
              f"({g['q_z_nm-1'][2]} rows; {g['rows']}) × q_y {g['q_y_nm-1'][0]:g}–{g['q_y_nm-1'][1]:g} nm⁻¹ "
              f"({g['q_y_nm-1'][2]} columns; {g['columns']}); {facts['scale']}.",
+             f"* Classifier: the `{facts['network']['architecture']}` network, {facts['network']['layout']}.",
              "* Units: lengths in nm, q in nm⁻¹, angles in degrees. D_y is the in-plane diameter (the mode of a "
              "log-normal distribution of width `fwhm`), D_z the vertical size, aspect = D_z/D_y.",
              "", "## Classes", "",

@@ -13,6 +13,12 @@ from __future__ import annotations
 
 ARCHITECTURES = ("paper", "deep")
 
+#: each network's layers in words (the model card's "Classifier" line)
+LAYOUTS = {"paper": "Ikemoto et al.'s Table 1: Conv 4×4×32 → MaxPool 4 → Conv 4×4×64 → MaxPool 4 → Dense 512 "
+                    "(dropout 0.2) → softmax",
+           "deep": "Conv 3×3×16 with a learned bias per grid row and column → MaxPool 2 → 2 × Conv 3×3×32 → "
+                   "MaxPool 2 → 2 × Conv 3×3×64 → MaxPool 2 → Dense 256 (dropout 0.2) → softmax"}
+
 
 def build_model(architecture: str, input_shape: tuple[int, int], n_classes: int):
     """An uncompiled ``keras.Model`` mapping (batch, rows, cols, 1) floats in [0, 1] to class probabilities."""
