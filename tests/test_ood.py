@@ -173,10 +173,10 @@ def test_loading_the_statistics_puts_numpy_blas_on_one_thread():
     assert done.stdout.strip() == "[1]"
 
 
-def test_gratings_and_bare_yoneda_bands_are_flagged_through_the_second_convolution(model_dir):
+def test_gratings_and_bare_yoneda_bands_are_flagged_through_a_convolutions_channels(model_dir):
     """Frames of benchmarks/ood (model space, detector-like): lamellar gratings and bare Yoneda bands, which the
     dense layer alone mostly lets through (18 % and 85 % flagged on the benchmark), are flagged through the
-    second convolution's channel statistics."""
+    convolution's channel statistics (``predictor.CONV_LAYERS``)."""
     import importlib.util
 
     from gisaxs_live.classify.predictor import Predictor

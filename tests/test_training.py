@@ -8,7 +8,7 @@ import pytest
 
 from gisaxs_live.classify.answer import EVERY_FAMILY
 from gisaxs_live.classify.modeldir import ModelInfo, bundled_model_dir
-from gisaxs_live.classify.predictor import Predictor
+from gisaxs_live.classify.predictor import CONV_LAYERS, FEATURE_LAYER, Predictor
 from gisaxs_live.cli import main
 from gisaxs_live.config import load_config
 from gisaxs_live.preprocess.scale import to_levels
@@ -71,9 +71,11 @@ def test_fine_tuning_on_a_tiny_set_keeps_the_classes_and_writes_a_loadable_model
     assert meta["answer"]["held_out"]["coverage"] == 1.0 and meta["answer"]["held_out"]["mean_size"] == 7.0
     predictor = Predictor(out)
     assert predictor.ood is not None
-    # the flag reads two layers of the net: the dense layer's 512 activations, the second convolution's 64 channels
-    assert [layer.name for layer in predictor.ood.layers] == ["dense", "conv2_std"]
-    assert predictor.ood.n_features == 576 and "conv2_std" in meta["ood"]["method"]
+    # the flag reads two layers of the net: the dense layer's activations, a convolution's channel spreads
+    conv = CONV_LAYERS[predictor.info.architecture]
+    assert [layer.name for layer in predictor.ood.layers] == ["dense", f"{conv}_std"]
+    widths = predictor.model.get_layer(FEATURE_LAYER).units + predictor.model.get_layer(conv).filters
+    assert predictor.ood.n_features == widths and f"{conv}_std" in meta["ood"]["method"]
     images = np.zeros((2, 90, 70), np.uint8)
     images[:, :30, :20] = 200
     probabilities = predictor.predict(images)

@@ -15,13 +15,14 @@ to the known ones), divided by its own ``quantile`` over held-out detector-like 
 that / its ``quantile`` over the same held-out patterns (0.99: about 1 % of genuine frames are flagged). A
 score above 1 makes the row ``unknown``.
 
-The layers (``predictor.FEATURE_LAYERS``: columns of one feature vector): the dense layer's 512 activations
-with one mean per class (μ_k = the class means), and the standard deviation over the image of each of the
-64 channels of the second convolution (how strongly each of its filters responds somewhere: streaks,
-Bragg rods, a bare Yoneda band) with ``components`` means per class, the class's patterns split by k-means
-(as SSD does, Sehwag et al., ICLR 2021: one Gaussian is too coarse for a class that spans 5-40 nm and every
-interference). Measured on ``benchmarks/ood``: the dense layer alone flags 56 % of the foreign frames,
-both layers 67 % at the same held-out rate (gratings 18 → 88 %, bare Yoneda bands 85 → 98 %). Covariances
+The layers (``Predictor.feature_layers``: columns of one feature vector): the dense layer's activations (512 in the
+paper network, 256 in the deep one) with one mean per class (μ_k = the class means), and the standard deviation
+over the image of each channel of a convolution (``predictor.CONV_LAYERS``: the paper network's second, 64
+channels; the deep network's conv3, 64) — how strongly each of its filters responds somewhere: streaks, Bragg
+rods, a bare Yoneda band — with ``components`` means per class, the class's patterns split by k-means (as SSD
+does, Sehwag et al., ICLR 2021: one Gaussian is too coarse for a class that spans 5-40 nm and every
+interference). Measured on ``benchmarks/ood`` with the paper network: the dense layer alone flags 56 % of the
+foreign frames, both layers 67 % at the same held-out rate (gratings 18 → 88 %, bare Yoneda bands 85 → 98 %). Covariances
 are shrunk towards their mean variance (``shrinkage``) so that they invert with few patterns. Stored in the
 model directory as ``ood.npz``; a file from before the layers (dense only) still loads and scores the same.
 """

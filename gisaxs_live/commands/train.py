@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--size", action=argparse.BooleanOptionalAction, default=True,
                    help="also train the size net (D_y, aspect, FWHM, distance with uncertainties; default: on)")
     p.add_argument("--architecture", choices=ARCHITECTURES, default=None,
-                   help="the classifier's network (default: paper, Ikemoto et al.'s Table 1; with --from, MODEL's)")
+                   help="the classifier's network: deep (the default) or paper (Ikemoto et al.'s Table 1); with --from, MODEL's")
     p.add_argument("--workers", type=int, default=None, help="simulation processes (default: all cores)")
     p.add_argument("--out", type=Path, default=Path("gisaxs-model"), help="model directory to write")
     p.set_defaults(func=run)

@@ -35,7 +35,7 @@ class TrainSettings:
     where the CPU has native bfloat16 (``avx512_bf16`` or ``amx_bf16``), float32 elsewhere. The returned
     model is always a float32 one, as the live path loads it."""
 
-    architecture: str = "paper"
+    architecture: str = "deep"
     epochs: int = 18
     batch_size: int = 32
     learning_rate: float = 1e-3
