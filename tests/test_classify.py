@@ -67,7 +67,7 @@ def test_one_row_per_frame_good_classified_bad_named(files, tmp_path, capsys):
                        (("pair.edf", "1"), "last")]:
         row = by[key]
         # classified: the series' first frame (8-nm hemispheroids) lies at the bundled model's out-of-distribution
-        # threshold (ood_score 1.15-1.17), so it may be ``unknown``; its ranking is written either way
+        # threshold (ood_score 1.17), so it may be ``unknown``; its ranking is written either way
         assert row["status"] in ("ok", "unknown"), row["message"]
         assert stages[stage] in (row["top1"], row["top2"]), (key, stages[stage], row["top1"], row["top2"])
         probabilities = [float(row[f"p_{name}"]) for name in CLASS_NAMES]
