@@ -34,9 +34,10 @@ def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def frames(tmp_path_factory):
-    """One good Pilatus 1M CBF of the demo's growth series, and two files that are no detector image."""
+    """One good Pilatus 1M CBF of the demo's growth series (its last frame: the first, 8-nm hemispheroids, sits at
+    the bundled model's out-of-distribution threshold), and two files that are no detector image."""
     root = tmp_path_factory.mktemp("cli")
-    (root / "good.cbf").write_bytes(cbf_bytes(GrowthSeries(demo_config(load_config()), 2).frame(0)))
+    (root / "good.cbf").write_bytes(cbf_bytes(GrowthSeries(demo_config(load_config()), 2).frame(1)))
     (root / "empty.cbf").write_bytes(b"")
     (root / "notes.cbf").write_text("beam lost at 14:02\n")
     return root

@@ -14,8 +14,8 @@ from gisaxs_live.classify.pipeline import Classifier
 
 def test_early_preparation_gives_the_same_results():
     config = demo_config(load_config())
-    series = GrowthSeries(config, 3)
-    frames = [Frame(series.frame(i), f"frame{i}.cbf", 0, 0.0) for i in range(3)]
+    series = GrowthSeries(config, 4)  # frames 1-3: the first sits at the out-of-distribution threshold
+    frames = [Frame(series.frame(i), f"frame{i}.cbf", 0, 0.0) for i in range(1, 4)]
     frames.append(Frame(np.ones((10, 10), np.int32), "small.cbf", 0, 0.0))  # an error row
     classifier = Classifier(config)
     plain = classifier.classify(frames)

@@ -188,10 +188,12 @@ def demo_cbfs(tmp_path_factory) -> list[Path]:
     from gisaxs_live.publisher.demo_series import GrowthSeries, cbf_bytes, demo_config
 
     path = tmp_path_factory.mktemp("demo")
-    series = GrowthSeries(demo_config(load_config()), 12)
+    # frames 1-12 of 13: the series' first frame (8-nm hemispheroids) sits at the bundled model's
+    # out-of-distribution threshold (ood_score 1.17)
+    series = GrowthSeries(demo_config(load_config()), 13)
     files = [path / f"growth_{i:05d}.cbf" for i in range(12)]
     for i, file in enumerate(files):
-        file.write_bytes(cbf_bytes(series.frame(i)))
+        file.write_bytes(cbf_bytes(series.frame(i + 1)))
     return files
 
 

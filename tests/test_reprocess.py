@@ -28,14 +28,16 @@ def archive(tmp_path_factory):
     root = tmp_path_factory.mktemp("archive")
     run = root / "run"
     run.mkdir()
-    series = GrowthSeries(demo_config(load_config()), N_CBF)
+    # the series without its first frame (8-nm hemispheroids at the bundled model's out-of-distribution threshold):
+    # every good frame comes out ``ok``
+    series = GrowthSeries(demo_config(load_config()), N_CBF + 1)
     for i in range(N_CBF):
-        (run / f"frame_{i:04d}.cbf").write_bytes(cbf_bytes(series.frame(i)))
+        (run / f"frame_{i:04d}.cbf").write_bytes(cbf_bytes(series.frame(i + 1)))
     payload = (run / "frame_0000.cbf").read_bytes()
     (run / "frame_0005x.cbf").write_bytes(payload[: len(payload) // 3])  # truncated
     (run / "notes.cbf").write_text("beam lost at 14:02, refilled\n")
-    edf = EdfImage(data=series.frame(0))
-    edf.append_frame(data=series.frame(N_CBF - 1))
+    edf = EdfImage(data=series.frame(1))
+    edf.append_frame(data=series.frame(N_CBF))
     edf.write(str(run / "pair.edf"))
     serial = root / "serial.csv"
     assert main(["classify", "--csv", str(serial), *map(str, expand_inputs([run]))]) == 1

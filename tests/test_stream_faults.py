@@ -257,7 +257,7 @@ def cbf(tmp_path_factory) -> Path:
     from gisaxs_live.publisher.demo_series import GrowthSeries, cbf_bytes, demo_config
 
     path = tmp_path_factory.mktemp("faults") / "growth_00000.cbf"
-    path.write_bytes(cbf_bytes(GrowthSeries(demo_config(load_config()), 1).frame(0)))
+    path.write_bytes(cbf_bytes(GrowthSeries(demo_config(load_config()), 2).frame(1)))  # spheroids: well inside
     return path
 
 
