@@ -3,7 +3,7 @@
 ``paper`` is Ikemoto et al.'s Table 1: Conv 4×4×32 → MaxPool 4 → Conv 4×4×64 → MaxPool 4 → Dense 512
 (dropout 0.2) → Dense n softmax, about 1.0 M parameters on a 90×70×1 input.
 
-``deep`` is the size net's layout (``size_net.build_size_net``) with a softmax head: Conv 3×3×16 with a learned bias
+``deep`` is the size net's layout (``size_net.conv_features``, shared with it) with a softmax head: Conv 3×3×16 with a learned bias
 per grid row and column → MaxPool 2 → 2 × Conv 3×3×32 → MaxPool 2 → 2 × Conv 3×3×64 → MaxPool 2 → Dense 256
 (dropout 0.2) → Dense n softmax.
 
@@ -45,16 +45,6 @@ def _paper_features(x):
 
 
 def _deep_features(x):
-    from keras import layers
+    from .size_net import conv_features
 
-    from .size_net import position_bias_layer
-
-    x = layers.Conv2D(16, 3, padding="same", name="conv1")(x)
-    x = layers.Activation("relu", name="relu1")(position_bias_layer()(x))
-    x = layers.MaxPooling2D(2, padding="same", name="pool1")(x)
-    for stage, filters in ((2, 32), (3, 64)):
-        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{stage}")(x)
-        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{stage}_2")(x)
-        x = layers.MaxPooling2D(2, padding="same", name=f"pool{stage}")(x)
-    x = layers.Flatten(name="flatten")(x)
-    return layers.Dense(256, activation="relu", name="dense")(x)
+    return conv_features(x, (16, 32, 64), depth=2, position=True, prefix="")

@@ -60,22 +60,31 @@ def build_size_net(input_shape: tuple[int, int], filters: tuple[int, ...] = FILT
     from keras import layers
 
     inputs = keras.Input(shape=(*input_shape, 1), name="image")
-    x = inputs
-    for stage, n in enumerate(filters, start=1):
-        if stage == 1 and position:
-            x = layers.Conv2D(n, 3, padding="same", name=f"size_conv{stage}")(x)
-            x = layers.Activation("relu", name="size_relu1")(position_bias_layer()(x))
-        else:
-            x = layers.Conv2D(n, 3, padding="same", activation="relu", name=f"size_conv{stage}")(x)
-        for extra in range(2, depth + 1 if stage > 1 else 2):
-            x = layers.Conv2D(n, 3, padding="same", activation="relu", name=f"size_conv{stage}_{extra}")(x)
-        x = layers.MaxPooling2D(2, padding="same", name=f"size_pool{stage}")(x)
-    x = layers.Flatten(name="size_flatten")(x)
-    x = layers.Dense(256, activation="relu", name="size_dense")(x)
+    x = conv_features(inputs, filters, depth, position, prefix="size_")
     if dropout:
         x = layers.Dropout(dropout, name="size_dropout")(x)
     outputs = layers.Dense(2 * len(TARGETS), name="size_outputs", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="gisaxs_size")
+
+
+def conv_features(x, filters: tuple[int, ...], depth: int, position: bool, prefix: str):
+    """The layers the size net and the ``deep`` classifier (``model.py``) share, on the Keras tensor ``x``: Conv
+    3×3 + MaxPool 2 stages (``filters`` each), every stage after the first with ``depth`` convolutions, with
+    ``position`` a ``PositionBias`` after the first convolution; then Flatten and Dense 256 (relu). Layer names
+    start with ``prefix`` (the bias layer's is "size_position" in both, as their weight files have it)."""
+    from keras import layers
+
+    for stage, n in enumerate(filters, start=1):
+        if stage == 1 and position:
+            x = layers.Conv2D(n, 3, padding="same", name=f"{prefix}conv{stage}")(x)
+            x = layers.Activation("relu", name=f"{prefix}relu1")(position_bias_layer()(x))
+        else:
+            x = layers.Conv2D(n, 3, padding="same", activation="relu", name=f"{prefix}conv{stage}")(x)
+        for extra in range(2, depth + 1 if stage > 1 else 2):
+            x = layers.Conv2D(n, 3, padding="same", activation="relu", name=f"{prefix}conv{stage}_{extra}")(x)
+        x = layers.MaxPooling2D(2, padding="same", name=f"{prefix}pool{stage}")(x)
+    x = layers.Flatten(name=f"{prefix}flatten")(x)
+    return layers.Dense(256, activation="relu", name=f"{prefix}dense")(x)
 
 
 def position_bias_layer():
