@@ -27,7 +27,7 @@ def test_paper_network_layer_shapes():
 
 def test_deep_network_layer_shapes_and_the_layers_the_ood_score_reads():
     from gisaxs_live.classify.model import build_model
-    from gisaxs_live.classify.predictor import CONV_LAYERS, FEATURE_LAYER
+    from gisaxs_live.classify.predictor import CONV_LAYER, FEATURE_LAYER
 
     model = build_model("deep", (90, 70), 8)
     shapes = {layer.name: tuple(layer.output.shape[1:]) for layer in model.layers}
@@ -35,7 +35,7 @@ def test_deep_network_layer_shapes_and_the_layers_the_ood_score_reads():
     assert shapes["conv2_2"] == (45, 35, 32)
     assert shapes["pool3"] == (12, 9, 64)
     assert shapes["flatten"] == (6912,)
-    assert shapes[FEATURE_LAYER] == (256,) and shapes[CONV_LAYERS["deep"]] == (45, 35, 32)
+    assert shapes[FEATURE_LAYER] == (256,) and shapes[CONV_LAYER] == (45, 35, 32)
     assert shapes["probabilities"] == (8,)
     # conv1 + row/column bias + 3·3·16·32+32 + 3·3·32·32+32 + 3·3·32·64+64 + 3·3·64·64+64 + dense + output
     assert model.count_params() == (160 + (90 + 70) * 16 + 4640 + 9248 + 18496 + 36928 + 6912 * 256 + 256

@@ -176,7 +176,7 @@ def test_loading_the_statistics_puts_numpy_blas_on_one_thread():
 def test_gratings_and_bare_yoneda_bands_are_flagged_through_a_convolutions_channels(model_dir):
     """Frames of benchmarks/ood (model space, detector-like): lamellar gratings and bare Yoneda bands, which the
     dense layer alone mostly lets through (2 % and 15 % flagged on the benchmark by the bundled model), are flagged
-    through the convolution's channel statistics (``predictor.CONV_LAYERS``)."""
+    through the convolution's channel statistics (``predictor.CONV_LAYER``)."""
     import importlib.util
 
     from gisaxs_live.classify.predictor import Predictor

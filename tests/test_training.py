@@ -8,7 +8,7 @@ import pytest
 
 from gisaxs_live.classify.answer import EVERY_FAMILY
 from gisaxs_live.classify.modeldir import ModelInfo, bundled_model_dir
-from gisaxs_live.classify.predictor import CONV_LAYERS, FEATURE_LAYER, Predictor
+from gisaxs_live.classify.predictor import CONV_LAYER, FEATURE_LAYER, Predictor
 from gisaxs_live.cli import main
 from gisaxs_live.config import load_config
 from gisaxs_live.preprocess.scale import to_levels
@@ -72,10 +72,9 @@ def test_fine_tuning_on_a_tiny_set_keeps_the_classes_and_writes_a_loadable_model
     predictor = Predictor(out)
     assert predictor.ood is not None
     # the flag reads two layers of the net: the dense layer's activations, a convolution's channel spreads
-    conv = CONV_LAYERS[predictor.info.architecture]
-    assert [layer.name for layer in predictor.ood.layers] == ["dense", f"{conv}_std"]
-    widths = predictor.model.get_layer(FEATURE_LAYER).units + predictor.model.get_layer(conv).filters
-    assert predictor.ood.n_features == widths and f"{conv}_std" in meta["ood"]["method"]
+    assert [layer.name for layer in predictor.ood.layers] == ["dense", f"{CONV_LAYER}_std"]
+    widths = predictor.model.get_layer(FEATURE_LAYER).units + predictor.model.get_layer(CONV_LAYER).filters
+    assert predictor.ood.n_features == widths and f"{CONV_LAYER}_std" in meta["ood"]["method"]
     images = np.zeros((2, 90, 70), np.uint8)
     images[:, :30, :20] = 200
     probabilities = predictor.predict(images)

@@ -17,8 +17,8 @@ score above 1 makes the row ``unknown``.
 
 The layers (``Predictor.feature_layers``: columns of one feature vector): the dense layer's activations (512 in the
 paper network, 256 in the deep one) with one mean per class (μ_k = the class means), and the standard deviation
-over the image of each channel of a convolution (``predictor.CONV_LAYERS``: the paper network's second, 64
-channels; the deep network's conv3, 64) — how strongly each of its filters responds somewhere: streaks, Bragg
+over the image of each channel of a convolution (``predictor.CONV_LAYER``: the paper network's second, 64
+channels; the deep network's second stage's first, 32) — how strongly each of its filters responds somewhere: streaks, Bragg
 rods, a bare Yoneda band — with ``components`` means per class, the class's patterns split by k-means (as SSD
 does, Sehwag et al., ICLR 2021: one Gaussian is too coarse for a class that spans 5-40 nm and every
 interference). Measured on ``benchmarks/ood`` with the paper network: the dense layer alone flags 56 % of the

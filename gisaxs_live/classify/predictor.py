@@ -1,5 +1,5 @@
 """Loaded model → class probabilities (and the features of the out-of-distribution score: the dense layer's and
-a convolution's, ``CONV_LAYERS``) for batches of 256-level images. TensorFlow is imported here, on load."""
+a convolution's, ``CONV_LAYER``) for batches of 256-level images. TensorFlow is imported here, on load."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ from .size_net import SIZE_WEIGHTS, TARGETS, SizeNetInfo, has_size_net
 
 #: the layer whose activations are the first columns of ``features`` (``model.build_model``'s Dense 512 or 256)
 FEATURE_LAYER = "dense"
-#: per architecture, the convolution whose channels' standard deviations over the image follow them: the paper
-#: network's second; the deep network's second stage's first. On a development set of benchmarks/ood (100 frames
-#: per kind, seed 2) conv2 flagged 63.2 %, conv2_2 63.1, conv3 65.6 and conv3_2 59.6 %; but with conv3 the real DESY
+#: the convolution whose channels' standard deviations over the image follow them: the paper network's second, the
+#: deep network's second stage's first. For the deep network, on a development set of benchmarks/ood (100 frames per
+#: kind, seed 2) conv2 flagged 63.2 %, conv2_2 63.1, conv3 65.6 and conv3_2 59.6 %; but with conv3 the real DESY
 #: frames, fine-tuned for, scored 0.88-1.00 (with conv2 0.53-0.59), and their rows turned ``unknown`` under small
 #: changes of the mask (README, "Robust to the mask")
-CONV_LAYERS = {"paper": "conv2", "deep": "conv2"}
+CONV_LAYER = "conv2"
 #: Gaussians per class of the convolution's features in the out-of-distribution score (``ood.py``)
 CONV_COMPONENTS = 16
 
@@ -44,17 +44,16 @@ class Predictor:
         self.ood = OodModel.load(self.info.path) if with_ood else None
         import keras
 
-        conv_layer = CONV_LAYERS[self.info.architecture]
         outputs = keras.Model(self.model.inputs, [self.model.output, self.model.get_layer(FEATURE_LAYER).output,
-                                                  self.model.get_layer(conv_layer).output])
+                                                  self.model.get_layer(CONV_LAYER).output])
 
         def both(x, training):
             probabilities, dense, conv = outputs(x, training=training)
             return probabilities, tf.concat([dense, tf.math.reduce_std(conv, axis=[1, 2])], axis=1)
 
-        n_dense, n_conv = self.model.get_layer(FEATURE_LAYER).units, self.model.get_layer(conv_layer).filters
+        n_dense, n_conv = self.model.get_layer(FEATURE_LAYER).units, self.model.get_layer(CONV_LAYER).filters
         #: the layers of the out-of-distribution score (``ood.py``): their columns of ``features``
-        self.feature_layers = (LayerSpec("dense", 0, n_dense), LayerSpec(f"{conv_layer}_std", n_dense, n_dense + n_conv,
+        self.feature_layers = (LayerSpec("dense", 0, n_dense), LayerSpec(f"{CONV_LAYER}_std", n_dense, n_dense + n_conv,
                                                                          CONV_COMPONENTS))
         if self.ood is not None and not _same_columns(self.ood.layers, self.feature_layers):
             raise ValueError(f"{self.info.path}: its out-of-distribution statistics are for other layers than its "
@@ -92,7 +91,7 @@ class Predictor:
 
     def forward(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities (N, n_classes), features (N, dense + channels): the dense layer's activations, then the
-        standard deviation over the image of each channel of ``CONV_LAYERS``' convolution), float64, for uint8
+        standard deviation over the image of each channel of the ``CONV_LAYER`` convolution), float64, for uint8
         images."""
         return self.forward_all(images)[:2]
 
