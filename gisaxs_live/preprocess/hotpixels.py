@@ -52,7 +52,7 @@ def replace_hot_pixels(values: np.ndarray, lookup: Lookup, totals: BinTotals, ma
         suspect, level = _suspects(bins, maxima, totals.sums, totals.counts)
         if not suspect.size:
             break
-        positions, run = _runs(lookup, suspect)
+        positions, run, _ = _runs(lookup, suspect)
         candidates = positions[values[positions] > level[run]]
         hot = candidates[_isolated(data, lookup.pixels[candidates], values[candidates], valid, ratio, dropped)]
         if not hot.size:
@@ -60,8 +60,8 @@ def replace_hot_pixels(values: np.ndarray, lookup: Lookup, totals: BinTotals, ma
         dropped = np.concatenate([dropped, lookup.pixels[hot]])
         replace_values(values, lookup, totals, hot, _median_of_neighbours(data, lookup.pixels[hot], valid, dropped))
         bins = np.unique(lookup.bins[hot])
-        positions, run = _runs(lookup, bins)
-        maxima = np.maximum.reduceat(values[positions], run_starts(lookup.counts[bins]))
+        positions, _, starts = _runs(lookup, bins)
+        maxima = np.maximum.reduceat(values[positions], starts)
     return dropped.size
 
 
@@ -76,13 +76,14 @@ def _suspects(bins: np.ndarray, maxima: np.ndarray, sums: np.ndarray,
     return bins[stands_out], level[stands_out]
 
 
-def _runs(lookup: Lookup, bins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The table positions of all pixels of ``bins`` (sorted, occupied), and the index into ``bins`` of each."""
+def _runs(lookup: Lookup, bins: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The table positions of all pixels of ``bins`` (sorted, occupied), the index into ``bins`` of each, and where
+    each bin's run starts among them."""
     lengths = lookup.counts[bins]
     first = np.searchsorted(lookup.occupied, bins)
     run = np.repeat(np.arange(bins.size), lengths)
-    offset = np.arange(run.size) - run_starts(lengths)[run]
-    return lookup.starts[first][run] + offset, run
+    starts = run_starts(lengths)
+    return lookup.starts[first][run] + np.arange(run.size) - starts[run], run, starts
 
 
 def _isolated(data: np.ndarray, pixels: np.ndarray, values: np.ndarray,
