@@ -42,14 +42,14 @@ def main() -> None:
     config = load_config()
     counts = synthetic_frame(config)
     frame = Frame(counts, "memory", 0, time.time())
-    steps, paths = {}, {}
+    steps, architectures = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "pilatus1m.cbf"
         fabio.cbfimage.CbfImage(data=counts).write(str(path))
         for model in args.model or [None]:
             classifier = Classifier(config, model)
             label = str(classifier.predictor.info.path)
-            paths[label] = classifier.predictor.info.architecture
+            architectures[label] = classifier.predictor.info.architecture
             steps.update({(label, name): step for name, step in model_steps(classifier, frame, path).items()})
         for _, step in steps.values():  # warm-up: graph tracing, lookup table
             step()
@@ -57,18 +57,18 @@ def main() -> None:
         for _ in range(ROUNDS):
             for key, (_, step) in steps.items():
                 times[key].append(timed(step))
-    results: dict[str, dict] = {label: {} for label in paths}
+    results: dict[str, dict] = {label: {} for label in architectures}
     for (label, name), (n, _) in steps.items():
         results[label][name] = {"frames": n, "median_ms": 1e3 * statistics.median(times[label, name]),
                                 "frames_per_s": n / statistics.median(times[label, name])}
     report = {"frame": f"synthetic Pilatus 1M CBF {SHAPE[0]}x{SHAPE[1]}", "rounds": ROUNDS,
-              "models": {label: {"architecture": arch, "results": results[label]} for label, arch in paths.items()},
+              "models": {label: {"architecture": arch, "results": results[label]} for label, arch in architectures.items()},
               "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                           "load_average_1min_after": os.getloadavg()[0]},
               "date": time.strftime("%Y-%m-%d")}
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text(json.dumps(report, indent=2) + "\n")
-    for label, arch in paths.items():
+    for label, arch in architectures.items():
         print(f"{label} ({arch} network)")
         for name, r in results[label].items():
             print(f"  {name:45s} {r['median_ms']:8.2f} ms  {r['frames_per_s']:8.1f} frames/s")
