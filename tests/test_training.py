@@ -62,6 +62,9 @@ def test_fine_tuning_on_a_tiny_set_keeps_the_classes_and_writes_a_loadable_model
     meta = json.loads((out / "model.json").read_text())
     assert meta["class_names"] == list(ModelInfo.read(None).class_names)
     assert meta["ood"]["n_held_out"] == 8
+    # both calibrations name the set they came from: here the whole training set
+    assert meta["ood"]["dataset"] == meta["answer"]["dataset"]
+    assert meta["ood"]["dataset"]["sha256"] == meta["training_set"]["sha256"]
     assert meta["fine_tuned_from"]["path"] == str(bundled_model_dir())
     assert meta["training"]["epochs"] == 1 and len(meta["training"]["history"]) == 1
     assert meta["randomisation"]["wavelength_band"] > 0 and meta["augmentation"]["smear_bins"] > 0

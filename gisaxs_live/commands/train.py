@@ -215,11 +215,8 @@ def _calibrate(model_dir: Path, patterns, seed: int, realism, console) -> None:
     """The out-of-distribution statistics of the new model (``ood.npz``, ``model.json`` key ``ood``) and its
     answer-set threshold (key ``answer``) from its own training set (at most CALIBRATION_PATTERNS of it, drawn at
     random): the train split for the class statistics, the held-out split for the thresholds."""
-    import json
-
     import numpy as np
 
-    from ..classify.modeldir import META
     from ..classify.predictor import Predictor
     from ..training import answer_calibration
     from ..training.provenance import record_calibration
@@ -232,11 +229,7 @@ def _calibrate(model_dir: Path, patterns, seed: int, realism, console) -> None:
     predictor = Predictor(model_dir, with_ood=False)  # the statistics are what this makes
     ood, record = calibrate(predictor, data, seed, realism=realism)
     ood.save(model_dir)
-    meta = json.loads((model_dir / META).read_text())
-    meta["ood"] = dict(record, dataset={"protocol": meta["training_set"]["protocol"],
-                                        "seed": meta["training_set"]["seed"], "n": int(len(data.labels)),
-                                        "sha256": meta["training_set"]["sha256"]})
-    (model_dir / META).write_text(json.dumps(meta, indent=1, default=list))
+    record_calibration(model_dir, "ood", record, data)
     console.print(f"out-of-distribution threshold {ood.threshold:.2f} (the {100 * ood.quantile:g}th percentile "
                   f"of the held-out patterns)")
     answer = answer_calibration.calibrate(predictor, data, seed, realism=realism)
