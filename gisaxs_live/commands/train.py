@@ -1,7 +1,7 @@
 """``gisaxs-live train``: simulate (or reuse) a training set for the config's experiment, with the sample and
 instrument randomised around it, train the CNN with detector-like augmentation on a fixed warm-up + cosine
 schedule, and write a model directory. ``--from MODEL`` fine-tunes MODEL's weights to the config's
-experiment instead (fewer patterns and epochs, a lower learning rate)."""
+experiment instead (fewer patterns and epochs)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from ..classify.model import ARCHITECTURES
 
 #: Patterns per class to simulate: a full training, and a fine-tuning (``--from``).
 PER_CLASS = 2500
-PER_CLASS_FINE_TUNE = 800
+PER_CLASS_FINE_TUNE = 1200
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"patterns per class to simulate (default {PER_CLASS}; {PER_CLASS_FINE_TUNE} with --from)")
     p.add_argument("--seed", type=int, default=0, help="seed of the training set, augmentation and weights")
     p.add_argument("--epochs", type=int, default=None,
-                   help="epochs of the fixed schedule, classifier and size net (default 18 and 30; 6 with --from)")
+                   help="epochs of the fixed schedule, classifier and size net (default 18 and 30; 9 with --from)")
     p.add_argument("--randomise", action=argparse.BooleanOptionalAction, default=True,
                    help="vary wavelength, incidence angle, structure factor and size distribution per pattern "
                         "and add instrument effects to the augmentation (default: on)")
