@@ -35,16 +35,21 @@ STEPS = {"D_y": 0.5, "aspect": 0.025, "fwhm": 1.0}
 DEFAULT_PAIRS = (("prism6", "cylinder"), ("ellipsoid", "spheroid"), ("truncated_spheroid", "hemispheroid"))
 
 
-def grid_points(shape) -> list[dict[str, float]]:
-    """Every point of ``shape``'s fine grid over the sampled ranges of D_y, aspect and fwhm (other parameters
-    at their defaults; every class with only these has no others)."""
+def grid_axes(shape) -> list[np.ndarray]:
+    """The values of D_y, aspect and fwhm on ``shape``'s fine grid: STEPS over their sampled ranges."""
     axes = []
     for name in ("D_y", "aspect", "fwhm"):
         lo, hi = next(p for p in shape.parameters if p.name == name).sample_range
         axes.append(np.round(np.arange(lo, hi + 1e-9, STEPS[name]), 4))
+    return axes
+
+
+def grid_points(shape) -> list[dict[str, float]]:
+    """Every point of ``shape``'s fine grid, D_y-major (other parameters at their defaults; every class with only
+    these has no others)."""
     defaults = {p.name: p.default for p in shape.parameters}
     return [shape.check({**defaults, "D_y": d, "aspect": a, "fwhm": f})
-            for d, a, f in itertools.product(*axes)]
+            for d, a, f in itertools.product(*grid_axes(shape))]
 
 
 def levels(specs, config) -> tuple[np.ndarray, np.ndarray]:
@@ -112,10 +117,9 @@ def measure(name_a: str, name_b: str, config, predictor) -> dict:
 
 
 def _grid_step_rms(images: np.ndarray, shape) -> float:
-    """Median rms distance between neighbouring points of the grid along D_y (its coarsest axis in effect)."""
-    n_aspect = len(np.arange(*next(p for p in shape.parameters if p.name == "aspect").sample_range, STEPS["aspect"])) + 1
-    n_fwhm = len(np.arange(*next(p for p in shape.parameters if p.name == "fwhm").sample_range, STEPS["fwhm"])) + 1
-    stride = n_aspect * n_fwhm  # consecutive D_y values are this far apart in the product order
+    """Median rms distance between points of the fine grid (``images``, D_y-major) one D_y step apart."""
+    _, aspects, fwhms = grid_axes(shape)
+    stride = len(aspects) * len(fwhms)  # consecutive D_y values are this far apart in the product order
     a, b = images[:-stride], images[stride:]
     return float(np.median(np.sqrt(((a - b) ** 2).mean(axis=(1, 2)))))
 
