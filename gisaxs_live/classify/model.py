@@ -1,12 +1,7 @@
-"""The network, built by a pure function (Keras 3 on TensorFlow).
+"""The network, built by a pure function (Keras 3 on TensorFlow); each one's layers in words are ``LAYOUTS``.
 
-``paper`` is Ikemoto et al.'s Table 1: Conv 4×4×32 → MaxPool 4 → Conv 4×4×64 → MaxPool 4 → Dense 512
-(dropout 0.2) → Dense n softmax, about 1.0 M parameters on a 90×70×1 input.
-
-``deep`` is the size net's layout (``size_net.conv_features``, shared with it) with a softmax head: Conv 3×3×16 with a learned bias
-per grid row and column → MaxPool 2 → 2 × Conv 3×3×32 → MaxPool 2 → 2 × Conv 3×3×64 → MaxPool 2 → Dense 256
-(dropout 0.2) → Dense n softmax.
-
+``paper`` is Ikemoto et al.'s Table 1, about 1.0 M parameters on a 90×70×1 input. ``deep`` is the size net's
+layout (``size_net.conv_features``, shared with it) with a softmax head, about 1.8 M parameters.
 """
 
 from __future__ import annotations
