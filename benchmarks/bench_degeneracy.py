@@ -109,11 +109,11 @@ def measure(name_a: str, name_b: str, config, predictor) -> dict:
                      "nearest_rms_median": float(np.median(distance[rows_a])),
                      "nearest_rms_p10": float(np.quantile(distance[rows_a], 0.1)),
                      "nearest_rms_p90": float(np.quantile(distance[rows_a], 0.9))})
-    worst = int(distance.argmin())
+    closest = int(distance.argmin())
     return {"a": name_a, "b": name_b, "b_grid_points": len(points_b), "simulated_s": simulated_s,
             "by": by, "rows": rows, "noise_rms_median": float(np.median(noise_rms)),
             "b_grid_step_rms_median": steps_b,
-            "closest": {"a": points_a[worst], "b": points_b[int(index[worst])], "rms": float(distance[worst])}}
+            "closest": {"a": points_a[closest], "b": points_b[int(index[closest])], "rms": float(distance[closest])}}
 
 
 def _grid_step_rms(images: np.ndarray, shape) -> float:
