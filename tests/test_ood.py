@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gisaxs_live.classify.ood import LayerGaussians, LayerSpec, OodModel, fit
+from gisaxs_live.classify.ood import OUTLIER_LAYER, LayerGaussians, LayerSpec, OodModel, OutlierLayer, fit
 from gisaxs_live.config import load_config
 from gisaxs_live.publisher.demo_series import GrowthSeries, demo_config
 from gisaxs_live.frame import Frame
@@ -104,6 +104,49 @@ def test_statistics_from_before_the_layers_score_the_first_columns_as_they_did(t
                                rtol=1e-9)
 
 
+def test_outlier_exposure_flags_foreign_frames_that_lie_inside_the_class_gaussians(tmp_path):
+    """Foreign features in a hole of the known classes' distribution, at their Gaussians' means (so the
+    Mahalanobis layer calls them typical), are what the outlier-exposure layer learns to flag; its held-out
+    quantile is 1 like the other layers', the overall false-flag rate stays the quantile's, and the layer
+    round-trips through ood.npz."""
+    from gisaxs_live.training.outlier_exposure import fit_outlier_layer
+
+    rng = np.random.default_rng(4)
+
+    def known(n):  # two classes along the first axis; along the third, every pattern lies near -2 or +2
+        labels = rng.integers(0, 2, n)
+        third = rng.choice([-2.0, 2.0], n) + rng.normal(0, 0.5, n)
+        return np.column_stack([6.0 * labels + rng.normal(size=n), rng.normal(size=n), third]), labels
+
+    def foreign(n):  # class 0's mean, where none of its patterns lies
+        return np.column_stack([rng.normal(0, 0.5, n), rng.normal(0, 0.5, n), rng.normal(0, 0.2, n)])
+
+    features, labels = known(4000)
+    held, _ = known(4000)
+    gaussian = LayerSpec("a", 0, 3)
+    plain = fit(features, labels, 2, held, quantile=0.99, shrinkage=0.0, layers=(gaussian,))
+    test = foreign(500)
+    assert np.mean(plain.score(test) > 1.0) < 0.05  # inside the classes' Gaussians
+    layer = fit_outlier_layer(LayerSpec(OUTLIER_LAYER, 0, 3), features, foreign(2000), seed=0)
+    model = fit(features, labels, 2, held, quantile=0.99, shrinkage=0.0, layers=(gaussian,), outliers=layer)
+    assert [type(layer) for layer in model.layers] == [LayerGaussians, OutlierLayer]
+    assert np.quantile(model.layers[1].distances(held), [0.5, 0.99]) == pytest.approx([0.0, 1.0], abs=1e-9)
+    assert np.mean(model.score(test) > 1.0) > 0.9
+    fresh, _ = known(4000)
+    assert np.mean(model.score(fresh) > 1.0) == pytest.approx(0.01, abs=0.006)
+    model.save(tmp_path)
+    back = OodModel.load(tmp_path)
+    assert isinstance(back.layers[1], OutlierLayer) and back.layers[1].offset == pytest.approx(model.layers[1].offset)
+    np.testing.assert_allclose(back.score(test), model.score(test), rtol=1e-4, atol=1e-4)
+
+
+def test_the_outlier_layer_is_trained_only_on_its_own_columns():
+    with pytest.raises(ValueError, match="is not the outlier-exposure layer"):
+        from gisaxs_live.training.outlier_exposure import fit_outlier_layer
+
+        fit_outlier_layer(LayerSpec("dense", 0, 3), np.zeros((4, 3)), np.ones((4, 3)), seed=0)
+
+
 @pytest.fixture(scope="module")
 def live():
     config = demo_config(load_config())
@@ -173,27 +216,33 @@ def test_loading_the_statistics_puts_numpy_blas_on_one_thread():
     assert done.stdout.strip() == "[1]"
 
 
-def test_gratings_and_bare_yoneda_bands_are_flagged_through_a_convolutions_channels(model_dir):
-    """Frames of benchmarks/ood (model space, detector-like): lamellar gratings and bare Yoneda bands, which the
-    dense layer alone mostly lets through (2 % and 15 % flagged on the benchmark by the bundled model), are flagged
-    through the convolution's channel statistics (``predictor.CONV_LAYER``)."""
-    import importlib.util
-
+def test_the_bundled_flag_catches_frames_of_each_layers_kind(model_dir):
+    """Frames of ``simulator.foreign`` (model space, detector-like, a seed the calibration did not draw):
+    lamellar gratings, which the dense layer lets through, are flagged through the convolution's channel
+    statistics, and hollow core-shell spheres, which both Gaussian layers let through (0-2 % on the benchmark),
+    through the outlier-exposure layer."""
     from gisaxs_live.classify.predictor import Predictor
+    from gisaxs_live.config import load_config
+    from gisaxs_live.preprocess.qgrid import QGrid
+    from gisaxs_live.simulator.foreign import Setting, foreign_intensities
+    from gisaxs_live.simulator.pattern import Optics
+    from gisaxs_live.training.augment import Realism, realistic_images
 
     predictor = Predictor(model_dir)
     assert predictor.ood is not None
-    if len(predictor.ood.layers) < 2:
-        pytest.skip("the model's statistics predate the layers: gisaxs-live calibrate-ood SET --model DIR")
-    spec = importlib.util.spec_from_file_location("ood_set", model_dir.parents[2] / "benchmarks" / "ood" / "ood_set.py")
-    ood_set = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ood_set)
-    for kind, least in (("grating", 0.4), ("yoneda", 0.6)):  # 50 % and 87.5 % on the benchmark (60, 75 % here)
-        features = predictor.forward(ood_set.images(kind, 20, seed=11, decades=predictor.info.decades))[1]
+    if [layer.name for layer in predictor.ood.layers] != ["dense", "conv2_std", OUTLIER_LAYER]:
+        pytest.skip("the model's statistics predate the outlier-exposure layer: gisaxs-live calibrate-ood SET --model DIR")
+    config = load_config()
+    setting = Setting(QGrid.for_experiment(config.experiment, config.grid), Optics.from_experiment(config.experiment),
+                      config.simulation)
+    for kind, least, layer in (("grating", 0.8, 1), ("core_shell", 0.8, 2)):  # 100 and 97.5 % on the benchmark
+        intensity = foreign_intensities(kind, 20, 11, setting)
+        images = realistic_images(intensity, np.random.default_rng(11), predictor.info.decades, Realism(p_clean=0.0))
+        features = predictor.forward(images)[1]
         flagged = predictor.ood_scores(features) > 1.0
         assert np.mean(flagged) >= least, (kind, predictor.ood_scores(features))
         by_layer = np.array([layer.distances(features) for layer in predictor.ood.layers]) / predictor.ood.threshold
-        assert np.sum(flagged & (by_layer[1] > 1.0) & (by_layer[0] <= 1.0)) > 0  # frames only the convolution sees
+        assert np.sum(flagged & (by_layer[layer] > 1.0) & (by_layer[0] <= 1.0)) > 0  # frames the dense layer misses
 
 
 def test_calibration_makes_patterns_detector_like_as_the_model_was_trained(model_dir):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from gisaxs_live.classify.answer import EVERY_FAMILY
+from gisaxs_live.classify.ood import OUTLIER_LAYER
 from gisaxs_live.classify.modeldir import ModelInfo, bundled_model_dir
 from gisaxs_live.classify.predictor import CONV_LAYER, FEATURE_LAYER, Predictor
 from gisaxs_live.cli import main
@@ -14,6 +15,7 @@ from gisaxs_live.config import load_config
 from gisaxs_live.preprocess.scale import to_levels
 from gisaxs_live.scale.simulate import write_shard
 from gisaxs_live.simulator.dataset import random_specs, simulate_specs
+from gisaxs_live.simulator.foreign import KINDS
 from gisaxs_live.simulator.shards import IntensityView, PatternSet, Shard, shard_name, write_manifest
 from gisaxs_live.simulator.shapes import CLASS_NAMES
 from gisaxs_live.training.augment import Realism
@@ -57,7 +59,7 @@ def test_schedule_warms_up_then_follows_a_cosine_to_its_floor():
 def test_fine_tuning_on_a_tiny_set_keeps_the_classes_and_writes_a_loadable_model(tmp_path):
     out = tmp_path / "tuned"
     status = main(["train", "--from", str(bundled_model_dir()), "--per-class", "5", "--epochs", "1",
-                   "--workers", "1", "--out", str(out)])
+                   "--outliers-per-kind", "2", "--workers", "1", "--out", str(out)])
     assert status == 0
     meta = json.loads((out / "model.json").read_text())
     assert meta["class_names"] == list(ModelInfo.read(None).class_names)
@@ -74,10 +76,14 @@ def test_fine_tuning_on_a_tiny_set_keeps_the_classes_and_writes_a_loadable_model
     assert meta["answer"]["held_out"]["coverage"] == 1.0 and meta["answer"]["held_out"]["mean_size"] == 7.0
     predictor = Predictor(out)
     assert predictor.ood is not None
-    # the flag reads two layers of the net: the dense layer's activations, a convolution's channel spreads
-    assert [layer.name for layer in predictor.ood.layers] == ["dense", f"{CONV_LAYER}_std"]
-    widths = predictor.model.get_layer(FEATURE_LAYER).units + predictor.model.get_layer(CONV_LAYER).filters
-    assert predictor.ood.n_features == widths and f"{CONV_LAYER}_std" in meta["ood"]["method"]
+    # the flag reads the dense layer's activations and a convolution's channel spreads, and an outlier-exposure
+    # network reads them with the other convolutions' channel statistics: all the features
+    assert [layer.name for layer in predictor.ood.layers] == ["dense", f"{CONV_LAYER}_std", OUTLIER_LAYER]
+    assert predictor.ood.layers[1].stop == (predictor.model.get_layer(FEATURE_LAYER).units
+                                            + predictor.model.get_layer(CONV_LAYER).filters)
+    assert predictor.ood.n_features == predictor.feature_layers[-1].stop > predictor.ood.layers[1].stop
+    assert f"{CONV_LAYER}_std" in meta["ood"]["method"] and meta["ood"]["foreign_per_kind"] == 2
+    assert meta["ood"]["foreign_kinds"] == list(KINDS)
     images = np.zeros((2, 90, 70), np.uint8)
     images[:, :30, :20] = 200
     probabilities = predictor.predict(images)

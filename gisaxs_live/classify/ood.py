@@ -39,6 +39,8 @@ import numpy as np
 from .blas import single_threaded_blas
 
 OOD_FILE = "ood.npz"
+#: the name of the outlier-exposure layer (``OutlierLayer``) among a predictor's feature layers
+OUTLIER_LAYER = "outliers"
 
 
 @dataclass(frozen=True)
@@ -75,10 +77,45 @@ class LayerGaussians:
 
 
 @dataclass(frozen=True)
+class OutlierLayer:
+    """Outlier exposure: a small network that tells detector-like patterns of the known classes from frames of
+    ``simulator.foreign``'s kinds, on the columns [start, stop) of the features, standardised by ``centre`` and
+    ``spread`` (D,): ReLU(x W1 + b1) · w2 + b2 is the logit of "foreign". Its distance is (logit − ``offset``) /
+    ``scale``: 0 at the held-out known patterns' median logit and 1 at their ``quantile``, as the Gaussian
+    layers' are 1 there."""
+
+    name: str
+    start: int
+    stop: int
+    centre: np.ndarray
+    spread: np.ndarray
+    w1: np.ndarray
+    b1: np.ndarray
+    w2: np.ndarray
+    b2: np.ndarray
+    offset: float = 0.0
+    scale: float = 1.0
+
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        """The network's logit of "foreign" per row of ``features`` (N, ≥ stop)."""
+        x = (np.asarray(features, np.float64)[:, self.start:self.stop] - self.centre) / self.spread
+        return np.maximum(x @ self.w1 + self.b1, 0.0) @ self.w2 + float(self.b2)
+
+    def distances(self, features: np.ndarray) -> np.ndarray:
+        """(logit − offset) / scale per row of ``features``."""
+        return (self.logits(features) - self.offset) / self.scale
+
+
+Layer = LayerGaussians | OutlierLayer
+_ARRAYS = {"gaussians": ("means", "precision", "background_mean", "background_precision"),
+           "outliers": ("centre", "spread", "w1", "b1", "w2", "b2")}
+
+
+@dataclass(frozen=True)
 class OodModel:
     """Each layer's Gaussians, and the (largest normalised layer) distance at which ``score`` is 1."""
 
-    layers: tuple[LayerGaussians, ...]
+    layers: tuple[Layer, ...]
     threshold: float
     quantile: float
 
@@ -102,11 +139,13 @@ class OodModel:
         path = Path(model_dir) / OOD_FILE
         arrays = {}
         for i, layer in enumerate(self.layers):  # float32: 2 MB, distances change < 1e-5
-            arrays.update({f"{key}_{i}": getattr(layer, key).astype(np.float32)
-                           for key in ("means", "precision", "background_mean", "background_precision")})
+            arrays.update({f"{key}_{i}": np.asarray(getattr(layer, key)).astype(np.float32)
+                           for key in _ARRAYS[_kind(layer)]})
         np.savez(path, layer_names=np.array([layer.name for layer in self.layers]),
+                 layer_kinds=np.array([_kind(layer) for layer in self.layers]),
                  layer_columns=np.array([[layer.start, layer.stop] for layer in self.layers]),
                  layer_scales=np.array([layer.scale for layer in self.layers]),
+                 layer_offsets=np.array([getattr(layer, "offset", 0.0) for layer in self.layers]),
                  threshold=self.threshold, quantile=self.quantile, **arrays)
         return path
 
@@ -121,26 +160,45 @@ class OodModel:
         single_threaded_blas()
         try:
             with np.load(path) as z:
-                keys = ("means", "precision", "background_mean", "background_precision")
                 if "layer_names" not in z:  # before the layers: the dense layer's columns only
-                    arrays = [z[k].astype(np.float64) for k in keys]
-                    layers = (LayerGaussians("dense", 0, arrays[0].shape[1], *arrays),)
+                    arrays = [z[k].astype(np.float64) for k in _ARRAYS["gaussians"]]
+                    layers: tuple[Layer, ...] = (LayerGaussians("dense", 0, arrays[0].shape[1], *arrays),)
                 else:
-                    layers = tuple(LayerGaussians(str(name), int(start), int(stop),
-                                                  *[z[f"{k}_{i}"].astype(np.float64) for k in keys], float(scale))
-                                   for i, (name, (start, stop), scale)
-                                   in enumerate(zip(z["layer_names"], z["layer_columns"], z["layer_scales"])))
+                    n = len(z["layer_names"])
+                    kinds = z["layer_kinds"] if "layer_kinds" in z else ["gaussians"] * n
+                    offsets = z["layer_offsets"] if "layer_offsets" in z else np.zeros(n)
+                    layers = tuple(_layer(str(kind), str(name), int(start), int(stop),
+                                          [z[f"{k}_{i}"].astype(np.float64) for k in _ARRAYS[str(kind)]],
+                                          float(scale), float(offset))
+                                   for i, (kind, name, (start, stop), scale, offset)
+                                   in enumerate(zip(kinds, z["layer_names"], z["layer_columns"], z["layer_scales"],
+                                                    offsets)))
                 return cls(layers, float(z["threshold"]), float(z["quantile"]))
         except (OSError, KeyError, ValueError) as exc:
             raise ValueError(f"{path}: unreadable out-of-distribution statistics ({exc})") from None
 
 
+def _kind(layer: Layer) -> str:
+    return "outliers" if isinstance(layer, OutlierLayer) else "gaussians"
+
+
+def _layer(kind: str, name: str, start: int, stop: int, arrays: list[np.ndarray], scale: float,
+           offset: float) -> Layer:
+    if kind == "outliers":
+        centre, spread, w1, b1, w2, b2 = arrays
+        return OutlierLayer(name, start, stop, centre, spread, w1, b1, w2, float(b2), offset, scale)
+    if kind != "gaussians":
+        raise ValueError(f"unknown kind of layer {kind!r}")
+    return LayerGaussians(name, start, stop, *arrays, scale)
+
+
 def fit(features: np.ndarray, labels: np.ndarray, n_classes: int, held_out: np.ndarray,
         quantile: float = 0.99, shrinkage: float = 0.05, layers: Sequence[LayerSpec] | None = None,
-        seed: int = 0) -> OodModel:
+        seed: int = 0, outliers: OutlierLayer | None = None) -> OodModel:
     """Each layer's Gaussians from training ``features`` (N, D) with ``labels`` (default: one layer, all columns,
     the class means); each layer's scale and the threshold are the ``quantile`` of the distances of the
-    ``held_out`` features (M, D) of known classes. ``seed``: the k-means starts."""
+    ``held_out`` features (M, D) of known classes. ``seed``: the k-means starts. ``outliers``: a trained
+    outlier-exposure layer (``training/outlier_exposure.py``) to add, given its offset and scale here."""
     f = np.asarray(features, np.float64)
     held = np.asarray(held_out, np.float64)
     labels = np.asarray(labels)
@@ -170,6 +228,11 @@ def fit(features: np.ndarray, labels: np.ndarray, n_classes: int, held_out: np.n
             raise ValueError(f"held-out features of layer {spec.name} lie closer to the background than to their "
                              "classes: cannot calibrate")
         fitted.append(dataclasses.replace(layer, scale=scale))
+    if outliers is not None:
+        median, top = np.quantile(outliers.logits(held), [0.5, quantile])
+        if top <= median:
+            raise ValueError(f"the {outliers.name} layer gives the held-out features one logit: cannot calibrate")
+        fitted.append(dataclasses.replace(outliers, offset=float(median), scale=float(top - median)))
     model = OodModel(tuple(fitted), 1.0, quantile)
     return dataclasses.replace(model, threshold=float(np.quantile(model.distances(held), quantile)))
 

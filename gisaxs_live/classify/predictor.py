@@ -9,7 +9,7 @@ import numpy as np
 
 from .modeldir import WEIGHTS, ModelInfo
 from .quiet import import_tensorflow
-from .ood import LayerSpec, OodModel
+from .ood import OUTLIER_LAYER, LayerSpec, OodModel
 from .size_net import SIZE_WEIGHTS, TARGETS, SizeNetInfo, has_size_net
 
 #: the layer whose activations are the first columns of ``features`` (``model.build_model``'s Dense 512 or 256)
@@ -22,6 +22,9 @@ FEATURE_LAYER = "dense"
 CONV_LAYER = "conv2"
 #: Gaussians per class of the convolution's features in the out-of-distribution score (``ood.py``)
 CONV_COMPONENTS = 16
+#: per network, the convolutions (after their ReLU) whose channels' mean, standard deviation and maximum over the
+#: image follow: with the dense layer, what the outlier-exposure layer of the out-of-distribution score reads
+STATISTICS_LAYERS = {"paper": ("conv1", "conv2"), "deep": ("relu1", "conv2", "conv2_2", "conv3", "conv3_2")}
 
 
 class Predictor:
@@ -44,17 +47,25 @@ class Predictor:
         self.ood = OodModel.load(self.info.path) if with_ood else None
         import keras
 
+        stats = [self.model.get_layer(name).output for name in STATISTICS_LAYERS[self.info.architecture]]
         outputs = keras.Model(self.model.inputs, [self.model.output, self.model.get_layer(FEATURE_LAYER).output,
-                                                  self.model.get_layer(CONV_LAYER).output])
+                                                  self.model.get_layer(CONV_LAYER).output, *stats])
 
         def both(x, training):
-            probabilities, dense, conv = outputs(x, training=training)
-            return probabilities, tf.concat([dense, tf.math.reduce_std(conv, axis=[1, 2])], axis=1)
+            probabilities, dense, conv, *maps = outputs(x, training=training)
+            columns = [dense, tf.math.reduce_std(conv, axis=[1, 2])]
+            for channels in maps:
+                columns += [tf.reduce_mean(channels, axis=[1, 2]), tf.math.reduce_std(channels, axis=[1, 2]),
+                            tf.reduce_max(channels, axis=[1, 2])]
+            return probabilities, tf.concat(columns, axis=1)
 
         n_dense, n_conv = self.model.get_layer(FEATURE_LAYER).units, self.model.get_layer(CONV_LAYER).filters
+        n_all = n_dense + n_conv + 3 * sum(self.model.get_layer(name).output.shape[-1]
+                                           for name in STATISTICS_LAYERS[self.info.architecture])
         #: the layers of the out-of-distribution score (``ood.py``): their columns of ``features``
-        self.feature_layers = (LayerSpec("dense", 0, n_dense), LayerSpec(f"{CONV_LAYER}_std", n_dense, n_dense + n_conv,
-                                                                         CONV_COMPONENTS))
+        self.feature_layers = (LayerSpec("dense", 0, n_dense),
+                               LayerSpec(f"{CONV_LAYER}_std", n_dense, n_dense + n_conv, CONV_COMPONENTS),
+                               LayerSpec(OUTLIER_LAYER, 0, n_all))
         if self.ood is not None and not _same_columns(self.ood.layers, self.feature_layers):
             raise ValueError(f"{self.info.path}: its out-of-distribution statistics are for other layers than its "
                              f"network's ({', '.join(layer.name for layer in self.feature_layers)}): refit them with "
@@ -90,9 +101,10 @@ class Predictor:
         return self.forward(images)[0]
 
     def forward(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(probabilities (N, n_classes), features (N, dense + channels): the dense layer's activations, then the
-        standard deviation over the image of each channel of the ``CONV_LAYER`` convolution), float64, for uint8
-        images."""
+        """(probabilities (N, n_classes), features (N, ``feature_layers[-1].stop``): the dense layer's activations,
+        the standard deviation over the image of each channel of the ``CONV_LAYER`` convolution, then the mean,
+        standard deviation and maximum of each channel of each ``STATISTICS_LAYERS`` convolution), float64, for
+        uint8 images."""
         return self.forward_all(images)[:2]
 
     def forward_all(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

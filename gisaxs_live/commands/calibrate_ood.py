@@ -17,13 +17,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="fraction of held-out known-class patterns below the threshold (default 0.99)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the detector-like augmentation (the model's own training augmentation)")
+    p.add_argument("--outliers-per-kind", type=int, default=None, metavar="N",
+                   help="foreign frames per kind that the flag is shown (outlier exposure; default 150; 0: none)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..classify.predictor import Predictor
     from ..simulator.dataset import read_dataset
-    from ..training.ood_calibration import QUANTILE, calibrate
+    from ..training.ood_calibration import QUANTILE, calibrate, outlier_options
 
     args.quantile = QUANTILE if args.quantile is None else args.quantile
     if not 0.5 <= args.quantile < 1.0:
@@ -32,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     predictor = Predictor(args.model, with_ood=False)  # the statistics are what this makes
     data = read_dataset(args.dataset)
-    model, record = calibrate(predictor, data, args.seed, args.quantile)
+    model, record = calibrate(predictor, data, args.seed, args.quantile, **outlier_options(args.outliers_per_kind))
     path = model.save(args.model)
     record_calibration(args.model, "ood", record, data)
     print(f"{path}: threshold {model.threshold:.2f} (the {100 * args.quantile:g}th percentile of "

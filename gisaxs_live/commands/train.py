@@ -39,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="also train the size net (D_y, aspect, FWHM, distance with uncertainties; default: on)")
     p.add_argument("--architecture", choices=ARCHITECTURES, default=None,
                    help="the classifier's network: deep (the default) or paper (Ikemoto et al.'s Table 1); with --from, MODEL's")
+    p.add_argument("--outliers-per-kind", type=int, default=None, metavar="N",
+                   help="foreign frames per kind that the out-of-distribution flag is shown (outlier exposure; "
+                        "default 150; 0: no outlier-exposure layer)")
     p.add_argument("--workers", type=int, default=None, help="simulation processes (default: all cores)")
     p.add_argument("--out", type=Path, default=Path("gisaxs-model"), help="model directory to write")
     p.set_defaults(func=run)
@@ -56,19 +59,21 @@ def run(args: argparse.Namespace) -> int:
 
     from .. import __version__
     from ..classify.modeldir import META, WEIGHTS, ModelInfo
-    from ..config import Experiment, Material, load_config
+    from ..config import load_config
     from ..simulator import SIMULATOR_VERSION
-    from ..simulator.dataset import Randomisation, random_specs, write_dataset
+    from ..simulator.dataset import Randomisation, experiment_of, random_specs, write_dataset
     from ..simulator.shards import IntensityView, PatternSet
     from ..simulator.shapes import CLASS_NAMES
     from ..preprocess.qgrid import QGrid
     from ..training.augment import Realism, held_out_images, set_realism
     from ..training.evaluate import metrics
+    from ..training.ood_calibration import outlier_options
     from ..training.provenance import dataset_hash, experiment_record
     from ..training.train import (FINE_TUNE, ONE_CHUNK_MAX, TrainSettings, predict_images, resolve_precision,
                                   train_classifier)
 
     console = Console(stderr=True)
+    outlier_options(args.outliers_per_kind)  # a bad count stops here, not after the training
     config = load_config(args.config)
     grid = QGrid.for_experiment(config.experiment, config.grid)
     base = TrainSettings()
@@ -114,13 +119,7 @@ def run(args: argparse.Namespace) -> int:
     clean = metrics(np.concatenate([predict_images(model, data.images(part)) for part in _parts(val)]), data.labels[val],
                     data.class_names)
     model.save_weights(args.out / WEIGHTS)
-    experiment = Experiment(
-        wavelength_nm=float(data.attrs["wavelength_nm"]),
-        incidence_angle_deg=float(data.attrs["incidence_angle_deg"]),
-        substrate=Material(**json.loads(data.attrs["substrate"])),
-        particle=Material(**json.loads(data.attrs["particle"])),
-        volume_fraction=float(data.attrs["volume_fraction"]),
-    )
+    experiment = experiment_of(data.attrs)
     recipe = {k: v for k, v in asdict(settings).items() if k != "initial_weights"}
     recipe["precision"] = resolve_precision(settings.precision)
     meta = {
@@ -146,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         meta["fine_tuned_from"] = {"path": str(args.from_model), "experiment": parent.meta["experiment"],
                                    "training_set_sha256": parent.meta.get("training_set", {}).get("sha256")}
     (args.out / META).write_text(json.dumps(meta, indent=1, default=list))
-    _calibrate(args.out, data, args.seed, realism, console)
+    _calibrate(args.out, data, args.seed, realism, console, outlier_options(args.outliers_per_kind))
     if args.size:
         _train_size(args, settings, data, val_images, realism, console)
     console.print(f"model written to {args.out}: held-out top-1 {noisy['top1']:.1f} % (noisy), "
@@ -211,10 +210,11 @@ def _parts(indices, size: int = 4096):
     return [indices[i:i + size] for i in range(0, len(indices), size)]
 
 
-def _calibrate(model_dir: Path, patterns, seed: int, realism, console) -> None:
+def _calibrate(model_dir: Path, patterns, seed: int, realism, console, outliers: dict) -> None:
     """The out-of-distribution statistics of the new model (``ood.npz``, ``model.json`` key ``ood``) and its
     answer-set threshold (key ``answer``) from its own training set (at most CALIBRATION_PATTERNS of it, drawn at
-    random): the train split for the class statistics, the held-out split for the thresholds."""
+    random): the train split for the class statistics, the held-out split for the thresholds; ``outliers``:
+    ``calibrate``'s keywords for the outlier-exposure layer (``outlier_options``)."""
     import numpy as np
 
     from ..classify.predictor import Predictor
@@ -227,7 +227,7 @@ def _calibrate(model_dir: Path, patterns, seed: int, realism, console) -> None:
         indices = np.sort(np.random.default_rng([seed, 5]).choice(indices, CALIBRATION_PATTERNS, replace=False))
     data = patterns.to_dataset(indices)
     predictor = Predictor(model_dir, with_ood=False)  # the statistics are what this makes
-    ood, record = calibrate(predictor, data, seed, realism=realism)
+    ood, record = calibrate(predictor, data, seed, realism=realism, **outliers)
     ood.save(model_dir)
     record_calibration(model_dir, "ood", record, data)
     console.print(f"out-of-distribution threshold {ood.threshold:.2f} (the {100 * ood.quantile:g}th percentile "

@@ -39,7 +39,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..config import Config
+from ..config import Config, Experiment, Material, Simulation
 from ..preprocess.scale import to_levels
 from ..preprocess.qgrid import QGrid
 from . import SIMULATOR_VERSION
@@ -255,6 +255,20 @@ class Dataset:
     def test(self) -> np.ndarray:
         """Boolean mask of the held-out test patterns."""
         return self.split.astype(bool)
+
+
+def experiment_of(attrs) -> Experiment:
+    """The experiment a set was simulated for, from its attributes (``write_dataset``)."""
+    return Experiment(wavelength_nm=float(attrs["wavelength_nm"]),
+                      incidence_angle_deg=float(attrs["incidence_angle_deg"]),
+                      substrate=Material(**json.loads(attrs["substrate"])),
+                      particle=Material(**json.loads(attrs["particle"])),
+                      volume_fraction=float(attrs["volume_fraction"]))
+
+
+def simulation_of(attrs) -> Simulation:
+    """The simulator's resolution a set was made with, from its attributes (``write_dataset``)."""
+    return Simulation(**json.loads(attrs["simulation"]))
 
 
 def read_dataset(path: str | Path, with_intensity: bool = True) -> Dataset:

@@ -1,0 +1,195 @@
+"""Frames unlike every class of the model card ("none of these"), on a model's canonical grid: what the
+out-of-distribution flag is shown as outliers when it is fitted (``training/ood_calibration.py``, outlier
+exposure) and what ``benchmarks/bench_ood.py`` measures it on, with other seeds.
+
+Kinds (at the set's experiment: its λ, α_i, materials and simulation settings):
+
+* ``cone``: truncated cones (top radius 0–0.5 of the base), D 5–40 nm, height 0.5–1.5 D;
+* ``pyramid``: square-base frustums (top edge 0–0.5 of the base), randomly oriented in plane;
+* ``core_shell``: hollow spheres (core radius 0.6–0.9 of the outer, core contrast −1 to 0 of the shell's);
+* ``grating``: a lamellar grating, Bragg rods at q_y = 2πn/d (d 20–150 nm) with a sinc² envelope in q_z;
+* ``saxs_ring``: an isotropic ring |q| = q0 (0.3–1.5 nm⁻¹) about the direct beam, as from a powder or a
+  transmission geometry;
+* ``yoneda``: a bare substrate: diffuse roughness scattering only, |t(α_i) t(α_f)|² q∥^−(2+2h) (a Yoneda band at
+  α_f = α_c and nothing else);
+* ``noise``: a flat pattern, Poisson noise only once made detector-like (beam on, no sample);
+* ``upside_down``: a pattern of a known class with q_z reversed (a geometry whose row convention is wrong);
+* ``off_centre``: a pattern of a known class folded about a q_y = 0 that is 4–12 bins off (the direct beam's
+  column wrong in the geometry): the two detector halves no longer coincide.
+
+A q-grid too wide or too narrow by a constant factor (distance or pixel size wrong) is not a kind: it is the
+pattern of a particle of another size, in distribution by construction.
+
+Particles are simulated by the bundled DWBA code (general path, exact q) with a log-normal size distribution
+and the Percus–Yevick S(q∥), like the trained shapes, so only the shape is foreign. Intensities are clean
+(dσ/dΩ per particle, nm², or arbitrary units for the kinds without particles); ``training.augment`` makes
+them detector-like.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import Simulation
+from ..preprocess.qgrid import QGrid, grid_wavevectors
+from .dataset import experiment_of, random_specs, simulation_of
+from .optics import fresnel_r
+from .pattern import Optics, simulate_pattern
+from .shapes import SHAPES, Parameter, ShapeModel
+from .shapes._amplitude import axial_profile_amplitude, gauss_legendre, sphere_amplitude
+from .shapes._table import aspect, azimuth, diameter, fwhm
+
+KINDS = ("cone", "pyramid", "core_shell", "grating", "saxs_ring", "yoneda", "noise", "upside_down", "off_centre")
+Z_NODES = 24
+
+
+def _cone_ff(qx, qy, qz, D_y: float, aspect: float, top: float) -> np.ndarray:
+    """Truncated cone of base diameter D_y (nm), height aspect·D_y, top radius ``top`` × the base's."""
+    r, h = 0.5 * D_y, aspect * D_y
+    q_par = np.sqrt(np.asarray(qx) ** 2 + np.asarray(qy) ** 2)
+    return axial_profile_amplitude(q_par, qz, 0.0, h, lambda z: (r * (1.0 - (1.0 - top) * z / h)) ** 2, Z_NODES)
+
+
+def square_frustum_amplitude(qx, qy, qz, half_edge: float, height: float, top: float,
+                             n_nodes: int = Z_NODES) -> np.ndarray:
+    """∫_0^h (2a)² sinc(q_x a) sinc(q_y a) e^{i q_z z} dz (nm³), a(z) = ``half_edge`` (1 − (1 − top) z/h): a
+    square frustum with edges along x and y, by Gauss–Legendre in z (sinc(x) = sin x / x)."""
+    x, w = gauss_legendre(n_nodes)
+    z = 0.5 * height * (x + 1.0)
+    a = half_edge * (1.0 - (1.0 - top) * z / height)
+    qx, qy, qz = (np.asarray(v, float)[..., np.newaxis] for v in (qx, qy, qz))
+    slices = 4.0 * a**2 * np.sinc(qx * a / np.pi) * np.sinc(qy * a / np.pi)
+    return np.einsum("...k,k->...", slices * np.exp(1j * qz * z), 0.5 * height * w)
+
+
+def _pyramid_ff(qx, qy, qz, D_y: float, aspect: float, top: float) -> np.ndarray:
+    """Square frustum of base circumradius D_y/2 (half edge D_y/(2√2)), height aspect·D_y."""
+    return square_frustum_amplitude(qx, qy, qz, 0.5 * D_y / math.sqrt(2.0), aspect * D_y, top)
+
+
+def _core_shell_ff(qx, qy, qz, D_y: float, aspect: float, core: float, contrast: float) -> np.ndarray:
+    """Sphere of diameter D_y (aspect unused: 1) resting on the substrate, core of radius ``core``·R with
+    ``contrast`` × the shell's scattering contrast."""
+    r = 0.5 * D_y
+    q = np.sqrt(np.asarray(qx) ** 2 + np.asarray(qy) ** 2 + np.asarray(qz) ** 2)
+    volume = 4.0 / 3.0 * math.pi
+    outer = volume * r**3 * sphere_amplitude(q * r)
+    inner = volume * (core * r) ** 3 * sphere_amplitude(q * core * r)
+    return (outer + (contrast - 1.0) * inner) * np.exp(1j * np.asarray(qz) * r)
+
+
+def _model(name: str, ff, extra: tuple[Parameter, ...], period: float | None = None) -> ShapeModel:
+    orientation = azimuth(period) if period else ()
+    return ShapeModel(name=name, description=name, parameters=(diameter(), aspect(0.5, 1.5), fwhm(), *extra,
+                                                              *orientation),
+                      form_factor=ff, volume=lambda **g: 1.0, paper_grid={}, orientation_period_deg=period)
+
+
+def _top() -> Parameter:
+    return Parameter("top", "", 0.2, (0.0, 1.0), (0.0, 0.5), "top size over base size", "shape")
+
+
+CONE = _model("cone", _cone_ff, (_top(),))
+PYRAMID = _model("pyramid", _pyramid_ff, (_top(),), period=90.0)
+CORE_SHELL = _model("core_shell", _core_shell_ff, (
+    Parameter("core", "", 0.75, (0.0, 0.99), (0.6, 0.9), "core radius over outer radius", "shape"),
+    Parameter("contrast", "", -0.5, (-2.0, 1.0), (-1.0, 0.0), "core contrast over shell contrast", "shape")))
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Where the frames are made: the canonical grid, the optics and the simulator's resolution."""
+
+    grid: QGrid
+    optics: Optics
+    simulation: Simulation
+
+    @classmethod
+    def of_set(cls, attrs, grid: QGrid) -> "Setting":
+        """The setting of a simulated set: its attributes (``simulator.dataset``) and its grid."""
+        return cls(grid, Optics.from_experiment(experiment_of(attrs)), simulation_of(attrs))
+
+
+def _particles(model: ShapeModel, rng: np.random.Generator, setting: Setting) -> np.ndarray:
+    params = model.random(rng)
+    if model.orientation_period_deg:
+        params["azimuth_spread"] = model.orientation_period_deg
+    return simulate_pattern(model, params, setting.grid, setting.optics, setting.simulation)
+
+
+def _grid_q(grid: QGrid) -> tuple[np.ndarray, np.ndarray]:
+    """(q_z above the grid's lowest row (rows, 1), q_y (1, cols)), nm⁻¹."""
+    return grid.qz[:, None] - grid.qz_min, grid.qy[None, :]
+
+
+def _grating(rng: np.random.Generator, setting: Setting) -> np.ndarray:
+    grid = setting.grid
+    qz, qy = _grid_q(grid)
+    d, width, height = rng.uniform(20, 150), rng.uniform(0.3, 0.6), rng.uniform(5, 40)
+    out = np.zeros(grid.shape)
+    for n in range(0, int(grid.qy_max * d / (2 * math.pi)) + 2):
+        qn = 2 * math.pi * n / d
+        envelope = np.sinc(n * width) ** 2 if n else 1.0
+        out += envelope * np.exp(-0.5 * ((qy - qn) / (0.4 * grid.qy_max / grid.n_qy)) ** 2)
+    return out * (np.sinc(qz * height / (2 * math.pi)) ** 2 + 1e-6)
+
+
+def _ring(rng: np.random.Generator, setting: Setting) -> np.ndarray:
+    qz, qy = _grid_q(setting.grid)
+    q0, w = rng.uniform(0.3, 1.5), rng.uniform(0.03, 0.15)
+    q = np.hypot(qz, qy)
+    return np.exp(-0.5 * ((q - q0) / w) ** 2) + 1e-3 * (q + 0.05) ** -3
+
+
+def _yoneda(rng: np.random.Generator, setting: Setting) -> np.ndarray:
+    grid, optics = setting.grid, setting.optics
+    _, qy, alpha_f = grid_wavevectors(grid, optics.k, optics.alpha_i)
+    t_f = np.abs(1.0 + fresnel_r(np.asarray(alpha_f, float), optics.n_substrate)) ** 2
+    t_i = abs(1.0 + complex(fresnel_r(np.array(optics.alpha_i), optics.n_substrate))) ** 2
+    hurst, xi = rng.uniform(0.3, 0.9), rng.uniform(20, 500)
+    correlation = (1.0 + (np.asarray(qy) * xi) ** 2) ** -(1.0 + hurst)
+    qz = np.asarray(grid.qz)[:, None]
+    return t_i * t_f * correlation / qz**2
+
+
+def _known(rng: np.random.Generator, setting: Setting, grid: QGrid | None = None) -> np.ndarray:
+    spec = random_specs(1, int(rng.integers(1 << 30)), 0.0)[int(rng.integers(len(SHAPES)))]
+    return simulate_pattern(SHAPES[spec.label], spec.params, grid or setting.grid, setting.optics, setting.simulation)
+
+
+def _off_centre(rng: np.random.Generator, setting: Setting) -> np.ndarray:
+    grid = setting.grid
+    shift = int(rng.integers(4, 13))
+    wide = QGrid(grid.qy_min, grid.qy_max + shift * (grid.qy_max - grid.qy_min) / grid.n_qy, grid.n_qy + shift,
+                 grid.qz_min, grid.qz_max, grid.n_qz)
+    pattern = _known(rng, setting, wide)
+    mirrored = np.concatenate([pattern[:, ::-1], pattern], axis=1)  # q_y from −max to +max
+    centre = wide.n_qy + shift  # the fold about a column ``shift`` bins off q_y = 0
+    right, left = mirrored[:, centre:centre + grid.n_qy], mirrored[:, centre - grid.n_qy:centre][:, ::-1]
+    return 0.5 * (right + left)
+
+
+MAKERS: dict[str, Callable[[np.random.Generator, Setting], np.ndarray]] = {
+    "cone": lambda rng, s: _particles(CONE, rng, s),
+    "pyramid": lambda rng, s: _particles(PYRAMID, rng, s),
+    "core_shell": lambda rng, s: _particles(CORE_SHELL, rng, s),
+    "grating": _grating,
+    "saxs_ring": _ring,
+    "yoneda": _yoneda,
+    "noise": lambda rng, s: np.ones(s.grid.shape),
+    "upside_down": lambda rng, s: _known(rng, s)[::-1],
+    "off_centre": _off_centre,
+}
+
+
+def foreign_intensities(kind: str, n: int, seed: int | list[int], setting: Setting) -> np.ndarray:
+    """(n, rows, cols) float32 clean intensities of one ``kind`` (one of KINDS); draws from ``seed`` and the kind."""
+    if kind not in MAKERS:
+        raise ValueError(f"unknown kind of foreign frame {kind!r}; known: {', '.join(KINDS)}")
+    rng = np.random.default_rng([*np.atleast_1d(seed).tolist(), KINDS.index(kind)])
+    make = MAKERS[kind]
+    return np.stack([np.broadcast_to(make(rng, setting), setting.grid.shape) for _ in range(n)]).astype(np.float32)

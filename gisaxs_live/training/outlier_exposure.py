@@ -1,0 +1,78 @@
+"""Outlier exposure (Hendrycks, Mazeika & Dietterich, ICLR 2019, "Deep anomaly detection with outlier exposure"):
+the out-of-distribution score's ``OutlierLayer`` (``classify/ood.py``), a small network on the classifier's
+features trained to tell detector-like patterns of the known classes from frames of ``simulator.foreign``'s
+kinds (other shapes, a grating, a SAXS ring, a bare Yoneda band, noise, wrong geometries).
+
+Both sides are made detector-like twice over, half with the model's own training augmentation (instrument
+effects too) and half with the plain ``Realism()`` that ``evaluate --noise`` uses, so that neither kind of
+augmentation tells the sides apart. The classifier is not changed; the layer reads its features.
+
+It recognises the kinds it was shown. A kind it was not shown is caught by the Gaussian layers as before, and by
+this one as far as it shares features with the kinds shown (``benchmarks/bench_ood.py --leave-one-out``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ..classify.ood import OUTLIER_LAYER, LayerSpec, OutlierLayer
+from ..simulator.foreign import KINDS, Setting, foreign_intensities
+from .augment import Realism, realistic_images
+
+#: foreign frames simulated per kind (the pyramids cost 0.3 s each on one core)
+PER_KIND = 150
+#: hidden units, training epochs, batch size and learning rate of the network
+HIDDEN = 128
+EPOCHS = 40
+BATCH = 128
+LEARNING_RATE = 1e-3
+DROPOUT = 0.3
+
+
+def foreign_images(setting: Setting, decades: float, realism: Realism, seed: int, per_kind: int = PER_KIND,
+                   kinds: Sequence[str] = KINDS) -> np.ndarray:
+    """uint8 model inputs (len(kinds) × per_kind, rows, cols) of the foreign ``kinds`` at ``setting``, half made
+    detector-like with ``realism`` and half with ``Realism()`` (``mixed_images``)."""
+    rng = np.random.default_rng([seed, 12])
+    return np.concatenate([mixed_images(foreign_intensities(kind, per_kind, [seed, 11], setting), rng, decades,
+                                        realism) for kind in kinds])
+
+
+def mixed_images(intensity: np.ndarray, rng: np.random.Generator, decades: float, realism: Realism) -> np.ndarray:
+    """The first half of ``intensity`` made detector-like with ``realism``, the rest with ``Realism()``."""
+    half = len(intensity) // 2
+    return np.concatenate([realistic_images(intensity[:half], rng, decades, realism),
+                           realistic_images(intensity[half:], rng, decades, Realism())])
+
+
+def fit_outlier_layer(spec: LayerSpec, known: np.ndarray, foreign: np.ndarray, seed: int,
+                      on_epoch: Callable[[int], None] | None = None) -> OutlierLayer:
+    """An ``OutlierLayer`` on ``spec``'s columns, trained on features of ``known`` (N, D) and ``foreign`` (M, D)
+    patterns with binary cross-entropy, each side weighted to half the total; its offset and scale are set by
+    ``ood.fit`` on held-out patterns."""
+    import keras
+
+    if spec.name != OUTLIER_LAYER:
+        raise ValueError(f"layer {spec.name!r} is not the outlier-exposure layer {OUTLIER_LAYER!r}")
+    known = np.asarray(known, np.float64)[:, spec.start:spec.stop]
+    foreign = np.asarray(foreign, np.float64)[:, spec.start:spec.stop]
+    if not len(known) or not len(foreign):
+        raise ValueError("outlier exposure needs features of both known and foreign patterns")
+    centre = known.mean(axis=0)
+    spread = known.std(axis=0)
+    spread = np.maximum(spread, 0.01 * np.median(spread[spread > 0]) if np.any(spread > 0) else 1.0)
+    x = ((np.concatenate([known, foreign]) - centre) / spread).astype(np.float32)
+    y = np.concatenate([np.zeros(len(known)), np.ones(len(foreign))]).astype(np.float32)
+    weight = np.where(y == 1.0, 0.5 * len(x) / len(foreign), 0.5 * len(x) / len(known)).astype(np.float32)
+    keras.utils.set_random_seed(seed)
+    network = keras.Sequential([keras.Input((x.shape[1],)), keras.layers.Dense(HIDDEN, activation="relu"),
+                                keras.layers.Dropout(DROPOUT), keras.layers.Dense(1)])
+    network.compile(keras.optimizers.Adam(LEARNING_RATE), keras.losses.BinaryCrossentropy(from_logits=True))
+    callbacks = [] if on_epoch is None else [keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: on_epoch(epoch + 1))]
+    network.fit(x, y, sample_weight=weight, epochs=EPOCHS, batch_size=BATCH, verbose=0, callbacks=callbacks)
+    (w1, b1), (w2, b2) = (layer.get_weights() for layer in (network.layers[0], network.layers[2]))
+    return OutlierLayer(spec.name, spec.start, spec.stop, centre, spread, w1.astype(np.float64),
+                        b1.astype(np.float64), w2[:, 0].astype(np.float64), float(b2[0]))
