@@ -1,11 +1,11 @@
 """How well does the out-of-distribution flag work? The fraction of frames flagged ``unknown`` for each kind of
 ``gisaxs_live/simulator/foreign.py`` (frames unlike every class: other shapes, a grating, a SAXS ring, a bare
-Yoneda band, noise, wrong geometries; seed 1, made detector-like with the plain ``Realism()``, no clean
+Yoneda band, noise, wrong geometries; ``--seed`` 1, made detector-like with the plain ``Realism()``, no clean
 frames) and the false flags on known-class patterns with detector-like noise (the random protocol's test split;
 targets: >= 90 % flagged, <= 2 % false flags). The outlier-exposure layer was fitted on other draws of the same
 kinds (seed [training seed, 11]).
 
-    python benchmarks/bench_ood.py [--model DIR] [--per-kind 40] [--known SET.h5] [--json OUT]
+    python benchmarks/bench_ood.py [--model DIR] [--per-kind 40] [--seed 1] [--known SET.h5] [--json OUT]
                                    [--leave-one-out SET.h5]
 
 ``--known`` defaults to simulating 100 patterns per class (seed 7) with the default config.
@@ -32,6 +32,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--per-kind", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=1, help="seed of the foreign frames (the calibration's: [seed, 11])")
     parser.add_argument("--known", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "ood.json")
     parser.add_argument("--leave-one-out", type=Path, default=None, metavar="SET.h5")
@@ -55,7 +56,8 @@ def main() -> int:
 
     layers = predictor.ood.layers
     flagged, by_layer = {}, {}
-    frames = {kind: features(foreign_test_images(kind, args.per_kind, predictor.info.decades)) for kind in KINDS}
+    frames = {kind: features(foreign_test_images(kind, args.per_kind, predictor.info.decades, args.seed))
+              for kind in KINDS}
     for kind in KINDS:
         f = frames[kind]
         s = predictor.ood_scores(f)
@@ -78,7 +80,8 @@ def main() -> int:
     mean = float(np.mean(list(flagged.values())))
     print(f"all kinds: {mean:.1f} % flagged; known classes with detector-like noise: {false_flags:.1f} % flagged "
           f"({int(test.sum())} patterns)")
-    result = {"model": str(predictor.info.path), "per_kind": args.per_kind, "flagged_percent": flagged,
+    result = {"model": str(predictor.info.path), "per_kind": args.per_kind, "seed": args.seed,
+              "flagged_percent": flagged,
               "flagged_by_layer_percent": by_layer,
               "flagged_mean_percent": mean, "false_flags_percent": false_flags, "n_known": int(test.sum())}
     if args.leave_one_out is not None:
@@ -88,8 +91,8 @@ def main() -> int:
     return 0
 
 
-def foreign_test_images(kind: str, n: int, decades: float):
-    """The benchmark's frames of one foreign kind: seed 1 at the default config, plain detector-like noise."""
+def foreign_test_images(kind: str, n: int, decades: float, seed: int = 1):
+    """The benchmark's frames of one foreign kind at the default config, plain detector-like noise."""
     from gisaxs_live.config import load_config
     from gisaxs_live.preprocess.qgrid import QGrid
     from gisaxs_live.simulator.foreign import Setting, foreign_intensities
@@ -99,7 +102,7 @@ def foreign_test_images(kind: str, n: int, decades: float):
     config = load_config()
     setting = Setting(QGrid.for_experiment(config.experiment, config.grid), Optics.from_experiment(config.experiment),
                       config.simulation)
-    return realistic_images(foreign_intensities(kind, n, 1, setting), np.random.default_rng([1, 99]), decades,
+    return realistic_images(foreign_intensities(kind, n, seed, setting), np.random.default_rng([seed, 99]), decades,
                             Realism(p_clean=0.0))
 
 

@@ -57,13 +57,21 @@ def _cone_ff(qx, qy, qz, D_y: float, aspect: float, top: float) -> np.ndarray:
 def square_frustum_amplitude(qx, qy, qz, half_edge: float, height: float, top: float,
                              n_nodes: int = Z_NODES) -> np.ndarray:
     """∫_0^h (2a)² sinc(q_x a) sinc(q_y a) e^{i q_z z} dz (nm³), a(z) = ``half_edge`` (1 − (1 − top) z/h): a
-    square frustum with edges along x and y, by Gauss–Legendre in z (sinc(x) = sin x / x)."""
+    square frustum with edges along x and y, by Gauss–Legendre in z (sinc(x) = sin x / x). Where q_x and q_y
+    vary along the last axis only and q_z is constant along it (the canonical grid: a row of q_y, a column of
+    α_f), the sum over nodes is one matrix product."""
     x, w = gauss_legendre(n_nodes)
     z = 0.5 * height * (x + 1.0)
     a = half_edge * (1.0 - (1.0 - top) * z / height)
-    qx, qy, qz = (np.asarray(v, float)[..., np.newaxis] for v in (qx, qy, qz))
-    slices = 4.0 * a**2 * np.sinc(qx * a / np.pi) * np.sinc(qy * a / np.pi)
-    return np.einsum("...k,k->...", slices * np.exp(1j * qz * z), 0.5 * height * w)
+    qx, qy = np.broadcast_arrays(np.asarray(qx, float), np.asarray(qy, float))
+    qz = np.asarray(qz, float)
+    slices = 4.0 * a**2 * np.sinc(qx[..., np.newaxis] * a / np.pi) * np.sinc(qy[..., np.newaxis] * a / np.pi)
+    phase = np.exp(1j * qz[..., np.newaxis] * z) * (0.5 * height * w)
+    if qx.ndim >= 1 and qx.size == qx.shape[-1] and qz.ndim >= 1 and qz.shape[-1] == 1:
+        rows, columns = phase.reshape(-1, n_nodes), slices.reshape(-1, n_nodes).T  # the slices are real
+        product = rows.real @ columns + 1j * (rows.imag @ columns)
+        return product.reshape(*qz.shape[:-1], qx.shape[-1])
+    return np.einsum("...k,...k->...", slices, phase)
 
 
 def _pyramid_ff(qx, qy, qz, D_y: float, aspect: float, top: float) -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 
 from collections.abc import Sequence
 
-from ..classify.ood import OUTLIER_LAYER, OodModel, fit
+from ..classify.ood import OUTLIER_LAYER, OUTLIER_QUANTILE, OodModel, fit
 from ..classify.predictor import Predictor
 from ..simulator.dataset import Dataset
 from ..simulator.foreign import KINDS, Setting
@@ -98,9 +98,12 @@ def calibrate(predictor: Predictor, data: Dataset, seed: int, quantile: float = 
         method += (f"; outlier exposure: a network on {outliers.stop - outliers.start} features (dense layer and "
                    f"channel statistics) trained on {len(known)} known patterns against {len(kinds)} foreign kinds "
                    f"× {per_kind} ({', '.join(kinds)})")
-    record = {"method": f"{method}; each over its held-out {100 * quantile:g}th percentile; a frame's distance is "
-                        "the largest of its layers'",
+    scaled = f"each Gaussian layer over its held-out {100 * quantile:g}th percentile"
+    if outliers is not None:
+        scaled += f", the outlier-exposure layer 1 at its {100 * OUTLIER_QUANTILE:g}th"
+    record = {"method": f"{method}; {scaled}; a frame's distance is the largest of its layers'",
               "quantile": quantile, "threshold": model.threshold, "n_train": int(train.sum()),
               "n_held_out": int(held_out.sum()), "seed": seed, "foreign_kinds": list(kinds),
-              "foreign_per_kind": per_kind if kinds else 0}
+              "foreign_per_kind": per_kind if kinds else 0,
+              "outlier_quantile": OUTLIER_QUANTILE if outliers is not None else None}
     return model, record
