@@ -15,7 +15,7 @@ from .size_net import SIZE_WEIGHTS, TARGETS, SizeNetInfo, has_size_net
 #: the layer whose activations are the first columns of ``features`` (``model.build_model``'s Dense 512 or 256)
 FEATURE_LAYER = "dense"
 #: the convolution whose channels' standard deviations over the image follow them: the paper network's second, the
-#: deep network's second stage's first. For the deep network, on a development set of benchmarks/ood (100 frames per
+#: deep network's second stage's first. For the deep network, on a development set of simulator/foreign.py (100 frames per
 #: kind, seed 2) conv2 flagged 63.2 %, conv2_2 63.1, conv3 65.6 and conv3_2 59.6 %; but with conv3 the real DESY
 #: frames, fine-tuned for, scored 0.88-1.00 (with conv2 0.53-0.59), and their rows turned ``unknown`` under small
 #: changes of the mask (README, "Robust to the mask")

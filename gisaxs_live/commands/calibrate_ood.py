@@ -34,7 +34,11 @@ def run(args: argparse.Namespace) -> int:
 
     predictor = Predictor(args.model, with_ood=False)  # the statistics are what this makes
     data = read_dataset(args.dataset)
-    model, record = calibrate(predictor, data, args.seed, args.quantile, **outlier_options(args.outliers_per_kind))
+    from rich.console import Console
+
+    with Console(stderr=True).status("fitting") as status:
+        model, record = calibrate(predictor, data, args.seed, args.quantile, **outlier_options(args.outliers_per_kind),
+                                  on_step=lambda what: status.update(f"fitting: {what}"))
     path = model.save(args.model)
     record_calibration(args.model, "ood", record, data)
     print(f"{path}: threshold {model.threshold:.2f} (the {100 * args.quantile:g}th percentile of "

@@ -227,7 +227,9 @@ def _calibrate(model_dir: Path, patterns, seed: int, realism, console, outliers:
         indices = np.sort(np.random.default_rng([seed, 5]).choice(indices, CALIBRATION_PATTERNS, replace=False))
     data = patterns.to_dataset(indices)
     predictor = Predictor(model_dir, with_ood=False)  # the statistics are what this makes
-    ood, record = calibrate(predictor, data, seed, realism=realism, **outliers)
+    with console.status("out-of-distribution flag") as status:
+        ood, record = calibrate(predictor, data, seed, realism=realism, **outliers,
+                                on_step=lambda what: status.update(f"out-of-distribution flag: {what}"))
     ood.save(model_dir)
     record_calibration(model_dir, "ood", record, data)
     console.print(f"out-of-distribution threshold {ood.threshold:.2f} (the {100 * ood.quantile:g}th percentile "

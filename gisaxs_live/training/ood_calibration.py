@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..classify.ood import OUTLIER_LAYER, OUTLIER_QUANTILE, OodModel, fit
 from ..classify.predictor import Predictor
@@ -63,17 +63,20 @@ def outlier_options(per_kind: int | None) -> dict:
 
 
 def calibrate(predictor: Predictor, data: Dataset, seed: int, quantile: float = QUANTILE,
-              realism: Realism | None = None, kinds: Sequence[str] = KINDS,
-              per_kind: int = PER_KIND) -> tuple[OodModel, dict]:
+              realism: Realism | None = None, kinds: Sequence[str] = KINDS, per_kind: int = PER_KIND,
+              on_step: Callable[[str], None] | None = None) -> tuple[OodModel, dict]:
     """(OodModel, a record for model.json) from ``data``'s train split (statistics; with ``per_kind`` frames of
     each foreign kind of ``kinds``, the outlier-exposure layer; no kinds: none) and test split (scales, threshold),
-    all made detector-like with ``realism`` (default: the model's training augmentation)."""
+    all made detector-like with ``realism`` (default: the model's training augmentation). ``on_step`` is told
+    what each stage does, as it starts."""
+    step = on_step or (lambda what: None)
     realism = checked_realism(predictor, data, realism)
     train, held_out = ~data.test, data.test
     if not held_out.any() or not train.any():
         raise ValueError("the set needs both a train and a held-out split")
     decades = predictor.info.decades
     rng = np.random.default_rng([seed, 3])
+    step(f"features of {len(data.labels)} known patterns")
     train_features = features_of(predictor, realistic_images(data.intensity[train], rng, decades, realism))
     held_features = features_of(predictor, realistic_images(data.intensity[held_out], rng, decades, realism))
     gaussian_layers = [layer for layer in predictor.feature_layers if layer.name != OUTLIER_LAYER]
@@ -85,9 +88,12 @@ def calibrate(predictor: Predictor, data: Dataset, seed: int, quantile: float = 
         plain = realistic_images(data.intensity[np.nonzero(train)[0][pick]], np.random.default_rng([seed, 14]),
                                  decades)
         known = np.concatenate([train_features[pick], features_of(predictor, plain)])
+        step(f"{len(kinds)} kinds × {per_kind} foreign frames")
         foreign = features_of(predictor, foreign_images(Setting.of_set(data.attrs, data.grid), decades, realism,
                                                         seed, per_kind, kinds))
+        step("the outlier-exposure network")
         outliers = fit_outlier_layer(spec, known, foreign, seed)
+    step("the class Gaussians")
     model = fit(train_features, data.labels[train], len(data.class_names), held_features, quantile,
                 layers=gaussian_layers, seed=seed, outliers=outliers)
     layers = ", ".join(f"{layer.name} ({layer.stop - layer.start} features, {layer.components} Gaussian"
