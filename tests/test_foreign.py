@@ -93,3 +93,17 @@ def test_an_upside_down_frame_is_a_known_pattern_with_its_rows_reversed(setting)
 def test_an_unknown_kind_is_refused(setting):
     with pytest.raises(ValueError, match="unknown kind of foreign frame 'lamellae'"):
         foreign_intensities("lamellae", 1, 0, setting)
+
+
+def test_the_setting_of_a_simulated_set_is_its_experiment(tmp_path, setting):
+    """``Setting.of_set``: the foreign frames of a calibration are made at the experiment the set was simulated
+    for, read back from the set's attributes."""
+    from gisaxs_live.simulator.dataset import random_specs, read_dataset, simulation_of, write_dataset
+
+    path = tmp_path / "small.h5"
+    write_dataset(path, random_specs(1, 0, 0.5), load_config(), seed=0, protocol="random", workers=1)
+    data = read_dataset(path, with_intensity=False)
+    assert Setting.of_set(data.attrs, data.grid) == setting
+    attrs = {k: v for k, v in data.attrs.items() if k != "simulation"}
+    with pytest.raises(ValueError, match="the set has no attribute 'simulation'"):
+        simulation_of(attrs)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -258,17 +259,28 @@ class Dataset:
 
 
 def experiment_of(attrs) -> Experiment:
-    """The experiment a set was simulated for, from its attributes (``write_dataset``)."""
-    return Experiment(wavelength_nm=float(attrs["wavelength_nm"]),
-                      incidence_angle_deg=float(attrs["incidence_angle_deg"]),
-                      substrate=Material(**json.loads(attrs["substrate"])),
-                      particle=Material(**json.loads(attrs["particle"])),
-                      volume_fraction=float(attrs["volume_fraction"]))
+    """The experiment a set was simulated for, from its attributes (``write_dataset``); a ValueError naming the
+    missing attribute for a set written without it."""
+    with _attribute_error():
+        return Experiment(wavelength_nm=float(attrs["wavelength_nm"]),
+                          incidence_angle_deg=float(attrs["incidence_angle_deg"]),
+                          substrate=Material(**json.loads(attrs["substrate"])),
+                          particle=Material(**json.loads(attrs["particle"])),
+                          volume_fraction=float(attrs["volume_fraction"]))
 
 
 def simulation_of(attrs) -> Simulation:
     """The simulator's resolution a set was made with, from its attributes (``write_dataset``)."""
-    return Simulation(**json.loads(attrs["simulation"]))
+    with _attribute_error():
+        return Simulation(**json.loads(attrs["simulation"]))
+
+
+@contextmanager
+def _attribute_error():
+    try:
+        yield
+    except KeyError as exc:
+        raise ValueError(f"the set has no attribute {exc.args[0]!r}: simulate it again with this version") from None
 
 
 def read_dataset(path: str | Path, with_intensity: bool = True) -> Dataset:

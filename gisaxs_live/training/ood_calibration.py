@@ -6,9 +6,9 @@ Detector-like = the model's own training augmentation (``model_realism``)."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from collections.abc import Callable, Sequence
+
+import numpy as np
 
 from ..classify.ood import OUTLIER_LAYER, OUTLIER_QUANTILE, OodModel, fit
 from ..classify.predictor import Predictor
@@ -48,7 +48,7 @@ def checked_realism(predictor: Predictor, data: Dataset, realism: Realism | None
 
 
 def features_of(predictor: Predictor, images: np.ndarray) -> np.ndarray:
-    """``Predictor.forward``'s features (N, 576) of uint8 images, in batches."""
+    """``Predictor.forward``'s features (N, ``predictor.feature_layers[-1].stop``) of uint8 images, in batches."""
     return np.concatenate([predictor.forward(images[i:i + BATCH])[1] for i in range(0, len(images), BATCH)])
 
 
