@@ -19,6 +19,7 @@ from gisaxs_live.simulator.foreign import KINDS
 from gisaxs_live.simulator.shards import IntensityView, PatternSet, Shard, shard_name, write_manifest
 from gisaxs_live.simulator.shapes import CLASS_NAMES
 from gisaxs_live.training.augment import Realism
+from gisaxs_live.training.ood_calibration import HELD_OUT_DRAWS, QUANTILE
 from gisaxs_live.training.train import TrainSettings, _keras_schedule, learning_rate_at, train_classifier
 
 
@@ -70,7 +71,8 @@ def test_fine_tuning_on_a_tiny_set_keeps_the_classes_and_writes_a_loadable_model
     assert meta["fine_tuned_from"]["path"] == str(bundled_model_dir())
     assert meta["training"]["epochs"] == 1 and len(meta["training"]["history"]) == 1
     assert meta["randomisation"]["wavelength_band"] > 0 and meta["augmentation"]["smear_bins"] > 0
-    assert (out / "ood.npz").exists() and meta["ood"]["quantile"] == 0.99  # the flag comes with every model
+    assert (out / "ood.npz").exists() and meta["ood"]["quantile"] == QUANTILE  # the flag comes with every model
+    assert meta["ood"]["held_out_draws"] == HELD_OUT_DRAWS > 1
     # 8 held-out patterns are too few for a 95 % answer set: every answer names every family
     assert meta["answer"]["level"] == 0.95 and meta["answer"]["threshold"] == EVERY_FAMILY
     assert meta["answer"]["held_out"]["coverage"] == 1.0 and meta["answer"]["held_out"]["mean_size"] == 7.0

@@ -192,7 +192,7 @@ def render_markdown(facts: dict[str, Any]) -> str:
     if ood:
         lines += [f"{ood['method']}; `ood_score` = distance / {ood['threshold']:.2f}, the "
                   f"{100 * ood['quantile']:g}th percentile over {ood['n_held_out']} detector-like held-out patterns "
-                  "of the known classes. A row with `ood_score` > 1 has status `unknown`."]
+                  f"of the known classes{_draws(ood)}. A row with `ood_score` > 1 has status `unknown`."]
     else:
         lines += ["Not calibrated: rows have no `ood_score` and never status `unknown` "
                   "(`gisaxs-live calibrate-ood --model DIR SET.h5`)."]
@@ -243,3 +243,9 @@ def _material(m: dict) -> str:
     if m.get("formula"):
         return f"{m['formula']} ({m['density_g_cm3']:g} g/cm³)"
     return f"δ = {m['delta']:g}, β = {m['beta']:g}"
+
+
+def _draws(ood: dict) -> str:
+    """", each made detector-like N times" where the calibration drew the held-out patterns more than once."""
+    draws = ood.get("held_out_draws", 1)
+    return f", each made detector-like {draws} times" if draws > 1 else ""

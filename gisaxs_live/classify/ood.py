@@ -12,8 +12,8 @@ images. A frame's distance in the layer is
 (subtracting the background term removes what every pattern shares, which helps against foreign shapes close
 to the known ones), divided by its own ``quantile`` over held-out detector-like patterns of the known classes
 (1 at that quantile in every layer). The frame's distance is the largest of its layers', and ``ood_score`` =
-that / its ``quantile`` over the same held-out patterns (0.99: about 1 % of genuine frames are flagged). A
-score above 1 makes the row ``unknown``.
+that / its ``quantile`` over the same held-out patterns (``training.ood_calibration.QUANTILE``, 0.985: about
+1.5 % of genuine frames are flagged). A score above 1 makes the row ``unknown``.
 
 The layers (``Predictor.feature_layers``: columns of one feature vector): the dense layer's activations (512 in the
 paper network, 256 in the deep one) with one mean per class (μ_k = the class means), and the standard deviation
@@ -54,10 +54,10 @@ OOD_FILE = "ood.npz"
 OUTLIER_LAYER = "outliers"
 #: the held-out quantile at which the outlier-exposure layer's distance is 1 (the Gaussian layers': ``quantile``).
 #: Higher than theirs: in its eyes real frames lie further from the simulation than simulated held-out frames do
-#: (the DESY series, fine-tuned for, at 0.77-1.17 of the threshold with its 99th percentile, 0.62-0.95 with its
-#: 99.8th), so it speaks only for frames more foreign-like than all but 2 in 1000 simulated known frames
-#: (benchmarks/bench_ood.py, bundled model: 93.9 % of the foreign frames flagged at 0.99, 91.9 % at 0.998,
-#: 89.4 % at 0.999; README)
+#: (the DESY series, fine-tuned for, with one network: at 0.77-1.17 of the threshold at its 99th percentile,
+#: 0.62-0.95 at its 99.8th), so it speaks only for frames more foreign-like than all but 2 in 1000 simulated
+#: known frames (one network, bundled model: 93.9 % of the foreign frames flagged at 0.99, 91.9 % at 0.998,
+#: 89.4 % at 0.999; README, "None of these")
 OUTLIER_QUANTILE = 0.998
 
 
@@ -98,9 +98,9 @@ class LayerGaussians:
 class OutlierLayer:
     """Outlier exposure: a small network that tells detector-like patterns of the known classes from frames of
     ``simulator.foreign``'s kinds, on the columns [start, stop) of the features, standardised by ``centre`` and
-    ``spread`` (D,): ReLU(x W1 + b1) · w2 + b2 is the logit of "foreign". Its distance is (logit − ``offset``) /
-    ``scale``: 0 at the held-out known patterns' median logit and 1 at their ``quantile``, as the Gaussian
-    layers' are 1 there."""
+    ``spread`` (D,): the mean over an ensemble of K networks of ReLU(x W1 + b1) · w2 + b2, W1 (K, D, H), b1 (K, H),
+    w2 (K, H), b2 (K,), is the logit of "foreign". Its distance is (logit − ``offset``) / ``scale``: 0 at the
+    held-out known patterns' median logit and 1 at their ``OUTLIER_QUANTILE``."""
 
     name: str
     start: int
@@ -115,9 +115,10 @@ class OutlierLayer:
     scale: float = 1.0
 
     def logits(self, features: np.ndarray) -> np.ndarray:
-        """The network's logit of "foreign" per row of ``features`` (N, ≥ stop)."""
+        """The ensemble's mean logit of "foreign" per row of ``features`` (N, ≥ stop)."""
         x = (np.asarray(features, np.float64)[:, self.start:self.stop] - self.centre) / self.spread
-        return np.maximum(x @ self.w1 + self.b1, 0.0) @ self.w2 + float(self.b2)
+        hidden = np.maximum(x[np.newaxis] @ self.w1 + self.b1[:, np.newaxis, :], 0.0)  # (K, N, H)
+        return ((hidden @ self.w2[:, :, np.newaxis])[:, :, 0] + self.b2[:, np.newaxis]).mean(axis=0)
 
     def distances(self, features: np.ndarray) -> np.ndarray:
         """(logit − offset) / scale per row of ``features``."""
@@ -204,7 +205,7 @@ def _layer(kind: str, name: str, start: int, stop: int, arrays: list[np.ndarray]
            offset: float) -> Layer:
     if kind == "outliers":
         centre, spread, w1, b1, w2, b2 = arrays
-        return OutlierLayer(name, start, stop, centre, spread, w1, b1, w2, float(b2), offset, scale)
+        return OutlierLayer(name, start, stop, centre, spread, w1, b1, w2, np.atleast_1d(b2), offset, scale)
     if kind != "gaussians":
         raise ValueError(f"unknown kind of layer {kind!r}")
     return LayerGaussians(name, start, stop, *arrays, scale)
@@ -213,12 +214,13 @@ def _layer(kind: str, name: str, start: int, stop: int, arrays: list[np.ndarray]
 def fit(features: np.ndarray, labels: np.ndarray, n_classes: int, held_out: np.ndarray,
         quantile: float = 0.99, shrinkage: float = 0.05, layers: Sequence[LayerSpec] | None = None,
         seed: int = 0, outliers: OutlierLayer | None = None,
-        outlier_quantile: float = OUTLIER_QUANTILE) -> OodModel:
+        outlier_quantile: float = OUTLIER_QUANTILE, outlier_held_out: np.ndarray | None = None) -> OodModel:
     """Each layer's Gaussians from training ``features`` (N, D) with ``labels`` (default: one layer, all columns,
     the class means); each layer's scale and the threshold are the ``quantile`` of the distances of the
     ``held_out`` features (M, D) of known classes. ``seed``: the k-means starts. ``outliers``: a trained
     outlier-exposure layer (``training/outlier_exposure.py``) to add, given its offset and scale here: 1 at its
-    held-out ``outlier_quantile``."""
+    ``outlier_quantile`` over ``held_out`` and ``outlier_held_out`` (more held-out features (K, D), for a steadier
+    high quantile)."""
     f = np.asarray(features, np.float64)
     held = np.asarray(held_out, np.float64)
     labels = np.asarray(labels)
@@ -249,7 +251,8 @@ def fit(features: np.ndarray, labels: np.ndarray, n_classes: int, held_out: np.n
                              "classes: cannot calibrate")
         fitted.append(dataclasses.replace(layer, scale=scale))
     if outliers is not None:
-        median, top = np.quantile(outliers.logits(held), [0.5, outlier_quantile])
+        both = held if outlier_held_out is None else np.concatenate([held, np.asarray(outlier_held_out, np.float64)])
+        median, top = np.quantile(outliers.logits(both), [0.5, outlier_quantile])
         if top <= median:
             raise ValueError(f"the {outliers.name} layer gives the held-out features one logit: cannot calibrate")
         fitted.append(dataclasses.replace(outliers, offset=float(median), scale=float(top - median)))

@@ -42,5 +42,5 @@ def run(args: argparse.Namespace) -> int:
     path = model.save(args.model)
     record_calibration(args.model, "ood", record, data)
     print(f"{path}: threshold {model.threshold:.2f} (the {100 * args.quantile:g}th percentile of "
-          f"{record['n_held_out']} held-out patterns)")
+          f"{record['n_held_out']} held-out patterns, each made detector-like {record['held_out_draws']} times)")
     return 0

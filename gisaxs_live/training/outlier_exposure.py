@@ -13,7 +13,7 @@ this one as far as it shares features with the kinds shown (``benchmarks/bench_o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -23,7 +23,9 @@ from .augment import Realism, realistic_images
 
 #: foreign frames simulated per kind (the pyramids cost 0.3 s each on one core)
 PER_KIND = 150
-#: hidden units, training epochs, batch size and learning rate of the network
+#: networks in the ensemble (their logits averaged: a steadier tail than one network's), and each one's hidden
+#: units, training epochs, batch size and learning rate
+ENSEMBLE = 3
 HIDDEN = 128
 EPOCHS = 40
 BATCH = 128
@@ -47,11 +49,10 @@ def mixed_images(intensity: np.ndarray, rng: np.random.Generator, decades: float
                            realistic_images(intensity[half:], rng, decades, Realism())])
 
 
-def fit_outlier_layer(spec: LayerSpec, known: np.ndarray, foreign: np.ndarray, seed: int,
-                      on_epoch: Callable[[int], None] | None = None) -> OutlierLayer:
-    """An ``OutlierLayer`` on ``spec``'s columns, trained on features of ``known`` (N, D) and ``foreign`` (M, D)
-    patterns with binary cross-entropy, each side weighted to half the total; its offset and scale are set by
-    ``ood.fit`` on held-out patterns."""
+def fit_outlier_layer(spec: LayerSpec, known: np.ndarray, foreign: np.ndarray, seed: int) -> OutlierLayer:
+    """An ``OutlierLayer`` on ``spec``'s columns: ENSEMBLE networks, each trained from its own start on features of
+    ``known`` (N, D) and ``foreign`` (M, D) patterns with binary cross-entropy, each side weighted to half the
+    total; its offset and scale are set by ``ood.fit`` on held-out patterns."""
     import keras
 
     if spec.name != OUTLIER_LAYER:
@@ -66,13 +67,14 @@ def fit_outlier_layer(spec: LayerSpec, known: np.ndarray, foreign: np.ndarray, s
     x = ((np.concatenate([known, foreign]) - centre) / spread).astype(np.float32)
     y = np.concatenate([np.zeros(len(known)), np.ones(len(foreign))]).astype(np.float32)
     weight = np.where(y == 1.0, 0.5 * len(x) / len(foreign), 0.5 * len(x) / len(known)).astype(np.float32)
-    keras.utils.set_random_seed(seed)
-    network = keras.Sequential([keras.Input((x.shape[1],)), keras.layers.Dense(HIDDEN, activation="relu"),
-                                keras.layers.Dropout(DROPOUT), keras.layers.Dense(1)])
-    network.compile(keras.optimizers.Adam(LEARNING_RATE), keras.losses.BinaryCrossentropy(from_logits=True))
-    callbacks = [] if on_epoch is None else [keras.callbacks.LambdaCallback(
-        on_epoch_end=lambda epoch, logs: on_epoch(epoch + 1))]
-    network.fit(x, y, sample_weight=weight, epochs=EPOCHS, batch_size=BATCH, verbose=0, callbacks=callbacks)
-    (w1, b1), (w2, b2) = (layer.get_weights() for layer in (network.layers[0], network.layers[2]))
-    return OutlierLayer(spec.name, spec.start, spec.stop, centre, spread, w1.astype(np.float64),
-                        b1.astype(np.float64), w2[:, 0].astype(np.float64), float(b2[0]))
+    weights = []
+    for member in range(ENSEMBLE):
+        keras.utils.set_random_seed(seed * ENSEMBLE + member)
+        network = keras.Sequential([keras.Input((x.shape[1],)), keras.layers.Dense(HIDDEN, activation="relu"),
+                                    keras.layers.Dropout(DROPOUT), keras.layers.Dense(1)])
+        network.compile(keras.optimizers.Adam(LEARNING_RATE), keras.losses.BinaryCrossentropy(from_logits=True))
+        network.fit(x, y, sample_weight=weight, epochs=EPOCHS, batch_size=BATCH, verbose=0)
+        (w1, b1), (w2, b2) = (layer.get_weights() for layer in (network.layers[0], network.layers[2]))
+        weights.append((w1, b1, w2[:, 0], b2[0]))
+    w1, b1, w2, b2 = (np.stack([member[i] for member in weights]).astype(np.float64) for i in range(4))
+    return OutlierLayer(spec.name, spec.start, spec.stop, centre, spread, w1, b1, w2, b2)
