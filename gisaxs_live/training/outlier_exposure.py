@@ -1,5 +1,5 @@
 """Outlier exposure (Hendrycks, Mazeika & Dietterich, ICLR 2019, "Deep anomaly detection with outlier exposure"):
-the out-of-distribution score's ``OutlierLayer`` (``classify/ood.py``), a small network on the classifier's
+the out-of-distribution score's ``OutlierLayer`` (``classify/ood.py``), small networks on the classifier's
 features trained to tell detector-like patterns of the known classes from frames of ``simulator.foreign``'s
 kinds (other shapes, a grating, a SAXS ring, a bare Yoneda band, noise, wrong geometries).
 
@@ -7,8 +7,8 @@ Both sides are made detector-like twice over, half with the model's own training
 effects too) and half with the plain ``Realism()`` that ``evaluate --noise`` uses, so that neither kind of
 augmentation tells the sides apart. The classifier is not changed; the layer reads its features.
 
-It recognises the kinds it was shown. A kind it was not shown is caught by the Gaussian layers as before, and by
-this one as far as it shares features with the kinds shown (``benchmarks/bench_ood.py --leave-one-out``).
+They recognise the kinds they were shown. A kind they were not shown is caught by the Gaussian layers as before,
+and by them as far as it shares features with the kinds shown (``benchmarks/bench_ood.py --leave-one-out``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from ..classify.ood import OUTLIER_LAYER, LayerSpec, OutlierLayer
 from ..simulator.foreign import KINDS, Setting, foreign_intensities
 from .augment import Realism, realistic_images
 
-#: foreign frames simulated per kind (the pyramids cost 0.3 s each on one core)
+#: foreign frames simulated per kind (the pyramids take most of the time: the general DWBA path, 132 size and
+#: orientation nodes a frame)
 PER_KIND = 150
 #: networks in the ensemble (their logits averaged: a steadier tail than one network's), and each one's hidden
 #: units, training epochs, batch size and learning rate
