@@ -42,21 +42,16 @@ def main() -> int:
     from gisaxs_live.simulator.dataset import random_specs, read_dataset, write_dataset
     from gisaxs_live.simulator.foreign import KINDS
     from gisaxs_live.training.augment import realistic_images
+    from gisaxs_live.training.ood_calibration import features_of
 
     predictor = Predictor(args.model)
     if predictor.ood is None:
         print(f"{predictor.info.path}: no out-of-distribution statistics (gisaxs-live calibrate-ood)")
         return 1
 
-    def features(images: np.ndarray) -> np.ndarray:
-        return np.concatenate([predictor.forward(images[i:i + 256])[1] for i in range(0, len(images), 256)])
-
-    def scores(images: np.ndarray) -> np.ndarray:
-        return predictor.ood_scores(features(images))
-
     layers = predictor.ood.layers
     flagged, by_layer = {}, {}
-    frames = {kind: features(foreign_test_images(kind, args.per_kind, predictor.info.decades, args.seed))
+    frames = {kind: features_of(predictor, foreign_test_images(kind, args.per_kind, predictor.info.decades, args.seed))
               for kind in KINDS}
     for kind in KINDS:
         f = frames[kind]
@@ -76,7 +71,7 @@ def main() -> int:
         known = read_dataset(known_path)
         test = known.test if known.test.any() else np.ones(len(known.labels), bool)
         images = realistic_images(known.intensity[test], np.random.default_rng(77), predictor.info.decades)
-        false_flags = 100.0 * float(np.mean(scores(images) > 1.0))
+        false_flags = 100.0 * float(np.mean(predictor.ood_scores(features_of(predictor, images)) > 1.0))
     mean = float(np.mean(list(flagged.values())))
     print(f"all kinds: {mean:.1f} % flagged; known classes with detector-like noise: {false_flags:.1f} % flagged "
           f"({int(test.sum())} patterns)")
@@ -94,14 +89,10 @@ def main() -> int:
 def foreign_test_images(kind: str, n: int, decades: float, seed: int = 1):
     """The benchmark's frames of one foreign kind at the default config, plain detector-like noise."""
     from gisaxs_live.config import load_config
-    from gisaxs_live.preprocess.qgrid import QGrid
     from gisaxs_live.simulator.foreign import Setting, foreign_intensities
-    from gisaxs_live.simulator.pattern import Optics
     from gisaxs_live.training.augment import Realism, realistic_images
 
-    config = load_config()
-    setting = Setting(QGrid.for_experiment(config.experiment, config.grid), Optics.from_experiment(config.experiment),
-                      config.simulation)
+    setting = Setting.of_config(load_config())
     return realistic_images(foreign_intensities(kind, n, seed, setting), np.random.default_rng([seed, 99]), decades,
                             Realism(p_clean=0.0))
 
@@ -112,9 +103,9 @@ def leave_one_out(predictor, data, frames: dict, known_images) -> dict:
     import dataclasses
 
     from gisaxs_live.simulator.foreign import KINDS
-    from gisaxs_live.training.ood_calibration import calibrate
+    from gisaxs_live.training.ood_calibration import calibrate, features_of
 
-    known = np.concatenate([predictor.forward(known_images[i:i + 256])[1] for i in range(0, len(known_images), 256)])
+    known = features_of(predictor, known_images)
     out = {}
     for left_out in (None, *KINDS):
         kinds = [kind for kind in KINDS if kind != left_out]

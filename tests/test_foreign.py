@@ -9,10 +9,8 @@ import numpy as np
 import pytest
 
 from gisaxs_live.config import load_config
-from gisaxs_live.preprocess.qgrid import QGrid
 from gisaxs_live.simulator.foreign import (KINDS, Setting, _cone_ff, _core_shell_ff, foreign_intensities,
                                            square_frustum_amplitude)
-from gisaxs_live.simulator.pattern import Optics
 from gisaxs_live.simulator.shapes._amplitude import polygon_amplitude, regular_polygon, sphere_amplitude
 
 Q = np.linspace(-1.5, 1.5, 7)
@@ -69,9 +67,7 @@ def test_a_cone_whose_top_is_its_base_is_a_cylinder():
 
 @pytest.fixture(scope="module")
 def setting() -> Setting:
-    config = load_config()
-    return Setting(QGrid.for_experiment(config.experiment, config.grid), Optics.from_experiment(config.experiment),
-                   config.simulation)
+    return Setting.of_config(load_config())
 
 
 @pytest.mark.parametrize("kind", [k for k in KINDS if k != "pyramid"])  # the pyramid costs 0.3 s a frame

@@ -226,9 +226,7 @@ def test_the_bundled_flag_catches_frames_of_each_layers_kind(model_dir):
     through the outlier-exposure layer."""
     from gisaxs_live.classify.predictor import Predictor
     from gisaxs_live.config import load_config
-    from gisaxs_live.preprocess.qgrid import QGrid
     from gisaxs_live.simulator.foreign import Setting, foreign_intensities
-    from gisaxs_live.simulator.pattern import Optics
     from gisaxs_live.training.augment import Realism, realistic_images
 
     predictor = Predictor(model_dir)
@@ -236,8 +234,7 @@ def test_the_bundled_flag_catches_frames_of_each_layers_kind(model_dir):
     if [layer.name for layer in predictor.ood.layers] != ["dense", "conv2_std", OUTLIER_LAYER]:
         pytest.skip("the model's statistics predate the outlier-exposure layer: gisaxs-live calibrate-ood SET --model DIR")
     config = load_config()
-    setting = Setting(QGrid.for_experiment(config.experiment, config.grid), Optics.from_experiment(config.experiment),
-                      config.simulation)
+    setting = Setting.of_config(config)
     for kind, least, layer in (("grating", 0.8, 1), ("core_shell", 0.8, 2)):  # 100 and 97.5 % on the benchmark
         intensity = foreign_intensities(kind, 20, 11, setting)
         images = realistic_images(intensity, np.random.default_rng(11), predictor.info.decades, Realism(p_clean=0.0))

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import Simulation
+from ..config import Config, Simulation
 from ..preprocess.qgrid import QGrid, grid_wavevectors
 from .dataset import experiment_of, random_specs, simulation_of
 from .optics import fresnel_r
@@ -115,6 +115,12 @@ class Setting:
     grid: QGrid
     optics: Optics
     simulation: Simulation
+
+    @classmethod
+    def of_config(cls, config: Config) -> "Setting":
+        """The setting of a config's experiment, grid and simulation."""
+        return cls(QGrid.for_experiment(config.experiment, config.grid), Optics.from_experiment(config.experiment),
+                   config.simulation)
 
     @classmethod
     def of_set(cls, attrs, grid: QGrid) -> "Setting":
