@@ -97,7 +97,7 @@ class LayerGaussians:
 
 @dataclass(frozen=True)
 class OutlierLayer:
-    """Outlier exposure: a small network that tells detector-like patterns of the known classes from frames of
+    """Outlier exposure: small networks that tell detector-like patterns of the known classes from frames of
     ``simulator.foreign``'s kinds, on the columns [start, stop) of the features, standardised by ``centre`` and
     ``spread`` (D,): the mean over an ensemble of K networks of ReLU(x W1 + b1) · w2 + b2, W1 (K, D, H), b1 (K, H),
     w2 (K, H), b2 (K,), is the logit of "foreign". Its distance is (logit − ``offset``) / ``scale``: 0 at the
@@ -206,7 +206,7 @@ def _layer(kind: str, name: str, start: int, stop: int, arrays: list[np.ndarray]
            offset: float) -> Layer:
     if kind == "outliers":
         centre, spread, w1, b1, w2, b2 = arrays
-        return OutlierLayer(name, start, stop, centre, spread, w1, b1, w2, np.atleast_1d(b2), offset, scale)
+        return OutlierLayer(name, start, stop, centre, spread, w1, b1, w2, b2, offset, scale)
     if kind != "gaussians":
         raise ValueError(f"unknown kind of layer {kind!r}")
     return LayerGaussians(name, start, stop, *arrays, scale)

@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
                                   train_classifier)
 
     console = Console(stderr=True)
-    outlier_options(args.outliers_per_kind)  # a bad count stops here, not after the training
+    outliers = outlier_options(args.outliers_per_kind)  # a bad count stops here, not after the training
     config = load_config(args.config)
     grid = QGrid.for_experiment(config.experiment, config.grid)
     base = TrainSettings()
@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         meta["fine_tuned_from"] = {"path": str(args.from_model), "experiment": parent.meta["experiment"],
                                    "training_set_sha256": parent.meta.get("training_set", {}).get("sha256")}
     (args.out / META).write_text(json.dumps(meta, indent=1, default=list))
-    _calibrate(args.out, data, args.seed, realism, console, outlier_options(args.outliers_per_kind))
+    _calibrate(args.out, data, args.seed, realism, console, outliers)
     if args.size:
         _train_size(args, settings, data, val_images, realism, console)
     console.print(f"model written to {args.out}: held-out top-1 {noisy['top1']:.1f} % (noisy), "

@@ -106,17 +106,17 @@ def calibrate(predictor: Predictor, data: Dataset, seed: int, quantile: float = 
                        f"{'s' if layer.components > 1 else ''} per class)" for layer in gaussian_layers)
     method = ("relative Mahalanobis distance (nearest class Gaussian, shared covariance, less the distance to the "
               f"background Gaussian) in each layer, {layers}")
+    scaled = f"each Gaussian layer over its held-out {100 * quantile:g}th percentile"
     if outliers is not None:
         method += (f"; outlier exposure: {len(outliers.w1)} networks (mean logit) on {outliers.stop - outliers.start} "
                    f"features (dense layer and channel statistics) trained on {len(known)} known patterns against "
                    f"{len(kinds)} foreign kinds × {per_kind} ({', '.join(kinds)})")
-    scaled = f"each Gaussian layer over its held-out {100 * quantile:g}th percentile"
-    if outliers is not None:
         scaled += (f", the outlier-exposure layer 1 at its {100 * OUTLIER_QUANTILE:g}th (over the held-out patterns "
                    "again with the plain augmentation too)")
     record = {"method": f"{method}; {scaled}; a frame's distance is the largest of its layers'",
               "quantile": quantile, "threshold": model.threshold, "n_train": int(train.sum()),
-              "n_held_out": int(held_out.sum()), "held_out_draws": HELD_OUT_DRAWS, "seed": seed, "foreign_kinds": list(kinds),
+              "n_held_out": int(held_out.sum()), "held_out_draws": HELD_OUT_DRAWS, "seed": seed,
+              "foreign_kinds": list(kinds),
               "foreign_per_kind": per_kind if kinds else 0,
               "outlier_quantile": OUTLIER_QUANTILE if outliers is not None else None}
     return model, record
