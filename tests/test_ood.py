@@ -143,6 +143,22 @@ def test_outlier_exposure_flags_foreign_frames_that_lie_inside_the_class_gaussia
     np.testing.assert_allclose(back.score(test), model.score(test), rtol=1e-4, atol=1e-4)
 
 
+def test_the_outlier_networks_start_apart_and_a_seed_gives_the_same_ensemble_again():
+    """The ENSEMBLE networks are trained side by side from their own starts: they differ from one another, and
+    fitting again with the same seed gives the same weights."""
+    from gisaxs_live.training.outlier_exposure import ENSEMBLE, fit_outlier_layer
+
+    rng = np.random.default_rng(2)
+    known, foreign = rng.normal(size=(600, 4)), rng.normal(0.5, 0.3, size=(200, 4))
+    spec = LayerSpec(OUTLIER_LAYER, 0, 4)
+    layer = fit_outlier_layer(spec, known, foreign, seed=1)
+    assert layer.w1.shape == (ENSEMBLE, 4, layer.b1.shape[1]) and layer.w2.shape == layer.b1.shape
+    assert ENSEMBLE > 1 and not np.allclose(layer.w1[0], layer.w1[1])
+    again = fit_outlier_layer(spec, known, foreign, seed=1)
+    np.testing.assert_array_equal(again.w1, layer.w1)
+    np.testing.assert_array_equal(again.b2, layer.b2)
+
+
 def test_the_outlier_layer_is_trained_only_on_its_own_columns():
     with pytest.raises(ValueError, match="is not the outlier-exposure layer"):
         from gisaxs_live.training.outlier_exposure import fit_outlier_layer
