@@ -10,7 +10,7 @@ import pytest
 
 from gisaxs_live.config import load_config
 from gisaxs_live.simulator.foreign import (KINDS, Setting, _cone_ff, _core_shell_ff, foreign_intensities, foreign_set,
-                                           foreign_set_in_background, square_frustum_amplitude)
+                                           square_frustum_amplitude)
 from gisaxs_live.simulator.shapes._amplitude import polygon_amplitude, regular_polygon, sphere_amplitude
 
 Q = np.linspace(-1.5, 1.5, 7)
@@ -114,16 +114,3 @@ def test_a_set_of_several_kinds_is_each_kind_in_turn_whatever_the_number_of_proc
     np.testing.assert_array_equal(foreign_set(kinds, 3, [4, 11], setting, workers=2), here)
     np.testing.assert_array_equal(here[3:6], foreign_intensities("cone", 3, [4, 11], setting))
     np.testing.assert_array_equal(foreign_set(("cone",), 2, [4, 11], setting, workers=1), here[3:5])
-
-
-def test_frames_simulated_in_the_background_are_the_frames_made_here(setting):
-    """``foreign_set_in_background`` (the training's idle cores): the same frames as ``foreign_set``, waited for
-    once; the block stops its workers."""
-    kinds = ("cone", "saxs_ring")
-    with foreign_set_in_background(kinds, 2, [4, 11], setting, workers=2) as wait:
-        frames = wait()
-        assert wait() is frames
-    np.testing.assert_array_equal(frames, foreign_set(kinds, 2, [4, 11], setting, workers=1))
-    with pytest.raises(ValueError, match="unknown kind of foreign frame 'lamellae'"):
-        with foreign_set_in_background(("lamellae",), 1, 0, setting):
-            pass

@@ -68,8 +68,6 @@ def run(args: argparse.Namespace) -> int:
     from ..training.augment import Realism, held_out_images, set_realism
     from ..training.evaluate import metrics
     from ..training.ood_calibration import outlier_options
-    from ..training.outlier_exposure import foreign_frames_ahead
-    from ..simulator.foreign import Setting
     from ..training.provenance import dataset_hash, experiment_record
     from ..training.train import (FINE_TUNE, ONE_CHUNK_MAX, TrainSettings, predict_images, resolve_precision,
                                   train_classifier)
@@ -110,46 +108,44 @@ def run(args: argparse.Namespace) -> int:
     decades = float(data.attrs["scale_decades"])
     realism = set_realism(data.attrs, data.grid) if args.randomise else Realism()
     val_images = held_out_images(data, val, args.seed, realism)
-    # the flag's foreign frames are simulated meanwhile, on the cores the training leaves idle
-    with foreign_frames_ahead(Setting.of_set(data.attrs, data.grid), args.seed, **outliers) as foreign:
-        # a set of up to ONE_CHUNK_MAX training patterns is read once, larger ones stream from the file or shards
-        train_intensity = data.intensity(train) if len(train) <= ONE_CHUNK_MAX else IntensityView(data, train)
-        with epoch_progress(console, "training", settings.epochs) as on_epoch:
-            model, reports = train_classifier(train_intensity, data.labels[train], val_images, data.labels[val],
-                                              len(data.class_names), decades, settings, realism, on_epoch)
-        trained = time.perf_counter()
-        del train_intensity
-        noisy = metrics(predict_images(model, val_images), data.labels[val], data.class_names)
-        clean = metrics(np.concatenate([predict_images(model, data.images(part)) for part in _parts(val)]),
-                        data.labels[val], data.class_names)
-        model.save_weights(args.out / WEIGHTS)
-        experiment = experiment_of(data.attrs)
-        recipe = {k: v for k, v in asdict(settings).items() if k != "initial_weights"}
-        recipe["precision"] = resolve_precision(settings.precision)
-        meta = {
-            "class_names": list(data.class_names),
-            "qgrid": json.loads(data.attrs["qgrid"]),
-            "scale_decades": decades,
-            "experiment": experiment_record(experiment),
-            "architecture": settings.architecture,
-            "simulator_version": SIMULATOR_VERSION,
-            "gisaxs_live_version": __version__,
-            "training_set": {"path": str(dataset_path), "protocol": str(data.attrs["protocol"]),
-                             "seed": int(data.attrs["seed"]), "sha256": dataset_hash(data),
-                             "n_train": len(train), "n_held_out": len(val)},
-            "augmentation": asdict(realism),
-            "randomisation": json.loads(data.attrs.get("randomisation", "null")),
-            "training": {"epochs": len(reports), "seed": args.seed, "settings": recipe,
-                         "history": [r.__dict__ for r in reports],
-                         "seconds_simulation": simulated - started, "seconds_training": trained - simulated,
-                         "cpu_seconds": _cpu_seconds(), "load_average": list(os.getloadavg())},
-            "metrics": {"held_out_noisy": noisy, "held_out_clean": clean},
-        }
-        if args.from_model is not None:
-            meta["fine_tuned_from"] = {"path": str(args.from_model), "experiment": parent.meta["experiment"],
-                                       "training_set_sha256": parent.meta.get("training_set", {}).get("sha256")}
-        (args.out / META).write_text(json.dumps(meta, indent=1, default=list))
-        _calibrate(args.out, data, args.seed, realism, console, outliers, foreign)
+    # a set of up to ONE_CHUNK_MAX training patterns is read once, larger ones stream from the file or shards
+    train_intensity = data.intensity(train) if len(train) <= ONE_CHUNK_MAX else IntensityView(data, train)
+    with epoch_progress(console, "training", settings.epochs) as on_epoch:
+        model, reports = train_classifier(train_intensity, data.labels[train], val_images, data.labels[val],
+                                          len(data.class_names), decades, settings, realism, on_epoch)
+    trained = time.perf_counter()
+    del train_intensity
+    noisy = metrics(predict_images(model, val_images), data.labels[val], data.class_names)
+    clean = metrics(np.concatenate([predict_images(model, data.images(part)) for part in _parts(val)]), data.labels[val],
+                    data.class_names)
+    model.save_weights(args.out / WEIGHTS)
+    experiment = experiment_of(data.attrs)
+    recipe = {k: v for k, v in asdict(settings).items() if k != "initial_weights"}
+    recipe["precision"] = resolve_precision(settings.precision)
+    meta = {
+        "class_names": list(data.class_names),
+        "qgrid": json.loads(data.attrs["qgrid"]),
+        "scale_decades": decades,
+        "experiment": experiment_record(experiment),
+        "architecture": settings.architecture,
+        "simulator_version": SIMULATOR_VERSION,
+        "gisaxs_live_version": __version__,
+        "training_set": {"path": str(dataset_path), "protocol": str(data.attrs["protocol"]),
+                         "seed": int(data.attrs["seed"]), "sha256": dataset_hash(data),
+                         "n_train": len(train), "n_held_out": len(val)},
+        "augmentation": asdict(realism),
+        "randomisation": json.loads(data.attrs.get("randomisation", "null")),
+        "training": {"epochs": len(reports), "seed": args.seed, "settings": recipe,
+                     "history": [r.__dict__ for r in reports],
+                     "seconds_simulation": simulated - started, "seconds_training": trained - simulated,
+                     "cpu_seconds": _cpu_seconds(), "load_average": list(os.getloadavg())},
+        "metrics": {"held_out_noisy": noisy, "held_out_clean": clean},
+    }
+    if args.from_model is not None:
+        meta["fine_tuned_from"] = {"path": str(args.from_model), "experiment": parent.meta["experiment"],
+                                   "training_set_sha256": parent.meta.get("training_set", {}).get("sha256")}
+    (args.out / META).write_text(json.dumps(meta, indent=1, default=list))
+    _calibrate(args.out, data, args.seed, realism, console, outliers)
     if args.size:
         _train_size(args, settings, data, val_images, realism, console)
     console.print(f"model written to {args.out}: held-out top-1 {noisy['top1']:.1f} % (noisy), "
@@ -214,12 +210,11 @@ def _parts(indices, size: int = 4096):
     return [indices[i:i + size] for i in range(0, len(indices), size)]
 
 
-def _calibrate(model_dir: Path, patterns, seed: int, realism, console, outliers: dict, foreign) -> None:
+def _calibrate(model_dir: Path, patterns, seed: int, realism, console, outliers: dict) -> None:
     """The out-of-distribution statistics of the new model (``ood.npz``, ``model.json`` key ``ood``) and its
     answer-set threshold (key ``answer``) from its own training set (at most CALIBRATION_PATTERNS of it, drawn at
     random): the train split for the class statistics, the held-out split for the thresholds; ``outliers``:
-    ``calibrate``'s keywords for the outlier-exposure layer (``outlier_options``); ``foreign``: waits for its
-    foreign frames (``foreign_frames_ahead``; None: none)."""
+    ``calibrate``'s keywords for the outlier-exposure layer (``outlier_options``)."""
     import numpy as np
 
     from ..classify.predictor import Predictor
@@ -233,7 +228,7 @@ def _calibrate(model_dir: Path, patterns, seed: int, realism, console, outliers:
     data = patterns.to_dataset(indices)
     predictor = Predictor(model_dir, with_ood=False)  # the statistics are what this makes
     with console.status("out-of-distribution flag") as status:
-        ood, record = calibrate(predictor, data, seed, realism=realism, **outliers, foreign=foreign,
+        ood, record = calibrate(predictor, data, seed, realism=realism, **outliers,
                                 on_step=lambda what: status.update(f"out-of-distribution flag: {what}"))
     ood.save(model_dir)
     record_calibration(model_dir, "ood", record, data)

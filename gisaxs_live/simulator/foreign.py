@@ -31,9 +31,8 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -214,51 +213,19 @@ def foreign_set(kinds: Sequence[str], n: int, seed: int | list[int], setting: Se
     """(len(kinds) × n, rows, cols) float32 clean intensities, n of each of ``kinds`` in turn. Frame i of a kind is
     drawn from (``seed``, the kind, i) alone, so the frames do not depend on ``workers``: processes (default one
     per core; 1: this one), started afresh rather than forked, since the caller may hold TensorFlow's threads."""
-    tasks = _tasks(kinds, n, seed)
-    workers = min(workers or os.cpu_count() or 1, len(tasks))
-    if workers <= 1:
-        return _stacked([_frame(setting, kind, frame_seed) for kind, frame_seed in tasks], setting)
-    with _pool(workers, setting, 0) as pool:
-        return _stacked(list(pool.map(_worker_frame, tasks, chunksize=4)), setting)
-
-
-@contextmanager
-def foreign_set_in_background(kinds: Sequence[str], n: int, seed: int | list[int], setting: Setting,
-                              workers: int | None = None) -> Iterator[Callable[[], np.ndarray]]:
-    """``foreign_set`` started now on ``workers`` processes (default one per core) at the lowest CPU priority, so
-    that they take the cores only when these would idle (while a network trains, its input pipeline leaves about
-    a core in three unused on this project's 2 cores); yields the function that waits for the same frames.
-    Leaving the block stops what has not run."""
-    tasks = _tasks(kinds, n, seed)
-    pool = _pool(min(workers or os.cpu_count() or 1, max(len(tasks), 1)), setting, _LOWEST_PRIORITY)
-    try:
-        pending = pool.map(_worker_frame, tasks, chunksize=4)
-        done: list[np.ndarray] = []
-        yield lambda: done[0] if done else done.append(_stacked(list(pending), setting)) or done[0]
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-#: the niceness of background workers (Unix: 19 is the lowest priority)
-_LOWEST_PRIORITY = 19
-
-
-def _tasks(kinds: Sequence[str], n: int, seed: int | list[int]) -> list[tuple[str, list[int]]]:
-    """(kind, the seed of its frame) of each frame of ``foreign_set``; a ValueError naming an unknown kind."""
     unknown = [kind for kind in kinds if kind not in MAKERS]
     if unknown:
         raise ValueError(f"unknown kind of foreign frame {unknown[0]!r}; known: {', '.join(KINDS)}")
     base = np.atleast_1d(seed).tolist()
-    return [(kind, [*base, KINDS.index(kind), i]) for kind in kinds for i in range(n)]
-
-
-def _stacked(frames: list[np.ndarray], setting: Setting) -> np.ndarray:
+    tasks = [(kind, [*base, KINDS.index(kind), i]) for kind in kinds for i in range(n)]
+    workers = min(workers or os.cpu_count() or 1, len(tasks))
+    if workers <= 1:
+        frames = [_frame(setting, kind, frame_seed) for kind, frame_seed in tasks]
+    else:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_init_worker, initargs=(setting,)) as pool:
+            frames = list(pool.map(_worker_frame, tasks, chunksize=4))
     return np.stack(frames) if frames else np.empty((0, *setting.grid.shape), np.float32)
-
-
-def _pool(workers: int, setting: Setting, niceness: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
-                               initargs=(setting, niceness))
 
 
 def _frame(setting: Setting, kind: str, seed: list[int]) -> np.ndarray:
@@ -268,12 +235,10 @@ def _frame(setting: Setting, kind: str, seed: list[int]) -> np.ndarray:
 _WORKER: dict[str, Setting] = {}
 
 
-def _init_worker(setting: Setting, niceness: int) -> None:
+def _init_worker(setting: Setting) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")  # a core per worker (``dataset._init_worker``)
-    if niceness and hasattr(os, "nice"):
-        os.nice(niceness)
     _WORKER["setting"] = setting
 
 

@@ -15,7 +15,7 @@ from ..classify.predictor import Predictor
 from ..simulator.dataset import Dataset
 from ..simulator.foreign import KINDS, Setting
 from .augment import Realism, realistic_images
-from .outlier_exposure import PER_KIND, fit_outlier_layer, foreign_frames, foreign_images
+from .outlier_exposure import PER_KIND, fit_outlier_layer, foreign_images
 
 BATCH = 256
 #: fraction of held-out known-class patterns below the threshold (and each layer's scale): about 1.5 % of genuine
@@ -67,13 +67,11 @@ def outlier_options(per_kind: int | None) -> dict:
 
 def calibrate(predictor: Predictor, data: Dataset, seed: int, quantile: float = QUANTILE,
               realism: Realism | None = None, kinds: Sequence[str] = KINDS, per_kind: int = PER_KIND,
-              on_step: Callable[[str], None] | None = None,
-              foreign: Callable[[], np.ndarray] | None = None) -> tuple[OodModel, dict]:
+              on_step: Callable[[str], None] | None = None) -> tuple[OodModel, dict]:
     """(OodModel, a record for model.json) from ``data``'s train split (statistics; with ``per_kind`` frames of
     each foreign kind of ``kinds``, the outlier-exposure layer; no kinds: none) and test split (scales, threshold),
     all made detector-like with ``realism`` (default: the model's training augmentation). ``on_step`` is told
-    what each stage does, as it starts. ``foreign``: waits for the foreign frames where they were started ahead
-    (``outlier_exposure.foreign_frames_ahead`` with the same seed, kinds and count); else they are simulated here."""
+    what each stage does, as it starts."""
     step = on_step or (lambda what: None)
     realism = checked_realism(predictor, data, realism)
     train, held_out = ~data.test, data.test
@@ -95,13 +93,10 @@ def calibrate(predictor: Predictor, data: Dataset, seed: int, quantile: float = 
                                  decades)
         known = np.concatenate([train_features[pick], features_of(predictor, plain)])
         step(f"{len(kinds)} kinds × {per_kind} foreign frames")
-        intensity = foreign() if foreign is not None else foreign_frames(Setting.of_set(data.attrs, data.grid),
-                                                                         seed, per_kind, kinds)
-        if len(intensity) != len(kinds) * per_kind:
-            raise ValueError(f"{len(intensity)} foreign frames given for {len(kinds)} kinds × {per_kind}")
-        foreign_features = features_of(predictor, foreign_images(intensity, decades, realism, seed, per_kind))
+        foreign = features_of(predictor, foreign_images(Setting.of_set(data.attrs, data.grid), decades, realism,
+                                                        seed, per_kind, kinds))
         step("the outlier-exposure networks")
-        outliers = fit_outlier_layer(spec, known, foreign_features, seed)
+        outliers = fit_outlier_layer(spec, known, foreign, seed)
         plain_held = features_of(predictor, realistic_images(data.intensity[held_out],
                                                              np.random.default_rng([seed, 15]), decades))
     step("the class Gaussians")

@@ -13,20 +13,17 @@ and by them as far as it shares features with the kinds shown (``benchmarks/benc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 import numpy as np
 
 from ..classify.ood import OUTLIER_LAYER, LayerSpec, OutlierLayer
-from ..simulator.foreign import KINDS, Setting, foreign_set, foreign_set_in_background
+from ..simulator.foreign import KINDS, Setting, foreign_set
 from .augment import Realism, realistic_images
 
 #: foreign frames simulated per kind (the pyramids take most of the time: the general DWBA path, 132 size and
 #: orientation nodes a frame)
 PER_KIND = 150
-#: the second element of the foreign frames' seed (the first: the calibration's); benchmarks draw others
-FOREIGN_SEED = 11
 #: networks in the ensemble (their logits averaged: a steadier tail than one network's), and each one's hidden
 #: units, training epochs, batch size and learning rate
 ENSEMBLE = 3
@@ -40,29 +37,12 @@ DROPOUT = 0.3
 STEPS_PER_CALL = 32
 
 
-def foreign_frames(setting: Setting, seed: int, per_kind: int = PER_KIND, kinds: Sequence[str] = KINDS) -> np.ndarray:
-    """Clean intensities (len(kinds) × per_kind, rows, cols) of the foreign ``kinds`` at ``setting``, drawn from
-    ``seed`` and simulated on all cores."""
-    return foreign_set(kinds, per_kind, [seed, FOREIGN_SEED], setting)
-
-
-@contextmanager
-def foreign_frames_ahead(setting: Setting, seed: int, per_kind: int = PER_KIND,
-                         kinds: Sequence[str] = KINDS) -> Iterator[Callable[[], np.ndarray] | None]:
-    """``foreign_frames`` simulated in the background, at the lowest CPU priority, while the block runs (the
-    classifier's training); yields the function that waits for them (None where there are no kinds)."""
-    if not kinds:
-        yield None
-        return
-    with foreign_set_in_background(kinds, per_kind, [seed, FOREIGN_SEED], setting) as frames:
-        yield frames
-
-
-def foreign_images(intensity: np.ndarray, decades: float, realism: Realism, seed: int,
-                   per_kind: int = PER_KIND) -> np.ndarray:
-    """uint8 model inputs of ``foreign_frames``' ``intensity``, half of each kind's ``per_kind`` made detector-like
-    with ``realism`` and half with ``Realism()`` (``mixed_images``)."""
+def foreign_images(setting: Setting, decades: float, realism: Realism, seed: int, per_kind: int = PER_KIND,
+                   kinds: Sequence[str] = KINDS) -> np.ndarray:
+    """uint8 model inputs (len(kinds) × per_kind, rows, cols) of the foreign ``kinds`` at ``setting`` (simulated on
+    all cores), half of each kind made detector-like with ``realism`` and half with ``Realism()`` (``mixed_images``)."""
     rng = np.random.default_rng([seed, 12])
+    intensity = foreign_set(kinds, per_kind, [seed, 11], setting)
     return np.concatenate([mixed_images(intensity[start:start + per_kind], rng, decades, realism)
                            for start in range(0, len(intensity), per_kind)])
 
