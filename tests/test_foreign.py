@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gisaxs_live.config import load_config
-from gisaxs_live.simulator.foreign import (KINDS, Setting, _cone_ff, _core_shell_ff, foreign_intensities, foreign_set,
+from gisaxs_live.simulator.foreign import (KINDS, Setting, _cone_ff, _core_shell_ff, foreign_intensities,
                                            square_frustum_amplitude)
 from gisaxs_live.simulator.shapes._amplitude import polygon_amplitude, regular_polygon, sphere_amplitude
 
@@ -103,14 +103,3 @@ def test_the_setting_of_a_simulated_set_is_its_experiment(tmp_path, setting):
     attrs = {k: v for k, v in data.attrs.items() if k != "simulation"}
     with pytest.raises(ValueError, match="the set has no attribute 'simulation'"):
         simulation_of(attrs)
-
-
-def test_a_set_of_several_kinds_is_each_kind_in_turn_whatever_the_number_of_processes(setting):
-    """``foreign_set``: frame i of a kind comes from (seed, kind, i) alone, so the spread over worker processes
-    (started afresh) gives the frames made here, and each kind's block is ``foreign_intensities`` of that kind."""
-    kinds = ("saxs_ring", "cone", "off_centre")
-    here = foreign_set(kinds, 3, [4, 11], setting, workers=1)
-    assert here.shape == (9, *setting.grid.shape)
-    np.testing.assert_array_equal(foreign_set(kinds, 3, [4, 11], setting, workers=2), here)
-    np.testing.assert_array_equal(here[3:6], foreign_intensities("cone", 3, [4, 11], setting))
-    np.testing.assert_array_equal(foreign_set(("cone",), 2, [4, 11], setting, workers=1), here[3:5])

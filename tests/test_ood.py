@@ -144,8 +144,8 @@ def test_outlier_exposure_flags_foreign_frames_that_lie_inside_the_class_gaussia
 
 
 def test_the_outlier_networks_start_apart_and_a_seed_gives_the_same_ensemble_again():
-    """The ENSEMBLE networks are trained side by side from their own starts: they differ from one another, and
-    fitting again with the same seed gives the same weights."""
+    """The ENSEMBLE networks are each trained from a start of their own: they differ from one another, and fitting
+    again with the same seed gives the same weights (``train --seed`` reproduces the bundled flag)."""
     from gisaxs_live.training.outlier_exposure import ENSEMBLE, fit_outlier_layer
 
     rng = np.random.default_rng(2)

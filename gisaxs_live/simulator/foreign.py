@@ -29,10 +29,7 @@ them detector-like.
 from __future__ import annotations
 
 import math
-import multiprocessing
-import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -204,43 +201,9 @@ MAKERS: dict[str, Callable[[np.random.Generator, Setting], np.ndarray]] = {
 
 
 def foreign_intensities(kind: str, n: int, seed: int | list[int], setting: Setting) -> np.ndarray:
-    """(n, rows, cols) float32 clean intensities of one ``kind`` (one of KINDS), made here (``foreign_set``)."""
-    return foreign_set((kind,), n, seed, setting, workers=1)
-
-
-def foreign_set(kinds: Sequence[str], n: int, seed: int | list[int], setting: Setting,
-                workers: int | None = None) -> np.ndarray:
-    """(len(kinds) × n, rows, cols) float32 clean intensities, n of each of ``kinds`` in turn. Frame i of a kind is
-    drawn from (``seed``, the kind, i) alone, so the frames do not depend on ``workers``: processes (default one
-    per core; 1: this one), started afresh rather than forked, since the caller may hold TensorFlow's threads."""
-    unknown = [kind for kind in kinds if kind not in MAKERS]
-    if unknown:
-        raise ValueError(f"unknown kind of foreign frame {unknown[0]!r}; known: {', '.join(KINDS)}")
-    base = np.atleast_1d(seed).tolist()
-    tasks = [(kind, [*base, KINDS.index(kind), i]) for kind in kinds for i in range(n)]
-    workers = min(workers or os.cpu_count() or 1, len(tasks))
-    if workers <= 1:
-        frames = [_frame(setting, kind, frame_seed) for kind, frame_seed in tasks]
-    else:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_init_worker, initargs=(setting,)) as pool:
-            frames = list(pool.map(_worker_frame, tasks, chunksize=4))
-    return np.stack(frames) if frames else np.empty((0, *setting.grid.shape), np.float32)
-
-
-def _frame(setting: Setting, kind: str, seed: list[int]) -> np.ndarray:
-    return np.broadcast_to(MAKERS[kind](np.random.default_rng(seed), setting), setting.grid.shape).astype(np.float32)
-
-
-_WORKER: dict[str, Setting] = {}
-
-
-def _init_worker(setting: Setting) -> None:
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=1, user_api="blas")  # a core per worker (``dataset._init_worker``)
-    _WORKER["setting"] = setting
-
-
-def _worker_frame(task: tuple[str, list[int]]) -> np.ndarray:
-    return _frame(_WORKER["setting"], *task)
+    """(n, rows, cols) float32 clean intensities of one ``kind`` (one of KINDS); draws from ``seed`` and the kind."""
+    if kind not in MAKERS:
+        raise ValueError(f"unknown kind of foreign frame {kind!r}; known: {', '.join(KINDS)}")
+    rng = np.random.default_rng([*np.atleast_1d(seed).tolist(), KINDS.index(kind)])
+    make = MAKERS[kind]
+    return np.stack([np.broadcast_to(make(rng, setting), setting.grid.shape) for _ in range(n)]).astype(np.float32)

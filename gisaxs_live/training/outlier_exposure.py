@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..classify.ood import OUTLIER_LAYER, LayerSpec, OutlierLayer
-from ..simulator.foreign import KINDS, Setting, foreign_set
+from ..simulator.foreign import KINDS, Setting, foreign_intensities
 from .augment import Realism, realistic_images
 
 #: foreign frames simulated per kind (the pyramids take most of the time: the general DWBA path, 132 size and
@@ -32,19 +32,15 @@ EPOCHS = 40
 BATCH = 128
 LEARNING_RATE = 1e-3
 DROPOUT = 0.3
-#: training steps per call into TensorFlow (Keras's ``steps_per_execution``): the Python overhead of a step is
-#: about as long as its arithmetic here
-STEPS_PER_CALL = 32
 
 
 def foreign_images(setting: Setting, decades: float, realism: Realism, seed: int, per_kind: int = PER_KIND,
                    kinds: Sequence[str] = KINDS) -> np.ndarray:
-    """uint8 model inputs (len(kinds) × per_kind, rows, cols) of the foreign ``kinds`` at ``setting`` (simulated on
-    all cores), half of each kind made detector-like with ``realism`` and half with ``Realism()`` (``mixed_images``)."""
+    """uint8 model inputs (len(kinds) × per_kind, rows, cols) of the foreign ``kinds`` at ``setting``, half made
+    detector-like with ``realism`` and half with ``Realism()`` (``mixed_images``)."""
     rng = np.random.default_rng([seed, 12])
-    intensity = foreign_set(kinds, per_kind, [seed, 11], setting)
-    return np.concatenate([mixed_images(intensity[start:start + per_kind], rng, decades, realism)
-                           for start in range(0, len(intensity), per_kind)])
+    return np.concatenate([mixed_images(foreign_intensities(kind, per_kind, [seed, 11], setting), rng, decades,
+                                        realism) for kind in kinds])
 
 
 def mixed_images(intensity: np.ndarray, rng: np.random.Generator, decades: float, realism: Realism) -> np.ndarray:
@@ -55,11 +51,9 @@ def mixed_images(intensity: np.ndarray, rng: np.random.Generator, decades: float
 
 
 def fit_outlier_layer(spec: LayerSpec, known: np.ndarray, foreign: np.ndarray, seed: int) -> OutlierLayer:
-    """An ``OutlierLayer`` on ``spec``'s columns: ENSEMBLE networks, each from its own Glorot start, trained side by
-    side as one Keras model (the same mini-batches, each network its own dropout) on features of ``known`` (N, D)
-    and ``foreign`` (M, D) patterns with binary cross-entropy, each side weighted to half the total; its offset and
-    scale are set by ``ood.fit`` on held-out patterns. One model of ENSEMBLE networks takes a third of the time of
-    ENSEMBLE models one after another (measured on this project's 2 cores)."""
+    """An ``OutlierLayer`` on ``spec``'s columns: ENSEMBLE networks, each trained from its own start on features of
+    ``known`` (N, D) and ``foreign`` (M, D) patterns with binary cross-entropy, each side weighted to half the
+    total; its offset and scale are set by ``ood.fit`` on held-out patterns."""
     import keras
 
     if spec.name != OUTLIER_LAYER:
@@ -74,24 +68,14 @@ def fit_outlier_layer(spec: LayerSpec, known: np.ndarray, foreign: np.ndarray, s
     x = ((np.concatenate([known, foreign]) - centre) / spread).astype(np.float32)
     y = np.concatenate([np.zeros(len(known)), np.ones(len(foreign))]).astype(np.float32)
     weight = np.where(y == 1.0, 0.5 * len(x) / len(foreign), 0.5 * len(x) / len(known)).astype(np.float32)
-    keras.utils.set_random_seed(seed)
-    hidden = keras.layers.EinsumDense("nd,kdh->nkh", (ENSEMBLE, HIDDEN), activation="relu", bias_axes="kh")
-    logit = keras.layers.EinsumDense("nkh,kh->nk", (ENSEMBLE,), bias_axes="k")
-    network = keras.Sequential([keras.Input((x.shape[1],)), hidden, keras.layers.Dropout(DROPOUT), logit])
-    rng = np.random.default_rng([seed, 16])
-    hidden.set_weights([_glorot(rng, (ENSEMBLE, x.shape[1], HIDDEN)), np.zeros((ENSEMBLE, HIDDEN), np.float32)])
-    logit.set_weights([_glorot(rng, (ENSEMBLE, HIDDEN, 1))[:, :, 0], np.zeros(ENSEMBLE, np.float32)])
-    network.compile(keras.optimizers.Adam(LEARNING_RATE), keras.losses.BinaryCrossentropy(from_logits=True), 
-                    steps_per_execution=STEPS_PER_CALL)
-    network.fit(x, np.repeat(y[:, np.newaxis], ENSEMBLE, axis=1), sample_weight=weight, epochs=EPOCHS,
-                batch_size=BATCH, verbose=0)
-    (w1, b1), (w2, b2) = hidden.get_weights(), logit.get_weights()
-    return OutlierLayer(spec.name, spec.start, spec.stop, centre, spread, *(np.asarray(a, np.float64)
-                                                                            for a in (w1, b1, w2, b2)))
-
-
-def _glorot(rng: np.random.Generator, shape: tuple[int, int, int]) -> np.ndarray:
-    """float32 (K, fan_in, fan_out) weights, each of the K networks' (fan_in, fan_out) block drawn from Glorot's
-    uniform distribution (Keras's default for one dense layer)."""
-    limit = np.sqrt(6.0 / (shape[1] + shape[2]))
-    return rng.uniform(-limit, limit, shape).astype(np.float32)
+    weights = []
+    for member in range(ENSEMBLE):
+        keras.utils.set_random_seed(seed * ENSEMBLE + member)
+        network = keras.Sequential([keras.Input((x.shape[1],)), keras.layers.Dense(HIDDEN, activation="relu"),
+                                    keras.layers.Dropout(DROPOUT), keras.layers.Dense(1)])
+        network.compile(keras.optimizers.Adam(LEARNING_RATE), keras.losses.BinaryCrossentropy(from_logits=True))
+        network.fit(x, y, sample_weight=weight, epochs=EPOCHS, batch_size=BATCH, verbose=0)
+        (w1, b1), (w2, b2) = (layer.get_weights() for layer in (network.layers[0], network.layers[2]))
+        weights.append((w1, b1, w2[:, 0], b2[0]))
+    w1, b1, w2, b2 = (np.stack([member[i] for member in weights]).astype(np.float64) for i in range(4))
+    return OutlierLayer(spec.name, spec.start, spec.stop, centre, spread, w1, b1, w2, b2)
