@@ -20,7 +20,7 @@ from gisaxs_live.simulator.shards import IntensityView, PatternSet, Shard, shard
 from gisaxs_live.simulator.shapes import CLASS_NAMES
 from gisaxs_live.training.augment import Realism
 from gisaxs_live.training.ood_calibration import HELD_OUT_DRAWS, QUANTILE
-from gisaxs_live.training.train import TrainSettings, _keras_schedule, learning_rate_at, train_classifier
+from gisaxs_live.training.train import TrainSettings, _batches, _keras_schedule, learning_rate_at, train_classifier
 
 
 def test_small_training_run_reaches_well_above_chance():
@@ -55,6 +55,18 @@ def test_schedule_warms_up_then_follows_a_cosine_to_its_floor():
     graph = _keras_schedule(steps, settings)
     for step in (0, 10, steps, midway, 10 * steps - 1):
         assert float(graph(step)) == pytest.approx(learning_rate_at(step, steps, settings), rel=1e-5)
+
+
+def test_a_train_step_gets_every_image_once_in_order_in_batches_of_the_batch_size():
+    """The steps' batches are NumPy slices of the images in memory (no tf.data iterator whose shutdown stalled an
+    epoch), the last one the remainder, each with its own images' targets."""
+    images = np.arange(70 * 3 * 2, dtype=np.uint8).reshape(70, 3, 2)
+    targets = np.arange(70) % 8
+    batches = _batches(images, targets, 32)
+    assert [len(b) for b, _ in batches] == [32, 32, 6]
+    assert all(isinstance(b, np.ndarray) and b.dtype == np.uint8 for b, _ in batches)
+    np.testing.assert_array_equal(np.concatenate([b for b, _ in batches]), images)
+    np.testing.assert_array_equal(np.concatenate([t for _, t in batches]), targets)
 
 
 def test_fine_tuning_on_a_tiny_set_keeps_the_classes_and_writes_a_loadable_model(tmp_path):
