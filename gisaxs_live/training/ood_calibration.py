@@ -81,8 +81,9 @@ def calibrate(predictor: Predictor, data: Dataset, seed: int, quantile: float = 
     rng = np.random.default_rng([seed, 3])
     step(f"features of {len(data.labels)} known patterns")
     train_features = features_of(predictor, realistic_images(data.intensity[train], rng, decades, realism))
-    held_features = np.concatenate([features_of(predictor, realistic_images(data.intensity[held_out], rng, decades,
-                                                                            realism)) for _ in range(HELD_OUT_DRAWS)])
+    held_intensity = data.intensity[held_out]  # copied once, made detector-like HELD_OUT_DRAWS (+ 1) times
+    held_features = np.concatenate([features_of(predictor, realistic_images(held_intensity, rng, decades, realism))
+                                    for _ in range(HELD_OUT_DRAWS)])
     gaussian_layers = [layer for layer in predictor.feature_layers if layer.name != OUTLIER_LAYER]
     outliers = plain_held = None
     if kinds:
@@ -97,8 +98,8 @@ def calibrate(predictor: Predictor, data: Dataset, seed: int, quantile: float = 
                                                         seed, per_kind, kinds))
         step("the outlier-exposure networks")
         outliers = fit_outlier_layer(spec, known, foreign, seed)
-        plain_held = features_of(predictor, realistic_images(data.intensity[held_out],
-                                                             np.random.default_rng([seed, 15]), decades))
+        plain_held = features_of(predictor, realistic_images(held_intensity, np.random.default_rng([seed, 15]),
+                                                             decades))
     step("the class Gaussians")
     model = fit(train_features, data.labels[train], len(data.class_names), held_features, quantile,
                 layers=gaussian_layers, seed=seed, outliers=outliers, outlier_held_out=plain_held)
