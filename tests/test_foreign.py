@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from gisaxs_live.config import load_config
-from gisaxs_live.simulator.foreign import (KINDS, Setting, _cone_ff, _core_shell_ff, foreign_intensities,
-                                           square_frustum_amplitude)
+from gisaxs_live.simulator.foreign import (KINDS, Setting, _cone_ff, _core_shell_ff, foreign_frames,
+                                           foreign_intensities, square_frustum_amplitude)
 from gisaxs_live.simulator.shapes._amplitude import polygon_amplitude, regular_polygon, sphere_amplitude
 
 Q = np.linspace(-1.5, 1.5, 7)
@@ -84,6 +84,18 @@ def test_an_upside_down_frame_is_a_known_pattern_with_its_rows_reversed(setting)
     """The same draws as a known pattern: its brightest row (near the horizon, the Yoneda band) ends up on top."""
     frame = foreign_intensities("upside_down", 1, 3, setting)[0]
     assert np.argmax(frame.max(axis=1)) > frame.shape[0] // 2
+
+
+def test_the_frames_are_the_same_on_one_thread_and_on_several_and_a_kind_draws_alone(setting):
+    """``foreign_frames`` draws each kind's parameters in turn and computes the frames on threads: how many threads,
+    and which other kinds are drawn with it, change nothing."""
+    kinds = [k for k in KINDS if k != "pyramid"]
+    alone = foreign_frames(kinds, 3, [4, 11], setting, threads=1)
+    together = foreign_frames(kinds, 3, [4, 11], setting, threads=3)
+    for kind in kinds:
+        np.testing.assert_array_equal(together[kind], alone[kind])
+    np.testing.assert_array_equal(foreign_intensities("off_centre", 3, [4, 11], setting), alone["off_centre"])
+    assert len({together[kind].tobytes() for kind in kinds}) == len(kinds)
 
 
 def test_an_unknown_kind_is_refused(setting):

@@ -7,6 +7,7 @@ Detector-like = the model's own training augmentation (``model_realism``)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -79,27 +80,35 @@ def calibrate(predictor: Predictor, data: Dataset, seed: int, quantile: float = 
         raise ValueError("the set needs both a train and a held-out split")
     decades = predictor.info.decades
     rng = np.random.default_rng([seed, 3])
-    step(f"features of {len(data.labels)} known patterns")
-    train_features = features_of(predictor, realistic_images(data.intensity[train], rng, decades, realism))
     held_intensity = data.intensity[held_out]  # copied once, made detector-like HELD_OUT_DRAWS (+ 1) times
-    held_features = np.concatenate([features_of(predictor, realistic_images(held_intensity, rng, decades, realism))
-                                    for _ in range(HELD_OUT_DRAWS)])
     gaussian_layers = [layer for layer in predictor.feature_layers if layer.name != OUTLIER_LAYER]
     outliers = plain_held = None
-    if kinds:
-        spec = next(layer for layer in predictor.feature_layers if layer.name == OUTLIER_LAYER)
-        # a random draw of the train split (sets are written class by class), again with the plain augmentation
-        pick = np.sort(np.random.default_rng([seed, 13]).permutation(int(train.sum()))[:KNOWN_PLAIN])
-        plain = realistic_images(data.intensity[np.nonzero(train)[0][pick]], np.random.default_rng([seed, 14]),
-                                 decades)
-        known = np.concatenate([train_features[pick], features_of(predictor, plain)])
-        step(f"{len(kinds)} kinds × {per_kind} foreign frames")
-        foreign = features_of(predictor, foreign_images(Setting.of_set(data.attrs, data.grid), decades, realism,
-                                                        seed, per_kind, kinds))
-        step("the outlier-exposure networks")
-        outliers = fit_outlier_layer(spec, known, foreign, seed)
-        plain_held = features_of(predictor, realistic_images(held_intensity, np.random.default_rng([seed, 15]),
-                                                             decades))
+    # the images are made on one thread in this order (each generator's draws as on one thread), while the CNN
+    # reads the ones made before: about a third of a fine-tune's calibration is augmentation and simulation
+    with ThreadPoolExecutor(1) as images:
+        train_images = images.submit(realistic_images, data.intensity[train], rng, decades, realism)
+        held_images = [images.submit(realistic_images, held_intensity, rng, decades, realism)
+                       for _ in range(HELD_OUT_DRAWS)]
+        if kinds:
+            # a random draw of the train split (sets are written class by class), again with the plain augmentation
+            pick = np.sort(np.random.default_rng([seed, 13]).permutation(int(train.sum()))[:KNOWN_PLAIN])
+            plain_images = images.submit(realistic_images, data.intensity[np.nonzero(train)[0][pick]],
+                                         np.random.default_rng([seed, 14]), decades)
+            foreign_made = images.submit(foreign_images, Setting.of_set(data.attrs, data.grid), decades, realism,
+                                         seed, per_kind, kinds)
+            plain_held_images = images.submit(realistic_images, held_intensity, np.random.default_rng([seed, 15]),
+                                              decades)
+        step(f"features of {len(data.labels)} known patterns")
+        train_features = features_of(predictor, train_images.result())
+        held_features = np.concatenate([features_of(predictor, made.result()) for made in held_images])
+        if kinds:
+            spec = next(layer for layer in predictor.feature_layers if layer.name == OUTLIER_LAYER)
+            known = np.concatenate([train_features[pick], features_of(predictor, plain_images.result())])
+            step(f"{len(kinds)} kinds × {per_kind} foreign frames")
+            foreign = features_of(predictor, foreign_made.result())
+            step("the outlier-exposure networks")
+            outliers = fit_outlier_layer(spec, known, foreign, seed)
+            plain_held = features_of(predictor, plain_held_images.result())
     step("the class Gaussians")
     model = fit(train_features, data.labels[train], len(data.class_names), held_features, quantile,
                 layers=gaussian_layers, seed=seed, outliers=outliers, outlier_held_out=plain_held)
