@@ -55,8 +55,6 @@ def fit_outlier_layer(spec: LayerSpec, known: np.ndarray, foreign: np.ndarray, s
     """An ``OutlierLayer`` on ``spec``'s columns: ENSEMBLE networks, each trained from its own start on features of
     ``known`` (N, D) and ``foreign`` (M, D) patterns with binary cross-entropy, each side weighted to half the
     total; its offset and scale are set by ``ood.fit`` on held-out patterns."""
-    import keras
-
     if spec.name != OUTLIER_LAYER:
         raise ValueError(f"layer {spec.name!r} is not the outlier-exposure layer {OUTLIER_LAYER!r}")
     known = np.asarray(known, np.float64)[:, spec.start:spec.stop]
