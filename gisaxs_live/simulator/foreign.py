@@ -239,8 +239,8 @@ def foreign_frames(kinds: Sequence[str], n: int, seed: int | list[int], setting:
                    threads: int | None = None) -> dict[str, np.ndarray]:
     """Per kind of ``kinds``, (n, rows, cols) float32 clean intensities; each kind's draws from ``seed`` and the
     kind alone. The frames are computed on ``threads`` threads (default: one per core) with one BLAS thread
-    each: the same frames as on one thread, 16 s → 12 s for 150 of every kind on 2 cores (the pyramids' matrix
-    products gain nothing from a second BLAS thread)."""
+    each: the same frames as on one thread, 17 s → 11 s for 150 of every kind on 2 cores (the pyramids' matrix
+    products gain nothing from a second BLAS thread, whose spinning doubled their CPU time)."""
     from threadpoolctl import threadpool_limits
 
     unknown = [kind for kind in kinds if kind not in DRAWS]
