@@ -133,10 +133,10 @@ class Setting:
 
 #: a kind's draw: its parameters taken from the generator in turn, and the frame they give, computed when called
 #: (deterministic, so that the frames of a kind can be computed on several threads and come out the same)
-Frame = Callable[[], np.ndarray]
+Drawn = Callable[[], np.ndarray]
 
 
-def _particles(model: ShapeModel, rng: np.random.Generator, setting: Setting) -> Frame:
+def _particles(model: ShapeModel, rng: np.random.Generator, setting: Setting) -> Drawn:
     params = model.random(rng)
     if model.orientation_period_deg:
         params["azimuth_spread"] = model.orientation_period_deg
@@ -148,7 +148,7 @@ def _grid_q(grid: QGrid) -> tuple[np.ndarray, np.ndarray]:
     return grid.qz[:, None] - grid.qz_min, grid.qy[None, :]
 
 
-def _grating(rng: np.random.Generator, setting: Setting) -> Frame:
+def _grating(rng: np.random.Generator, setting: Setting) -> Drawn:
     return partial(_grating_frame, setting.grid, rng.uniform(20, 150), rng.uniform(0.3, 0.6), rng.uniform(5, 40))
 
 
@@ -163,7 +163,7 @@ def _grating_frame(grid: QGrid, d: float, width: float, height: float) -> np.nda
     return out * (np.sinc(qz * height / (2 * math.pi)) ** 2 + 1e-6)
 
 
-def _ring(rng: np.random.Generator, setting: Setting) -> Frame:
+def _ring(rng: np.random.Generator, setting: Setting) -> Drawn:
     return partial(_ring_frame, setting.grid, rng.uniform(0.3, 1.5), rng.uniform(0.03, 0.15))
 
 
@@ -174,7 +174,7 @@ def _ring_frame(grid: QGrid, q0: float, w: float) -> np.ndarray:
     return np.exp(-0.5 * ((q - q0) / w) ** 2) + 1e-3 * (q + 0.05) ** -3
 
 
-def _yoneda(rng: np.random.Generator, setting: Setting) -> Frame:
+def _yoneda(rng: np.random.Generator, setting: Setting) -> Drawn:
     return partial(_yoneda_frame, setting, rng.uniform(0.3, 0.9), rng.uniform(20, 500))
 
 
@@ -189,18 +189,18 @@ def _yoneda_frame(setting: Setting, hurst: float, xi: float) -> np.ndarray:
     return t_i * t_f * correlation / qz**2
 
 
-def _known(rng: np.random.Generator, setting: Setting, grid: QGrid | None = None) -> Frame:
+def _known(rng: np.random.Generator, setting: Setting, grid: QGrid | None = None) -> Drawn:
     spec = random_specs(1, int(rng.integers(1 << 30)), 0.0)[int(rng.integers(len(SHAPES)))]
     return partial(simulate_pattern, SHAPES[spec.label], spec.params, grid or setting.grid, setting.optics,
                    setting.simulation)
 
 
-def _upside_down(rng: np.random.Generator, setting: Setting) -> Frame:
+def _upside_down(rng: np.random.Generator, setting: Setting) -> Drawn:
     known = _known(rng, setting)
     return lambda: known()[::-1]
 
 
-def _off_centre(rng: np.random.Generator, setting: Setting) -> Frame:
+def _off_centre(rng: np.random.Generator, setting: Setting) -> Drawn:
     grid = setting.grid
     shift = int(rng.integers(4, 13))
     wide = QGrid(grid.qy_min, grid.qy_max + shift * (grid.qy_max - grid.qy_min) / grid.n_qy, grid.n_qy + shift,
@@ -208,21 +208,21 @@ def _off_centre(rng: np.random.Generator, setting: Setting) -> Frame:
     return partial(_folded, _known(rng, setting, wide), grid.n_qy, shift)
 
 
-def _folded(known: Frame, n_qy: int, shift: int) -> np.ndarray:
+def _folded(known: Drawn, n_qy: int, shift: int) -> np.ndarray:
     """``known``'s pattern (on a grid ``shift`` columns wider than ``n_qy``) folded about a column ``shift`` bins
     off q_y = 0."""
     pattern = known()
     mirrored = np.concatenate([pattern[:, ::-1], pattern], axis=1)  # q_y from −max to +max
-    centre = n_qy + shift + shift
+    centre = (n_qy + shift) + shift  # the wide grid's q_y = 0, then the fold's offset from it
     right, left = mirrored[:, centre:centre + n_qy], mirrored[:, centre - n_qy:centre][:, ::-1]
     return 0.5 * (right + left)
 
 
-def _flat(rng: np.random.Generator, setting: Setting) -> Frame:
+def _flat(rng: np.random.Generator, setting: Setting) -> Drawn:
     return partial(np.ones, setting.grid.shape)
 
 
-DRAWS: dict[str, Callable[[np.random.Generator, Setting], Frame]] = {
+DRAWS: dict[str, Callable[[np.random.Generator, Setting], Drawn]] = {
     "cone": partial(_particles, CONE),
     "pyramid": partial(_particles, PYRAMID),
     "core_shell": partial(_particles, CORE_SHELL),
