@@ -67,9 +67,12 @@ def fit_outlier_layer(spec: LayerSpec, known: np.ndarray, foreign: np.ndarray, s
     x = ((np.concatenate([known, foreign]) - centre) / spread).astype(np.float32)
     y = np.concatenate([np.zeros(len(known)), np.ones(len(foreign))]).astype(np.float32)
     weight = np.where(y == 1.0, 0.5 * len(x) / len(foreign), 0.5 * len(x) / len(known)).astype(np.float32)
+    import tensorflow as tf
+
     members = [_Member(x.shape[1], seed, member) for member in range(ENSEMBLE)]  # built in turn: the global seed
+    data = tuple(tf.constant(array) for array in (x, y, weight))  # once, shared by the members
     with ThreadPoolExecutor(ENSEMBLE) as pool:  # trained side by side: small graphs leave a core of two idle
-        weights = list(pool.map(lambda member: member.trained(x, y, weight), members))
+        weights = list(pool.map(lambda member: member.trained(*data), members))
     w1, b1, w2, b2 = (np.stack([member[i] for member in weights]).astype(np.float64) for i in range(4))
     return OutlierLayer(spec.name, spec.start, spec.stop, centre, spread, w1, b1, w2, b2)
 
@@ -102,15 +105,11 @@ class _Member:
 
         self.epoch = epoch
 
-    def trained(self, x: np.ndarray, y: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                                                  float]:
-        """(w1, b1, w2, b2) after training on standardised features ``x`` (float32), labels ``y`` (1 = foreign) and
-        sample weights ``weight``: EPOCHS epochs of Adam on mini-batches of BATCH in a new random order each epoch,
-        a batch's loss its weighted patterns' sum over its size. Each epoch is one compiled loop over its batches
-        (Keras ``fit`` took twice as long a step)."""
-        import tensorflow as tf
-
-        x, y, weight = tf.constant(x), tf.constant(y), tf.constant(weight)
+    def trained(self, x, y, weight) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """(w1, b1, w2, b2) after training on standardised features ``x`` (float32 tensor, N × D), labels ``y`` (N,
+        1 = foreign) and sample weights ``weight`` (N): EPOCHS epochs of Adam on mini-batches of BATCH in a new
+        random order each epoch, a batch's loss its weighted patterns' sum over its size. Each epoch is one compiled
+        loop over its batches (Keras ``fit`` took twice as long a step)."""
         for _ in range(EPOCHS):
             self.epoch(x, y, weight, self.order_rng.permutation(len(x)))
         (w1, b1), (w2, b2) = (layer.get_weights() for layer in (self.network.layers[0], self.network.layers[2]))
