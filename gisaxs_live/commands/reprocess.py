@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         print(dashboard_line(client, cluster is not None), file=sys.stderr)
         model_dir = str(args.model) if args.model else None
-        with progress(len(todo.todo)) as bar:
+        with progress() as bar:
             task = bar.add_task("reprocess", total=len(todo.todo), frames=0, rate=0.0)
             frames = 0
 

@@ -118,8 +118,9 @@ def _mtime(path: Path) -> float:
         return float("inf")  # missing: classify (into an error row) again
 
 
-def progress(total_files: int, stream=sys.stderr):
-    """A rich progress bar on a terminal (frames done, frames/s, ETA from the files left); silent otherwise."""
+def progress(stream=sys.stderr):
+    """A rich progress bar on a terminal (files done of the task's total, frames/s, ETA from the files left);
+    silent otherwise."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
