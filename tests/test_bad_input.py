@@ -16,6 +16,7 @@ import h5py
 import numpy as np
 from PIL import Image
 
+from gisaxs_live.sinks.csvlog import escape_source
 from livehelp import read_rows, running, write_frame
 
 DATA = np.random.default_rng(5).poisson(50, (40, 32)).astype(np.int32)
@@ -45,6 +46,18 @@ def bad_inputs(tmp):
         with h5py.File(path, "w") as f:
             f.create_group("entry")
 
+    def h5_cut(path):  # an Eiger-style file fabio reads whole, cut to half
+        with h5py.File(path, "w") as f:
+            f.create_dataset("entry/data/data", data=np.stack([DATA, DATA]))
+        whole = path.read_bytes()
+        path.write_bytes(whole[:len(whole) // 2])
+
+    # compressed, cut past its first 64 kB once decompressed (where the cause is first looked for)
+    large = fabio.cbfimage.CbfImage(data=rng.poisson(50, (512, 512)).astype(np.int32))
+    large_path = tmp / "large.cbf"
+    large.write(str(large_path))
+    large_gz = gzip.compress(large_path.read_bytes())
+
     return {
         "empty.cbf": (b"", "empty file"),
         "truncated.cbf": (cbf[: start + 500], "truncated CBF: "),
@@ -63,6 +76,9 @@ def bad_inputs(tmp):
         "truncated.cbf.bz2": (bz2.compress(cbf)[:300], "truncated bzip2 file"),
         "random.h5": (rng.bytes(2000), "not a detector image"),
         "no_data.h5": (h5_empty, "HDF5 file without a detector image"),
+        "truncated.h5": (h5_cut, "truncated HDF5: "),
+        "truncated_late.cbf.gz": (large_gz[: len(large_gz) * 2 // 3], "truncated gzip file"),
+        "not_utf8_\udcff_name.cbf": (cbf[: start + 100], "truncated CBF: "),
         "photo.tif": (rgb, "expected a 2-D detector image, got 3-D data"),
         "ünïcode_trunc.cbf": (cbf[: start + 100], "truncated CBF: "),
         "new\nline.cbf": (cbf[: start + 100], "truncated CBF: "),
@@ -70,7 +86,7 @@ def bad_inputs(tmp):
     }
 
 
-def test_twenty_three_kinds_of_bad_input_each_get_a_clear_error_row(tmp_path, capfd):
+def test_every_kind_of_bad_input_gets_a_clear_error_row(tmp_path, capfd):
     frames, log = tmp_path / "frames", tmp_path / "log.csv"
     frames.mkdir()
     kinds = bad_inputs(tmp_path)
@@ -96,9 +112,9 @@ def test_twenty_three_kinds_of_bad_input_each_get_a_clear_error_row(tmp_path, ca
     rows = {os.path.basename(row["source"]): row for row in read_rows(log)}
     kinds["dangling.cbf"] = (None, "dangling symbolic link")
     kinds["vanishing.cbf"] = (None, "deleted before it was read")
-    assert len(kinds) >= 23 and len(rows) == 2 * len(kinds) - 1
+    assert len(kinds) >= 26 and len(rows) == 2 * len(kinds) - 1
     for name, (_, cause) in kinds.items():
-        row = rows[name.replace("\n", "\\n")]
+        row = rows[escape_source(name)]  # a line break written as \n, a byte that is not UTF-8 as \xNN
         assert row["status"] == "error" and cause in row["message"], (name, row["message"])
         assert not re.search(r"[A-Z][a-z]+(Error|Exception)\b|Traceback|NoneType", row["message"]), row["message"]
         assert row["message"].startswith(str(frames)), row["message"]  # names the file

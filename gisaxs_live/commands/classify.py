@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..classify.pipeline import Classifier, classify_files
     from ..results import csv_columns
-    from ..sinks.csvlog import CsvLog, format_rows
+    from ..sinks.csvlog import CsvLog, format_rows, log_rows
     from ..sinks.text import plural
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(format_rows([csv_columns(classifier.class_names)]))
 
         def write(results):
-            sys.stdout.write(format_rows([r.row() for r in results]))
+            sys.stdout.write(format_rows(log_rows(results)))
             sys.stdout.flush()
 
     counts: Counter[str] = Counter()

@@ -10,7 +10,8 @@ reopened, a truncated one (``copytruncate``) gets its header again; SIGHUP can a
 reopen. Any failure raises ``LogError``, which stops the daemon.
 
 The ``source`` field is escaped (``escape_source``: backslash, line feed and carriage return as
-``\\``, ``\n``, ``\r``), so that a file name with a line break cannot break line-based readers.
+``\\\\``, ``\\n``, ``\\r``), so that a file name with a line break cannot break line-based readers; bytes of a file
+name that are not UTF-8 are written as ``\\xNN``, in the source and in the message, so that the log stays UTF-8.
 The last row for a source is its answer: a file read again after an ``error`` row gets new rows.
 
 Reading: ``resume_point`` (which files a restart must not classify again) and ``LogFollower``
@@ -38,13 +39,37 @@ log = logging.getLogger(__name__)
 LATER_COLUMNS: tuple[str, ...] = ("answer", *SIZE_COLUMNS)
 
 _ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r"}
+#: where ``Result.row`` puts the source and the message
+SOURCE_FIELD, MESSAGE_FIELD = csv_columns(CLASS_NAMES).index("source"), -1
 
 
 def escape_source(source: str) -> str:
-    """``source`` as the CSV log writes it: backslash, line feed and carriage return escaped."""
-    if not any(c in source for c in _ESCAPES):
+    """``source`` as the CSV log writes it: backslash, line feed and carriage return escaped, and the bytes of a
+    file name that are not UTF-8 as ``\\xNN`` (``escape_bytes``)."""
+    if source.isascii() and not any(c in source for c in _ESCAPES):
         return source
-    return "".join(_ESCAPES.get(c, c) for c in source)
+    return escape_bytes("".join(_ESCAPES.get(c, c) for c in source))
+
+
+def escape_bytes(text: str) -> str:
+    """``text`` with the bytes of a file name that are not UTF-8 (which Python holds as lone surrogates, PEP 383)
+    written as ``\\xNN``, so that it can be written as UTF-8; other text unchanged."""
+    if text.isascii():
+        return text
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that no undecodable byte gave
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def log_rows(results: Sequence[Result]) -> list[list[str]]:
+    """The CSV fields of ``results`` as the log writes them: the source escaped (``escape_source``), and
+    undecodable bytes of file names in the message too (``escape_bytes``)."""
+    rows = [r.row() for r in results]
+    for row in rows:
+        row[SOURCE_FIELD] = escape_source(row[SOURCE_FIELD])
+        row[MESSAGE_FIELD] = escape_bytes(row[MESSAGE_FIELD])
+    return rows
 
 
 class LogError(RuntimeError):
@@ -59,6 +84,12 @@ def format_rows(rows: Sequence[Sequence[str]]) -> str:
     return buffer.getvalue()
 
 
+def encoded_rows(rows: Sequence[Sequence[str]]) -> bytes:
+    """``format_rows`` as UTF-8 for a log file; a lone surrogate (a file name's undecodable byte, PEP 383) left in
+    a field not escaped before becomes ``\\udcNN`` rather than an error that would stop the daemon."""
+    return format_rows(rows).encode("utf-8", "backslashreplace")
+
+
 class CsvLog:
     """Appends rows to ``path``; critical sink."""
 
@@ -70,7 +101,6 @@ class CsvLog:
         self.fsync = fsync
         self._columns = csv_columns(self.class_names)
         self._header = format_rows([self._columns])
-        self._source = self._columns.index("source")
         #: positions in our columns of an existing log's older layout (``_adopt_layout``), None for ours
         self._layout: list[int] | None = None
         self._fd: int | None = None
@@ -92,12 +122,10 @@ class CsvLog:
             if r.status == "ok" and tuple(r.class_names) != self.class_names:
                 raise LogError(f"{self.path}: a result ranks classes {r.class_names}, the log's columns are "
                                f"{self.class_names}")
-        rows = [r.row() for r in results]
-        for row in rows:
-            row[self._source] = escape_source(row[self._source])
+        rows = log_rows(results)
         if self._layout is not None:
             rows = [[row[i] for i in self._layout] for row in rows]
-        data = format_rows(rows).encode()
+        data = encoded_rows(rows)
         self._guard(lambda: self._append(data))
 
     def close(self) -> None:

@@ -41,7 +41,7 @@ from ..events import Event
 from ..classify.size import SizeEstimate
 from ..results import Result
 from . import Update
-from .csvlog import parse_time
+from .csvlog import escape_source, parse_time
 from .text import plural, probability
 
 log = logging.getLogger(__name__)
@@ -192,7 +192,7 @@ def _current(state: DashboardState) -> RenderableType:
     latency = Text(f"latency {r.latency_ms:.0f} ms", style="dim")
     parts: list[RenderableType] = [grid, *size_lines(r.size)]
     if r.message:
-        lines = textwrap.wrap(r.message, _MESSAGE_WIDTH, max_lines=_MESSAGE_LINES, placeholder=" …")
+        lines = textwrap.wrap(escape_source(r.message), _MESSAGE_WIDTH, max_lines=_MESSAGE_LINES, placeholder=" …")
         parts.append(Text("\n".join(lines), style=_STATUS_STYLE[r.status]))
     return Group(*parts, latency)
 
@@ -244,7 +244,7 @@ def recent_table(results: list[Result]) -> Table:
         answer = (Text(SEPARATOR.join(r.answer), style="yellow") if len(r.answer) > 1
                   else f"{family[0]} {probability(family[1])}" if shown else "")
         table.add_row(r.time_utc[11:19], _name(r), Text(r.status, style=_STATUS_STYLE[r.status]), answer, *tops,
-                      f"{r.latency_ms:.0f}", r.message)
+                      f"{r.latency_ms:.0f}", escape_source(r.message))
     return table
 
 
@@ -315,7 +315,7 @@ def _colours(levels: np.ndarray) -> list[list[Color]]:
 
 
 def _name(r: Result) -> str:
-    name = os.path.basename(r.source) or r.source
+    name = escape_source(os.path.basename(r.source) or r.source)
     return f"{name} #{r.frame}" if r.frame else name
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from ..config import Events
 from ..events import ChangeDetector, Event
 from . import Update
-from .csvlog import _write_whole, escape_source, format_rows, open_side_log
+from .csvlog import _write_whole, encoded_rows, escape_source, open_side_log
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class EventLog:
     def write(self, event: Event) -> None:
         row = [event.time_utc, escape_source(event.source), str(event.frame), event.from_family, event.to_family,
                f"{event.p_from:.4f}", f"{event.p_to:.4f}"]
-        _write_whole(self._fd, format_rows([row]).encode())
+        _write_whole(self._fd, encoded_rows([row]))
 
     def close(self) -> None:
         os.close(self._fd)

@@ -6,6 +6,7 @@ import logging
 
 from ..classify.answer import SEPARATOR
 from . import Update
+from .csvlog import escape_source
 from .text import probability
 
 log = logging.getLogger("gisaxs_live.frames")
@@ -26,7 +27,8 @@ class LogLines:
             log.info("source %s; model %s", update.source or "-", update.model or "-")
             self._state = state
         for r in update.results:
-            name = r.source if not r.frame else f"{r.source} #{r.frame}"
+            source = escape_source(r.source)  # as the CSV log writes it: a line break in a name cannot split the line
+            name = source if not r.frame else f"{source} #{r.frame}"
             if r.status == "ok":
                 family, p_family = r.family()
                 (t1, p1), (t2, p2) = r.ranked()[:2]
@@ -35,7 +37,7 @@ class LogLines:
                          probability(p1), t2, probability(p2), ambiguous, r.latency_ms)
             else:
                 level = logging.WARNING if r.status == "error" else logging.INFO
-                log.log(level, "%s %s: %s (%.0f ms)", name, r.status, r.message, r.latency_ms)
+                log.log(level, "%s %s: %s (%.0f ms)", name, r.status, escape_source(r.message), r.latency_ms)
 
     def close(self) -> None:
         """Nothing to release."""

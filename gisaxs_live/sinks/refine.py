@@ -25,7 +25,7 @@ from ..refine.frame import ALL_PARAMETERS
 from ..refine.process import Outcome
 from ..results import Result, utc_now
 from . import Update
-from .csvlog import _write_whole, escape_source, format_rows, open_side_log
+from .csvlog import _write_whole, encoded_rows, escape_source, open_side_log
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class RefineLog:
     def write(self, row: dict[str, str]) -> None:
         """``row`` (``FrameFit.row``) under the columns, stamped now; parameters the class lacks stay empty."""
         stamped = {**row, "time_utc": utc_now(), "source": escape_source(row["source"])}
-        _write_whole(self._fd, format_rows([[stamped.get(k, "") for k in REFINE_COLUMNS]]).encode())
+        _write_whole(self._fd, encoded_rows([[stamped.get(k, "") for k in REFINE_COLUMNS]]))
 
     def close(self) -> None:
         os.close(self._fd)

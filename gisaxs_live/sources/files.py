@@ -142,7 +142,7 @@ def describe_failure(path: Path, logged: list[str], raised: str) -> str:
     if kind == "CBF":
         return _cbf_failure(path, head, said)
     if kind == "HDF5":
-        return "HDF5 file without a detector image (no Eiger or NeXus image data found)"
+        return _hdf5_failure(path)
     incomplete = re.search(r"incomplete: (\d+) < expected (\d+)", said)
     if incomplete:
         return f"truncated {kind}: image data {int(incomplete[1]):,} of {int(incomplete[2]):,} bytes"
@@ -151,12 +151,32 @@ def describe_failure(path: Path, logged: list[str], raised: str) -> str:
     return f"damaged {kind}: its image data cannot be decoded"
 
 
+def _hdf5_failure(path: Path) -> str:
+    """The cause for an HDF5 file fabio rejects: truncated (fewer bytes than its superblock says), damaged (HDF5
+    cannot open it), or no image data in it."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r"):
+            pass
+    except OSError as exc:
+        truncated = re.search(r"truncated file: eof = (\d+).*stored_eof = (\d+)", str(exc))
+        if truncated:
+            return f"truncated HDF5: {int(truncated[1]):,} of {int(truncated[2]):,} bytes"
+        return "damaged HDF5: the HDF5 library cannot open it"
+    return "HDF5 file without a detector image (no Eiger or NeXus image data found)"
+
+
 def _head(path: Path, size: int = 1 << 16) -> tuple[bytes, str | None]:
-    """The first ``size`` bytes of ``path``, decompressed for ``.gz``/``.bz2``, or the problem found."""
+    """The first ``size`` bytes of ``path``, decompressed for ``.gz``/``.bz2``, or the problem found (read to the
+    end for a compressed file: a stream cut after its first ``size`` bytes is truncated all the same)."""
     opener, name = {".gz": (gzip.open, "gzip"), ".bz2": (bz2.open, "bzip2")}.get(path.suffix, (open, ""))
     try:
         with opener(path, "rb") as fh:
-            return fh.read(size), None
+            head = fh.read(size)
+            while opener is not open and fh.read(1 << 20):
+                pass
+            return head, None
     except EOFError:
         return b"", f"truncated {name} file: the compressed data ends early"
     except (OSError, zlib.error, ValueError):
