@@ -57,6 +57,20 @@ def test_help_documents_the_exit_statuses():
     assert "Exit status: 0 when no row is an error" in classify.stdout and "1 when some or all are errors" in classify.stdout
 
 
+def test_the_help_gives_the_flag_fits_own_defaults():
+    """The commands state the out-of-distribution fit's defaults without importing it (0.4 s); they must be its."""
+    import inspect
+
+    from gisaxs_live.commands import calibrate_ood, train
+    from gisaxs_live.training import ood_calibration, outlier_exposure
+
+    defaults = inspect.signature(ood_calibration.calibrate).parameters
+    assert calibrate_ood.QUANTILE == ood_calibration.QUANTILE == defaults["quantile"].default
+    assert train.PER_KIND == outlier_exposure.PER_KIND == defaults["per_kind"].default
+    assert ood_calibration.outlier_options(None) == {"per_kind": train.PER_KIND}
+    assert 0 < train.PER_KIND_FINE_TUNE < train.PER_KIND
+
+
 def test_a_usage_error_exits_2():
     done = run("classify", "--no-such-option", "x.cbf")
     assert done.returncode == 2 and "unrecognized arguments: --no-such-option" in done.stderr
@@ -91,6 +105,47 @@ def test_classify_exits_1_when_every_file_failed(frames):
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1] == "classified 2 frames: 0 ok, 0 unknown, 0 no signal, 2 errors"
     assert [row["status"] for row in csv.DictReader(done.stdout.splitlines())] == ["error", "error"]
+
+
+@needs_model
+def test_classify_writes_awkward_file_names_as_the_log_does(frames, tmp_path):
+    """A name with a byte that is not UTF-8 (what a detector PC may write) and one with a line break: one line per
+    row on standard output and in the CSV log, both UTF-8, the names escaped alike; the frames classified."""
+    names = [tmp_path / "not_utf8_\udcff.cbf", tmp_path / "line\nbreak.cbf"]
+    for path in names:
+        path.write_bytes((frames / "good.cbf").read_bytes())
+    log = tmp_path / "log.csv"
+    to_stdout = subprocess.run([*CLI, "classify", *map(str, names)], capture_output=True, timeout=120)
+    to_log = run("classify", *map(str, names), "--csv", str(log))
+    assert to_stdout.returncode == 0 and to_log.returncode == 0, to_stdout.stderr + to_log.stderr.encode()
+    printed = to_stdout.stdout.decode("utf-8").splitlines()
+    logged = log.read_text(encoding="utf-8").splitlines()
+    assert len(printed) == len(logged) == 3
+    expected = [f"{tmp_path}/not_utf8_\\xff.cbf", f"{tmp_path}/line\\nbreak.cbf"]
+    for lines in (printed, logged):
+        rows = list(csv.DictReader(lines))
+        assert [row["source"] for row in rows] == expected and {row["status"] for row in rows} == {"ok"}
+
+
+@needs_model
+@pytest.mark.parametrize("where", ["directory", "missing_parent", "full_disk"])
+def test_classify_that_cannot_write_its_rows_says_so_in_one_line(frames, tmp_path, where):
+    """A --csv that cannot be a log is a usage error (2, before anything is classified); standard output on a
+    full disk stops the run (1). One line, no traceback, either way."""
+    if where == "full_disk" and not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    good = str(frames / "good.cbf")
+    if where == "full_disk":
+        with open("/dev/full", "w") as full:
+            done = subprocess.run([*CLI, "classify", good], stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+        status, said = 1, "standard output: cannot write the rows (No space left on device)"
+    else:
+        target = tmp_path if where == "directory" else tmp_path / "no" / "log.csv"
+        done = run("classify", good, "--csv", str(target))
+        status, said = 2, f"{target}: cannot write the CSV log"
+    assert done.returncode == status
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and said in lines[0] and "Traceback" not in done.stderr, done.stderr
 
 
 @needs_model

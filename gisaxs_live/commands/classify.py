@@ -4,8 +4,9 @@ the same rows the live monitor writes. Unreadable files become ``error`` rows; t
 The config must give the detector geometry (geometry.distance_mm and direct_beam_px, or poni_file);
 without --config the bundled default is used: the geometry of the demo's synthetic Pilatus 1M.
 
-Exit status: 0 when no row is an error (ok, unknown or no_signal), 1 when some or all are errors,
-2 for a usage or configuration error (nothing classified)."""
+Exit status: 0 when no row is an error (ok, unknown or no_signal), 1 when some or all are errors or the
+rows could not all be written (a full disk; a reader of standard output that went away, e.g. ``| head``, ends it
+quietly), 2 for a usage or configuration error (nothing classified)."""
 
 from __future__ import annotations
 
@@ -25,35 +26,61 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import logging
+    import os
     import sys
     from collections import Counter
 
     from ..config import load_config
     from ..classify.pipeline import Classifier, classify_files
     from ..results import csv_columns
-    from ..sinks.csvlog import CsvLog, format_rows, log_rows
+    from ..sinks.csvlog import CsvLog, LogError, format_rows, log_rows
     from ..sinks.text import plural
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
     config = load_config(args.config, detector=True)
     classifier = Classifier(config, args.model)  # warns (logs) if the model was trained for another experiment
     if args.csv:
-        write = CsvLog(args.csv, classifier.class_names).write
+        try:
+            write = CsvLog(args.csv, classifier.class_names).write
+        except LogError as exc:
+            raise ValueError(str(exc)) from None
     else:
-        sys.stdout.write(format_rows([csv_columns(classifier.class_names)]))
+        header = [csv_columns(classifier.class_names)]
 
         def write(results):
-            sys.stdout.write(format_rows(log_rows(results)))
-            sys.stdout.flush()
+            _to_stdout(format_rows(header + log_rows(results)))
+            header.clear()
 
     counts: Counter[str] = Counter()
     ambiguous = 0
-    for results in classify_files(classifier, args.files):
-        write(results)
-        counts.update(r.status for r in results)
-        ambiguous += sum(len(r.answer) > 1 for r in results)
+    try:
+        for results in classify_files(classifier, args.files):
+            write(results)
+            counts.update(r.status for r in results)
+            ambiguous += sum(len(r.answer) > 1 for r in results)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error as Python exits
+        return 1
+    except LogError as exc:
+        print(f"gisaxs-live classify: stopped after {plural(sum(counts.values()), 'frame')}: {exc}", file=sys.stderr)
+        return 1
     print(f"classified {plural(sum(counts.values()), 'frame')}: {counts['ok']} ok, {counts['unknown']} unknown, "
           f"{counts['no_signal']} no signal, {plural(counts['error'], 'error')}"
           + (f"; {ambiguous} of the ok rows name more than one family (column answer)" if ambiguous else ""),
           file=sys.stderr)
     return 1 if counts["error"] else 0
+
+
+def _to_stdout(text: str) -> None:
+    """Write ``text`` to standard output at once; a failure (not a closed pipe) becomes a ``LogError``."""
+    import sys
+
+    from ..sinks.csvlog import LogError
+
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise LogError(f"standard output: cannot write the rows ({exc.strerror or exc})") from None
