@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from gisaxs_live.cli import main
+from gisaxs_live.commands.train import PER_KIND_FINE_TUNE
 from gisaxs_live.config import load_config
 from gisaxs_live.simulator.dataset import Randomisation, random_specs, read_dataset, write_dataset
 from gisaxs_live.simulator.shards import MANIFEST, PatternSet, read_manifest
@@ -80,6 +81,7 @@ def test_train_reads_a_shard_directory(sets, tmp_path):
     meta = json.loads((out / "model.json").read_text())
     assert meta["training_set"]["sha256"] == read_manifest(shards)[0]["sha256"]
     assert (meta["training_set"]["n_train"], meta["training_set"]["n_held_out"]) == (16, 8)
+    assert meta["ood"]["foreign_per_kind"] == PER_KIND_FINE_TUNE  # a fine-tune's own count, for its time budget
 
 
 def test_the_hash_tells_sets_apart_by_their_variation():

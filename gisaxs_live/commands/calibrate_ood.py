@@ -7,6 +7,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .train import PER_KIND
+
+#: ``training.ood_calibration.QUANTILE``, for the help (kept equal by tests/test_cli.py; that module takes 0.4 s to
+#: import, the simulator with it)
+QUANTILE = 0.985
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("calibrate-ood", help="fit the out-of-distribution flag of a model on a simulated set",
@@ -14,18 +20,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("dataset", type=Path, help="HDF5 set from `simulate --protocol random` with a held-out split")
     p.add_argument("--model", type=Path, required=True, help="model directory to calibrate (written in place)")
     p.add_argument("--quantile", type=float, default=None,
-                   help="fraction of held-out known-class patterns below the threshold (default 0.99)")
+                   help=f"fraction of held-out known-class patterns below the threshold (default {QUANTILE})")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the detector-like augmentation (the model's own training augmentation)")
     p.add_argument("--outliers-per-kind", type=int, default=None, metavar="N",
-                   help="foreign frames per kind that the flag is shown (outlier exposure; default 150; 0: none)")
+                   help=f"foreign frames per kind that the flag is shown (outlier exposure; default {PER_KIND}; "
+                        "0: none)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..classify.predictor import Predictor
     from ..simulator.dataset import read_dataset
-    from ..training.ood_calibration import QUANTILE, calibrate, outlier_options
+    from ..training.ood_calibration import calibrate, outlier_options
 
     args.quantile = QUANTILE if args.quantile is None else args.quantile
     if not 0.5 <= args.quantile < 1.0:

@@ -16,6 +16,11 @@ from ..classify.model import ARCHITECTURES
 #: Patterns per class to simulate: a full training, and a fine-tuning (``--from``).
 PER_CLASS = 2500
 PER_CLASS_FINE_TUNE = 1200
+#: Foreign frames per kind shown to the out-of-distribution flag: a full training (``training.outlier_exposure``'s
+#: PER_KIND, the ``calibrate-ood`` default; kept equal by tests/test_cli.py), and a fine-tuning, for its 3-minute
+#: budget (imported lazily: the simulator takes 0.4 s to import)
+PER_KIND = 600
+PER_KIND_FINE_TUNE = 150
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="the classifier's network: deep (the default) or paper (Ikemoto et al.'s Table 1); with --from, MODEL's")
     p.add_argument("--outliers-per-kind", type=int, default=None, metavar="N",
                    help="foreign frames per kind that the out-of-distribution flag is shown (outlier exposure; "
-                        "default 150; 0: no outlier-exposure layer)")
+                        f"default {PER_KIND}; {PER_KIND_FINE_TUNE} with --from; 0: no outlier-exposure layer)")
     p.add_argument("--workers", type=int, default=None, help="simulation processes (default: all cores)")
     p.add_argument("--out", type=Path, default=Path("gisaxs-model"), help="model directory to write")
     p.set_defaults(func=run)
@@ -73,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
                                   train_classifier)
 
     console = Console(stderr=True)
-    outliers = outlier_options(args.outliers_per_kind)  # a bad count stops here, not after the training
+    outliers = outlier_options(args.outliers_per_kind, PER_KIND if args.from_model is None else PER_KIND_FINE_TUNE)
+    # (a bad count stops here, not after the training)
     config = load_config(args.config)
     grid = QGrid.for_experiment(config.experiment, config.grid)
     base = TrainSettings()

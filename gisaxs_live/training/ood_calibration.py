@@ -56,11 +56,11 @@ def features_of(predictor: Predictor, images: np.ndarray) -> np.ndarray:
     return np.concatenate([predictor.forward(images[i:i + BATCH])[1] for i in range(0, len(images), BATCH)])
 
 
-def outlier_options(per_kind: int | None) -> dict:
-    """``calibrate``'s keywords for a command's ``--outliers-per-kind`` (None: the defaults; 0: no
+def outlier_options(per_kind: int | None, default: int = PER_KIND) -> dict:
+    """``calibrate``'s keywords for a command's ``--outliers-per-kind`` (None: ``default`` frames per kind; 0: no
     outlier-exposure layer); a ValueError for a negative count."""
     if per_kind is None:
-        return {}
+        return {"per_kind": default}
     if per_kind < 0:
         raise ValueError(f"--outliers-per-kind {per_kind}: must be 0 or more")
     return {"per_kind": per_kind} if per_kind else {"kinds": ()}
