@@ -450,9 +450,12 @@ def load_config(path: str | Path | None = None, *, detector: bool = False) -> Co
     else:
         path = Path(path)
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not a YAML text file (byte {exc.object[exc.start]:#04x} at offset "
+                              f"{exc.start:,} is not UTF-8 text)") from None
         name = str(path)
     try:
         data = yaml.safe_load(text)

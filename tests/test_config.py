@@ -60,6 +60,13 @@ def test_missing_config_file_names_it(tmp_path):
         load_config(tmp_path / "nope.yaml")
 
 
+def test_a_binary_config_file_is_named_with_its_cause(tmp_path):
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(b"geometry:\n  distance_mm: 1000\n\xff\xfe")
+    with pytest.raises(ConfigError, match=r"binary.yaml: not a YAML text file \(byte 0xff at offset 30 is not UTF-8"):
+        load_config(path)
+
+
 @pytest.mark.parametrize("text, problem", [
     ("experiment:\n  wavelength_nm: 0.1\n", "no geometry section"),
     ("", "no geometry section"),

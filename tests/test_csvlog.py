@@ -6,7 +6,8 @@ import os
 import pytest
 
 from gisaxs_live.results import Result, csv_columns
-from gisaxs_live.sinks.csvlog import CsvLog, LogError, LogFollower, format_rows, resume_point
+from gisaxs_live.sinks.csvlog import (CsvLog, LogError, LogFollower, escape_source, format_rows, resume_point,
+                                     unescape_source)
 
 PROBS = (0.7, 0.18, 0.02, 0.02, 0.02, 0.02, 0.02, 0.02)
 
@@ -99,6 +100,22 @@ def test_newlines_in_a_source_are_escaped_and_resume_matches_them(tmp_path):
     assert len(lines(path)) == 3
     assert list(csv.DictReader(open(path)))[0]["source"] == "/data/a\\nb\\rc\\\\d.cbf"
     assert resume_point(path, {odd, "/data/a\\nb\\rc\\\\d.cbf"}).logged == {odd}
+
+
+def test_a_file_name_that_is_not_utf8_is_logged_as_utf8_and_read_back_as_it_was(tmp_path):
+    """Bytes of a name that are not UTF-8 (held by Python as lone surrogates) are written as \\xNN; the log stays
+    UTF-8, a restart knows the file, and ``tail`` reads back the very name (escaping is one-to-one)."""
+    path = tmp_path / "log.csv"
+    odd = "/data/run\udcff\udc80_\\xff.cbf"  # two such bytes, and a name that spells \xff itself
+    broken = "/data/cut\udcfe.cbf"
+    CsvLog(path).write([ok(odd), Result(broken, 0, "error", message=f"{broken}: truncated", time_utc=ok(odd).time_utc)])
+    rows = list(csv.DictReader(open(path, encoding="utf-8")))
+    assert rows[0]["source"] == "/data/run\\xff\\x80_\\\\xff.cbf"
+    assert rows[1]["message"] == "/data/cut\\xfe.cbf: truncated"
+    assert resume_point(path, {odd, broken}).logged == {odd}
+    assert [r.source for r in LogFollower(path).poll()] == [odd, broken]
+    for name in (odd, "/a\nb\rc\\d.cbf", "plain.cbf", "ünï\\x41.cbf"):
+        assert unescape_source(escape_source(name)) == name
 
 
 def test_resume_reads_again_a_file_changed_after_its_error_row(tmp_path):

@@ -157,6 +157,17 @@ def test_tail_once_on_a_missing_log_is_an_error(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
+def test_tail_on_something_that_is_no_log_says_what_it_is(tmp_path, capsys):
+    """A directory, or a binary file (here with a carriage return and NUL, which the CSV reader rejects): one line
+    naming it, status 2, not a traceback or an empty table."""
+    binary = tmp_path / "frame.cbf"
+    binary.write_bytes(b"###CBF: VERSION 1.5\r\n" + bytes(range(256)) * 8)
+    assert main(["tail", "--once", str(tmp_path)]) == 2
+    assert f"{tmp_path}: a directory, not a CSV log" in capsys.readouterr().err
+    assert main(["tail", "--once", str(binary)]) == 2
+    assert f"{binary}: not a gisaxs-live CSV log" in capsys.readouterr().err
+
+
 def test_narrow_terminal_keeps_time_and_status():
     out = text_of(render(growth_state(), NOW), width=80)
     assert "03:04:10" in out and "error" in out.split("recent frames")[1]

@@ -27,6 +27,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.rows < 1 or args.mix < 1 or args.interval <= 0:
         raise ValueError("--rows and --mix must be >= 1, --interval > 0")
+    if args.log.is_dir():
+        raise ValueError(f"{args.log}: a directory, not a CSV log")
     state = DashboardState(args.rows, args.mix)
     follower = LogFollower(args.log)
 
@@ -38,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.log.is_file():
             raise FileNotFoundError(f"{args.log}: no such file")
         state.add(news())
+        if follower.skipped and not follower.has_header:
+            raise ValueError(f"{args.log}: not a gisaxs-live CSV log (no header line starting with time_utc)")
         Console().print(render(state, time.time()))
         return 0
     dashboard = Dashboard(state, Console())

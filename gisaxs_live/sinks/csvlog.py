@@ -25,8 +25,9 @@ import datetime as dt
 import io
 import logging
 import os
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..classify.size import SIZE_COLUMNS
@@ -49,6 +50,21 @@ def escape_source(source: str) -> str:
     if source.isascii() and not any(c in source for c in _ESCAPES):
         return source
     return escape_bytes("".join(_ESCAPES.get(c, c) for c in source))
+
+
+def unescape_source(written: str) -> str:
+    """The source that ``escape_source`` wrote as ``written`` (a file name's undecodable bytes as lone surrogates)."""
+    if "\\" not in written:
+        return written
+    return _ESCAPED.sub(_unescaped, written)
+
+
+_ESCAPED = re.compile(r"\\(\\|n|r|x[0-9a-f]{2})")
+
+
+def _unescaped(match: re.Match) -> str:
+    code = match[1]
+    return {"\\": "\\", "n": "\n", "r": "\r"}.get(code) or chr(0xDC00 + int(code[1:], 16))
 
 
 def escape_bytes(text: str) -> str:
@@ -335,6 +351,11 @@ class LogFollower:
         self._columns: list[str] | None = None
         self.skipped = 0  # lines that were not rows of a known header
 
+    @property
+    def has_header(self) -> bool:
+        """Whether a header line of a CSV log has been read."""
+        return self._columns is not None
+
     def poll(self) -> list[Result]:
         if self._fh is None and not self._open():
             return []
@@ -380,7 +401,12 @@ class LogFollower:
         lines = data.split(b"\n")
         self._partial = lines.pop()
         results = []
-        for fields in csv.reader(line.decode(errors="replace") for line in lines):
+        for line in lines:
+            try:
+                fields = next(csv.reader([line.decode(errors="replace")]), [])
+            except csv.Error:  # e.g. a carriage return or NUL in an unquoted field: not a line of ours
+                self.skipped += 1
+                continue
             if fields and fields[0] == "time_utc":
                 self._columns = fields
                 continue
@@ -388,7 +414,8 @@ class LogFollower:
                 self.skipped += 1
                 continue
             try:
-                results.append(Result.from_row(dict(zip(self._columns, fields)), class_names_of(self._columns)))
+                result = Result.from_row(dict(zip(self._columns, fields)), class_names_of(self._columns))
+                results.append(replace(result, source=unescape_source(result.source)))
             except (ValueError, KeyError):
                 self.skipped += 1
         return results
