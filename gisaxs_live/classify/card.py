@@ -179,7 +179,7 @@ def render_markdown(facts: dict[str, Any]) -> str:
         held = answer["held_out"]
         lines += [f"`answer` is the smallest set of families, most probable first and joined by \"or\", that holds "
                   f"the true family of {100 * answer['level']:g} % of detector-like held-out patterns ({answer['method']}): "
-                  f"families are taken while the probability already taken is below {answer['threshold']:.3f}. On "
+                  f"{_taken(answer['threshold'])}. On "
                   f"the {answer['n_held_out']} calibration patterns it held the true family {100 * held['coverage']:.1f} % "
                   f"of the time with {held['mean_size']:.2f} families on average, one family in "
                   f"{100 * held['single']:.1f} %. A frame from elsewhere can fall short of the level (measured in the "
@@ -249,3 +249,11 @@ def _draws(ood: dict) -> str:
     """", each made detector-like N times" where the calibration drew the held-out patterns more than once."""
     draws = ood.get("held_out_draws", 1)
     return f", each made detector-like {draws} times" if draws > 1 else ""
+
+
+def _taken(threshold: float) -> str:
+    """How the answer set is taken, in words, for its calibrated ``threshold``."""
+    if threshold < 1e-3:  # below the top family's probability on any frame: 1 / the number of families at least
+        return (f"the threshold came out at {threshold:.3g}, below the most probable family's probability on any "
+                "frame, so the answer is always that family alone (it held the truth often enough by itself)")
+    return f"families are taken while the probability already taken is below {threshold:.3f}"
