@@ -152,6 +152,15 @@ def test_tail_once_prints_the_table(tmp_path, capsys, monkeypatch):
     assert "4 frames, 1 error," in out
 
 
+def test_the_recent_table_gives_an_error_s_cause_without_repeating_its_file_name():
+    """The cause starts where the file name (in the source column) ends, so that a 150-column table shows it."""
+    r = result(1, "", "error", "/data/run/sample_00001.cbf: truncated CBF: 12,288 of 6,224,682 bytes")
+    again = result(2, "", "error", "/data/run/sample_00002.cbf frame 3: shape 10×10 does not match the geometry")
+    out = text_of(recent_table([r, again]), width=150)
+    assert "truncated CBF: 12,288 of 6,224,682 bytes" in out and "frame 3: shape 10×10" in out
+    assert "/data/run/" not in out
+
+
 def test_tail_once_on_a_missing_log_is_an_error(tmp_path, capsys):
     assert main(["tail", "--once", str(tmp_path / "nope.csv")]) == 2
     assert "no such file" in capsys.readouterr().err

@@ -41,7 +41,7 @@ from ..events import Event
 from ..classify.size import SizeEstimate
 from ..results import Result
 from . import Update
-from .csvlog import escape_source, parse_time
+from .csvlog import escape_bytes, escape_source, parse_time
 from .text import plural, probability
 
 log = logging.getLogger(__name__)
@@ -192,7 +192,7 @@ def _current(state: DashboardState) -> RenderableType:
     latency = Text(f"latency {r.latency_ms:.0f} ms", style="dim")
     parts: list[RenderableType] = [grid, *size_lines(r.size)]
     if r.message:
-        lines = textwrap.wrap(escape_source(r.message), _MESSAGE_WIDTH, max_lines=_MESSAGE_LINES, placeholder=" …")
+        lines = textwrap.wrap(_message(r), _MESSAGE_WIDTH, max_lines=_MESSAGE_LINES, placeholder=" …")
         parts.append(Text("\n".join(lines), style=_STATUS_STYLE[r.status]))
     return Group(*parts, latency)
 
@@ -228,8 +228,8 @@ def _mix(state: DashboardState) -> RenderableType:
 def recent_table(results: list[Result]) -> Table:
     """The recent-frames table, newest at the bottom (also ``gisaxs-live tail``'s view). The answer column
     shows the answer set where it has more than one family, else the family where it is more than the top class
-    (blank where the family is the top class itself); the message column takes the width the others leave and
-    cuts a longer message with an ellipsis."""
+    (blank where the family is the top class itself); the message column (less the file's name, which the source
+    column shows) takes the width the others leave and cuts a longer message with an ellipsis."""
     table = Table(title="recent frames", expand=True, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
     for name, min_width in (("time", 8), ("source", None), ("status", 9), ("answer", None), ("top 1", None),
                             ("top 2", None), ("ms", 3)):
@@ -244,8 +244,22 @@ def recent_table(results: list[Result]) -> Table:
         answer = (Text(SEPARATOR.join(r.answer), style="yellow") if len(r.answer) > 1
                   else f"{family[0]} {probability(family[1])}" if shown else "")
         table.add_row(r.time_utc[11:19], _name(r), Text(r.status, style=_STATUS_STYLE[r.status]), answer, *tops,
-                      f"{r.latency_ms:.0f}", escape_source(r.message))
+                      f"{r.latency_ms:.0f}", _message(r, without_source=True))
     return table
+
+
+def _message(r: Result, without_source: bool = False) -> str:
+    """``r.message`` on one line as the CSV log writes it (a live result's and a ``tail`` row's alike);
+    ``without_source``: less the leading name of its file, which the table shows beside it."""
+    text = " ".join(escape_bytes(r.message).split())
+    name = " ".join(escape_bytes(r.source).split())
+    if without_source and text.startswith(name):
+        rest = text[len(name):]
+        if rest.startswith(": "):
+            return rest[2:]
+        if rest.startswith(" frame "):
+            return rest[1:]
+    return text
 
 
 def sparkline(values) -> str:
