@@ -50,4 +50,4 @@ def test_model_info_prints_the_card():
     missing = subprocess.run([sys.executable, "-m", "gisaxs_live.cli", "model-info", "--model", "/nonexistent"],
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
-    assert "not a gisaxs-live model directory" in missing.stderr
+    assert "/nonexistent: not a gisaxs-live model directory (no model.json in it)" in missing.stderr

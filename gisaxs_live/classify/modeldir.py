@@ -33,9 +33,12 @@ class ModelInfo:
     def read(cls, model_dir: str | Path | None) -> "ModelInfo":
         path = Path(model_dir) if model_dir is not None else bundled_model_dir()
         try:
-            meta = json.loads((path / META).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{path}: not a gisaxs-live model directory ({exc})") from None
+            meta = json.loads((path / META).read_text(encoding="utf-8"))
+        except OSError as exc:
+            cause = f"no {META} in it" if isinstance(exc, FileNotFoundError) else f"{META}: {exc.strerror}"
+            raise ValueError(f"{path}: not a gisaxs-live model directory ({cause})") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{path}: not a gisaxs-live model directory ({META} is not JSON: {exc})") from None
         for key in ("class_names", "qgrid", "scale_decades", "experiment"):
             if key not in meta:
                 raise ValueError(f"{path / META}: missing key {key!r}")
