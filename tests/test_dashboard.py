@@ -46,7 +46,7 @@ def test_render_shows_everything_the_beamline_needs():
     assert "/data/run (inotify)" in out and "model ready" in out
     assert "queue 3/10000" in out and "11 frames, 1 error, 0 no signal, 0 unknown" in out
     assert "1.0 frames/s" in out  # rows 1..10 lie within the last 10 s before NOW
-    assert "latency p50" in out
+    assert "latency p50 18 ms, p99 20 ms of the last 6 frames" in out  # the frames it holds (15-20 ms), said
     # current frame: the error, named
     assert "sample_00010.cbf" in out and "truncated file" in out
     # recent table: last five rows, newest at the bottom

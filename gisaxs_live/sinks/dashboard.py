@@ -155,7 +155,7 @@ def _header(state: DashboardState, now: float) -> Panel:
     latencies = [r.latency_ms for r in state.recent]
     if latencies:
         p50, p99 = np.percentile(latencies, [50, 99])
-        items.append(f"latency p50 {p50:.0f} ms, p99 {p99:.0f} ms")
+        items.append(f"latency p50 {p50:.0f} ms, p99 {p99:.0f} ms of the last {plural(len(latencies), 'frame')}")
     if state.queue_limit:
         items.append(f"queue {state.queue_depth}/{state.queue_limit}")
     errors = plural(state.errors, "error")
