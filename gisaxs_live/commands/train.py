@@ -17,8 +17,8 @@ from ..classify.model import ARCHITECTURES
 PER_CLASS = 2500
 PER_CLASS_FINE_TUNE = 1200
 #: Foreign frames per kind shown to the out-of-distribution flag: a full training (``training.outlier_exposure``'s
-#: PER_KIND, the ``calibrate-ood`` default; kept equal by tests/test_cli.py), and a fine-tuning, for its 3-minute
-#: budget (imported lazily: the simulator takes 0.4 s to import)
+#: PER_KIND, the ``calibrate-ood`` default, repeated here for the help: importing that module brings the simulator,
+#: 0.4 s of every command's start-up; tests/test_cli.py keeps them equal), and a fine-tuning, for its 3-minute budget
 PER_KIND = 600
 PER_KIND_FINE_TUNE = 150
 
@@ -78,8 +78,8 @@ def run(args: argparse.Namespace) -> int:
                                   train_classifier)
 
     console = Console(stderr=True)
+    # a bad count stops here, not after the training
     outliers = outlier_options(args.outliers_per_kind, PER_KIND if args.from_model is None else PER_KIND_FINE_TUNE)
-    # (a bad count stops here, not after the training)
     config = load_config(args.config)
     grid = QGrid.for_experiment(config.experiment, config.grid)
     base = TrainSettings()
