@@ -167,6 +167,18 @@ def test_poni_file_gives_the_same_lookup_as_distance_pixel_and_beam(config, grid
         FramePreprocessor(from_poni, grid, DECADES).prepare(frame_of(np.ones((1000, 981), np.int32)))
 
 
+@pytest.mark.parametrize("text, cause", [("", "not a PONI file: it does not give Distance, Poni1, Poni2"),
+                                         ("###CBF: VERSION 1.5\n", "not a PONI file: it does not give Distance"),
+                                         ("Distance: 2.0\nPoni1: 0.1\nPoni2: 0.1\n", "its detector has no pixel size")])
+def test_a_file_that_is_no_poni_is_a_config_error_not_a_crash_later(config, grid, tmp_path, text, cause):
+    """pyFAI reads any file, an empty one too, with defaults filled in; the geometry must not take it."""
+    pytest.importorskip("pyFAI")
+    poni = tmp_path / "beamline.poni"
+    poni.write_text(text)
+    with pytest.raises(ConfigError, match=f"geometry.poni_file: {poni}: {cause}"):
+        FramePreprocessor(with_geometry(config, poni_file=poni), grid, DECADES)
+
+
 # --- masks -----------------------------------------------------------------------------------------
 
 def test_masked_pixels_never_change_a_bin(config, grid, synthetic):

@@ -15,6 +15,7 @@ exactly the pixel's elevation above the direct beam.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from typing import Any
 import numpy as np
 
 from ..config import Geometry
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -98,11 +101,47 @@ class DetectorGeometry:
 
 def _load_poni(path: Path) -> Any:
     """A pyFAI geometry from ``path``; pyFAI is imported here only (import and load: 0.7 s measured)."""
+    _pyfai_log_to_debug()
     try:
         import pyFAI
     except ImportError:
         raise ValueError(f"{path}: reading a PONI file needs pyFAI (pip install 'gisaxs-live[poni]')") from None
     try:
-        return pyFAI.load(str(path))
+        geometry = pyFAI.load(str(path))
     except Exception as exc:  # pyFAI raises many types for a bad file
         raise ValueError(f"{path}: not a readable PONI file ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    missing = [key for key in PONI_KEYS if key.lower() not in _poni_keys(path)]
+    if missing:  # pyFAI reads any file, an empty one too, and fills in defaults (1 m, the corner of the detector)
+        raise ValueError(f"{path}: not a PONI file: it does not give {', '.join(missing)}")
+    if geometry.detector.pixel1 is None or geometry.detector.pixel2 is None:
+        raise ValueError(f"{path}: its detector has no pixel size (a PONI file names the detector or gives "
+                         "PixelSize1 and PixelSize2)")
+    return geometry
+
+
+#: what a PONI file must give, whatever its version
+PONI_KEYS = ("Distance", "Poni1", "Poni2")
+
+
+def _poni_keys(path: Path) -> set[str]:
+    """The keys (lower case) of the ``key: value`` lines of the text file ``path``."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return set()
+    return {line.split(":", 1)[0].strip().lower() for line in text.splitlines() if ":" in line}
+
+
+def _pyfai_log_to_debug() -> None:
+    """pyFAI's and silx's log lines (at import: "Unable to import pyOpenCl"; for a bad file its complaint, which
+    ``_load_poni``'s error says in a line of its own) go to this module's log at debug level, not to stderr."""
+    for name in ("pyFAI", "silx"):
+        library = logging.getLogger(name)
+        if not any(isinstance(handler, _ToDebug) for handler in library.handlers):
+            library.addHandler(_ToDebug())
+            library.propagate = False
+
+
+class _ToDebug(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        log.debug("%s: %s", record.name, record.getMessage())
