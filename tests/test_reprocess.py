@@ -156,3 +156,21 @@ def test_local_workers_keep_glibcs_memory_thresholds_and_share_the_cores(monkeyp
     assert len(settings) == workers
     assert all(trim is None for trim, _ in settings)
     assert all(threads == max(1, (os.cpu_count() or 1) // workers) for _, threads in settings)
+
+
+def test_a_log_that_cannot_be_written_or_a_scheduler_not_there_is_one_line(archive, tmp_path, capsys, monkeypatch):
+    """Before any task runs: a --csv that cannot be a log, and a --scheduler nobody listens on (Dask's connect
+    timeout shortened to 2 s here), each a usage error naming it, not a traceback."""
+    run, _ = archive
+    not_a_log = run / "frame_0001.cbf"
+    before = not_a_log.read_bytes()
+    assert main(["reprocess", "--csv", str(not_a_log), str(run)]) == 2
+    assert f"{not_a_log}: its columns differ from this model's" in capsys.readouterr().err
+    assert not_a_log.read_bytes() == before
+    assert main(["reprocess", "--csv", str(tmp_path / "no" / "log.csv"), str(run)]) == 2
+    assert "log.csv: cannot write the CSV log (No such file or directory)" in capsys.readouterr().err
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        assert main(["reprocess", "--csv", str(tmp_path / "r.csv"), "--scheduler", "tcp://127.0.0.1:9", str(run)]) == 2
+    assert "--scheduler tcp://127.0.0.1:9: cannot connect" in capsys.readouterr().err

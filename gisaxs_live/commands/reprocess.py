@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..scale.inputs import expand_inputs
     from ..scale.reprocess import dashboard_line, plan, progress, quiet_dask, run_tasks, start_cluster
-    from ..sinks.csvlog import CsvLog
+    from ..sinks.csvlog import CsvLog, LogError
     from ..sinks.text import plural
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
@@ -50,7 +50,10 @@ def run(args: argparse.Namespace) -> int:
     if info.mismatch(config.experiment):
         logging.warning(info.mismatch(config.experiment))
     files = expand_inputs(args.paths)
-    log = CsvLog(args.csv, info.class_names)
+    try:
+        log = CsvLog(args.csv, info.class_names)
+    except LogError as exc:
+        raise ValueError(str(exc)) from None
     todo = plan(files, args.csv)
     if todo.skipped:
         print(f"{args.csv}: {plural(todo.skipped, 'file')} already classified, skipped", file=sys.stderr)
@@ -63,7 +66,13 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         raise ValueError("reprocess needs Dask: pip install 'gisaxs-live[scale]'") from None
     cluster = None if args.scheduler else start_cluster(args.workers)
-    client = Client(args.scheduler or cluster)
+    try:
+        client = Client(args.scheduler or cluster)
+    except OSError as exc:  # no scheduler there (Dask waits for its connect timeout, 30 s by default)
+        log.close()
+        if cluster is not None:
+            cluster.close()
+        raise ValueError(f"--scheduler {args.scheduler}: cannot connect ({str(exc).splitlines()[0]})") from None
     try:
         print(dashboard_line(client, cluster is not None), file=sys.stderr)
         model_dir = str(args.model) if args.model else None
@@ -78,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
                 bar.update(task, advance=n_files, frames=frames, rate=frames / elapsed if elapsed else 0.0)
 
             counts = run_tasks(client, todo.todo, config, model_dir, log, args.files_per_task, advance)
+    except LogError as exc:  # e.g. a full disk: the rows written so far are whole, a rerun resumes after them
+        print(f"gisaxs-live reprocess: stopped: {exc}", file=sys.stderr)
+        return 1
     finally:
         log.close()
         client.close()
