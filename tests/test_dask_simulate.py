@@ -68,6 +68,13 @@ def test_bad_shard_input_stops_with_one_line(tmp_path, capsys):
         PatternSet(tmp_path)
     assert main(["simulate", "--chunk", "5", "--out", str(tmp_path / "x.h5")]) == 2
     assert "--chunk and --scheduler go with --shards" in capsys.readouterr().err
+    # options the paper grid would ignore, and outputs that cannot be written: refused before any simulation
+    assert main(["simulate", "--per-class", "5", "--out", str(tmp_path / "x.h5")]) == 2
+    assert "--per-class and --test-fraction go with --protocol random" in capsys.readouterr().err
+    assert main(["simulate", "--protocol", "random", "--per-class", "2", "--out", str(tmp_path)]) == 2
+    assert f"{tmp_path}: a directory" in capsys.readouterr().err
+    assert main(["simulate", "--protocol", "random", "--per-class", "2", "--out", str(tmp_path / "no" / "x.h5")]) == 2
+    assert "does not exist" in capsys.readouterr().err and not (tmp_path / "x.h5").exists()
 
 
 def test_train_reads_a_shard_directory(sets, tmp_path):

@@ -13,16 +13,22 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+#: --protocol random's defaults: patterns per class and the fraction held out
+PER_CLASS = 336
+TEST_FRACTION = 0.25
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("simulate", help="simulate labelled GISAXS patterns (HDF5) or a preview montage",
                               description=__doc__)
     p.add_argument("--protocol", choices=("paper", "random"), default="paper",
                    help="paper: the exact Fig. 1 grid (336 per class); random: uniform in the same ranges")
-    p.add_argument("--per-class", type=int, default=336, help="patterns per class for --protocol random")
+    p.add_argument("--per-class", type=int, default=None,
+                   help=f"patterns per class for --protocol random (default {PER_CLASS})")
     p.add_argument("--seed", type=int, default=0, help="seed of the random parameters and of the test split")
-    p.add_argument("--test-fraction", type=float, default=0.25,
-                   help="fraction held out for test with --protocol random (paper: 84 of 336 per class)")
+    p.add_argument("--test-fraction", type=float, default=None,
+                   help=f"fraction held out for test with --protocol random (default {TEST_FRACTION}; paper: 84 of "
+                        "336 per class)")
     p.add_argument("--config", type=Path, default=None, help="YAML config (experiment, grid, simulation)")
     p.add_argument("--randomise", action="store_true",
                    help="vary wavelength, incidence angle, structure factor and size distribution per pattern "
@@ -62,9 +68,20 @@ def run(args: argparse.Namespace) -> int:
     if (args.workers is not None and args.workers < 1) or (args.chunk is not None and args.chunk < 1):
         console.print("[red]simulate: --workers and --chunk must be at least 1[/red]")
         return 2
+    if args.protocol == "paper" and (args.per_class is not None or args.test_fraction is not None):
+        console.print("[red]simulate: --per-class and --test-fraction go with --protocol random (the paper grid has "
+                      "336 patterns per class, 84 of them held out)[/red]")
+        return 2
+    args.per_class = PER_CLASS if args.per_class is None else args.per_class
+    args.test_fraction = TEST_FRACTION if args.test_fraction is None else args.test_fraction
     if args.per_class < 1 or not 0.0 <= args.test_fraction < 1.0:
         console.print("[red]simulate: --per-class must be >= 1 and --test-fraction in [0, 1)[/red]")
         return 2
+    for target in (args.out, args.preview):
+        if target is not None and (target.is_dir() or not target.parent.is_dir()):
+            where = "a directory" if target.is_dir() else f"its directory {target.parent} does not exist"
+            console.print(f"[red]simulate: {target}: {where}[/red]")
+            return 2
     config = load_config(args.config)
     randomisation = Randomisation() if args.randomise else None
     if args.protocol == "paper":
