@@ -60,34 +60,27 @@ def run(args: argparse.Namespace) -> int:
 
     console = Console(stderr=True)
     if args.out is None and args.preview is None and args.shards is None:
-        console.print("[red]simulate: give --out FILE.h5, --shards DIR, --preview PNG, or some of them[/red]")
-        return 2
+        raise ValueError("give --out FILE.h5, --shards DIR, --preview PNG, or some of them")
     if args.shards is None and (args.chunk is not None or args.scheduler is not None):
-        console.print("[red]simulate: --chunk and --scheduler go with --shards DIR[/red]")
-        return 2
+        raise ValueError("--chunk and --scheduler go with --shards DIR")
     if (args.workers is not None and args.workers < 1) or (args.chunk is not None and args.chunk < 1):
-        console.print("[red]simulate: --workers and --chunk must be at least 1[/red]")
-        return 2
+        raise ValueError("--workers and --chunk must be at least 1")
     if args.protocol == "paper" and (args.per_class is not None or args.test_fraction is not None):
-        console.print("[red]simulate: --per-class and --test-fraction go with --protocol random (the paper grid has "
-                      "336 patterns per class, 84 of them held out)[/red]")
-        return 2
+        raise ValueError("--per-class and --test-fraction go with --protocol random (the paper grid has "
+                         "336 patterns per class, 84 of them held out)")
     args.per_class = PER_CLASS if args.per_class is None else args.per_class
     args.test_fraction = TEST_FRACTION if args.test_fraction is None else args.test_fraction
     if args.per_class < 1 or not 0.0 <= args.test_fraction < 1.0:
-        console.print("[red]simulate: --per-class must be >= 1 and --test-fraction in [0, 1)[/red]")
-        return 2
+        raise ValueError("--per-class must be >= 1 and --test-fraction in [0, 1)")
     for target in (args.out, args.preview):
         if target is not None and (target.is_dir() or not target.parent.is_dir()):
             where = "a directory" if target.is_dir() else f"its directory {target.parent} does not exist"
-            console.print(f"[red]simulate: {target}: {where}[/red]")
-            return 2
+            raise ValueError(f"{target}: {where}")
     config = load_config(args.config)
     randomisation = Randomisation() if args.randomise else None
     if args.protocol == "paper":
         if randomisation is not None:
-            console.print("[red]simulate: --randomise goes with --protocol random[/red]")
-            return 2
+            raise ValueError("--randomise goes with --protocol random")
         specs = paper_specs(args.seed)
     else:
         specs = random_specs(args.per_class, args.seed, args.test_fraction, randomisation)
