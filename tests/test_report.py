@@ -156,6 +156,15 @@ def test_missing_log_is_a_one_line_error(tmp_path, capsys):
     assert err == f"gisaxs-live report: error: {tmp_path / 'none.csv'}: no such file"
 
 
+def test_an_output_that_cannot_be_written_is_refused_before_the_work(log, tmp_path, capsys):
+    """Checked at the start (commands.output_file), not after the picture is drawn, and named in words."""
+    assert main(["report", str(log), "--out", str(tmp_path / "no" / "r.png")]) == 2
+    assert f"--out {tmp_path / 'no' / 'r.png'}: its directory {tmp_path / 'no'} does not exist" in capsys.readouterr().err
+    (tmp_path / "r.png").mkdir()
+    assert main(["report", str(log), "--out", str(tmp_path / "r.png")]) == 2
+    assert f"--out {tmp_path / 'r.png'}: a directory, not a file" in capsys.readouterr().err
+
+
 def test_empty_log_is_a_one_line_error(tmp_path, capsys):
     empty = tmp_path / "empty.csv"
     empty.write_text("")

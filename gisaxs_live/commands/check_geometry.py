@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from . import output_file
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("check-geometry", help="picture and numbers: does the config's geometry fit a frame?",
@@ -37,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from ..sources.files import read_file
 
     config = load_config(args.config, detector=True)
+    out = output_file(args.out or Path(f"{args.frame.stem}.check.png"), "--out")
     frames, problem = read_file(args.frame, time.time())
     if not frames:
         raise ValueError(problem or f"{args.frame}: holds no frame")
@@ -54,7 +57,6 @@ def run(args: argparse.Namespace) -> int:
                  else f"top-1 class: none ({result.status})")
     print("\n".join(lines))
     simulated = simulated_input(result, info.grid, config.experiment, config.simulation, info.decades)
-    out = args.out or Path(f"{args.frame.stem}.check.png")
     import io
 
     buffer = io.BytesIO()

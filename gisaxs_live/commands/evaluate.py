@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from . import output_file
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("evaluate", help="confusion matrix, top-1/top-2 and family accuracy, the similarity "
@@ -46,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
         if not args.noise or not 0 < low <= high:
             raise ValueError(f"--peak-counts {low:g} {high:g}: needs --noise and 0 < LOW <= HIGH")
     realism = Realism() if args.peak_counts is None else Realism(peak_counts=tuple(args.peak_counts))
+    for path, option in ((args.json, "--json"), (args.png, "--png")):
+        if path is not None:
+            output_file(path, option)
     console = Console()
     data = read_dataset(args.dataset, with_intensity=args.noise)
     predictor = Predictor(args.model)

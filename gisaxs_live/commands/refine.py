@@ -3,9 +3,10 @@
 Per frame: preprocess as ``classify`` does (mask, regrid onto the model's grid; the empty bins are left out of
 the fit, never filled), take the class from --class or the classifier's top-1, start from the size net's
 estimate where the model has one, else from a coarse D_y × aspect grid, and fit the class's shape parameters,
-the Percus–Yevick volume fraction η, a scale and a flat background in log space. Prints the parameters with
-1σ errors (from the Jacobian, scaled by the reduced χ²) and the reduced χ²; --csv writes them, --png DIR a
-picture of data, fit and residual per frame. Sizes in nm, aspect = D_z/D_y (the model card's conventions).
+the Percus–Yevick volume fraction η, a scale and a flat background by maximum likelihood under Poisson counting
+noise (least squares on the deviance residuals). Prints the parameters with 1σ errors (from the Fisher
+information, scaled by the reduced χ²) and the reduced χ²; --csv writes them, --png DIR a picture of data, fit
+and residual per frame (<file stem>_<frame>.refine.png). Sizes in nm, aspect = D_z/D_y (the model card's conventions).
 
 Exit status: 0 every frame fitted, 1 some frames could not be fitted (each says why), 2 usage or config error."""
 
@@ -16,6 +17,8 @@ import csv
 import time
 from pathlib import Path
 
+from . import output_file
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("refine", help="least-squares fit of the simulator to frames: parameters ± 1σ, χ²",
@@ -25,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--class", dest="shape_class", default=None, metavar="K",
                    help="fit this class (default: the classifier's top-1 for each frame)")
     p.add_argument("--model", type=Path, default=None, help="model directory (grid, classifier; default: bundled)")
-    p.add_argument("--png", type=Path, default=None, metavar="DIR", help="write <frame>.refine.png per frame here")
+    p.add_argument("--png", type=Path, default=None, metavar="DIR", help="write <file stem>_<frame>.refine.png per frame here")
     p.add_argument("--csv", type=Path, default=None, metavar="OUT", help="write the fitted parameters here")
     p.set_defaults(func=run)
 
@@ -44,8 +47,15 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config, detector=True)
     classifier = Classifier(config, args.model)
     fitter = FrameFitter(config, classifier.preprocessor)
+    if args.csv is not None:
+        output_file(args.csv, "--csv")
     if args.png is not None:
-        args.png.mkdir(parents=True, exist_ok=True)
+        if args.png.exists() and not args.png.is_dir():
+            raise ValueError(f"--png {args.png}: not a directory (the pictures go into one, a file per frame)")
+        try:
+            args.png.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"--png {args.png}: cannot make the directory ({exc.strerror})") from None
     rows, failed = [], 0
     for path in args.frames:
         frames, problem = read_file(path, time.time())

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from . import output_file
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("report", help="plot a CSV log's family probabilities, sizes, ood_score and events",
@@ -32,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or args.log.with_name(f"{args.log.stem}.report.png")
     if out.suffix.lower() not in (".png", ".html", ".htm"):
         raise ValueError(f"--out {out}: give a .png or .html file")
+    output_file(out, "--out")
     if args.follow is not None and args.follow <= 0:
         raise ValueError(f"--follow {args.follow:g}: must be a positive number of seconds")
     if args.follow is None and not args.log.is_file():

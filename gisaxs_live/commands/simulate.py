@@ -13,6 +13,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from . import output_file
+
 #: --protocol random's defaults: patterns per class and the fraction held out
 PER_CLASS = 336
 TEST_FRACTION = 0.25
@@ -72,10 +74,9 @@ def run(args: argparse.Namespace) -> int:
     args.test_fraction = TEST_FRACTION if args.test_fraction is None else args.test_fraction
     if args.per_class < 1 or not 0.0 <= args.test_fraction < 1.0:
         raise ValueError("--per-class must be >= 1 and --test-fraction in [0, 1)")
-    for target in (args.out, args.preview):
-        if target is not None and (target.is_dir() or not target.parent.is_dir()):
-            where = "a directory" if target.is_dir() else f"its directory {target.parent} does not exist"
-            raise ValueError(f"{target}: {where}")
+    for target, option in ((args.out, "--out"), (args.preview, "--preview")):
+        if target is not None:
+            output_file(target, option)
     config = load_config(args.config)
     randomisation = Randomisation() if args.randomise else None
     if args.protocol == "paper":
