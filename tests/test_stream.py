@@ -286,6 +286,9 @@ def test_endpoints_are_loopback_unless_configured():
         with pytest.raises(ConfigError):
             check_endpoint(bad)
     check_endpoint("tcp://eiger-dcu:9999", ("tcp://eiger-dcu:9999",))
+    for beyond in ("tcp://127.0.0.1:99999", "tcp://127.0.0.1:0"):  # ZeroMQ would bind 99999 mod 65536 = 34463
+        with pytest.raises(ConfigError, match=f"endpoint {beyond}: port .* is out of range"):
+            check_endpoint(beyond, (beyond,))
 
 
 # --- the receiver on a real socket -----------------------------------------------------------------------

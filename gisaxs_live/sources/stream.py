@@ -64,9 +64,14 @@ PROTOCOL_NAMES = {"stream2": "Stream V2 (CBOR)", "simplon": "SIMPLON stream v1",
 def check_endpoint(endpoint: str, allowed: Sequence[str] = ()) -> None:
     """Raise ConfigError unless ``endpoint`` is loopback (TCP to 127.0.0.0/8, localhost or ::1; ipc://)
     or listed in ``allowed`` (the config's ``stream.allowed_endpoints``)."""
-    if endpoint in allowed or endpoint.startswith("ipc://"):
+    if endpoint.startswith("ipc://"):
         return
     match = _TCP.fullmatch(endpoint)
+    if match is not None and match.group(2) != "*" and not 0 < int(match.group(2)) < 65536:
+        # ZeroMQ would take the number modulo 65536: another port than the one named
+        raise ConfigError(f"endpoint {endpoint}: port {match.group(2)} is out of range (1-65535)")
+    if endpoint in allowed:
+        return
     if match is None:
         raise ConfigError(f"endpoint {endpoint!r} is not tcp://HOST:PORT or ipc://PATH")
     host = match.group(1).strip("[]")
