@@ -73,6 +73,17 @@ def test_real_frame_with_the_beam_30_px_off(tmp_path, capsys):
     assert "DISAGREES" in capsys.readouterr().out
 
 
+def test_a_blank_frame_cannot_judge_the_geometry(tmp_path, capsys):
+    """A closed shutter (all zeros) has no maximum to compare: status 2 and 'cannot be judged', not DISAGREES
+    about a maximum at the corner."""
+    blank = tmp_path / "dark.cbf"
+    blank.write_bytes(cbf_bytes(np.zeros((1043, 981), np.int32)))
+    assert main(["check-geometry", "--config", str(_config(tmp_path, 490, 900)), str(blank),
+                 "--out", str(tmp_path / "dark.png")]) == 2
+    text = capsys.readouterr().out
+    assert "cannot be judged: " in text and "DISAGREES" not in text
+
+
 def test_demo_frame_agrees_with_its_geometry(demo_frame, tmp_path, capsys):
     out = tmp_path / "check.png"
     assert main(["check-geometry", "--config", str(_config(tmp_path, 490, 900)), str(demo_frame),

@@ -6,8 +6,8 @@ estimate where the model has one, else at the class's default parameters). It pr
 above the horizon lies against the expected specular beam (or Yoneda band), and says DISAGREES when they are
 more than a few pixels apart (a wrong beam centre, distance, incidence angle or axis flip).
 
-Exit status: 0 when the geometry agrees with the frame, 1 when it disagrees, 2 for an unusable frame or
-config."""
+Exit status: 0 when the geometry agrees with the frame, 1 when it disagrees, 2 for an unusable frame (one
+without usable signal too: it cannot tell) or config."""
 
 from __future__ import annotations
 
@@ -64,4 +64,6 @@ def run(args: argparse.Namespace) -> int:
                     simulated).savefig(buffer, format="png")
     write_atomically(out, buffer.getvalue())
     print(f"picture: {out}")
+    if check.prepared.status != "ok":
+        return 2
     return 0 if check.agrees() else 1

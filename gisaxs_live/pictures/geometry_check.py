@@ -146,7 +146,8 @@ def check_geometry(config: Config, frame: Frame, preprocessor: FramePreprocessor
 
 
 def summary(check: GeometryCheck, where: str) -> list[str]:
-    """The check in lines of text for people; the last says whether the geometry agrees with the frame."""
+    """The check in lines of text for people; the last says whether the geometry agrees with the frame, or that a
+    frame without usable signal cannot tell."""
     def at(p):
         return "off the detector" if p is None else f"column {p[0]:.0f}, row {p[1]:.0f}"
 
@@ -162,7 +163,10 @@ def summary(check: GeometryCheck, where: str) -> list[str]:
              f"intensity maximum above the horizon: {at(check.maximum)}",
              _halves(check)]
     offset = check.offset_px()
-    if offset is None:
+    if check.prepared.status != "ok":
+        lines.append(f"cannot be judged: {check.prepared.message.split(': ', 1)[-1]} (a blank or dark frame says "
+                     "nothing about the geometry)")
+    elif offset is None:
         lines.append("DISAGREES: no intensity maximum above the configured horizon, or the expected positions "
                      "lie off the detector: check direct_beam_px, distance_mm, the incidence angle and the "
                      "axis flips")
