@@ -143,6 +143,11 @@ def test_calibrate_commands_record_what_they_fitted_and_the_set_in_the_model(tmp
     assert main(["calibrate-ood", str(data), "--model", str(model), "--outliers-per-kind", "-1"]) == 2
     assert "--outliers-per-kind -1: must be 0 or more" in capsys.readouterr().err
     assert main(["calibrate-answer", str(data), "--model", str(model), "--level", "1.5"]) == 2
+    capsys.readouterr()
+    # 40 held-out patterns cannot calibrate 99 %: refused, rather than a threshold that names every family
+    assert main(["calibrate-answer", str(data), "--model", str(model), "--level", "0.99"]) == 2
+    assert "40 held-out patterns are too few for --level 0.99 (at least 99)" in capsys.readouterr().err
+    assert json.loads((model / "model.json").read_text())["answer"] == record
 
 
 def test_classify_says_how_many_rows_are_ambiguous(tmp_path, capsys):

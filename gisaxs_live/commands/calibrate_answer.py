@@ -21,6 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import math
+
     from ..classify.answer import LEVEL
     from ..classify.predictor import Predictor
     from ..simulator.dataset import read_dataset
@@ -31,6 +33,10 @@ def run(args: argparse.Namespace) -> int:
     if not 0.5 <= level < 1.0:
         raise ValueError(f"--level {level:g}: must lie in [0.5, 1)")
     data = read_dataset(args.dataset)
+    needed = math.ceil(level / (1.0 - level))  # (n + 1) × level ≤ n: else every answer would name every family
+    if data.test.sum() < needed:
+        raise ValueError(f"{args.dataset}: {int(data.test.sum())} held-out patterns are too few for --level {level:g} "
+                         f"(at least {needed}); simulate a larger set (simulate --protocol random --per-class N)")
     record = calibrate(Predictor(args.model, with_ood=False), data, args.seed, level)
     record_calibration(args.model, "answer", record, data)
     held = record["held_out"]
