@@ -221,6 +221,37 @@ def _send_open_series(endpoint: str, series: int, nimages: int, sent: int) -> No
         push.close()
 
 
+@pytest.mark.parametrize("sent, ended, warned", [(40, True, False), (4, False, True)])
+def test_a_publisher_leaving_warns_only_when_its_series_is_open(caplog, sent, ended, warned):
+    """ZeroMQ's monitor reports the disconnect before the receiver has read what was sent before it: a series whose
+    last images and end were still buffered is complete, not a series the sender left during."""
+    endpoint = free_endpoint()
+    source = StreamSource(endpoint, Stream())
+    caplog.set_level("INFO", logger="gisaxs_live.sources.stream")
+    source.start()
+    push = zmq.Context.instance().socket(zmq.PUSH)
+    push.linger = 5000
+    push.bind(endpoint)
+    frames: list = []
+    try:
+        push.send_multipart(simplon.encode_header(6, "basic", {"nimages": sent if ended else 10, "ntrigger": 1,
+                                                                "trigger_mode": "ints"}))
+        for i in range(sent):
+            push.send_multipart(_image(series=6, frame=i))
+        if ended:
+            push.send_multipart(simplon.encode_end(6))
+        push.close()  # the sender goes away
+        end = time.monotonic() + 10
+        while (len(frames) < sent or "lost" not in caplog.text) and time.monotonic() < end:
+            frames += source.take(50, 0.1)[0]
+        time.sleep(0.5)  # longer than the receiver's poll: time to judge the disconnect
+    finally:
+        source.stop()
+        source.join()
+    assert len(frames) == sent and "lost" in caplog.text
+    assert ("went away during series 6" in caplog.text) == warned, caplog.text
+
+
 def test_the_monitor_writes_the_open_series_as_its_last_row_and_shows_the_count(tmp_path):
     from gisaxs_live.commands.stream import StreamMonitor
     from gisaxs_live.sinks.csvlog import CsvLog

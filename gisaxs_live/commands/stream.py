@@ -163,10 +163,10 @@ class StreamMonitor:
                     status = 1
                 stopping = True
                 self.source.stop()
-            if not self.ready and self.source.connected:
-                self._announce_ready()
             ended = stopping and not self.source.running  # before ``take``: what it queued last is taken
             frames, rejected = self.source.take(batch, self.tick_s)
+            if not self.ready and (self.source.has_connected or frames or rejected):  # before the first row
+                self._announce_ready()
             if ended and not frames and not rejected:
                 log.info("%s", self.status())
                 return status

@@ -340,6 +340,8 @@ class StreamSource:
         self.settings = settings
         self.handler = MessageHandler(endpoint, settings.max_image_bytes, protocol, settings.channel)
         self.connected = False
+        self.has_connected = False  # connected at least once (what the ``ready`` line waits for)
+        self._lost = False  # disconnected, with messages perhaps still in ZeroMQ's buffer: judged once they are read
         self.failure: str | None = None
         self._frames: deque[Frame] = deque()
         self._rejected: deque[Rejected] = deque()
@@ -445,6 +447,8 @@ class StreamSource:
                 if sock in ready:
                     self._accept(sock.recv_multipart(copy=False), waiting=deadline is not None)
                     last_message = time.monotonic()  # after any wait for room
+                elif self._lost:
+                    self._lost_during_series()
         finally:
             sock.disable_monitor()
             monitor.close(linger=0)
@@ -452,9 +456,17 @@ class StreamSource:
 
     def _connection(self, event: int) -> None:
         self.connected = event == zmq.EVENT_CONNECTED
+        self.has_connected |= self.connected
+        self._lost = not self.connected
         log.info("stream: %s %s", "connected to" if self.connected else "lost", self.endpoint)
+
+    def _lost_during_series(self) -> None:
+        """After a disconnect, once ZeroMQ's buffer is read (the monitor reports the disconnect before the messages
+        sent before it, a series' last images and its end among them): a warning if a series is still open. It is
+        reported as cut short once the next series starts."""
+        self._lost = False
         progress = self.handler.progress
-        if not self.connected and progress is not None:  # reported as cut short once the next series starts
+        if progress is not None:
             of = "" if progress.expected is None else f" of {progress.expected}"
             log.warning("stream: %s went away during series %d, after %s%s", self.endpoint, progress.series,
                         plural(progress.seen, "image"), of)
