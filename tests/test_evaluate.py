@@ -44,3 +44,21 @@ def test_evaluate_refuses_bad_peak_counts(small_set, capsys, options):
     assert main(["evaluate", *options, str(small_set)]) == 2
     err = capsys.readouterr().err
     assert "--peak-counts" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_set_that_is_none_is_named_with_its_cause(tmp_path, capsys):
+    """Missing, not HDF5, an HDF5 file of something else, a directory without shards: one line each, in words."""
+    import h5py
+
+    frame, other, empty = tmp_path / "frame.cbf", tmp_path / "other.h5", tmp_path / "empty"
+    frame.write_bytes(b"###CBF: VERSION 1.5\n")
+    with h5py.File(other, "w") as f:
+        f.create_group("entry")
+    empty.mkdir()
+    for path, cause in ((tmp_path / "none.h5", "no such file"),
+                        (frame, "not a gisaxs-live dataset (not an HDF5 file, or a damaged one)"),
+                        (other, "not a gisaxs-live dataset (no images in it)"),
+                        (empty, "no manifest.json in it: not a set of shards")):
+        assert main(["evaluate", str(path)]) == 2
+        assert capsys.readouterr().err.strip() == f"gisaxs-live evaluate: error: {path}: {cause}" + (
+            " (simulate --shards DIR writes one)" if path == empty else "")

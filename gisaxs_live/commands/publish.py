@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..frame import FrameError
     from ..publisher.replay import DEFAULT_ENDPOINTS, count_frames, messages, replay_frames, send
+    from ..sinks.text import plural
     from ..sources.stream import check_endpoint
 
     if args.rate < 0 or args.repeat < 1 or args.series < 0:
@@ -65,9 +66,9 @@ def run(args: argparse.Namespace) -> int:
         encoding = args.encoding or ("bslz4" if args.protocol == "simplon" else "none")
     # Without --config the defaults allow loopback only; loading them would cost a second (material checks).
     check_endpoint(endpoint, load_config(args.config).stream.allowed_endpoints if args.config else ())
-    missing = [str(f) for f in args.files if not f.is_file()]
-    if missing:
-        raise FileNotFoundError(f"no such file: {', '.join(missing)}")
+    for path in args.files:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: {'a directory, not a frame file' if path.is_dir() else 'no such file'}")
     try:
         # Series starts announce the series length (nimages, number_of_images), as a detector's do: the files
         # are read twice (a SIMPLON header_detail none has no place for it)
@@ -83,5 +84,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"gisaxs-live publish: error: {exc}", file=sys.stderr)
         return 1
     elapsed = time.monotonic() - started
-    print(f"publish: sent {sent} frames ({args.protocol}, {encoding}) in {elapsed:.2f} s", file=sys.stderr)
+    print(f"publish: sent {plural(sent, 'frame')} ({args.protocol}, {encoding}) in {elapsed:.2f} s", file=sys.stderr)
     return 0

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     for path in args.frames:
         frames, problem = read_file(path, time.time())
         if problem:
-            print(f"{path}: {problem}")
+            print(problem)  # names the file
             failed += 1
         for frame in frames:
             name = f"{path.name} frame {frame.frame_id}"

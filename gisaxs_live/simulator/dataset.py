@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor
@@ -305,4 +306,19 @@ def read_dataset(path: str | Path, with_intensity: bool = True) -> Dataset:
                 variation=read_variation(f),
             )
     except (OSError, KeyError) as exc:
-        raise ValueError(f"{path}: not a gisaxs-live dataset ({exc})") from None
+        raise not_a_dataset(path, exc) from None
+
+
+def not_a_dataset(path: str | Path, exc: Exception) -> ValueError:
+    """The one-line error for a set file that cannot be read: missing, not HDF5, or without a key of ours."""
+    path = Path(path)
+    if not path.exists():
+        cause = "no such file"
+    elif isinstance(exc, KeyError):  # h5py: "Unable to synchronously open object (object 'images' doesn't exist)"
+        missing = re.search(r"object '([^']+)'", str(exc))
+        cause = f"not a gisaxs-live dataset (no {missing[1] if missing else exc} in it)"
+    elif path.is_dir():
+        cause = "a directory without a shard manifest, not a gisaxs-live dataset"
+    else:
+        cause = "not a gisaxs-live dataset (not an HDF5 file, or a damaged one)"
+    return ValueError(f"{path}: {cause}")

@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 
 from ..preprocess.qgrid import QGrid
-from .dataset import VARIATION_NAMES, Dataset
+from .dataset import VARIATION_NAMES, Dataset, not_a_dataset
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "gisaxs-live shards 1"
@@ -62,6 +62,8 @@ def read_manifest(path: str | Path) -> tuple[dict, list[Shard]]:
     manifest = path / MANIFEST if path.is_dir() else path
     try:
         record = json.loads(manifest.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no {MANIFEST} in it: not a set of shards (simulate --shards DIR writes one)") from None
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path}: no readable shard manifest ({exc})") from None
     if not isinstance(record, dict) or record.get("format") != MANIFEST_FORMAT:
@@ -181,7 +183,7 @@ def _open(path: Path) -> h5py.File:
     try:
         return h5py.File(path, "r")
     except OSError as exc:
-        raise ValueError(f"{path}: not a gisaxs-live dataset ({exc})") from None
+        raise not_a_dataset(path, exc) from None
 
 
 def _small_arrays(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict, np.ndarray]:
@@ -190,4 +192,4 @@ def _small_arrays(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict,
         with _open(path) as f:
             return f["labels"][()], f["split"][()], f["parameters"][()], dict(f.attrs), read_variation(f)
     except KeyError as exc:
-        raise ValueError(f"{path}: not a gisaxs-live dataset ({exc})") from None
+        raise not_a_dataset(path, exc) from None
