@@ -33,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import logging
+    import signal
     import sys
 
     from ..classify.modeldir import ModelInfo
@@ -65,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         from distributed import Client
     except ImportError:
         raise ValueError("reprocess needs Dask: pip install 'gisaxs-live[scale]'") from None
+    signal.signal(signal.SIGTERM, _interrupt)  # as Ctrl-C: the cluster is closed and the rows so far are whole
     cluster = None if args.scheduler else start_cluster(args.workers)
     try:
         client = Client(args.scheduler or cluster)
@@ -90,6 +92,10 @@ def run(args: argparse.Namespace) -> int:
     except LogError as exc:  # e.g. a full disk: the rows written so far are whole, a rerun resumes after them
         print(f"gisaxs-live reprocess: stopped: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"gisaxs-live reprocess: stopped; the rows of the tasks done are in {args.csv}, a rerun goes on "
+              "from there", file=sys.stderr)
+        return 130
     finally:
         log.close()
         client.close()
@@ -98,3 +104,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"reprocessed {plural(sum(counts.values()), 'frame')}: {counts['ok']} ok, {counts['unknown']} unknown, "
           f"{counts['no_signal']} no signal, {plural(counts['error'], 'error')}", file=sys.stderr)
     return 1 if counts["error"] else 0
+
+
+def _interrupt(signum: int, frame) -> None:
+    """SIGTERM (systemd, kill) handled as Ctrl-C."""
+    raise KeyboardInterrupt
