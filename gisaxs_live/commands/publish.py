@@ -31,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="Stream V2 compression of the image arrays (CBOR tag 56500): bslz4, lz4 (HDF5 framing) or "
                         "none (default bslz4)")
     p.add_argument("--rate", type=float, default=10.0, metavar="HZ",
-                   help="frames per second (0: as fast as the client takes them; default 10)")
+                   help="frames per second on a detector's clock: frames held back while no client takes them "
+                        "follow at once, as from a detector's buffer (0: as fast as the client takes them; default 10)")
     p.add_argument("--series", type=int, default=1, help="series id (SIMPLON series, Stream V2 series_id; default 1)")
     p.add_argument("--header-detail", choices=("all", "basic", "none"), default="basic",
                    help="header_detail; 'all' also sends a flat field, a pixel mask (the first frame's "

@@ -164,7 +164,9 @@ def stream2_messages(frames: Iterable[np.ndarray], compression: str = "bslz4", s
 def send(endpoint: str, msgs: Iterable[Outgoing], rate_hz: float = 0.0,
          on_bound: Callable[[], None] | None = None) -> int:
     """Bind PUSH at ``endpoint`` and send ``msgs``, frames at ``rate_hz`` (0 = as fast as the client takes
-    them). Returns the number of frames sent; on return they have left (or LINGER_S has passed)."""
+    them) on a fixed clock from the first frame, as a detector's: frames held back while the client took none
+    (ZeroMQ's send buffer full) follow at once. Returns the number of frames sent; on return they have left (or
+    LINGER_S has passed)."""
     context = zmq.Context()
     sock = context.socket(zmq.PUSH)
     sock.sndhwm = SEND_BUFFER_FRAMES
