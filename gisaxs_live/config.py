@@ -460,6 +460,10 @@ def load_config(path: str | Path | None = None, *, detector: bool = False) -> Co
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
+        mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
+        if mark is not None and problem:
+            raise ConfigError(f"{name}: not valid YAML: line {mark.line + 1}, column {mark.column + 1}: {problem}"
+                              + (f" ({exc.context})" if getattr(exc, "context", None) else "")) from None
         raise ConfigError(f"{name}: not valid YAML ({exc})".replace("\n", " ")) from None
     try:
         config = build_section(Config, data, "config")

@@ -40,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, detector=True)
     out = output_file(args.out or Path(f"{args.frame.stem}.check.png"), "--out")
+    if out.suffix.lower() != ".png":
+        raise ValueError(f"--out {out}: give a .png file (the picture is a PNG)")
     frames, problem = read_file(args.frame, time.time())
     if not frames:
         raise ValueError(problem or f"{args.frame}: holds no frame")

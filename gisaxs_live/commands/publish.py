@@ -52,8 +52,9 @@ def run(args: argparse.Namespace) -> int:
     from ..sinks.text import plural
     from ..sources.stream import check_endpoint
 
-    if args.rate < 0 or args.repeat < 1 or args.series < 0:
-        raise ValueError("--rate must be >= 0, --repeat >= 1 and --series >= 0")
+    for option, value, least in (("--rate", args.rate, 0), ("--repeat", args.repeat, 1), ("--series", args.series, 0)):
+        if value < least:
+            raise ValueError(f"{option} {value:g}: must be at least {least}")
     if args.protocol == "stream2" and args.encoding is not None:
         raise ValueError("--encoding is for SIMPLON v1; Stream V2 takes --compression bslz4|lz4|none")
     if args.protocol != "stream2" and args.compression is not None:

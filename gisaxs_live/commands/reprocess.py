@@ -44,8 +44,9 @@ def run(args: argparse.Namespace) -> int:
     from ..sinks.text import plural
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
-    if args.workers < 1 or (args.files_per_task is not None and args.files_per_task < 1):
-        raise ValueError("--workers and --files-per-task must be at least 1")
+    for option, value in (("--workers", args.workers), ("--files-per-task", args.files_per_task)):
+        if value is not None and value < 1:
+            raise ValueError(f"{option} {value}: must be at least 1")
     config = load_config(args.config, detector=True)
     info = ModelInfo.read(args.model)
     if info.mismatch(config.experiment):
