@@ -31,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import sys
 
     import numpy as np
     from rich.console import Console
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     for path, option in ((args.json, "--json"), (args.png, "--png")):
         if path is not None:
             output_file(path, option)
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 200)  # into a file: whole class names, not "capsu…"
     data = read_dataset(args.dataset, with_intensity=args.noise)
     predictor = Predictor(args.model)
     if data.class_names != predictor.class_names:
