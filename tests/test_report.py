@@ -154,6 +154,8 @@ def test_missing_log_is_a_one_line_error(tmp_path, capsys):
     assert main(["report", str(tmp_path / "none.csv")]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"gisaxs-live report: error: {tmp_path / 'none.csv'}: no such file"
+    assert main(["report", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == f"gisaxs-live report: error: {tmp_path}: a directory, not a CSV log"
 
 
 def test_an_output_that_cannot_be_written_is_refused_before_the_work(log, tmp_path, capsys):

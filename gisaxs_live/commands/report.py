@@ -37,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     output_file(out, "--out")
     if args.follow is not None and args.follow <= 0:
         raise ValueError(f"--follow {args.follow:g}: must be a positive number of seconds")
+    if args.log.is_dir():
+        raise ValueError(f"{args.log}: a directory, not a CSV log")
     if args.follow is None and not args.log.is_file():
         raise FileNotFoundError(f"{args.log}: no such file")
     follower = LogFollower(args.log, tail_bytes=1 << 62)  # the whole log
