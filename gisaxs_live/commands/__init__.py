@@ -1,5 +1,6 @@
 """One module per ``gisaxs-live`` subcommand: ``register(subparsers)`` adds its parser, whose ``func``
-default runs it and returns the exit status. Heavy imports stay inside ``run`` so ``--help`` is instant."""
+default runs it and returns the exit status. Heavy imports stay inside ``run`` so ``--help`` is instant.
+``output_file`` checks an output path before a command's work."""
 
 from pathlib import Path
 

@@ -35,8 +35,9 @@ def run(args: argparse.Namespace) -> int:
     data = read_dataset(args.dataset)
     needed = math.ceil(level / (1.0 - level))  # (n + 1) × level ≤ n: else every answer would name every family
     if data.test.sum() < needed:
-        raise ValueError(f"{args.dataset}: {int(data.test.sum())} held-out patterns are too few for --level {level:g} "
-                         f"(at least {needed}); simulate a larger set (simulate --protocol random --per-class N)")
+        raise ValueError(f"{args.dataset}: {int(data.test.sum())} held-out patterns are too few for --level "
+                         f"{level:g} (at least {needed}); simulate a larger set (simulate --protocol random "
+                         "--per-class N)")
     record = calibrate(Predictor(args.model, with_ood=False), data, args.seed, level)
     record_calibration(args.model, "answer", record, data)
     held = record["held_out"]

@@ -28,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--class", dest="shape_class", default=None, metavar="K",
                    help="fit this class (default: the classifier's top-1 for each frame)")
     p.add_argument("--model", type=Path, default=None, help="model directory (grid, classifier; default: bundled)")
-    p.add_argument("--png", type=Path, default=None, metavar="DIR", help="write <file stem>_<frame>.refine.png per frame here")
+    p.add_argument("--png", type=Path, default=None, metavar="DIR",
+                   help="write <file stem>_<frame>.refine.png per frame here")
     p.add_argument("--csv", type=Path, default=None, metavar="OUT", help="write the fitted parameters here")
     p.set_defaults(func=run)
 
