@@ -103,7 +103,10 @@ def test_classify_all_ok_exits_0_and_stderr_holds_only_the_summary(frames):
 def test_classify_exits_1_when_every_file_failed(frames):
     done = run("classify", str(frames / "empty.cbf"), str(frames / "notes.cbf"))
     assert done.returncode == 1
-    assert done.stderr.strip().splitlines()[-1] == "classified 2 frames: 0 ok, 0 unknown, 0 no signal, 2 errors"
+    assert done.stderr.strip().splitlines()[-3:] == [  # each cause on the terminal too, then the summary
+        f"ERROR: {frames / 'empty.cbf'}: empty file",
+        f"ERROR: {frames / 'notes.cbf'}: not a detector image: no CBF/EDF/TIFF/HDF5 header",
+        "classified 2 frames: 0 ok, 0 unknown, 0 no signal, 2 errors"]
     assert [row["status"] for row in csv.DictReader(done.stdout.splitlines())] == ["error", "error"]
 
 

@@ -4,7 +4,7 @@ the same rows the live monitor writes. Unreadable files become ``error`` rows; t
 The config must give the detector geometry (geometry.distance_mm and direct_beam_px, or poni_file);
 without --config the bundled default is used: the geometry of the demo's synthetic Pilatus 1M.
 
-Exit status: 0 when no row is an error (ok, unknown or no_signal), 1 when some or all are errors or the
+Each error row's cause is also printed to standard error. Exit status: 0 when no row is an error (ok, unknown or no_signal), 1 when some or all are errors or the
 rows could not all be written (a full disk; a reader of standard output that went away, e.g. ``| head``, ends it
 quietly), 2 for a usage or configuration error (nothing classified)."""
 
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..classify.pipeline import Classifier, classify_files
     from ..results import csv_columns
-    from ..sinks.csvlog import CsvLog, LogError, format_rows, log_rows
+    from ..sinks.csvlog import CsvLog, LogError, escape_source, format_rows, log_rows
     from ..sinks.text import plural
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
@@ -56,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         for results in classify_files(classifier, args.files):
             write(results)
+            for r in results:
+                if r.status == "error":  # the cause on the terminal too, not only in the rows
+                    logging.error("%s", escape_source(r.message))
             counts.update(r.status for r in results)
             ambiguous += sum(len(r.answer) > 1 for r in results)
     except BrokenPipeError:
