@@ -262,3 +262,21 @@ def test_log_with_size_columns(tmp_path):
     assert main(["report", str(log), "--out", str(tmp_path / "sizes.png")]) == 0
     png = imread(tmp_path / "sizes.png")
     assert png.shape[:2] == (1060, 900) and _blue_band_pixels(png) > 2000
+
+
+def test_lines_break_at_a_pause_between_sessions_not_within_one(tmp_path):
+    """Two sessions of 1 row/s an hour apart: each family line is drawn in two pieces (a NaN between the sessions),
+    a steady run in one; the frame axis never breaks."""
+    from gisaxs_live.pictures.report import pauses
+
+    x = np.concatenate([np.arange(5.0), 3600.0 + np.arange(5.0)])
+    assert pauses(x).tolist() == [4] and pauses(np.arange(10.0)).size == 0
+    assert pauses(np.array([0.0, 40.0, 80.0, 120.0])).size == 0  # a slow but steady run: no pause
+    from dataclasses import replace
+
+    seconds = np.array([0.0, 1, 2, 3700, 3701, 3702])
+    fig = report_figure(replace(_size_trend(), x=seconds, x_label="time since the first frame (s)",
+                                gaps=pauses(seconds)))
+    drawn = fig.axes[0].get_lines()[0].get_ydata()
+    assert len(drawn) == SIZE_ROWS + 1 and np.isnan(drawn[3]) and np.isfinite(np.delete(drawn, 3)).all()
+    assert len(report_figure(_size_trend()).axes[0].get_lines()[0].get_ydata()) == SIZE_ROWS

@@ -7,7 +7,8 @@ through every panel. Where the log has the size columns (``Result.size``, issue 
 more panels: D_y with its ±1σ band (and the FWHM of its distribution), the aspect D_z/D_y with its band, and
 the distances: the size net's interparticle distance with its band beside the model-free correlation
 distance 2π/q₀ and in-plane Guinier radius R_g (``preprocess/descriptors.py``). Each panel is a function of
-``Trend`` listed in ``PANELS`` with the test that it has something to show.
+``Trend`` listed in ``PANELS`` with the test that it has something to show. On the time axis the lines break at a
+pause between rows (``pauses``: a stopped run, another session appended to the log) rather than join across it.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from ..sinks.csvlog import parse_time
 MARKED = {"unknown": "#ff7f0e", "no_signal": "#7f7f7f", "error": "#d62728"}
 #: event lines (in no default colour cycle)
 EVENT_COLOUR = "#00008b"
+#: a pause between two rows longer than PAUSE_FACTOR × the median interval and PAUSE_MIN_S (s) breaks the lines
+PAUSE_FACTOR = 10.0
+PAUSE_MIN_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,15 @@ class Trend:
     ood: np.ndarray
     events: tuple[tuple[float, Event], ...]
     sizes: dict[str, np.ndarray] = field(default_factory=dict)
+    gaps: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))  # rows followed by a pause (``pauses``)
+
+    def line(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``x`` and ``y`` with a NaN after each row followed by a pause, so that a plotted line breaks there
+        rather than joining two sessions with a straight line."""
+        if not self.gaps.size:
+            return self.x, np.asarray(y, dtype=float)
+        return (np.insert(self.x, self.gaps + 1, np.nan),
+                np.insert(np.asarray(y, dtype=float), self.gaps + 1, np.nan))
 
     def has(self, *names: str) -> bool:
         """Whether any row has a value in one of the size columns ``names``."""
@@ -143,12 +156,22 @@ def build_trend(results: Sequence[Result], events: Sequence[Event] = (), axis: s
     return Trend(x=x, x_label="time since the first frame (s)" if by_time else "frame (row of the log)",
                  status=tuple(r.status for r in results),
                  families={family_name(g): probs[:, j] for j, g in enumerate(groups)}, ood=ood,
-                 events=tuple(placed), sizes=row_sizes(results))
+                 events=tuple(placed), sizes=row_sizes(results), gaps=pauses(x) if by_time else np.zeros(0, dtype=int))
+
+
+def pauses(x: np.ndarray) -> np.ndarray:
+    """Rows (indices into ``x``, s) followed by a pause: more than PAUSE_FACTOR times the median interval between
+    rows and more than PAUSE_MIN_S (the run stopped, the beam went, another session was appended)."""
+    steps = np.diff(x)
+    moving = steps[steps > 0]
+    if not moving.size:
+        return np.zeros(0, dtype=int)
+    return np.flatnonzero(steps > max(PAUSE_FACTOR * float(np.median(moving)), PAUSE_MIN_S))
 
 
 def _families_panel(ax, trend: Trend) -> None:
     for name, p in trend.families.items():
-        ax.plot(trend.x, p, marker=".", ms=3, lw=1, label=name)
+        ax.plot(*trend.line(p), marker=".", ms=3, lw=1, label=name)
     ax.set(ylim=(-0.02, 1.02), ylabel="family probability")
     ax.legend(fontsize=6, ncol=4, loc="upper left", framealpha=0.7)
 
@@ -156,7 +179,7 @@ def _families_panel(ax, trend: Trend) -> None:
 def _ood_panel(ax, trend: Trend) -> None:
     ax.axhline(1.0, color="#d62728", ls="--", lw=1, label="threshold (unknown above)")
     if np.isfinite(trend.ood).any():
-        ax.plot(trend.x, trend.ood, marker=".", ms=3, lw=1, color="k", label="ood_score")
+        ax.plot(*trend.line(trend.ood), marker=".", ms=3, lw=1, color="k", label="ood_score")
     else:
         ax.text(0.5, 0.5, "no ood_score in this log", transform=ax.transAxes, ha="center", va="center")
     ax.set(ylabel="ood_score")
@@ -177,16 +200,17 @@ def _status_panel(ax, trend: Trend) -> None:
 def _band(ax, trend: Trend, value: str, error: str | None, colour: str, label: str) -> None:
     """``value`` against x, with its ±1σ ``error`` band where the row has one."""
     y = trend.sizes[value]
-    ax.plot(trend.x, y, marker=".", ms=3, lw=1, color=colour, label=label)
+    ax.plot(*trend.line(y), marker=".", ms=3, lw=1, color=colour, label=label)
     if error is not None and trend.has(error):
         e = trend.sizes[error]
-        ax.fill_between(trend.x, y - e, y + e, color=colour, alpha=0.25, lw=0, label=f"{label} ± 1σ")
+        (x, low), (_, high) = trend.line(y - e), trend.line(y + e)
+        ax.fill_between(x, low, high, color=colour, alpha=0.25, lw=0, label=f"{label} ± 1σ")
 
 
 def _diameter_panel(ax, trend: Trend) -> None:
     _band(ax, trend, "D_y_nm", "D_y_err_nm", "#1f77b4", "D_y (net)")
     if trend.has("fwhm_nm"):
-        ax.plot(trend.x, trend.sizes["fwhm_nm"], ls=":", lw=1, color="#1f77b4", label="FWHM of D_y")
+        ax.plot(*trend.line(trend.sizes["fwhm_nm"]), ls=":", lw=1, color="#1f77b4", label="FWHM of D_y")
     ax.set(ylabel="D_y (nm)")
     ax.legend(fontsize=6, ncol=3, loc="upper left", framealpha=0.7)
 
@@ -201,10 +225,10 @@ def _distance_panel(ax, trend: Trend) -> None:
     if trend.has("distance_nm"):
         _band(ax, trend, "distance_nm", "distance_err_nm", "#2ca02c", "distance (net)")
     if trend.has("corr_distance_nm"):
-        ax.plot(trend.x, trend.sizes["corr_distance_nm"], marker="s", ms=3, lw=1, ls="--", color="#ff7f0e",
+        ax.plot(*trend.line(trend.sizes["corr_distance_nm"]), marker="s", ms=3, lw=1, ls="--", color="#ff7f0e",
                 label="2π/q₀ (model-free)")
     if trend.has("guinier_radius_nm"):
-        ax.plot(trend.x, trend.sizes["guinier_radius_nm"], marker="^", ms=3, lw=1, ls="--", color="#8c564b",
+        ax.plot(*trend.line(trend.sizes["guinier_radius_nm"]), marker="^", ms=3, lw=1, ls="--", color="#8c564b",
                 label="R_g (model-free)")
     ax.set(ylabel="distance, R_g (nm)")
     ax.legend(fontsize=6, ncol=3, loc="upper left", framealpha=0.7)
