@@ -12,7 +12,7 @@ images. A frame's distance in the layer is
 (subtracting the background term removes what every pattern shares, which helps against foreign shapes close
 to the known ones), divided by its own ``quantile`` over held-out detector-like patterns of the known classes
 (1 at that quantile in every layer). The frame's distance is the largest of its layers', and ``ood_score`` =
-that / its ``quantile`` over the same held-out patterns (``training.ood_calibration.QUANTILE``, 0.985: about
+that / its ``quantile`` over the same held-out patterns (``training.flag_defaults.QUANTILE``, 0.985: about
 1.5 % of genuine frames are flagged). A score above 1 makes the row ``unknown``.
 
 The layers (``Predictor.feature_layers``: columns of one feature vector): the dense layer's activations (512 in the

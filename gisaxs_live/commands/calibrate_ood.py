@@ -7,11 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .train import PER_KIND
-
-#: ``training.ood_calibration.QUANTILE``, for the help (kept equal by tests/test_cli.py; that module takes 0.4 s to
-#: import, the simulator with it)
-QUANTILE = 0.985
+from ..training.flag_defaults import PER_KIND, QUANTILE
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

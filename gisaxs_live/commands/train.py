@@ -12,15 +12,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..classify.model import ARCHITECTURES
+from ..training.flag_defaults import PER_KIND, PER_KIND_FINE_TUNE
 
 #: Patterns per class to simulate: a full training, and a fine-tuning (``--from``).
 PER_CLASS = 2500
 PER_CLASS_FINE_TUNE = 1200
-#: Foreign frames per kind shown to the out-of-distribution flag: a full training (``training.outlier_exposure``'s
-#: PER_KIND, the ``calibrate-ood`` default, repeated here for the help: importing that module brings the simulator,
-#: 0.4 s of every command's start-up; tests/test_cli.py keeps them equal), and a fine-tuning, for its 3-minute budget
-PER_KIND = 600
-PER_KIND_FINE_TUNE = 150
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -21,12 +21,8 @@ import numpy as np
 from ..classify.ood import OUTLIER_LAYER, LayerSpec, OutlierLayer
 from ..simulator.foreign import KINDS, Setting, foreign_frames
 from .augment import Realism, realistic_images
+from .flag_defaults import PER_KIND
 
-#: foreign frames simulated per kind (the pyramids take most of the time: the general DWBA path, 132 size and
-#: orientation nodes a frame). 600 rather than 150: the fit's flagged fraction over fit seeds 0 / 1 / 2 went from
-#: 91.9 / 85.3 / 87.8 % to 91.9 / 89.4 / 90.0 % (``benchmarks/bench_ood.py``). A fine-tune shows fewer
-#: (``commands/train.py``: PER_KIND_FINE_TUNE)
-PER_KIND = 600
 #: networks in the ensemble (their logits averaged: a steadier tail than one network's), and each one's hidden
 #: units, training epochs, batch size and learning rate
 ENSEMBLE = 3
