@@ -79,13 +79,19 @@ def escape_bytes(text: str) -> str:
 
 
 def log_rows(results: Sequence[Result]) -> list[list[str]]:
-    """The CSV fields of ``results`` as the log writes them: the source escaped (``escape_source``), and
-    undecodable bytes of file names in the message too (``escape_bytes``)."""
+    """The CSV fields of ``results`` as the log writes them: the source escaped (``escape_source``), the message
+    as ``logged_message`` gives it."""
     rows = [r.row() for r in results]
     for row in rows:
         row[SOURCE_FIELD] = escape_source(row[SOURCE_FIELD])
-        row[MESSAGE_FIELD] = escape_bytes(row[MESSAGE_FIELD])
+        row[MESSAGE_FIELD] = logged_message(row[MESSAGE_FIELD])
     return rows
+
+
+def logged_message(text: str) -> str:
+    """``text`` as the log's message field holds it: on one line (runs of white space one space), the bytes of file
+    names that are not UTF-8 as ``\\xNN`` (``escape_bytes``)."""
+    return " ".join(escape_bytes(text).split())
 
 
 class LogError(RuntimeError):

@@ -41,7 +41,7 @@ from ..events import Event
 from ..classify.size import SizeEstimate
 from ..results import Result
 from . import Update
-from .csvlog import escape_bytes, escape_source, parse_time
+from .csvlog import escape_source, logged_message, parse_time
 from .text import plural, probability
 
 log = logging.getLogger(__name__)
@@ -251,8 +251,7 @@ def recent_table(results: list[Result]) -> Table:
 def _message(r: Result, without_source: bool = False) -> str:
     """``r.message`` on one line as the CSV log writes it (a live result's and a ``tail`` row's alike);
     ``without_source``: less the leading name of its file, which the table shows beside it."""
-    text = " ".join(escape_bytes(r.message).split())
-    name = " ".join(escape_bytes(r.source).split())
+    text, name = logged_message(r.message), logged_message(r.source)
     if without_source and text.startswith(name):
         rest = text[len(name):]
         if rest.startswith(": "):
