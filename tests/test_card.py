@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from gisaxs_live.classify.card import card_facts, render_markdown
 from gisaxs_live.classify.modeldir import ModelInfo, bundled_model_dir
@@ -51,3 +52,25 @@ def test_model_info_prints_the_card():
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
     assert "/nonexistent: not a gisaxs-live model directory (no model.json in it)" in missing.stderr
+
+
+def test_the_cards_figures_on_other_data_are_the_committed_benchmark_results():
+    """The card's lines on frames from elsewhere quote benchmarks/results as committed (a refit of the flag or a
+    rebuilt cross-simulator set that leaves the card behind fails here)."""
+    results = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+    other = ModelInfo.read(None).meta["other_data"]
+    foreign = next(v["summary"] for k, v in other.items() if k.startswith("frames unlike every class"))
+    ood = json.loads((results / "ood.json").read_text())
+    seed2 = json.loads((results / "ood_seed2.json").read_text())
+    assert foreign.startswith(f"{ood['flagged_mean_percent']:.1f} % flagged unknown (")
+    for kind, percent in ood["flagged_percent"].items():
+        assert f"{kind} {percent:g}" in foreign, kind
+    assert f"noise {ood['false_flags_percent']:.2f} %" in foreign
+    assert f"(seed 2, 100 per kind) {seed2['flagged_mean_percent']:.1f} % flagged" in foreign
+    bornagain = next(v["summary"] for k, v in other.items() if k.startswith("BornAgain"))
+    crosssim = json.loads((results / "crosssim.json").read_text())
+    overall = crosssim["overall"]
+    assert bornagain.startswith(f"family top-1 {100 * overall['family_top1']:.1f} %, "
+                                f"top-2 {100 * overall['family_top2']:.1f} %, top-1 {100 * overall['top1']:.1f} %")
+    for name, figures in crosssim["per"]["class"].items():
+        assert f"{name} {100 * figures['family_top1']:.0f}" in bornagain, name
