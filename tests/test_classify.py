@@ -102,3 +102,24 @@ def test_a_bad_config_stops_before_any_row(files, tmp_path, capsys):
     assert main(["classify", "--config", str(config), str(paths[0])]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and "wavelenght_nm" in captured.err and len(captured.err.strip().splitlines()) == 1
+
+
+def test_a_directory_or_a_glob_stands_for_its_files_in_the_order_given(files, tmp_path, capsys):
+    """``classify DIR`` classifies every file below DIR (sorted), a quoted pattern the files it matches; an
+    argument named twice gives its rows once; an empty directory or a pattern matching nothing stops before any row."""
+    paths, _ = files
+    root = paths[0].parent
+    out = tmp_path / "log.csv"
+    assert main(["classify", "--csv", str(out), str(root / "*.edf"), str(root), str(paths[0])]) == 1
+    rows = _rows(out.read_text())
+    assert [(r["source"].rsplit("/", 1)[-1], r["frame"]) for r in rows] == [
+        ("pair.edf", "0"), ("pair.edf", "1"), ("empty.cbf", "0"), ("first.cbf", "0"), ("last.cbf", "0"),
+        ("notes.cbf", "0"), ("truncated.cbf", "0")]
+    capsys.readouterr()
+    empty = tmp_path / "empty_dir"
+    empty.mkdir()
+    for argument, cause in [(empty, "a directory with no files in it"), (root / "*.tif", "the pattern matches no file")]:
+        assert main(["classify", "--csv", str(tmp_path / "none.csv"), str(argument)]) == 2
+        err = capsys.readouterr().err
+        assert err == f"gisaxs-live classify: error: {argument}: {cause}\n"
+        assert not (tmp_path / "none.csv").exists()

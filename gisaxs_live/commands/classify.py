@@ -1,5 +1,7 @@
 """``gisaxs-live classify``: classify detector files (any format fabio reads, every frame) into CSV rows,
-the same rows the live monitor writes. Unreadable files become ``error`` rows; the rest go on.
+the same rows the live monitor writes. Unreadable files become ``error`` rows; the rest go on. A directory
+stands for every regular, non-hidden file below it (recursively, sorted by path) and a quoted glob pattern
+for the files it matches, as in ``reprocess``; the rows follow the order of the arguments.
 
 The config must give the detector geometry (geometry.distance_mm and direct_beam_px, or poni_file);
 without --config the bundled default is used: the geometry of the demo's synthetic Pilatus 1M.
@@ -17,7 +19,8 @@ from pathlib import Path
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("classify", help="classify detector files into CSV rows", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="CBF, EDF, TIFF, Eiger HDF5, …")
+    p.add_argument("files", nargs="+", type=Path, metavar="PATH",
+                   help="detector files (CBF, EDF, TIFF, Eiger HDF5, …), directories or quoted glob patterns")
     p.add_argument("--config", type=Path, default=None, help="YAML config with the experiment's geometry")
     p.add_argument("--model", type=Path, default=None, help="model directory (default: the bundled model)")
     p.add_argument("--csv", type=Path, default=None, help="append rows to this CSV log (default: standard output)")
@@ -37,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from ..sinks.text import plural
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    files = _files(args.files)
     config = load_config(args.config, detector=True)
     classifier = Classifier(config, args.model)  # warns (logs) if the model was trained for another experiment
     if args.csv:
@@ -54,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     counts: Counter[str] = Counter()
     ambiguous = 0
     try:
-        for results in classify_files(classifier, args.files):
+        for results in classify_files(classifier, files):
             write(results)
             for r in results:
                 if r.status == "error":  # the cause on the terminal too, not only in the rows
@@ -72,6 +76,20 @@ def run(args: argparse.Namespace) -> int:
           + (f"; {ambiguous} of the ok rows name more than one family (column answer)" if ambiguous else ""),
           file=sys.stderr)
     return 1 if counts["error"] else 0
+
+
+def _files(paths: list[Path]) -> list[Path]:
+    """The files named by ``paths`` in their order, each directory or glob pattern expanded in place (sorted),
+    each file once. Raises ``ValueError`` for a pattern that matches no file or a directory with none below."""
+    from ..scale.inputs import expand_inputs
+
+    files: dict[Path, None] = {}
+    for path in paths:
+        found = expand_inputs([path])
+        if not found:
+            raise ValueError(f"{path}: a directory with no files in it")
+        files.update(dict.fromkeys(found))
+    return list(files)
 
 
 def _to_stdout(text: str) -> None:
