@@ -47,7 +47,7 @@ def test_readme_command_table_is_the_parsers():
     table = markdown_table(build_parser())
     assert readme_block(README.read_text()) == table, (
         "README.md's command table differs from the parsers: run `python -m gisaxs_live.usage --write README.md`")
-    assert "[--observer {inotify\\|polling}]" in table and "[--backlog]" in table and "FILE …" in table
+    assert "[--observer {inotify\\|polling}]" in table and "[--backlog]" in table and "PATH …" in table
 
 
 def test_help_documents_the_exit_statuses():
