@@ -174,3 +174,23 @@ def test_a_log_that_cannot_be_written_or_a_scheduler_not_there_is_one_line(archi
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
         assert main(["reprocess", "--csv", str(tmp_path / "r.csv"), "--scheduler", "tcp://127.0.0.1:9", str(run)]) == 2
     assert "--scheduler tcp://127.0.0.1:9: cannot connect" in capsys.readouterr().err
+
+
+def test_workers_do_not_repeat_the_clients_warning_about_another_experiment(caplog):
+    """The client warns once that the model was trained for another experiment; each worker's Classifier (the code a
+    worker runs, here in this process) keeps quiet, where every worker used to print it again."""
+    import dataclasses
+    import logging
+
+    from gisaxs_live.classify.pipeline import Classifier
+    from gisaxs_live.scale.tasks import classifier_for
+
+    config = load_config()
+    other = dataclasses.replace(config, experiment=dataclasses.replace(config.experiment, wavelength_nm=0.1))
+    with caplog.at_level(logging.WARNING):
+        assert Classifier(other).mismatch  # the serial path warns
+        warned = [r for r in caplog.records if "trained for another experiment" in r.getMessage()]
+        assert len(warned) == 1
+        caplog.clear()
+        assert classifier_for(other, None).mismatch
+    assert not [r for r in caplog.records if "trained for another experiment" in r.getMessage()]

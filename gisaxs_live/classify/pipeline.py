@@ -43,14 +43,16 @@ class Classifier:
     are preprocessed on one thread per core (the regridding releases the GIL: 1.5× on 2 cores), unless
     the reader already did (``prepare_early``). Calling the Classifier is ``classify``."""
 
-    def __init__(self, config: Config, model_dir: str | Path | None = None, threads: int | None = None):
-        """``threads``: preprocessing threads (default: one per core)."""
+    def __init__(self, config: Config, model_dir: str | Path | None = None, threads: int | None = None,
+                 warn_mismatch: bool = True):
+        """``threads``: preprocessing threads (default: one per core); ``warn_mismatch``: log a warning when the
+        model was trained for another experiment (False where the caller has said so once, e.g. Dask workers)."""
         self.predictor = Predictor(model_dir)
         info = self.predictor.info
         self.answer_cut = info.answer_cut  # read once: a malformed calibration stops the start
         self._class_names, self._families = info.class_names, info.families  # read once: 40 µs a frame
         self.mismatch = info.mismatch(config.experiment)
-        if self.mismatch:
+        if self.mismatch and warn_mismatch:
             log.warning(self.mismatch)
         self.preprocessor = FramePreprocessor(config, info.grid, info.decades)
         self._threads = ThreadPoolExecutor(threads or os.cpu_count() or 1, thread_name_prefix="preprocess")

@@ -37,7 +37,7 @@ def classifier_for(config: Config, model_dir: str | None) -> Classifier:
             threads = worker_threads()
             for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
                 os.environ.setdefault(name, str(threads))
-            _CLASSIFIERS[key] = Classifier(config, model_dir, threads=threads)
+            _CLASSIFIERS[key] = Classifier(config, model_dir, threads=threads, warn_mismatch=False)  # the client warns once
         return _CLASSIFIERS[key]
 
 
