@@ -25,7 +25,7 @@ the daemon was down or were in flight when it stopped. A first start without ``b
 skips what is already there (but for the last ``resume_grace_s``), and a restart misses nothing. The
 backlog is fed to the watcher as its queue drains, so it never overflows the queue.
 
-Rescans: when the watcher asks (inotify lost events, the queue was full, a polled directory is back),
+Rescans: when the watcher asks (inotify lost events, the queue was full, the watched directory is back),
 the same plan is made again once the queue is at most half full: files are their own spill, and every
 file present ends with exactly one final row.
 
@@ -127,13 +127,10 @@ class Daemon:
         return len(files)
 
     def _loop(self, classify: Classify, batch_size: int) -> int:
-        stopping, status = False, 0
+        stopping = False
         reading: Reading | None = None  # the batch being read, classified in the next pass
         while True:
-            if not stopping and (self._stop.is_set() or self.watcher.failure):
-                if self.watcher.failure:
-                    log.error("stopping: %s", self.watcher.failure)
-                    status = 1
+            if not stopping and self._stop.is_set():
                 stopping = True
                 left = self.watcher.stop() + len(self._backlog)
                 self._backlog.clear()
@@ -145,7 +142,7 @@ class Daemon:
                 self._feed_backlog()
             arrivals = self.watcher.take(batch_size, 0.0 if reading else self.tick_s)
             if stopping and not arrivals and reading is None:
-                return status
+                return 0
             ahead: Reading = (arrivals, [self._readers.submit(_read, a, classify) for a in arrivals])
             results, done, errored = self._process(reading, classify) if reading else ([], [], set())
             self._emit(results)
@@ -173,7 +170,7 @@ class Daemon:
             self.watcher.found(self._backlog.popleft(), complete=False)
 
     def _emit(self, results: Sequence[Result]) -> None:
-        source = self.watcher.failure or self.watcher.status + (" · stopping" if self._stop.is_set() else "")
+        source = self.watcher.status + (" · stopping" if self._stop.is_set() else "")
         emit(self.sinks, Update(tuple(results), self.watcher.depth + len(self._backlog),
                                 self.watcher.settings.queue_size, source, self.model))
 

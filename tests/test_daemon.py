@@ -519,15 +519,47 @@ def test_cli_demo_runs_a_short_series_and_stops_by_itself(model_dir):
         shutil.rmtree(log.parent)
 
 
-def test_the_watched_directory_deleted_stops_the_inotify_daemon_with_status_1(dirs, caplog):
+@pytest.mark.parametrize("observer", ["inotify", "polling"])
+def test_a_watched_directory_moved_away_and_replaced_the_new_one_is_watched(dirs, caplog, observer):
+    """A new run's directory under the old name (``mv det run42; mkdir det``): inotify would follow the old
+    directory, and watchdog reports no move; the watcher sees the path name another directory, watches that one
+    and rescans it. Files written into the old one meanwhile keep their rows under their new path (none here)."""
+    frames, log = dirs
+    with running(frames, log, settings=fast(observer=observer)) as r:
+        write_frame(frames / "before.cbf")
+        r.wait_rows(1)
+        os.rename(frames, frames.parent / "run42")
+        frames.mkdir()
+        write_frame(frames / "early.cbf")  # may come before the replacement is seen: the rescan finds it
+        r.wait_rows(2)
+        write_frame(frames / "later.cbf")
+        r.wait_rows(3)
+        assert r.status is None
+        assert r.stop() == 0
+    assert sorted(by_name(read_rows(log))) == ["before.cbf", "early.cbf", "later.cbf"]
+    assert all(row["status"] == "ok" for row in read_rows(log))
+    assert caplog.text.count("is gone") == 1 and caplog.text.count("is back after") == 1
+
+
+def test_a_watched_directory_deleted_under_inotify_is_waited_for_not_fatal(dirs, caplog):
+    """Deleted, then created again (a clean-up script, a share remounted): the daemon keeps running, says so once,
+    and classifies what the new directory holds; a service no longer exits on it (its restart could find no
+    directory, exit 2, and stay down)."""
     import shutil
 
     frames, log = dirs
     with running(frames, log) as r:
+        write_frame(frames / "before.cbf")
+        r.wait_rows(1)
         shutil.rmtree(frames)
-        r.thread.join(5)
-        assert r.status == 1
-    assert "was deleted" in caplog.text
+        wait_for(lambda: "is gone" in caplog.text, 5, "the outage logged")
+        assert r.status is None and "gone for" in r.daemon.watcher.status
+        frames.mkdir()
+        write_frame(frames / "after.cbf")
+        r.wait_rows(2)
+        assert r.stop() == 0
+    assert sorted(by_name(read_rows(log))) == ["after.cbf", "before.cbf"]
+    assert caplog.text.count("is gone") == 1 and caplog.text.count("is back after") == 1
 
 
 def test_a_polled_directory_that_goes_away_and_comes_back_is_watched_again(dirs, caplog):

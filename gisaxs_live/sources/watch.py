@@ -11,9 +11,16 @@ been stable for ``retry_interval_s``, at most ``read_retries`` times.
 
 Nothing found is ever thrown away; the files on disk are their own spill. When the events of some
 files are missing (inotify's kernel queue overflowed), when a file is found while ``queue_size``
-files already wait, or when a polled directory that had gone away (an unmounted share) is back, the
-watcher asks for a *rescan*: ``rescan_reason`` says so once, and the worker compares the directory
-with its log and feeds back what has no row yet. Each event is logged once per occurrence.
+files already wait, or when the watched directory that had gone away is back, the watcher asks for a
+*rescan*: ``rescan_reason`` says so once, and the worker compares the directory with its log and feeds
+back what has no row yet. Each event is logged once per occurrence.
+
+The watched directory can go away while the daemon runs: deleted, unmounted (a network share), or moved
+away and replaced by a new one of the same name (a new run's directory). inotify follows the old
+directory, and watchdog reports neither a move nor a replacement, so every ``poll_interval_s`` the watcher
+also checks that its path still names the directory it watches (device and inode). Gone or replaced, the
+directory is an outage, logged once: the observer stops, the path is looked at every ``poll_interval_s``,
+and once a directory is there again it is watched and rescanned against the log.
 
 A path that got a final row in this run is offered once; a later close event of it is ignored. A path
 whose row was an error is not remembered: its next close (a writer that appends in several steps,
@@ -31,6 +38,7 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from stat import S_ISDIR
 
 from watchdog.events import (DirDeletedEvent, EventsLostEvent, FileClosedEvent, FileCreatedEvent, FileModifiedEvent,
                              FileMovedEvent, FileSystemEvent, FileSystemEventHandler)
@@ -94,8 +102,8 @@ class DirectoryWatcher:
         if not root.is_dir():
             raise FileNotFoundError(f"{root}: not a directory")
         self.root = str(root.resolve())
+        self._identity = _identity(self.root)
         self.settings = settings
-        self.failure: str | None = None
         self._cond = threading.Condition()
         self._ready: deque[Arrival] = deque()
         self._pending: dict[str, _Pending] = {}
@@ -103,8 +111,8 @@ class DirectoryWatcher:
         self._handled: OrderedDict[str, None] = OrderedDict()  # final row written in this run
         self._moved: set[str] = set()  # tracked paths renamed away before they were done
         self._rescan: set[str] = set()  # why a rescan is asked for, until the worker takes it
-        self._gone_since: float | None = None  # monotonic s; a polled directory that went away
-        self._next_look = 0.0
+        self._gone_since: float | None = None  # monotonic s; the watched directory went away
+        self._next_look = 0.0  # monotonic s: when to look at the directory's path again
         self._stopping = False
         self._left = 0
         self._observer = None
@@ -195,16 +203,13 @@ class DirectoryWatcher:
             self._cond.notify()
 
     def gone(self) -> None:
-        """The watched directory went away: fatal for inotify; for polling an outage (an unmounted share)
-        that lasts until it is back."""
-        if self.settings.observer != "polling":
-            self.failure = f"watched directory {self.root} was deleted"
-            return
+        """The watched directory went away (deleted, unmounted, moved away or replaced): an outage that lasts
+        until a directory is there again (``_look_for_root``)."""
         with self._cond:
             if self._gone_since is None:
                 self._gone_since = time.monotonic()
-                log.warning("watched directory %s is gone (unmounted or moved away?); waiting for it to come back",
-                            self.root)
+                log.warning("watched directory %s is gone (deleted, unmounted, or moved away and replaced?); "
+                            "waiting for it to come back", self.root)
             self._cond.notify()
 
     def rescan_reason(self) -> str | None:
@@ -240,9 +245,7 @@ class DirectoryWatcher:
                 now = time.monotonic()
                 if now >= deadline or (self._stopping and not self._pending):
                     return []
-                due = min((p.due for p in self._pending.values()), default=deadline)
-                if self._gone_since is not None:
-                    due = min(due, self._next_look)
+                due = min(min((p.due for p in self._pending.values()), default=deadline), self._next_look)
                 self._cond.wait(max(min(deadline, due) - now, 0.0))
 
     def retry(self, arrival: Arrival) -> bool:
@@ -308,16 +311,25 @@ class DirectoryWatcher:
         self._rescan.add(reason)
 
     def _look_for_root(self) -> None:
-        """While a polled directory is gone: every ``poll_interval_s``, see whether it is back, and if so
-        watch it again and ask for a rescan (files may have come and changed meanwhile)."""
+        """Every ``poll_interval_s``: while the directory is there, whether its path still names the directory
+        watched (else it is ``gone``); while it is gone, whether one is back, and if so watch it and ask for a
+        rescan (files may have come and changed meanwhile)."""
         with self._cond:
             now = time.monotonic()
-            if self._gone_since is None or self._stopping or now < self._next_look:
+            if self._stopping or now < self._next_look:
                 return
             self._next_look = now + self.settings.poll_interval_s
-        if not os.path.isdir(self.root):
+            away = self._gone_since is not None
+        identity = _identity(self.root)
+        if not away:
+            if identity != self._identity:
+                self.gone()
+                self._stop_observer()
+            return
+        if identity is None:
             return
         self._stop_observer()
+        self._identity = identity
         self.start()
         with self._cond:
             outage, self._gone_since = time.monotonic() - self._gone_since, None
@@ -339,6 +351,15 @@ class DirectoryWatcher:
                     self._ready.append(p.arrival)
                 else:
                     p.stat, p.due = stat, time.monotonic() + p.interval
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of the directory ``path`` names (following symbolic links); None if it names none."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return (stat.st_dev, stat.st_ino) if S_ISDIR(stat.st_mode) else None
 
 
 def _stat(path: str) -> tuple[int, int] | None:
