@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from . import __version__
@@ -31,8 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: commands that run as services: a SIGHUP (logrotate's, to reopen the log) must not end them while they start
+SERVICES = ("watch", "stream", "demo")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in SERVICES and hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the command installs its own handler (reopen the log)
     try:
         return int(args.func(args) or 0)
     except (ConfigError, ValueError, FileNotFoundError) as exc:

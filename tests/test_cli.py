@@ -151,8 +151,19 @@ def test_classify_that_cannot_write_its_rows_says_so_in_one_line(frames, tmp_pat
     assert len(lines) == 1 and said in lines[0] and "Traceback" not in done.stderr, done.stderr
 
 
+def _ignores_sighup(pid: int) -> bool:
+    """Whether process ``pid`` ignores SIGHUP (Linux: bit 0 of SigIgn in /proc/PID/status)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return bool(int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:")), 16) & 1)
+
+
 @needs_model
 def test_watch_logs_into_the_watched_directory_by_default(frames, tmp_path):
+    """... and a SIGHUP while it starts (logrotate's postrotate, say) does not end it: it used to, with status 129,
+    which systemd takes for a clean stop and does not restart."""
     watched = tmp_path / "detector"
     watched.mkdir()
     proc = subprocess.Popen([*CLI, "watch", "--no-dashboard", str(watched)], stdout=subprocess.DEVNULL,
@@ -160,6 +171,11 @@ def test_watch_logs_into_the_watched_directory_by_default(frames, tmp_path):
     log = watched / "gisaxs-live.csv"
     try:
         deadline = time.monotonic() + 90
+        starting = time.monotonic() + 10
+        while not _ignores_sighup(proc.pid) and proc.poll() is None and time.monotonic() < starting:
+            time.sleep(0.005)
+        assert _ignores_sighup(proc.pid), "SIGHUP not ignored while watch starts"
+        proc.send_signal(signal.SIGHUP)  # before the log exists and its handler is installed
         while not log.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
         (watched / ".s_00001.cbf.part").write_bytes((frames / "good.cbf").read_bytes())
