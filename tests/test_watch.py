@@ -145,6 +145,34 @@ def test_a_handled_path_is_offered_once_and_an_errored_one_again_on_its_next_clo
     assert again.path == str(bad) and again.attempt == 0
 
 
+def test_a_close_while_the_worker_holds_an_errored_path_is_news(tmp_path, watched):
+    """The race a trial found: a file taken while a writer still appends, its read fails (retries used up), and
+    the writer's last close comes before the error row is written. That close used to be dropped (the path was
+    still held), and the error row, written after the file's last change, was final even for a restart."""
+    w = watched(read_retries=0)
+    path = tmp_path / "slow.cbf"
+    path.write_bytes(b"first chunk")
+    (first,) = take_all(w, 0.3, expect=1)
+    with open(path, "ab") as fh:  # the writer's last close, while the worker holds the path
+        fh.write(b" and the rest")
+    time.sleep(0.2)  # the close event is delivered
+    assert take_all(w, 0.2) == []  # held: not offered twice at once
+    assert not w.retry(first)  # no retries left: the row is an error
+    w.done([first.path], errored=[first.path])
+    (again,) = take_all(w, 0.3, expect=1)
+    assert again.path == str(path) and again.attempt == 0
+    w.done([again.path])  # read fine this time
+    assert take_all(w, 0.3) == []
+
+    fine = tmp_path / "fine.cbf"  # a path read fine is offered once, whatever closes come while it is held
+    fine.write_bytes(b"1")
+    (held,) = take_all(w, 0.3, expect=1)
+    fine.write_bytes(b"2")
+    time.sleep(0.2)
+    w.done([held.path])
+    assert take_all(w, 0.3) == []
+
+
 def test_a_full_queue_leaves_the_rest_on_disk_and_asks_once_for_a_rescan(tmp_path, watched, caplog):
     w = watched(queue_size=3)
     for i in range(6):

@@ -24,7 +24,8 @@ and once a directory is there again it is watched and rescanned against the log.
 
 A path that got a final row in this run is offered once; a later close event of it is ignored. A path
 whose row was an error is not remembered: its next close (a writer that appends in several steps,
-a network copy) is news.
+a network copy) is news, and so is a close that came while the worker held it: its error row is
+followed by a new read at once.
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ class DirectoryWatcher:
         self._tracked: set[str] = set()  # ready, pending or taken, and not yet done
         self._handled: OrderedDict[str, None] = OrderedDict()  # final row written in this run
         self._moved: set[str] = set()  # tracked paths renamed away before they were done
+        self._closed_while_taken: set[str] = set()  # taken paths closed after writing again meanwhile
         self._rescan: set[str] = set()  # why a rescan is asked for, until the worker takes it
         self._gone_since: float | None = None  # monotonic s; the watched directory went away
         self._next_look = 0.0  # monotonic s: when to look at the directory's path again
@@ -180,6 +182,8 @@ class DirectoryWatcher:
                     del self._pending[path]
                     self._ready.append(pending.arrival)
                     self._cond.notify()
+                elif pending is None and complete:
+                    self._closed_while_taken.add(path)
                 return
             if len(self._ready) + len(self._pending) >= self.settings.queue_size:
                 self._ask_rescan("queue full", f"{self.settings.queue_size} files are waiting (watch.queue_size): "
@@ -256,10 +260,12 @@ class DirectoryWatcher:
         with self._cond:
             if self._stopping:
                 self._tracked.discard(arrival.path)
+                self._closed_while_taken.discard(arrival.path)
                 self._left += 1
                 return True
             if arrival.attempt >= self.settings.read_retries:
                 return False
+            self._closed_while_taken.discard(arrival.path)  # read again anyway
             interval = self.settings.retry_interval_s
             self._pending[arrival.path] = _Pending(replace(arrival, attempt=arrival.attempt + 1),
                                                    time.monotonic() + interval, interval, stat)
@@ -272,8 +278,14 @@ class DirectoryWatcher:
         errored = set(errored)
         with self._cond:
             for path in paths:
-                self._tracked.discard(path)
                 self._moved.discard(path)
+                if path in self._closed_while_taken:
+                    self._closed_while_taken.discard(path)
+                    if path in errored and not self._stopping:  # written to since it was read: read it again
+                        self._ready.append(Arrival(path, time.time()))
+                        self._cond.notify()
+                        continue
+                self._tracked.discard(path)
                 if path not in errored:
                     self._handled[path] = None
                     self._handled.move_to_end(path)
