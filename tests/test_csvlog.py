@@ -20,6 +20,13 @@ def lines(path):
     return path.read_text().splitlines()
 
 
+def _write_and_close(path, results) -> None:
+    """One writer's session on the log at ``path`` (a process that starts, writes and stops)."""
+    log = CsvLog(path)
+    log.write(results)
+    log.close()
+
+
 def test_rows_are_on_disk_after_each_write_with_one_header(tmp_path):
     path = tmp_path / "log.csv"
     log = CsvLog(path)
@@ -56,15 +63,15 @@ def test_survives_rotation(tmp_path, rotate):
 
 def test_a_torn_last_line_is_removed_on_start_and_logged_once(tmp_path, caplog):
     path = tmp_path / "log.csv"
-    CsvLog(path).write([ok("a.cbf")])
+    _write_and_close(path, [ok("a.cbf")])
     with open(path, "a") as fh:
         fh.write("2026-01-02T03:04:06.000Z,b.cb")  # power cut mid-row
-    CsvLog(path).write([ok("c.cbf")])
+    _write_and_close(path, [ok("c.cbf")])
     assert [line.split(",")[1] for line in lines(path)[1:]] == ["a.cbf", "c.cbf"]
     assert caplog.text.count("removed a torn last line (29 bytes") == 1
     resume = resume_point(path, {"a.cbf", "b.cbf", "c.cbf"})
     assert resume.logged == {"a.cbf", "c.cbf"}  # b.cbf is classified again
-    CsvLog(path)
+    CsvLog(path).close()
     assert caplog.text.count("removed a torn last line") == 1
 
 
@@ -140,6 +147,29 @@ def test_another_header_is_refused(tmp_path):
         CsvLog(path)
 
 
+def test_a_second_writer_of_the_same_log_is_refused_until_the_first_closes(tmp_path):
+    """Two processes on one log (the service and a manual run with the same config) wrote every row twice, with no
+    word; the second now stops with one line. A child process is the second writer (locks are per open file)."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "log.csv"
+    first = CsvLog(path)
+    first.write([Result("/data/a.cbf", 0, "ok", (0.9, 0.1) + (0.0,) * 6)])
+    code = ("import sys; from gisaxs_live.sinks.csvlog import CsvLog, LogError\n"
+            "try:\n    CsvLog(sys.argv[1])\nexcept LogError as exc:\n    print(exc); sys.exit(3)")
+    second = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
+    assert second.returncode == 3, second.stderr
+    assert second.stdout == (f"{path}: another process is writing this CSV log (a gisaxs-live service already "
+                             "running?); stop it or give another --csv\n")
+    path.rename(tmp_path / "log.csv.1")  # rotated: the new file is the first writer's again
+    first.write([Result("/data/b.cbf", 0, "ok", (0.9, 0.1) + (0.0,) * 6)])
+    assert subprocess.run([sys.executable, "-c", code, str(path)], timeout=60).returncode == 3
+    first.close()
+    assert subprocess.run([sys.executable, "-c", code, str(path)], timeout=60).returncode == 0
+    assert [r["source"] for r in csv.DictReader(path.open())] == ["/data/b.cbf"]
+
+
 def test_write_failure_is_loud(tmp_path):
     with pytest.raises(LogError, match="/dev/full: cannot write the CSV log"):
         CsvLog("/dev/full")
@@ -162,9 +192,9 @@ def test_results_of_another_class_order_are_refused(tmp_path):
 def test_resume_point(tmp_path):
     path = tmp_path / "log.csv"
     assert resume_point(path, set()).since is None
-    CsvLog(path)
+    CsvLog(path).close()
     assert resume_point(path, set()).since == pytest.approx(path.stat().st_mtime)
-    CsvLog(path).write([ok("a.cbf", latency_ms=1500.0), ok("b.cbf", time_utc="2026-01-02T03:05:00.000Z")])
+    _write_and_close(path, [ok("a.cbf", latency_ms=1500.0), ok("b.cbf", time_utc="2026-01-02T03:05:00.000Z")])
     resume = resume_point(path, {"b.cbf", "z.cbf"})
     assert resume.logged == {"b.cbf"}  # only what was asked about
     assert resume.since == pytest.approx(1767323045.0 - 1.5)  # first row's arrival

@@ -176,6 +176,23 @@ def test_events_sink_writes_rows_and_refuses_a_foreign_file(tmp_path, caplog):
         EventsSink(tmp_path / "other.csv", Events())
 
 
+def test_the_events_file_follows_rotation_moved_or_truncated(tmp_path):
+    """logrotate on ``*.csv``: moved away, the next event starts a new events file; truncated in place
+    (copytruncate), it gets its header again. The events went into the moved file, or into none."""
+    log_path = tmp_path / "run.csv"
+    events = tmp_path / "run.events.csv"
+    sink = EventsSink(log_path, Events())
+    sink.update(Update(tuple([ok(1, hemispheroid=0.9)] + [ok(i, spheroid=0.7) for i in range(2, 6)])))
+    events.rename(tmp_path / "run.events.csv.1")
+    sink.update(Update(tuple(ok(i, hemispheroid=0.8) for i in range(6, 10))))
+    assert [r["frame"] for r in read_rows(tmp_path / "run.events.csv.1")] == ["4"]
+    assert [(r["frame"], r["to"]) for r in read_rows(events)] == [("8", "hemispheroid")]
+    events.write_bytes(b"")  # copytruncate
+    sink.update(Update(tuple(ok(i, spheroid=0.8) for i in range(10, 14))))
+    sink.close()
+    assert [(r["frame"], r["to"]) for r in read_rows(events)] == [("12", "spheroid")]
+
+
 # --- real watch and stream processes, the demo frames, the bundled model ----------------------------------
 
 CLI = [sys.executable, "-m", "gisaxs_live.cli"]

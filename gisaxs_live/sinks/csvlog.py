@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import fcntl
 import io
 import logging
 import os
@@ -164,6 +165,7 @@ class CsvLog:
     def _open(self) -> None:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
+            _lock(fd, self.path)
             size = os.fstat(fd).st_size
             if size == 0:
                 _write_all(fd, self._header.encode())
@@ -215,27 +217,59 @@ class CsvLog:
             os.fsync(self._fd)
 
 
+def _lock(fd: int, path: Path) -> None:
+    """Take the log for this process (``flock``, released when ``fd`` closes); raises ``LogError`` when another
+    process writes it, whose rows would interleave with ours and each frame be logged twice. Where the file
+    system has no locks, writes unlocked."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise LogError(f"{path}: another process is writing this CSV log (a gisaxs-live service already running?); "
+                       "stop it or give another --csv") from None
+    except OSError as exc:
+        log.debug("%s: not locked (%s)", path, exc.strerror or exc)
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
 
 
-def open_side_log(path: Path, columns: Sequence[str], what: str) -> int:
-    """An ``O_APPEND`` descriptor of a log beside the CSV log (events, refinements) whose header is ``columns``:
-    a new or empty file gets the header, an existing one must start with it. Raises a ValueError naming the
-    file, ``what`` it is and the cause."""
-    header = format_rows([columns]).encode()
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+class SideLog:
+    """An ``O_APPEND`` log beside the CSV log (events, refinements) whose header is ``columns``: a new or empty file
+    gets the header, an existing one must start with it. Like the CSV log it follows rotation: moved away or deleted,
+    the next write starts a new file; truncated in place, it gets its header again. Opening raises a ValueError
+    naming the file, ``what`` it is and the cause; ``write_rows`` an OSError."""
+
+    def __init__(self, path: Path, columns: Sequence[str], what: str) -> None:
+        self.path, self.what = Path(path), what
+        self._header = format_rows([columns]).encode()
+        try:
+            self._fd = self._open()
+        except OSError as exc:
+            raise ValueError(f"{self.path}: cannot write {what} ({exc.strerror or exc})") from None
+
+    def write_rows(self, rows: Sequence[Sequence[str]]) -> None:
+        """Append ``rows`` whole (``encoded_rows``), in one write."""
+        if not _same_file(self.path, self._fd):
+            os.close(self._fd)
+            self._fd = self._open()
+        elif os.fstat(self._fd).st_size == 0:  # truncated in place
+            _write_whole(self._fd, self._header)
+        _write_whole(self._fd, encoded_rows(rows))
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+    def _open(self) -> int:
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         if os.fstat(fd).st_size == 0:
-            _write_whole(fd, header)
-        elif os.pread(fd, len(header), 0) != header:
+            _write_whole(fd, self._header)
+        elif os.pread(fd, len(self._header), 0) != self._header:
             os.close(fd)
-            raise ValueError(f"{path}: its columns are not those of {what}; move it away or give another --csv")
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot write {what} ({exc.strerror or exc})") from None
-    return fd
+            raise ValueError(f"{self.path}: its columns are not those of {self.what}; move it away or give another --csv")
+        return fd
 
 
 def _write_whole(fd: int, data: bytes) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from ..config import Events
 from ..events import ChangeDetector, Event
 from . import Update
-from .csvlog import _write_whole, encoded_rows, escape_source, open_side_log
+from .csvlog import SideLog, escape_source
 
 log = logging.getLogger(__name__)
 
@@ -42,20 +42,20 @@ def event_env(event: Event) -> dict[str, str]:
 
 
 class EventLog:
-    """Appends one row per event to ``path`` (header first when new); opening raises a ValueError naming the
-    file and the cause, ``write`` an OSError."""
+    """Appends one row per event to ``path`` (header first when new; a rotated file is followed, ``SideLog``);
+    opening raises a ValueError naming the file and the cause, ``write`` an OSError."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._fd = open_side_log(self.path, EVENT_COLUMNS, "an events file")
+        self._log = SideLog(self.path, EVENT_COLUMNS, "an events file")
 
     def write(self, event: Event) -> None:
         row = [event.time_utc, escape_source(event.source), str(event.frame), event.from_family, event.to_family,
                f"{event.p_from:.4f}", f"{event.p_to:.4f}"]
-        _write_whole(self._fd, encoded_rows([row]))
+        self._log.write_rows([row])
 
     def close(self) -> None:
-        os.close(self._fd)
+        self._log.close()
 
 
 class OnEventRunner:

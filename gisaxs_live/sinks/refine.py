@@ -16,7 +16,6 @@ Not critical: a refine log that cannot take a row is logged and the monitor goes
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,7 +24,7 @@ from ..refine.frame import ALL_PARAMETERS
 from ..refine.process import Outcome
 from ..results import Result, utc_now
 from . import Update
-from .csvlog import _write_whole, encoded_rows, escape_source, open_side_log
+from .csvlog import SideLog, escape_source
 
 log = logging.getLogger(__name__)
 
@@ -56,20 +55,20 @@ def refine_path(csv_path: str | Path) -> Path:
 
 
 class RefineLog:
-    """Appends one whole row per fit to ``path`` (header first when new); opening raises a ValueError naming the
-    file and the cause, ``write`` an OSError."""
+    """Appends one whole row per fit to ``path`` (header first when new; a rotated file is followed, ``SideLog``);
+    opening raises a ValueError naming the file and the cause, ``write`` an OSError."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._fd = open_side_log(self.path, REFINE_COLUMNS, "a refine log")
+        self._log = SideLog(self.path, REFINE_COLUMNS, "a refine log")
 
     def write(self, row: dict[str, str]) -> None:
         """``row`` (``FrameFit.row``) under the columns, stamped now; parameters the class lacks stay empty."""
         stamped = {**row, "time_utc": utc_now(), "source": escape_source(row["source"])}
-        _write_whole(self._fd, encoded_rows([[stamped.get(k, "") for k in REFINE_COLUMNS]]))
+        self._log.write_rows([[stamped.get(k, "") for k in REFINE_COLUMNS]])
 
     def close(self) -> None:
-        os.close(self._fd)
+        self._log.close()
 
 
 class RefineSink:
