@@ -213,6 +213,22 @@ def test_recursive_watch_sees_subdirectories(tmp_path, watched):
     assert [os.path.basename(a.path) for a in got] == ["s.cbf"]
 
 
+def test_recursive_watch_sees_the_files_of_a_directory_moved_in(tmp_path, tmp_path_factory, watched):
+    """A scan's directory written elsewhere and moved into the tree whole (``mv stage/scanB det/``): inotify reports
+    the directory, not its files, which used to wait for the next restart."""
+    stage = tmp_path_factory.mktemp("stage") / "scanB"
+    (stage / "deeper").mkdir(parents=True)
+    for name in ("b1.cbf", "b2.cbf", "deeper/b3.cbf", "notes.txt"):
+        (stage / name).write_bytes(b"x")
+    w = watched(recursive=True)
+    os.rename(stage, tmp_path / "scanB")
+    got = take_all(w, 0.3, expect=3)
+    assert sorted(os.path.relpath(a.path, tmp_path) for a in got) == ["scanB/b1.cbf", "scanB/b2.cbf",
+                                                                      "scanB/deeper/b3.cbf"]
+    write_frame(tmp_path / "scanB" / "b4.cbf")  # and it is watched from now on
+    assert [os.path.basename(a.path) for a in take_all(w, 0.3, expect=1)] == ["b4.cbf"]
+
+
 def test_not_a_directory_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a directory"):
         DirectoryWatcher(tmp_path / "missing", fast())

@@ -41,7 +41,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from stat import S_ISDIR
 
-from watchdog.events import (DirDeletedEvent, EventsLostEvent, FileClosedEvent, FileCreatedEvent, FileModifiedEvent,
+from watchdog.events import (DirDeletedEvent, DirMovedEvent, EventsLostEvent, FileClosedEvent, FileCreatedEvent, FileModifiedEvent,
                              FileMovedEvent, FileSystemEvent, FileSystemEventHandler)
 from watchdog.observers.inotify import InotifyObserver
 from watchdog.observers.polling import PollingObserver
@@ -93,6 +93,8 @@ class _Handler(FileSystemEventHandler):
             w.found(src, complete=False)
         elif isinstance(event, DirDeletedEvent) and src == w.root:
             w.gone()
+        elif isinstance(event, DirMovedEvent) and dest and w.settings.recursive:
+            w.moved_in(dest)
 
 
 class DirectoryWatcher:
@@ -143,7 +145,7 @@ class DirectoryWatcher:
         s = self.settings
         if s.observer == "inotify":
             observer = InotifyObserver(generate_full_events=True)
-            kinds = [FileClosedEvent, FileMovedEvent, DirDeletedEvent, EventsLostEvent]
+            kinds = [FileClosedEvent, FileMovedEvent, DirDeletedEvent, DirMovedEvent, EventsLostEvent]
         else:
             observer = PollingObserver(timeout=s.poll_interval_s)
             kinds = None
@@ -197,6 +199,13 @@ class DirectoryWatcher:
                 self._pending[path] = _Pending(arrival, time.monotonic() + self.settings.settle_s,
                                                self.settings.settle_s, _stat(path))
             self._cond.notify()
+
+    def moved_in(self, directory: str) -> None:
+        """A directory was moved into the watched tree (recursive): its files are complete, and inotify reports
+        nothing else about them."""
+        for folder, _, names in os.walk(directory):
+            for name in sorted(names):
+                self.found(os.path.join(folder, name), complete=True)
 
     def events_lost(self) -> None:
         """inotify's kernel queue overflowed: the events of some files are gone."""
