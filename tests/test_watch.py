@@ -103,6 +103,22 @@ def test_polling_waits_until_size_and_mtime_are_stable(tmp_path, watched):
     assert offered[0].t >= t0 and t_done - t0 >= 0.4
 
 
+def test_polling_offers_the_files_of_one_poll_oldest_first(tmp_path, tmp_path_factory, watched):
+    """A poll finds several new files at once and reported them in no particular order, so that a series' rows (and
+    its class-change events) came out of order on NFS."""
+    stage = tmp_path_factory.mktemp("stage")
+    names = [f"s_{i:02d}.cbf" for i in range(8)]
+    for i, name in enumerate(names):  # mtimes 1 s apart
+        (stage / name).write_bytes(b"x")
+        os.utime(stage / name, (1.7e9 + i, 1.7e9 + i))
+    w = watched(observer="polling", poll_interval_s=0.5, settle_s=0.1)
+    time.sleep(0.6)  # the observer's first snapshot is taken
+    for name in names:  # all within one poll (or, split by one, the older ones first)
+        os.rename(stage / name, tmp_path / name)
+    got = take_all(w, 1.0, expect=len(names))
+    assert [os.path.basename(a.path) for a in got] == names
+
+
 def test_retry_is_bounded_and_a_close_event_cuts_the_wait(tmp_path, watched):
     w = watched(read_retries=2, retry_interval_s=0.05)
     path = tmp_path / "a.cbf"

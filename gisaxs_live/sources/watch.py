@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 
 #: paths remembered as handled in this run, to ignore a repeated close event (about 150 B each)
 REMEMBERED = 4096
+#: s: files whose settle ends this close together were found by one poll (its events come in one burst)
+SAME_POLL_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -358,10 +360,15 @@ class DirectoryWatcher:
                              "again, and rescanning it against the log")
 
     def _settle(self) -> None:
-        """Move pending files that are due and stable (same size and mtime as last time) to ready."""
+        """Move pending files that are due and stable (same size and mtime as last time) to ready, oldest first: a
+        poll finds several new files at once and reports them in no particular order, so those due within
+        ``SAME_POLL_S`` are taken together."""
         now = time.monotonic()
         with self._cond:
-            due = [(path, p) for path, p in self._pending.items() if p.due <= now]
+            if not any(p.due <= now for p in self._pending.values()):
+                return
+            due = [(path, p) for path, p in self._pending.items() if p.due <= now + SAME_POLL_S]
+        due.sort(key=lambda item: (item[1].stat[1] if item[1].stat else 0, item[0]))
         for path, p in due:
             stat = _stat(path)
             with self._cond:
