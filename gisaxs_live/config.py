@@ -8,6 +8,7 @@ angles are degrees only here, at the boundary, and nm / nm⁻¹ everywhere else.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import difflib
 import math
@@ -410,8 +411,15 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
     if hint is Path:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected a path, got {value!r}")
-        return Path(value).expanduser()
+        path = Path(value).expanduser()
+        base = _CONFIG_DIR.get()
+        return base / path if base is not None and not path.is_absolute() else path
     raise TypeError(f"config field {where} has an unsupported type hint {hint!r}")
+
+
+#: the directory of the YAML file being read: relative paths in it are relative to it, not to the working directory
+#: (a service's is /)
+_CONFIG_DIR: contextvars.ContextVar[Path | None] = contextvars.ContextVar("config_dir", default=None)
 
 
 def build_section(cls: type, mapping: Any, where: str) -> Any:
@@ -441,7 +449,8 @@ def default_config_text() -> str:
 
 
 def load_config(path: str | Path | None = None, *, detector: bool = False) -> Config:
-    """Load ``path`` (YAML) over the built-in defaults; ``None`` gives the bundled defaults. With
+    """Load ``path`` (YAML) over the built-in defaults; ``None`` gives the bundled defaults. Relative paths in
+    it (mask file, PONI file, CSV log, watched directory) are relative to its directory. With
     ``detector`` (a command that regrids detector frames) the file must place the detector
     (``missing_geometry``): its default is the demo's synthetic Pilatus 1M, which turns another
     detector's frames into ``no_signal`` rows. The frame files' headers are not read for geometry."""
@@ -465,10 +474,13 @@ def load_config(path: str | Path | None = None, *, detector: bool = False) -> Co
             raise ConfigError(f"{name}: not valid YAML: line {mark.line + 1}, column {mark.column + 1}: {problem}"
                               + (f" ({exc.context})" if getattr(exc, "context", None) else "")) from None
         raise ConfigError(f"{name}: not valid YAML ({exc})".replace("\n", " ")) from None
+    token = _CONFIG_DIR.set(None if path is None else path.absolute().parent)
     try:
         config = build_section(Config, data, "config")
     except ConfigError as exc:
         raise ConfigError(f"{name}: {exc}") from None
+    finally:
+        _CONFIG_DIR.reset(token)
     problem = missing_geometry(data) if detector and path is not None else None
     if problem:
         raise ConfigError(f"{name}: {problem}: detector frames need their detector's geometry: give "

@@ -1,5 +1,7 @@
 """The YAML loader: defaults, overrides, and clear errors that name the offending key."""
 
+from pathlib import Path
+
 import pytest
 
 from gisaxs_live.config import ConfigError, load_config
@@ -92,6 +94,29 @@ def test_geometry_given_by_distance_and_beam_or_by_a_poni_file(tmp_path):
     poni.write_text("Distance: 2.0\n")
     assert load_config(write(tmp_path, f"geometry: {{poni_file: {poni}}}\n"), detector=True).geometry.poni_file == poni
     assert load_config(detector=True).geometry.distance_mm == 2000.0  # the bundled default places its Pilatus 1M
+
+
+def test_relative_paths_are_relative_to_the_config_files_directory(tmp_path, monkeypatch):
+    """A service runs in / (systemd): ``mask: {file: mask.edf}`` beside the YAML was looked for there, and the
+    service refused to start with a path nobody wrote."""
+    import fabio.edfimage
+    import numpy as np
+
+    beamline = tmp_path / "beamline"
+    beamline.mkdir()
+    fabio.edfimage.EdfImage(data=np.zeros((4, 4), "uint8")).write(str(beamline / "mask.edf"))
+    (beamline / "detector.poni").write_text("Distance: 2.0\n")
+    yaml_path = beamline / "run.yaml"
+    yaml_path.write_text("mask: {file: mask.edf}\ngeometry: {poni_file: ./detector.poni}\noutput: {csv: logs/run.csv}\n"
+                         "watch: {directory: ../data}\n")
+    monkeypatch.chdir("/")
+    config = load_config(yaml_path)
+    assert config.mask.file == beamline / "mask.edf" and config.geometry.poni_file == beamline / "detector.poni"
+    assert config.output.csv == beamline / "logs" / "run.csv" and config.watch.directory == beamline / ".." / "data"
+    monkeypatch.chdir(beamline)
+    assert load_config(Path("run.yaml")).mask.file == beamline / "mask.edf"  # the YAML named relatively too
+    absolute = load_config(write(tmp_path, f"mask: {{file: {beamline / 'mask.edf'}}}\n"))
+    assert absolute.mask.file == beamline / "mask.edf"
 
 
 def test_the_real_data_configs_give_their_geometry():
