@@ -177,6 +177,41 @@ def test_tail_on_something_that_is_no_log_says_what_it_is(tmp_path, capsys):
     assert f"{binary}: not a gisaxs-live CSV log" in capsys.readouterr().err
 
 
+def test_tail_into_a_pipe_prints_one_line_per_row_and_follows(tmp_path):
+    """Into a file or a pipe the live table draws nothing (it printed nothing at all); rows come as lines, new ones
+    as they are written, as ``tail -f`` gives them."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    log = tmp_path / "log.csv"
+    writer = CsvLog(log)
+    writer.write([result(1, "spheroid"), result(2, "", "error", "sample_00002.cbf: truncated CBF")])
+    proc = subprocess.Popen([sys.executable, "-m", "gisaxs_live.cli", "tail", "--interval", "0.1", str(log)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True).start()
+
+    def wait_lines(n: int) -> None:
+        deadline = time.monotonic() + 30
+        while len(lines) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(lines) >= n, f"{len(lines)} lines: {lines}"
+
+    try:
+        wait_lines(2)
+        writer.write([result(3, "truncated_spheroid")])
+        wait_lines(3)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        writer.close()
+    assert "sample_00001.cbf ok spheroid 0.850 (spheroid 0.850, hemispheroid 0.090)" in lines[0]
+    assert "sample_00002.cbf error: sample_00002.cbf: truncated CBF" in lines[1]
+    assert "sample_00003.cbf ok truncated_spheroid 0.850" in lines[2]
+
+
 def test_narrow_terminal_keeps_time_and_status():
     out = text_of(render(growth_state(), NOW), width=80)
     assert "03:04:10" in out and "error" in out.split("recent frames")[1]

@@ -1,5 +1,6 @@
 """``gisaxs-live tail``: follow a CSV log (like ``tail -F``, across rotation) and show it as the dashboard's
-recent-frames table, class mix and rates; for a second terminal or a remote login."""
+recent-frames table, class mix and rates; for a second terminal or a remote login. Into a file or a pipe it
+prints one line per new row instead (the dashboard would draw nothing there)."""
 
 from __future__ import annotations
 
@@ -44,7 +45,10 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"{args.log}: not a gisaxs-live CSV log (no header line starting with time_utc)")
         Console().print(render(state, time.time()))
         return 0
-    dashboard = Dashboard(state, Console())
+    console = Console()
+    if not console.is_terminal:  # a file or a pipe: one line per row, as ``tail -f`` gives
+        return _lines(news, args.interval, follower)
+    dashboard = Dashboard(state, console)
     try:
         while True:
             dashboard.update(news())
@@ -53,4 +57,28 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         dashboard.close()
+        follower.close()
+
+
+def _lines(news, interval: float, follower) -> int:
+    """Print each new row of the log as one line (``logline.result_line``) until interrupted; a reader that went
+    away (``| head``) ends it quietly."""
+    import os
+    import sys
+
+    from ..sinks.logline import result_line
+
+    try:
+        while True:
+            lines = [result_line(r) for r in news().results]
+            if lines:
+                sys.stdout.write("\n".join(lines) + "\n")
+                sys.stdout.flush()
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return 0
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    finally:
         follower.close()
