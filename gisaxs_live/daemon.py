@@ -47,7 +47,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from .frame import Frame
 from .results import Result, utc_now
 from .sinks import Sink, Update, close_all, emit
-from .sinks.csvlog import CsvLog, LogError, Resume, resume_point
+from .sinks.csvlog import CsvLog, LogError, Resume, escape_source, resume_point
 from .sources.files import read_file
 from .sources.watch import Arrival, DirectoryWatcher
 
@@ -103,6 +103,8 @@ class Daemon:
                      " ".join(settings.ignore_patterns) or "nothing")
             present = self._plan()
             log.info("%d files present, %d to classify first", present, len(self._backlog))
+            if not present:
+                self._say_if_nothing_matches()
             self.model = "loading"
             self._emit(())
             classify = self.load_classifier()
@@ -117,6 +119,20 @@ class Daemon:
                 close_all(self.sinks)
             except LogError as exc:
                 log.critical("%s", exc)
+
+    def _say_if_nothing_matches(self) -> None:
+        """Warn when the directory holds files but none matches the patterns (``*.CBF`` for ``.cbf`` files, say); CSV
+        files (this log, its events) and hidden ones do not count."""
+        settings = self.watcher.settings
+        try:
+            with os.scandir(self.watcher.root) as entries:
+                names = [e.name for e in entries
+                         if not e.name.startswith(".") and not e.name.endswith(".csv") and e.is_file()]
+        except OSError:
+            return
+        if names:
+            log.warning("none of the %d files in %s matches watch.patterns (%s), e.g. %s: are those frames?",
+                        len(names), self.watcher.root, " ".join(settings.patterns), escape_source(sorted(names)[0]))
 
     def _plan(self) -> int:
         """Compare the directory with the log: the backlog becomes every file without a final row (see

@@ -31,6 +31,24 @@ def by_name(rows):
     return {os.path.basename(r["source"]): r for r in rows}
 
 
+def test_a_directory_whose_files_match_no_pattern_is_said_at_start(dirs, caplog):
+    """``patterns: ["*.CBF"]`` for ``.cbf`` files gave only "0 files present"; the start now names what is there."""
+    frames, log = dirs
+    for name in ("s_00001.cbf", "s_00002.cbf"):
+        write_frame(frames / name)
+    (frames / "gisaxs-live.csv").write_text("")  # a log in the directory is no frame
+    with running(frames, log, settings=fast(patterns=("*.CBF",))) as r:
+        assert r.stop() == 0
+    assert "none of the 2 files in" in caplog.text and "matches watch.patterns (*.CBF), e.g. s_00001.cbf" in caplog.text
+    caplog.clear()
+    empty = frames.parent / "empty"
+    empty.mkdir()
+    (empty / "gisaxs-live.csv").write_text("")
+    with running(empty, log) as r:
+        assert r.stop() == 0
+    assert "matches watch.patterns" not in caplog.text
+
+
 def test_frames_written_like_a_detector_get_one_row_each(dirs):
     frames, log = dirs
     with running(frames, log) as r:
