@@ -139,7 +139,8 @@ class Geometry:
     number or [x (along a row), y (along a column)]. A pyFAI ``poni_file``, when set, replaces
     distance, pixel size and direct beam (its tilts are used; its wavelength is not: that is
     ``experiment.wavelength_nm``). A frame whose two halves (q_y < 0 and > 0) differ by more than
-    ``max_asymmetry`` beyond counting noise is ``unknown`` (``preprocess.mirror``; None: no check)."""
+    ``max_asymmetry`` beyond counting noise is ``unknown`` (``preprocess.mirror``; None: no check). A frame
+    whose shape is not ``detector_shape`` ([rows, columns] as fabio returns it; None: any) is an error."""
 
     distance_mm: float = 2000.0
     pixel_size_mm: float | tuple[float, float] = 0.172
@@ -149,9 +150,12 @@ class Geometry:
     flip_columns: bool = False
     transpose: bool = False
     max_asymmetry: float | None = 0.15
+    detector_shape: tuple[int, int] | None = None
 
     def _check(self, where: str) -> None:
         _in_range(where, "distance_mm", self.distance_mm, 10.0, 1e5)
+        if self.detector_shape is not None and min(self.detector_shape) < 1:
+            raise ConfigError(f"{where}.detector_shape: {list(self.detector_shape)} is not [rows, columns] of pixels")
         if self.max_asymmetry is not None:
             _in_range(where, "max_asymmetry", self.max_asymmetry, 0.01, 100.0)
         for size in self.pixel_size_xy_mm:

@@ -150,6 +150,22 @@ def test_pixel_q_follows_the_exact_grazing_incidence_formulas(config):
     assert q.alpha_f[100, 600] > q.alpha_f[500, 600] > q.alpha_f[880, 600]
 
 
+def test_a_frame_of_another_detector_is_an_error_where_the_geometry_gives_its_shape(config, grid, tmp_path):
+    """The DESY config (a Pilatus 2M) and the GALAXI frame (a Pilatus 1M): without ``detector_shape`` the 1M frame was
+    regridded with the 2M's direct beam, below its bottom edge, and came out ``unknown`` with a message about the
+    beam's column; with it, an error row says what is wrong. Frames of the right shape are unchanged."""
+    pre = FramePreprocessor(with_geometry(config, detector_shape=(64, 48), direct_beam_px=(24.0, 50.0),
+                                          distance_mm=200.0), grid, DECADES)
+    with pytest.raises(FrameError, match=r"^galaxi\.tif frame 0: shape 1043×981 does not match the geometry's "
+                                         r"detector 64×48 \(geometry\.detector_shape\)$"):
+        pre.prepare(Frame(np.ones((1043, 981), np.int32), "galaxi.tif", 0, 0.0))
+    assert pre.lookup((64, 48)).detector_shape == (64, 48)  # its own detector's frames are regridded
+    path = tmp_path / "c.yaml"
+    path.write_text("geometry: {detector_shape: [0, 981]}\n")
+    with pytest.raises(ConfigError, match=r"geometry\.detector_shape: \[0, 981\] is not \[rows, columns\]"):
+        load_config(path)
+
+
 def test_poni_file_gives_the_same_lookup_as_distance_pixel_and_beam(config, grid, tmp_path):
     pytest.importorskip("pyFAI")
     lines = ["poni_version: 2", "Detector: Pilatus1M", "Detector_config: {}", "Distance: 2.0",

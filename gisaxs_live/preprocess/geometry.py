@@ -46,6 +46,10 @@ class DetectorGeometry:
 
     def positions_mm(self, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(along, up, across) of every pixel centre (mm), broadcastable to ``shape``."""
+        if self.config.detector_shape is not None and tuple(self.config.detector_shape) != tuple(shape):
+            (rows, cols), (want_rows, want_cols) = shape, self.config.detector_shape
+            raise ValueError(f"shape {rows}×{cols} does not match the geometry's detector {want_rows}×{want_cols} "
+                             "(geometry.detector_shape)")
         if self._poni is not None and self._poni.detector.shape is not None:
             expected = tuple(self._poni.detector.shape)
             if expected != tuple(shape):
