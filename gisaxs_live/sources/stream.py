@@ -34,8 +34,9 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import zmq
@@ -203,13 +204,13 @@ class MessageHandler:
             log.exception("%s: a message could not be decoded", self.endpoint)
             return self._failed(self.source2(at), at.image, exc, t)
 
-    def _image2(self, message: dict, at: Where, t: float, room: bool) -> Frame | Rejected:
+    def _image2(self, message: Mapping[str, Any], at: Where, t: float, room: bool) -> Frame | Rejected:
         self.counts.received += 1
         if at.series is not None and at.image is not None:
             self._track(at.series, at.image, t)
         if not room:
             data = message.get("data")
-            first = next(iter(data), None) if isinstance(data, dict) else None
+            first = next(iter(data), None) if isinstance(data, Mapping) else None
             channel = self.channel or (first if isinstance(first, str) else None)
             return self._drop(self.source2(Where(at.series, at.image, channel)), at.image, t)
         image = stream2.parse(message, self.channel, self.limit)

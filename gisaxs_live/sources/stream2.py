@@ -82,7 +82,7 @@ def looks_like(part: Part) -> bool:
     return len(view) > 0 and 0xA0 <= view[0] <= 0xDB
 
 
-def load(part: Part) -> dict[str, Any]:
+def load(part: Part) -> Mapping[str, Any]:
     """The message's top-level map, arrays left undecoded; raises Stream2Error (not CBOR, not a map, an
     unknown ``type``)."""
     import cbor2
@@ -93,7 +93,7 @@ def load(part: Part) -> dict[str, Any]:
         raise Stream2Error(f"message is not CBOR ({_first_line(exc)})") from None
     except (RecursionError, MemoryError, ValueError, OverflowError) as exc:  # cbor2's own limits and checks
         raise Stream2Error(f"message is not CBOR this reader takes ({_first_line(exc)})") from None
-    if not isinstance(message, dict):
+    if not isinstance(message, Mapping):  # a dict; cbor2's frozendict under the self-describe tag 55799
         raise Stream2Error(f"message is CBOR but {_kind(message)}, not the map Stream V2 sends")
     kind = message.get("type")
     if kind not in TYPES:
@@ -156,7 +156,7 @@ def _pixel_mask(masks: Any, names: Sequence[str], channel: str | None, series: i
                 limit: int) -> tuple[np.ndarray, str]:
     """The start's pixel mask (True = bad) of ``channel`` (None: the first channel that has one) and its name."""
     at = Where(series)
-    if not isinstance(masks, dict) or not all(isinstance(k, str) for k in masks):
+    if not isinstance(masks, Mapping) or not all(isinstance(k, str) for k in masks):
         raise Stream2Error("start pixel_mask is not a map of channel names to arrays", at)
     wanted = channel if channel is not None else next((n for n in names if n in masks), None)
     name = pick_channel(list(masks), wanted, "start pixel_mask", at)
@@ -169,7 +169,7 @@ def _image(message: Mapping[str, Any], series: int, channel: str | None, limit: 
     data = message.get("data")
     if data is None:
         raise Stream2Error("image message has no data field", at)
-    if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+    if not isinstance(data, Mapping) or not all(isinstance(k, str) for k in data):
         raise Stream2Error("image data is not a map of channel names to arrays", at)
     name = pick_channel(list(data), channel, "image data", Where(series, image_id, channel))
     pixels = decode_array(data[name], f"channel {name}", limit, Where(series, image_id, name))

@@ -1,6 +1,7 @@
 """Stream V2 messages built the way a DECTRIS detector sends them (the replay side of ``stream2``), with
 ``cbor2``'s encoder and the real compressors (``compression``): one CBOR map per message, key ``type`` first,
-the fields of ``stream_v2/README.md``. Arrays are tag 40 ``[[rows, columns], typed array]`` with the
+the fields of ``stream_v2/README.md``, behind the self-describe tag 55799 (bytes d9 d9 f7) as in DECTRIS's own
+test data (``stream_v2/test_data/`` of dectris/documentation). Arrays are tag 40 ``[[rows, columns], typed array]`` with the
 little-endian RFC 8746 tag of the pixel type; compressed ones hold a tag 56500 in place of the byte string.
 """
 
@@ -20,6 +21,7 @@ TAG_OF = {"uint8": 64, "uint16": 69, "uint32": 70, "uint64": 71, "int8": 72, "in
           "int64": 79, "float16": 84, "float32": 85, "float64": 86}
 COMPRESSIONS = ("bslz4", "lz4", "none")
 TIME_BASE = 10**9  # denominator of start_time/stop_time/real_time (Hz): nanoseconds
+SELF_DESCRIBE = 55799  # RFC 8949 §3.4.6: "this is CBOR"; DECTRIS's messages start with it
 
 
 def array(data: np.ndarray, compress: str = "none") -> Any:
@@ -70,15 +72,13 @@ def start(series: int, shape: tuple[int, int], dtype: np.dtype, count: int | Non
         message["countrate_correction_lookup_table"] = cbor2.CBORTag(TAG_OF["uint32"], bytes(8))
         message["flatfield"] = {name: flat for name in channels}
         message["pixel_mask"] = {name: mask for name in channels}
-    return cbor2.dumps(message)
+    return _dumps(message)
 
 
 def image(series: int, image_id: int, data: Mapping[str, Any], start_ns: int = 0, stop_ns: int = 0,
           unique_id: str = "", series_date: dt.datetime | None = None) -> bytes:
     """The ``image`` message; ``data`` maps each channel to its array (``array``'s result)."""
-    import cbor2
-
-    return cbor2.dumps({
+    return _dumps({
         "type": IMAGE, "data": dict(data), "image_id": image_id, "real_time": [stop_ns - start_ns, TIME_BASE],
         "series_date": series_date or dt.datetime.now(dt.timezone.utc), "series_id": series,
         "series_unique_id": unique_id, "start_time": [start_ns, TIME_BASE], "stop_time": [stop_ns, TIME_BASE],
@@ -88,9 +88,14 @@ def image(series: int, image_id: int, data: Mapping[str, Any], start_ns: int = 0
 
 def end(series: int, unique_id: str = "") -> bytes:
     """The ``end`` message."""
+    return _dumps({"type": END, "series_id": series, "series_unique_id": unique_id})
+
+
+def _dumps(message: Mapping[str, Any]) -> bytes:
+    """``message`` as CBOR behind the self-describe tag, as a DECTRIS detector sends it."""
     import cbor2
 
-    return cbor2.dumps({"type": END, "series_id": series, "series_unique_id": unique_id})
+    return cbor2.dumps(cbor2.CBORTag(SELF_DESCRIBE, message))
 
 
 def _saturation(dtype: np.dtype) -> int:
