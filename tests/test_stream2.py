@@ -401,8 +401,8 @@ def test_a_missed_start_is_classified_and_a_series_cut_short_is_reported():
         handler.handle([image_message({"threshold_1": stream2_encode.array(GOOD, "bslz4")}, 9, i)], 2.0)
     handler.handle([stream2_encode.end(9)], 3.0)
     (notice,) = handler.notices
-    assert notice.message == "series 9 ended: 3 of 5 images received, 2 missing"
-    assert notice.source == f"{ENDPOINT} series 9" and notice.frame == 4
+    assert notice.message == "series 9 ended: 3 of 5 images received, 2 missing (ids 2, 4)"
+    assert notice.source == f"{ENDPOINT} series 9" and notice.frame == 2
     assert handler.counts.missing == 2 and handler.counts.cut_short == 2
 
 
@@ -525,12 +525,13 @@ def test_malformed_v2_messages_from_a_raw_push_socket_each_get_a_row_through_the
     push.bind(endpoint)
     expected = []
     try:
-        push.send(stream2_encode.start(5, (37, 53), np.dtype("uint32")))  # no count: the repeats are no shortfall
+        push.send(stream2_encode.start(5, (37, 53), np.dtype("uint32")))  # no count given
         for message, _, _ in MALFORMED.values():  # the good images are image 2 too, as the broken ones say
             push.send(message)
             push.send(image_message({"threshold_1": stream2_encode.array(GOOD, "bslz4")}, 5, 2))
             expected += ["error", "ok"]
         push.send(stream2_encode.end(5))
+        expected.append("error")  # the end's row: every image said id 2, so ids 0 and 1 never came
         end = time.monotonic() + 30
         while len(rows := _rows(csv_path)) < len(expected) and time.monotonic() < end:
             time.sleep(0.1)
@@ -542,6 +543,7 @@ def test_malformed_v2_messages_from_a_raw_push_socket_each_get_a_row_through_the
     # a batch's error rows are written before its frames' rows: compare each kind in order
     errors, good = [r for r in rows if r["status"] == "error"], [r for r in rows if r["status"] != "error"]
     assert [text in r["message"] for r, text in zip(errors, MALFORMED_TEXTS)] == [True] * len(MALFORMED)
+    assert errors[-1]["message"].startswith("series 5 ended: 1 image received, 2 missing between them (ids 0–1)")
     assert len(good) == len(MALFORMED)
     assert all(r["status"] == "ok" and (r["source"], r["frame"]) == (f"{endpoint} series 5 image 2 channel "
                                                                      "threshold_1", "2") for r in good)

@@ -71,7 +71,7 @@ def test_the_next_series_reports_the_one_cut_short_and_is_classified():
     assert _notices(handler) == []
     _header(handler, 8, 3, t=5.0)
     assert _notices(handler) == [(f"{ENDPOINT} series 7", 6,
-                                  "series 7 cut short (series 8 started): 6 of 10 images received, 4 missing")]
+                                  "series 7 cut short (series 8 started): 6 of 10 images received, 4 missing (ids 6–9)")]
     assert [f.frame_id for f in _images(handler, 8, range(3))] == [0, 1, 2]
     assert handler.handle(simplon.encode_end(8), 6.0) is None
     assert _notices(handler) == []  # series 8 was complete
@@ -84,12 +84,13 @@ def test_an_early_end_with_gaps_counts_each_missing_image_once():
     _images(handler, 7, [0, 1, 3, 4])  # frame 2 skipped: counted at once
     assert handler.counts.missing == 1
     handler.handle(simplon.encode_end(7), 1.0)
-    assert _notices(handler) == [(f"{ENDPOINT} series 7", 5, "series 7 ended: 4 of 6 images received, 2 missing")]
+    assert _notices(handler) == [(f"{ENDPOINT} series 7", 2,  # the row names the first missing, the text all
+                                  "series 7 ended: 4 of 6 images received, 2 missing (ids 2, 5)")]
     assert handler.counts.missing == 2
     _header(handler, 8, 3)
-    _images(handler, 8, [0, 2])  # the last image came, one in the middle did not: no frame to name
+    _images(handler, 8, [0, 2])  # the last image came, one in the middle did not
     handler.handle(simplon.encode_end(8), 2.0)
-    assert _notices(handler) == [(f"{ENDPOINT} series 8", -1, "series 8 ended: 2 of 3 images received, 1 missing")]
+    assert _notices(handler) == [(f"{ENDPOINT} series 8", 1, "series 8 ended: 2 of 3 images received, 1 missing (id 1)")]
 
 
 def test_a_restarted_series_a_repeated_header_and_the_stop_each_close_the_open_series():
@@ -98,7 +99,8 @@ def test_a_restarted_series_a_repeated_header_and_the_stop_each_close_the_open_s
     _images(handler, 7, range(4))
     _images(handler, 7, range(2))  # the publisher restarted series 7 and its header was missed
     assert _notices(handler) == [(f"{ENDPOINT} series 7", 4,
-                                  "series 7 cut short (restarted at frame 0): 4 of 10 images received, 6 missing")]
+                                  "series 7 cut short (restarted at frame 0): 4 of 10 images received, 6 missing "
+                                  "(ids 4–9)")]
     _header(handler, 7, 10)  # the restart's header came this time
     assert _notices(handler) == [(f"{ENDPOINT} series 7", 2,
                                   "series 7 cut short (its header came again): 2 images received, no end message, "
@@ -106,7 +108,7 @@ def test_a_restarted_series_a_repeated_header_and_the_stop_each_close_the_open_s
     _images(handler, 7, range(3))
     handler.close(9.0)
     assert _notices(handler) == [(f"{ENDPOINT} series 7", 3,
-                                  "series 7 still open at the stop: 3 of 10 images received, 7 missing")]
+                                  "series 7 still open at the stop: 3 of 10 images received, 7 missing (ids 3–9)")]
     assert handler.counts.cut_short == 3
 
 
@@ -129,6 +131,7 @@ def test_a_series_without_a_count_is_reported_only_when_it_does_not_end():
 
 
 def test_a_corrupt_frame_id_past_the_count_is_neither_a_gap_nor_a_restart():
+    """... nor does it stand in for an image that never came (it hid image 4 as one more image "seen")."""
     handler = MessageHandler(ENDPOINT)
     _header(handler, 4, 5)
     _images(handler, 4, [0, 1])
@@ -136,8 +139,27 @@ def test_a_corrupt_frame_id_past_the_count_is_neither_a_gap_nor_a_restart():
     bogus = json.dumps(json.loads(head) | {"frame": 10**18}).encode()
     assert isinstance(handler.handle([bogus, *rest], 0.0), Frame)  # decodable: classified under its id
     _images(handler, 4, [2, 3])
+    assert handler.counts.missing == 0  # no gap, no restart
     handler.handle(simplon.encode_end(4), 1.0)
-    assert _notices(handler) == [] and handler.counts.missing == 0
+    assert _notices(handler) == [(f"{ENDPOINT} series 4", 4, "series 4 ended: 4 of 5 images received, 1 missing "
+                                  "(id 4); 1 image came with an id past the count")]
+
+
+def test_a_repeated_id_does_not_hide_a_missing_image_and_a_gap_without_a_header_is_a_row():
+    """A trial's series of 6 sent ids 0, 1, 2, 2, 3, 4: six images "seen", none missing, image 5 lost without a word.
+    And ids 0, 1, 3, 4 of a series whose header was missed (a receiver restarted mid-series) and that ends: the gap
+    was only on the status line, not in the log."""
+    handler = MessageHandler(ENDPOINT)
+    _header(handler, 84, 6)
+    _images(handler, 84, [0, 1, 2, 2, 3, 4])
+    handler.handle(simplon.encode_end(84), 1.0)
+    assert _notices(handler) == [(f"{ENDPOINT} series 84", 5, "series 84 ended: 5 of 6 images received, 1 missing "
+                                  "(id 5); 1 image repeated an id")]
+    _images(handler, 100, [7, 8, 10, 11, 14])  # joined mid-series: ids before 7 are not known missing
+    handler.handle(simplon.encode_end(100), 2.0)
+    assert _notices(handler) == [(f"{ENDPOINT} series 100", 9, "series 100 ended: 5 images received, 3 missing "
+                                  "between them (ids 9, 12–13); the count expected is unknown")]
+    assert handler.counts.missing == 1 + 3
 
 
 def test_frames_dropped_at_a_full_queue_count_as_received_not_missing():
@@ -272,7 +294,7 @@ def test_the_monitor_writes_the_open_series_as_its_last_row_and_shows_the_count(
     rows = _rows(csv_path)
     assert [(r["status"], r["frame"]) for r in rows] == [("ok", "0"), ("ok", "1"), ("error", "2")]
     assert rows[-1]["source"] == f"{endpoint} series 3"
-    assert rows[-1]["message"] == "series 3 still open at the stop: 2 of 5 images received, 3 missing"
+    assert rows[-1]["message"] == "series 3 still open at the stop: 2 of 5 images received, 3 missing (ids 2–4)"
     # the dashboard gets the row in its update, and the counts in the source line
     assert [r.message for r in recorder.updates[-1].results][-1:] == [rows[-1]["message"]]
     assert "missing 3, series cut short 1" in recorder.updates[-1].source
@@ -340,7 +362,7 @@ def test_stream_survives_an_oversized_message_and_reports_a_publisher_killed_mid
     assert received >= 5 and [int(r["frame"]) for r in classified] == list(range(received))
     assert [(int(r["frame"]), r["message"]) for r in cut] == [
         (received, f"series 7 cut short (series 8 started): {received} of {series} images received, "
-                   f"{series - received} missing")]
+                   f"{series - received} missing (ids {received}–{series - 1})")]
     assert [(r["frame"], r["status"] in CLASSIFIED) for r in by_source["series 8"]] == [
         ("0", True), ("1", True), ("2", True)]
     assert "went away during series 7, after " in err  # logged when the connection dropped

@@ -9,8 +9,9 @@ end message closes it as complete; a series closed otherwise with the count unkn
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 #: Trigger modes where each trigger gives one image, whatever ``nimages`` says (EIGER2 manual, 9.3, 9.5).
@@ -37,7 +38,9 @@ def expected_images(config: Mapping[str, Any]) -> int | None:
 @dataclass
 class SeriesProgress:
     """One series as received: whether its ``header`` came, the ``expected`` images (None: unknown), image
-    messages ``seen`` (decodable or not), frame ids ``skipped`` (gaps), the ``next_frame`` id (None: unknown)."""
+    messages ``seen`` (decodable or not, repeats and ``beyond`` included), frame ids ``skipped`` when they came (gaps), the
+    ``next_frame`` id (None: unknown) and the distinct ids received (``runs``: sorted ``[first, end)`` runs, one
+    per stretch without a gap, so that a long series in order costs one)."""
 
     series: int
     header: bool = False
@@ -45,13 +48,17 @@ class SeriesProgress:
     seen: int = 0
     skipped: int = 0
     next_frame: int | None = 0
+    runs: list[list[int]] = field(default_factory=list)
+    beyond: int = 0  # image messages whose id was past the announced count (corrupt ids)
 
     def image(self, frame: int) -> int:
         """Count an image with id ``frame``; returns the frame ids it shows were skipped (a gap). An id past
         the announced count (corrupt) is counted as seen, but is neither a gap nor the new position."""
         self.seen += 1
         if self.expected is not None and frame >= self.expected:
+            self.beyond += 1
             return 0
+        self._add(frame)
         gap = frame - self.next_frame if self.next_frame is not None and frame > self.next_frame else 0
         self.skipped += gap
         self.next_frame = frame + 1
@@ -62,21 +69,72 @@ class SeriesProgress:
         return self.next_frame is not None and self.seen > 0 and frame < self.next_frame - 1
 
     @property
+    def received(self) -> int:
+        """Distinct image ids received (within the announced count)."""
+        return sum(end - first for first, end in self.runs)
+
+    @property
     def missing(self) -> int:
-        """Announced images not seen (0 when the count is unknown)."""
-        return 0 if self.expected is None else max(self.expected - self.seen, 0)
+        """Image ids not received: of the announced count, or, when it is unknown, the gaps between the first id
+        (0 when the header came) and the last one received."""
+        return sum(end - first for first, end in self.missing_runs())
+
+    def missing_runs(self) -> list[tuple[int, int]]:
+        """The ``[first, end)`` runs of ids not received (see ``missing``)."""
+        if not self.runs:
+            return [(0, self.expected)] if self.expected else []
+        low = 0 if self.header or self.expected is not None else self.runs[0][0]
+        high = self.expected if self.expected is not None else self.runs[-1][1]
+        gaps, at = [], low
+        for first, end in self.runs:
+            if first > at:
+                gaps.append((at, first))
+            at = max(at, end)
+        if high > at:
+            gaps.append((at, high))
+        return gaps
 
     def shortfall(self, how: str, ended: bool) -> str | None:
         """The report for closing the series (``how``: e.g. ``ended``, ``cut short (series 8 started)``;
         ``ended``: by its end message), or None when nothing is known to be missing."""
-        if self.missing:
-            return (f"series {self.series} {how}: {self.seen} of {plural(self.expected, 'image')} received, "
-                    f"{self.missing} missing")
+        repeats = self.seen - self.received - self.beyond
+        again = (f"; {plural(repeats, 'image')} repeated an id" if repeats > 0 else "") + (
+            f"; {plural(self.beyond, 'image')} came with an id past the count" if self.beyond else "")
+        if self.expected is not None and self.missing:
+            return (f"series {self.series} {how}: {self.received} of {plural(self.expected, 'image')} received, "
+                    f"{self.missing} missing ({ids(self.missing_runs())}){again}")
+        if self.expected is None and self.missing:
+            return (f"series {self.series} {how}: {plural(self.received, 'image')} received, {self.missing} missing "
+                    f"between them ({ids(self.missing_runs())}); the count expected is unknown{again}")
         if self.expected is None and not ended:
             why = "its header gives no image count" if self.header else "its header was not received"
-            return (f"series {self.series} {how}: {plural(self.seen, 'image')} received, no end message, "
-                    f"the count expected is unknown ({why})")
+            return (f"series {self.series} {how}: {plural(self.received, 'image')} received, no end message, "
+                    f"the count expected is unknown ({why}){again}")
         return None
+
+    def _add(self, frame: int) -> None:
+        """Note id ``frame`` as received (once)."""
+        runs = self.runs
+        if runs and runs[-1][1] == frame:  # the next in order: the common case
+            runs[-1][1] += 1
+            return
+        i = bisect.bisect_right(runs, [frame, float("inf")])
+        if i and runs[i - 1][1] > frame:  # received before
+            return
+        if i and runs[i - 1][1] == frame:
+            runs[i - 1][1] += 1
+        else:
+            runs.insert(i, [frame, frame + 1])
+            i += 1
+        if i < len(runs) and runs[i - 1][1] == runs[i][0]:  # it joins the next run
+            runs[i - 1][1] = runs.pop(i)[1]
+
+
+def ids(runs: list[tuple[int, int]], most: int = 6) -> str:
+    """``id 3``, ``ids 3, 5-7, 10``: the runs of image ids, at most ``most`` of them, then ``…``."""
+    parts = [str(first) if end - first == 1 else f"{first}–{end - 1}" for first, end in runs[:most]]
+    n = sum(end - first for first, end in runs)
+    return f"{'id' if n == 1 else 'ids'} {', '.join(parts)}{', …' if len(runs) > most else ''}"
 
 
 def plural(n: int, noun: str) -> str:

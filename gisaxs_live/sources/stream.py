@@ -262,7 +262,8 @@ class MessageHandler:
             return
         self.counts.cut_short += 1
         log.warning("%s: %s", self.endpoint, text)
-        following = progress.next_frame  # the row names the first image after the last received, if it exists
+        gaps = progress.missing_runs()  # the row names the first image missing, else the one after the last received
+        following = gaps[0][0] if gaps else progress.next_frame
         exists = following is not None and (progress.expected is None or following < progress.expected)
         self.notices.append(Rejected(self.source(progress.series), following if exists else -1, text, t))
 
