@@ -52,6 +52,7 @@ def test_recovers_known_parameters_within_2_percent(setup, name, truth):
     start, scale = grid_start(forward, data, config.experiment.volume_fraction)
     fit = refine(forward, data, start, scale)
     assert fit.converged, fit.message
+    assert fit.at_limits == {}
     for key, value in truth.items():
         assert fit.params[key] == pytest.approx(value, rel=0.02), key
         assert 0 < fit.errors[key] < 0.05 * value, key
@@ -116,6 +117,29 @@ def test_fit_scatter_is_the_cramer_rao_bound(setup):
     for key in truth:
         ratio = np.sqrt(np.mean(np.square(errors[key]))) / bound[key]
         assert 0.55 < ratio < 1.6, (key, ratio)
+
+
+def test_a_parameter_on_a_bound_and_a_fit_that_did_not_converge_are_said_so():
+    """A trial's fits of real frames printed η 0.45 ± 0.079 (0.45 is the bound) and D_y 1.269 ± 0.12 from a fit
+    stopped after its evaluation cap, as results; they now say what they are, and the CSV names the parameters."""
+    from gisaxs_live.refine.fit import Refinement, at_limits
+    from gisaxs_live.refine.frame import FrameFit
+
+    lo, hi = np.array([1.25, 0.1, 0.0]), np.array([120.0, 2.0, 0.45])
+    assert at_limits(("D_y", "aspect", "volume_fraction"), np.array([1.2505, 0.5, 0.45]), lo, hi) == {
+        "D_y": "lower", "volume_fraction": "upper"}
+    assert at_limits(("volume_fraction",), np.array([1.2e-21]), lo[2:], hi[2:]) == {"volume_fraction": "lower"}
+    assert at_limits(("D_y",), np.array([1.27]), lo[:1], hi[:1]) == {}
+    names = ("D_y", "volume_fraction")
+    fit = Refinement(names, {"D_y": 12.5, "volume_fraction": 0.45}, {"D_y": 0.1, "volume_fraction": 0.079}, 3.2,
+                     40, 120, 0.3, np.zeros((2, 2), np.float32), False,
+                     "The maximum number of function evaluations is exceeded.", {"volume_fraction": "upper"})
+    done = FrameFit("spheroid", None, fit, names, True)
+    line = done.describe()
+    assert line.startswith("NOT CONVERGED (The maximum number of function evaluations is exceeded.): spheroid  ")
+    assert "D_y 12.5 ± 0.1" in line and "volume_fraction 0.45 (at its upper limit)" in line and "0.079" not in line
+    row = done.row("f.cbf", 0)
+    assert row["converged"] == "0" and row["at_limits"] == "volume_fraction"
 
 
 def test_refine_command_on_a_detector_file(tmp_path, capsys):

@@ -8,7 +8,11 @@ noise (least squares on the deviance residuals). Prints the parameters with 1σ 
 information, scaled by the reduced χ²) and the reduced χ²; --csv writes them, --png DIR a picture of data, fit
 and residual per frame (<file stem>_<frame>.refine.png). Sizes in nm, aspect = D_z/D_y (the model card's conventions).
 
-Exit status: 0 every frame fitted, 1 some frames could not be fitted (each says why), 2 usage or config error."""
+A parameter that ends on a bound of the fit is printed as "at its lower/upper limit" (its value is the bound,
+its 1σ meaningless; column at_limits of --csv), a fit that did not converge starts with NOT CONVERGED.
+
+Exit status: 0 every frame fitted and converged, 1 some frames could not be fitted (each says why) or their fit did
+not converge, 2 usage or config error."""
 
 from __future__ import annotations
 
@@ -76,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
                 failed += 1
                 continue
             print(f"{name}: {done.describe()}")
+            failed += not done.fit.converged
             rows.append(done.row(str(path), frame.frame_id))
             if args.png is not None:
                 title = f"{name}: {shape_class}, χ²_red {done.fit.chi2_red:.2f}"

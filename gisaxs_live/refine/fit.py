@@ -55,7 +55,9 @@ class FitData:
 class Refinement:
     """A fit's outcome: ``params`` and their 1σ ``errors`` (over ``names``, then ``scale`` s and ``background``
     b, mean counts per bin), the reduced χ², iterations (Jacobian evaluations), simulations, seconds, the
-    fitted model M (mean counts per bin, the grid's shape) and whether least_squares converged."""
+    fitted model M (mean counts per bin, the grid's shape), whether least_squares converged, and ``at_limits``:
+    the fitted parameters that ended on a bound of the fit ("lower" or "upper"), whose value is that bound and
+    whose 1σ says nothing."""
 
     names: tuple[str, ...]
     params: dict[str, float]
@@ -67,6 +69,7 @@ class Refinement:
     model: np.ndarray
     converged: bool
     message: str
+    at_limits: dict[str, str]
 
 
 def deviance_residuals(expected: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -179,4 +182,15 @@ def refine(forward: ForwardModel, data: FitData, start: dict[str, float], scale:
     model = np.exp(x[k]) * forward(x[:k]) + x[k + 1]
     return Refinement(names, params, sigmas, chi2_red, int(solution.njev or 0), forward.evaluations,
                       time.perf_counter() - t0, model.astype(np.float32), bool(solution.success),
-                      str(solution.message))
+                      str(solution.message), at_limits(forward.names, x[:k], lo[:k], hi[:k]))
+
+
+def at_limits(names: tuple[str, ...], x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> dict[str, str]:
+    """The parameters of ``x`` within 0.1 % (of the bound, or 10⁻⁹ absolute) of their ``lo`` or ``hi`` bound."""
+    ends = {}
+    for name, value, low, high in zip(names, x, lo, hi):
+        if np.isclose(value, low, rtol=1e-3, atol=1e-9):
+            ends[name] = "lower"
+        elif np.isclose(value, high, rtol=1e-3, atol=1e-9):
+            ends[name] = "upper"
+    return ends

@@ -43,21 +43,28 @@ class FrameFit:
     from_size_net: bool
 
     def describe(self) -> str:
-        """One line: the class, each parameter ± 1σ, χ²_red, seconds, where the fit started, and least_squares'
-        message unless it converged."""
+        """One line: the class, each parameter ± 1σ (a parameter on a bound of the fit: that bound, said so),
+        χ²_red, seconds, where the fit started; a fit that did not converge says so first, with least_squares'
+        reason."""
         fit = self.fit
-        return (f"{self.shape_class}  " + "  ".join(f"{k} {fit.params[k]:.4g} ± {fit.errors[k]:.2g}" for k in self.names)
-                + f"  χ²_red {fit.chi2_red:.2f}  {fit.seconds:.2f} s  start: {'size net' if self.from_size_net else 'grid'}"
-                + ("" if fit.converged else f"  ({fit.message})"))
+
+        def value(k: str) -> str:
+            end = fit.at_limits.get(k)
+            return f"{k} {fit.params[k]:.4g} (at its {end} limit)" if end else f"{k} {fit.params[k]:.4g} ± {fit.errors[k]:.2g}"
+
+        return (("" if fit.converged else f"NOT CONVERGED ({fit.message}): ") + f"{self.shape_class}  "
+                + "  ".join(value(k) for k in self.names)
+                + f"  χ²_red {fit.chi2_red:.2f}  {fit.seconds:.2f} s  start: {'size net' if self.from_size_net else 'grid'}")
 
     def row(self, source: str, frame: int) -> dict[str, str]:
-        """source, frame, class, the parameters, their 1σ (``_err``), chi2_red, converged (0/1), seconds."""
+        """source, frame, class, the parameters, their 1σ (``_err``), chi2_red, converged (0/1), seconds, and
+        ``at_limits``: the parameters on a bound of the fit (space-separated names; ``refine --csv`` only)."""
         fit = self.fit
         return {"source": source, "frame": str(frame), "class": self.shape_class,
                 **{k: f"{fit.params[k]:.6g}" for k in self.names},
                 **{f"{k}_err": f"{fit.errors[k]:.3g}" for k in self.names},
                 "chi2_red": f"{fit.chi2_red:.4g}", "converged": str(int(fit.converged)),
-                "seconds": f"{fit.seconds:.3f}"}
+                "seconds": f"{fit.seconds:.3f}", "at_limits": " ".join(fit.at_limits)}
 
 
 class FrameFitter:
