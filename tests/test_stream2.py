@@ -416,7 +416,9 @@ def test_a_given_protocol_makes_messages_of_another_error_rows():
     assert isinstance(only_v2.handle([v2], 0.0), Frame)
     only_v1 = MessageHandler(ENDPOINT, protocol="simplon")
     assert only_v1.handle(v1, 0.0) is None
-    assert "part 1 is not JSON" in only_v1.handle([v2], 0.0).message
+    assert only_v1.handle([v2], 0.0).message == ("malformed message: a Stream V2 (CBOR) message, but the stream was "
+                                                 "started with --protocol simplon")  # was: "part 1 is not JSON (...)"
+    assert "part 1 is not JSON" in only_v1.handle([b"\x1c garbage"], 0.0).message
     told = MessageHandler(ENDPOINT)  # auto: after V2 messages, garbage is judged as V2
     told.handle([v2], 0.0)
     assert "not CBOR" in told.handle([b"\x1c garbage"], 0.0).message

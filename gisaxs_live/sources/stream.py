@@ -145,6 +145,8 @@ class MessageHandler:
             return self._stream2(parts, t, room)
         first: dict | None = None
         try:
+            if self.protocol != "auto" and len(parts) == 1 and stream2.looks_like(parts[0]):
+                self._told("stream2")  # a CBOR message on a stream started for a JSON protocol: say so
             first = simplon.load_json(parts[0], "part 1")
             self._told("simplon" if "htype" in first else "simple")
             if "htype" not in first:
