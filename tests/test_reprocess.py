@@ -78,7 +78,9 @@ def test_same_rows_as_serial_classify_and_error_rows(archive, tmp_path, capsys):
     assert "reprocessed 24 frames: 22 ok, 0 unknown, 0 no signal, 2 errors" in err
 
 
-def test_rerun_adds_nothing_and_a_partial_log_is_completed(archive, cluster, tmp_path, capsys):
+def test_rerun_adds_nothing_and_a_partial_log_is_completed(archive, cluster, tmp_path, capsys, monkeypatch):
+    """... however the archive is named: a trial's reruns as ``arch2``, ``/abs/arch2`` and ``.`` (from inside it) wrote
+    its rows three times."""
     run, serial = archive
     out = tmp_path / "out.csv"
     # a log cut after a whole file's rows, as a killed run leaves it: frames 0-6 and the truncated file
@@ -95,6 +97,10 @@ def test_rerun_adds_nothing_and_a_partial_log_is_completed(archive, cluster, tmp
     assert main(["reprocess", "--scheduler", cluster.scheduler_address, "--csv", str(out), pattern]) == 0
     assert out.read_bytes() == before
     assert "nothing to classify" in capsys.readouterr().err
+    monkeypatch.chdir(run)
+    for spelling in (".", f"../{run.name}/./"):
+        assert main(["reprocess", "--scheduler", cluster.scheduler_address, "--csv", str(out), spelling]) == 0
+        assert out.read_bytes() == before
 
 
 def test_a_worker_killed_mid_run_its_tasks_finish_elsewhere(archive, cluster, tmp_path):

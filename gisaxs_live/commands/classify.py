@@ -43,11 +43,13 @@ def run(args: argparse.Namespace) -> int:
     files = _files(args.files)
     config = load_config(args.config, detector=True)
     classifier = Classifier(config, args.model)  # warns (logs) if the model was trained for another experiment
+    log = None
     if args.csv:
         try:
-            write = CsvLog(args.csv, classifier.class_names).write
+            log = CsvLog(args.csv, classifier.class_names)
         except LogError as exc:
             raise ValueError(str(exc)) from None
+        write = log.write
     else:
         header = [csv_columns(classifier.class_names)]
 
@@ -71,6 +73,12 @@ def run(args: argparse.Namespace) -> int:
     except LogError as exc:
         print(f"gisaxs-live classify: stopped after {plural(sum(counts.values()), 'frame')}: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if log is not None:
+            try:
+                log.close()
+            except LogError:
+                pass  # a failed write said so already; closing cannot lose a row
     print(f"classified {plural(sum(counts.values()), 'frame')}: {counts['ok']} ok, {counts['unknown']} unknown, "
           f"{counts['no_signal']} no signal, {plural(counts['error'], 'error')}"
           + (f"; {ambiguous} of the ok rows name more than one family (column answer)" if ambiguous else ""),

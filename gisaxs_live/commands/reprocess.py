@@ -60,12 +60,14 @@ def run(args: argparse.Namespace) -> int:
     if todo.skipped:
         print(f"{args.csv}: {plural(todo.skipped, 'file')} already classified, skipped", file=sys.stderr)
     if not todo.todo:
+        log.close()  # the log is this process's while open (a lock): give it back
         print("nothing to classify", file=sys.stderr)
         return 0
     quiet_dask()
     try:
         from distributed import Client
     except ImportError:
+        log.close()
         raise ValueError("reprocess needs Dask: pip install 'gisaxs-live[scale]'") from None
     signal.signal(signal.SIGTERM, _interrupt)  # as Ctrl-C: the cluster is closed and the rows so far are whole
     cluster = None if args.scheduler else start_cluster(args.workers)

@@ -1,10 +1,13 @@
 """Archive inputs → the files to classify: directories (every regular, non-hidden file below, recursively),
-glob patterns (``*``, ``?``, ``[…]``) and plain file paths, deduplicated and sorted by path, which is the
-stable order of the output rows (source, then frame)."""
+glob patterns (``*``, ``?``, ``[…]``) and plain file paths, made absolute (``..`` and ``.`` folded, symbolic
+links kept), deduplicated and sorted by path, which is the stable order of the output rows (source, then frame).
+Absolute, a file's rows name it the same way however it was given, so that a rerun into the same log (from
+another directory, or naming it otherwise) knows it."""
 
 from __future__ import annotations
 
 import glob
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -17,11 +20,11 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
     found: set[Path] = set()
     for item in inputs:
         text = str(item)
-        path = Path(text)
+        path = Path(os.path.abspath(text))
         if path.is_dir():
             found.update(p for p in path.rglob("*") if p.is_file() and not _hidden(p.relative_to(path)))
         elif GLOB_CHARS & set(text) and not path.exists():
-            matches = [Path(m) for m in glob.glob(text, recursive=True)]
+            matches = [Path(os.path.abspath(m)) for m in glob.glob(text, recursive=True)]
             if not matches:
                 raise ValueError(f"{text}: the pattern matches no file")
             found.update(m for m in matches if not m.is_dir())
