@@ -175,6 +175,33 @@ def test_error_rows_are_events_and_the_session_run_stops_at_close(bluesky):
     assert documents[-1][1]["reason"] == "the monitor stopped"
 
 
+def test_a_proxy_that_goes_away_and_comes_back_is_said_in_the_log(bluesky, caplog):
+    """A trial killed the proxy mid-session: the documents sent meanwhile were lost without a line in the log. A PUB
+    socket cannot tell what ZeroMQ dropped, but it sees the connection end and come back: both are logged, once."""
+    import logging
+
+    sink = BlueskySink(bluesky.address, {"gisaxs_live_command": "watch"})
+    with caplog.at_level(logging.INFO, logger="gisaxs_live.sinks.bluesky"):
+        sink.update(Update((_result("/data/a.cbf", 0),)))
+        assert len(bluesky.wait(3)) == 3
+        bluesky.proxy.kill()
+        bluesky.proxy.wait(10)
+        end = time.monotonic() + 20
+        while "went away" not in caplog.text and time.monotonic() < end:
+            sink.update(Update((_result("/data/b.cbf", 0),)))
+            time.sleep(0.1)
+        proxy = shutil.which("bluesky-0MQ-proxy", path=str(Path(sys.executable).parent))
+        bluesky.proxy = subprocess.Popen([proxy, str(bluesky.inlet), str(free_port())], stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL)
+        end = time.monotonic() + 60  # the proxy process starts (imports bluesky) within this
+        while f"{bluesky.address} is back" not in caplog.text and time.monotonic() < end:
+            sink.update(Update((_result("/data/c.cbf", 0),)))
+            time.sleep(0.1)
+        sink.close()
+    assert caplog.text.count("went away: documents sent until it is back may be lost") == 1
+    assert caplog.text.count(f"the proxy at {bluesky.address} is back") == 1
+
+
 def test_run_keys_and_a_bad_address():
     assert run_key("tcp://127.0.0.1:9999 series 7") == "tcp://127.0.0.1:9999 series 7"
     assert run_key("tcp://127.0.0.1:31001 series 7 image 3 channel threshold_1") == "tcp://127.0.0.1:31001 series 7"

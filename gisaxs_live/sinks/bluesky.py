@@ -9,7 +9,9 @@ made; an optional extra) and sent as ``bluesky.callbacks.zmq.Publisher`` sends t
 ``b" ".join([prefix, name, pickle.dumps(doc)])`` to the proxy's input port, where
 ``bluesky.callbacks.zmq.RemoteDispatcher`` on its output port receives them. The socket is an XPUB, so
 documents wait (at most ``PENDING_MAX``) until the proxy has subscribed: a run's start is not lost to the
-connection being set up. Not critical: a failure is logged and the update skipped (``sinks.emit``).
+connection being set up. A proxy that goes away (its connection ends) and comes back is logged once each way
+(``zmq`` socket monitor): ZeroMQ may drop what was sent while it was away, and a PUB socket cannot know. Not
+critical: a failure is logged and the update skipped (``sinks.emit``).
 """
 
 from __future__ import annotations
@@ -66,7 +68,9 @@ class BlueskySink:
         self.prefix = prefix
         self._socket = zmq.Context.instance().socket(zmq.XPUB)
         self._socket.linger = 1000
+        self._monitor = self._socket.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
         self._socket.connect(address)
+        self._connected = self._seen_once = False
         self._subscribed = False
         self._pending: deque[bytes] = deque(maxlen=PENDING_MAX)
         self._run: Any = None  # event_model.ComposeRunBundle of the open run
@@ -110,6 +114,8 @@ class BlueskySink:
                 log.warning("bluesky: %d documents not sent: the proxy at %s never subscribed", len(self._pending),
                             self.address)
         finally:
+            self._socket.disable_monitor()
+            self._monitor.close(linger=0)
             self._socket.close()
 
     def _open(self, key: str | None, first: Result) -> None:
@@ -128,12 +134,28 @@ class BlueskySink:
 
     def _flush(self) -> None:
         """Send what waits, once the proxy has subscribed (an XPUB sees the subscription)."""
+        self._watch_connection()
         while self._socket.poll(0, zmq.POLLIN):
             if self._socket.recv()[:1] == b"\x01":
                 self._subscribed = True
         while self._subscribed and self._pending:
             self._socket.send(self._pending[0])
             self._pending.popleft()
+
+
+    def _watch_connection(self) -> None:
+        """Log each loss and return of the connection to the proxy (once each), from the socket monitor."""
+        from zmq.utils.monitor import recv_monitor_message
+
+        while self._monitor.poll(0, zmq.POLLIN):
+            event = recv_monitor_message(self._monitor)["event"]
+            if event == zmq.EVENT_DISCONNECTED and self._connected:
+                log.warning("bluesky: the proxy at %s went away: documents sent until it is back may be lost "
+                            "(the CSV log has every row)", self.address)
+            elif event == zmq.EVENT_CONNECTED and self._connected is False and self._seen_once:
+                log.info("bluesky: the proxy at %s is back", self.address)
+            self._seen_once |= event == zmq.EVENT_CONNECTED
+            self._connected = event == zmq.EVENT_CONNECTED
 
 
 def _data_keys(result: Result) -> dict[str, dict[str, Any]]:
