@@ -592,7 +592,9 @@ def test_gisaxs_live_stream_classifies_every_image_of_a_stream2_replay(tmp_path,
 @pytest.mark.parametrize("args,text", [
     (["--protocol", "stream2", "--encoding", "lz4<"], "Stream V2 takes --compression"),
     (["--compression", "lz4"], "--compression is for --protocol stream2"),
-    (["--protocol", "simple"], "give --endpoint for --protocol simple")])
+    (["--protocol", "simple"], "give --endpoint for --protocol simple"),
+    (["--protocol", "simple", "--series", "3", "--endpoint", "tcp://127.0.0.1:5555"],
+     "--series is for SIMPLON v1 and Stream V2: the simple protocol has no series")])
 def test_publish_refuses_mixed_up_options(detector_files, args, text):
     proc = subprocess.run([*CLI, "publish", *args, str(detector_files[0])], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and text in proc.stderr

@@ -26,14 +26,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "header + raw pixels (default simplon)")
     p.add_argument("--encoding", choices=ENCODING_CHOICES, default=None, metavar="ENC",
                    help="SIMPLON data encoding: <, lz4<, bs8-lz4<, bs16-lz4<, bs32-lz4<, or none/lz4/bslz4 "
-                        "(bslz4 picks bs16/bs32 from the pixel type); default bslz4, and raw for --protocol simple")
+                        "(bslz4 picks bs16/bs32 from the pixel type); default bslz4, and none (raw pixels) for --protocol simple")
     p.add_argument("--compression", choices=COMPRESSIONS, default=None,
                    help="Stream V2 compression of the image arrays (CBOR tag 56500): bslz4, lz4 (HDF5 framing) or "
                         "none (default bslz4)")
     p.add_argument("--rate", type=float, default=10.0, metavar="HZ",
                    help="frames per second on a detector's clock: frames held back while no client takes them "
                         "follow at once, as from a detector's buffer (0: as fast as the client takes them; default 10)")
-    p.add_argument("--series", type=int, default=1, help="series id (SIMPLON series, Stream V2 series_id; default 1)")
+    p.add_argument("--series", type=int, default=None,
+                   help="series id (SIMPLON series, Stream V2 series_id; default 1; the simple protocol has none)")
     p.add_argument("--header-detail", choices=("all", "basic", "none"), default="basic",
                    help="header_detail; 'all' also sends a flat field, a pixel mask (the first frame's "
                         "negative pixels) and a count-rate table (default basic)")
@@ -52,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
     from ..sinks.text import plural
     from ..sources.stream import check_endpoint
 
+    if args.protocol == "simple" and args.series is not None:
+        raise ValueError("--series is for SIMPLON v1 and Stream V2: the simple protocol has no series")
+    args.series = 1 if args.series is None else args.series
     for option, value, least in (("--rate", args.rate, 0), ("--repeat", args.repeat, 1), ("--series", args.series, 0)):
         if value < least:
             raise ValueError(f"{option} {value:g}: must be at least {least}")
