@@ -125,7 +125,7 @@ class Daemon:
         files (this log, its events) and hidden ones do not count."""
         settings = self.watcher.settings
         try:
-            with os.scandir(self.watcher.root) as entries:
+            with os.scandir(self.watcher.watched) as entries:
                 names = [e.name for e in entries
                          if not e.name.startswith(".") and not e.name.endswith(".csv") and e.is_file()]
         except OSError:

@@ -559,6 +559,27 @@ def test_a_watched_directory_moved_away_and_replaced_the_new_one_is_watched(dirs
     assert caplog.text.count("is gone") == 1 and caplog.text.count("is back after") == 1
 
 
+def test_a_watched_symbolic_link_repointed_to_a_new_run_is_followed(tmp_path, caplog):
+    """The beamline habit ``current -> run41``, repointed to run42 for the next run: the daemon watched the directory
+    the link named at its start, and missed every frame of the new run."""
+    run41, run42, current, log = tmp_path / "run41", tmp_path / "run42", tmp_path / "current", tmp_path / "log.csv"
+    run41.mkdir()
+    run42.mkdir()
+    current.symlink_to(run41)
+    with running(current, log) as r:
+        write_frame(run41 / "a.cbf")
+        r.wait_rows(1)
+        (tmp_path / "next").symlink_to(run42)
+        os.replace(tmp_path / "next", current)  # ln -sfn run42 current, atomically
+        write_frame(run42 / "b.cbf")
+        r.wait_rows(2)
+        assert r.stop() == 0
+    # rows name the files where they are, as the log of a run's own directory would
+    assert [row["source"] for row in read_rows(log)] == [os.path.realpath(run41 / "a.cbf"),
+                                                         os.path.realpath(run42 / "b.cbf")]
+    assert caplog.text.count("is gone") == 1 and caplog.text.count("is back after") == 1
+
+
 def test_a_watched_directory_deleted_under_inotify_is_waited_for_not_fatal(dirs, caplog):
     """Deleted, then created again (a clean-up script, a share remounted): the daemon keeps running, says so once,
     and classifies what the new directory holds; a service no longer exits on it (its restart could find no

@@ -144,5 +144,5 @@ def watch(config: Config, settings: Watch, directory: Path, csv_path: Path, mode
 
 def _inside(path: Path, root: str, recursive: bool) -> bool:
     """Whether the watcher of ``root`` sees ``path``."""
-    parent = path.expanduser().resolve().parent
-    return parent == Path(root) or (recursive and Path(root) in parent.parents)
+    parent, root_dir = path.expanduser().resolve().parent, Path(root).resolve()
+    return parent == root_dir or (recursive and root_dir in parent.parents)

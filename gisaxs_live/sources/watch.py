@@ -15,8 +15,9 @@ files already wait, or when the watched directory that had gone away is back, th
 *rescan*: ``rescan_reason`` says so once, and the worker compares the directory with its log and feeds
 back what has no row yet. Each event is logged once per occurrence.
 
-The watched directory can go away while the daemon runs: deleted, unmounted (a network share), or moved
-away and replaced by a new one of the same name (a new run's directory). inotify follows the old
+The watched directory can go away while the daemon runs: deleted, unmounted (a network share), moved
+away and replaced by a new one of the same name (a new run's directory), or a symbolic link repointed
+(``current -> run42``). inotify follows the old
 directory, and watchdog reports neither a move nor a replacement, so every ``poll_interval_s`` the watcher
 also checks that its path still names the directory it watches (device and inode). Gone or replaced, the
 directory is an outage, logged once: the observer stops, the path is looked at every ``poll_interval_s``,
@@ -93,7 +94,7 @@ class _Handler(FileSystemEventHandler):
                 w.found(dest, complete=True)
         elif isinstance(event, (FileCreatedEvent, FileModifiedEvent)) and w.settings.observer == "polling":
             w.found(src, complete=False)
-        elif isinstance(event, DirDeletedEvent) and src == w.root:
+        elif isinstance(event, DirDeletedEvent) and src == w.watched:
             w.gone()
         elif isinstance(event, DirMovedEvent) and dest and w.settings.recursive:
             w.moved_in(dest)
@@ -106,7 +107,8 @@ class DirectoryWatcher:
         root = Path(directory).expanduser()
         if not root.is_dir():
             raise FileNotFoundError(f"{root}: not a directory")
-        self.root = str(root.resolve())
+        self.root = os.path.abspath(root)  # a symbolic link stays one: repointed (current -> run42), it is followed
+        self.watched = os.path.realpath(self.root)  # the directory it names, watched and scanned; rows name files in it
         self._identity = _identity(self.root)
         self.settings = settings
         self._cond = threading.Condition()
@@ -127,6 +129,8 @@ class DirectoryWatcher:
     def status(self) -> str:
         """One line: what is watched, and how."""
         how = self.settings.observer + (", recursive" if self.settings.recursive else "")
+        if self.watched != self.root:
+            how += f", {self.watched}"
         gone = "" if self._gone_since is None else f" · gone for {time.monotonic() - self._gone_since:.0f} s"
         return f"{self.root} ({how}){gone}"
 
@@ -151,7 +155,8 @@ class DirectoryWatcher:
         else:
             observer = PollingObserver(timeout=s.poll_interval_s)
             kinds = None
-        observer.schedule(_Handler(self), self.root, recursive=s.recursive, event_filter=kinds)
+        self.watched = os.path.realpath(self.root)
+        observer.schedule(_Handler(self), self.watched, recursive=s.recursive, event_filter=kinds)
         observer.daemon = True
         observer.start()
         self._observer = observer
@@ -160,7 +165,7 @@ class DirectoryWatcher:
         """(path, mtime Unix s) of the matching files now present, oldest first (a dangling symbolic
         link by its own mtime, so that the worker can say what it is)."""
         found = []
-        for folder, dirs, names in os.walk(self.root):
+        for folder, dirs, names in os.walk(self.watched):
             if not self.settings.recursive:
                 dirs.clear()
             for name in names:
@@ -223,8 +228,8 @@ class DirectoryWatcher:
         with self._cond:
             if self._gone_since is None:
                 self._gone_since = time.monotonic()
-                log.warning("watched directory %s is gone (deleted, unmounted, or moved away and replaced?); "
-                            "waiting for it to come back", self.root)
+                log.warning("watched directory %s is gone (deleted, unmounted, moved away and replaced, or its link "
+                            "repointed?); waiting for it to come back", self.root)
             self._cond.notify()
 
     def rescan_reason(self) -> str | None:
@@ -356,8 +361,9 @@ class DirectoryWatcher:
         self.start()
         with self._cond:
             outage, self._gone_since = time.monotonic() - self._gone_since, None
-            self._ask_rescan("back", f"watched directory {self.root} is back after {outage:.1f} s: watching it "
-                             "again, and rescanning it against the log")
+            target = "" if self.watched == self.root else f" (now {self.watched})"
+            self._ask_rescan("back", f"watched directory {self.root} is back after {outage:.1f} s{target}: watching "
+                             "it again, and rescanning it against the log")
 
     def _settle(self) -> None:
         """Move pending files that are due and stable (same size and mtime as last time) to ready, oldest first: a
