@@ -182,8 +182,16 @@ class Daemon:
                  len(self._backlog))
 
     def _feed_backlog(self) -> None:
+        """Hand backlog files to the watcher as its queue drains: one unchanged for ``settle_s`` is complete at once,
+        a newer one (still being written?) waits until its size and mtime settle."""
+        settle_s = self.watcher.settings.settle_s
         while self._backlog and self.watcher.depth < self._half_queue():
-            self.watcher.found(self._backlog.popleft(), complete=False)
+            path = self._backlog.popleft()
+            try:
+                complete = time.time() - os.stat(path).st_mtime > settle_s
+            except OSError:
+                complete = True  # gone or unreadable: reading it says which, in its row
+            self.watcher.found(path, complete=complete)
 
     def _emit(self, results: Sequence[Result]) -> None:
         source = self.watcher.status + (" · stopping" if self._stop.is_set() else "")
