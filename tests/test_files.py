@@ -97,6 +97,20 @@ def test_every_frame_of_eiger_and_nexus_hdf5(tmp_path):
         assert all(np.array_equal(f.data, stack[i]) for i, f in enumerate(frames))
 
 
+def test_an_eiger_master_before_its_data_file_names_the_missing_file(tmp_path):
+    """DECTRIS's master file links its frames from data files (HDF5 external links); read before they exist it said
+    "no Eiger or NeXus image data found". Once the data file is there, the master's frames read through it."""
+    master = tmp_path / "s_master.h5"
+    with h5py.File(master, "w") as f:
+        data = f.create_group("entry").create_group("data")
+        data["data_000001"] = h5py.ExternalLink("s_data_000001.h5", "/entry/data/data")
+    with pytest.raises(FrameError, match=r"s_master\.h5: its image data is in s_data_000001\.h5 \(external links, "
+                                         r"an Eiger master file's data files\), which is not there \(yet\)$"):
+        list(read_frames(master))
+    fabio.eigerimage.EigerImage(data=np.stack([DATA, DATA + 1])).write(str(tmp_path / "s_data_000001.h5"))
+    assert [f.frame_id for f in read_frames(master)] == [0, 1]
+
+
 def test_missing_empty_and_non_files(tmp_path):
     with pytest.raises(FrameError, match=r"nothing\.cbf: no such file$"):
         list(read_frames(tmp_path / "nothing.cbf"))

@@ -157,14 +157,30 @@ def _hdf5_failure(path: Path) -> str:
     import h5py
 
     try:
-        with h5py.File(path, "r"):
-            pass
+        with h5py.File(path, "r") as f:
+            missing = _missing_external_files(f, path.parent)
     except OSError as exc:
         truncated = re.search(r"truncated file: eof = (\d+).*stored_eof = (\d+)", str(exc))
         if truncated:
             return f"truncated HDF5: {int(truncated[1]):,} of {int(truncated[2]):,} bytes"
         return "damaged HDF5: the HDF5 library cannot open it"
+    if missing:
+        return (f"its image data is in {', '.join(missing)} (external links, an Eiger master file's data files), "
+                "which is not there (yet)")
     return "HDF5 file without a detector image (no Eiger or NeXus image data found)"
+
+
+def _missing_external_files(f: Any, directory: Path) -> list[str]:
+    """The files that external links under the open HDF5 file ``f``'s /entry/data point to and that do not exist
+    (relative names are relative to ``directory``, as HDF5 resolves them by default)."""
+    import h5py
+
+    group = f.get("entry/data")
+    if not isinstance(group, h5py.Group):
+        return []
+    targets = [group.get(name, getlink=True) for name in group]
+    names = sorted({link.filename for link in targets if isinstance(link, h5py.ExternalLink)})
+    return [name for name in names if not (directory / name).exists()]
 
 
 def _head(path: Path, size: int = 1 << 16) -> tuple[bytes, str | None]:
