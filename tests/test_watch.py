@@ -180,6 +180,15 @@ def test_a_close_while_the_worker_holds_an_errored_path_is_news(tmp_path, watche
     w.done([again.path])  # read fine this time
     assert take_all(w, 0.3) == []
 
+    queued = tmp_path / "queued.cbf"  # closed twice while waiting to be taken (not while held): read once
+    queued.write_bytes(b"1")
+    queued.write_bytes(b"2")
+    time.sleep(0.2)
+    (held,) = take_all(w, 0.3, expect=1)
+    assert not w.retry(held)
+    w.done([held.path], errored=[held.path])
+    assert take_all(w, 0.3) == []
+
     fine = tmp_path / "fine.cbf"  # a path read fine is offered once, whatever closes come while it is held
     fine.write_bytes(b"1")
     (held,) = take_all(w, 0.3, expect=1)

@@ -117,7 +117,10 @@ class DirectoryWatcher:
         self._tracked: set[str] = set()  # ready, pending or taken, and not yet done
         self._handled: OrderedDict[str, None] = OrderedDict()  # final row written in this run
         self._moved: set[str] = set()  # tracked paths renamed away before they were done
-        self._closed_while_taken: set[str] = set()  # taken paths closed after writing again meanwhile
+        self._taken: set[str] = set()  # handed to the worker by take, not yet done or retried
+        self._closed_while_taken: set[str] = set()  # taken paths written to again meanwhile
+        self._previous: set[str] = set()  # directories watched before a link was repointed: scanned once more
+        self._start_failed = False  # during this outage, watching the directory back failed (said once)
         self._rescan: set[str] = set()  # why a rescan is asked for, until the worker takes it
         self._gone_since: float | None = None  # monotonic s; the watched directory went away
         self._next_look = 0.0  # monotonic s: when to look at the directory's path again
@@ -155,17 +158,24 @@ class DirectoryWatcher:
         else:
             observer = PollingObserver(timeout=s.poll_interval_s)
             kinds = None
-        self.watched = os.path.realpath(self.root)
-        observer.schedule(_Handler(self), self.watched, recursive=s.recursive, event_filter=kinds)
+        watched = os.path.realpath(self.root)
+        observer.schedule(_Handler(self), watched, recursive=s.recursive, event_filter=kinds)
         observer.daemon = True
-        observer.start()
-        self._observer = observer
+        try:
+            observer.start()  # inotify adds its watches here, in this thread: it raises OSError for a missing directory
+        except BaseException:
+            observer.stop()
+            raise
+        self.watched, self._observer = watched, observer
 
     def scan(self) -> list[tuple[str, float]]:
         """(path, mtime Unix s) of the matching files now present, oldest first (a dangling symbolic
-        link by its own mtime, so that the worker can say what it is)."""
+        link by its own mtime, so that the worker can say what it is); once, also those of the directory a
+        repointed link named before (its last files may have completed after the last look)."""
         found = []
-        for folder, dirs, names in os.walk(self.watched):
+        with self._cond:
+            tops, self._previous = [self.watched, *sorted(self._previous)], set()
+        for folder, dirs, names in (entry for top in tops for entry in os.walk(top)):
             if not self.settings.recursive:
                 dirs.clear()
             for name in names:
@@ -191,7 +201,7 @@ class DirectoryWatcher:
                     del self._pending[path]
                     self._ready.append(pending.arrival)
                     self._cond.notify()
-                elif pending is None and complete:
+                elif path in self._taken:
                     self._closed_while_taken.add(path)
                 return
             if len(self._ready) + len(self._pending) >= self.settings.queue_size:
@@ -261,7 +271,9 @@ class DirectoryWatcher:
             self._look_for_root()
             with self._cond:
                 if self._ready:
-                    return [self._ready.popleft() for _ in range(min(limit, len(self._ready)))]
+                    taken = [self._ready.popleft() for _ in range(min(limit, len(self._ready)))]
+                    self._taken.update(a.path for a in taken)
+                    return taken
                 now = time.monotonic()
                 if now >= deadline or (self._stopping and not self._pending):
                     return []
@@ -274,6 +286,7 @@ class DirectoryWatcher:
         While stopping the file is left, unrecorded, for the next start (True)."""
         stat = _stat(arrival.path)
         with self._cond:
+            self._taken.discard(arrival.path)
             if self._stopping:
                 self._tracked.discard(arrival.path)
                 self._closed_while_taken.discard(arrival.path)
@@ -295,6 +308,7 @@ class DirectoryWatcher:
         with self._cond:
             for path in paths:
                 self._moved.discard(path)
+                self._taken.discard(path)
                 if path in self._closed_while_taken:
                     self._closed_while_taken.discard(path)
                     if path in errored and not self._stopping:  # written to since it was read: read it again
@@ -357,9 +371,20 @@ class DirectoryWatcher:
         if identity is None:
             return
         self._stop_observer()
+        previous = self.watched
+        try:
+            self.start()
+        except OSError as exc:  # gone again at once, a stale NFS handle, too many inotify watches: try again later
+            if not self._start_failed:
+                log.warning("watched directory %s: cannot watch it yet (%s); trying again every %g s", self.root,
+                            exc.strerror or exc, self.settings.poll_interval_s)
+            self._start_failed = True
+            return
+        self._start_failed = False
         self._identity = identity
-        self.start()
         with self._cond:
+            if previous != self.watched:  # a link repointed: files completed there since the last look get rows too
+                self._previous.add(previous)
             outage, self._gone_since = time.monotonic() - self._gone_since, None
             target = "" if self.watched == self.root else f" (now {self.watched})"
             self._ask_rescan("back", f"watched directory {self.root} is back after {outage:.1f} s{target}: watching "
