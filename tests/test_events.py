@@ -176,7 +176,7 @@ def test_events_sink_writes_rows_and_refuses_a_foreign_file(tmp_path, caplog):
         EventsSink(tmp_path / "other.csv", Events())
 
 
-def test_the_events_file_follows_rotation_moved_or_truncated(tmp_path):
+def test_the_events_file_follows_rotation_moved_or_truncated(tmp_path, caplog):
     """logrotate on ``*.csv``: moved away, the next event starts a new events file; truncated in place
     (copytruncate), it gets its header again. The events went into the moved file, or into none."""
     log_path = tmp_path / "run.csv"
@@ -189,8 +189,15 @@ def test_the_events_file_follows_rotation_moved_or_truncated(tmp_path):
     assert [(r["frame"], r["to"]) for r in read_rows(events)] == [("8", "hemispheroid")]
     events.write_bytes(b"")  # copytruncate
     sink.update(Update(tuple(ok(i, spheroid=0.8) for i in range(10, 14))))
-    sink.close()
     assert [(r["frame"], r["to"]) for r in read_rows(events)] == [("12", "spheroid")]
+    events.rename(tmp_path / "run.events.csv.2")
+    events.write_text("a,b\n")  # another file in its place: the event is lost, said so, nothing else
+    sink.update(Update(tuple(ok(i, hemispheroid=0.8) for i in range(14, 18))))
+    events.unlink()
+    sink.update(Update(tuple(ok(i, spheroid=0.8) for i in range(18, 22))))
+    sink.close()
+    assert [(r["frame"], r["to"]) for r in read_rows(events)] == [("20", "spheroid")]
+    assert "its columns are not those of an events file" in caplog.text
 
 
 # --- real watch and stream processes, the demo frames, the bundled model ----------------------------------

@@ -245,30 +245,43 @@ class SideLog:
     def __init__(self, path: Path, columns: Sequence[str], what: str) -> None:
         self.path, self.what = Path(path), what
         self._header = format_rows([columns]).encode()
+        self._fd: int | None = None
         try:
             self._fd = self._open()
         except OSError as exc:
             raise ValueError(f"{self.path}: cannot write {what} ({exc.strerror or exc})") from None
 
     def write_rows(self, rows: Sequence[Sequence[str]]) -> None:
-        """Append ``rows`` whole (``encoded_rows``), in one write."""
-        if not _same_file(self.path, self._fd):
-            os.close(self._fd)
-            self._fd = self._open()
+        """Append ``rows`` whole (``encoded_rows``), in one write; raises OSError (also for a file at the path that
+        is not this log, found after a rotation)."""
+        if self._fd is None or not _same_file(self.path, self._fd):
+            if self._fd is not None:
+                fd, self._fd = self._fd, None  # never kept once closed: the number may be another file's next
+                os.close(fd)
+            try:
+                self._fd = self._open()
+            except ValueError as exc:
+                raise OSError(str(exc)) from None
         elif os.fstat(self._fd).st_size == 0:  # truncated in place
             _write_whole(self._fd, self._header)
         _write_whole(self._fd, encoded_rows(rows))
 
     def close(self) -> None:
-        os.close(self._fd)
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
 
     def _open(self) -> int:
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        if os.fstat(fd).st_size == 0:
-            _write_whole(fd, self._header)
-        elif os.pread(fd, len(self._header), 0) != self._header:
+        try:
+            if os.fstat(fd).st_size == 0:
+                _write_whole(fd, self._header)
+            elif os.pread(fd, len(self._header), 0) != self._header:
+                raise ValueError(f"{self.path}: its columns are not those of {self.what}; move it away or give "
+                                 "another --csv")
+        except BaseException:
             os.close(fd)
-            raise ValueError(f"{self.path}: its columns are not those of {self.what}; move it away or give another --csv")
+            raise
         return fd
 
 
