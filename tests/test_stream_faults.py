@@ -145,6 +145,17 @@ def test_a_corrupt_frame_id_past_the_count_is_neither_a_gap_nor_a_restart():
                                   "(id 4); 1 image came with an id past the count")]
 
 
+@pytest.mark.parametrize("ids", [[0, 1, 3, 2, 4, 5], [0, 1, 2, 1, 3, 4, 5], [0, 0, 1, 2, 3, 4, 5]])
+def test_ids_out_of_order_or_repeated_are_no_restart_and_nothing_is_missing(ids):
+    """A late id (3 before 2) or an old one sent again was taken for a restart of the series: two false shortfall
+    rows and missing images counted though every image came."""
+    handler = MessageHandler(ENDPOINT)
+    _header(handler, 7, 6)
+    _images(handler, 7, ids)
+    handler.handle(simplon.encode_end(7), 1.0)
+    assert _notices(handler) == [] and handler.counts.missing == 0 and handler.counts.cut_short == 0
+
+
 def test_a_repeated_id_does_not_hide_a_missing_image_and_a_gap_without_a_header_is_a_row():
     """A trial's series of 6 sent ids 0, 1, 2, 2, 3, 4: six images "seen", none missing, image 5 lost without a word.
     And ids 0, 1, 3, 4 of a series whose header was missed (a receiver restarted mid-series) and that ends: the gap

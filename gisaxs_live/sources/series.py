@@ -52,11 +52,19 @@ class SeriesProgress:
     beyond: int = 0  # image messages whose id was past the announced count (corrupt ids)
 
     def image(self, frame: int) -> int:
-        """Count an image with id ``frame``; returns the frame ids it shows were skipped (a gap). An id past
-        the announced count (corrupt) is counted as seen, but is neither a gap nor the new position."""
+        """Count an image with id ``frame``; returns how many more ids are known skipped: the gap it opens, or -1
+        for a late one that fills a gap (out of order), 0 for a repeat. An id past the announced count (corrupt)
+        is counted as seen, but is neither a gap nor the new position."""
         self.seen += 1
         if self.expected is not None and frame >= self.expected:
             self.beyond += 1
+            return 0
+        if self.next_frame is not None and frame < self.next_frame:  # late or repeated
+            late = not self._has(frame)
+            self._add(frame)
+            if late and self.skipped:
+                self.skipped -= 1
+                return -1
             return 0
         self._add(frame)
         gap = frame - self.next_frame if self.next_frame is not None and frame > self.next_frame else 0
@@ -65,8 +73,10 @@ class SeriesProgress:
         return gap
 
     def restarted(self, frame: int) -> bool:
-        """Whether an image with id ``frame`` starts the series again (its id is below the last one's)."""
-        return self.next_frame is not None and self.seen > 0 and frame < self.next_frame - 1
+        """Whether an image with id ``frame`` starts the series again: its id is the first one received (or below
+        it) and below the last one's; a late id between them fills a gap instead (out of order)."""
+        return (self.next_frame is not None and bool(self.runs) and frame <= self.runs[0][0]
+                and frame < self.next_frame - 1)
 
     @property
     def received(self) -> int:
@@ -111,6 +121,11 @@ class SeriesProgress:
             return (f"series {self.series} {how}: {plural(self.received, 'image')} received, no end message, "
                     f"the count expected is unknown ({why}){again}")
         return None
+
+    def _has(self, frame: int) -> bool:
+        """Whether id ``frame`` was received."""
+        i = bisect.bisect_right(self.runs, [frame, float("inf")])
+        return bool(i) and self.runs[i - 1][1] > frame
 
     def _add(self, frame: int) -> None:
         """Note id ``frame`` as received (once)."""
