@@ -80,7 +80,7 @@ def test_same_rows_as_serial_classify_and_error_rows(archive, tmp_path, capsys):
 
 def test_rerun_adds_nothing_and_a_partial_log_is_completed(archive, cluster, tmp_path, capsys, monkeypatch):
     """... however the archive is named: a trial's reruns as ``arch2``, ``/abs/arch2`` and ``.`` (from inside it) wrote
-    its rows three times."""
+    its rows three times; through a link to it, files are named as ``watch`` names them (the real directory)."""
     run, serial = archive
     out = tmp_path / "out.csv"
     # a log cut after a whole file's rows, as a killed run leaves it: frames 0-6 and the truncated file
@@ -98,7 +98,8 @@ def test_rerun_adds_nothing_and_a_partial_log_is_completed(archive, cluster, tmp
     assert out.read_bytes() == before
     assert "nothing to classify" in capsys.readouterr().err
     monkeypatch.chdir(run)
-    for spelling in (".", f"../{run.name}/./"):
+    (tmp_path / "current").symlink_to(run)  # the beamline's link to the run, as the service watches it
+    for spelling in (".", f"../{run.name}/./", str(tmp_path / "current"), str(tmp_path / "current" / "*.cbf")):
         assert main(["reprocess", "--scheduler", cluster.scheduler_address, "--csv", str(out), spelling]) == 0
         assert out.read_bytes() == before
 

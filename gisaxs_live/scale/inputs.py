@@ -1,8 +1,9 @@
 """Archive inputs → the files to classify: directories (every regular, non-hidden file below, recursively),
-glob patterns (``*``, ``?``, ``[…]``) and plain file paths, made absolute (``..`` and ``.`` folded, symbolic
-links kept), deduplicated and sorted by path, which is the stable order of the output rows (source, then frame).
-Absolute, a file's rows name it the same way however it was given, so that a rerun into the same log (from
-another directory, or naming it otherwise) knows it."""
+glob patterns (``*``, ``?``, ``[…]``) and plain file paths, each named as ``watch`` names it: its directory's
+real path (``..``, ``.`` and symbolic links to directories resolved) and its own name; deduplicated and sorted by
+path, which is the stable order of the output rows (source, then frame). A file's rows so name it the same way
+however it was given, so that a rerun into the same log (from another directory, by another name, or over the
+service's log) knows it."""
 
 from __future__ import annotations
 
@@ -20,17 +21,24 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
     found: set[Path] = set()
     for item in inputs:
         text = str(item)
-        path = Path(os.path.abspath(text))
+        path = canonical(text)
         if path.is_dir():
-            found.update(p for p in path.rglob("*") if p.is_file() and not _hidden(p.relative_to(path)))
+            root = Path(os.path.realpath(path))
+            found.update(p for p in root.rglob("*") if p.is_file() and not _hidden(p.relative_to(root)))
         elif GLOB_CHARS & set(text) and not path.exists():
-            matches = [Path(os.path.abspath(m)) for m in glob.glob(text, recursive=True)]
+            matches = [canonical(m) for m in glob.glob(text, recursive=True)]
             if not matches:
                 raise ValueError(f"{text}: the pattern matches no file")
             found.update(m for m in matches if not m.is_dir())
         else:
             found.add(path)
     return sorted(found, key=str)
+
+
+def canonical(path: str | Path) -> Path:
+    """``path`` as ``watch`` names a file in the directory it watches: the directory's real path, the file's name."""
+    absolute = os.path.abspath(path)
+    return Path(os.path.realpath(os.path.dirname(absolute))) / os.path.basename(absolute)
 
 
 def chunks(files: Sequence[Path], size: int) -> list[list[Path]]:
