@@ -134,12 +134,13 @@ class Daemon:
             log.warning("none of the %d files in %s matches watch.patterns (%s), e.g. %s: are those frames?",
                         len(names), self.watcher.root, " ".join(settings.patterns), escape_source(sorted(names)[0]))
 
-    def _plan(self) -> int:
+    def _plan(self, everything: bool = False) -> int:
         """Compare the directory with the log: the backlog becomes every file without a final row (see
-        ``plan_backlog``). Returns how many files are present."""
+        ``plan_backlog``; with ``everything``, old ones too, as ``--backlog``). Returns how many files are present."""
         files = self.watcher.scan()
         resume = resume_point(self.csv_log.path, {path for path, _ in files})
-        self._backlog = deque(plan_backlog(files, resume, self._all, self.watcher.settings.resume_grace_s))
+        self._backlog = deque(plan_backlog(files, resume, self._all or everything,
+                                           self.watcher.settings.resume_grace_s))
         return len(files)
 
     def _loop(self, classify: Classify, batch_size: int) -> int:
@@ -176,7 +177,9 @@ class Daemon:
         reason = self.watcher.rescan_reason()
         if reason is None:
             return
-        present = self._plan()
+        # the directory back after an outage may be another one (a new run's, a repointed link): all of its files
+        # without a row are news, whatever their mtimes (copied with them kept, cp -p or rsync -a)
+        present = self._plan(everything="back" in reason)
         self.rescans += 1
         log.info("rescan (%s): %d files present, %d without a final row are classified", reason, present,
                  len(self._backlog))

@@ -563,6 +563,7 @@ def test_a_watched_directory_moved_away_and_replaced_the_new_one_is_watched(dirs
         os.rename(frames, frames.parent / "run42")
         frames.mkdir()
         write_frame(frames / "early.cbf")  # may come before the replacement is seen: the rescan finds it
+        os.utime(frames / "early.cbf", (time.time() - 86400, time.time() - 86400))  # copied with its mtime kept
         r.wait_rows(2)
         write_frame(frames / "later.cbf")
         r.wait_rows(3)
