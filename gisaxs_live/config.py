@@ -274,6 +274,14 @@ class Events:
     on_event: tuple[str, ...] | None = None
     on_event_timeout_s: float = 10.0
 
+    def __post_init__(self) -> None:
+        """A command given by a relative path (``./hooks/mark.sh``) is relative to the YAML file's directory, as the
+        config's other paths are; a bare name (``mark-scan``) is looked up on PATH."""
+        base = _CONFIG_DIR.get()
+        command = self.on_event[0] if self.on_event else ""
+        if base is not None and "/" in command and not Path(command).expanduser().is_absolute():
+            object.__setattr__(self, "on_event", (str(base / command), *self.on_event[1:]))
+
     def _check(self, where: str) -> None:
         _in_range(where, "hold_frames", self.hold_frames, 1, 100_000)
         _in_range(where, "margin", self.margin, 0.0, 1.0)

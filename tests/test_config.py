@@ -107,12 +107,14 @@ def test_relative_paths_are_relative_to_the_config_files_directory(tmp_path, mon
     fabio.edfimage.EdfImage(data=np.zeros((4, 4), "uint8")).write(str(beamline / "mask.edf"))
     (beamline / "detector.poni").write_text("Distance: 2.0\n")
     yaml_path = beamline / "run.yaml"
-    yaml_path.write_text("mask: {file: mask.edf}\ngeometry: {poni_file: ./detector.poni}\noutput: {csv: logs/run.csv}\n"
+    yaml_path.write_text("mask: {file: mask.edf}\ngeometry: {poni_file: ./detector.poni}\n"
+                         "output: {csv: logs/run.csv, events: {on_event: [./hooks/mark.sh, --note, 'x/y']}}\n"
                          "watch: {directory: ../data}\n")
     monkeypatch.chdir("/")
     config = load_config(yaml_path)
     assert config.mask.file == beamline / "mask.edf" and config.geometry.poni_file == beamline / "detector.poni"
     assert config.output.csv == beamline / "logs" / "run.csv" and config.watch.directory == beamline / ".." / "data"
+    assert config.output.events.on_event == (str(beamline / "hooks" / "mark.sh"), "--note", "x/y")  # a bare name stays one
     monkeypatch.chdir(beamline)
     assert load_config(Path("run.yaml")).mask.file == beamline / "mask.edf"  # the YAML named relatively too
     absolute = load_config(write(tmp_path, f"mask: {{file: {beamline / 'mask.edf'}}}\n"))
