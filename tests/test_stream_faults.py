@@ -156,6 +156,21 @@ def test_ids_out_of_order_or_repeated_are_no_restart_and_nothing_is_missing(ids)
     assert _notices(handler) == [] and handler.counts.missing == 0 and handler.counts.cut_short == 0
 
 
+def test_scattered_ids_are_tracked_in_bounded_memory(monkeypatch):
+    """Every other id (a corrupt or hostile stream) opens a run each: past MAX_RUNS they are counted, not placed, and
+    the row says the count missing is uncertain."""
+    from gisaxs_live.sources import series
+
+    monkeypatch.setattr(series, "MAX_RUNS", 3)
+    progress = series.SeriesProgress(1, header=True)
+    for frame in range(0, 20, 2):
+        progress.image(frame)
+    assert len(progress.runs) == 3 and progress.untracked == 7 and progress.received == 10
+    assert progress.shortfall("ended", True) == (
+        "series 1 ended: 10 images received, 2 missing between them (ids 1, 3); the count expected is unknown; "
+        "7 ids past the first 3 gaps not placed, so the count missing is uncertain")
+
+
 def test_a_repeated_id_does_not_hide_a_missing_image_and_a_gap_without_a_header_is_a_row():
     """A trial's series of 6 sent ids 0, 1, 2, 2, 3, 4: six images "seen", none missing, image 5 lost without a word.
     And ids 0, 1, 3, 4 of a series whose header was missed (a receiver restarted mid-series) and that ends: the gap

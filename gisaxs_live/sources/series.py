@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+#: most runs of received ids kept per series (about 140 B each): ids in order make one run, each gap one more
+MAX_RUNS = 100_000
 #: Trigger modes where each trigger gives one image, whatever ``nimages`` says (EIGER2 manual, 9.3, 9.5).
 ENABLE_MODES = ("inte", "exte")
 #: Trigger modes where the images are ``nimages`` per trigger (EIGER2 manual, 9.2, 9.4); the default.
@@ -50,6 +52,7 @@ class SeriesProgress:
     next_frame: int | None = 0
     runs: list[list[int]] = field(default_factory=list)
     beyond: int = 0  # image messages whose id was past the announced count (corrupt ids)
+    untracked: int = 0  # ids that would have opened a run past MAX_RUNS: counted, not placed
 
     def image(self, frame: int) -> int:
         """Count an image with id ``frame``; returns how many more ids are known skipped: the gap it opens, or -1
@@ -80,8 +83,8 @@ class SeriesProgress:
 
     @property
     def received(self) -> int:
-        """Distinct image ids received (within the announced count)."""
-        return sum(end - first for first, end in self.runs)
+        """Distinct image ids received (within the announced count; those past ``MAX_RUNS`` runs counted as new)."""
+        return sum(end - first for first, end in self.runs) + self.untracked
 
     @property
     def missing(self) -> int:
@@ -109,7 +112,9 @@ class SeriesProgress:
         ``ended``: by its end message), or None when nothing is known to be missing."""
         repeats = self.seen - self.received - self.beyond
         again = (f"; {plural(repeats, 'image')} repeated an id" if repeats > 0 else "") + (
-            f"; {plural(self.beyond, 'image')} came with an id past the count" if self.beyond else "")
+            f"; {plural(self.beyond, 'image')} came with an id past the count" if self.beyond else "") + (
+            f"; {plural(self.untracked, 'id')} past the first {MAX_RUNS:,} gaps not placed, so the count missing is "
+            "uncertain" if self.untracked else "")
         if self.expected is not None and self.missing:
             return (f"series {self.series} {how}: {self.received} of {plural(self.expected, 'image')} received, "
                     f"{self.missing} missing ({ids(self.missing_runs())}){again}")
@@ -138,6 +143,9 @@ class SeriesProgress:
             return
         if i and runs[i - 1][1] == frame:
             runs[i - 1][1] += 1
+        elif len(runs) >= MAX_RUNS:  # a stream of scattered ids (corrupt, or hostile): bounded memory
+            self.untracked += 1
+            return
         else:
             runs.insert(i, [frame, frame + 1])
             i += 1
