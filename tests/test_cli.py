@@ -90,6 +90,22 @@ def test_a_config_without_geometry_stops_with_one_line(frames, tmp_path, command
     assert not (tmp_path / "log.csv").exists()
 
 
+@pytest.mark.parametrize("argv, said", [
+    (["train", "--epochs", "0"], "--epochs 0: must be at least 1"),  # 0 trained the default 18 epochs
+    (["train", "--epochs", "-1"], "--epochs -1: must be at least 1"),  # a traceback after the simulation
+    (["train", "--per-class", "0"], "--per-class 0: must be at least 1"),  # 0 simulated the default 20,000
+    (["train", "--per-class", "-3"], "--per-class -3: must be at least 1"),  # "negative dimensions are not allowed"
+    (["train-size", "--model", "gisaxs_live/models/default", "--dataset", "x.h5", "--epochs", "0"],
+     "--epochs 0: must be at least 1")])
+def test_training_counts_below_one_are_refused_before_any_work(argv, said, tmp_path, capsys):
+    from gisaxs_live.cli import main
+
+    out = ["--out", str(tmp_path / "m")] if argv[0] == "train" else []
+    assert main([*argv, *out]) == 2
+    assert capsys.readouterr().err == f"gisaxs-live {argv[0]}: error: {said}\n"
+    assert not (tmp_path / "m").exists()
+
+
 @needs_model
 def test_classify_all_ok_exits_0_and_stderr_holds_only_the_summary(frames):
     done = run("classify", str(frames / "good.cbf"))

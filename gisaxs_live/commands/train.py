@@ -74,7 +74,10 @@ def run(args: argparse.Namespace) -> int:
                                   train_classifier)
 
     console = Console(stderr=True)
-    # a bad count stops here, not after the training
+    # a bad count stops here, not after the training (0 used to mean "the default", -1 a traceback)
+    for option, value in (("--epochs", args.epochs), ("--per-class", args.per_class)):
+        if value is not None and value < 1:
+            raise ValueError(f"{option} {value}: must be at least 1")
     outliers = outlier_options(args.outliers_per_kind, PER_KIND if args.from_model is None else PER_KIND_FINE_TUNE)
     config = load_config(args.config)
     grid = QGrid.for_experiment(config.experiment, config.grid)

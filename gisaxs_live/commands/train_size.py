@@ -35,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from .train import epoch_progress, print_size_figures
 
     console = Console(stderr=True)
+    if args.epochs is not None and args.epochs < 1:
+        raise ValueError(f"--epochs {args.epochs}: must be at least 1")
     info = ModelInfo.read(args.model)
     data = PatternSet(args.dataset)
     if data.grid != info.grid:
