@@ -274,3 +274,27 @@ def test_calibration_makes_patterns_detector_like_as_the_model_was_trained(model
     realism = model_realism(Predictor(model_dir, with_ood=False))
     assert realism != Realism() and realism.smear_bins == recorded["smear_bins"] > 0
     assert realism.peak_counts == tuple(recorded["peak_counts"])
+
+
+def test_calibrate_ood_refuses_sets_too_small_and_leaves_the_model_as_it_was(model_dir, tmp_path, capsys):
+    """A trial's 8 held-out patterns gave a threshold silently written into the model (its 98.5th percentile cannot
+    lie among 8), and 8 training patterns "Singular matrix"; each is now one line naming the set and the cure."""
+    import shutil
+
+    from gisaxs_live.cli import main
+
+    model = tmp_path / "model"
+    shutil.copytree(model_dir, model)
+    before = {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()}
+    small, skewed = tmp_path / "small.h5", tmp_path / "skewed.h5"
+    assert main(["simulate", "--protocol", "random", "--per-class", "2", "--seed", "5", "--test-fraction", "0.5",
+                 "--out", str(small)]) == 0
+    assert main(["simulate", "--protocol", "random", "--per-class", "10", "--seed", "5", "--test-fraction", "0.9",
+                 "--out", str(skewed)]) == 0
+    capsys.readouterr()
+    for dataset, said in ((small, "8 held-out patterns are too few for --quantile 0.985 (at least 66)"),
+                          (skewed, "its 8 training patterns are too few to fit the class statistics")):
+        assert main(["calibrate-ood", "--model", str(model), "--outliers-per-kind", "0", str(dataset)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"gisaxs-live calibrate-ood: error: {dataset}: {said}") and err.count("\n") == 1
+    assert {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()} == before

@@ -26,6 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import math
+
+    import numpy as np
+
     from ..classify.predictor import Predictor
     from ..simulator.dataset import read_dataset
     from ..training.ood_calibration import calibrate, outlier_options
@@ -35,13 +39,23 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--quantile {args.quantile:g}: must lie in [0.5, 1)")
     from ..training.provenance import record_calibration
 
-    predictor = Predictor(args.model, with_ood=False)  # the statistics are what this makes
     data = read_dataset(args.dataset)
+    held_out = int(data.test.sum())
+    needed = math.ceil(args.quantile / (1.0 - args.quantile))  # the quantile must lie among the held-out scores
+    if held_out < needed:
+        raise ValueError(f"{args.dataset}: {held_out} held-out patterns are too few for --quantile {args.quantile:g} "
+                         f"(at least {needed}); simulate a larger set (simulate --protocol random --per-class N)")
+    predictor = Predictor(args.model, with_ood=False)  # the statistics are what this makes
     from rich.console import Console
 
     with Console(stderr=True).status("fitting") as status:
-        model, record = calibrate(predictor, data, args.seed, args.quantile, **outlier_options(args.outliers_per_kind),
-                                  on_step=lambda what: status.update(f"fitting: {what}"))
+        try:
+            model, record = calibrate(predictor, data, args.seed, args.quantile,
+                                      **outlier_options(args.outliers_per_kind),
+                                      on_step=lambda what: status.update(f"fitting: {what}"))
+        except np.linalg.LinAlgError:
+            raise ValueError(f"{args.dataset}: its {int((~data.test).sum())} training patterns are too few to fit the "
+                             "class statistics (their covariance is singular); simulate a larger set") from None
     path = model.save(args.model)
     record_calibration(args.model, "ood", record, data)
     print(f"{path}: threshold {model.threshold:.2f} (the {100 * args.quantile:g}th percentile of "
