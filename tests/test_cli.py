@@ -96,8 +96,10 @@ def test_a_config_without_geometry_stops_with_one_line(frames, tmp_path, command
     (["train", "--per-class", "0"], "--per-class 0: must be at least 1"),  # 0 simulated the default 20,000
     (["train", "--per-class", "-3"], "--per-class -3: must be at least 1"),  # "negative dimensions are not allowed"
     (["train-size", "--model", "gisaxs_live/models/default", "--dataset", "x.h5", "--epochs", "0"],
-     "--epochs 0: must be at least 1")])
-def test_training_counts_below_one_are_refused_before_any_work(argv, said, tmp_path, capsys):
+     "--epochs 0: must be at least 1"),
+    (["simulate", "--shards", "README.md"],  # a traceback (FileExistsError) after the Dask cluster had started
+     "--shards README.md: a file, not a directory for the shards and their manifest")])
+def test_training_options_that_cannot_work_are_refused_before_any_work(argv, said, tmp_path, capsys):
     from gisaxs_live.cli import main
 
     out = ["--out", str(tmp_path / "m")] if argv[0] == "train" else []

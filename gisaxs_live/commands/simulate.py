@@ -77,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
     for target, option in ((args.out, "--out"), (args.preview, "--preview")):
         if target is not None:
             output_file(target, option)
+    if args.shards is not None and args.shards.exists() and not args.shards.is_dir():
+        raise ValueError(f"--shards {args.shards}: a file, not a directory for the shards and their manifest")
     config = load_config(args.config)
     randomisation = Randomisation() if args.randomise else None
     if args.protocol == "paper":
