@@ -244,3 +244,19 @@ def test_train_keeps_the_libraries_start_up_chatter_off_the_terminal(tmp_path):
                "--no-size", "--out", str(tmp_path / "tuned"), timeout=300)
     assert done.returncode == 0, done.stderr
     assert not CHATTER.search(done.stderr), done.stderr
+
+
+def test_train_refuses_a_set_simulated_for_another_experiment_than_its_config(tmp_path, capsys):
+    """``train --config DESY --dataset SET`` with a set simulated for the default experiment trained a 0.15-nm model
+    without a word, which only showed later as "trained for another experiment" on every frame."""
+    from gisaxs_live.cli import main
+
+    dataset = tmp_path / "default.h5"
+    assert main(["simulate", "--protocol", "random", "--per-class", "2", "--seed", "1", "--out", str(dataset)]) == 0
+    capsys.readouterr()
+    config = Path(__file__).resolve().parents[1] / "config" / "real" / "desy_insitu_2024.yaml"
+    assert main(["train", "--config", str(config), "--dataset", str(dataset), "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"gisaxs-live train: error: {dataset}: simulated for wavelength 0.15 nm, incidence 0.2° and "
+                          f"another q-grid; {config} gives 0.1033 nm, 0.4°") and err.count("\n") == 1
+    assert not (tmp_path / "m").exists()

@@ -6,10 +6,12 @@ experiment instead (fewer patterns and epochs)."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from ..classify.model import ARCHITECTURES
 from ..training.flag_defaults import PER_KIND, PER_KIND_FINE_TUNE
@@ -91,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
     settings = replace(base, seed=args.seed, epochs=args.epochs or base.epochs,
                        architecture=args.architecture or base.architecture)
     randomisation = Randomisation() if args.randomise else None
+    if args.dataset is not None and args.config is not None:  # before anything is made
+        given = PatternSet(args.dataset)
+        _check_set_matches_config(args.dataset, experiment_of(given.attrs), given.grid, args.config, config, grid)
     started = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
     dataset_path = args.dataset or args.out / "training_set.h5"
@@ -157,6 +162,21 @@ def run(args: argparse.Namespace) -> int:
                   f"{clean['top1']:.1f} % (clean); top-2 {noisy['top2']:.1f} % (noisy); "
                   f"{len(reports)} epochs, {trained - started:.0f} s")
     return 0
+
+
+def _check_set_matches_config(path: Path, experiment: Any, set_grid: Any, config_path: Path, config: Any,
+                              config_grid: Any) -> None:
+    """A ValueError when the set at ``path`` was simulated for another experiment or q-grid than ``config`` gives: the
+    model would be trained for the set's, not the one asked for with --config."""
+    asked = config.experiment
+    if (math.isclose(experiment.wavelength_nm, asked.wavelength_nm, rel_tol=1e-6)
+            and math.isclose(experiment.incidence_angle_deg, asked.incidence_angle_deg, rel_tol=1e-6)
+            and set_grid == config_grid):
+        return
+    raise ValueError(f"{path}: simulated for wavelength {experiment.wavelength_nm:g} nm, incidence "
+                     f"{experiment.incidence_angle_deg:g}°{'' if set_grid == config_grid else ' and another q-grid'}; "
+                     f"{config_path} gives {asked.wavelength_nm:g} nm, {asked.incidence_angle_deg:g}°: the model would be "
+                     f"for the set's experiment. Give a set simulated with --config {config_path}, or leave out --dataset")
 
 
 @contextmanager
