@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor
@@ -137,6 +138,15 @@ _WORKER: dict = {}
 
 
 def _init_worker(config: Config, grid: QGrid, optics: Optics) -> None:
+    """A simulation worker process: ``_set_up``, and it ends with its parent and leaves Ctrl-C to it (the parent shuts
+    the pool down; each worker printed a KeyboardInterrupt traceback)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+    _set_up(config, grid, optics)
+
+
+def _set_up(config: Config, grid: QGrid, optics: Optics) -> None:
+    """This process simulates for ``config``: one BLAS thread, freed memory kept, the experiment's grid and optics."""
     from threadpoolctl import threadpool_limits
 
     # each worker has a core of its own, and the idle threads of a multi-threaded OpenBLAS spin: on 2 cores they
@@ -144,6 +154,18 @@ def _init_worker(config: Config, grid: QGrid, optics: Optics) -> None:
     threadpool_limits(limits=1, user_api="blas")
     keep_freed_memory()
     _WORKER.update(config=config, grid=grid, optics=optics)
+
+
+def _die_with_parent() -> None:
+    """Have the kernel end this worker when its parent dies (Linux ``PR_SET_PDEATHSIG``): a SIGTERM or kill -9 of
+    ``simulate`` or ``train`` left its workers waiting forever, orphans of 100 MB each."""
+    import ctypes
+
+    try:
+        set_death_signal = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        return
+    set_death_signal(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
 
 
 def _simulate(spec: PatternSpec) -> np.ndarray:
@@ -179,18 +201,37 @@ def simulate_specs(specs: Sequence[PatternSpec], config: Config, workers: int | 
     optics = Optics.from_experiment(config.experiment)
     workers = workers or os.cpu_count() or 1
     if workers == 1:
-        _init_worker(config, grid, optics)
+        _set_up(config, grid, optics)
         yield from map(_simulate, specs)
         return
-    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(config, grid, optics)) as pool:
+    pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(config, grid, optics))
+    try:
         yield from pool.map(_simulate, specs, chunksize=8)
+    finally:  # interrupted: the patterns not started are dropped, not computed first
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def write_dataset(path: str | Path, specs: Sequence[PatternSpec], config: Config, *, seed: int, protocol: str,
                   workers: int | None = None, progress: Callable[[int], None] | None = None,
                   randomisation: Randomisation | None = None) -> None:
     """Simulate ``specs`` and write them, with their labels, split and parameters (and variations, recorded
-    with the ``randomisation`` they were drawn from), to ``path`` (HDF5)."""
+    with the ``randomisation`` they were drawn from), to ``path`` (HDF5). The set is written beside it under a
+    hidden name and renamed into place once complete: an interrupted run leaves no set whose unwritten patterns
+    read as blank ones (other commands took such a set for a whole one)."""
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        _write(partial, specs, config, seed=seed, protocol=protocol, workers=workers, progress=progress,
+               randomisation=randomisation)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def _write(path: Path, specs: Sequence[PatternSpec], config: Config, *, seed: int, protocol: str,
+           workers: int | None, progress: Callable[[int], None] | None, randomisation: Randomisation | None) -> None:
+    """``write_dataset`` into ``path`` itself."""
     grid = QGrid.for_experiment(config.experiment, config.grid)
     optics = Optics.from_experiment(config.experiment)
     n = len(specs)
