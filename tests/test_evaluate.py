@@ -29,6 +29,10 @@ def test_evaluate_writes_the_paper_table_figures(small_set, tmp_path, capsys, op
     assert main(["evaluate", *options, "--json", str(out_json), "--png", str(out_png), str(small_set)]) == 0
     result = json.loads(out_json.read_text())
     assert result["n_test"] == 3 * len(CLASS_NAMES)
+    made = result["evaluated"]  # how: a clean and a noisy JSON of one set were alike
+    assert made["dataset"] == str(small_set) and made["noise"] == ("--noise" in options)
+    assert made["seed"] == (1 if "--noise" in options else None)
+    assert made["peak_counts"] == ([1000.0, 10000.0] if "--peak-counts" in options else None)
     assert set(result["per_class"]) == set(CLASS_NAMES)
     assert 0 <= result["top1"] <= result["top2"] <= 100
     columns = list(zip(*result["confusion"]))

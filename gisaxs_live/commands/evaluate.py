@@ -84,8 +84,11 @@ def run(args: argparse.Namespace) -> int:
                              data.attrs)
         result["size"] = size_metrics(mean, sigma, truth, data.labels[test], data.class_names)
         console.print(size_table(result["size"], f"size net on {args.dataset} ({_condition(args)})"))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=1))
+    if args.json:  # with how the figures were made: a clean and a noisy run of one set are otherwise alike
+        made = {"dataset": str(args.dataset), "model": str(predictor.info.path), "condition": _condition(args),
+                "noise": bool(args.noise), "seed": args.seed if args.noise else None,
+                "peak_counts": list(args.peak_counts) if args.peak_counts else None}
+        args.json.write_text(json.dumps({"evaluated": made, **result}, indent=1))
     if args.png:
         write_heatmap(args.png, result, data.class_names)
     return 0
