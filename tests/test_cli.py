@@ -260,3 +260,23 @@ def test_train_refuses_a_set_simulated_for_another_experiment_than_its_config(tm
     assert err.startswith(f"gisaxs-live train: error: {dataset}: simulated for wavelength 0.15 nm, incidence 0.2° and "
                           f"another q-grid; {config} gives 0.1033 nm, 0.4°") and err.count("\n") == 1
     assert not (tmp_path / "m").exists()
+
+
+@needs_model
+def test_a_model_whose_training_did_not_finish_is_refused(tmp_path, capsys):
+    """A ``train`` interrupted after model.json was written (before its flag and answer calibration) loaded as a
+    whole model: ``classify`` said ``ok`` without an ood_score. Until its last calibration a model directory holds
+    ``.training`` (the training's PID), and every other process refuses it."""
+    import shutil
+
+    from gisaxs_live.classify.modeldir import TRAINING, bundled_model_dir
+    from gisaxs_live.cli import main
+
+    model = tmp_path / "model"
+    shutil.copytree(bundled_model_dir(), model)
+    (model / TRAINING).write_text("4194304\n")  # no such process: interrupted
+    assert main(["model-info", "--model", str(model)]) == 2
+    assert capsys.readouterr().err == (f"gisaxs-live model-info: error: {model}: its training has not finished "
+                                       "(process 4194304 is training it, or was interrupted); train it again\n")
+    (model / TRAINING).unlink()
+    assert main(["model-info", "--model", str(model)]) == 0

@@ -74,6 +74,7 @@ def test_fine_tuning_on_a_tiny_set_keeps_the_classes_and_writes_a_loadable_model
     status = main(["train", "--from", str(bundled_model_dir()), "--per-class", "5", "--epochs", "1",
                    "--outliers-per-kind", "2", "--workers", "1", "--out", str(out)])
     assert status == 0
+    assert not (out / ".training").exists()  # finished: other processes may load it
     meta = json.loads((out / "model.json").read_text())
     assert meta["class_names"] == list(ModelInfo.read(None).class_names)
     assert meta["ood"]["n_held_out"] == 8

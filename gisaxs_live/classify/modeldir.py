@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -15,6 +16,8 @@ from .families import DEFAULT_FAMILIES, Families, partition
 
 WEIGHTS = "model.weights.h5"
 META = "model.json"
+#: a model directory being trained holds this file (the training's PID) until its last calibration is written
+TRAINING = ".training"
 
 
 def bundled_model_dir() -> Path:
@@ -32,6 +35,7 @@ class ModelInfo:
     @classmethod
     def read(cls, model_dir: str | Path | None) -> "ModelInfo":
         path = Path(model_dir) if model_dir is not None else bundled_model_dir()
+        _check_finished(path)
         try:
             meta = json.loads((path / META).read_text(encoding="utf-8"))
         except OSError as exc:
@@ -102,3 +106,15 @@ class ModelInfo:
             return None
         return (f"model {self.path} was trained for another experiment ({'; '.join(problems)}); "
                 f"train one for this setup with `gisaxs-live train --config ...`")
+
+
+def _check_finished(path: Path) -> None:
+    """A ValueError for a model directory whose ``train`` has not finished (another process trains it, or it was
+    interrupted: its flag or answer calibration would be missing, and it would load as a whole model)."""
+    try:
+        pid = (path / TRAINING).read_text().strip()
+    except OSError:
+        return
+    if pid != str(os.getpid()):
+        raise ValueError(f"{path}: its training has not finished (process {pid} is training it, or was interrupted); "
+                         "train it again")

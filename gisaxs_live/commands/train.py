@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
                                TimeRemainingColumn)
 
     from .. import __version__
-    from ..classify.modeldir import META, WEIGHTS, ModelInfo
+    from ..classify.modeldir import META, TRAINING, WEIGHTS, ModelInfo
     from ..config import load_config
     from ..simulator import SIMULATOR_VERSION
     from ..simulator.dataset import Randomisation, experiment_of, random_specs, write_dataset
@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         _check_set_matches_config(args.dataset, experiment_of(given.attrs), given.grid, args.config, config, grid)
     started = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / TRAINING).write_text(f"{os.getpid()}\n")  # until the last calibration: no one else loads it
     dataset_path = args.dataset or args.out / "training_set.h5"
     if args.dataset is None:
         per_class = args.per_class or (PER_CLASS if args.from_model is None else PER_CLASS_FINE_TUNE)
@@ -158,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
     _calibrate(args.out, data, args.seed, realism, console, outliers)
     if args.size:
         _train_size(args, settings, data, val_images, realism, console)
+    (args.out / TRAINING).unlink()
     console.print(f"model written to {args.out}: held-out top-1 {noisy['top1']:.1f} % (noisy), "
                   f"{clean['top1']:.1f} % (clean); top-2 {noisy['top2']:.1f} % (noisy); "
                   f"{len(reports)} epochs, {trained - started:.0f} s")
