@@ -132,12 +132,17 @@ def test_calibrate_commands_record_what_they_fitted_and_the_set_in_the_model(tmp
     assert record["level"] == 0.9 and record["n_held_out"] == 40 and record["dataset"]["seed"] == 3
     assert record["held_out"]["coverage"] >= 0.9 and 0.0 < record["threshold"] <= 1.0 + 1e-9
     assert ModelInfo.read(model).answer_cut == record["threshold"]
-    assert main(["calibrate-ood", str(data), "--model", str(model), "--outliers-per-kind", "2"]) == 0
+    # 40 held-out patterns are too few for the default 98.5th percentile (at least 66), enough for the 95th (19)
+    assert main(["calibrate-ood", str(data), "--model", str(model), "--outliers-per-kind", "2"]) == 2
+    assert "40 held-out patterns are too few for --quantile 0.985 (at least 66)" in capsys.readouterr().err
+    assert main(["calibrate-ood", str(data), "--model", str(model), "--outliers-per-kind", "2", "--quantile",
+                 "0.95"]) == 0
     meta = json.loads((model / "model.json").read_text())
     assert meta["ood"]["dataset"]["n"] == 80 and meta["answer"] == record  # the other calibration is kept
     assert meta["ood"]["foreign_per_kind"] == 2 and "outlier exposure" in meta["ood"]["method"]
     capsys.readouterr()
-    assert main(["calibrate-ood", str(data), "--model", str(model), "--outliers-per-kind", "0"]) == 0
+    assert main(["calibrate-ood", str(data), "--model", str(model), "--outliers-per-kind", "0", "--quantile",
+                 "0.95"]) == 0
     meta = json.loads((model / "model.json").read_text())
     assert meta["ood"]["foreign_kinds"] == [] and "outlier exposure" not in meta["ood"]["method"]
     assert main(["calibrate-ood", str(data), "--model", str(model), "--outliers-per-kind", "-1"]) == 2

@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--quantile {args.quantile:g}: must lie in [0.5, 1)")
     from ..training.provenance import record_calibration
 
+    options = outlier_options(args.outliers_per_kind)  # a bad count stops before the set is read
     data = read_dataset(args.dataset)
     held_out = int(data.test.sum())
     needed = math.ceil(args.quantile / (1.0 - args.quantile))  # the quantile must lie among the held-out scores
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     with Console(stderr=True).status("fitting") as status:
         try:
             model, record = calibrate(predictor, data, args.seed, args.quantile,
-                                      **outlier_options(args.outliers_per_kind),
+                                      **options,
                                       on_step=lambda what: status.update(f"fitting: {what}"))
         except np.linalg.LinAlgError:
             raise ValueError(f"{args.dataset}: its {int((~data.test).sum())} training patterns are too few to fit the "
