@@ -1,7 +1,8 @@
 """One module per ``gisaxs-live`` subcommand: ``register(subparsers)`` adds its parser, whose ``func``
 default runs it and returns the exit status. Heavy imports stay inside ``run`` so ``--help`` is instant.
-``output_file`` checks an output path before a command's work."""
+``output_file``, ``at_least`` and ``enough_held_out`` check a command's options and inputs before its work."""
 
+import math
 from pathlib import Path
 
 
@@ -13,3 +14,21 @@ def output_file(path: Path, option: str) -> Path:
     if not path.parent.is_dir():
         raise ValueError(f"{option} {path}: its directory {path.parent} does not exist")
     return path
+
+
+def at_least(*options: tuple[str, float | None, float]) -> None:
+    """A ValueError for the first (option, value, least) whose value is given (not None) and below its least."""
+    for option, value, least in options:
+        if value is not None and value < least:
+            raise ValueError(f"{option} {value:g}: must be at least {least}" if isinstance(value, float)
+                             else f"{option} {value}: must be at least {least}")
+
+
+def enough_held_out(dataset: Path, held_out: int, fraction: float, option: str) -> None:
+    """A ValueError when ``held_out`` patterns of ``dataset`` are too few for a calibration at ``fraction`` (given
+    by ``option``): (n + 1) × fraction ≤ n needs n ≥ ⌈fraction / (1 − fraction)⌉, else the quantile lies beyond
+    every held-out pattern (an answer naming every family, a threshold above every score)."""
+    needed = math.ceil(fraction / (1.0 - fraction))
+    if held_out < needed:
+        raise ValueError(f"{dataset}: {held_out} held-out patterns are too few for {option} {fraction:g} (at least "
+                         f"{needed}); simulate a larger set (simulate --protocol random --per-class N)")

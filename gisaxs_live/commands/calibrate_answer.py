@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from . import enough_held_out
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("calibrate-answer", help="calibrate the answer sets of a model on a simulated set",
@@ -21,8 +23,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import math
-
     from ..classify.answer import LEVEL
     from ..classify.predictor import Predictor
     from ..simulator.dataset import read_dataset
@@ -33,11 +33,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0.5 <= level < 1.0:
         raise ValueError(f"--level {level:g}: must lie in [0.5, 1)")
     data = read_dataset(args.dataset)
-    needed = math.ceil(level / (1.0 - level))  # (n + 1) × level ≤ n: else every answer would name every family
-    if data.test.sum() < needed:
-        raise ValueError(f"{args.dataset}: {int(data.test.sum())} held-out patterns are too few for --level "
-                         f"{level:g} (at least {needed}); simulate a larger set (simulate --protocol random "
-                         "--per-class N)")
+    enough_held_out(args.dataset, int(data.test.sum()), level, "--level")
     record = calibrate(Predictor(args.model, with_ood=False), data, args.seed, level)
     record_calibration(args.model, "answer", record, data)
     held = record["held_out"]

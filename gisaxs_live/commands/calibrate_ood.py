@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 
 from ..training.flag_defaults import PER_KIND, QUANTILE
+from . import enough_held_out
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,8 +27,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import math
-
     import numpy as np
 
     from ..classify.predictor import Predictor
@@ -41,18 +40,13 @@ def run(args: argparse.Namespace) -> int:
 
     options = outlier_options(args.outliers_per_kind)  # a bad count stops before the set is read
     data = read_dataset(args.dataset)
-    held_out = int(data.test.sum())
-    needed = math.ceil(args.quantile / (1.0 - args.quantile))  # the quantile must lie among the held-out scores
-    if held_out < needed:
-        raise ValueError(f"{args.dataset}: {held_out} held-out patterns are too few for --quantile {args.quantile:g} "
-                         f"(at least {needed}); simulate a larger set (simulate --protocol random --per-class N)")
+    enough_held_out(args.dataset, int(data.test.sum()), args.quantile, "--quantile")
     predictor = Predictor(args.model, with_ood=False)  # the statistics are what this makes
     from rich.console import Console
 
     with Console(stderr=True).status("fitting") as status:
         try:
-            model, record = calibrate(predictor, data, args.seed, args.quantile,
-                                      **options,
+            model, record = calibrate(predictor, data, args.seed, args.quantile, **options,
                                       on_step=lambda what: status.update(f"fitting: {what}"))
         except np.linalg.LinAlgError:
             raise ValueError(f"{args.dataset}: its {int((~data.test).sum())} training patterns are too few to fit the "

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from . import at_least
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from ..publisher.replay import ENCODING_CHOICES, PROTOCOLS
@@ -56,9 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if args.protocol == "simple" and args.series is not None:
         raise ValueError("--series is for SIMPLON v1 and Stream V2: the simple protocol has no series")
     args.series = 1 if args.series is None else args.series
-    for option, value, least in (("--rate", args.rate, 0), ("--repeat", args.repeat, 1), ("--series", args.series, 0)):
-        if value < least:
-            raise ValueError(f"{option} {value:g}: must be at least {least}")
+    at_least(("--rate", args.rate, 0), ("--repeat", args.repeat, 1), ("--series", args.series, 0))
     if args.protocol == "stream2" and args.encoding is not None:
         raise ValueError("--encoding is for SIMPLON v1; Stream V2 takes --compression bslz4|lz4|none")
     if args.protocol != "stream2" and args.compression is not None:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from . import at_least
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("reprocess", help="classify an archive on a Dask cluster into CSV rows, resumably",
@@ -44,9 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from ..sinks.text import plural
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
-    for option, value in (("--workers", args.workers), ("--files-per-task", args.files_per_task)):
-        if value is not None and value < 1:
-            raise ValueError(f"{option} {value}: must be at least 1")
+    at_least(("--workers", args.workers, 1), ("--files-per-task", args.files_per_task, 1))
     config = load_config(args.config, detector=True)
     info = ModelInfo.read(args.model)
     if info.mismatch(config.experiment):

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..classify.model import ARCHITECTURES
 from ..training.flag_defaults import PER_KIND, PER_KIND_FINE_TUNE
+from . import at_least
 
 #: Patterns per class to simulate: a full training, and a fine-tuning (``--from``).
 PER_CLASS = 2500
@@ -77,9 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
     console = Console(stderr=True)
     # a bad count stops here, not after the training (0 used to mean "the default", -1 a traceback)
-    for option, value in (("--epochs", args.epochs), ("--per-class", args.per_class)):
-        if value is not None and value < 1:
-            raise ValueError(f"{option} {value}: must be at least 1")
+    at_least(("--epochs", args.epochs, 1), ("--per-class", args.per_class, 1))
     outliers = outlier_options(args.outliers_per_kind, PER_KIND if args.from_model is None else PER_KIND_FINE_TUNE)
     config = load_config(args.config)
     grid = QGrid.for_experiment(config.experiment, config.grid)

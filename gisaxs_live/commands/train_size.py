@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from . import at_least
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train-size", help="train the size net of a model directory on a simulated set",
@@ -35,8 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from .train import epoch_progress, print_size_figures
 
     console = Console(stderr=True)
-    if args.epochs is not None and args.epochs < 1:
-        raise ValueError(f"--epochs {args.epochs}: must be at least 1")
+    at_least(("--epochs", args.epochs, 1))
     info = ModelInfo.read(args.model)
     data = PatternSet(args.dataset)
     if data.grid != info.grid:
