@@ -277,10 +277,9 @@ class Events:
     def __post_init__(self) -> None:
         """A command given by a relative path (``./hooks/mark.sh``) is relative to the YAML file's directory, as the
         config's other paths are; a bare name (``mark-scan``) is looked up on PATH."""
-        base = _CONFIG_DIR.get()
         command = self.on_event[0] if self.on_event else ""
-        if base is not None and "/" in command and not Path(command).expanduser().is_absolute():
-            object.__setattr__(self, "on_event", (str(base / command), *self.on_event[1:]))
+        if "/" in command and not Path(command).expanduser().is_absolute():
+            object.__setattr__(self, "on_event", (str(_in_config_dir(Path(command))), *self.on_event[1:]))
 
     def _check(self, where: str) -> None:
         _in_range(where, "hold_frames", self.hold_frames, 1, 100_000)
@@ -423,15 +422,20 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
     if hint is Path:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected a path, got {value!r}")
-        path = Path(value).expanduser()
-        base = _CONFIG_DIR.get()
-        return base / path if base is not None and not path.is_absolute() else path
+        return _in_config_dir(Path(value))
     raise TypeError(f"config field {where} has an unsupported type hint {hint!r}")
 
 
 #: the directory of the YAML file being read: relative paths in it are relative to it, not to the working directory
 #: (a service's is /)
 _CONFIG_DIR: contextvars.ContextVar[Path | None] = contextvars.ContextVar("config_dir", default=None)
+
+
+def _in_config_dir(path: Path) -> Path:
+    """``path`` (``~`` expanded) where the YAML file being read means it: relative ones in its directory."""
+    path = path.expanduser()
+    base = _CONFIG_DIR.get()
+    return base / path if base is not None and not path.is_absolute() else path
 
 
 def build_section(cls: type, mapping: Any, where: str) -> Any:
