@@ -6,9 +6,10 @@ for the files it matches, as in ``reprocess``; the rows follow the order of the 
 The config must give the detector geometry (geometry.distance_mm and direct_beam_px, or poni_file);
 without --config the bundled default is used: the geometry of the demo's synthetic Pilatus 1M.
 
-Each error row's cause is also printed to standard error. Exit status: 0 when no row is an error (ok, unknown or no_signal), 1 when some or all are errors or the
-rows could not all be written (a full disk; a reader of standard output that went away, e.g. ``| head``, ends it
-quietly), 2 for a usage or configuration error (nothing classified)."""
+Each error row's cause is also printed to standard error. Exit status: 0 when no row is an error (ok, unknown or
+no_signal), 1 when some or all are errors or the rows could not all be written (a full disk; a reader of standard
+output that went away, e.g. ``| head``, ends it quietly), 2 for a usage or configuration error (nothing
+classified)."""
 
 from __future__ import annotations
 

@@ -28,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "header + raw pixels (default simplon)")
     p.add_argument("--encoding", choices=ENCODING_CHOICES, default=None, metavar="ENC",
                    help="SIMPLON data encoding: <, lz4<, bs8-lz4<, bs16-lz4<, bs32-lz4<, or none/lz4/bslz4 "
-                        "(bslz4 picks bs16/bs32 from the pixel type); default bslz4, and none (raw pixels) for --protocol simple")
+                        "(bslz4 picks bs16/bs32 from the pixel type); default bslz4, and none (raw pixels) for "
+                        "--protocol simple")
     p.add_argument("--compression", choices=COMPRESSIONS, default=None,
                    help="Stream V2 compression of the image arrays (CBOR tag 56500): bslz4, lz4 (HDF5 framing) or "
                         "none (default bslz4)")

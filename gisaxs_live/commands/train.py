@@ -174,10 +174,11 @@ def _check_set_matches_config(path: Path, experiment: Any, set_grid: Any, config
             and math.isclose(experiment.incidence_angle_deg, asked.incidence_angle_deg, rel_tol=1e-6)
             and set_grid == config_grid):
         return
+    grid_too = "" if set_grid == config_grid else " and another q-grid"
     raise ValueError(f"{path}: simulated for wavelength {experiment.wavelength_nm:g} nm, incidence "
-                     f"{experiment.incidence_angle_deg:g}°{'' if set_grid == config_grid else ' and another q-grid'}; "
-                     f"{config_path} gives {asked.wavelength_nm:g} nm, {asked.incidence_angle_deg:g}°: the model would be "
-                     f"for the set's experiment. Give a set simulated with --config {config_path}, or leave out --dataset")
+                     f"{experiment.incidence_angle_deg:g}°{grid_too}; {config_path} gives {asked.wavelength_nm:g} nm, "
+                     f"{asked.incidence_angle_deg:g}°: the model would be for the set's experiment. Give a set "
+                     f"simulated with --config {config_path}, or leave out --dataset")
 
 
 @contextmanager

@@ -50,11 +50,12 @@ class FrameFit:
 
         def value(k: str) -> str:
             end = fit.at_limits.get(k)
-            return f"{k} {fit.params[k]:.4g} (at its {end} limit)" if end else f"{k} {fit.params[k]:.4g} ± {fit.errors[k]:.2g}"
+            return f"{k} {fit.params[k]:.4g} " + (f"(at its {end} limit)" if end else f"± {fit.errors[k]:.2g}")
 
+        start = "size net" if self.from_size_net else "grid"
         return (("" if fit.converged else f"NOT CONVERGED ({fit.message}): ") + f"{self.shape_class}  "
                 + "  ".join(value(k) for k in self.names)
-                + f"  χ²_red {fit.chi2_red:.2f}  {fit.seconds:.2f} s  start: {'size net' if self.from_size_net else 'grid'}")
+                + f"  χ²_red {fit.chi2_red:.2f}  {fit.seconds:.2f} s  start: {start}")
 
     def row(self, source: str, frame: int) -> dict[str, str]:
         """source, frame, class, the parameters, their 1σ (``_err``), chi2_red, converged (0/1), seconds, and

@@ -37,7 +37,8 @@ def classifier_for(config: Config, model_dir: str | None) -> Classifier:
             threads = worker_threads()
             for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
                 os.environ.setdefault(name, str(threads))
-            _CLASSIFIERS[key] = Classifier(config, model_dir, threads=threads, warn_mismatch=False)  # the client warns once
+            # the client has warned once that the model was trained for another experiment
+            _CLASSIFIERS[key] = Classifier(config, model_dir, threads=threads, warn_mismatch=False)
         return _CLASSIFIERS[key]
 
 

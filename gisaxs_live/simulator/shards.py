@@ -63,7 +63,8 @@ def read_manifest(path: str | Path) -> tuple[dict, list[Shard]]:
     try:
         record = json.loads(manifest.read_text())
     except FileNotFoundError:
-        raise ValueError(f"{path}: no {MANIFEST} in it: not a set of shards (simulate --shards DIR writes one)") from None
+        raise ValueError(f"{path}: no {MANIFEST} in it: not a set of shards (simulate --shards DIR writes "
+                         "one)") from None
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path}: no readable shard manifest ({exc})") from None
     if not isinstance(record, dict) or record.get("format") != MANIFEST_FORMAT:

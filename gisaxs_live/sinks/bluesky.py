@@ -142,7 +142,6 @@ class BlueskySink:
             self._socket.send(self._pending[0])
             self._pending.popleft()
 
-
     def _watch_connection(self) -> None:
         """Log each loss and return of the connection to the proxy (once each), from the socket monitor."""
         from zmq.utils.monitor import recv_monitor_message
@@ -152,7 +151,7 @@ class BlueskySink:
             if event == zmq.EVENT_DISCONNECTED and self._connected:
                 log.warning("bluesky: the proxy at %s went away: documents sent until it is back may be lost "
                             "(the CSV log has every row)", self.address)
-            elif event == zmq.EVENT_CONNECTED and self._connected is False and self._seen_once:
+            elif event == zmq.EVENT_CONNECTED and not self._connected and self._seen_once:
                 log.info("bluesky: the proxy at %s is back", self.address)
             self._seen_once |= event == zmq.EVENT_CONNECTED
             self._connected = event == zmq.EVENT_CONNECTED

@@ -40,9 +40,9 @@ def expected_images(config: Mapping[str, Any]) -> int | None:
 @dataclass
 class SeriesProgress:
     """One series as received: whether its ``header`` came, the ``expected`` images (None: unknown), image
-    messages ``seen`` (decodable or not, repeats and ``beyond`` included), frame ids ``skipped`` when they came (gaps), the
-    ``next_frame`` id (None: unknown) and the distinct ids received (``runs``: sorted ``[first, end)`` runs, one
-    per stretch without a gap, so that a long series in order costs one)."""
+    messages ``seen`` (decodable or not, repeats and ``beyond`` included), frame ids ``skipped`` when they came
+    (gaps), the ``next_frame`` id (None: unknown) and the distinct ids received (``runs``: sorted ``[first, end)``
+    runs, one per stretch without a gap, so that a long series in order costs one)."""
 
     series: int
     header: bool = False

@@ -1,8 +1,9 @@
 """Stream V2 messages built the way a DECTRIS detector sends them (the replay side of ``stream2``), with
 ``cbor2``'s encoder and the real compressors (``compression``): one CBOR map per message, key ``type`` first,
 the fields of ``stream_v2/README.md``, behind the self-describe tag 55799 (bytes d9 d9 f7) as in DECTRIS's own
-test data (``stream_v2/test_data/`` of dectris/documentation). Arrays are tag 40 ``[[rows, columns], typed array]`` with the
-little-endian RFC 8746 tag of the pixel type; compressed ones hold a tag 56500 in place of the byte string.
+test data (``stream_v2/test_data/`` of dectris/documentation). Arrays are tag 40 ``[[rows, columns], typed
+array]`` with the little-endian RFC 8746 tag of the pixel type; compressed ones hold a tag 56500 in place of the
+byte string.
 """
 
 from __future__ import annotations

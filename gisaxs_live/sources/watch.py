@@ -17,9 +17,9 @@ back what has no row yet. Each event is logged once per occurrence.
 
 The watched directory can go away while the daemon runs: deleted, unmounted (a network share), moved
 away and replaced by a new one of the same name (a new run's directory), or a symbolic link repointed
-(``current -> run42``). inotify follows the old
-directory, and watchdog reports neither a move nor a replacement, so every ``poll_interval_s`` the watcher
-also checks that its path still names the directory it watches (device and inode). Gone or replaced, the
+(``current -> run42``). inotify follows the old directory, and watchdog reports neither a move nor a
+replacement, so every ``poll_interval_s`` the watcher also checks that its path still names the directory it
+watches (device and inode). Gone or replaced, the
 directory is an outage, logged once: the observer stops, the path is looked at every ``poll_interval_s``,
 and once a directory is there again it is watched and rescanned against the log.
 
@@ -42,8 +42,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from stat import S_ISDIR
 
-from watchdog.events import (DirDeletedEvent, DirMovedEvent, EventsLostEvent, FileClosedEvent, FileCreatedEvent, FileModifiedEvent,
-                             FileMovedEvent, FileSystemEvent, FileSystemEventHandler)
+from watchdog.events import (DirDeletedEvent, DirMovedEvent, EventsLostEvent, FileClosedEvent, FileCreatedEvent,
+                             FileModifiedEvent, FileMovedEvent, FileSystemEvent, FileSystemEventHandler)
 from watchdog.observers.inotify import InotifyObserver
 from watchdog.observers.polling import PollingObserver
 
