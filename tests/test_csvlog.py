@@ -224,6 +224,21 @@ def test_follower_reads_complete_rows_across_rotation(tmp_path):
     assert follower.skipped == 0
 
 
+def test_follower_reads_a_log_truncated_and_refilled_past_its_point_between_two_polls(tmp_path):
+    path = tmp_path / "log.csv"
+    log = CsvLog(path)
+    follower = LogFollower(path)
+    log.write([ok("a.cbf", time_utc="2026-01-02T03:04:05.000001Z")])
+    assert [r.source for r in follower.poll()] == ["a.cbf"]
+    os.truncate(path, 0)  # copytruncate, then more rows than were read before the next poll
+    log.write([ok(f"n{i}.cbf", time_utc=f"2026-01-02T03:05:0{i}.000000Z") for i in range(3)])
+    assert os.path.getsize(path) > 2 * len(lines(path)[0])
+    assert [r.source for r in follower.poll()] == ["n0.cbf", "n1.cbf", "n2.cbf"]
+    assert follower.skipped == 0
+    log.write([ok("n3.cbf")])
+    assert [r.source for r in follower.poll()] == ["n3.cbf"]
+
+
 def test_follower_starts_near_the_end_of_a_long_log(tmp_path):
     path = tmp_path / "log.csv"
     CsvLog(path).write([ok(f"{i}.cbf") for i in range(2000)])

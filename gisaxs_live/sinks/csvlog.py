@@ -393,7 +393,13 @@ def resume_point(path: str | Path, among: set[str]) -> Resume:
 class LogFollower:
     """Follows a CSV log like ``tail -F``: ``poll`` returns the rows completed since the last call,
     reopening the file when it was rotated (moved or deleted and recreated) or truncated. The first
-    poll reads only the last ``tail_bytes`` of the file (the header is always read)."""
+    poll reads only the last ``tail_bytes`` of the file (the header is always read). A log truncated in place and
+    refilled beyond the point read between two polls is told by its bytes before that point, which no longer
+    match the last ``CHECK_BYTES`` read (rows carry their time to the microsecond): it is read again from its
+    start, not from the middle of a row."""
+
+    #: bytes before the point read that must be unchanged at the next poll
+    CHECK_BYTES = 64
 
     def __init__(self, path: str | Path, tail_bytes: int = 1 << 20) -> None:
         self.path = Path(path)
@@ -401,6 +407,7 @@ class LogFollower:
         self._first = True
         self._fh = None
         self._partial = b""
+        self._seen = b""  # the last CHECK_BYTES read, ending at the point read
         self._columns: list[str] | None = None
         self.skipped = 0  # lines that were not rows of a known header
 
@@ -412,11 +419,14 @@ class LogFollower:
     def poll(self) -> list[Result]:
         if self._fh is None and not self._open():
             return []
+        if self._rewritten():
+            self._fh.seek(0)
+            self._partial, self._seen = b"", b""
         results = self._read()
-        if self._rotated():
+        if self._replaced():
             results += self._read()
             self._fh.close()
-            self._fh, self._partial = None, b""
+            self._fh, self._partial, self._seen = None, b"", b""
             if self._open():
                 results += self._read()
         return results
@@ -441,16 +451,27 @@ class LogFollower:
             self._partial = header
         return True
 
-    def _rotated(self) -> bool:
+    def _replaced(self) -> bool:
+        """Whether the path now names another file, or none (moved away or deleted); the rest of ours is read first."""
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
             return True
         own = os.fstat(self._fh.fileno())
-        return (st.st_ino, st.st_dev) != (own.st_ino, own.st_dev) or st.st_size < self._fh.tell()
+        return (st.st_ino, st.st_dev) != (own.st_ino, own.st_dev)
+
+    def _rewritten(self) -> bool:
+        """Whether our file was truncated in place since the last read: shorter than the point read, or with other
+        bytes before it (truncated and refilled past it)."""
+        fd, offset = self._fh.fileno(), self._fh.tell()
+        if os.fstat(fd).st_size < offset:
+            return True
+        return bool(self._seen) and os.pread(fd, len(self._seen), offset - len(self._seen)) != self._seen
 
     def _read(self) -> list[Result]:
-        data = self._partial + self._fh.read()
+        chunk = self._fh.read()
+        self._seen = (self._seen + chunk)[-self.CHECK_BYTES:]
+        data = self._partial + chunk
         lines = data.split(b"\n")
         self._partial = lines.pop()
         results = []
