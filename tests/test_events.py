@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import subprocess
@@ -82,6 +83,21 @@ def test_error_no_signal_and_unknown_rows_neither_confirm_nor_break():
     assert [e.frame for e in events_of(series)] == []  # two ok frames for spheroid only
     (event,) = events_of(series + [ok(10, spheroid=0.8)])
     assert event.frame == 10 and event.from_family == "hemispheroid"
+
+
+def test_per_source_a_new_series_starts_afresh_without_an_event():
+    def of(source, frame, **p):
+        return dataclasses.replace(ok(frame, **p), source=source)
+
+    series = ([of("tcp://x series 1", i, hemispheroid=0.9) for i in range(4)]
+              + [of("tcp://x series 2", i, spheroid=0.9) for i in range(4)])
+    assert [e.to_family for e in events_of(series)] == ["spheroid"]  # one stream of frames: a change
+    detector = ChangeDetector(3, 0.1, per_source=True)
+    assert [e for e in map(detector.feed, series) if e is not None] == []  # series 2 is another sample
+    assert detector.current == "spheroid"
+    more = [of("tcp://x series 2", 4 + i, hemispheroid=0.9) for i in range(3)]
+    (event,) = [e for e in map(detector.feed, more) if e is not None]  # within a series: still an event
+    assert (event.from_family, event.to_family, event.frame) == ("spheroid", "hemispheroid", 6)
 
 
 def test_config_keys_are_checked():

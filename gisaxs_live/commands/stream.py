@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         csv_log = CsvLog(csv_path, fsync=config.output.fsync)
     except LogError as exc:
         raise ValueError(str(exc)) from None
-    events = EventsSink(csv_path, config.output.events)
+    events = EventsSink(csv_path, config.output.events, per_source=True)  # each series afresh
     dashboard = want_dashboard(args.no_dashboard)
 
     def load() -> Classifier:
