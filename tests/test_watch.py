@@ -77,6 +77,18 @@ def test_moved_in_from_outside_counts(tmp_path, watched):
     assert [os.path.basename(a.path) for a in got] == ["x.cbf"]
 
 
+def test_hard_and_symbolic_links_made_in_the_directory_count(tmp_path, tmp_path_factory, watched):
+    """``ln`` and ``ln -s`` of existing frames: inotify reports a creation only, no write and no close."""
+    outside = tmp_path_factory.mktemp("outside")
+    write_frame(outside / "a.cbf", rename=False)
+    write_frame(outside / "b.cbf", rename=False)
+    w = watched()
+    os.link(outside / "a.cbf", tmp_path / "hard.cbf")
+    os.symlink(outside / "b.cbf", tmp_path / "soft.cbf")
+    got = take_all(w, 0.3, expect=2)
+    assert sorted(os.path.basename(a.path) for a in got) == ["hard.cbf", "soft.cbf"]
+
+
 def test_patterns_and_ignored_names(tmp_path, watched):
     w = watched()
     for name in ("a.cbf", "b.txt", ".hidden.cbf", "c.cbf.tmp", "d.tif"):

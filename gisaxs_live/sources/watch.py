@@ -40,7 +40,7 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from stat import S_ISDIR
+from stat import S_ISDIR, S_ISLNK
 
 from watchdog.events import (DirDeletedEvent, DirMovedEvent, EventsLostEvent, FileClosedEvent, FileCreatedEvent,
                              FileModifiedEvent, FileMovedEvent, FileSystemEvent, FileSystemEventHandler)
@@ -94,6 +94,8 @@ class _Handler(FileSystemEventHandler):
                 w.found(dest, complete=True)
         elif isinstance(event, (FileCreatedEvent, FileModifiedEvent)) and w.settings.observer == "polling":
             w.found(src, complete=False)
+        elif isinstance(event, FileCreatedEvent) and _is_link(src):
+            w.found(src, complete=True)  # inotify: a link to an existing file is never written, nor closed
         elif isinstance(event, DirDeletedEvent) and src == w.watched:
             w.gone()
         elif isinstance(event, DirMovedEvent) and dest and w.settings.recursive:
@@ -154,7 +156,7 @@ class DirectoryWatcher:
         s = self.settings
         if s.observer == "inotify":
             observer = InotifyObserver(generate_full_events=True)
-            kinds = [FileClosedEvent, FileMovedEvent, DirDeletedEvent, DirMovedEvent, EventsLostEvent]
+            kinds = [FileClosedEvent, FileMovedEvent, FileCreatedEvent, DirDeletedEvent, DirMovedEvent, EventsLostEvent]
         else:
             observer = PollingObserver(timeout=s.poll_interval_s)
             kinds = None
@@ -419,6 +421,16 @@ def _identity(path: str) -> tuple[int, int] | None:
     except OSError:
         return None
     return (stat.st_dev, stat.st_ino) if S_ISDIR(stat.st_mode) else None
+
+
+def _is_link(path: str) -> bool:
+    """Whether ``path`` is a symbolic link or a further hard link (``ln``, ``ln -s``): a name for content that is
+    already there, which inotify reports as created only."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return S_ISLNK(st.st_mode) or st.st_nlink > 1
 
 
 def _stat(path: str) -> tuple[int, int] | None:
