@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from gisaxs_live.frame import FrameError
-from gisaxs_live.sources.files import read_frames
+from gisaxs_live.sources.files import read_file, read_frames
 
 DATA = np.random.default_rng(3).poisson(20.0, (60, 48)).astype(np.int32)
 DATA[:, 20:23] = -1
@@ -109,6 +109,23 @@ def test_an_eiger_master_before_its_data_file_names_the_missing_file(tmp_path):
         list(read_frames(master))
     fabio.eigerimage.EigerImage(data=np.stack([DATA, DATA + 1])).write(str(tmp_path / "s_data_000001.h5"))
     assert [f.frame_id for f in read_frames(master)] == [0, 1]
+
+
+def test_an_eiger_master_with_one_of_its_data_files_missing_reads_the_others_and_names_it(tmp_path):
+    """fabio reads the images of the data files that are there and passes over a missing one: the frames read keep
+    their rows, and the missing file is an error, not a silently shorter series."""
+    master = tmp_path / "s_master.h5"
+    with h5py.File(master, "w") as f:
+        for i in (1, 2):
+            f[f"entry/data/data_00000{i}"] = h5py.ExternalLink(f"s_data_00000{i}.h5", "/entry/data/data")
+    fabio.eigerimage.EigerImage(data=np.stack([DATA])).write(str(tmp_path / "s_data_000001.h5"))
+    frames, problem = read_file(master, 0.0)
+    assert [f.frame_id for f in frames] == [0]
+    assert problem == (f"{master}: 1 image read; the rest of its image data is in s_data_000002.h5 (external links, "
+                       "an Eiger master file's data files), which is not there (yet)")
+    fabio.eigerimage.EigerImage(data=np.stack([DATA + 1])).write(str(tmp_path / "s_data_000002.h5"))
+    frames, problem = read_file(master, 0.0)
+    assert [f.frame_id for f in frames] == [0, 1] and problem is None
 
 
 def test_missing_empty_and_non_files(tmp_path):

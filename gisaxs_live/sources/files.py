@@ -56,11 +56,30 @@ def read_frames(path: str | Path) -> Iterator[Frame]:
     _check_cbf_binary_section(path)
     image = _guarded(path, None, _open, path)
     eiger = _is_eiger(image)
-    for index in range(max(int(image.nframes), 1)):
+    n = max(int(image.nframes), 1)
+    for index in range(n):
         frame = image if index == 0 else _guarded(path, index, image.getframe, index)
         data = _image_data(path, index, frame)
         yield Frame(data, str(path), index, stat.st_mtime, mask=flagged_pixels(data) if eiger else None,
                     count_cutoff=count_cutoff(frame.header))
+    if eiger:
+        _check_data_files(path, n)
+
+
+def _check_data_files(path: Path, n: int) -> None:
+    """Raise a FrameError when an Eiger master file ``path``, of which ``n`` images were read, links to data files
+    that are not there: fabio reads the images of those that are and passes over the others."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            missing = _missing_external_files(f, path.parent)
+    except OSError:
+        return  # fabio read it a moment ago: nothing more is known
+    if missing:
+        raise FrameError(f"{path}: {n} {'image' if n == 1 else 'images'} read; the rest of its image data is in "
+                         f"{', '.join(missing)} (external links, an Eiger master file's data files), which is not "
+                         "there (yet)")
 
 
 def _is_eiger(image: Any) -> bool:
