@@ -10,8 +10,11 @@ import re
 import subprocess
 import sys
 
+import h5py
+import numpy as np
 import pytest
 from fabio.edfimage import EdfImage
+from fabio.eigerimage import EigerImage
 
 from gisaxs_live.classify.modeldir import META, bundled_model_dir
 from gisaxs_live.cli import main
@@ -123,3 +126,22 @@ def test_a_directory_or_a_glob_stands_for_its_files_in_the_order_given(files, tm
         err = capsys.readouterr().err
         assert err == f"gisaxs-live classify: error: {argument}: {cause}\n"
         assert not (tmp_path / "none.csv").exists()
+
+
+def test_an_eiger_series_is_classified_once_through_its_master_file(files, tmp_path, capsys):
+    """A directory (or a glob) holding an Eiger master file and its data files: each image once, under the master's
+    name; the data files are left out, and a line says so."""
+    paths, _ = files
+    image = np.asarray(EdfImage().read(str(paths[-1])).data, dtype=np.uint32)
+    series = tmp_path / "eiger"
+    series.mkdir()
+    with h5py.File(series / "scan_master.h5", "w") as f:
+        for i in (1, 2):
+            EigerImage(data=image[np.newaxis]).write(str(series / f"scan_data_00000{i}.h5"))
+            f[f"entry/data/data_00000{i}"] = h5py.ExternalLink(f"scan_data_00000{i}.h5", "/entry/data/data")
+    out = tmp_path / "eiger.csv"
+    main(["classify", "--csv", str(out), str(series)])
+    rows = _rows(out.read_text())
+    assert [(r["source"].rsplit("/", 1)[-1], r["frame"]) for r in rows] == [("scan_master.h5", "0"),
+                                                                          ("scan_master.h5", "1")]
+    assert "2 Eiger data files left out: the master file beside (*_master.h5) reads their images" in capsys.readouterr().err

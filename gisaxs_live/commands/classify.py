@@ -89,8 +89,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _files(paths: list[Path]) -> list[Path]:
     """The files named by ``paths`` in their order, each directory or glob pattern expanded in place (sorted),
-    each file once. Raises ``ValueError`` for a pattern that matches no file or a directory with none below."""
-    from ..scale.inputs import expand_inputs
+    each file once, an Eiger series through its master file only (``without_eiger_data_files``, said on stderr).
+    Raises ``ValueError`` for a pattern that matches no file or a directory with none below."""
+    import sys
+
+    from ..scale.inputs import expand_inputs, without_eiger_data_files
 
     files: dict[Path, None] = {}
     for path in paths:
@@ -98,7 +101,10 @@ def _files(paths: list[Path]) -> list[Path]:
         if not found:
             raise ValueError(f"{path}: a directory with no files in it")
         files.update(dict.fromkeys(found))
-    return list(files)
+    kept, note = without_eiger_data_files(list(files))
+    if note:
+        print(note, file=sys.stderr)
+    return kept
 
 
 def _to_stdout(text: str) -> None:

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..classify.modeldir import ModelInfo
     from ..config import load_config
-    from ..scale.inputs import expand_inputs
+    from ..scale.inputs import expand_inputs, without_eiger_data_files
     from ..scale.reprocess import dashboard_line, plan, progress, quiet_dask, run_tasks, start_cluster
     from ..sinks.csvlog import CsvLog, LogError
     from ..sinks.text import plural
@@ -51,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
     info = ModelInfo.read(args.model)
     if info.mismatch(config.experiment):
         logging.warning(info.mismatch(config.experiment))
-    files = expand_inputs(args.paths)
+    files, note = without_eiger_data_files(expand_inputs(args.paths))
+    if note:
+        print(note, file=sys.stderr)
     try:
         log = CsvLog(args.csv, info.class_names)
     except LogError as exc:
