@@ -65,7 +65,7 @@ def plan_backlog(files: Sequence[tuple[str, float]], resume: Resume, backlog: bo
         return [path for path, _ in todo]
     if resume.since is None:
         return []
-    return [path for path, mtime in todo if mtime >= resume.since - grace_s]
+    return [path for path, mtime in todo if mtime >= resume.since - grace_s or path in resume.retry]
 
 
 class Daemon:
@@ -93,15 +93,17 @@ class Daemon:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
-    def run(self, backlog: bool = False) -> int:
-        """Watch, classify and log until stopped; 0 after a clean stop, 1 if the log or source failed."""
+    def run(self, backlog: bool = False, retry_errors: bool = False) -> int:
+        """Watch, classify and log until stopped; 0 after a clean stop, 1 if the log or source failed. ``backlog``:
+        classify every file present that the log lacks; ``retry_errors``: at start, also those whose last row is
+        an error."""
         settings = self.watcher.settings
         self._all = backlog
         try:
             self.watcher.start()
             log.info("watching %s for %s (ignoring %s)", self.watcher.status, " ".join(settings.patterns),
                      " ".join(settings.ignore_patterns) or "nothing")
-            present = self._plan()
+            present = self._plan(retry_errors=retry_errors)
             log.info("%d files present, %d to classify first", present, len(self._backlog))
             if not present:
                 self._say_if_nothing_matches()
@@ -134,11 +136,12 @@ class Daemon:
             log.warning("none of the %d files in %s matches watch.patterns (%s), e.g. %s: are those frames?",
                         len(names), self.watcher.root, " ".join(settings.patterns), escape_source(sorted(names)[0]))
 
-    def _plan(self, everything: bool = False) -> int:
+    def _plan(self, everything: bool = False, retry_errors: bool = False) -> int:
         """Compare the directory with the log: the backlog becomes every file without a final row (see
-        ``plan_backlog``; with ``everything``, old ones too, as ``--backlog``). Returns how many files are present."""
+        ``plan_backlog``; with ``everything``, old ones too, as ``--backlog``; with ``retry_errors``, those whose
+        last row is an error too). Returns how many files are present."""
         files = self.watcher.scan()
-        resume = resume_point(self.csv_log.path, {path for path, _ in files})
+        resume = resume_point(self.csv_log.path, {path for path, _ in files}, retry_errors)
         self._backlog = deque(plan_backlog(files, resume, self._all or everything,
                                            self.watcher.settings.resume_grace_s))
         return len(files)

@@ -64,15 +64,15 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 class Running:
     """A daemon running ``run`` in a thread."""
 
-    def __init__(self, daemon: Daemon, backlog: bool) -> None:
+    def __init__(self, daemon: Daemon, backlog: bool, retry_errors: bool = False) -> None:
         self.daemon = daemon
         self.status: int | None = None
-        self.thread = threading.Thread(target=self._run, args=(backlog,), daemon=True)
+        self.thread = threading.Thread(target=self._run, args=(backlog, retry_errors), daemon=True)
         self.thread.start()
         wait_for(lambda: daemon.model == "ready" or self.status is not None, 10, "daemon start")
 
-    def _run(self, backlog: bool) -> None:
-        self.status = self.daemon.run(backlog=backlog)
+    def _run(self, backlog: bool, retry_errors: bool) -> None:
+        self.status = self.daemon.run(backlog=backlog, retry_errors=retry_errors)
 
     def wait_rows(self, n: int, timeout: float = 10.0) -> None:
         wait_for(lambda: self.daemon.rows >= n, timeout, f"{n} rows (have {self.daemon.rows})")
@@ -86,9 +86,9 @@ class Running:
 
 @contextmanager
 def running(directory: Path, csv_path: Path, settings: Watch = FAST, classify=fake_classify, sinks=(),
-            backlog: bool = False):
+            backlog: bool = False, retry_errors: bool = False):
     daemon = Daemon(DirectoryWatcher(directory, settings), lambda: classify, CsvLog(csv_path), list(sinks))
-    r = Running(daemon, backlog)
+    r = Running(daemon, backlog, retry_errors)
     try:
         yield r
     finally:

@@ -138,6 +138,9 @@ def test_resume_reads_again_a_file_changed_after_its_error_row(tmp_path):
     assert resume.done("late.cbf", t - 1)  # unchanged since its error row
     assert not resume.done("late.cbf", t + 1)  # changed since: read again
     assert not resume.done("new.cbf", t)
+    retry = resume_point(path, {"late.cbf", "fixed.cbf"}, retry_errors=True)
+    assert retry.logged == {"fixed.cbf"} and retry.retry == {"late.cbf"} and not retry.errors
+    assert not retry.done("late.cbf", t - 1) and retry.done("fixed.cbf", t)  # an error row is never final
 
 
 def test_another_header_is_refused(tmp_path):

@@ -189,6 +189,15 @@ def test_a_restart_reads_again_a_file_that_changed_after_its_error_row(dirs):
     rows = [(os.path.basename(row["source"]), row["status"]) for row in read_rows(log)]
     assert sorted(rows[:2]) == [("broken.cbf", "error"), ("late.cbf", "error")]
     assert rows[2:] == [("late.cbf", "ok")]  # the unchanged broken file is not tried again
+    os.utime(frames / "broken.cbf", (1e9, 1e9))  # long before the log began: only --retry-errors takes it
+    (frames / "broken.cbf").write_bytes(frame_bytes(3))  # as a mended config would read it, keeping its mtime
+    os.utime(frames / "broken.cbf", (1e9, 1e9))
+    with running(frames, log, retry_errors=True) as r:
+        r.wait_rows(1)
+        time.sleep(0.3)
+        assert r.stop() == 0
+    rows = [(os.path.basename(row["source"]), row["status"]) for row in read_rows(log)]
+    assert rows[3:] == [("broken.cbf", "ok")]  # read again; late.cbf, already ok, is not
 
 
 def test_odd_names_dangling_links_and_the_watched_patterns_at_start(dirs, caplog):
@@ -314,6 +323,8 @@ def test_plan_backlog():
     assert plan_backlog(files, resume, backlog=False, grace_s=0) == ["new"]
     assert plan_backlog(files, resume, backlog=False, grace_s=60) == ["recent", "new"]
     assert plan_backlog(files, Resume(frozenset(), None), backlog=False, grace_s=60) == []
+    retry = Resume(frozenset(), 1000.0, retry=frozenset({"old"}))  # --retry-errors: errored, whatever its mtime
+    assert plan_backlog(files, retry, backlog=False, grace_s=0) == ["old", "new"]
 
 
 def test_a_failing_dashboard_costs_no_rows(dirs):

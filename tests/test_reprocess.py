@@ -201,3 +201,19 @@ def test_workers_do_not_repeat_the_clients_warning_about_another_experiment(capl
         caplog.clear()
         assert classifier_for(other, None).mismatch
     assert not [r for r in caplog.records if "trained for another experiment" in r.getMessage()]
+
+
+def test_plan_skips_logged_files_and_with_retry_errors_takes_the_errored_ones_again(tmp_path):
+    from gisaxs_live.results import Result
+    from gisaxs_live.scale.reprocess import plan
+    from gisaxs_live.sinks.csvlog import CsvLog
+
+    files = [tmp_path / name for name in ("good.cbf", "bad.cbf", "new.cbf")]
+    for f in files:
+        f.write_bytes(b"x")
+    log = CsvLog(tmp_path / "log.csv")
+    log.write([Result(str(files[0]), 0, "ok", (0.125,) * 8, time_utc="2999-01-01T00:00:00.000Z"),
+               Result(str(files[1]), 0, "error", message="mask of another shape", time_utc="2999-01-01T00:00:00.000Z")])
+    log.close()
+    assert plan(files, tmp_path / "log.csv").todo == [files[2]]  # the error row is newer than the file
+    assert plan(files, tmp_path / "log.csv", retry_errors=True).todo == files[1:]

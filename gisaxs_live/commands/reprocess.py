@@ -30,6 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--files-per-task", type=int, default=None, metavar="N",
                    help="files per Dask task (default: about 4 tasks per worker, at most 100)")
     p.add_argument("--csv", type=Path, required=True, help="CSV log to append to (and resume from)")
+    p.add_argument("--retry-errors", action="store_true",
+                   help="also classify again the files whose last row is an error (after mending the config "
+                        "that caused it: mask, PONI file, detector shape)")
     p.set_defaults(func=run)
 
 
@@ -58,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         log = CsvLog(args.csv, info.class_names)
     except LogError as exc:
         raise ValueError(str(exc)) from None
-    todo = plan(files, args.csv)
+    todo = plan(files, args.csv, args.retry_errors)
     if todo.skipped:
         print(f"{args.csv}: {plural(todo.skipped, 'file')} already classified, skipped", file=sys.stderr)
     if not todo.todo:

@@ -6,7 +6,8 @@ only files modified since the log began (its first row's arrival; for a new log,
 watch.resume_grace_s (60 s, for the clocks of network file systems): those that arrived while the
 monitor was down or were in flight when it stopped. So a first start without --backlog skips what
 was already there (but for the last minute), and a restart on the same log misses nothing and
-repeats nothing. (Rows rotated out of the log no longer count as logged.)
+repeats nothing. (Rows rotated out of the log no longer count as logged.) A file whose last row is an
+error is read again when it changes; with --retry-errors, also at start (after a mended config).
 
 The CSV log is --csv, else output.csv of the config, else gisaxs-live.csv in the watched directory
 (an error if that directory is not writable). The config must give the detector geometry
@@ -55,6 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"CSV log, appended (default: output.csv of the config, else DIR/{DEFAULT_CSV_NAME})")
     p.add_argument("--model", type=Path, default=None, help="model directory (default: the bundled model)")
     p.add_argument("--backlog", action="store_true", help="also classify files present at start that the log lacks")
+    p.add_argument("--retry-errors", action="store_true",
+                   help="also classify again, at start, the files whose last row is an error (after mending the "
+                        "config that caused it: mask, PONI file, detector shape)")
     p.add_argument("--recursive", action="store_true", default=None, help="watch subdirectories too")
     p.add_argument("--observer", choices=("inotify", "polling"), default=None,
                    help="inotify (local disks) or polling (NFS, GPFS); default: watch.observer")
@@ -81,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give the directory to watch (DIR or watch.directory)")
     csv_path = args.csv or config.output.csv or default_csv(directory)
     return watch(config, settings, directory, csv_path, args.model, args.backlog, want_dashboard(args.no_dashboard),
-                 bluesky=args.bluesky or settings.bluesky, refine=args.refine or config.output.refine)
+                 bluesky=args.bluesky or settings.bluesky, refine=args.refine or config.output.refine,
+                 retry_errors=args.retry_errors)
 
 
 def default_csv(directory: Path) -> Path:
@@ -95,10 +100,10 @@ def default_csv(directory: Path) -> Path:
 
 def watch(config: Config, settings: Watch, directory: Path, csv_path: Path, model: Path | None, backlog: bool,
           dashboard: bool, on_start: Callable[[Daemon], None] | None = None, bluesky: str | None = None,
-          refine: bool = False) -> int:
+          refine: bool = False, retry_errors: bool = False) -> int:
     """Run the daemon in this (main) thread until a signal stops it; ``on_start(daemon)`` runs before;
     ``bluesky``: the bluesky 0MQ proxy (tcp://HOST:PORT) that also gets the results, as documents;
-    ``refine``: fit the newest ok frame in the background (``sinks.refine``)."""
+    ``refine``: fit the newest ok frame in the background (``sinks.refine``); ``retry_errors``: see ``Daemon.run``."""
     from ..daemon import Daemon, handle_signals
     from ..sinks.bluesky import bluesky_sinks
     from ..sinks.console import dashboard_sink, log_line_sink
@@ -139,7 +144,7 @@ def watch(config: Config, settings: Watch, directory: Path, csv_path: Path, mode
     handle_signals(daemon, csv_log)
     if on_start is not None:
         on_start(daemon)
-    return daemon.run(backlog=backlog)
+    return daemon.run(backlog=backlog, retry_errors=retry_errors)
 
 
 def _inside(path: Path, root: str, recursive: bool) -> bool:

@@ -31,10 +31,10 @@ class Plan:
     skipped: int
 
 
-def plan(files: Sequence[Path], out: Path) -> Plan:
+def plan(files: Sequence[Path], out: Path, retry_errors: bool = False) -> Plan:
     """Drop the files whose rows ``out`` already holds (their last row final, or an error written after
-    the file last changed)."""
-    resume = resume_point(out, {str(f) for f in files})
+    the file last changed; with ``retry_errors``, an error is never final)."""
+    resume = resume_point(out, {str(f) for f in files}, retry_errors)
     todo = [f for f in files if not resume.done(str(f), _mtime(f))]
     return Plan(todo, len(files) - len(todo))
 

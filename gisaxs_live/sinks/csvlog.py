@@ -338,11 +338,14 @@ def class_names_of(columns: Sequence[str]) -> tuple[str, ...]:
 class Resume:
     """What a log says for a restart: ``logged`` sources (their last row is final, not an error),
     ``errors`` (source → Unix s of its last row, an error), and ``since`` (Unix s) when the log began:
-    the arrival time of its first row, or the file's mtime if it has none; None when there is no log."""
+    the arrival time of its first row, or the file's mtime if it has none; None when there is no log.
+    ``retry``: sources whose last row is an error, to be read again whatever their mtime (``--retry-errors``;
+    then ``errors`` is empty)."""
 
     logged: frozenset[str]
     since: float | None
     errors: Mapping[str, float] = field(default_factory=dict)
+    retry: frozenset[str] = frozenset()
 
     def done(self, path: str, mtime: float) -> bool:
         """Whether ``path`` (modified at ``mtime``, Unix s) needs no new row: its last row is final, or
@@ -353,8 +356,10 @@ class Resume:
         return error_t is not None and mtime <= error_t
 
 
-def resume_point(path: str | Path, among: set[str]) -> Resume:
-    """Read the log at ``path``; keeps only sources in ``among`` (file paths; bounded memory)."""
+def resume_point(path: str | Path, among: set[str], retry_errors: bool = False) -> Resume:
+    """Read the log at ``path``; keeps only sources in ``among`` (file paths; bounded memory). With
+    ``retry_errors``, a source whose last row is an error is to be read again (``Resume.retry``), e.g. after the
+    config that caused it (a mask, a PONI file, the detector shape) was mended."""
     path = Path(path)
     if not path.exists():
         return Resume(frozenset(), None)
@@ -387,6 +392,8 @@ def resume_point(path: str | Path, among: set[str]) -> Resume:
             errors[source] = parse_time(time_utc)
         except ValueError:
             errors[source] = float("-inf")  # when unknown: read it again
+    if retry_errors:
+        return Resume(frozenset(logged), since, {}, frozenset(errors))
     return Resume(frozenset(logged), since, errors)
 
 
