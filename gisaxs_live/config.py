@@ -502,6 +502,13 @@ def load_config(path: str | Path | None = None, *, detector: bool = False) -> Co
         raise ConfigError(f"{name}: {problem}: detector frames need their detector's geometry: give "
                           "geometry.poni_file, or geometry.distance_mm and geometry.direct_beam_px [column, row] "
                           "(and pixel_size_mm unless 0.172); config/default.yaml lists the keys")
+    if detector:
+        from .preprocess.mask import check_setup
+
+        try:
+            check_setup(config)
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {exc}") from None
     return config
 
 

@@ -91,9 +91,37 @@ def test_geometry_given_by_distance_and_beam_or_by_a_poni_file(tmp_path):
     config = load_config(write(tmp_path, "geometry: {distance_mm: 2500, direct_beam_px: [792, 1305]}\n"), detector=True)
     assert config.geometry.direct_beam_px == (792.0, 1305.0)
     poni = tmp_path / "detector.poni"
-    poni.write_text("Distance: 2.0\n")
+    poni.write_text(PONI_TEXT)
     assert load_config(write(tmp_path, f"geometry: {{poni_file: {poni}}}\n"), detector=True).geometry.poni_file == poni
     assert load_config(detector=True).geometry.distance_mm == 2000.0  # the bundled default places its Pilatus 1M
+
+
+#: a whole PONI file (pyFAI's version 2) of a Pilatus 1M at 2 m
+PONI_TEXT = ("poni_version: 2\nDetector: Pilatus1M\nDetector_config: {}\nDistance: 2.0\nPoni1: 0.155\nPoni2: 0.084\n"
+             "Rot1: 0.0\nRot2: 0.0\nRot3: 0.0\nWavelength: 1.5e-10\n")
+
+
+def test_a_detector_command_reads_the_poni_and_mask_files_when_the_config_loads(tmp_path):
+    """A PONI file that is none, or a mask file of another detector, stops a detector command at once with one line
+    naming the YAML file (exit 2), instead of an error row for every frame after the model has loaded."""
+    import fabio.edfimage
+    import numpy as np
+
+    (tmp_path / "bad.poni").write_text("Distance: 2.0\n")
+    path = write(tmp_path, "geometry: {poni_file: bad.poni}\n")
+    with pytest.raises(ConfigError, match=f"^{path}: geometry.poni_file: {tmp_path / 'bad.poni'}: not a PONI file"):
+        load_config(path, detector=True)
+    assert load_config(path).geometry.poni_file == tmp_path / "bad.poni"  # other commands read no detector files
+    fabio.edfimage.EdfImage(data=np.zeros((100, 100), "uint8")).write(str(tmp_path / "mask.edf"))
+    path = write(tmp_path, "geometry: {distance_mm: 2000, direct_beam_px: [490, 900], detector_shape: [1043, 981]}\n"
+                           "mask: {file: mask.edf}\n")
+    with pytest.raises(ConfigError, match=f"^{path}: mask.file: {tmp_path / 'mask.edf'} is 100×100 pixels, the "
+                                          r"detector 1043×981 \(geometry.detector_shape\)$"):
+        load_config(path, detector=True)
+    (tmp_path / "good.poni").write_text(PONI_TEXT)
+    path = write(tmp_path, "geometry: {poni_file: good.poni}\nmask: {file: mask.edf}\n")
+    with pytest.raises(ConfigError, match=r"the detector 1043×981 \(its PONI file\)$"):
+        load_config(path, detector=True)
 
 
 def test_relative_paths_are_relative_to_the_config_files_directory(tmp_path, monkeypatch):

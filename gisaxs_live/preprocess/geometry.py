@@ -44,6 +44,15 @@ class DetectorGeometry:
         self.config = geometry
         self._poni = None if geometry.poni_file is None else _load_poni(geometry.poni_file)
 
+    @property
+    def detector_shape(self) -> tuple[int, int] | None:
+        """(rows, columns) of the detector, where the config (``geometry.detector_shape``) or the PONI file gives it."""
+        if self.config.detector_shape is not None:
+            return tuple(self.config.detector_shape)
+        if self._poni is not None and self._poni.detector.shape is not None:
+            return tuple(self._poni.detector.shape)
+        return None
+
     def positions_mm(self, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(along, up, across) of every pixel centre (mm), broadcastable to ``shape``."""
         if self.config.detector_shape is not None and tuple(self.config.detector_shape) != tuple(shape):
@@ -53,7 +62,8 @@ class DetectorGeometry:
         if self._poni is not None and self._poni.detector.shape is not None:
             expected = tuple(self._poni.detector.shape)
             if expected != tuple(shape):
-                raise ValueError(f"frame shape {tuple(shape)} differs from the PONI detector's {expected}")
+                raise ValueError(f"a frame of {shape[0]}×{shape[1]} pixels, the PONI file's detector "
+                                 f"{expected[0]}×{expected[1]}")
         rows = np.arange(shape[0], dtype=np.float64)[:, np.newaxis]
         cols = np.arange(shape[1], dtype=np.float64)[np.newaxis, :]
         along, d_row, d_col = self._array_positions_mm(rows, cols)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import Mask
+from ..config import Config, Mask
 
 INT32_MAX = 2**31 - 1
 
@@ -27,7 +27,8 @@ def static_mask(mask: Mask, shape: tuple[int, int], direct_beam_px: tuple[float,
     if mask.file is not None:
         from_file = read_mask_file(mask.file)
         if from_file.shape != tuple(shape):
-            raise ValueError(f"mask file {mask.file} has shape {from_file.shape}, the frame {tuple(shape)}")
+            raise ValueError(f"mask file {mask.file} is {shape_text(from_file.shape)} pixels, the frame "
+                             f"{shape_text(shape)}")
         masked |= from_file
     rows = np.arange(shape[0])[:, np.newaxis]
     cols = np.arange(shape[1])[np.newaxis, :]
@@ -47,6 +48,30 @@ def static_mask(mask: Mask, shape: tuple[int, int], direct_beam_px: tuple[float,
         col0, row0, radius = mask.aperture_px
         masked |= (cols - col0) ** 2 + (rows - row0) ** 2 > radius**2
     return masked
+
+
+def check_setup(config: Config) -> None:
+    """Read what the config's detector setup names before any frame comes: the PONI file, the mask file, and
+    compare the mask's shape with the detector's where the config or the PONI file gives it. Raises a ValueError
+    naming the file and the cause."""
+    from .geometry import DetectorGeometry
+
+    try:
+        geometry = DetectorGeometry(config.geometry)
+    except ValueError as exc:
+        raise ValueError(f"geometry.poni_file: {exc}") from None
+    if config.mask.file is None:
+        return
+    masked = read_mask_file(config.mask.file)
+    detector = geometry.detector_shape
+    if detector is not None and masked.shape != detector:
+        raise ValueError(f"mask.file: {config.mask.file} is {shape_text(masked.shape)} pixels, the detector "
+                         f"{shape_text(detector)} ({'geometry.detector_shape' if config.geometry.detector_shape else 'its PONI file'})")
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    """``1043×981`` for (1043, 981)."""
+    return "×".join(str(n) for n in shape)
 
 
 @lru_cache(maxsize=4)
