@@ -76,6 +76,8 @@ def test_same_rows_as_serial_classify_and_error_rows(archive, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "Dask dashboard:" in err
     assert "reprocessed 24 frames: 22 ok, 0 unknown, 0 no signal, 2 errors" in err
+    assert sorted(line for line in err.splitlines() if line.startswith("ERROR: ")) == sorted(
+        f"ERROR: {r['message']}" for r in rows if r["status"] == "error")  # each cause on the terminal too
 
 
 def test_rerun_adds_nothing_and_a_partial_log_is_completed(archive, cluster, tmp_path, capsys, monkeypatch):
@@ -181,6 +183,9 @@ def test_a_log_that_cannot_be_written_or_a_scheduler_not_there_is_one_line(archi
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
         assert main(["reprocess", "--csv", str(tmp_path / "r.csv"), "--scheduler", "tcp://127.0.0.1:9", str(run)]) == 2
     assert "--scheduler tcp://127.0.0.1:9: cannot connect" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()  # as classify: nothing to do is said, not taken for done
+    assert main(["reprocess", "--csv", str(tmp_path / "r.csv"), str(tmp_path / "empty")]) == 2
+    assert f"{tmp_path / 'empty'}: a directory with no files in it" in capsys.readouterr().err
 
 
 def test_workers_do_not_repeat_the_clients_warning_about_another_experiment(caplog):

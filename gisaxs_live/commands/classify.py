@@ -97,10 +97,7 @@ def _files(paths: list[Path]) -> list[Path]:
 
     files: dict[Path, None] = {}
     for path in paths:
-        found = expand_inputs([path])
-        if not found:
-            raise ValueError(f"{path}: a directory with no files in it")
-        files.update(dict.fromkeys(found))
+        files.update(dict.fromkeys(expand_inputs([path])))
     kept, note = without_eiger_data_files(list(files))
     if note:
         print(note, file=sys.stderr)

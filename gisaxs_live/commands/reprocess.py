@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..scale.inputs import expand_inputs, without_eiger_data_files
     from ..scale.reprocess import dashboard_line, plan, progress, quiet_dask, run_tasks, start_cluster
-    from ..sinks.csvlog import CsvLog, LogError
+    from ..sinks.csvlog import CsvLog, LogError, escape_source
     from ..sinks.text import plural
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
@@ -93,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
             def advance(n_files: int, results) -> None:
                 nonlocal frames
                 frames += len(results)
+                for r in results:  # the cause on the terminal too, as classify gives it, above the bar
+                    if r.status == "error":
+                        bar.console.print(f"ERROR: {escape_source(r.message)}", markup=False, highlight=False,
+                                          soft_wrap=True)
                 elapsed = bar.tasks[task].elapsed or 0.0
                 bar.update(task, advance=n_files, frames=frames, rate=frames / elapsed if elapsed else 0.0)
 

@@ -20,14 +20,18 @@ EIGER_DATA = re.compile(r"(.+)_data_\d{6}\.h5")
 
 def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
     """Every file named by ``inputs``, sorted by its path string. A path that does not exist stays in the
-    list (it becomes an ``error`` row); a glob that matches nothing raises ``ValueError`` naming it."""
+    list (it becomes an ``error`` row); a glob that matches nothing, or a directory with no file below, raises
+    ``ValueError`` naming it."""
     found: set[Path] = set()
     for item in inputs:
         text = str(item)
         path = canonical(text)
         if path.is_dir():
             root = Path(os.path.realpath(path))
-            found.update(p for p in root.rglob("*") if p.is_file() and not _hidden(p.relative_to(root)))
+            below = [p for p in root.rglob("*") if p.is_file() and not _hidden(p.relative_to(root))]
+            if not below:
+                raise ValueError(f"{text}: a directory with no files in it")
+            found.update(below)
         elif GLOB_CHARS & set(text) and not path.exists():
             matches = [canonical(m) for m in glob.glob(text, recursive=True)]
             if not matches:

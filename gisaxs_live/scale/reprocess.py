@@ -118,13 +118,13 @@ def _mtime(path: Path) -> float:
         return float("inf")  # missing: classify (into an error row) again
 
 
-def progress(stream=sys.stderr):
-    """A rich progress bar on a terminal (files done of the task's total, frames/s, ETA from the files left);
-    silent otherwise."""
+def progress(stream=None):
+    """A rich progress bar on ``stream`` (default: the standard error of the moment) if a terminal (files done of the
+    task's total, frames/s, ETA from the files left); silent otherwise."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    console = Console(file=stream)
+    console = Console(file=stream or sys.stderr)
     return Progress(TextColumn("reprocess"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
                     TextColumn("{task.fields[frames]:,} frames, {task.fields[rate]:.1f} frames/s"),
                     TimeRemainingColumn(), console=console, disable=not console.is_terminal, transient=False)
