@@ -5,6 +5,7 @@ Pilatus 1M's pixels per bin), and its scatter over noise realisations is the Cra
 
 from __future__ import annotations
 
+import fabio.cbfimage
 import numpy as np
 import pytest
 
@@ -140,6 +141,10 @@ def test_a_parameter_on_a_bound_and_a_fit_that_did_not_converge_are_said_so():
     assert "D_y 12.5 ± 0.1" in line and "volume_fraction 0.45 (at its upper limit)" in line and "0.079" not in line
     row = done.row("f.cbf", 0)
     assert row["converged"] == "0" and row["at_limits"] == "volume_fraction"
+    near = Refinement(names, {"D_y": 1.269, "volume_fraction": 0.2}, {"D_y": 0.12, "volume_fraction": 0.01}, 1520.0,
+                      40, 120, 0.3, np.zeros((2, 2), np.float32), True, "", {})
+    assert "D_y 1.269 ± 0.12 (outside the 5–40 nm trained on)" in FrameFit("hemispheroid", None, near, names,
+                                                                          True).describe()
 
 
 def test_refine_command_on_a_detector_file(tmp_path, capsys):
@@ -168,3 +173,8 @@ def test_refine_command_on_a_detector_file(tmp_path, capsys):
     assert png[..., :3].std() > 0.05
     assert main(["refine", "--config", str(config_path), "--class", "sphere", str(frame)]) == 2
     assert "not a class" in capsys.readouterr().err
+    blank = tmp_path / "zero.cbf"
+    fabio.cbfimage.CbfImage(data=np.zeros((1043, 981), np.int32)).write(str(blank))
+    assert main(["refine", "--config", str(config_path), str(blank)]) == 1
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if "zero.cbf" in x]
+    assert line.startswith("zero.cbf frame 0: not fitted: no usable signal: ") and line.count("zero.cbf") == 1

@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
                     raise NotFitted(result.message)
                 done = fitter.fit(frame, shape_class, result.size)
             except NotFitted as exc:
-                print(f"{name}: not fitted: {exc}")
+                print(f"{name}: not fitted: {str(exc).removeprefix(f'{frame.source} frame {frame.frame_id}: ')}")
                 failed += 1
                 continue
             print(f"{name}: {done.describe()}")

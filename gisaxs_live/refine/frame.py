@@ -43,14 +43,20 @@ class FrameFit:
     from_size_net: bool
 
     def describe(self) -> str:
-        """One line: the class, each parameter ± 1σ (a parameter on a bound of the fit: that bound, said so),
-        χ²_red, seconds, where the fit started; a fit that did not converge says so first, with least_squares'
-        reason."""
+        """One line: the class, each parameter ± 1σ (a parameter on a bound of the fit: that bound, said so; a shape
+        parameter outside the range the model was trained on: that range), χ²_red, seconds, where the fit
+        started; a fit that did not converge says so first, with least_squares' reason."""
         fit = self.fit
+        trained = {p.name: p for p in get_shape(self.shape_class).parameters}
 
         def value(k: str) -> str:
             end = fit.at_limits.get(k)
-            return f"{k} {fit.params[k]:.4g} " + (f"(at its {end} limit)" if end else f"± {fit.errors[k]:.2g}")
+            if end:
+                return f"{k} {fit.params[k]:.4g} (at its {end} limit)"
+            p = trained.get(k)
+            outside = "" if p is None or p.admits(fit.params[k]) else \
+                f" (outside the {p.sample_range[0]:g}–{p.sample_range[1]:g}{' ' + p.unit if p.unit else ''} trained on)"
+            return f"{k} {fit.params[k]:.4g} ± {fit.errors[k]:.2g}{outside}"
 
         start = "size net" if self.from_size_net else "grid"
         return (("" if fit.converged else f"NOT CONVERGED ({fit.message}): ") + f"{self.shape_class}  "
