@@ -254,6 +254,7 @@ def _draws(ood: dict) -> str:
 def _taken(threshold: float) -> str:
     """How the answer set is taken, in words, for its calibrated ``threshold``."""
     if threshold < 1e-3:  # below the top family's probability on any frame: 1 / the number of families at least
-        return (f"the threshold came out at {threshold:.3g}, below the most probable family's probability on any "
+        shown = "0" if threshold < 1e-12 else f"{threshold:.3g}"  # 0, or the smallest float above it
+        return (f"the threshold came out at {shown}, below the most probable family's probability on any "
                 "frame, so the answer is always that family alone (it held the truth often enough by itself)")
     return f"families are taken while the probability already taken is below {threshold:.3f}"

@@ -5,8 +5,9 @@ the fit, never filled), take the class from --class or the classifier's top-1, s
 estimate where the model has one, else from a coarse D_y × aspect grid, and fit the class's shape parameters,
 the Percus–Yevick volume fraction η, a scale and a flat background by maximum likelihood under Poisson counting
 noise (least squares on the deviance residuals). Prints the parameters with 1σ errors (from the Fisher
-information, scaled by the reduced χ²) and the reduced χ²; --csv writes them, --png DIR a picture of data, fit
-and residual per frame (<file stem>_<frame>.refine.png). Sizes in nm, aspect = D_z/D_y (the model card's conventions).
+information, scaled by the reduced χ²: statistical, a lower bound where the model misfits) and the reduced χ²;
+--csv writes them, --png DIR a picture of data, fit and residual per frame (<file stem>_<frame>.refine.png). Sizes
+in nm, aspect = D_z/D_y (the model card's conventions).
 
 A parameter that ends on a bound of the fit is printed as "at its lower/upper limit" (its value is the bound,
 its 1σ meaningless; column at_limits of --csv), a fit that did not converge starts with NOT CONVERGED.

@@ -65,8 +65,9 @@ def check_setup(config: Config) -> None:
     masked = read_mask_file(config.mask.file)
     detector = geometry.detector_shape
     if detector is not None and masked.shape != detector:
+        given_by = "geometry.detector_shape" if config.geometry.detector_shape else "its PONI file"
         raise ValueError(f"mask.file: {config.mask.file} is {shape_text(masked.shape)} pixels, the detector "
-                         f"{shape_text(detector)} ({'geometry.detector_shape' if config.geometry.detector_shape else 'its PONI file'})")
+                         f"{shape_text(detector)} ({given_by})")
 
 
 def shape_text(shape: tuple[int, ...]) -> str:

@@ -54,8 +54,9 @@ class FrameFit:
             if end:
                 return f"{k} {fit.params[k]:.4g} (at its {end} limit)"
             p = trained.get(k)
+            unit = f" {p.unit}" if p is not None and p.unit else ""
             outside = "" if p is None or p.admits(fit.params[k]) else \
-                f" (outside the {p.sample_range[0]:g}–{p.sample_range[1]:g}{' ' + p.unit if p.unit else ''} trained on)"
+                f" (outside the {p.sample_range[0]:g}–{p.sample_range[1]:g}{unit} trained on)"
             return f"{k} {fit.params[k]:.4g} ± {fit.errors[k]:.2g}{outside}"
 
         start = "size net" if self.from_size_net else "grid"
