@@ -172,8 +172,8 @@ def pauses(x: np.ndarray) -> np.ndarray:
 def _families_panel(ax, trend: Trend) -> None:
     for name, p in trend.families.items():
         ax.plot(*trend.line(p), marker=".", ms=3, lw=1, label=name)
-    ax.set(ylim=(-0.02, 1.02), ylabel="family probability")
-    ax.legend(fontsize=6, ncol=4, loc="upper left", framealpha=0.7)
+    ax.set(ylim=(-0.02, 1.3), yticks=(0.0, 0.25, 0.5, 0.75, 1.0), ylabel="family probability")
+    ax.legend(fontsize=6, ncol=4, loc="upper left", framealpha=0.7)  # in the band above 1, clear of the curves
 
 
 def _ood_panel(ax, trend: Trend) -> None:
