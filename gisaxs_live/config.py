@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import difflib
+import logging
 import math
 import types
 import typing
@@ -502,6 +503,11 @@ def load_config(path: str | Path | None = None, *, detector: bool = False) -> Co
         raise ConfigError(f"{name}: {problem}: detector frames need their detector's geometry: give "
                           "geometry.poni_file, or geometry.distance_mm and geometry.direct_beam_px [column, row] "
                           "(and pixel_size_mm unless 0.172); config/default.yaml lists the keys")
+    unused = unused_by_poni(data)
+    if detector and unused:
+        logging.getLogger(__name__).warning("%s: geometry.poni_file places the detector: %s %s not used", name,
+                                            ", ".join(f"geometry.{key}" for key in unused),
+                                            "is" if len(unused) == 1 else "are")
     if detector:
         from .preprocess.mask import check_setup
 
@@ -510,6 +516,14 @@ def load_config(path: str | Path | None = None, *, detector: bool = False) -> Co
         except ValueError as exc:
             raise ConfigError(f"{name}: {exc}") from None
     return config
+
+
+def unused_by_poni(data: Any) -> list[str]:
+    """The keys of a loaded YAML mapping's geometry that a PONI file given beside them replaces."""
+    geometry = data.get("geometry") if isinstance(data, dict) else None
+    if not isinstance(geometry, dict) or geometry.get("poni_file") is None:
+        return []
+    return [key for key in ("distance_mm", "direct_beam_px", "pixel_size_mm") if geometry.get(key) is not None]
 
 
 def missing_geometry(data: Any) -> str | None:

@@ -124,6 +124,14 @@ def test_a_detector_command_reads_the_poni_and_mask_files_when_the_config_loads(
         load_config(path, detector=True)
 
 
+def test_keys_a_poni_file_replaces_are_said_unused(tmp_path, caplog):
+    (tmp_path / "good.poni").write_text(PONI_TEXT)
+    path = write(tmp_path, "geometry: {poni_file: good.poni, distance_mm: 5000, direct_beam_px: [1, 2]}\n")
+    assert load_config(path, detector=True).geometry.poni_file == tmp_path / "good.poni"
+    assert (f"{path}: geometry.poni_file places the detector: geometry.distance_mm, geometry.direct_beam_px are not "
+            "used") in caplog.text
+
+
 def test_relative_paths_are_relative_to_the_config_files_directory(tmp_path, monkeypatch):
     """A service runs in / (systemd): ``mask: {file: mask.edf}`` beside the YAML was looked for there, and the
     service refused to start with a path nobody wrote."""
