@@ -82,6 +82,7 @@ def test_a_blank_frame_cannot_judge_the_geometry(tmp_path, capsys):
                  "--out", str(tmp_path / "dark.png")]) == 2
     text = capsys.readouterr().out
     assert "cannot be judged: " in text and "DISAGREES" not in text
+    assert "intensity maximum above the horizon: none (no counts there)" in text  # not "column 0, row 0"
 
 
 def test_demo_frame_agrees_with_its_geometry(demo_frame, tmp_path, capsys):

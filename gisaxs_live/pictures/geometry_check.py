@@ -50,7 +50,7 @@ class GeometryCheck:
     specular: tuple[float, float] | None  # α_f = α_i at q_y = 0; None when off the detector
     yoneda: tuple[float, float] | None    # α_f = α_c at q_y = 0
     alpha_c: float
-    maximum: tuple[float, float] | None   # brightest spot above the horizon (``_peak``), None if none
+    maximum: tuple[float, float] | None   # brightest spot above the horizon (``_peak``), None without counts
     prepared: Prepared
     max_asymmetry: float | None = None    # ``geometry.max_asymmetry``: the live mirror check's limit
 
@@ -137,7 +137,7 @@ def check_geometry(config: Config, frame: Frame, preprocessor: FramePreprocessor
     # the beam stops are part of the configured mask, so the maximum is looked for without it
     smooth = median_filter(np.where(invalid, 0.0, data), size=3)
     smooth[~(q.alpha_f > 0)] = -np.inf
-    maximum = _peak(smooth) if np.isfinite(smooth).any() else None
+    maximum = _peak(smooth) if (smooth > 0).any() else None  # a blank frame has none (not its first pixel)
     alpha_c = critical_angle(experiment.substrate.refractive_index(experiment.wavelength_nm))
     return GeometryCheck(shape=data.shape, q=q, static=static, invalid=invalid, direct_beam=beam,
                          specular=_in_plane_position(q, experiment.alpha_i_rad),
@@ -160,7 +160,8 @@ def summary(check: GeometryCheck, where: str) -> list[str]:
              f"direct beam (config): {at(check.direct_beam)}",
              f"specular beam expected (α_f = α_i): {at(check.specular)}",
              f"Yoneda band expected (α_f = α_c = {math.degrees(check.alpha_c):.3f}°): {at(check.yoneda)}",
-             f"intensity maximum above the horizon: {at(check.maximum)}",
+             "intensity maximum above the horizon: "
+             + (at(check.maximum) if check.maximum is not None else "none (no counts there)"),
              _halves(check)]
     offset = check.offset_px()
     if check.prepared.status != "ok":
