@@ -47,7 +47,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from .frame import Frame
 from .results import Result, utc_now
 from .sinks import Sink, Update, close_all, emit
-from .sinks.csvlog import CsvLog, LogError, Resume, escape_source, resume_point
+from .sinks.csvlog import CsvLog, LogError, Resume, escape_source, resume_point, with_retry
 from .sources.files import read_file
 from .sources.watch import Arrival, DirectoryWatcher
 
@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 
 Classify = Callable[[Sequence[Frame]], list[Result]]
 #: a batch of arrivals and, per arrival, its reader's ``_read``
-Reading = tuple[Sequence[Arrival], list["Future[tuple[list[Frame], str | None]]"]]
+Reading = tuple[Sequence[Arrival], list["Future[tuple[list[Frame], str | None, int]]"]]
 
 
 def plan_backlog(files: Sequence[tuple[str, float]], resume: Resume, backlog: bool, grace_s: float) -> list[str]:
@@ -84,6 +84,8 @@ class Daemon:
         self._stop = threading.Event()
         self._backlog: deque[str] = deque()
         self._all = False  # --backlog: also files older than the log
+        self._retry: set[str] = set()  # --retry-errors: errored files at start, read again until done
+        self._logged_frames: dict[str, int] = {}  # path → frames of it already logged before its last (error) row
         self._readers = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="reader")
 
     def request_stop(self) -> None:
@@ -104,6 +106,9 @@ class Daemon:
             log.info("watching %s for %s (ignoring %s)", self.watcher.status, " ".join(settings.patterns),
                      " ".join(settings.ignore_patterns) or "nothing")
             present = self._plan(retry_errors=retry_errors)
+            if retry_errors:
+                log.info("--retry-errors: %d files whose last row is an error are classified again",
+                         len(self._retry))
             log.info("%d files present, %d to classify first", present, len(self._backlog))
             if not present:
                 self._say_if_nothing_matches()
@@ -142,6 +147,11 @@ class Daemon:
         last row is an error too). Returns how many files are present."""
         files = self.watcher.scan()
         resume = resume_point(self.csv_log.path, {path for path, _ in files}, retry_errors)
+        if retry_errors:
+            self._retry = set(resume.retry)
+        elif self._retry:  # a rescan: those not yet done are still to be read again
+            resume = with_retry(resume, self._retry)
+        self._logged_frames.update((path, n) for path, n in resume.error_frames.items() if n)
         self._backlog = deque(plan_backlog(files, resume, self._all or everything,
                                            self.watcher.settings.resume_grace_s))
         return len(files)
@@ -163,11 +173,14 @@ class Daemon:
             arrivals = self.watcher.take(batch_size, 0.0 if reading else self.tick_s)
             if stopping and not arrivals and reading is None:
                 return 0
-            ahead: Reading = (arrivals, [self._readers.submit(_read, a, classify) for a in arrivals])
+            logged = self._logged_frames
+            ahead: Reading = (arrivals, [self._readers.submit(_read, a, classify, logged.get(a.path, 0))
+                                         for a in arrivals])
             results, done, errored = self._process(reading, classify) if reading else ([], [], set())
             self._emit(results)
             self.rows += len(results)
             self.watcher.done(done, errored)
+            self._retry.difference_update(done)
             reading = ahead if arrivals else None
 
     def _half_queue(self) -> int:
@@ -212,8 +225,8 @@ class Daemon:
         frames: list[Frame] = []
         arrivals, reads = reading
         for a, read in zip(arrivals, reads):
-            got, problem = read.result()
-            if problem is not None and not got:
+            got, problem, n_read = read.result()
+            if problem is not None and not n_read:
                 if not os.path.lexists(a.path):
                     if self.watcher.moved_away(a.path):
                         done.append(a.path)  # renamed: its frame comes under the new name
@@ -225,23 +238,32 @@ class Daemon:
             slots.append(slice(len(frames), len(frames) + len(got)))
             frames.extend(got)
             if problem is not None:
-                slots.append(_error(a, len(got), problem))
+                slots.append(_error(a, n_read, problem))
         classified = _classify(classify, frames)
         results: list[Result] = []
         for slot in slots:
             results.extend(classified[slot] if isinstance(slot, slice) else [slot])
-        last = {r.source: r.status for r in results}
-        return results, done, {source for source, status in last.items() if status == "error"}
+        last = {r.source: r for r in results}
+        for source, r in last.items():  # a file read again after an error row gives rows from that row's frame on
+            if r.status == "error" and r.frame:
+                self._logged_frames[source] = r.frame
+            else:
+                self._logged_frames.pop(source, None)
+        return results, done, {source for source, r in last.items() if r.status == "error"}
 
 
-def _read(arrival: Arrival, classify: Classify) -> tuple[list[Frame], str | None]:
-    """``read_file`` of ``arrival``, on a reader thread; a classifier that offers ``prepare_early``
-    (``pipeline.Classifier``) preprocesses the frames there too, while they are in the CPU cache."""
+def _read(arrival: Arrival, classify: Classify, logged: int) -> tuple[list[Frame], str | None, int]:
+    """``read_file`` of ``arrival``, on a reader thread: its frames from frame ``logged`` on (those before have rows,
+    written before an error row of the file), the problem that ended reading, and how many frames were read. A
+    classifier that offers ``prepare_early`` (``pipeline.Classifier``) preprocesses the frames there too, while
+    they are in the CPU cache."""
     got, problem = read_file(arrival.path, arrival.t)
+    n_read = len(got)
+    got = [f for f in got if f.frame_id >= logged] if logged else got
     prepare_early = getattr(classify, "prepare_early", None)
     if got and prepare_early is not None:
         prepare_early(got)
-    return got, problem
+    return got, problem, n_read
 
 
 def _classify(classify: Classify, frames: list[Frame]) -> list[Result]:

@@ -200,6 +200,69 @@ def test_a_restart_reads_again_a_file_that_changed_after_its_error_row(dirs):
     assert rows[3:] == [("broken.cbf", "ok")]  # read again; late.cbf, already ok, is not
 
 
+def eiger_series(directory: Path, images: int) -> Path:
+    """A master file linking ``images`` data files of one 16 × 16 image each (written later by ``eiger_data``)."""
+    import h5py
+
+    master = directory / "scan_master.h5"
+    with h5py.File(master, "w") as f:
+        for i in range(1, images + 1):
+            f[f"entry/data/data_{i:06d}"] = h5py.ExternalLink(f"scan_data_{i:06d}.h5", "/entry/data/data")
+    return master
+
+
+def eiger_data(directory: Path, i: int, image: np.ndarray | None = None) -> None:
+    """Data file ``i`` of ``eiger_series``: ``image`` (default: 16 × 16 pixels of 10 × i counts)."""
+    from fabio.eigerimage import EigerImage
+
+    image = np.full((16, 16), 10 * i, np.uint32) if image is None else image
+    EigerImage(data=image[np.newaxis].astype(np.uint32)).write(str(directory / f"scan_data_{i:06d}.h5"))
+
+
+def test_retry_errors_reads_a_partly_read_file_on_from_its_error_row(dirs):
+    """An Eiger master read while one of its data files was missing: frame 0 ok, then an error row at frame 1. Read
+    again (--retry-errors, once the data file is there), it gets a row for frame 1 only: frame 0 is not logged twice."""
+    frames, log = dirs
+    settings = fast(ignore_patterns=(".*", "*_data_*.h5"))
+    eiger_data(frames, 1)
+    eiger_series(frames, 2)
+    with running(frames, log, settings=settings, backlog=True) as r:
+        r.wait_rows(2)
+        assert r.stop() == 0
+    eiger_data(frames, 2)
+    with running(frames, log, settings=settings, retry_errors=True) as r:
+        r.wait_rows(1)
+        time.sleep(0.3)
+        assert r.stop() == 0
+    rows = [(os.path.basename(row["source"]), row["frame"], row["status"]) for row in read_rows(log)]
+    assert rows == [("scan_master.h5", "0", "ok"), ("scan_master.h5", "1", "error"), ("scan_master.h5", "1", "ok")]
+
+
+def test_retry_errors_survives_a_rescan_until_each_file_is_done(dirs):
+    """A rescan (queue full, inotify overflow) plans again from the log: the errored files --retry-errors took at start
+    and not yet read stay planned; one read (its row written) leaves the plan."""
+    from gisaxs_live.daemon import Daemon
+    from gisaxs_live.results import Result
+    from gisaxs_live.sinks.csvlog import CsvLog
+    from gisaxs_live.sources.watch import DirectoryWatcher
+
+    frames, log = dirs
+    names = [f"f{i}.cbf" for i in range(4)]
+    for name in names:
+        write_frame(frames / name)
+        os.utime(frames / name, (1e9, 1e9))
+    csv_log = CsvLog(log)
+    csv_log.write([Result(str(frames / n), 0, "error", message="mask of another shape", time_utc="2999-01-01T00:00:00Z")
+                   for n in names])
+    daemon = Daemon(DirectoryWatcher(frames, fast()), lambda: fake_classify, csv_log)
+    daemon._plan(retry_errors=True)
+    assert sorted(os.path.basename(p) for p in daemon._backlog) == names
+    daemon._retry.discard(str(frames / "f0.cbf"))  # read meanwhile
+    daemon._plan()  # the rescan's plan
+    assert sorted(os.path.basename(p) for p in daemon._backlog) == names[1:]
+    csv_log.close()
+
+
 def test_odd_names_dangling_links_and_the_watched_patterns_at_start(dirs, caplog):
     import logging
 

@@ -222,3 +222,18 @@ def test_plan_skips_logged_files_and_with_retry_errors_takes_the_errored_ones_ag
     log.close()
     assert plan(files, tmp_path / "log.csv").todo == [files[2]]  # the error row is newer than the file
     assert plan(files, tmp_path / "log.csv", retry_errors=True).todo == files[1:]
+
+
+def test_retry_errors_does_not_log_again_the_frames_read_before_an_error(tmp_path, capsys):
+    """A partly read file (an Eiger master whose second data file was missing): reprocess --retry-errors gives rows
+    for the frames from its error row on."""
+    from test_daemon import eiger_data, eiger_series
+
+    series = GrowthSeries(demo_config(load_config()), 2)
+    eiger_data(tmp_path, 1, series.frame(0))
+    master = eiger_series(tmp_path, 2)
+    out = tmp_path / "log.csv"
+    assert main(["classify", "--csv", str(out), str(master)]) == 1
+    eiger_data(tmp_path, 2, series.frame(1))
+    assert main(["reprocess", "--workers", "1", "--retry-errors", "--csv", str(out), str(master)]) == 0
+    assert [(r["frame"], r["status"] != "error") for r in _rows(out)] == [("0", True), ("1", False), ("1", True)]

@@ -100,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
                 elapsed = bar.tasks[task].elapsed or 0.0
                 bar.update(task, advance=n_files, frames=frames, rate=frames / elapsed if elapsed else 0.0)
 
-            counts = run_tasks(client, todo.todo, config, model_dir, log, args.files_per_task, advance)
+            counts = run_tasks(client, todo.todo, config, model_dir, log, args.files_per_task, advance,
+                               todo.logged_frames)
     except LogError as exc:  # e.g. a full disk: the rows written so far are whole, a rerun resumes after them
         print(f"gisaxs-live reprocess: stopped: {exc}", file=sys.stderr)
         return 1

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import sys
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Config
@@ -25,10 +25,12 @@ RETRIES = 3  # further tries of a task whose worker was lost
 
 @dataclass
 class Plan:
-    """The files still to classify (``todo``) and how many a previous run already logged (``skipped``)."""
+    """The files still to classify (``todo``), how many a previous run already logged (``skipped``), and per file
+    of ``todo`` read before up to an error row, how many of its frames have rows (``logged_frames``)."""
 
     todo: list[Path]
     skipped: int
+    logged_frames: dict[str, int] = field(default_factory=dict)
 
 
 def plan(files: Sequence[Path], out: Path, retry_errors: bool = False) -> Plan:
@@ -36,13 +38,24 @@ def plan(files: Sequence[Path], out: Path, retry_errors: bool = False) -> Plan:
     the file last changed; with ``retry_errors``, an error is never final)."""
     resume = resume_point(out, {str(f) for f in files}, retry_errors)
     todo = [f for f in files if not resume.done(str(f), _mtime(f))]
-    return Plan(todo, len(files) - len(todo))
+    logged = {str(f): resume.error_frames[str(f)] for f in todo if resume.error_frames.get(str(f))}
+    return Plan(todo, len(files) - len(todo), logged)
+
+
+def not_logged(results: Sequence[Result], logged_frames: Mapping[str, int]) -> list[Result]:
+    """``results`` without the rows of frames that a log already holds (``Plan.logged_frames``: a file read again
+    after an error row part-way through it); error rows always stay."""
+    if not logged_frames:
+        return list(results)
+    return [r for r in results if r.status == "error" or r.frame >= logged_frames.get(r.source, 0)]
 
 
 def run_tasks(client, files: Sequence[Path], config: Config, model_dir: str | None, log: CsvLog,
-              per_task: int | None = None, on_task: Callable[[int, list[Result]], None] | None = None) -> Counter:
-    """Classify ``files`` on ``client``'s cluster, appending rows to ``log`` in order; ``on_task(files,
-    results)`` after each task's rows are written. Returns the count of rows per status."""
+              per_task: int | None = None, on_task: Callable[[int, list[Result]], None] | None = None,
+              logged_frames: Mapping[str, int] | None = None) -> Counter:
+    """Classify ``files`` on ``client``'s cluster, appending rows to ``log`` in order, but those of the frames that
+    ``logged_frames`` (``Plan``) says the log holds; ``on_task(files, results)`` after each task's rows are written.
+    Returns the count of rows per status."""
     from distributed import as_completed
 
     workers = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
@@ -55,7 +68,7 @@ def run_tasks(client, files: Sequence[Path], config: Config, model_dir: str | No
     following = 0
     for future in as_completed(futures):
         i = index[future.key]
-        held[i] = _outcome(future, groups[i], log.class_names)
+        held[i] = not_logged(_outcome(future, groups[i], log.class_names), logged_frames or {})
         future.release()
         while following in held:
             results = held.pop(following)

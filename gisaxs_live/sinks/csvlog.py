@@ -27,7 +27,7 @@ import io
 import logging
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -339,13 +339,16 @@ class Resume:
     """What a log says for a restart: ``logged`` sources (their last row is final, not an error),
     ``errors`` (source → Unix s of its last row, an error), and ``since`` (Unix s) when the log began:
     the arrival time of its first row, or the file's mtime if it has none; None when there is no log.
-    ``retry``: sources whose last row is an error, to be read again whatever their mtime (``--retry-errors``;
-    then ``errors`` is empty)."""
+    ``retry``: sources whose last row is an error, to be read again whatever their mtime (``--retry-errors``,
+    ``with_retry``; they are not in ``errors``). ``error_frames``: per source whose last row is an error, that
+    row's frame (how many frames were read before the error, each with its row): a file read again gives rows
+    from there on, so that those frames are not logged twice."""
 
     logged: frozenset[str]
     since: float | None
     errors: Mapping[str, float] = field(default_factory=dict)
     retry: frozenset[str] = frozenset()
+    error_frames: Mapping[str, int] = field(default_factory=dict)
 
     def done(self, path: str, mtime: float) -> bool:
         """Whether ``path`` (modified at ``mtime``, Unix s) needs no new row: its last row is final, or
@@ -380,11 +383,11 @@ def resume_point(path: str | Path, among: set[str], retry_errors: bool = False) 
                     pass
             source = wanted.get(row["source"])
             if source is not None:
-                last[source] = (row["status"], row["time_utc"])
+                last[source] = (row["status"], row["time_utc"], row["frame"])
     if since is None:
         since = path.stat().st_mtime
-    logged, errors = set(), {}
-    for source, (status, time_utc) in last.items():
+    logged, errors, error_frames = set(), {}, {}
+    for source, (status, time_utc, frame) in last.items():
         if status != "error":
             logged.add(source)
             continue
@@ -392,9 +395,16 @@ def resume_point(path: str | Path, among: set[str], retry_errors: bool = False) 
             errors[source] = parse_time(time_utc)
         except ValueError:
             errors[source] = float("-inf")  # when unknown: read it again
-    if retry_errors:
-        return Resume(frozenset(logged), since, {}, frozenset(errors))
-    return Resume(frozenset(logged), since, errors)
+        error_frames[source] = int(frame) if frame.isdigit() else 0
+    resume = Resume(frozenset(logged), since, errors, error_frames=error_frames)
+    return with_retry(resume, errors) if retry_errors else resume
+
+
+def with_retry(resume: Resume, sources: Collection[str]) -> Resume:
+    """``resume`` with the ``sources`` whose last row is an error to be read again whatever their mtime."""
+    retry = frozenset(s for s in sources if s in resume.errors)
+    return replace(resume, errors={s: t for s, t in resume.errors.items() if s not in retry},
+                   retry=resume.retry | retry)
 
 
 class LogFollower:
