@@ -57,6 +57,12 @@ REMEMBERED = 4096
 SAME_POLL_S = 0.05
 
 
+#: inotify: a file created here but never closed after writing (a hard link made and its first name removed, an
+#: O_TMPFILE linked in) is complete once unchanged for this many times ``watch.settle_s``; a writer's close completes
+#: its file at once, and one that pauses longer than this mid-write gets an error row, then its row on the close
+UNCLOSED_SETTLE_FACTOR = 10
+
+
 @dataclass(frozen=True)
 class Arrival:
     """A file to read: absolute ``path``, ``t`` when it was found complete (Unix s), read ``attempt``s."""
@@ -94,8 +100,11 @@ class _Handler(FileSystemEventHandler):
                 w.found(dest, complete=True)
         elif isinstance(event, (FileCreatedEvent, FileModifiedEvent)) and w.settings.observer == "polling":
             w.found(src, complete=False)
-        elif isinstance(event, FileCreatedEvent) and _is_link(src):
-            w.found(src, complete=True)  # inotify: a link to an existing file is never written, nor closed
+        elif isinstance(event, FileCreatedEvent):  # inotify
+            if _is_link(src):
+                w.found(src, complete=True)  # a link to an existing file is never written, nor closed
+            else:  # its close completes it; one never closed here (linked then unlinked, O_TMPFILE) once it settles
+                w.found(src, complete=False, settle_s=UNCLOSED_SETTLE_FACTOR * w.settings.settle_s)
         elif isinstance(event, DirDeletedEvent) and src == w.watched:
             w.gone()
         elif isinstance(event, DirMovedEvent) and dest and w.settings.recursive:
@@ -189,8 +198,9 @@ class DirectoryWatcher:
                         continue
         return sorted(found, key=lambda item: (item[1], item[0]))
 
-    def found(self, path: str, complete: bool, t: float | None = None) -> None:
-        """A matching file appeared or changed; ``complete`` when closed after writing or renamed into place."""
+    def found(self, path: str, complete: bool, t: float | None = None, settle_s: float | None = None) -> None:
+        """A matching file appeared or changed; ``complete`` when closed after writing or renamed into place; else
+        it is complete once its size and mtime stayed the same for ``settle_s`` (default ``watch.settle_s``)."""
         if not self.matches(path):
             return
         now = time.time() if t is None else t
@@ -215,8 +225,8 @@ class DirectoryWatcher:
             if complete:
                 self._ready.append(arrival)
             else:
-                self._pending[path] = _Pending(arrival, time.monotonic() + self.settings.settle_s,
-                                               self.settings.settle_s, _stat(path))
+                settle_s = self.settings.settle_s if settle_s is None else settle_s
+                self._pending[path] = _Pending(arrival, time.monotonic() + settle_s, settle_s, _stat(path))
             self._cond.notify()
 
     def moved_in(self, directory: str) -> None:
