@@ -144,4 +144,9 @@ def test_an_eiger_series_is_classified_once_through_its_master_file(files, tmp_p
     rows = _rows(out.read_text())
     assert [(r["source"].rsplit("/", 1)[-1], r["frame"]) for r in rows] == [("scan_master.h5", "0"),
                                                                           ("scan_master.h5", "1")]
-    assert "2 Eiger data files left out: the master file beside (*_master.h5) reads their images" in capsys.readouterr().err
+    assert "2 Eiger data files left out: read through the master file beside (*_master.h5)" in (
+        capsys.readouterr().err)
+    (series / "scan_master.h5").unlink()  # a master named but not there reads nothing: its data files are classified
+    main(["classify", "--csv", str(tmp_path / "alone.csv"), str(series / "scan_master.h5"), str(series)])
+    assert [r["source"].rsplit("/", 1)[-1] for r in _rows((tmp_path / "alone.csv").read_text())] == [
+        "scan_master.h5", "scan_data_000001.h5", "scan_data_000002.h5"]

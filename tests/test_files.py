@@ -121,8 +121,8 @@ def test_an_eiger_master_with_one_of_its_data_files_missing_reads_the_others_and
     fabio.eigerimage.EigerImage(data=np.stack([DATA])).write(str(tmp_path / "s_data_000001.h5"))
     frames, problem = read_file(master, 0.0)
     assert [f.frame_id for f in frames] == [0]
-    assert problem == (f"{master}: 1 image read; the rest of its image data is in s_data_000002.h5 (external links, "
-                       "an Eiger master file's data files), which is not there (yet)")
+    assert problem == (f"{master}: 1 image read; its data files s_data_000002.h5 (external links) are not there "
+                       "(yet), so their images and those after them are missing")
     fabio.eigerimage.EigerImage(data=np.stack([DATA + 1])).write(str(tmp_path / "s_data_000002.h5"))
     frames, problem = read_file(master, 0.0)
     assert [f.frame_id for f in frames] == [0, 1] and problem is None

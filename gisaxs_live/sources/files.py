@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..frame import Frame, FrameError
+from ..sinks.text import plural
 from .cutoff import count_cutoff
 from .dectris import flagged_pixels
 
@@ -77,9 +78,8 @@ def _check_data_files(path: Path, n: int) -> None:
     except OSError:
         return  # fabio read it a moment ago: nothing more is known
     if missing:
-        raise FrameError(f"{path}: {n} {'image' if n == 1 else 'images'} read; the rest of its image data is in "
-                         f"{', '.join(missing)} (external links, an Eiger master file's data files), which is not "
-                         "there (yet)")
+        raise FrameError(f"{path}: {plural(n, 'image')} read; its data files {', '.join(missing)} (external links) "
+                         "are not there (yet), so their images and those after them are missing")
 
 
 def _is_eiger(image: Any) -> bool:
