@@ -145,6 +145,10 @@ def test_a_parameter_on_a_bound_and_a_fit_that_did_not_converge_are_said_so():
                       40, 120, 0.3, np.zeros((2, 2), np.float32), True, "", {})
     assert "D_y 1.269 ± 0.12 (outside the 5–40 nm trained on)" in FrameFit("hemispheroid", None, near, names,
                                                                           True).describe()
+    band = Refinement(("h_ratio",), {"h_ratio": 0.5}, {"h_ratio": 0.02}, 3.0, 10, 20, 0.1,
+                      np.zeros((2, 2), np.float32), True, "", {})
+    assert "h_ratio 0.5 ± 0.02 (in the 0.4–0.6 band left out of training: another class's)" in FrameFit(
+        "truncated_spheroid", None, band, ("h_ratio",), True).describe()
 
 
 def test_refine_command_on_a_detector_file(tmp_path, capsys):

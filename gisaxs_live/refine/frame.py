@@ -17,7 +17,7 @@ from ..frame import Frame, FrameError
 from ..preprocess.prepare import FramePreprocessor
 from ..preprocess.qgrid import QGrid
 from ..simulator.pattern import Optics
-from ..simulator.shapes import CLASS_NAMES, SHAPES, get_shape
+from ..simulator.shapes import CLASS_NAMES, SHAPES, Parameter, get_shape
 from .fit import FitData, Refinement, refine
 from .model import VOLUME_FRACTION, ForwardModel, free_parameters
 from .start import best_scale, grid_start, size_start
@@ -25,6 +25,17 @@ from .start import best_scale, grid_start, size_start
 #: every class's free parameters, shape parameters first, η last (the columns of a log of fits of any class)
 ALL_PARAMETERS: tuple[str, ...] = (*dict.fromkeys(n for s in SHAPES for n in free_parameters(s)
                                                   if n != VOLUME_FRACTION), VOLUME_FRACTION)
+
+
+def _untrained(p: Parameter | None, value: float) -> str:
+    """'' where the shape parameter ``p`` was trained on ``value`` (or is not one); else which range it was not."""
+    if p is None or p.admits(value):
+        return ""
+    unit = f" {p.unit}" if p.unit else ""
+    lo, hi = p.sample_range
+    if lo <= value <= hi and p.excluded is not None:
+        return f" (in the {p.excluded[0]:g}–{p.excluded[1]:g}{unit} band left out of training: another class's)"
+    return f" (outside the {lo:g}–{hi:g}{unit} trained on)"
 
 
 class NotFitted(Exception):
@@ -53,11 +64,7 @@ class FrameFit:
             end = fit.at_limits.get(k)
             if end:
                 return f"{k} {fit.params[k]:.4g} (at its {end} limit)"
-            p = trained.get(k)
-            unit = f" {p.unit}" if p is not None and p.unit else ""
-            outside = "" if p is None or p.admits(fit.params[k]) else \
-                f" (outside the {p.sample_range[0]:g}–{p.sample_range[1]:g}{unit} trained on)"
-            return f"{k} {fit.params[k]:.4g} ± {fit.errors[k]:.2g}{outside}"
+            return f"{k} {fit.params[k]:.4g} ± {fit.errors[k]:.2g}{_untrained(trained.get(k), fit.params[k])}"
 
         start = "size net" if self.from_size_net else "grid"
         return (("" if fit.converged else f"NOT CONVERGED ({fit.message}): ") + f"{self.shape_class}  "
