@@ -38,11 +38,15 @@ class PixelQ:
 
 
 class DetectorGeometry:
-    """Pixel positions of one configured detector; a PONI file is read once, here."""
+    """Pixel positions of one configured detector; a PONI file is read once, here (a ValueError starting
+    "geometry.poni_file:" when it cannot be used)."""
 
     def __init__(self, geometry: Geometry) -> None:
         self.config = geometry
-        self._poni = None if geometry.poni_file is None else _load_poni(geometry.poni_file)
+        try:
+            self._poni = None if geometry.poni_file is None else _load_poni(geometry.poni_file)
+        except ValueError as exc:
+            raise ValueError(f"geometry.poni_file: {exc}") from None
 
     @property
     def detector_shape(self) -> tuple[int, int] | None:
@@ -57,13 +61,13 @@ class DetectorGeometry:
         """(along, up, across) of every pixel centre (mm), broadcastable to ``shape``."""
         if self.config.detector_shape is not None and tuple(self.config.detector_shape) != tuple(shape):
             (rows, cols), (want_rows, want_cols) = shape, self.config.detector_shape
-            raise ValueError(f"shape {rows}×{cols} does not match the geometry's detector {want_rows}×{want_cols} "
-                             "(geometry.detector_shape)")
+            raise ValueError(f"shape {shape_text(shape)} does not match the geometry's detector "
+                             f"{shape_text(self.config.detector_shape)} (geometry.detector_shape)")
         if self._poni is not None and self._poni.detector.shape is not None:
             expected = tuple(self._poni.detector.shape)
             if expected != tuple(shape):
-                raise ValueError(f"a frame of {shape[0]}×{shape[1]} pixels, the PONI file's detector "
-                                 f"{expected[0]}×{expected[1]}")
+                raise ValueError(f"a frame of {shape_text(shape)} pixels, the PONI file's detector "
+                                 f"{shape_text(expected)}")
         rows = np.arange(shape[0], dtype=np.float64)[:, np.newaxis]
         cols = np.arange(shape[1], dtype=np.float64)[np.newaxis, :]
         along, d_row, d_col = self._array_positions_mm(rows, cols)
@@ -111,6 +115,11 @@ class DetectorGeometry:
         row_sign = -1.0 if orientation in (1, 2) else 1.0
         col_sign = -1.0 if orientation in (1, 4) else 1.0
         return np.asarray(z) * 1e3, row_sign * np.asarray(y) * 1e3, col_sign * np.asarray(x) * 1e3
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    """``1043×981`` for (1043, 981)."""
+    return "×".join(str(n) for n in shape)
 
 
 def _load_poni(path: Path) -> Any:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Config, Mask
+from .geometry import DetectorGeometry, shape_text
 
 INT32_MAX = 2**31 - 1
 
@@ -54,12 +55,7 @@ def check_setup(config: Config) -> None:
     """Read what the config's detector setup names before any frame comes: the PONI file, the mask file, and
     compare the mask's shape with the detector's where the config or the PONI file gives it. Raises a ValueError
     naming the file and the cause."""
-    from .geometry import DetectorGeometry
-
-    try:
-        geometry = DetectorGeometry(config.geometry)
-    except ValueError as exc:
-        raise ValueError(f"geometry.poni_file: {exc}") from None
+    geometry = DetectorGeometry(config.geometry)
     if config.mask.file is None:
         return
     masked = read_mask_file(config.mask.file)
@@ -68,11 +64,6 @@ def check_setup(config: Config) -> None:
         given_by = "geometry.detector_shape" if config.geometry.detector_shape else "its PONI file"
         raise ValueError(f"mask.file: {config.mask.file} is {shape_text(masked.shape)} pixels, the detector "
                          f"{shape_text(detector)} ({given_by})")
-
-
-def shape_text(shape: tuple[int, ...]) -> str:
-    """``1043×981`` for (1043, 981)."""
-    return "×".join(str(n) for n in shape)
 
 
 @lru_cache(maxsize=4)

@@ -73,7 +73,7 @@ class FramePreprocessor:
         try:
             self.geometry = DetectorGeometry(config.geometry)
         except ValueError as exc:
-            raise ConfigError(f"geometry.poni_file: {exc}") from None
+            raise ConfigError(str(exc)) from None
         self._lookup: Lookup | None = None
 
     def lookup(self, shape: tuple[int, int]) -> Lookup:

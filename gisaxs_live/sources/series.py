@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..sinks.text import plural
+
 #: most runs of received ids kept per series (about 140 B each): ids in order make one run, each gap one more
 MAX_RUNS = 100_000
 #: Trigger modes where each trigger gives one image, whatever ``nimages`` says (EIGER2 manual, 9.3, 9.5).
@@ -159,7 +161,3 @@ def ids(runs: list[tuple[int, int]], most: int = 6) -> str:
     n = sum(end - first for first, end in runs)
     return f"{'id' if n == 1 else 'ids'} {', '.join(parts)}{', …' if len(runs) > most else ''}"
 
-
-def plural(n: int, noun: str) -> str:
-    """``1 image``, ``2 images``."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
