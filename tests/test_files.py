@@ -210,3 +210,18 @@ def test_data_that_is_not_a_2d_image(tmp_path):
     np.save(line, np.arange(100.0))
     with pytest.raises(FrameError, match=r"profile\.npy: 1-D data of shape \(1, 100\)"):
         list(read_frames(line))
+
+
+def test_a_nexus_file_with_one_2d_image_is_read(tmp_path):
+    """A NeXus file whose NXdata signal is a single 2-D frame (fabio reads stacks only from the file itself)."""
+    path = tmp_path / "frame.nxs"
+    with h5py.File(path, "w") as f:
+        entry = f.create_group("entry")
+        entry.attrs["NX_class"] = "NXentry"
+        data = entry.create_group("data")
+        data.attrs["NX_class"] = "NXdata"
+        data.attrs["signal"] = "counts"
+        data["counts"] = DATA
+    (frame,) = read_frames(path)
+    assert frame.frame_id == 0 and np.array_equal(frame.data, DATA)
+    assert frame.source == str(path)

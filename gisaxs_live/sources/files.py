@@ -124,7 +124,43 @@ def _open(path: Path) -> Any:
             finally:
                 for line in printed.getvalue().splitlines():
                     _debug_once(f"fabio printed: {line}")
+    if path.suffix.lower() in HDF5_SUFFIXES:
+        image = _nexus_image(path)
+        if image is not None:
+            return fabio.open(f"{path}::{image}")  # fabio's HDF5 reader, for the one dataset
     return fabio.open(str(path))
+
+
+#: names of HDF5 files, in which a NeXus 2-D image is looked for (``_nexus_image``)
+HDF5_SUFFIXES = (".h5", ".hdf5", ".nxs", ".hdf")
+
+
+def _nexus_image(path: Path) -> str | None:
+    """The path inside the HDF5 file ``path`` of its NeXus image when that is a single 2-D frame: the signal of an
+    NXdata group of an NXentry (``/entry/data/data`` for most writers). fabio reads a stack of frames (an Eiger
+    file, a NeXus 3-D signal) from the file itself, but refuses a 2-D one there; None otherwise."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            for entry in f.values():
+                if not (isinstance(entry, h5py.Group) and _nx_class(entry) == "NXentry"):
+                    continue
+                for group in entry.values():
+                    if isinstance(group, h5py.Group) and _nx_class(group) == "NXdata":
+                        signal = group.attrs.get("signal", "data")
+                        signal = signal.decode() if isinstance(signal, bytes) else str(signal)
+                        data = group.get(signal)
+                        if isinstance(data, h5py.Dataset) and data.ndim == 2:
+                            return data.name
+    except (OSError, KeyError, ValueError):
+        return None  # not HDF5, damaged, or a link not there: fabio's reading says which
+    return None
+
+
+def _nx_class(node: Any) -> str:
+    value = node.attrs.get("NX_class", "")
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _guarded(path: Path, index: int | None, call: Any, *args: Any) -> Any:
