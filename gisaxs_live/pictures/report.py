@@ -172,8 +172,8 @@ def pauses(x: np.ndarray) -> np.ndarray:
 def _families_panel(ax, trend: Trend) -> None:
     for name, p in trend.families.items():
         ax.plot(*trend.line(p), marker=".", ms=3, lw=1, label=name)
-    ax.set(ylim=(-0.02, 1.3), yticks=(0.0, 0.25, 0.5, 0.75, 1.0), ylabel="family probability")
-    ax.legend(fontsize=6, ncol=4, loc="upper left", framealpha=0.7)  # in the band above 1, clear of the curves
+    ax.set(ylim=(-0.02, 1.02), yticks=(0.0, 0.25, 0.5, 0.75, 1.0), ylabel="family probability")
+    _legend_above(ax, 4)
 
 
 def _ood_panel(ax, trend: Trend) -> None:
@@ -183,7 +183,7 @@ def _ood_panel(ax, trend: Trend) -> None:
     else:
         ax.text(0.5, 0.5, "no ood_score in this log", transform=ax.transAxes, ha="center", va="center")
     ax.set(ylabel="ood_score")
-    ax.legend(fontsize=6, loc="upper left", framealpha=0.7)
+    _legend_above(ax, 2)
 
 
 def _status_panel(ax, trend: Trend) -> None:
@@ -212,13 +212,13 @@ def _diameter_panel(ax, trend: Trend) -> None:
     if trend.has("fwhm_nm"):
         ax.plot(*trend.line(trend.sizes["fwhm_nm"]), ls=":", lw=1, color="#1f77b4", label="FWHM of D_y")
     ax.set(ylabel="D_y (nm)")
-    ax.legend(fontsize=6, ncol=3, loc="upper left", framealpha=0.7)
+    _legend_above(ax, 3)
 
 
 def _aspect_panel(ax, trend: Trend) -> None:
     _band(ax, trend, "aspect", "aspect_err", "#9467bd", "aspect D_z/D_y (net)")
     ax.set(ylabel="aspect D_z/D_y")
-    ax.legend(fontsize=6, ncol=2, loc="upper left", framealpha=0.7)
+    _legend_above(ax, 2)
 
 
 def _distance_panel(ax, trend: Trend) -> None:
@@ -231,7 +231,14 @@ def _distance_panel(ax, trend: Trend) -> None:
         ax.plot(*trend.line(trend.sizes["guinier_radius_nm"]), marker="^", ms=3, lw=1, ls="--", color="#8c564b",
                 label="R_g (model-free)")
     ax.set(ylabel="distance, R_g (nm)")
-    ax.legend(fontsize=6, ncol=3, loc="upper left", framealpha=0.7)
+    _legend_above(ax, 3)
+
+
+def _legend_above(ax, ncol: int) -> None:
+    """The panel's legend in a band added above its data (30 % of the axis' span), where it hides no curve."""
+    low, high = ax.get_ylim()
+    ax.set_ylim(low, high + 0.3 * (high - low))
+    ax.legend(fontsize=6, ncol=ncol, loc="upper left", framealpha=0.7)
 
 
 #: (panel, height ratio, whether the trend has something for it), top to bottom
