@@ -102,3 +102,44 @@ def test_the_hash_tells_sets_apart_by_their_variation():
              for s in specs]
     plain = [replace(s, variation=None) for s in specs]
     assert len({specs_hash(specs), specs_hash(other), specs_hash(plain)}) == 3
+
+
+def test_a_rerun_into_a_set_removes_its_manifest_before_any_shard(sets, tmp_path, monkeypatch):
+    """A rerun cut short (here: its first shard fails) leaves no manifest over old and new shards, so that train and
+    evaluate refuse the directory instead of reading a mix of two sets."""
+    import shutil
+
+    from distributed import Client
+
+    import gisaxs_live.scale.simulate as simulate
+
+    _, shards = sets
+    target = tmp_path / "set"
+    shutil.copytree(shards, target)
+
+    def fails(*_args, **_kwargs):
+        raise RuntimeError("the worker's disk went away")
+
+    monkeypatch.setattr(simulate, "write_shard", fails)
+    with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+        with pytest.raises(RuntimeError, match="disk went away"):
+            simulate.write_shards(client, target, random_specs(1, 4, 0.5, None), load_config(), seed=4,
+                                  protocol="random", chunk=1)
+    assert not (target / MANIFEST).exists()
+    assert main(["evaluate", str(target)]) == 2
+
+
+def test_a_cancelled_task_is_a_lost_cluster_not_a_failed_file():
+    """A task cancelled (what a scheduler that went away leaves) stops the run: its files are not given error rows,
+    which would make a plain rerun skip them."""
+    import time
+
+    from distributed import Client
+
+    from gisaxs_live.scale.reprocess import ClusterLost, task_result
+
+    with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+        future = client.submit(time.sleep, 5, pure=False)
+        future.cancel()
+        with pytest.raises(ClusterLost, match="lost the Dask scheduler"):
+            task_result(future)

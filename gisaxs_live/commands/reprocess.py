@@ -7,7 +7,8 @@ workers must have gisaxs-live installed and read the same paths. Each worker loa
 Rows are appended to --csv in order, one write per task, so a killed run loses nothing written; a rerun
 skips the files whose rows are already there. Unreadable files become ``error`` rows.
 
-Exit status: 0 when no new row is an error, 1 when some are, 2 for a usage or configuration error."""
+Exit status: 0 when no new row is an error, 1 when some are or the scheduler went away (the rows so far kept,
+a rerun goes on), 2 for a usage or configuration error, 130 when stopped by Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from ..classify.modeldir import ModelInfo
     from ..config import load_config
     from ..scale.inputs import expand_inputs, without_eiger_data_files
-    from ..scale.reprocess import dashboard_line, plan, progress, quiet_dask, run_tasks, start_cluster
+    from ..scale.reprocess import ClusterLost, connect, dashboard_line, plan, progress, quiet_dask, run_tasks
     from ..sinks.csvlog import CsvLog, LogError, escape_source
     from ..sinks.text import plural
 
@@ -70,19 +71,16 @@ def run(args: argparse.Namespace) -> int:
         return 0
     quiet_dask()
     try:
-        from distributed import Client
+        import distributed  # noqa: F401  (the extra)
     except ImportError:
         log.close()
         raise ValueError("reprocess needs Dask: pip install 'gisaxs-live[scale]'") from None
     signal.signal(signal.SIGTERM, _interrupt)  # as Ctrl-C: the cluster is closed and the rows so far are whole
-    cluster = None if args.scheduler else start_cluster(args.workers)
     try:
-        client = Client(args.scheduler or cluster)
-    except OSError as exc:  # no scheduler there (Dask waits for its connect timeout, 30 s by default)
+        client, cluster = connect(args.scheduler, args.workers)
+    except ValueError:
         log.close()
-        if cluster is not None:
-            cluster.close()
-        raise ValueError(f"--scheduler {args.scheduler}: cannot connect ({str(exc).splitlines()[0]})") from None
+        raise
     try:
         print(dashboard_line(client, cluster is not None), file=sys.stderr)
         model_dir = str(args.model) if args.model else None
@@ -102,8 +100,9 @@ def run(args: argparse.Namespace) -> int:
 
             counts = run_tasks(client, todo.todo, config, model_dir, log, args.files_per_task, advance,
                                todo.logged_frames)
-    except LogError as exc:  # e.g. a full disk: the rows written so far are whole, a rerun resumes after them
-        print(f"gisaxs-live reprocess: stopped: {exc}", file=sys.stderr)
+    except (LogError, ClusterLost) as exc:  # a full disk, the scheduler gone: the rows so far are whole, a rerun
+        print(f"gisaxs-live reprocess: stopped: {exc}; the rows of the tasks done are in {args.csv}, a rerun goes on "
+              "from there", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"gisaxs-live reprocess: stopped; the rows of the tasks done are in {args.csv}, a rerun goes on "

@@ -8,6 +8,7 @@ patterns, bit for bit, as the serial ``--out`` file. ``train --dataset DIR`` rea
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -90,7 +91,14 @@ def run(args: argparse.Namespace) -> int:
     columns = (TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn())
     if args.shards is not None:
-        manifest = _write_shards(args, specs, config, randomisation, Progress(*columns, console=console), console)
+        from ..scale.reprocess import ClusterLost
+
+        try:
+            manifest = _write_shards(args, specs, config, randomisation, Progress(*columns, console=console), console)
+        except ClusterLost as exc:
+            print(f"gisaxs-live simulate: stopped: {exc}; the shards written so far are kept in {args.shards}, "
+                  "without a manifest until a rerun completes the set", file=sys.stderr)
+            return 1
         console.print(f"wrote {len(specs)} patterns ({sum(s.test for s in specs)} test) to {manifest}")
     if args.out is not None:
         with Progress(*columns, console=console) as bar:
@@ -121,16 +129,15 @@ def _write_shards(args: argparse.Namespace, specs, config, randomisation, bar, c
     """The Dask run of ``--shards``: a local cluster unless ``--scheduler``; returns the manifest path."""
     import os
 
-    from ..scale.reprocess import dashboard_line, quiet_dask, start_cluster
+    from ..scale.reprocess import connect, dashboard_line, quiet_dask
     from ..scale.simulate import DEFAULT_CHUNK, write_shards
 
     quiet_dask()
     try:
-        from distributed import Client
+        import distributed  # noqa: F401  (the extra)
     except ImportError:
         raise ValueError("simulate --shards needs Dask: pip install 'gisaxs-live[scale]'") from None
-    cluster = None if args.scheduler else start_cluster(args.workers or os.cpu_count() or 1)
-    client = Client(args.scheduler or cluster)
+    client, cluster = connect(args.scheduler, args.workers or os.cpu_count() or 1)
     try:
         console.print(dashboard_line(client, cluster is not None))
         with bar:

@@ -81,16 +81,52 @@ def run_tasks(client, files: Sequence[Path], config: Config, model_dir: str | No
 
 
 def _outcome(future, group: Sequence[Path], class_names: Sequence[str]) -> list[Result]:
-    """The task's Results, or an ``error`` Result per file when it failed every try."""
+    """The task's Results, or an ``error`` Result per file when it failed every try; raises ``ClusterLost``
+    where the scheduler went away."""
     from ..results import utc_now
 
     try:
-        return future.result()
+        return task_result(future)
+    except ClusterLost:
+        raise
     except Exception as exc:  # a worker lost more than RETRIES times, or a bug: the other tasks go on
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "its worker stopped"
         return [Result(str(f), 0, "error", message=f"{f}: not classified: its task failed {RETRIES + 1} times "
                                                    f"({reason})", time_utc=utc_now(), class_names=tuple(class_names))
                 for f in group]
+
+
+class ClusterLost(RuntimeError):
+    """The Dask scheduler went away (its tasks cancelled): the files or shards not done are no failure of theirs,
+    and a rerun goes on from what was written."""
+
+
+def task_result(future):
+    """``future.result()``; raises ``ClusterLost`` where the scheduler went away (the task cancelled, the
+    connection closed) rather than the task failing."""
+    from concurrent.futures import CancelledError
+
+    try:
+        return future.result()
+    except (CancelledError, OSError) as exc:
+        if isinstance(exc, OSError) and future.status == "error":
+            raise  # the task's own failure (a full disk on the worker), not the connection's
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ClusterLost(f"lost the Dask scheduler ({reason})") from None
+
+
+def connect(scheduler: str | None, workers: int):
+    """(client, local cluster or None): a ``Client`` of ``scheduler``, else of a new ``start_cluster(workers)``;
+    a ValueError naming ``--scheduler`` where nobody answers there or the address is not one."""
+    from distributed import Client
+
+    cluster = None if scheduler else start_cluster(workers)
+    try:
+        return Client(scheduler or cluster), cluster
+    except (OSError, ValueError) as exc:  # no scheduler there (Dask waits for its connect timeout, 30 s by default)
+        if cluster is not None:
+            cluster.close()
+        raise ValueError(f"--scheduler {scheduler}: cannot connect ({str(exc).splitlines()[0]})") from None
 
 
 def quiet_dask() -> None:

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..config import Config
 from ..simulator.dataset import PARAMETER_NAMES, VARIATION_NAMES, PatternSpec, Randomisation, write_dataset
-from ..simulator.shards import Shard, shard_name, write_manifest
+from ..simulator.shards import MANIFEST, Shard, shard_name, write_manifest
 from ..training.provenance import content_hash
 
 RETRIES = 3
@@ -60,9 +60,12 @@ def write_shards(client, directory: Path, specs: Sequence[PatternSpec], config: 
     futures = [client.submit(write_shard, str(s.path), list(specs[s.start:s.start + s.count]), config, seed,
                              protocol, randomisation, retries=RETRIES, pure=False, key=f"simulate-shard-{i}")
                for i, s in enumerate(shards)]
+    from .reprocess import task_result
+
+    (directory / MANIFEST).unlink(missing_ok=True)  # a set being rewritten is no set until its new manifest is there
     done = 0
     for future in as_completed(futures):
-        done += future.result()
+        done += task_result(future)
         future.release()
         if progress is not None:
             progress(done)
