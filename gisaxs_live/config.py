@@ -317,8 +317,9 @@ class Stream:
     unless written in ``allowed_endpoints`` (e.g. ``tcp://eiger-dcu:9999``, or ``tcp://*:9999`` to publish
     on all interfaces). ZeroMQ holds up to ``receive_buffer_frames`` received messages; at most
     ``queue_size`` decoded frames wait for the classifier, which takes up to ``batch_size`` at once; a frame
-    arriving at a full queue is dropped and gets an error row. A peer silent for 3 heartbeats
-    (``heartbeat_s``) counts as gone; reconnection attempts back off up to ``reconnect_max_s``. Without the
+    arriving at a full queue is dropped and gets an error row. A peer that answers none of 3 TCP keepalive probes
+    ``heartbeat_s`` apart (whole seconds, at least 1), after as long without traffic, counts as gone (the kernel
+    probes, so a stalled monitor is no silent peer); reconnection attempts back off up to ``reconnect_max_s``. Without the
     dashboard, the counts are logged every ``log_interval_s`` (times in s). An image (or pixel mask) whose
     declared shape x pixel size exceeds ``max_image_bytes`` is refused unread with an error row; the
     default, 256 MiB, is 3.5 x the largest DECTRIS frame (Eiger2 16M: 4148 x 4362 pixels x 4 bytes =

@@ -18,7 +18,7 @@ joined mid-series) is still classified: geometry comes from the config, the mask
 pixel values.
 
 ``StreamSource`` owns the socket and a receiving thread; the worker ``take``s decoded frames. ZeroMQ
-reconnects by itself when the publisher goes away and comes back; heartbeats notice a silent peer.
+reconnects by itself when the publisher goes away and comes back; TCP keepalive notices a silent peer.
 Frames are decoded only when the queue has room; otherwise they are dropped unread (counted, and each
 gets an error row). On ``stop`` the thread keeps receiving until the socket has been quiet for
 ``DRAIN_QUIET_S`` since the stop or the last message (at most ``DRAIN_MAX_S``), waiting for room instead
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import re
 import threading
 import time
@@ -427,8 +428,13 @@ class StreamSource:
         sock.linger = 0
         sock.setsockopt(zmq.RECONNECT_IVL, 100)
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, int(s.reconnect_max_s * 1000))
-        sock.setsockopt(zmq.HEARTBEAT_IVL, int(s.heartbeat_s * 1000))
-        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, int(3 * s.heartbeat_s * 1000))
+        # a silent peer (a detector powered off, a cable pulled) is noticed by the kernel's TCP keepalive, which goes
+        # on while this process is stalled; ZeroMQ's own heartbeat timed out when a stall outlasted it, and closed the
+        # connection before the messages already received were read (a trial lost series' last images and ends)
+        interval = max(1, math.ceil(s.heartbeat_s))
+        for option, value in ((zmq.TCP_KEEPALIVE, 1), (zmq.TCP_KEEPALIVE_IDLE, interval),
+                              (zmq.TCP_KEEPALIVE_INTVL, interval), (zmq.TCP_KEEPALIVE_CNT, 3)):
+            sock.setsockopt(option, value)
         monitor = sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
         poller = zmq.Poller()
         poller.register(sock, zmq.POLLIN)
