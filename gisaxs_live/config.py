@@ -319,8 +319,8 @@ class Stream:
     ``queue_size`` decoded frames wait for the classifier, which takes up to ``batch_size`` at once; a frame
     arriving at a full queue is dropped and gets an error row. A peer that answers none of 3 TCP keepalive probes
     ``heartbeat_s`` apart (whole seconds, at least 1), after as long without traffic, counts as gone (the kernel
-    probes, so a stalled monitor is no silent peer); reconnection attempts back off up to ``reconnect_max_s``. Without the
-    dashboard, the counts are logged every ``log_interval_s`` (times in s). An image (or pixel mask) whose
+    probes, so a stalled monitor is no silent peer); reconnection attempts back off up to ``reconnect_max_s``.
+    Without the dashboard, the counts are logged every ``log_interval_s`` (times in s). An image (or pixel mask) whose
     declared shape x pixel size exceeds ``max_image_bytes`` is refused unread with an error row; the
     default, 256 MiB, is 3.5 x the largest DECTRIS frame (Eiger2 16M: 4148 x 4362 pixels x 4 bytes =
     72.4 MB). Of a Stream V2 image (several threshold channels) the ``channel`` named is classified
@@ -504,14 +504,14 @@ def load_config(path: str | Path | None = None, *, detector: bool = False) -> Co
         raise ConfigError(f"{name}: {problem}: detector frames need their detector's geometry: give "
                           "geometry.poni_file, or geometry.distance_mm and geometry.direct_beam_px [column, row] "
                           "(and pixel_size_mm unless 0.172); config/default.yaml lists the keys")
-    unused = unused_by_poni(data)
-    if detector and unused:
-        logging.getLogger(__name__).warning("%s: geometry.poni_file places the detector: %s %s not used", name,
-                                            ", ".join(f"geometry.{key}" for key in unused),
-                                            "is" if len(unused) == 1 else "are")
     if detector:
         from .preprocess.mask import check_setup
 
+        unused = unused_by_poni(data)
+        if unused:
+            logging.getLogger(__name__).warning("%s: geometry.poni_file places the detector: %s %s not used", name,
+                                                ", ".join(f"geometry.{key}" for key in unused),
+                                                "is" if len(unused) == 1 else "are")
         try:
             check_setup(config)
         except ValueError as exc:

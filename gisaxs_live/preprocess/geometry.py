@@ -60,7 +60,6 @@ class DetectorGeometry:
     def positions_mm(self, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(along, up, across) of every pixel centre (mm), broadcastable to ``shape``."""
         if self.config.detector_shape is not None and tuple(self.config.detector_shape) != tuple(shape):
-            (rows, cols), (want_rows, want_cols) = shape, self.config.detector_shape
             raise ValueError(f"shape {shape_text(shape)} does not match the geometry's detector "
                              f"{shape_text(self.config.detector_shape)} (geometry.detector_shape)")
         if self._poni is not None and self._poni.detector.shape is not None:

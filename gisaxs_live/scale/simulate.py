@@ -52,17 +52,17 @@ def write_shards(client, directory: Path, specs: Sequence[PatternSpec], config: 
     write its manifest last; ``progress(patterns done)`` after each shard. Returns the manifest's path."""
     from distributed import as_completed
 
+    from .reprocess import task_result
+
     if chunk < 1:
         raise ValueError("--chunk must be at least 1")
     directory.mkdir(parents=True, exist_ok=True)
     shards = [Shard(directory / shard_name(i), start, len(specs[start:start + chunk]))
               for i, start in enumerate(range(0, len(specs), chunk))]
+    (directory / MANIFEST).unlink(missing_ok=True)  # a set being rewritten is no set until its new manifest is there
     futures = [client.submit(write_shard, str(s.path), list(specs[s.start:s.start + s.count]), config, seed,
                              protocol, randomisation, retries=RETRIES, pure=False, key=f"simulate-shard-{i}")
                for i, s in enumerate(shards)]
-    from .reprocess import task_result
-
-    (directory / MANIFEST).unlink(missing_ok=True)  # a set being rewritten is no set until its new manifest is there
     done = 0
     for future in as_completed(futures):
         done += task_result(future)

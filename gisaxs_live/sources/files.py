@@ -143,23 +143,26 @@ def _nexus_image(path: Path) -> str | None:
 
     try:
         with h5py.File(path, "r") as f:
-            for entry in f.values():
-                if not (isinstance(entry, h5py.Group) and _nx_class(entry) == "NXentry"):
-                    continue
-                for group in entry.values():
-                    if isinstance(group, h5py.Group) and _nx_class(group) == "NXdata":
-                        signal = group.attrs.get("signal", "data")
-                        signal = signal.decode() if isinstance(signal, bytes) else str(signal)
-                        data = group.get(signal)
-                        if isinstance(data, h5py.Dataset) and data.ndim == 2:
-                            return data.name
+            for entry in _nx_groups(f, "NXentry"):
+                for group in _nx_groups(entry, "NXdata"):
+                    data = group.get(_attribute(group, "signal", "data"))
+                    if isinstance(data, h5py.Dataset) and data.ndim == 2:
+                        return data.name
     except (OSError, KeyError, ValueError):
         return None  # not HDF5, damaged, or a link not there: fabio's reading says which
     return None
 
 
-def _nx_class(node: Any) -> str:
-    value = node.attrs.get("NX_class", "")
+def _nx_groups(parent: Any, nx_class: str) -> list[Any]:
+    """The HDF5 groups in ``parent`` of the NeXus class ``nx_class``."""
+    import h5py
+
+    return [g for g in parent.values() if isinstance(g, h5py.Group) and _attribute(g, "NX_class", "") == nx_class]
+
+
+def _attribute(node: Any, name: str, default: str) -> str:
+    """The HDF5 attribute ``name`` of ``node`` as text (writers store it as bytes or as a string)."""
+    value = node.attrs.get(name, default)
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
