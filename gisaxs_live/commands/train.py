@@ -92,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     settings = replace(base, seed=args.seed, epochs=args.epochs or base.epochs,
                        architecture=args.architecture or base.architecture)
     randomisation = Randomisation() if args.randomise else None
+    given = None  # the set given, once opened (labels and attributes; the patterns are read as needed)
     if args.dataset is not None and args.config is not None:  # before anything is made
         given = PatternSet(args.dataset)
         _check_set_matches_config(args.dataset, experiment_of(given.attrs), given.grid, args.config, config, grid)
@@ -109,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
             write_dataset(dataset_path, specs, config, seed=args.seed, protocol="random", workers=args.workers,
                           progress=lambda done: bar.update(task, completed=done), randomisation=randomisation)
     simulated = time.perf_counter()
-    data = PatternSet(dataset_path)  # labels and attributes; the patterns are read as needed
+    data = given if given is not None else PatternSet(dataset_path)
     if args.from_model is not None:
         _check_compatible(parent, data.class_names, data.grid.shape)
     train, val = np.nonzero(~data.test)[0], np.nonzero(data.test)[0]

@@ -6,8 +6,8 @@ Determinism: every per-pattern random value (shape parameters, test split, the `
 drawn on the client by ``random_specs``/``paper_specs`` from the one ``seed`` and travels in the specs; the
 simulator itself draws nothing. A chunk's content is therefore fixed by (seed, its first index, its count),
 whichever worker runs it, and the shards concatenated are bit-identical to ``write_dataset``'s file of the
-same specs. A task writes ``shard-NNNNN.h5.tmp`` and renames it when complete; a lost worker's task is run
-again (``RETRIES``)."""
+same specs. A task's shard is renamed into place when complete (``write_dataset``); a lost worker's task is
+run again (``RETRIES``)."""
 
 from __future__ import annotations
 
@@ -28,12 +28,9 @@ DEFAULT_CHUNK = 4096
 
 def write_shard(path: str, specs: Sequence[PatternSpec], config: Config, seed: int, protocol: str,
                 randomisation: Randomisation | None) -> int:
-    """Simulate ``specs`` into the shard ``path`` (one process: the worker is the unit of parallelism);
-    returns the number of patterns."""
-    target = Path(path)
-    tmp = target.with_name(target.name + ".tmp")
-    write_dataset(tmp, specs, config, seed=seed, protocol=protocol, workers=1, randomisation=randomisation)
-    tmp.replace(target)
+    """Simulate ``specs`` into the shard ``path`` (one process: the worker is the unit of parallelism; the shard
+    appears only once complete, ``write_dataset``); returns the number of patterns."""
+    write_dataset(path, specs, config, seed=seed, protocol=protocol, workers=1, randomisation=randomisation)
     return len(specs)
 
 

@@ -65,8 +65,7 @@ class SeriesProgress:
             self.beyond += 1
             return 0
         if self.next_frame is not None and frame < self.next_frame:  # late or repeated
-            late = not self._has(frame)
-            self._add(frame)
+            late = self._add(frame)
             if late and self.skipped:
                 self.skipped -= 1
                 return -1
@@ -129,30 +128,26 @@ class SeriesProgress:
                     f"the count expected is unknown ({why}){again}")
         return None
 
-    def _has(self, frame: int) -> bool:
-        """Whether id ``frame`` was received."""
-        i = bisect.bisect_right(self.runs, [frame, float("inf")])
-        return bool(i) and self.runs[i - 1][1] > frame
-
-    def _add(self, frame: int) -> None:
-        """Note id ``frame`` as received (once)."""
+    def _add(self, frame: int) -> bool:
+        """Note id ``frame`` as received (once); whether it was new (False: received before)."""
         runs = self.runs
         if runs and runs[-1][1] == frame:  # the next in order: the common case
             runs[-1][1] += 1
-            return
+            return True
         i = bisect.bisect_right(runs, [frame, float("inf")])
         if i and runs[i - 1][1] > frame:  # received before
-            return
+            return False
         if i and runs[i - 1][1] == frame:
             runs[i - 1][1] += 1
         elif len(runs) >= MAX_RUNS:  # a stream of scattered ids (corrupt, or hostile): bounded memory
             self.untracked += 1
-            return
+            return True
         else:
             runs.insert(i, [frame, frame + 1])
             i += 1
         if i < len(runs) and runs[i - 1][1] == runs[i][0]:  # it joins the next run
             runs[i - 1][1] = runs.pop(i)[1]
+        return True
 
 
 def ids(runs: list[tuple[int, int]], most: int = 6) -> str:
