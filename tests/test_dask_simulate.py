@@ -136,10 +136,53 @@ def test_a_cancelled_task_is_a_lost_cluster_not_a_failed_file():
 
     from distributed import Client
 
-    from gisaxs_live.scale.reprocess import ClusterLost, task_result
+    from gisaxs_live.scale.cluster import ClusterLost, task_result
 
     with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
         future = client.submit(time.sleep, 5, pure=False)
         future.cancel()
         with pytest.raises(ClusterLost, match="lost the Dask scheduler"):
             task_result(future)
+
+
+def test_sigterm_stops_a_sharded_simulation_with_one_line_and_its_shards_kept(tmp_path):
+    """``simulate --shards`` stopped by SIGTERM (systemd, kill) closes its cluster, says what it kept and exits 130;
+    the shards written are whole and no manifest claims a set."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    target = tmp_path / "set"
+    process = subprocess.Popen([sys.executable, "-m", "gisaxs_live.cli", "simulate", "--protocol", "random",
+                                "--per-class", "40", "--seed", "3", "--workers", "1", "--chunk", "4", "--shards",
+                                str(target)], stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"})
+    deadline = time.monotonic() + 120
+    while not list(target.glob("*.h5")) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert process.poll() is None, "the simulation ended before its first shard was seen"
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert f"gisaxs-live simulate: stopped; the shards written so far are kept in {target}" in err
+    assert "Traceback" not in err
+    assert not (target / MANIFEST).exists()
+    for shard in target.glob("*.h5"):
+        with h5py.File(shard) as f:
+            assert f["images"].shape[0] == 4
+
+
+def test_a_scheduler_without_workers_is_said_to_wait_until_one_joins():
+    from distributed import Client, LocalCluster
+
+    from gisaxs_live.scale.cluster import waiting_line
+
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster, Client(cluster) as client:
+        address = cluster.scheduler_address
+        assert waiting_line(client, address) == (f"--scheduler {address}: no worker yet; the tasks wait for the "
+                                                 "first one to join")
+        assert waiting_line(client, None) is None  # a local cluster of our own has its workers
+        cluster.scale(1)
+        client.wait_for_workers(1, timeout=30)
+        assert waiting_line(client, address) is None

@@ -157,7 +157,7 @@ def test_local_workers_keep_glibcs_memory_thresholds_and_share_the_cores(monkeyp
 
     from distributed import Client
 
-    from gisaxs_live.scale.reprocess import start_cluster
+    from gisaxs_live.scale.cluster import start_cluster
 
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
     with start_cluster(workers) as cluster, Client(cluster) as client:

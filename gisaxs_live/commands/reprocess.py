@@ -13,6 +13,7 @@ a rerun goes on), 2 for a usage or configuration error, 130 when stopped by Ctrl
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from pathlib import Path
 
 from . import at_least
@@ -38,15 +39,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import contextlib
     import logging
-    import signal
     import sys
 
     from ..classify.modeldir import ModelInfo
     from ..config import load_config
+    from ..scale.cluster import ClusterLost, connect, dashboard_line, quiet_dask, stop_on_sigterm, waiting_line
     from ..scale.inputs import expand_inputs, without_eiger_data_files
-    from ..scale.reprocess import ClusterLost, connect, dashboard_line, plan, progress, quiet_dask, run_tasks
-    from ..sinks.csvlog import CsvLog, LogError, escape_source
+    from ..scale.reprocess import plan, progress
+    from ..sinks.csvlog import CsvLog, LogError
     from ..sinks.text import plural
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
@@ -58,66 +60,65 @@ def run(args: argparse.Namespace) -> int:
     files, note = without_eiger_data_files(expand_inputs(args.paths))
     if note:
         print(note, file=sys.stderr)
-    try:
-        log = CsvLog(args.csv, info.class_names)
-    except LogError as exc:
-        raise ValueError(str(exc)) from None
-    todo = plan(files, args.csv, args.retry_errors)
-    if todo.skipped:
-        print(f"{args.csv}: {plural(todo.skipped, 'file')} already classified, skipped", file=sys.stderr)
-    if not todo.todo:
-        log.close()  # the log is this process's while open (a lock): give it back
-        print("nothing to classify", file=sys.stderr)
-        return 0
-    quiet_dask()
-    try:
-        import distributed  # noqa: F401  (the extra)
-    except ImportError:
-        log.close()
-        raise ValueError("reprocess needs Dask: pip install 'gisaxs-live[scale]'") from None
-    signal.signal(signal.SIGTERM, _interrupt)  # as Ctrl-C: the cluster is closed and the rows so far are whole
-    try:
+    with contextlib.ExitStack() as held:  # closed last to first: the cluster, the client, the log (its lock)
+        try:
+            log = CsvLog(args.csv, info.class_names)
+        except LogError as exc:
+            raise ValueError(str(exc)) from None
+        held.callback(log.close)
+        todo = plan(files, args.csv, args.retry_errors)
+        if todo.skipped:
+            print(f"{args.csv}: {plural(todo.skipped, 'file')} already classified, skipped", file=sys.stderr)
+        if not todo.todo:
+            print("nothing to classify", file=sys.stderr)
+            return 0
+        quiet_dask()
+        try:
+            import distributed  # noqa: F401  (the extra)
+        except ImportError:
+            raise ValueError("reprocess needs Dask: pip install 'gisaxs-live[scale]'") from None
+        stop_on_sigterm()  # the cluster is closed and the rows so far are whole
         client, cluster = connect(args.scheduler, args.workers)
-    except ValueError:
-        log.close()
-        raise
-    try:
-        print(dashboard_line(client, cluster is not None), file=sys.stderr)
-        model_dir = str(args.model) if args.model else None
-        with progress() as bar:
-            task = bar.add_task("reprocess", total=len(todo.todo), frames=0, rate=0.0)
-            frames = 0
-
-            def advance(n_files: int, results) -> None:
-                nonlocal frames
-                frames += len(results)
-                for r in results:  # the cause on the terminal too, as classify gives it, above the bar
-                    if r.status == "error":
-                        bar.console.print(f"ERROR: {escape_source(r.message)}", markup=False, highlight=False,
-                                          soft_wrap=True)
-                elapsed = bar.tasks[task].elapsed or 0.0
-                bar.update(task, advance=n_files, frames=frames, rate=frames / elapsed if elapsed else 0.0)
-
-            counts = run_tasks(client, todo.todo, config, model_dir, log, args.files_per_task, advance,
-                               todo.logged_frames)
-    except (LogError, ClusterLost) as exc:  # a full disk, the scheduler gone: the rows so far are whole, a rerun
-        print(f"gisaxs-live reprocess: stopped: {exc}; the rows of the tasks done are in {args.csv}, a rerun goes on "
-              "from there", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"gisaxs-live reprocess: stopped; the rows of the tasks done are in {args.csv}, a rerun goes on "
-              "from there", file=sys.stderr)
-        return 130
-    finally:
-        log.close()
-        client.close()
+        held.callback(client.close)
         if cluster is not None:
-            cluster.close()
+            held.callback(cluster.close)
+        print(dashboard_line(client, cluster is not None), file=sys.stderr)
+        waiting = waiting_line(client, args.scheduler)
+        if waiting:
+            print(waiting, file=sys.stderr)
+        try:
+            counts = _classify(args, client, config, log, todo, progress())
+        except (LogError, ClusterLost) as exc:  # a full disk, the scheduler gone: the rows so far are whole
+            print(f"gisaxs-live reprocess: stopped: {exc}; the rows of the tasks done are in {args.csv}, a rerun "
+                  "goes on from there", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print(f"gisaxs-live reprocess: stopped; the rows of the tasks done are in {args.csv}, a rerun goes on "
+                  "from there", file=sys.stderr)
+            return 130
     print(f"reprocessed {plural(sum(counts.values()), 'frame')}: {counts['ok']} ok, {counts['unknown']} unknown, "
           f"{counts['no_signal']} no signal, {plural(counts['error'], 'error')}", file=sys.stderr)
     return 1 if counts["error"] else 0
 
 
-def _interrupt(signum: int, frame) -> None:
-    """SIGTERM (systemd, kill) handled as Ctrl-C."""
-    raise KeyboardInterrupt
+def _classify(args: argparse.Namespace, client, config, log, todo, bar) -> Counter:
+    """Run the plan's files on ``client`` with the progress ``bar``; the status counts of the rows written."""
+    from ..scale.reprocess import run_tasks
+    from ..sinks.csvlog import escape_source
+
+    model_dir = str(args.model) if args.model else None
+    with bar:
+        task = bar.add_task("reprocess", total=len(todo.todo), frames=0, rate=0.0)
+        frames = 0
+
+        def advance(n_files: int, results) -> None:
+            nonlocal frames
+            frames += len(results)
+            for r in results:  # the cause on the terminal too, as classify gives it, above the bar
+                if r.status == "error":
+                    bar.console.print(f"ERROR: {escape_source(r.message)}", markup=False, highlight=False,
+                                      soft_wrap=True)
+            elapsed = bar.tasks[task].elapsed or 0.0
+            bar.update(task, advance=n_files, frames=frames, rate=frames / elapsed if elapsed else 0.0)
+
+        return run_tasks(client, todo.todo, config, model_dir, log, args.files_per_task, advance, todo.logged_frames)

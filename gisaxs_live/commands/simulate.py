@@ -91,14 +91,18 @@ def run(args: argparse.Namespace) -> int:
     columns = (TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn())
     if args.shards is not None:
-        from ..scale.reprocess import ClusterLost
+        from ..scale.cluster import ClusterLost
 
+        kept = (f"the shards written so far are kept in {args.shards}, without a manifest until a rerun completes "
+                "the set")
         try:
             manifest = _write_shards(args, specs, config, randomisation, Progress(*columns, console=console), console)
         except ClusterLost as exc:
-            print(f"gisaxs-live simulate: stopped: {exc}; the shards written so far are kept in {args.shards}, "
-                  "without a manifest until a rerun completes the set", file=sys.stderr)
+            print(f"gisaxs-live simulate: stopped: {exc}; {kept}", file=sys.stderr)
             return 1
+        except KeyboardInterrupt:
+            print(f"gisaxs-live simulate: stopped; {kept}", file=sys.stderr)
+            return 130
         console.print(f"wrote {len(specs)} patterns ({sum(s.test for s in specs)} test) to {manifest}")
     if args.out is not None:
         with Progress(*columns, console=console) as bar:
@@ -129,7 +133,7 @@ def _write_shards(args: argparse.Namespace, specs, config, randomisation, bar, c
     """The Dask run of ``--shards``: a local cluster unless ``--scheduler``; returns the manifest path."""
     import os
 
-    from ..scale.reprocess import connect, dashboard_line, quiet_dask
+    from ..scale.cluster import connect, dashboard_line, quiet_dask, stop_on_sigterm, waiting_line
     from ..scale.simulate import DEFAULT_CHUNK, write_shards
 
     quiet_dask()
@@ -137,9 +141,13 @@ def _write_shards(args: argparse.Namespace, specs, config, randomisation, bar, c
         import distributed  # noqa: F401  (the extra)
     except ImportError:
         raise ValueError("simulate --shards needs Dask: pip install 'gisaxs-live[scale]'") from None
+    stop_on_sigterm()  # the cluster is closed; the shards written are whole (each renamed into place)
     client, cluster = connect(args.scheduler, args.workers or os.cpu_count() or 1)
     try:
         console.print(dashboard_line(client, cluster is not None))
+        waiting = waiting_line(client, args.scheduler)
+        if waiting:
+            console.print(waiting)
         with bar:
             task = bar.add_task("patterns", total=len(specs))
             return write_shards(client, args.shards, specs, config, seed=args.seed, protocol=args.protocol,

@@ -49,7 +49,7 @@ def write_shards(client, directory: Path, specs: Sequence[PatternSpec], config: 
     write its manifest last; ``progress(patterns done)`` after each shard. Returns the manifest's path."""
     from distributed import as_completed
 
-    from .reprocess import task_result
+    from .cluster import task_result
 
     if chunk < 1:
         raise ValueError("--chunk must be at least 1")
