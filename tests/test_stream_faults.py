@@ -108,7 +108,8 @@ def test_a_restarted_series_a_repeated_header_and_the_stop_each_close_the_open_s
     _images(handler, 7, range(3))
     handler.close(9.0)
     assert _notices(handler) == [(f"{ENDPOINT} series 7", 3,
-                                  "series 7 still open at the stop: 3 of 10 images received, 7 missing (ids 3–9)")]
+                                  "series 7 still open at the stop: 3 of 10 images received, 7 not received before "
+                                  "the stop (ids 3–9)")]
     assert handler.counts.cut_short == 3
 
 
@@ -320,7 +321,8 @@ def test_the_monitor_writes_the_open_series_as_its_last_row_and_shows_the_count(
     rows = _rows(csv_path)
     assert [(r["status"], r["frame"]) for r in rows] == [("ok", "0"), ("ok", "1"), ("error", "2")]
     assert rows[-1]["source"] == f"{endpoint} series 3"
-    assert rows[-1]["message"] == "series 3 still open at the stop: 2 of 5 images received, 3 missing (ids 2–4)"
+    assert rows[-1]["message"] == ("series 3 still open at the stop: 2 of 5 images received, 3 not received before "
+                                   "the stop (ids 2–4)")
     # the dashboard gets the row in its update, and the counts in the source line
     assert [r.message for r in recorder.updates[-1].results][-1:] == [rows[-1]["message"]]
     assert "missing 3, series cut short 1" in recorder.updates[-1].source

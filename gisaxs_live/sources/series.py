@@ -108,9 +108,10 @@ class SeriesProgress:
             gaps.append((at, high))
         return gaps
 
-    def shortfall(self, how: str, ended: bool) -> str | None:
+    def shortfall(self, how: str, ended: bool, missing: str = "missing") -> str | None:
         """The report for closing the series (``how``: e.g. ``ended``, ``cut short (series 8 started)``;
-        ``ended``: by its end message), or None when nothing is known to be missing."""
+        ``ended``: by its end message), or None when nothing is known to be missing; ``missing``: what the images
+        not received are called (at a stop they may still come, to the next process)."""
         repeats = self.seen - self.received - self.beyond
         again = (f"; {plural(repeats, 'image')} repeated an id" if repeats > 0 else "") + (
             f"; {plural(self.beyond, 'image')} came with an id past the count" if self.beyond else "") + (
@@ -118,9 +119,9 @@ class SeriesProgress:
             "uncertain" if self.untracked else "")
         if self.expected is not None and self.missing:
             return (f"series {self.series} {how}: {self.received} of {plural(self.expected, 'image')} received, "
-                    f"{self.missing} missing ({ids(self.missing_runs())}){again}")
+                    f"{self.missing} {missing} ({ids(self.missing_runs())}){again}")
         if self.expected is None and self.missing:
-            return (f"series {self.series} {how}: {plural(self.received, 'image')} received, {self.missing} missing "
+            return (f"series {self.series} {how}: {plural(self.received, 'image')} received, {self.missing} {missing} "
                     f"between them ({ids(self.missing_runs())}); the count expected is unknown{again}")
         if self.expected is None and not ended:
             why = "its header gives no image count" if self.header else "its header was not received"

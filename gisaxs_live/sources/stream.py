@@ -232,9 +232,10 @@ class MessageHandler:
             self.seen_protocol = protocol
 
     def close(self, t: float) -> None:
-        """The stream stops: report the open series if images are missing from it."""
+        """The stream stops: report the open series if images are missing from it (not yet received: a stream
+        started again may still get them)."""
         if self.progress is not None:
-            self._close("still open at the stop", False, t)
+            self._close("still open at the stop", False, t, "not received before the stop")
 
     def _begin(self, start: SeriesStart, t: float) -> None:
         if self.progress is not None:
@@ -255,12 +256,12 @@ class MessageHandler:
             self._close("ended" if same else f"cut short (the end of series {end.series} came)", same, t)
         self.series = end.series
 
-    def _close(self, how: str, ended: bool, t: float) -> None:
-        """Close the open series; if images are missing, count them and add a notice."""
+    def _close(self, how: str, ended: bool, t: float, missing: str = "missing") -> None:
+        """Close the open series; if images are missing, count them and add a notice (``SeriesProgress.shortfall``)."""
         progress, self.progress = self.progress, None
         assert progress is not None
         self.counts.missing += max(progress.missing - progress.skipped, 0)  # skipped ids are counted already
-        text = progress.shortfall(how, ended)
+        text = progress.shortfall(how, ended, missing)
         if text is None:
             return
         self.counts.cut_short += 1
