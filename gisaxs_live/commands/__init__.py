@@ -16,6 +16,18 @@ def output_file(path: Path, option: str) -> Path:
     return path
 
 
+def output_directory(path: Path, option: str, what: str) -> Path:
+    """``path``, a directory for ``what`` made where missing, checked before a command's work: a ValueError naming
+    ``option`` where it is a file or cannot be made."""
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{option} {path}: a file, not a directory for {what}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"{option} {path}: cannot make the directory ({exc.strerror})") from None
+    return path
+
+
 def at_least(*options: tuple[str, float | None, float]) -> None:
     """A ValueError for the first (option, value, least) whose value is given (not None) and below its least."""
     for option, value, least in options:

@@ -22,7 +22,7 @@ import csv
 import time
 from pathlib import Path
 
-from . import output_file
+from . import output_directory, output_file
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,17 +51,12 @@ def run(args: argparse.Namespace) -> int:
     if args.shape_class is not None and args.shape_class not in CLASS_NAMES:
         raise ValueError(f"--class {args.shape_class}: not a class; known: {', '.join(CLASS_NAMES)}")
     config = load_config(args.config, detector=True)
-    classifier = Classifier(config, args.model)
-    fitter = FrameFitter(config, classifier.preprocessor)
     if args.csv is not None:
         output_file(args.csv, "--csv")
     if args.png is not None:
-        if args.png.exists() and not args.png.is_dir():
-            raise ValueError(f"--png {args.png}: not a directory (the pictures go into one, a file per frame)")
-        try:
-            args.png.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ValueError(f"--png {args.png}: cannot make the directory ({exc.strerror})") from None
+        output_directory(args.png, "--png", "the pictures (a file per frame)")
+    classifier = Classifier(config, args.model)
+    fitter = FrameFitter(config, classifier.preprocessor)
     rows, failed = [], 0
     for path in args.frames:
         frames, problem = read_file(path, time.time())

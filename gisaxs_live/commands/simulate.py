@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from . import output_file
+from . import at_least, output_directory, output_file
 
 #: --protocol random's defaults: patterns per class and the fraction held out
 PER_CLASS = 336
@@ -66,8 +66,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give --out FILE.h5, --shards DIR, --preview PNG, or some of them")
     if args.shards is None and (args.chunk is not None or args.scheduler is not None):
         raise ValueError("--chunk and --scheduler go with --shards DIR")
-    if (args.workers is not None and args.workers < 1) or (args.chunk is not None and args.chunk < 1):
-        raise ValueError("--workers and --chunk must be at least 1")
+    at_least(("--workers", args.workers, 1), ("--chunk", args.chunk, 1))
     if args.protocol == "paper" and (args.per_class is not None or args.test_fraction is not None):
         raise ValueError("--per-class and --test-fraction go with --protocol random (the paper grid has "
                          "336 patterns per class, 84 of them held out)")
@@ -78,8 +77,8 @@ def run(args: argparse.Namespace) -> int:
     for target, option in ((args.out, "--out"), (args.preview, "--preview")):
         if target is not None:
             output_file(target, option)
-    if args.shards is not None and args.shards.exists() and not args.shards.is_dir():
-        raise ValueError(f"--shards {args.shards}: a file, not a directory for the shards and their manifest")
+    if args.shards is not None:
+        output_directory(args.shards, "--shards", "the shards and their manifest")
     config = load_config(args.config)
     randomisation = Randomisation() if args.randomise else None
     if args.protocol == "paper":
