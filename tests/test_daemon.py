@@ -32,14 +32,14 @@ def by_name(rows):
 
 
 def test_a_directory_whose_files_match_no_pattern_is_said_at_start(dirs, caplog):
-    """``patterns: ["*.CBF"]`` for ``.cbf`` files gave only "0 files present"; the start now names what is there."""
+    """``patterns: ["*.tif"]`` for ``.cbf`` files gave only "0 files present"; the start now names what is there."""
     frames, log = dirs
     for name in ("s_00001.cbf", "s_00002.cbf"):
         write_frame(frames / name)
     (frames / "gisaxs-live.csv").write_text("")  # a log in the directory is no frame
-    with running(frames, log, settings=fast(patterns=("*.CBF",))) as r:
+    with running(frames, log, settings=fast(patterns=("*.tif",))) as r:
         assert r.stop() == 0
-    assert "none of the 2 files in" in caplog.text and "matches watch.patterns (*.CBF), e.g. s_00001.cbf" in caplog.text
+    assert "none of the 2 files in" in caplog.text and "matches watch.patterns (*.tif), e.g. s_00001.cbf" in caplog.text
     caplog.clear()
     empty = frames.parent / "empty"
     empty.mkdir()

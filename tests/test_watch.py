@@ -92,12 +92,14 @@ def test_hard_and_symbolic_links_made_in_the_directory_count(tmp_path, tmp_path_
     assert sorted(os.path.basename(a.path) for a in got) == ["hard.cbf", "moved.cbf", "soft.cbf"]
 
 
-def test_patterns_and_ignored_names(tmp_path, watched):
+def test_patterns_and_ignored_names_in_any_letter_case(tmp_path, watched):
+    """``*.cbf`` takes ``E.CBF`` (a detector writing upper-case names was ignored in silence), ``*.tmp`` leaves out
+    ``F.CBF.TMP``."""
     w = watched()
-    for name in ("a.cbf", "b.txt", ".hidden.cbf", "c.cbf.tmp", "d.tif"):
+    for name in ("a.cbf", "b.txt", ".hidden.cbf", "c.cbf.tmp", "d.tif", "E.CBF", "F.CBF.TMP"):
         (tmp_path / name).write_bytes(b"x")
-    got = take_all(w, 0.3, expect=2)
-    assert sorted(os.path.basename(a.path) for a in got) == ["a.cbf", "d.tif"]
+    got = take_all(w, 0.3, expect=3)
+    assert sorted(os.path.basename(a.path) for a in got) == ["E.CBF", "a.cbf", "d.tif"]
 
 
 def test_polling_waits_until_size_and_mtime_are_stable(tmp_path, watched):

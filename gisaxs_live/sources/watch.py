@@ -155,10 +155,12 @@ class DirectoryWatcher:
             return len(self._ready) + len(self._pending)
 
     def matches(self, path: str) -> bool:
-        name = os.path.basename(path)
+        """Whether the file name of ``path`` matches ``patterns`` and no ``ignore_patterns``, in any letter case
+        (``*.cbf`` takes ``X.CBF``)."""
+        name = os.path.basename(path).lower()
         s = self.settings
-        return (any(fnmatch.fnmatchcase(name, p) for p in s.patterns)
-                and not any(fnmatch.fnmatchcase(name, p) for p in s.ignore_patterns))
+        return (any(fnmatch.fnmatchcase(name, p.lower()) for p in s.patterns)
+                and not any(fnmatch.fnmatchcase(name, p.lower()) for p in s.ignore_patterns))
 
     def start(self) -> None:
         """Start observing (before scanning, so that nothing arriving in between is missed)."""
