@@ -43,11 +43,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 from .frame import Frame
 from .results import Result, utc_now
 from .sinks import Sink, Update, close_all, emit
 from .sinks.csvlog import CsvLog, LogError, Resume, escape_source, resume_point, with_retry
+from .sources.eiger import read_through_data_files
 from .sources.files import read_file
 from .sources.watch import Arrival, DirectoryWatcher
 
@@ -174,8 +176,8 @@ class Daemon:
             if stopping and not arrivals and reading is None:
                 return 0
             logged = self._logged_frames
-            ahead: Reading = (arrivals, [self._readers.submit(_read, a, classify, logged.get(a.path, 0))
-                                         for a in arrivals])
+            ahead: Reading = (arrivals, [self._readers.submit(_read, a, classify, logged.get(a.path, 0),
+                                                              self.watcher.sees) for a in arrivals])
             results, done, errored = self._process(reading, classify) if reading else ([], [], set())
             self._emit(results)
             self.rows += len(results)
@@ -252,11 +254,18 @@ class Daemon:
         return results, done, {source for source, r in last.items() if r.status == "error"}
 
 
-def _read(arrival: Arrival, classify: Classify, logged: int) -> tuple[list[Frame], str | None, int]:
+def _read(arrival: Arrival, classify: Classify, logged: int,
+          sees: Callable[[Path], bool]) -> tuple[list[Frame], str | None, int]:
     """``read_file`` of ``arrival``, on a reader thread: its frames from frame ``logged`` on (those before have rows,
     written before an error row of the file), the problem that ended reading, and how many frames were read. A
     classifier that offers ``prepare_early`` (``pipeline.Classifier``) preprocesses the frames there too, while
-    they are in the CPU cache."""
+    they are in the CPU cache. An Eiger master file whose data files the watcher ``sees`` gives no frame: their
+    images are read from those as each is written."""
+    data_files = read_through_data_files(arrival.path, sees)
+    if data_files:
+        log.info("%s: Eiger master file, not read: its images are classified from its data files (%s)",
+                 escape_source(arrival.path), ", ".join(p.name for p in data_files))
+        return [], None, 0
     got, problem = read_file(arrival.path, arrival.t)
     n_read = len(got)
     got = [f for f in got if f.frame_id >= logged] if logged else got

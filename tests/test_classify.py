@@ -128,9 +128,10 @@ def test_a_directory_or_a_glob_stands_for_its_files_in_the_order_given(files, tm
         assert not (tmp_path / "none.csv").exists()
 
 
-def test_an_eiger_series_is_classified_once_through_its_master_file(files, tmp_path, capsys):
-    """A directory (or a glob) holding an Eiger master file and its data files: each image once, under the master's
-    name; the data files are left out, and a line says so."""
+def test_an_eiger_series_is_classified_once_from_its_data_files_or_through_its_master(files, tmp_path, capsys):
+    """A directory (or a glob) holding an Eiger master file and its data files: each image once, from its data file
+    (as ``watch`` reads it), the master left out; with a data file not among the inputs, through the master, the
+    data files among them left out; each time a line says so."""
     paths, _ = files
     image = np.asarray(EdfImage().read(str(paths[-1])).data, dtype=np.uint32)
     series = tmp_path / "eiger"
@@ -139,14 +140,19 @@ def test_an_eiger_series_is_classified_once_through_its_master_file(files, tmp_p
         for i in (1, 2):
             EigerImage(data=image[np.newaxis]).write(str(series / f"scan_data_00000{i}.h5"))
             f[f"entry/data/data_00000{i}"] = h5py.ExternalLink(f"scan_data_00000{i}.h5", "/entry/data/data")
-    out = tmp_path / "eiger.csv"
-    main(["classify", "--csv", str(out), str(series)])
-    rows = _rows(out.read_text())
-    assert [(r["source"].rsplit("/", 1)[-1], r["frame"]) for r in rows] == [("scan_master.h5", "0"),
-                                                                          ("scan_master.h5", "1")]
-    assert "2 Eiger data files left out: read through the master file beside (*_master.h5)" in (
+
+    def classified(*inputs) -> list[tuple[str, str]]:
+        out = tmp_path / f"{len(list(tmp_path.glob('*.csv')))}.csv"
+        main(["classify", "--csv", str(out), *map(str, inputs)])
+        return [(r["source"].rsplit("/", 1)[-1], r["frame"]) for r in _rows(out.read_text())]
+
+    assert classified(series) == [("scan_data_000001.h5", "0"), ("scan_data_000002.h5", "0")]
+    assert "1 Eiger master file left out: the images are read from the data files" in capsys.readouterr().err
+    assert classified(series / "scan_master.h5", series / "scan_data_000002.h5") == [("scan_master.h5", "0"),
+                                                                                   ("scan_master.h5", "1")]
+    assert "1 Eiger data file left out: read through the master file beside (*_master.h5)" in (
         capsys.readouterr().err)
+    assert classified(series / "scan_master.h5") == [("scan_master.h5", "0"), ("scan_master.h5", "1")]
     (series / "scan_master.h5").unlink()  # a master named but not there reads nothing: its data files are classified
-    main(["classify", "--csv", str(tmp_path / "alone.csv"), str(series / "scan_master.h5"), str(series)])
-    assert [r["source"].rsplit("/", 1)[-1] for r in _rows((tmp_path / "alone.csv").read_text())] == [
+    assert [name for name, _ in classified(series / "scan_master.h5", series)] == [
         "scan_master.h5", "scan_data_000001.h5", "scan_data_000002.h5"]

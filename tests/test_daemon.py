@@ -2,6 +2,7 @@
 through bad input, bursts, a full queue, restarts and sink failures."""
 
 import csv
+import logging
 import os
 import subprocess
 import sys
@@ -217,6 +218,29 @@ def eiger_data(directory: Path, i: int, image: np.ndarray | None = None) -> None
 
     image = np.full((16, 16), 10 * i, np.uint32) if image is None else image
     EigerImage(data=image[np.newaxis].astype(np.uint32)).write(str(directory / f"scan_data_{i:06d}.h5"))
+
+
+@pytest.mark.parametrize("master_first", [True, False])
+def test_an_eiger_series_written_in_the_directory_gives_each_image_once_from_its_data_file(dirs, caplog, master_first):
+    """With the default patterns both an Eiger master and its data files match ``*.h5``: each image was read twice
+    (the README told to ignore one kind). Now each data file's image gets its row as the data file closes, and the
+    master, whichever comes first, none (a line in the log says why)."""
+    frames, log = dirs
+    caplog.set_level(logging.INFO, logger="gisaxs_live.daemon")
+    with running(frames, log) as r:
+        if master_first:
+            eiger_series(frames, 3)
+        for i in (1, 2, 3):
+            eiger_data(frames, i)
+        if not master_first:
+            eiger_series(frames, 3)
+        r.wait_rows(3)
+        wait_for(lambda: "Eiger master file, not read" in caplog.text, 10, "the master's line")
+        assert r.stop() == 0
+    rows = [(os.path.basename(row["source"]), row["frame"], row["status"]) for row in read_rows(log)]
+    assert sorted(rows) == [(f"scan_data_00000{i}.h5", "0", "ok") for i in (1, 2, 3)]
+    assert ("scan_master.h5: Eiger master file, not read: its images are classified from its data files "
+            "(scan_data_000001.h5, scan_data_000002.h5, scan_data_000003.h5)") in caplog.text
 
 
 def test_retry_errors_reads_a_partly_read_file_on_from_its_error_row(dirs):

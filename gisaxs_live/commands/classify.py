@@ -89,16 +89,17 @@ def run(args: argparse.Namespace) -> int:
 
 def _files(paths: list[Path]) -> list[Path]:
     """The files named by ``paths`` in their order, each directory or glob pattern expanded in place (sorted),
-    each file once, an Eiger series through its master file only (``without_eiger_data_files``, said on stderr).
+    each file once, each Eiger image once (``sources.eiger.each_image_once``, said on stderr).
     Raises ``ValueError`` for a pattern that matches no file or a directory with none below."""
     import sys
 
-    from ..scale.inputs import expand_inputs, without_eiger_data_files
+    from ..scale.inputs import expand_inputs
+    from ..sources.eiger import each_image_once
 
     files: dict[Path, None] = {}
     for path in paths:
         files.update(dict.fromkeys(expand_inputs([path])))
-    kept, note = without_eiger_data_files(list(files))
+    kept, note = each_image_once(list(files))
     if note:
         print(note, file=sys.stderr)
     return kept

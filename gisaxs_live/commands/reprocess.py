@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     from ..classify.modeldir import ModelInfo
     from ..config import load_config
     from ..scale.cluster import ClusterLost, connect, dashboard_line, quiet_dask, stop_on_sigterm, waiting_line
-    from ..scale.inputs import expand_inputs, without_eiger_data_files
+    from ..scale.inputs import expand_inputs
+    from ..sources.eiger import each_image_once
     from ..scale.reprocess import plan, progress
     from ..sinks.csvlog import CsvLog, LogError
     from ..sinks.text import plural
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     info = ModelInfo.read(args.model)
     if info.mismatch(config.experiment):
         logging.warning(info.mismatch(config.experiment))
-    files, note = without_eiger_data_files(expand_inputs(args.paths))
+    files, note = each_image_once(expand_inputs(args.paths))
     if note:
         print(note, file=sys.stderr)
     with contextlib.ExitStack() as held:  # closed last to first: the cluster, the client, the log (its lock)

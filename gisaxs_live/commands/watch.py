@@ -112,7 +112,7 @@ def watch(config: Config, settings: Watch, directory: Path, csv_path: Path, mode
     from ..sources.watch import DirectoryWatcher
 
     watcher = DirectoryWatcher(directory, settings)
-    if watcher.matches(str(csv_path)) and _inside(csv_path, watcher.root, settings.recursive):
+    if watcher.sees(csv_path):
         raise ValueError(f"{csv_path}: the CSV log would be watched as a frame (watch.patterns match its name): "
                          "give --csv another name or place")
     try:
@@ -145,9 +145,3 @@ def watch(config: Config, settings: Watch, directory: Path, csv_path: Path, mode
     if on_start is not None:
         on_start(daemon)
     return daemon.run(backlog=backlog, retry_errors=retry_errors)
-
-
-def _inside(path: Path, root: str, recursive: bool) -> bool:
-    """Whether the watcher of ``root`` sees ``path``."""
-    parent, root_dir = path.expanduser().resolve().parent, Path(root).resolve()
-    return parent == root_dir or (recursive and root_dir in parent.parents)

@@ -9,15 +9,10 @@ from __future__ import annotations
 
 import glob
 import os
-import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from ..sinks.text import plural
-
 GLOB_CHARS = frozenset("*?[")
-#: a DECTRIS Eiger data file's name: ``<prefix>_data_000001.h5``; its master file is ``<prefix>_master.h5``
-EIGER_DATA = re.compile(r"(.+)_data_\d{6}\.h5")
 
 
 def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
@@ -42,19 +37,6 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
         else:
             found.add(path)
     return sorted(found, key=str)
-
-
-def without_eiger_data_files(files: Sequence[Path]) -> tuple[list[Path], str]:
-    """``files`` without the Eiger data files (``X_data_000001.h5``) whose master file (``X_master.h5``, in the same
-    directory) is among them: the master reads their images through its external links, so that each image is
-    classified once, under the master's name; and a line saying how many were left out ('' if none)."""
-    masters = {f for f in files if f.name.endswith("_master.h5") and f.is_file()}  # one named but missing reads none
-    kept = [f for f in files
-            if not ((m := EIGER_DATA.fullmatch(f.name)) and f.with_name(f"{m[1]}_master.h5") in masters)]
-    left_out = len(files) - len(kept)
-    if not left_out:
-        return kept, ""
-    return kept, f"{plural(left_out, 'Eiger data file')} left out: read through the master file beside (*_master.h5)"
 
 
 def canonical(path: str | Path) -> Path:

@@ -31,6 +31,7 @@ from ..frame import Frame, FrameError
 from ..sinks.text import plural
 from .cutoff import count_cutoff
 from .dectris import flagged_pixels
+from .eiger import external_names
 
 log = logging.getLogger(__name__)
 
@@ -231,14 +232,7 @@ def _hdf5_failure(path: Path) -> str:
 def _missing_external_files(f: Any, directory: Path) -> list[str]:
     """The files that external links under the open HDF5 file ``f``'s /entry/data point to and that do not exist
     (relative names are relative to ``directory``, as HDF5 resolves them by default)."""
-    import h5py
-
-    group = f.get("entry/data")
-    if not isinstance(group, h5py.Group):
-        return []
-    targets = [group.get(name, getlink=True) for name in group]
-    names = sorted({link.filename for link in targets if isinstance(link, h5py.ExternalLink)})
-    return [name for name in names if not (directory / name).exists()]
+    return [name for name in external_names(f) if not (directory / name).exists()]
 
 
 def _head(path: Path, size: int = 1 << 16) -> tuple[bytes, str | None]:

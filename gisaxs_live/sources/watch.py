@@ -162,6 +162,13 @@ class DirectoryWatcher:
         return (any(fnmatch.fnmatchcase(name, p.lower()) for p in s.patterns)
                 and not any(fnmatch.fnmatchcase(name, p.lower()) for p in s.ignore_patterns))
 
+    def sees(self, path: Path) -> bool:
+        """Whether ``path`` is a file this watcher takes: its name matches, and it lies in the watched directory
+        (or below it, recursive)."""
+        parent = Path(os.path.realpath(os.path.dirname(os.path.abspath(os.path.expanduser(path)))))
+        root = Path(self.watched)
+        return self.matches(str(path)) and (parent == root or (self.settings.recursive and root in parent.parents))
+
     def start(self) -> None:
         """Start observing (before scanning, so that nothing arriving in between is missed)."""
         s = self.settings

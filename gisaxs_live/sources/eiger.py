@@ -1,0 +1,72 @@
+"""DECTRIS Eiger series on disk: a master file ``X_master.h5`` whose /entry/data links (HDF5 external links) the
+images of its data files ``X_data_000001.h5``, … Both match ``*.h5``, so that each image could be read twice: once
+from its data file, once through the master. Every command reads each image once, from its data file where the
+data file is read anyway (``watch`` sees it, or it is among the inputs), else through the master."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ..sinks.text import plural
+
+#: a DECTRIS Eiger master file's name: ``<prefix>_master.h5``
+MASTER = re.compile(r"(.+)_master\.h5", re.IGNORECASE)
+#: a DECTRIS Eiger data file's name: ``<prefix>_data_000001.h5``
+DATA = re.compile(r"(.+)_data_\d{6}\.h5", re.IGNORECASE)
+
+
+def linked_files(master: str | Path) -> list[Path]:
+    """The files whose images the Eiger master file ``master`` links from its /entry/data (external links; relative
+    names from its directory, as HDF5 resolves them), in name order; [] for a file of another name, one that is
+    not HDF5, cannot be read or links none."""
+    import h5py
+
+    master = Path(master)
+    if not MASTER.fullmatch(master.name):
+        return []
+    try:
+        with h5py.File(master, "r") as f:
+            return [master.parent / name for name in external_names(f)]
+    except OSError:
+        return []
+
+
+def external_names(f) -> list[str]:
+    """The names of the files that external links under the open HDF5 file ``f``'s /entry/data point to, sorted."""
+    import h5py
+
+    group = f.get("entry/data")
+    if not isinstance(group, h5py.Group):
+        return []
+    links = [group.get(name, getlink=True) for name in group]
+    return sorted({link.filename for link in links if isinstance(link, h5py.ExternalLink)})
+
+
+def read_through_data_files(master: str | Path, read: Callable[[Path], bool]) -> list[Path]:
+    """The data files of the Eiger master ``master`` when every one is ``read`` on its own (then the master itself is
+    not read), else []."""
+    linked = linked_files(master)
+    return linked if linked and all(read(p) for p in linked) else []
+
+
+def each_image_once(files: Sequence[Path]) -> tuple[list[Path], str]:
+    """``files`` (canonical paths) with each Eiger image once: a master all of whose data files are among them is
+    left out (its images are read from those); else the data files among them of a master that is there are left
+    out (the master reads them and names those missing). Also a line saying what was left out ('' if nothing)."""
+    present = set(files)
+    masters = [f for f in files if MASTER.fullmatch(f.name) and f.is_file()]  # one named but missing reads none
+    through_data = {m for m in masters if read_through_data_files(m, present.__contains__)}
+    by_master = set(masters) - through_data
+    kept = [f for f in files if f not in through_data
+            and not ((m := DATA.fullmatch(f.name)) and f.with_name(f"{m[1]}_master.h5") in by_master)]
+    notes = []
+    if through_data:
+        notes.append(f"{plural(len(through_data), 'Eiger master file')} left out: the images are read from the data "
+                     "files (*_data_NNNNNN.h5)")
+    data_left_out = len(files) - len(kept) - len(through_data)
+    if data_left_out:
+        notes.append(f"{plural(data_left_out, 'Eiger data file')} left out: read through the master file beside "
+                     "(*_master.h5), which names the data files it misses")
+    return kept, "; ".join(notes)
