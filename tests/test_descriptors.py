@@ -75,6 +75,19 @@ def test_dwba_paracrystal_of_spheres():
     assert math.isnan(rg)  # S(q) → (ω/d)² at q → 0: no Guinier decay under the peak
 
 
+@pytest.mark.parametrize("d_y, shape", [(15.0, "spheroid"), (10.0, "spheroid"), (15.0, "cylinder")])
+def test_a_form_factor_lobe_of_a_dense_deposit_is_no_distance(d_y, shape):
+    """Percus–Yevick η 0.2: S(q) < 1 lowers the low-q_y intensity and R_g with it, so that the 2 R_g test let the
+    form factor's first side lobe through as a distance of 0.56–0.63 D_y (a trial; islands closer than their
+    diameter). The lobe stands far below the cut at lower q_y and is passed over: the distance found, if any, is
+    at least the islands' diameter."""
+    pattern = simulate_pattern(get_shape(shape), {"D_y": d_y, "aspect": 0.7, "fwhm": 0.2 * d_y}, GRID,
+                               Optics.from_experiment(EXPERIMENT), Simulation(),
+                               Structure(kind="hard_sphere", volume_fraction=0.2))
+    distance, _ = descriptors(pattern, GRID, EXPERIMENT)
+    assert math.isnan(distance) or distance >= d_y
+
+
 def test_flat_and_empty_frames_give_nan():
     assert all(map(math.isnan, descriptors(np.ones(GRID.shape), GRID, EXPERIMENT)))
     noisy = np.random.default_rng(0).poisson(100.0, GRID.shape).astype(float)
