@@ -25,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("simulate", help="simulate labelled GISAXS patterns (HDF5) or a preview montage",
                               description=__doc__)
     p.add_argument("--protocol", choices=("paper", "random"), default="paper",
-                   help="paper: the exact Fig. 1 grid (336 per class); random: uniform in the same ranges")
+                   help="paper: the exact Fig. 1 grid (336 per class); random: uniform in each class's trained "
+                        "ranges (the model card; wider than the grid for some classes)")
     p.add_argument("--per-class", type=int, default=None,
                    help=f"patterns per class for --protocol random (default {PER_CLASS})")
     p.add_argument("--seed", type=int, default=0, help="seed of the random parameters and of the test split")
