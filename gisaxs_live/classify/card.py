@@ -112,7 +112,10 @@ def card_facts(info: ModelInfo) -> dict[str, Any]:
 
 #: what each size column means (``classify/size.py``), for the card
 SIZE_DEFINITIONS = {
-    "D_y_nm": "in-plane diameter D_y (nm), the mode of the islands' size distribution, as the classes' D_y",
+    "D_y_nm": "in-plane diameter D_y (nm), the mode of the islands' size distribution, as the classes' D_y: for a "
+              "truncated spheroid the full spheroid's (below h_ratio 0.5 the cap's widest is its footprint on the "
+              "substrate, D_y·√(1 − (1 − 2 h_ratio)²): 0.8 D_y at 0.2, 0.98 D_y at 0.4); for a prism the circumscribed circle's, so that within the "
+              "prism6|cylinder family the same pattern reads 0.909 D_y as a cylinder",
     "aspect": "D_z/D_y as the classes' aspect (a truncated spheroid: the full spheroid's D_z)",
     "fwhm_nm": "full width at half maximum of the D_y distribution (nm)",
     "distance_nm": "interparticle distance (nm): a paracrystal's mean spacing d; for Percus–Yevick hard spheres of "
@@ -120,7 +123,8 @@ SIZE_DEFINITIONS = {
                    "not defined for a dilute deposit (those patterns are left out of its training)",
     "*_err": "the net's 1σ of each, from its predicted variance (Gaussian negative log-likelihood training)",
     "corr_distance_nm, guinier_radius_nm": "model-free: 2π/q₀ of the interference maximum and the in-plane "
-                                            "Guinier radius, from the Yoneda-band cut (preprocess/descriptors.py)",
+                                            "Guinier radius, from the Yoneda-band cut (preprocess/descriptors.py); "
+                                            "2π/q₀ is about 1.05–1.1 D_y for hard spheres, not distance_nm",
 }
 
 
