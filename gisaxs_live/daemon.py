@@ -17,8 +17,10 @@ The last row for a source is its answer. A file whose row is an ``error`` and th
 supersede the error.
 
 Start-up (``plan_backlog``): the directory is scanned after the watcher has started. Files whose last
-row in the CSV log is final (not an error, or an error written after the file last changed) are never
-classified again. With ``backlog`` every other file present is
+row in the CSV log is final (not an error, or an error written after the file last changed) are not
+classified again, unless written again more than ``resume_grace_s`` after that row; a rescan while running also
+takes the files whose inode, size or mtime changed since their row (``DirectoryWatcher.rewritten``: a detector's
+overwrite mode, a new run in a re-created directory). With ``backlog`` every other file present is
 classified, oldest first; without it only files modified since the log began (its first row's arrival
 time, or the file's mtime if it has no rows yet), less ``resume_grace_s``: those that arrived while
 the daemon was down or were in flight when it stopped. A first start without ``backlog`` therefore
@@ -60,9 +62,12 @@ Classify = Callable[[Sequence[Frame]], list[Result]]
 Reading = tuple[Sequence[Arrival], list["Future[tuple[list[Frame], str | None, int]]"]]
 
 
-def plan_backlog(files: Sequence[tuple[str, float]], resume: Resume, backlog: bool, grace_s: float) -> list[str]:
-    """Paths among ``files`` ((path, mtime Unix s), oldest first) that a starting daemon classifies."""
-    todo = [(path, mtime) for path, mtime in files if not resume.done(path, mtime)]
+def plan_backlog(files: Sequence[tuple[str, float]], resume: Resume, backlog: bool, grace_s: float,
+                 rewritten: Callable[[str], bool] = lambda path: False) -> list[str]:
+    """Paths among ``files`` ((path, mtime Unix s), oldest first) that a starting daemon classifies: without a final
+    row, or written again after it (more than ``grace_s`` later, the file system's clock skew, or ``rewritten``:
+    known to hold new content)."""
+    todo = [(path, mtime) for path, mtime in files if not resume.done(path, mtime, grace_s) or rewritten(path)]
     if backlog:
         return [path for path, _ in todo]
     if resume.since is None:
@@ -155,7 +160,7 @@ class Daemon:
             resume = with_retry(resume, self._retry)
         self._logged_frames.update((path, n) for path, n in resume.error_frames.items() if n)
         self._backlog = deque(plan_backlog(files, resume, self._all or everything,
-                                           self.watcher.settings.resume_grace_s))
+                                           self.watcher.settings.resume_grace_s, self.watcher.rewritten))
         return len(files)
 
     def _loop(self, classify: Classify, batch_size: int) -> int:

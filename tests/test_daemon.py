@@ -201,6 +201,73 @@ def test_a_restart_reads_again_a_file_that_changed_after_its_error_row(dirs):
     assert rows[3:] == [("broken.cbf", "ok")]  # read again; late.cbf, already ok, is not
 
 
+def test_new_content_under_a_name_with_a_row_is_classified_again_and_a_close_of_the_same_content_is_not(dirs):
+    """A detector in overwrite mode (one file name rewritten in place, by rename over it): each new content gets its
+    row (it was lost: the name had a row). A writer closing the file again without changing it gives no row."""
+    import shutil
+
+    frames, log = dirs
+    live = frames / "live.cbf"
+    with running(frames, log) as r:
+        write_frame(live, 1)
+        r.wait_rows(1)
+        time.sleep(0.05)  # mtime resolution
+        live.write_bytes(frame_bytes(2))  # in place
+        r.wait_rows(2)
+        write_frame(live, 3)  # renamed over it
+        r.wait_rows(3)
+        time.sleep(0.05)
+        shutil.copyfile(live, frames / "copy.cbf")
+        r.wait_rows(4)
+        with open(live, "ab"):  # opened for writing and closed, nothing written
+            pass
+        time.sleep(0.5)
+        assert r.daemon.rows == 4
+        assert r.stop() == 0
+    rows = [(os.path.basename(row["source"]), row["top1"]) for row in read_rows(log)]
+    assert [name for name, _ in rows] == ["live.cbf", "live.cbf", "live.cbf", "copy.cbf"]
+    assert len({top1 for _, top1 in rows[:3]}) == 3  # three contents (mean counts 1, 2, 3), three answers
+
+
+def test_a_directory_re_created_with_the_same_names_gets_rows_for_its_new_files(dirs):
+    """``mv det run41; mkdir det``, then run 42 writes the same names: each new file gets its row (the rescan after
+    the directory came back skipped them as logged)."""
+    frames, log = dirs
+    det = frames / "det"
+    det.mkdir()
+    with running(det, log) as r:
+        for i in range(3):
+            write_frame(det / f"img_{i}.cbf", 1)
+        r.wait_rows(3)
+        det.rename(frames / "run41")
+        det.mkdir()
+        for i in range(3):
+            write_frame(det / f"img_{i}.cbf", 5)
+        r.wait_rows(6, timeout=20)
+        time.sleep(0.5)
+        assert r.stop() == 0
+    rows = read_rows(log)
+    assert sorted(os.path.basename(row["source"]) for row in rows) == sorted([f"img_{i}.cbf" for i in range(3)] * 2)
+
+
+def test_a_restart_reads_again_a_file_written_more_than_the_grace_after_its_row(dirs):
+    frames, log = dirs
+    write_frame(frames / "kept.cbf", 1)
+    write_frame(frames / "rewritten.cbf", 1)
+    with running(frames, log, backlog=True) as r:
+        r.wait_rows(2)
+        assert r.stop() == 0
+    later = time.time() + 120  # written again 2 minutes after its row: beyond watch.resume_grace_s (60 s)
+    write_frame(frames / "rewritten.cbf", 7)
+    os.utime(frames / "rewritten.cbf", (later, later))
+    os.utime(frames / "kept.cbf", (time.time() + 30,) * 2)  # within the clocks' skew: taken as the same file
+    with running(frames, log) as r:
+        r.wait_rows(1)
+        time.sleep(0.3)
+        assert r.stop() == 0
+    assert [os.path.basename(row["source"]) for row in read_rows(log)][2:] == ["rewritten.cbf"]
+
+
 def eiger_series(directory: Path, images: int) -> Path:
     """A master file linking ``images`` data files of one 16 × 16 image each (written later by ``eiger_data``)."""
     import h5py

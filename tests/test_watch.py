@@ -157,7 +157,7 @@ def test_retry_is_bounded_and_a_close_event_cuts_the_wait(tmp_path, watched):
     assert again.path == str(other) and again.attempt == 1
 
 
-def test_a_handled_path_is_offered_once_and_an_errored_one_again_on_its_next_close(tmp_path, watched):
+def test_a_handled_path_is_offered_once_per_content_and_an_errored_one_again_on_its_next_close(tmp_path, watched):
     w = watched()
     path = tmp_path / "a.cbf"
     path.write_bytes(b"1")
@@ -165,8 +165,12 @@ def test_a_handled_path_is_offered_once_and_an_errored_one_again_on_its_next_clo
     got = take_all(w, 0.3, expect=1)
     assert len(got) == 1
     w.done([got[0].path])
-    path.write_bytes(b"3")  # and after it was handled
+    with open(path, "ab"):  # closed again after it was handled, unchanged: no news
+        pass
     assert take_all(w, 0.3) == []
+    time.sleep(0.02)
+    path.write_bytes(b"3")  # new content under the name (a detector's overwrite mode): news, once
+    assert [a.path for a in take_all(w, 0.3, expect=1)] == [str(path)]
 
     bad = tmp_path / "b.cbf"
     bad.write_bytes(b"first part")

@@ -1,7 +1,8 @@
 """``gisaxs-live watch``: classify every new frame in a detector directory, into a CSV log and a dashboard.
 
-On start, once the watcher runs, the directory is scanned. Files with rows in the CSV log are never
-classified again. With --backlog every other file present is classified, oldest first. Without it,
+On start, once the watcher runs, the directory is scanned. Files with rows in the CSV log are not
+classified again, unless written again after their row (new content under the same name: while running, told by
+its inode, size and mtime; at a start, modified more than watch.resume_grace_s after its row). With --backlog every other file present is classified, oldest first. Without it,
 only files modified since the log began (its first row's arrival; for a new log, now) less
 watch.resume_grace_s (60 s, for the clocks of network file systems): those that arrived while the
 monitor was down or were in flight when it stopped. So a first start without --backlog skips what

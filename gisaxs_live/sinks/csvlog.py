@@ -20,11 +20,13 @@ Reading: ``resume_point`` (which files a restart must not classify again) and ``
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import fcntl
 import io
 import logging
+import math
 import os
 import re
 from collections.abc import Collection, Mapping, Sequence
@@ -349,12 +351,14 @@ class Resume:
     errors: Mapping[str, float] = field(default_factory=dict)
     retry: frozenset[str] = frozenset()
     error_frames: Mapping[str, int] = field(default_factory=dict)
+    logged_at: Mapping[str, float] = field(default_factory=dict)
 
-    def done(self, path: str, mtime: float) -> bool:
-        """Whether ``path`` (modified at ``mtime``, Unix s) needs no new row: its last row is final, or
+    def done(self, path: str, mtime: float, skew_s: float = math.inf) -> bool:
+        """Whether ``path`` (modified at ``mtime``, Unix s) needs no new row: its last row is final and the file
+        was not written again more than ``skew_s`` (the file system's clock skew) after it (``logged_at``), or it is
         an error written after the file last changed."""
         if path in self.logged:
-            return True
+            return not mtime > self.logged_at.get(path, math.inf) + skew_s
         error_t = self.errors.get(path)
         return error_t is not None and mtime <= error_t
 
@@ -386,17 +390,19 @@ def resume_point(path: str | Path, among: set[str], retry_errors: bool = False) 
                 last[source] = (row["status"], row["time_utc"], row["frame"])
     if since is None:
         since = path.stat().st_mtime
-    logged, errors, error_frames = set(), {}, {}
+    logged, errors, error_frames, logged_at = set(), {}, {}, {}
     for source, (status, time_utc, frame) in last.items():
         if status != "error":
             logged.add(source)
+            with contextlib.suppress(ValueError):
+                logged_at[source] = parse_time(time_utc)
             continue
         try:
             errors[source] = parse_time(time_utc)
         except ValueError:
             errors[source] = float("-inf")  # when unknown: read it again
         error_frames[source] = int(frame) if frame.isdigit() else 0
-    resume = Resume(frozenset(logged), since, errors, error_frames=error_frames)
+    resume = Resume(frozenset(logged), since, errors, error_frames=error_frames, logged_at=logged_at)
     return with_retry(resume, errors) if retry_errors else resume
 
 

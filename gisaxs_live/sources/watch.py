@@ -48,6 +48,7 @@ from watchdog.observers.inotify import InotifyObserver
 from watchdog.observers.polling import PollingObserver
 
 from ..config import Watch
+from ..sinks.csvlog import escape_source
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,9 @@ class DirectoryWatcher:
         self._ready: deque[Arrival] = deque()
         self._pending: dict[str, _Pending] = {}
         self._tracked: set[str] = set()  # ready, pending or taken, and not yet done
-        self._handled: OrderedDict[str, None] = OrderedDict()  # final row written in this run
+        # final row written in this run → the file's (inode, size, mtime) then: a close of the same content again is
+        # no news, new content under the name (overwrite mode, a new run in a re-created directory) is
+        self._handled: OrderedDict[str, tuple[int, int, int] | None] = OrderedDict()
         self._moved: set[str] = set()  # tracked paths renamed away before they were done
         self._taken: set[str] = set()  # handed to the worker by take, not yet done or retried
         self._closed_while_taken: set[str] = set()  # taken paths written to again meanwhile
@@ -214,7 +217,7 @@ class DirectoryWatcher:
             return
         now = time.time() if t is None else t
         with self._cond:
-            if self._stopping or path in self._handled:
+            if self._stopping or (path in self._handled and not self._rewritten(path)):
                 return
             if path in self._tracked:
                 pending = self._pending.get(path)
@@ -237,6 +240,21 @@ class DirectoryWatcher:
                 settle_s = self.settings.settle_s if settle_s is None else settle_s
                 self._pending[path] = _Pending(arrival, time.monotonic() + settle_s, settle_s, _stat(path))
             self._cond.notify()
+
+    def rewritten(self, path: str) -> bool:
+        """Whether ``path`` got its final row in this run and holds other content now (another inode, size or
+        mtime): written again under the same name; it is then forgotten as handled."""
+        with self._cond:
+            return path in self._handled and self._rewritten(path)
+
+    def _rewritten(self, path: str) -> bool:
+        now = _signature(path)
+        if now is None or now == self._handled[path]:
+            return False
+        del self._handled[path]
+        log.info("%s: written again after its row (new content under the same name): classified again",
+                 escape_source(path))
+        return True
 
     def moved_in(self, directory: str) -> None:
         """A directory was moved into the watched tree (recursive): its files are complete, and inotify reports
@@ -338,7 +356,7 @@ class DirectoryWatcher:
                         continue
                 self._tracked.discard(path)
                 if path not in errored:
-                    self._handled[path] = None
+                    self._handled[path] = _signature(path)
                     self._handled.move_to_end(path)
                     if len(self._handled) > REMEMBERED:
                         self._handled.popitem(last=False)
@@ -458,6 +476,15 @@ def _stat(path: str) -> tuple[int, int] | None:
     except OSError:
         return None
     return (st.st_size, st.st_mtime_ns)
+
+
+def _signature(path: str) -> tuple[int, int, int] | None:
+    """(inode, size, mtime ns) of the file ``path``; None if it cannot be stat'ed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _read_int(path: str) -> int | str:
