@@ -2,6 +2,7 @@
 
 import io
 import logging
+import time
 
 import numpy as np
 import pytest
@@ -159,6 +160,21 @@ def test_the_recent_table_gives_an_error_s_cause_without_repeating_its_file_name
     out = text_of(recent_table([r, again]), width=150)
     assert "truncated CBF: 12,288 of 6,224,682 bytes" in out and "frame 3: shape 10×10" in out
     assert "/data/run/" not in out
+
+
+def test_file_names_with_square_brackets_are_shown_as_they_are_not_as_markup():
+    """``[sample A]_0001.cbf`` was shown as ``_0001.cbf`` (rich read the brackets as a style) in the table, the
+    preview's caption and the header."""
+    from dataclasses import replace
+
+    r = replace(result(1, "spheroid", image=np.zeros((8, 6), np.uint8)), source="/data/[sample A]_0001.cbf")
+    bad = replace(result(2, "", "error", "/data/[bold]x.cbf: empty file"), source="/data/[bold]x.cbf")
+    assert "[sample A]_0001.cbf" in text_of(recent_table([r]))
+    assert "[bold]x.cbf" in text_of(recent_table([bad]))
+    state = DashboardState()
+    state.add(Update((r,), queue_depth=0, queue_limit=10, source="/data/[run 7]"))
+    shown = text_of(render(state, time.time()), width=200)
+    assert "[sample A]_0001.cbf" in shown and "[run 7]" in shown
 
 
 def test_tail_once_on_a_missing_log_is_an_error(tmp_path, capsys):

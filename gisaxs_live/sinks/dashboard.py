@@ -136,7 +136,7 @@ def render(state: DashboardState, now: float, preview_width: int = 24) -> Render
     cells: list[RenderableType] = [Panel(_current(state), title="current frame", border_style="cyan", expand=False)]
     if state.image is not None:
         cells.append(Panel(preview_text(state.image, preview_width), title="model input, log I",
-                           subtitle=state.image_source, border_style="cyan", expand=False))
+                           subtitle=Text(state.image_source), border_style="cyan", expand=False))
     cells.append(Panel(_mix(state), title=f"family mix, last {plural(state.mix_frames, 'frame')}", border_style="cyan",
                        expand=False))
     parts: list[RenderableType] = [_header(state, now)]
@@ -163,7 +163,7 @@ def _header(state: DashboardState, now: float) -> Panel:
     text = Text(" · ".join(items))
     if state.errors:
         text.highlight_words([errors], "bold red")
-    return Panel(text, title=f"gisaxs-live · {state.source}" if state.source else "gisaxs-live",
+    return Panel(text, title=Text(f"gisaxs-live · {state.source}" if state.source else "gisaxs-live"),
                  title_align="left", border_style="blue")
 
 
@@ -243,8 +243,8 @@ def recent_table(results: list[Result]) -> Table:
         tops = [Text(f"{name} {probability(p)}", style=style) for name, p in ranked] or ["", ""]
         answer = (Text(SEPARATOR.join(r.answer), style="yellow") if len(r.answer) > 1
                   else f"{family[0]} {probability(family[1])}" if shown else "")
-        table.add_row(r.time_utc[11:19], _name(r), Text(r.status, style=_STATUS_STYLE[r.status]), answer, *tops,
-                      f"{r.latency_ms:.0f}", _message(r, without_source=True))
+        table.add_row(r.time_utc[11:19], Text(_name(r)), Text(r.status, style=_STATUS_STYLE[r.status]), answer,
+                      *tops, f"{r.latency_ms:.0f}", Text(_message(r, without_source=True)))
     return table
 
 
