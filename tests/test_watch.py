@@ -275,6 +275,18 @@ def test_recursive_watch_sees_the_files_of_a_directory_moved_in(tmp_path, tmp_pa
     assert [os.path.basename(a.path) for a in take_all(w, 0.3, expect=1)] == ["b4.cbf"]
 
 
+def test_recursive_watch_leaves_hidden_directories_to_their_rename_into_place(tmp_path, watched):
+    """A writer filling ``.tmp1/`` and renaming it ``scan1`` when done: its frames are read once, under ``scan1/``
+    (a trial saw rows under both names), and neither a scan nor ``classify`` takes hidden directories."""
+    w = watched(recursive=True)
+    (tmp_path / ".tmp1").mkdir()
+    write_frame(tmp_path / ".tmp1" / "e_01.cbf")
+    assert take_all(w, 0.3) == []
+    assert DirectoryWatcher(tmp_path, fast(recursive=True)).scan() == []
+    os.rename(tmp_path / ".tmp1", tmp_path / "scan1")
+    assert [os.path.relpath(a.path, tmp_path) for a in take_all(w, 0.3, expect=1)] == ["scan1/e_01.cbf"]
+
+
 def test_not_a_directory_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a directory"):
         DirectoryWatcher(tmp_path / "missing", fast())

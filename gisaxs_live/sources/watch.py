@@ -159,11 +159,20 @@ class DirectoryWatcher:
 
     def matches(self, path: str) -> bool:
         """Whether the file name of ``path`` matches ``patterns`` and no ``ignore_patterns``, in any letter case
-        (``*.cbf`` takes ``X.CBF``)."""
+        (``*.cbf`` takes ``X.CBF``), and no directory between the watched one and it is hidden (a writer's
+        ``.tmp/`` renamed into place when complete: its files are read under their final names, as ``classify``
+        and ``reprocess`` skip hidden directories too)."""
         name = os.path.basename(path).lower()
         s = self.settings
         return (any(fnmatch.fnmatchcase(name, p.lower()) for p in s.patterns)
-                and not any(fnmatch.fnmatchcase(name, p.lower()) for p in s.ignore_patterns))
+                and not any(fnmatch.fnmatchcase(name, p.lower()) for p in s.ignore_patterns)
+                and not self._in_hidden_directory(path))
+
+    def _in_hidden_directory(self, path: str) -> bool:
+        folder = os.path.dirname(path)
+        if not self.settings.recursive or not folder.startswith(self.watched + os.sep):
+            return False
+        return any(part.startswith(".") for part in folder[len(self.watched) + 1:].split(os.sep))
 
     def sees(self, path: Path) -> bool:
         """Whether ``path`` is a file this watcher takes: its name matches, and it lies in the watched directory
@@ -201,6 +210,7 @@ class DirectoryWatcher:
         for folder, dirs, names in (entry for top in tops for entry in os.walk(top)):
             if not self.settings.recursive:
                 dirs.clear()
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
             for name in names:
                 path = os.path.join(folder, name)
                 if self.matches(path):
