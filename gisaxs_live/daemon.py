@@ -134,6 +134,16 @@ class Daemon:
             except LogError as exc:
                 log.critical("%s", exc)
 
+    def _say_what_is_left(self, found: int, planned: int) -> None:
+        """At a stop: the files found but not read, and the backlog not yet queued. Of the latter, a plain start
+        takes only those modified since the log began: after ``--backlog`` it needs ``--backlog`` again."""
+        if found or (planned and not self._all):
+            log.warning("%d files found but not read (still being written, or not yet queued) are left for the next "
+                        "start", found + (0 if self._all else planned))
+        if planned and self._all:
+            log.warning("%d files of the --backlog not yet read are left: start with --backlog again to classify "
+                        "them (a start without it takes only the files modified since the log began)", planned)
+
     def _say_if_nothing_matches(self) -> None:
         """Warn when the directory holds files but none matches the patterns (``*.CBF`` for ``.cbf`` files, say); CSV
         files (this log, its events) and hidden ones do not count."""
@@ -169,11 +179,8 @@ class Daemon:
         while True:
             if not stopping and self._stop.is_set():
                 stopping = True
-                left = self.watcher.stop() + len(self._backlog)
+                self._say_what_is_left(self.watcher.stop(), len(self._backlog))
                 self._backlog.clear()
-                if left:
-                    log.warning("%d files found but not read (still being written, or not yet queued) are left "
-                                "for the next start", left)
             if not stopping:
                 self._rescan_if_asked()
                 self._feed_backlog()

@@ -470,6 +470,26 @@ def test_a_backlog_of_settled_files_is_not_held_for_settling(dirs):
     assert sorted(by_name(read_rows(log))) == [f"old_{i:02d}.cbf" for i in range(12)]
 
 
+def test_a_backlog_cut_short_says_that_it_needs_backlog_again(dirs, caplog):
+    """A --backlog start stopped with old files not yet queued said they were "left for the next start", but a start
+    without --backlog (the service's) takes only files modified since the log began: the line now says so."""
+    frames, log = dirs
+    for i in range(12):
+        write_frame(frames / f"old_{i:02d}.cbf")
+        os.utime(frames / f"old_{i:02d}.cbf", (1e9 + i, 1e9 + i))
+
+    def slow(frames_):
+        time.sleep(0.2)
+        return fake_classify(frames_)
+
+    with running(frames, log, settings=fast(queue_size=4, batch_size=1), classify=slow, backlog=True) as r:
+        r.wait_rows(1)
+        assert r.stop() == 0
+    left = 12 - len(read_rows(log))
+    assert left > 0
+    assert "of the --backlog not yet read are left: start with --backlog again to classify them" in caplog.text
+
+
 def test_plan_backlog():
     files = [("old", 100.0), ("logged", 950.0), ("recent", 990.0), ("new", 2000.0)]
     resume = Resume(frozenset({"logged"}), since=1000.0)
