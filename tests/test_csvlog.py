@@ -150,6 +150,20 @@ def test_another_header_is_refused(tmp_path):
         CsvLog(path)
 
 
+def test_a_log_that_lost_its_header_to_copytruncate_gets_it_back_and_is_resumed(tmp_path, caplog):
+    """copytruncate between the writer's size check and its append left rows without a header (a trial, under a
+    truncation loop); the next start refused the log (exit 2, the service then stayed down). It now restores the
+    header: every row is kept and read."""
+    path = tmp_path / "log.csv"
+    _write_and_close(path, [ok("/d/a.cbf")])
+    header, row = lines(path)
+    path.write_text(row + "\n")  # what the race leaves
+    _write_and_close(path, [ok("/d/b.cbf")])
+    assert lines(path)[0] == header and len(lines(path)) == 3
+    assert "began with a row, not its header" in caplog.text
+    assert resume_point(path, {"/d/a.cbf", "/d/b.cbf"}).logged == {"/d/a.cbf", "/d/b.cbf"}
+
+
 def test_a_second_writer_of_the_same_log_is_refused_until_the_first_closes(tmp_path):
     """Two processes on one log (the service and a manual run with the same config) wrote every row twice, with no
     word; the second now stops with one line. A child process is the second writer (locks are per open file)."""

@@ -29,6 +29,7 @@ import logging
 import math
 import os
 import re
+import shutil
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -172,17 +173,23 @@ class CsvLog:
             if size == 0:
                 _write_all(fd, self._header.encode())
                 self._layout = None
-            else:
-                self._check_existing()
+            elif self._check_existing():
+                os.close(fd)  # the log was replaced by its repaired copy: open that one
+                return self._open()
         except BaseException:
             os.close(fd)
             raise
         self._fd = fd
 
-    def _check_existing(self) -> None:
-        """Same header as ours, and a complete last line: a torn one (a power cut) is removed."""
+    def _check_existing(self) -> bool:
+        """Same header as ours, and a complete last line: a torn one (a power cut) is removed. A log that starts with
+        a row of ours (truncated in place by ``copytruncate`` between our check and our write, so that its header
+        was lost) gets its header back, through a copy renamed over it: returns True then."""
         with open(self.path, "rb") as fh:
             first = fh.readline().decode(errors="replace")
+        if first != self._header and self._is_our_row(first):
+            self._restore_header()
+            return True
         if first != self._header:
             self._adopt_layout(first)
         torn = _torn_tail(self.path)
@@ -190,6 +197,30 @@ class CsvLog:
             os.truncate(self.path, self.path.stat().st_size - torn)
             log.warning("%s: removed a torn last line (%d bytes without a line end, e.g. after a full disk or a "
                         "power cut); its frame is classified again", self.path, torn)
+        return False
+
+    def _is_our_row(self, line: str) -> bool:
+        """Whether ``line`` is a row in this log's columns (not a header): as many fields, a time first."""
+        fields = next(csv.reader([line]), [])
+        if len(fields) != len(self._columns):
+            return False
+        try:
+            parse_time(fields[0])
+        except ValueError:
+            return False
+        return True
+
+    def _restore_header(self) -> None:
+        repaired = self.path.with_name(f".{self.path.name}.header")
+        with open(self.path, "rb") as old, open(repaired, "wb") as new:
+            new.write(self._header.encode())
+            shutil.copyfileobj(old, new, 1 << 20)
+            new.flush()
+            os.fsync(new.fileno())
+        os.chmod(repaired, os.stat(self.path).st_mode & 0o777)
+        os.replace(repaired, self.path)
+        log.warning("%s: began with a row, not its header (truncated in place while a row was written, as "
+                    "logrotate's copytruncate can): the header is restored", self.path)
 
     def _adopt_layout(self, header: str) -> None:
         """Keep writing an existing log of an earlier layout (this model's columns less the size columns and the
@@ -215,6 +246,9 @@ class CsvLog:
             _write_all(self._fd, self._header.encode())
             self._layout = None
         _write_whole(self._fd, data)
+        if os.fstat(self._fd).st_size == len(data) and self._layout is None:  # truncated between check and write
+            self._restore_header()
+            self._reopen = True  # the repaired copy replaced the file this descriptor writes
         if self.fsync:
             os.fsync(self._fd)
 
