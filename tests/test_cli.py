@@ -183,7 +183,8 @@ def test_a_service_ignores_sighup_before_its_command_modules_are_imported(comman
     """A trial's SIGHUP 0.1-0.7 s after the start ended watch with status 129 (systemd does not restart that): the
     command modules were imported before SIGHUP was ignored. The entry point now ignores it at once, for the
     services only (a terminal's hangup still ends classify)."""
-    code = ("import signal, sys; sys.argv = ['gisaxs-live', sys.argv[1]]; import gisaxs_live.cli; "
+    code = ("import signal, sys; signal.signal(signal.SIGHUP, signal.SIG_DFL); "  # as a shell starts it
+            "sys.argv = ['gisaxs-live', sys.argv[1]]; import gisaxs_live.cli; "
             "print(signal.getsignal(signal.SIGHUP) == signal.SIG_IGN, 'gisaxs_live.commands' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code, command], capture_output=True, text=True, timeout=60)
     assert done.stdout.split() == [str(ignored), "False"], done.stderr

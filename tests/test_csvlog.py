@@ -179,10 +179,12 @@ def test_a_second_writer_of_the_same_log_is_refused_until_the_first_closes(tmp_p
     assert second.returncode == 3, second.stderr
     assert second.stdout == (f"{path}: another process is writing this CSV log (a gisaxs-live service already "
                              "running?); stop it or give another --csv\n")
-    path.rename(tmp_path / "log.csv.1")  # rotated: the new file is the first writer's again
-    first.write([Result("/data/b.cbf", 0, "ok", (0.9, 0.1) + (0.0,) * 6)])
+    path.rename(tmp_path / "log.csv.1")  # rotated (logrotate's create): the name stays the first writer's ...
+    assert subprocess.run([sys.executable, "-c", code, str(path)], timeout=60).returncode == 3  # ... before its row
+    first.write([Result("/data/b.cbf", 0, "ok", (0.9, 0.1) + (0.0,) * 6)])  # (a trial: the service stopped here)
     assert subprocess.run([sys.executable, "-c", code, str(path)], timeout=60).returncode == 3
     first.close()
+    assert subprocess.run([sys.executable, "-c", code, str(path)], timeout=60).returncode == 0
     assert subprocess.run([sys.executable, "-c", code, str(path)], timeout=60).returncode == 0
     assert [r["source"] for r in csv.DictReader(path.open())] == ["/data/b.cbf"]
 
@@ -194,6 +196,7 @@ def test_write_failure_is_loud(tmp_path):
     path.parent.mkdir()
     log = CsvLog(path)
     path.unlink()
+    path.with_name(".log.csv.lock").unlink()  # the name's lock
     path.parent.rmdir()  # rotation check reopens, and cannot
     with pytest.raises(LogError, match="No such file"):
         log.write([ok("a.cbf")])

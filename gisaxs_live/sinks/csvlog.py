@@ -131,7 +131,12 @@ class CsvLog:
         self._layout: list[int] | None = None
         self._fd: int | None = None
         self._reopen = False
-        self._guard(self._open)
+        self._name_lock = _lock_name(self.path)
+        try:
+            self._guard(self._open)
+        except BaseException:
+            _release(self._name_lock)
+            raise
 
     def request_reopen(self) -> None:
         """Reopen before the next write (e.g. on SIGHUP after logrotate); safe in a signal handler."""
@@ -155,6 +160,8 @@ class CsvLog:
         self._guard(lambda: self._append(data))
 
     def close(self) -> None:
+        _release(self._name_lock)
+        self._name_lock = None
         if self._fd is not None:
             fd, self._fd = self._fd, None
             self._guard(lambda: os.close(fd))
@@ -264,6 +271,32 @@ def _lock(fd: int, path: Path) -> None:
                        "stop it or give another --csv") from None
     except OSError as exc:
         log.debug("%s: not locked (%s)", path, exc.strerror or exc)
+
+
+def _lock_name(path: Path) -> int | None:
+    """Take the log's name for this process: ``flock`` on ``.NAME.lock`` beside it, held until ``close``. The lock on
+    the log file itself goes with the file: a log rotated away (``mv``, logrotate's ``create``) leaves its name free
+    until the next row, and a second process started meanwhile took it, so that the running service stopped. The
+    name's lock stays; where the directory takes no new file, or the log is no regular file (``/dev/stdout``), only
+    the file's lock is kept (None)."""
+    if path.exists() and not path.is_file():
+        return None
+    try:
+        fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        log.debug("%s: its name is not locked (%s)", path, exc.strerror or exc)
+        return None
+    try:
+        _lock(fd, path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _release(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)
 
 
 def _write_all(fd: int, data: bytes) -> None:
