@@ -221,6 +221,16 @@ def test_watch_logs_into_the_watched_directory_by_default(frames, tmp_path):
     assert not CHATTER.search(err), err
 
 
+def test_watch_of_a_directory_not_there_yet_needs_a_log_elsewhere(tmp_path, capsys):
+    from gisaxs_live.cli import main
+
+    missing = tmp_path / "det"
+    assert main(["watch", "--no-dashboard", str(missing)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"gisaxs-live watch: error: {missing}: no such directory (yet), so the CSV log cannot go into it: give --csv "
+        "PATH (or output.csv in the config) to start and wait for it"]
+
+
 def test_watch_without_a_writable_directory_for_its_log_names_the_fix(tmp_path, capsys):
     from gisaxs_live.cli import main
 

@@ -490,6 +490,20 @@ def test_a_backlog_cut_short_says_that_it_needs_backlog_again(dirs, caplog):
     assert "of the --backlog not yet read are left: start with --backlog again to classify them" in caplog.text
 
 
+def test_a_directory_that_appears_after_the_start_gets_every_frame_a_row(dirs):
+    frames, log = dirs
+    det = frames / "det"
+    with running(det, log) as r:
+        time.sleep(0.2)
+        det.mkdir()
+        write_frame(det / "first.cbf")  # maybe before the watch is set up: the rescan on its appearance takes it
+        r.wait_rows(1)
+        write_frame(det / "second.cbf")
+        r.wait_rows(2)
+        assert r.stop() == 0
+    assert sorted(os.path.basename(row["source"]) for row in read_rows(log)) == ["first.cbf", "second.cbf"]
+
+
 def test_plan_backlog():
     files = [("old", 100.0), ("logged", 950.0), ("recent", 990.0), ("new", 2000.0)]
     resume = Resume(frozenset({"logged"}), since=1000.0)

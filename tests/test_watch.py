@@ -14,8 +14,8 @@ from livehelp import fast, frame_bytes, write_frame
 def watched(tmp_path):
     started = []
 
-    def start(**changes):
-        w = DirectoryWatcher(tmp_path, fast(**changes))
+    def start(directory=None, **changes):
+        w = DirectoryWatcher(directory or tmp_path, fast(**changes))
         w.start()
         started.append(w)
         return w
@@ -288,5 +288,25 @@ def test_recursive_watch_leaves_hidden_directories_to_their_rename_into_place(tm
 
 
 def test_not_a_directory_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="not a directory"):
-        DirectoryWatcher(tmp_path / "missing", fast())
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(FileNotFoundError, match="file: not a directory"):
+        DirectoryWatcher(tmp_path / "file", fast())
+    with pytest.raises(FileNotFoundError, match="missing/run: no such directory, nor its parent"):
+        DirectoryWatcher(tmp_path / "missing" / "run", fast())
+
+
+def test_a_directory_not_there_yet_is_waited_for(tmp_path, watched, caplog):
+    """A start while the directory is absent (a share not mounted yet, ``mv det run42; mkdir det`` at a restart)
+    ended with exit 2, and the service unit does not restart that: it now waits for the directory to appear."""
+    det = tmp_path / "det"
+    w = watched(directory=det)
+    assert "does not exist (yet): waiting for it to appear" in caplog.text
+    assert w.scan() == []
+    det.mkdir()
+    write_frame(det / "a.cbf")
+    deadline = time.monotonic() + 10
+    while w.rescan_reason() is None and time.monotonic() < deadline:
+        w.take(1, 0.05)
+    assert [os.path.basename(p) for p, _ in w.scan()] == ["a.cbf"]
+    write_frame(det / "b.cbf")
+    assert [os.path.basename(a.path) for a in take_all(w, 0.3, expect=1)] == ["b.cbf"]

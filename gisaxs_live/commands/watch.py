@@ -93,7 +93,10 @@ def run(args: argparse.Namespace) -> int:
 def default_csv(directory: Path) -> Path:
     """``DIR/gisaxs-live.csv``, where DIR is writable; else a ValueError naming the fix."""
     path = directory / DEFAULT_CSV_NAME
-    if directory.is_dir() and not os.access(path if path.exists() else directory, os.W_OK):
+    if not directory.is_dir():
+        raise ValueError(f"{directory}: no such directory (yet), so the CSV log cannot go into it: give --csv PATH "
+                         "(or output.csv in the config) to start and wait for it")
+    if not os.access(path if path.exists() else directory, os.W_OK):
         raise ValueError(f"{directory}: not writable, so the CSV log cannot go to {path}: give --csv PATH "
                          "(or output.csv in the config)")
     return path

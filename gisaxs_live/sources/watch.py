@@ -117,8 +117,10 @@ class DirectoryWatcher:
 
     def __init__(self, directory: str | Path, settings: Watch) -> None:
         root = Path(directory).expanduser()
-        if not root.is_dir():
+        if root.exists() and not root.is_dir():
             raise FileNotFoundError(f"{root}: not a directory")
+        if not root.exists() and not root.parent.is_dir():
+            raise FileNotFoundError(f"{root}: no such directory, nor its parent {root.parent}")
         self.root = os.path.abspath(root)  # a symbolic link stays one: repointed (current -> run42), it is followed
         self.watched = os.path.realpath(self.root)  # the directory it names, watched and scanned; rows name files in it
         self._identity = _identity(self.root)
@@ -141,6 +143,9 @@ class DirectoryWatcher:
         self._stopping = False
         self._left = 0
         self._observer = None
+        if self._identity is None:  # its parent is there: a share not mounted yet, a run's directory not yet made
+            self._gone_since = time.monotonic()
+            log.warning("watched directory %s does not exist (yet): waiting for it to appear", self.root)
 
     @property
     def status(self) -> str:
@@ -182,7 +187,13 @@ class DirectoryWatcher:
         return self.matches(str(path)) and (parent == root or (self.settings.recursive and root in parent.parents))
 
     def start(self) -> None:
-        """Start observing (before scanning, so that nothing arriving in between is missed)."""
+        """Start observing (before scanning, so that nothing arriving in between is missed); a directory not there
+        yet is watched once it appears (``_look_for_root``)."""
+        if self._identity is None and self._gone_since is not None:
+            return
+        self._start_observer()
+
+    def _start_observer(self) -> None:
         s = self.settings
         if s.observer == "inotify":
             observer = InotifyObserver(generate_full_events=True)
@@ -422,7 +433,7 @@ class DirectoryWatcher:
         self._stop_observer()
         previous = self.watched
         try:
-            self.start()
+            self._start_observer()
         except OSError as exc:  # gone again at once, a stale NFS handle, too many inotify watches: try again later
             if not self._start_failed:
                 log.warning("watched directory %s: cannot watch it yet (%s); trying again every %g s", self.root,
