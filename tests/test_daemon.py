@@ -622,7 +622,8 @@ GEOMETRY = "geometry:\n  distance_mm: 2000.0\n  direct_beam_px: [490.0, 900.0]\n
     (["--csv", "{log}", "{frames}"], "watch:\n  observer: fast\n", "watch.observer: 'fast' is not one of 'inotify', 'polling'"),
     (["--csv", "{log}", "{frames}"], "watch:\n  queue_size: 0\n", "watch.queue_size: 0 is outside"),
     (["--csv", "{log}", "{frames}"], "output:\n  csvv: x.csv\n", "output.csvv: unknown key (did you mean 'csv'?)"),
-    (["--csv", "{log}", "{frames}/missing"], "", "missing: not a directory"),
+    (["--csv", "{log}", "{frames}/missing/run"], "", "missing/run: no such directory, nor its parent"),
+    (["--csv", "{log}", "{foreign}"], "", "foreign.csv: not a directory"),
     (["--csv", "{log}"], "", "give the directory to watch (DIR or watch.directory)"),
     (["--csv", "{foreign}", "{frames}"], "", "its columns differ from this model's"),
 ])
