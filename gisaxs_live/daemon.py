@@ -245,6 +245,9 @@ class Daemon:
                     if self.watcher.moved_away(a.path):
                         done.append(a.path)  # renamed: its frame comes under the new name
                         continue
+                    if self.watcher.settings.observer == "polling" and self.watcher.retry(
+                            a, after_s=1.5 * self.watcher.settings.poll_interval_s):
+                        continue  # a poll tells a rename from a deletion only at the next look
                     problem = f"{a.path}: deleted before it was read"
                 elif self.watcher.retry(a):
                     continue

@@ -340,8 +340,9 @@ class DirectoryWatcher:
                 due = min(min((p.due for p in self._pending.values()), default=deadline), self._next_look)
                 self._cond.wait(max(min(deadline, due) - now, 0.0))
 
-    def retry(self, arrival: Arrival) -> bool:
-        """Offer ``arrival`` again once stable for ``retry_interval_s``; False when its retries are used up.
+    def retry(self, arrival: Arrival, after_s: float | None = None) -> bool:
+        """Offer ``arrival`` again once stable for ``retry_interval_s`` (or ``after_s``); False when its retries are
+        used up.
 
         While stopping the file is left, unrecorded, for the next start (True)."""
         stat = _stat(arrival.path)
@@ -355,7 +356,7 @@ class DirectoryWatcher:
             if arrival.attempt >= self.settings.read_retries:
                 return False
             self._closed_while_taken.discard(arrival.path)  # read again anyway
-            interval = self.settings.retry_interval_s
+            interval = self.settings.retry_interval_s if after_s is None else after_s
             self._pending[arrival.path] = _Pending(replace(arrival, attempt=arrival.attempt + 1),
                                                    time.monotonic() + interval, interval, stat)
             self._cond.notify()
