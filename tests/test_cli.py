@@ -221,6 +221,21 @@ def test_watch_logs_into_the_watched_directory_by_default(frames, tmp_path):
     assert not CHATTER.search(err), err
 
 
+def test_our_log_lines_during_tensorflow_s_import_come_out_as_they_were_said():
+    """While TensorFlow imports, descriptor 2 is captured to keep its chatter off the terminal; a line logged then
+    by another thread (SIGTERM, the watcher) came out seconds late, re-levelled and with two timestamps (a trial:
+    "WARNING 23:29:18,791 INFO SIGTERM: ..."). It now goes out on time, once, as it was logged."""
+    code = ("import logging, sys, threading\n"
+            "logging.basicConfig(level=logging.INFO, format='%(levelname)s %(message)s', stream=sys.stderr)\n"
+            "from gisaxs_live.classify.quiet import import_tensorflow\n"
+            "said = threading.Timer(0.2, lambda: logging.getLogger('x').info('said during the import'))\n"
+            "said.start(); import_tensorflow(); said.join()\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert [line for line in done.stderr.splitlines() if "said during" in line] == ["INFO said during the import"]
+    assert not CHATTER.search(done.stderr), done.stderr
+
+
 def test_watch_of_a_directory_not_there_yet_needs_a_log_elsewhere(tmp_path, capsys):
     from gisaxs_live.cli import main
 

@@ -4,7 +4,8 @@ TensorFlow 2.21 writes its oneDNN notice and absl's "All log messages before abs
 line straight to file descriptor 2 on import, whatever ``TF_CPP_MIN_LOG_LEVEL`` says (and turning
 oneDNN off to silence it makes inference 2-3× slower here). So the import runs with descriptor 2
 pointed at a temporary file, and what it wrote goes into the log: TensorFlow's own C++ log lines at
-debug level, anything else as a warning. TensorFlow's Python logger loses its own stderr handler (its
+debug level, anything else as a warning. Our own log lines of that moment (other threads: the watcher, a
+signal's) go to the terminal as they come, through the descriptor saved. TensorFlow's Python logger loses its own stderr handler (its
 records go through ours, errors only), absl's Python logging is set to errors only, and Python warnings
 raised from TensorFlow, Keras or absl go into the log at debug level.
 """
@@ -62,15 +63,26 @@ def _descriptor_2_captured() -> Iterator[list[str]]:
         yield written
         return
     sys.stderr.flush()
-    with tempfile.TemporaryFile() as capture:
+    with tempfile.TemporaryFile() as capture, open(saved, "w", closefd=False) as terminal:
+        ours = _our_handlers_on_descriptor_2()
+        for handler in ours:  # our own log lines meanwhile (other threads: a signal, the watcher) go out on time
+            handler.setStream(terminal)
         os.dup2(capture.fileno(), 2)
         try:
             yield written
         finally:
             os.dup2(saved, 2)
+            for handler in ours:
+                handler.setStream(sys.stderr)
             os.close(saved)
             capture.seek(0)
             written.extend(capture.read().decode("utf-8", "replace").splitlines())
+
+
+def _our_handlers_on_descriptor_2() -> list[logging.StreamHandler]:
+    """The root logger's stream handlers that write to ``sys.stderr`` (descriptor 2)."""
+    return [h for h in logging.getLogger().handlers
+            if type(h) is logging.StreamHandler and h.stream is sys.stderr]
 
 
 def _library_warnings_to_debug(show):
