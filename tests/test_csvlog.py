@@ -6,8 +6,8 @@ import os
 import pytest
 
 from gisaxs_live.results import Result, csv_columns
-from gisaxs_live.sinks.csvlog import (CsvLog, LogError, LogFollower, escape_source, format_rows, resume_point,
-                                     unescape_source)
+from gisaxs_live.sinks.csvlog import (CsvLog, LogError, LogFollower, escape_source, format_rows, parse_time,
+                                     resume_point, unescape_source)
 
 PROBS = (0.7, 0.18, 0.02, 0.02, 0.02, 0.02, 0.02, 0.02)
 
@@ -218,6 +218,37 @@ def test_resume_point(tmp_path):
     resume = resume_point(path, {"b.cbf", "z.cbf"})
     assert resume.logged == {"b.cbf"}  # only what was asked about
     assert resume.since == pytest.approx(1767323045.0 - 1.5)  # first row's arrival
+
+
+@pytest.mark.parametrize("rotated", ["log.csv.1", "log.csv-20261206"])
+def test_a_restart_after_a_rotation_knows_the_rows_of_the_rotated_log(tmp_path, rotated):
+    """A restart takes the files of the last resume_grace_s before its log began; those logged just before a
+    rotation have their rows in the rotated log, and were classified again (a trial: 100 rows repeated)."""
+    path = tmp_path / "log.csv"
+    _write_and_close(path, [ok("/d/a.cbf", time_utc="2026-01-02T03:04:05.000Z"),
+                            ok("/d/b.cbf", time_utc="2026-01-02T03:04:06.000Z")])
+    path.rename(tmp_path / rotated)
+    _write_and_close(path, [ok("/d/c.cbf", time_utc="2026-01-02T03:04:07.000Z")])
+    resume = resume_point(path, {"/d/a.cbf", "/d/b.cbf", "/d/c.cbf", "/d/new.cbf"})
+    assert resume.logged == {"/d/a.cbf", "/d/b.cbf", "/d/c.cbf"}
+    assert resume.since == pytest.approx(parse_time("2026-01-02T03:04:07.000Z") - 0.5)  # the log's own start
+    (tmp_path / rotated).rename(tmp_path / (rotated + ".gz"))  # compressed: not read
+    assert resume_point(path, {"/d/a.cbf", "/d/c.cbf"}).logged == {"/d/c.cbf"}
+    (tmp_path / rotated).write_bytes(b"")  # an empty one
+    assert resume_point(path, {"/d/a.cbf", "/d/c.cbf"}).logged == {"/d/c.cbf"}
+
+
+def test_only_the_tail_of_a_long_rotated_log_is_read(tmp_path, monkeypatch):
+    import gisaxs_live.sinks.csvlog as csvlog
+
+    path = tmp_path / "log.csv"
+    _write_and_close(path, [ok(f"/d/{i:03d}.cbf") for i in range(200)])
+    path.rename(tmp_path / "log.csv.1")
+    _write_and_close(path, [ok("/d/new.cbf")])
+    row_bytes = len(lines(tmp_path / "log.csv.1")[1]) + 1
+    monkeypatch.setattr(csvlog, "ROTATED_TAIL_BYTES", 10 * row_bytes + row_bytes // 2)  # 10 rows and a half
+    logged = resume_point(path, {f"/d/{i:03d}.cbf" for i in range(200)}).logged
+    assert logged == {f"/d/{i:03d}.cbf" for i in range(190, 200)}  # the half row is passed over, not misread
 
 
 def test_follower_reads_complete_rows_across_rotation(tmp_path):

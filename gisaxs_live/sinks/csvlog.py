@@ -32,6 +32,7 @@ import re
 import shutil
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from glob import escape as glob_escape
 from pathlib import Path
 
 from ..classify.size import SIZE_COLUMNS
@@ -433,28 +434,28 @@ class Resume:
 def resume_point(path: str | Path, among: set[str], retry_errors: bool = False) -> Resume:
     """Read the log at ``path``; keeps only sources in ``among`` (file paths; bounded memory). With
     ``retry_errors``, a source whose last row is an error is to be read again (``Resume.retry``), e.g. after the
-    config that caused it (a mask, a PONI file, the detector shape) was mended."""
+    config that caused it (a mask, a PONI file, the detector shape) was mended. The last rows of the log it was
+    rotated from (``rotated_from``) count too, below its own: a restart takes the files of the last
+    ``resume_grace_s`` before the log began, and those of them logged just before the rotation have their rows
+    there."""
     path = Path(path)
     if not path.exists():
         return Resume(frozenset(), None)
     wanted = {escape_source(p): p for p in among}
-    last: dict[str, tuple[str, str]] = {}  # source → (status, time_utc) of its last row
-    since = None
+    last: dict[str, tuple[str, str, str]] = {}  # source → (status, time_utc, frame) of its last row
+    previous = rotated_from(path)
+    if previous is not None:
+        with open(previous, "rb") as fh:
+            header = fh.readline()
+            start = os.fstat(fh.fileno()).st_size - ROTATED_TAIL_BYTES
+            if start > fh.tell():
+                fh.seek(start - 1)
+                if fh.read(1) != b"\n":
+                    fh.readline()  # the rest of a row cut by the seek
+            text = header + fh.read()
+        _last_rows(io.StringIO(text.decode(errors="replace"), newline=""), wanted, last)
     with open(path, newline="", errors="replace") as fh:
-        reader = csv.reader(fh)
-        columns = next(reader, None)
-        for fields in reader:
-            if columns is None or len(fields) != len(columns) or fields == columns:
-                continue  # a torn line, or the header of an appended file
-            row = dict(zip(columns, fields))
-            if since is None:
-                try:
-                    since = parse_time(row["time_utc"]) - float(row["latency_ms"] or 0.0) / 1e3
-                except ValueError:
-                    pass
-            source = wanted.get(row["source"])
-            if source is not None:
-                last[source] = (row["status"], row["time_utc"], row["frame"])
+        since = _last_rows(fh, wanted, last)
     if since is None:
         since = path.stat().st_mtime
     logged, errors, error_frames, logged_at = set(), {}, {}, {}
@@ -471,6 +472,39 @@ def resume_point(path: str | Path, among: set[str], retry_errors: bool = False) 
         error_frames[source] = int(frame) if frame.isdigit() else 0
     resume = Resume(frozenset(logged), since, errors, error_frames=error_frames, logged_at=logged_at)
     return with_retry(resume, errors) if retry_errors else resume
+
+
+#: bytes of the rotated log read for a restart: its last rows, those within the resume window (about 12,000 rows)
+ROTATED_TAIL_BYTES = 4 << 20
+
+
+def rotated_from(path: Path) -> Path | None:
+    """The uncompressed log that ``path`` was rotated from, if there: the newest of ``NAME.1`` (``mv``, logrotate)
+    and ``NAME-*`` (logrotate's ``dateext``), not compressed (``delaycompress`` keeps the newest so)."""
+    candidates = [path.with_name(f"{path.name}.1"), *path.parent.glob(glob_escape(path.name) + "-*")]
+    plain = [c for c in candidates if c.is_file() and c.suffix not in (".gz", ".bz2", ".xz", ".zst")]
+    return max(plain, key=lambda c: c.stat().st_mtime, default=None)
+
+
+def _last_rows(fh, wanted: Mapping[str, str], last: dict[str, tuple[str, str, str]]) -> float | None:
+    """Fill ``last`` with the last row of each ``wanted`` source in the CSV text ``fh`` (later rows win); returns the
+    arrival time of its first row (Unix s), None without one."""
+    since = None
+    reader = csv.reader(fh)
+    columns = next(reader, None)
+    for fields in reader:
+        if columns is None or len(fields) != len(columns) or fields == columns:
+            continue  # a torn line, or the header of an appended file
+        row = dict(zip(columns, fields))
+        if since is None:
+            try:
+                since = parse_time(row["time_utc"]) - float(row["latency_ms"] or 0.0) / 1e3
+            except (ValueError, KeyError):
+                pass
+        source = wanted.get(row.get("source", ""))
+        if source is not None:
+            last[source] = (row["status"], row["time_utc"], row["frame"])
+    return since
 
 
 def with_retry(resume: Resume, sources: Collection[str]) -> Resume:
