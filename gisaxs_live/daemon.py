@@ -145,7 +145,7 @@ class Daemon:
                         "them (a start without it takes only the files modified since the log began)", planned)
 
     def _say_if_nothing_matches(self) -> None:
-        """Warn when the directory holds files but none matches the patterns (``*.CBF`` for ``.cbf`` files, say); CSV
+        """Warn when the directory holds files but none matches the patterns (``*.tif`` for ``.cbf`` files, say); CSV
         files (this log, its events) and hidden ones do not count."""
         settings = self.watcher.settings
         try:
