@@ -114,8 +114,9 @@ def card_facts(info: ModelInfo) -> dict[str, Any]:
 SIZE_DEFINITIONS = {
     "D_y_nm": "in-plane diameter D_y (nm), the mode of the islands' size distribution, as the classes' D_y: for a "
               "truncated spheroid the full spheroid's (below h_ratio 0.5 the cap's widest is its footprint on the "
-              "substrate, D_y·√(1 − (1 − 2 h_ratio)²): 0.8 D_y at 0.2, 0.98 D_y at 0.4); for a prism the circumscribed circle's, so that within the "
-              "prism6|cylinder family the same pattern reads 0.909 D_y as a cylinder",
+              "substrate, D_y·√(1 − (1 − 2 h_ratio)²): 0.8 D_y at 0.2, 0.98 D_y at 0.4); for a prism the "
+              "circumscribed circle's, so that within the prism6|cylinder family the same pattern reads 0.909 D_y "
+              "as a cylinder",
     "aspect": "D_z/D_y as the classes' aspect (a truncated spheroid: the full spheroid's D_z)",
     "fwhm_nm": "full width at half maximum of the D_y distribution (nm)",
     "distance_nm": "interparticle distance (nm): a paracrystal's mean spacing d; for Percus–Yevick hard spheres of "

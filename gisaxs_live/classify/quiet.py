@@ -1,13 +1,13 @@
 """TensorFlow without its start-up chatter on the terminal.
 
-TensorFlow 2.21 writes its oneDNN notice and absl's "All log messages before absl::InitializeLog()"
-line straight to file descriptor 2 on import, whatever ``TF_CPP_MIN_LOG_LEVEL`` says (and turning
-oneDNN off to silence it makes inference 2-3× slower here). So the import runs with descriptor 2
-pointed at a temporary file, and what it wrote goes into the log: TensorFlow's own C++ log lines at
-debug level, anything else as a warning. Our own log lines of that moment (other threads: the watcher, a
-signal's) go to the terminal as they come, through the descriptor saved. TensorFlow's Python logger loses its own stderr handler (its
-records go through ours, errors only), absl's Python logging is set to errors only, and Python warnings
-raised from TensorFlow, Keras or absl go into the log at debug level.
+TensorFlow 2.21 writes its oneDNN notice and absl's "All log messages before absl::InitializeLog()" line
+straight to file descriptor 2 on import, whatever ``TF_CPP_MIN_LOG_LEVEL`` says (and turning oneDNN off to
+silence it makes inference 2-3× slower here). So the import runs with descriptor 2 pointed at a temporary
+file, and what it wrote goes into the log: TensorFlow's own C++ log lines at debug level, anything else as a
+warning. Our own log lines of that moment (other threads: the watcher, a signal's) go to the terminal as they
+come, through the descriptor saved. TensorFlow's Python logger loses its own stderr handler (its records go
+through ours, errors only), absl's Python logging is set to errors only, and Python warnings raised from
+TensorFlow, Keras or absl go into the log at debug level.
 """
 
 from __future__ import annotations
