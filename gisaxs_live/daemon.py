@@ -72,7 +72,8 @@ def plan_backlog(files: Sequence[tuple[str, float]], resume: Resume, backlog: bo
         return [path for path, _ in todo]
     if resume.since is None:
         return []
-    return [path for path, mtime in todo if mtime >= resume.since - grace_s or path in resume.retry]
+    return [path for path, mtime in todo
+            if (mtime >= resume.since - grace_s and path not in resume.rotated_logged) or path in resume.retry]
 
 
 class Daemon:
@@ -163,7 +164,7 @@ class Daemon:
         ``plan_backlog``; with ``everything``, old ones too, as ``--backlog``; with ``retry_errors``, those whose
         last row is an error too). Returns how many files are present."""
         files = self.watcher.scan()
-        resume = resume_point(self.csv_log.path, {path for path, _ in files}, retry_errors)
+        resume = resume_point(self.csv_log.path, {path for path, _ in files}, retry_errors, rotated=True)
         if retry_errors:
             self._retry = set(resume.retry)
         elif self._retry:  # a rescan: those not yet done are still to be read again

@@ -162,6 +162,13 @@ def test_a_log_that_lost_its_header_to_copytruncate_gets_it_back_and_is_resumed(
     assert lines(path)[0] == header and len(lines(path)) == 3
     assert "began with a row, not its header" in caplog.text
     assert resume_point(path, {"/d/a.cbf", "/d/b.cbf"}).logged == {"/d/a.cbf", "/d/b.cbf"}
+    link = tmp_path / "link.csv"  # in place: a log given by a symbolic link stays one, and its file the same
+    link.symlink_to(path)
+    inode = path.stat().st_ino
+    path.write_text(row + "\n")
+    _write_and_close(link, [ok("/d/c.cbf")])
+    assert link.is_symlink() and path.stat().st_ino == inode
+    assert lines(path)[0] == header and len(lines(path)) == 3
 
 
 def test_a_second_writer_of_the_same_log_is_refused_until_the_first_closes(tmp_path):
@@ -223,19 +230,42 @@ def test_resume_point(tmp_path):
 @pytest.mark.parametrize("rotated", ["log.csv.1", "log.csv-20261206"])
 def test_a_restart_after_a_rotation_knows_the_rows_of_the_rotated_log(tmp_path, rotated):
     """A restart takes the files of the last resume_grace_s before its log began; those logged just before a
-    rotation have their rows in the rotated log, and were classified again (a trial: 100 rows repeated)."""
+    rotation have their rows in the rotated log, and were classified again (a trial: 100 rows repeated). Only a
+    log of the same header that ended before this one began counts (a review: any NAME-* file did), only for
+    ``watch`` (``rotated=True``; not ``reprocess``), and one that cannot be read is passed over with a warning."""
     path = tmp_path / "log.csv"
     _write_and_close(path, [ok("/d/a.cbf", time_utc="2026-01-02T03:04:05.000Z"),
                             ok("/d/b.cbf", time_utc="2026-01-02T03:04:06.000Z")])
     path.rename(tmp_path / rotated)
     _write_and_close(path, [ok("/d/c.cbf", time_utc="2026-01-02T03:04:07.000Z")])
-    resume = resume_point(path, {"/d/a.cbf", "/d/b.cbf", "/d/c.cbf", "/d/new.cbf"})
-    assert resume.logged == {"/d/a.cbf", "/d/b.cbf", "/d/c.cbf"}
+    among = {"/d/a.cbf", "/d/b.cbf", "/d/c.cbf", "/d/new.cbf"}
+    resume = resume_point(path, among, rotated=True)
+    assert resume.logged == {"/d/c.cbf"} and resume.rotated_logged == {"/d/a.cbf", "/d/b.cbf"}
     assert resume.since == pytest.approx(parse_time("2026-01-02T03:04:07.000Z") - 0.5)  # the log's own start
-    (tmp_path / rotated).rename(tmp_path / (rotated + ".gz"))  # compressed: not read
-    assert resume_point(path, {"/d/a.cbf", "/d/c.cbf"}).logged == {"/d/c.cbf"}
-    (tmp_path / rotated).write_bytes(b"")  # an empty one
-    assert resume_point(path, {"/d/a.cbf", "/d/c.cbf"}).logged == {"/d/c.cbf"}
+    assert not resume_point(path, among).rotated_logged  # reprocess
+    previous = tmp_path / rotated
+    text = previous.read_text()
+    previous.write_text(text.replace("time_utc", "utc_time", 1))  # another log's header (or a compressed one)
+    assert not resume_point(path, among, rotated=True).rotated_logged
+    previous.write_text(text.replace("03:04:06", "03:09:06"))  # its last row after this log began: no predecessor
+    assert not resume_point(path, among, rotated=True).rotated_logged
+    previous.write_text(text)
+    assert resume_point(path, among, rotated=True).rotated_logged == {"/d/a.cbf", "/d/b.cbf"}
+
+
+def test_a_rotated_log_that_cannot_be_read_is_passed_over_with_a_warning(tmp_path, caplog):
+    path = tmp_path / "log.csv"
+    _write_and_close(path, [ok("/d/a.cbf", time_utc="2026-01-02T03:04:05.000Z")])
+    path.rename(tmp_path / "log.csv.1")
+    _write_and_close(path, [ok("/d/c.cbf", time_utc="2026-01-02T03:04:07.000Z")])
+    (tmp_path / "log.csv.1").chmod(0)
+    try:
+        if os.access(tmp_path / "log.csv.1", os.R_OK):
+            pytest.skip("running as root: every file is readable")
+        assert not resume_point(path, {"/d/a.cbf"}, rotated=True).rotated_logged
+    finally:
+        (tmp_path / "log.csv.1").chmod(0o644)
+    assert "cannot be read" in caplog.text
 
 
 def test_only_the_tail_of_a_long_rotated_log_is_read(tmp_path, monkeypatch):
@@ -244,11 +274,11 @@ def test_only_the_tail_of_a_long_rotated_log_is_read(tmp_path, monkeypatch):
     path = tmp_path / "log.csv"
     _write_and_close(path, [ok(f"/d/{i:03d}.cbf") for i in range(200)])
     path.rename(tmp_path / "log.csv.1")
-    _write_and_close(path, [ok("/d/new.cbf")])
+    _write_and_close(path, [ok("/d/new.cbf", time_utc="2026-01-02T03:05:05.000Z")])
     row_bytes = len(lines(tmp_path / "log.csv.1")[1]) + 1
     monkeypatch.setattr(csvlog, "ROTATED_TAIL_BYTES", 10 * row_bytes + row_bytes // 2)  # 10 rows and a half
-    logged = resume_point(path, {f"/d/{i:03d}.cbf" for i in range(200)}).logged
-    assert logged == {f"/d/{i:03d}.cbf" for i in range(190, 200)}  # the half row is passed over, not misread
+    rotated = resume_point(path, {f"/d/{i:03d}.cbf" for i in range(200)}, rotated=True).rotated_logged
+    assert rotated == {f"/d/{i:03d}.cbf" for i in range(190, 200)}  # the half row is passed over, not misread
 
 
 def test_follower_reads_complete_rows_across_rotation(tmp_path):

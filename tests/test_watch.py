@@ -210,13 +210,39 @@ def test_a_close_while_the_worker_holds_an_errored_path_is_news(tmp_path, watche
     w.done([held.path], errored=[held.path])
     assert take_all(w, 0.3) == []
 
-    fine = tmp_path / "fine.cbf"  # a path read fine is offered once, whatever closes come while it is held
+    fine = tmp_path / "fine.cbf"  # read fine: a close that changes nothing while it is held is no news ...
     fine.write_bytes(b"1")
     (held,) = take_all(w, 0.3, expect=1)
-    fine.write_bytes(b"2")
+    with open(fine, "ab"):
+        pass
     time.sleep(0.2)
     w.done([held.path])
     assert take_all(w, 0.3) == []
+    time.sleep(0.02)
+    fine.write_bytes(b"2")  # ... and new content while it is held is (a review: it was lost for good)
+    (held,) = take_all(w, 0.3, expect=1)
+    fine.write_bytes(b"3")
+    time.sleep(0.2)
+    w.done([held.path])
+    assert [a.path for a in take_all(w, 0.3, expect=1)] == [str(fine)]
+
+
+def test_a_rewrite_seen_while_the_queue_is_full_is_planned_by_the_rescan(tmp_path, watched):
+    """The queue full when a handled file is written again: no arrival, and the rescan it asks for must still see
+    the file as written again (a review: it was forgotten as handled before the queue check, then lost)."""
+    w = watched(queue_size=1)
+    a = tmp_path / "a.cbf"
+    a.write_bytes(b"1")
+    (first,) = take_all(w, 0.3, expect=1)
+    w.done([first.path])
+    (tmp_path / "b.cbf").write_bytes(b"x")  # fills the queue
+    time.sleep(0.2)
+    time.sleep(0.02)
+    a.write_bytes(b"2")  # the queue is full: no room for it
+    time.sleep(0.2)
+    assert w.rescan_reason() == "queue full"
+    assert w.rewritten(str(a))
+    assert not w.rewritten(str(a))  # once: the rescan plans it
 
 
 def test_a_full_queue_leaves_the_rest_on_disk_and_asks_once_for_a_rescan(tmp_path, watched, caplog):

@@ -63,7 +63,8 @@ def _descriptor_2_captured() -> Iterator[list[str]]:
         yield written
         return
     sys.stderr.flush()
-    with tempfile.TemporaryFile() as capture, open(saved, "w", closefd=False) as terminal:
+    with tempfile.TemporaryFile() as capture, open(saved, "w", closefd=False, encoding=sys.stderr.encoding,
+                                                   errors="backslashreplace") as terminal:
         ours = _our_handlers_on_descriptor_2()
         for handler in ours:  # our own log lines meanwhile (other threads: a signal, the watcher) go out on time
             handler.setStream(terminal)

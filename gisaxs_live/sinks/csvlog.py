@@ -30,6 +30,7 @@ import math
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from glob import escape as glob_escape
@@ -181,31 +182,28 @@ class CsvLog:
             if size == 0:
                 _write_all(fd, self._header.encode())
                 self._layout = None
-            elif self._check_existing():
-                os.close(fd)  # the log was replaced by its repaired copy: open that one
-                return self._open()
+            else:
+                self._check_existing(fd)
         except BaseException:
             os.close(fd)
             raise
         self._fd = fd
 
-    def _check_existing(self) -> bool:
+    def _check_existing(self, fd: int) -> None:
         """Same header as ours, and a complete last line: a torn one (a power cut) is removed. A log that starts with
         a row of ours (truncated in place by ``copytruncate`` between our check and our write, so that its header
-        was lost) gets its header back, through a copy renamed over it: returns True then."""
+        was lost) gets its header back (``_restore_header``, through ``fd``)."""
         with open(self.path, "rb") as fh:
             first = fh.readline().decode(errors="replace")
         if first != self._header and self._is_our_row(first):
-            self._restore_header()
-            return True
-        if first != self._header:
+            self._restore_header(fd)
+        elif first != self._header:
             self._adopt_layout(first)
         torn = _torn_tail(self.path)
         if torn:
             os.truncate(self.path, self.path.stat().st_size - torn)
             log.warning("%s: removed a torn last line (%d bytes without a line end, e.g. after a full disk or a "
                         "power cut); its frame is classified again", self.path, torn)
-        return False
 
     def _is_our_row(self, line: str) -> bool:
         """Whether ``line`` is a row in this log's columns (not a header): as many fields, a time first."""
@@ -218,15 +216,16 @@ class CsvLog:
             return False
         return True
 
-    def _restore_header(self) -> None:
-        repaired = self.path.with_name(f".{self.path.name}.header")
-        with open(self.path, "rb") as old, open(repaired, "wb") as new:
-            new.write(self._header.encode())
-            shutil.copyfileobj(old, new, 1 << 20)
-            new.flush()
-            os.fsync(new.fileno())
-        os.chmod(repaired, os.stat(self.path).st_mode & 0o777)
-        os.replace(repaired, self.path)
+    def _restore_header(self, fd: int) -> None:
+        """Put the header before the rows of the log open (appending) on ``fd``, in place: the rows are copied aside
+        (a temporary file), the log emptied and written again, so that its inode, links, owner and mode stay."""
+        with open(self.path, "rb") as rows, tempfile.TemporaryFile() as aside:
+            shutil.copyfileobj(rows, aside, 1 << 20)
+            aside.seek(0)
+            os.ftruncate(fd, 0)
+            _write_all(fd, self._header.encode())
+            while chunk := aside.read(1 << 20):
+                _write_all(fd, chunk)
         log.warning("%s: began with a row, not its header (truncated in place while a row was written, as "
                     "logrotate's copytruncate can): the header is restored", self.path)
 
@@ -255,8 +254,7 @@ class CsvLog:
             self._layout = None
         _write_whole(self._fd, data)
         if os.fstat(self._fd).st_size == len(data) and self._layout is None:  # truncated between check and write
-            self._restore_header()
-            self._reopen = True  # the repaired copy replaced the file this descriptor writes
+            self._restore_header(self._fd)
         if self.fsync:
             os.fsync(self._fd)
 
@@ -278,12 +276,14 @@ def _lock_name(path: Path) -> int | None:
     """Take the log's name for this process: ``flock`` on ``.NAME.lock`` beside it, held until ``close``. The lock on
     the log file itself goes with the file: a log rotated away (``mv``, logrotate's ``create``) leaves its name free
     until the next row, and a second process started meanwhile took it, so that the running service stopped. The
-    name's lock stays; where the directory takes no new file, or the log is no regular file (``/dev/stdout``), only
-    the file's lock is kept (None)."""
-    if path.exists() and not path.is_file():
+    name's lock stays. A name given through symbolic links is locked where they lead; where the directory takes no
+    new file, or the log is no regular file or lies under /dev or /proc (``--csv /dev/stdout``), only the file's
+    lock is kept (None)."""
+    real = Path(os.path.realpath(path))
+    if (real.exists() and not real.is_file()) or real.parts[1:2] in (("dev",), ("proc",)):
         return None
     try:
-        fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(real.with_name(f".{real.name}.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as exc:
         log.debug("%s: its name is not locked (%s)", path, exc.strerror or exc)
         return None
@@ -412,7 +412,9 @@ class Resume:
     ``retry``: sources whose last row is an error, to be read again whatever their mtime (``--retry-errors``,
     ``with_retry``; they are not in ``errors``). ``error_frames``: per source whose last row is an error, that
     row's frame (how many frames were read before the error, each with its row): a file read again gives rows
-    from there on, so that those frames are not logged twice."""
+    from there on, so that those frames are not logged twice. ``logged_at``: per logged source, its last row's
+    time (Unix s). ``rotated_logged``: sources with a final row at the end of the log this one was rotated from
+    (``resume_point(rotated=True)``): a plain restart's look at the minute before the log began leaves them."""
 
     logged: frozenset[str]
     since: float | None
@@ -420,6 +422,7 @@ class Resume:
     retry: frozenset[str] = frozenset()
     error_frames: Mapping[str, int] = field(default_factory=dict)
     logged_at: Mapping[str, float] = field(default_factory=dict)
+    rotated_logged: frozenset[str] = frozenset()
 
     def done(self, path: str, mtime: float, skew_s: float = math.inf) -> bool:
         """Whether ``path`` (modified at ``mtime``, Unix s) needs no new row: its last row is final and the file
@@ -431,31 +434,23 @@ class Resume:
         return error_t is not None and mtime <= error_t
 
 
-def resume_point(path: str | Path, among: set[str], retry_errors: bool = False) -> Resume:
+def resume_point(path: str | Path, among: set[str], retry_errors: bool = False, rotated: bool = False) -> Resume:
     """Read the log at ``path``; keeps only sources in ``among`` (file paths; bounded memory). With
     ``retry_errors``, a source whose last row is an error is to be read again (``Resume.retry``), e.g. after the
-    config that caused it (a mask, a PONI file, the detector shape) was mended. The last rows of the log it was
-    rotated from (``rotated_from``) count too, below its own: a restart takes the files of the last
-    ``resume_grace_s`` before the log began, and those of them logged just before the rotation have their rows
-    there."""
+    config that caused it (a mask, a PONI file, the detector shape) was mended. With ``rotated``, the sources with a
+    row in the last rows of the log it was rotated from (``rotated_rows``) are ``Resume.rotated_logged``."""
     path = Path(path)
     if not path.exists():
         return Resume(frozenset(), None)
     wanted = {escape_source(p): p for p in among}
     last: dict[str, tuple[str, str, str]] = {}  # source → (status, time_utc, frame) of its last row
-    previous = rotated_from(path)
-    if previous is not None:
-        with open(previous, "rb") as fh:
-            header = fh.readline()
-            start = os.fstat(fh.fileno()).st_size - ROTATED_TAIL_BYTES
-            if start > fh.tell():
-                fh.seek(start - 1)
-                if fh.read(1) != b"\n":
-                    fh.readline()  # the rest of a row cut by the seek
-            text = header + fh.read()
-        _last_rows(io.StringIO(text.decode(errors="replace"), newline=""), wanted, last)
     with open(path, newline="", errors="replace") as fh:
+        header = fh.readline()
+        fh.seek(0)
         since = _last_rows(fh, wanted, last)
+    rotated_logged: dict[str, tuple[str, str, str]] = {}
+    if rotated and since is not None:
+        _last_rows(io.StringIO(rotated_rows(path, header, since), newline=""), wanted, rotated_logged)
     if since is None:
         since = path.stat().st_mtime
     logged, errors, error_frames, logged_at = set(), {}, {}, {}
@@ -470,7 +465,9 @@ def resume_point(path: str | Path, among: set[str], retry_errors: bool = False) 
         except ValueError:
             errors[source] = float("-inf")  # when unknown: read it again
         error_frames[source] = int(frame) if frame.isdigit() else 0
-    resume = Resume(frozenset(logged), since, errors, error_frames=error_frames, logged_at=logged_at)
+    resume = Resume(frozenset(logged), since, errors, error_frames=error_frames, logged_at=logged_at,
+                    rotated_logged=frozenset(s for s, (status, _, _) in rotated_logged.items()
+                                             if status != "error" and s not in last))
     return with_retry(resume, errors) if retry_errors else resume
 
 
@@ -478,12 +475,51 @@ def resume_point(path: str | Path, among: set[str], retry_errors: bool = False) 
 ROTATED_TAIL_BYTES = 4 << 20
 
 
-def rotated_from(path: Path) -> Path | None:
-    """The uncompressed log that ``path`` was rotated from, if there: the newest of ``NAME.1`` (``mv``, logrotate)
-    and ``NAME-*`` (logrotate's ``dateext``), not compressed (``delaycompress`` keeps the newest so)."""
-    candidates = [path.with_name(f"{path.name}.1"), *path.parent.glob(glob_escape(path.name) + "-*")]
-    plain = [c for c in candidates if c.is_file() and c.suffix not in (".gz", ".bz2", ".xz", ".zst")]
-    return max(plain, key=lambda c: c.stat().st_mtime, default=None)
+def rotated_rows(path: Path, header: str, since: float) -> str:
+    """The header and last rows (``ROTATED_TAIL_BYTES``) of the log that ``path``, beginning with ``header`` and at
+    ``since`` (Unix s), was rotated from: the newest of ``NAME.1`` (``mv``, logrotate) and ``NAME-*`` (logrotate's
+    ``dateext``) with the same header whose last row came before ``since`` (a compressed one has another first line);
+    '' if none, or where it cannot be read (a warning)."""
+    candidates = [c for c in [path.with_name(f"{path.name}.1"), *path.parent.glob(glob_escape(path.name) + "-*")]
+                  if c.is_file()]
+    for previous in sorted(candidates, key=_mtime_or_zero, reverse=True):
+        try:
+            with open(previous, "rb") as fh:
+                if fh.readline().decode(errors="replace") != header:
+                    continue
+                start = os.fstat(fh.fileno()).st_size - ROTATED_TAIL_BYTES
+                if start > fh.tell():
+                    fh.seek(start - 1)
+                    if fh.read(1) != b"\n":
+                        fh.readline()  # the rest of a row cut by the seek
+                text = header + fh.read().decode(errors="replace")
+        except OSError as exc:
+            log.warning("%s: the log rotated before %s cannot be read (%s): the files of its last minute may be "
+                        "classified again", previous, path.name, exc.strerror or exc)
+            continue
+        rows = text.splitlines()
+        last_time = _last_row_time(rows)
+        if last_time is not None and last_time <= since + 1.0:
+            return text
+    return ""
+
+
+def _mtime_or_zero(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _last_row_time(lines: Sequence[str]) -> float | None:
+    """The time of the last complete row among CSV ``lines`` (a header first), None without one."""
+    for line in reversed(lines[1:]):
+        fields = next(csv.reader([line]), [])
+        try:
+            return parse_time(fields[0])
+        except (ValueError, IndexError):
+            continue
+    return None
 
 
 def _last_rows(fh, wanted: Mapping[str, str], last: dict[str, tuple[str, str, str]]) -> float | None:

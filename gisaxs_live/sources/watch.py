@@ -133,7 +133,8 @@ class DirectoryWatcher:
         # no news, new content under the name (overwrite mode, a new run in a re-created directory) is
         self._handled: OrderedDict[str, tuple[int, int, int] | None] = OrderedDict()
         self._moved: set[str] = set()  # tracked paths renamed away before they were done
-        self._taken: set[str] = set()  # handed to the worker by take, not yet done or retried
+        # handed to the worker by take, not yet done or retried → the file's signature when taken (what was read)
+        self._taken: dict[str, tuple[int, int, int] | None] = {}
         self._closed_while_taken: set[str] = set()  # taken paths written to again meanwhile
         self._previous: set[str] = set()  # directories watched before a link was repointed: scanned once more
         self._start_failed = False  # during this outage, watching the directory back failed (said once)
@@ -238,7 +239,7 @@ class DirectoryWatcher:
             return
         now = time.time() if t is None else t
         with self._cond:
-            if self._stopping or (path in self._handled and not self._rewritten(path)):
+            if self._stopping or (path in self._handled and not self._changed(path)):
                 return
             if path in self._tracked:
                 pending = self._pending.get(path)
@@ -253,6 +254,8 @@ class DirectoryWatcher:
                 self._ask_rescan("queue full", f"{self.settings.queue_size} files are waiting (watch.queue_size): "
                                  "newer files wait on disk and are classified when the queue frees up")
                 return
+            if path in self._handled:  # queued now: from here on it is no longer handled
+                self._forget(path)
             arrival = Arrival(path, now)
             self._tracked.add(path)
             if complete:
@@ -264,18 +267,22 @@ class DirectoryWatcher:
 
     def rewritten(self, path: str) -> bool:
         """Whether ``path`` got its final row in this run and holds other content now (another inode, size or
-        mtime): written again under the same name; it is then forgotten as handled."""
+        mtime): written again under the same name. It is then forgotten as handled: the caller plans it."""
         with self._cond:
-            return path in self._handled and self._rewritten(path)
-
-    def _rewritten(self, path: str) -> bool:
-        now = _signature(path)
-        if now is None or now == self._handled[path]:
+            if path in self._handled and self._changed(path):
+                self._forget(path)
+                return True
             return False
+
+    def _changed(self, path: str) -> bool:
+        """Whether the handled ``path`` holds other content than when it was read (False where it is gone)."""
+        now = _signature(path)
+        return now is not None and now != self._handled[path]
+
+    def _forget(self, path: str) -> None:
         del self._handled[path]
         log.info("%s: written again after its row (new content under the same name): classified again",
                  escape_source(path))
-        return True
 
     def moved_in(self, directory: str) -> None:
         """A directory was moved into the watched tree (recursive): its files are complete, and inotify reports
@@ -330,10 +337,16 @@ class DirectoryWatcher:
             self._settle()
             self._look_for_root()
             with self._cond:
-                if self._ready:
-                    taken = [self._ready.popleft() for _ in range(min(limit, len(self._ready)))]
-                    self._taken.update(a.path for a in taken)
-                    return taken
+                taken = [self._ready.popleft() for _ in range(min(limit, len(self._ready)))]
+                self._taken.update((a.path, None) for a in taken)
+            if taken:  # what is read: a later close that changes the file is news (``done``)
+                signatures = {a.path: _signature(a.path) for a in taken}
+                with self._cond:
+                    self._taken.update((path, sig) for path, sig in signatures.items() if path in self._taken)
+                return taken
+            with self._cond:
+                if self._ready:  # came while the lock was let go
+                    continue
                 now = time.monotonic()
                 if now >= deadline or (self._stopping and not self._pending):
                     return []
@@ -347,7 +360,7 @@ class DirectoryWatcher:
         While stopping the file is left, unrecorded, for the next start (True)."""
         stat = _stat(arrival.path)
         with self._cond:
-            self._taken.discard(arrival.path)
+            self._taken.pop(arrival.path, None)
             if self._stopping:
                 self._tracked.discard(arrival.path)
                 self._closed_while_taken.discard(arrival.path)
@@ -366,19 +379,22 @@ class DirectoryWatcher:
         """The rows for ``paths`` are written; ``errored`` ones (among them) ended in an error row, so that
         their next close is news. The others are not offered again in this run."""
         errored = set(errored)
+        paths = list(paths)
+        now = {path: _signature(path) for path in paths}  # stat'ed before the lock (a slow network file system)
         with self._cond:
             for path in paths:
                 self._moved.discard(path)
-                self._taken.discard(path)
+                read = self._taken.pop(path, None)
                 if path in self._closed_while_taken:
                     self._closed_while_taken.discard(path)
-                    if path in errored and not self._stopping:  # written to since it was read: read it again
+                    changed = now[path] is not None and now[path] != read
+                    if (path in errored or changed) and not self._stopping:  # written to since it was read: again
                         self._ready.append(Arrival(path, time.time()))
                         self._cond.notify()
                         continue
                 self._tracked.discard(path)
                 if path not in errored:
-                    self._handled[path] = _signature(path)
+                    self._handled[path] = read
                     self._handled.move_to_end(path)
                     if len(self._handled) > REMEMBERED:
                         self._handled.popitem(last=False)
