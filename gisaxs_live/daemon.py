@@ -38,6 +38,7 @@ classified and logged, files still being written are left for the next start, an
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import threading
@@ -62,12 +63,23 @@ Classify = Callable[[Sequence[Frame]], list[Result]]
 Reading = tuple[Sequence[Arrival], list["Future[tuple[list[Frame], str | None, int]]"]]
 
 
+#: at a start, at least this many files with a row, and most of them, modified well after it: a clock skew
+SKEWED_AT_LEAST = 4
+
+
 def plan_backlog(files: Sequence[tuple[str, float]], resume: Resume, backlog: bool, grace_s: float,
                  rewritten: Callable[[str], bool] = lambda path: False) -> list[str]:
     """Paths among ``files`` ((path, mtime Unix s), oldest first) that a starting daemon classifies: without a final
     row, or written again after it (more than ``grace_s`` later, the file system's clock skew, or ``rewritten``:
     known to hold new content)."""
-    todo = [(path, mtime) for path, mtime in files if not resume.done(path, mtime, grace_s) or rewritten(path)]
+    skew_s = grace_s
+    late = [path for path, mtime in files if path in resume.logged and not resume.done(path, mtime, grace_s)]
+    if len(late) >= SKEWED_AT_LEAST and 2 * len(late) > len(resume.logged):
+        log.warning("%d of the %d files with a row were modified more than watch.resume_grace_s (%g s) after it: "
+                    "taken for the file server's clock running ahead of this host's, not for new content (raise "
+                    "resume_grace_s or mend the clocks)", len(late), len(resume.logged), grace_s)
+        skew_s = math.inf
+    todo = [(path, mtime) for path, mtime in files if not resume.done(path, mtime, skew_s) or rewritten(path)]
     if backlog:
         return [path for path, _ in todo]
     if resume.since is None:
@@ -279,8 +291,11 @@ def _read(arrival: Arrival, classify: Classify, logged: int,
     images are read from those as each is written."""
     data_files = read_through_data_files(arrival.path, sees)
     if data_files:
-        log.info("%s: Eiger master file, not read: its images are classified from its data files (%s)",
-                 escape_source(arrival.path), ", ".join(p.name for p in data_files))
+        missing = [p.name for p in data_files if not p.exists()]
+        log.log(logging.WARNING if missing else logging.INFO,
+                "%s: Eiger master file, not read: its images are classified from its data files (%s)%s",
+                escape_source(arrival.path), ", ".join(p.name for p in data_files),
+                f"; not there yet: {', '.join(missing)}" if missing else "")
         return [], None, 0
     got, problem = read_file(arrival.path, arrival.t)
     n_read = len(got)

@@ -522,6 +522,18 @@ def test_polling_a_file_renamed_before_it_was_read_is_no_error(dirs):
     assert sorted(rows) == [(f"final_{i}.cbf", "ok") for i in range(3)]
 
 
+def test_a_file_server_clock_ahead_is_not_taken_for_every_file_rewritten(caplog):
+    """Files modified more than resume_grace_s after their rows are read again at a start; where most of them are,
+    the file server's clock is ahead (a review: mtimes 90 s ahead re-classified every file at every restart)."""
+    logged = frozenset(f"f{i}" for i in range(5))
+    resume = Resume(logged, since=1000.0, logged_at={f"f{i}": 1000.0 + i for i in range(5)})
+    ahead = [(f"f{i}", 1000.0 + i + 90) for i in range(5)]
+    assert plan_backlog(ahead, resume, backlog=False, grace_s=60) == []
+    assert "taken for the file server's clock running ahead" in caplog.text
+    one = [(f"f{i}", 1000.0 + i + (90 if i == 2 else 0)) for i in range(5)]
+    assert plan_backlog(one, resume, backlog=False, grace_s=60) == ["f2"]  # one file written again
+
+
 def test_plan_backlog():
     files = [("old", 100.0), ("logged", 950.0), ("recent", 990.0), ("new", 2000.0)]
     resume = Resume(frozenset({"logged"}), since=1000.0)
