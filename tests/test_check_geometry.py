@@ -183,3 +183,25 @@ def test_simulated_panel_uses_the_size_estimate_or_the_defaults():
     assert "size net's D_y 8.0 nm, aspect 0.45, FWHM 2.5 nm" in title
     image, title = simulated_input(_result("spheroid", "no_signal"), grid, config.experiment, simulation, 5.0)
     assert image is None and title == "no simulated pattern: the frame is no signal"
+
+
+def test_the_axis_of_a_dense_deposit_lies_between_its_interference_maxima_not_on_one():
+    """A dense deposit's brightest pixel is an interference maximum beside the axis (57 px at 2 m for a trial's
+    ellipsoids of exact geometry, which the check said disagreed by 57 columns: it looked for the axis within 40 px
+    of that pixel). The axis is where the band is mirror-symmetric over a window wider than the maxima's spacing."""
+    from gisaxs_live.pictures.geometry_check import _peak
+
+    columns = np.arange(600.0)
+    axis = 300
+
+    def band(c):
+        lobes = np.exp(-0.5 * ((c - axis - 57) / 12) ** 2) + np.exp(-0.5 * ((c - axis + 57) / 12) ** 2)
+        return 100 * lobes + 20 * np.exp(-0.5 * ((c - axis) / 90) ** 2) + 1
+
+    smooth = np.ones((200, 600))
+    smooth[100] = band(columns)
+    smooth[100, axis + 57] += 0.5  # the brightest pixel: on the right-hand maximum
+    for offset in (1, 2, 3):  # the band a few rows high, fainter away from its row
+        smooth[100 - offset] = smooth[100 + offset] = band(columns) / (1 + offset)
+    column, row = _peak(smooth)
+    assert column == axis and row == 100

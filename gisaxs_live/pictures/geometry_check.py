@@ -36,6 +36,9 @@ from ..simulator.optics import critical_angle
 TOLERANCE_PX = 6.0
 #: half-width (px) of the windows around the brightest pixel in which the maximum is placed (``_peak``)
 PEAK_WINDOW_PX = 40
+#: px on each side of a candidate mirror axis compared, and the least share of the brightest window's intensity
+#: a candidate's window holds (``_mirror_axis``)
+MIRROR_WINDOW_PX, MIRROR_LEAST_SHARE = 150, 0.1
 
 
 @dataclass(frozen=True)
@@ -90,10 +93,11 @@ def _step(values: np.ndarray) -> float:
 
 
 def _peak(smooth: np.ndarray, half: int = PEAK_WINDOW_PX) -> tuple[float, float]:
-    """(column, row) of the brightest spot of ``smooth`` (−inf = not looked at). Column: within ``half`` px
-    of the brightest pixel, the mirror axis of the rows around it (a GISAXS pattern is symmetric in q_y; a
-    flat ridge such as the Yoneda band of small islands has no brightest column). Row: the brightest row of
-    the columns within ``half`` / 4 of that axis (mean of their valid pixels)."""
+    """(column, row) of the brightest spot of ``smooth`` (−inf = not looked at). Column: the mirror axis of the rows
+    around the brightest pixel (a GISAXS pattern is symmetric in q_y; a flat ridge such as the Yoneda band of small
+    islands has no brightest column, and the brightest pixel of a dense deposit is an interference maximum beside
+    the axis), ``_mirror_axis``. Row: the brightest row of the columns within ``half`` / 4 of that axis (mean of
+    their valid pixels)."""
     row, col = np.unravel_index(np.argmax(smooth), smooth.shape)
     band = smooth[max(row - 2, 0):row + 3]
     profile = np.where(np.isfinite(band) & (band > 0), band, np.nan)
@@ -102,20 +106,36 @@ def _peak(smooth: np.ndarray, half: int = PEAK_WINDOW_PX) -> tuple[float, float]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # columns with no valid pixel: NaN
         profile = np.nanmean(profile, axis=0)
-    best, x = np.inf, float(col)
-    for centre in range(max(col - half, half), min(col + half, profile.size - half) + 1):
-        left, right = profile[centre - half:centre][::-1], profile[centre + 1:centre + half + 1]
-        both = np.isfinite(left) & np.isfinite(right)
-        if both.sum() >= half // 2:
-            misfit = float(np.abs(left[both] - right[both]).sum() / (left[both] + right[both]).sum())
-            if misfit < best:
-                best, x = misfit, float(centre)
+    x = _mirror_axis(profile, half // 2)
+    x = float(col) if x is None else float(x)
     r0, c0 = max(row - half, 0), max(round(x) - half // 4, 0)
     near = smooth[r0:row + half + 1, c0:round(x) + half // 4 + 1]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # rows with no valid pixel: NaN
         rows = np.nanmean(np.where(np.isfinite(near) & (near > 0), near, np.nan), axis=1)
     return x, float(r0 + np.argmax(np.where(np.isfinite(rows), rows, -np.inf)))
+
+
+def _mirror_axis(profile: np.ndarray, least: int, half: int = MIRROR_WINDOW_PX) -> int | None:
+    """The column about which ``profile`` (NaN = no valid pixel) is most nearly mirror-symmetric: the least
+    Σ|left − right| / Σ(left + right) over up to ``half`` px on each side (at least ``least`` valid pairs), among
+    the centres whose window holds at least ``MIRROR_LEAST_SHARE`` of the brightest window's intensity (a dark
+    stretch is symmetric too). A window wider than the interference maxima of a dense deposit (27–67 px from the
+    axis at 2 m on a Pilatus: a trial's frames of exact geometry were said to disagree by that) keeps a single
+    maximum, itself symmetric, from passing for the axis. None without such a centre."""
+    candidates = []
+    for centre in range(least, profile.size - least):
+        h = min(half, centre, profile.size - 1 - centre)
+        left, right = profile[centre - h:centre][::-1], profile[centre + 1:centre + h + 1]
+        both = np.isfinite(left) & np.isfinite(right)
+        if both.sum() >= least:
+            total = float((left[both] + right[both]).sum())
+            candidates.append((centre, float(np.abs(left[both] - right[both]).sum()) / total if total else np.inf,
+                               total))
+    if not candidates:
+        return None
+    enough = MIRROR_LEAST_SHARE * max(total for _, _, total in candidates)
+    return min(((misfit, centre) for centre, misfit, total in candidates if total >= enough), default=(0, None))[1]
 
 
 def check_geometry(config: Config, frame: Frame, preprocessor: FramePreprocessor) -> GeometryCheck:
