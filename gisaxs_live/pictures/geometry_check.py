@@ -56,6 +56,7 @@ class GeometryCheck:
     maximum: tuple[float, float] | None   # brightest spot above the horizon (``_peak``), None without counts
     prepared: Prepared
     max_asymmetry: float | None = None    # ``geometry.max_asymmetry``: the live mirror check's limit
+    grid: QGrid | None = None             # the model's grid (the model-input panels' q axes)
 
     @property
     def masked_fraction(self) -> float:
@@ -162,7 +163,7 @@ def check_geometry(config: Config, frame: Frame, preprocessor: FramePreprocessor
     return GeometryCheck(shape=data.shape, q=q, static=static, invalid=invalid, direct_beam=beam,
                          specular=_in_plane_position(q, experiment.alpha_i_rad),
                          yoneda=_in_plane_position(q, alpha_c), alpha_c=alpha_c, maximum=maximum,
-                         prepared=prepared, max_asymmetry=config.geometry.max_asymmetry)
+                         prepared=prepared, max_asymmetry=config.geometry.max_asymmetry, grid=preprocessor.grid)
 
 
 def summary(check: GeometryCheck, where: str) -> list[str]:
@@ -301,8 +302,9 @@ def geometry_figure(check: GeometryCheck, data: np.ndarray, title: str = "",
     frame_ax.legend(fontsize=6, loc="upper right", framealpha=0.7)
     prepared = check.prepared
     grid = prepared.image if prepared.image is not None else prepared.intensity
-    model_ax.imshow(grid, origin="lower", cmap="viridis", aspect="auto", interpolation="nearest")
-    model_ax.set(xlabel="q_y bin", ylabel="q_z bin (from the horizon)",
+    q_axes = _q_axes(check.grid)
+    model_ax.imshow(grid, origin="lower", cmap="viridis", aspect="auto", interpolation="nearest", **q_axes[0])
+    model_ax.set(**q_axes[1],
                  title=f"model input {grid.shape[0]} × {grid.shape[1]} (q_z × q_y)"
                  + ("" if prepared.image is not None else f" ({prepared.status})"))
     if simulated is not None:
@@ -312,9 +314,17 @@ def geometry_figure(check: GeometryCheck, data: np.ndarray, title: str = "",
             sim_ax.set_axis_off()
         else:
             sim_ax.imshow(image, origin="lower", cmap="viridis", aspect="auto", interpolation="nearest",
-                          vmin=0, vmax=255)
-            sim_ax.set(xlabel="q_y bin", ylabel="q_z bin (from the horizon)")
+                          vmin=0, vmax=255, **q_axes[0])
+            sim_ax.set(**q_axes[1])
             sim_ax.set_title(caption, fontsize=9)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def _q_axes(grid: QGrid | None) -> tuple[dict, dict]:
+    """(``imshow`` keywords, axis labels) of a model-grid panel: q in nm⁻¹ where the grid is known, else bins."""
+    if grid is None:
+        return {}, {"xlabel": "q_y bin", "ylabel": "q_z bin"}
+    return ({"extent": (grid.qy_min, grid.qy_max, grid.qz_min, grid.qz_max)},
+            {"xlabel": "q_y (nm⁻¹)", "ylabel": "q_z (nm⁻¹)"})
