@@ -38,7 +38,6 @@ classified and logged, files still being written are left for the next start, an
 from __future__ import annotations
 
 import logging
-import math
 import os
 import signal
 import threading
@@ -72,14 +71,13 @@ def plan_backlog(files: Sequence[tuple[str, float]], resume: Resume, backlog: bo
     """Paths among ``files`` ((path, mtime Unix s), oldest first) that a starting daemon classifies: without a final
     row, or written again after it (more than ``grace_s`` later, the file system's clock skew, or ``rewritten``:
     known to hold new content)."""
-    skew_s = grace_s
-    late = [path for path, mtime in files if path in resume.logged and not resume.done(path, mtime, grace_s)]
+    late = {path for path, mtime in files if path in resume.logged and not resume.done(path, mtime, grace_s)}
     if len(late) >= SKEWED_AT_LEAST and 2 * len(late) > len(resume.logged):
         log.warning("%d of the %d files with a row were modified more than watch.resume_grace_s (%g s) after it: "
                     "taken for the file server's clock running ahead of this host's, not for new content (raise "
                     "resume_grace_s or mend the clocks)", len(late), len(resume.logged), grace_s)
-        skew_s = math.inf
-    todo = [(path, mtime) for path, mtime in files if not resume.done(path, mtime, skew_s) or rewritten(path)]
+        late = set()
+    todo = [(path, mtime) for path, mtime in files if not resume.done(path, mtime) or path in late or rewritten(path)]
     if backlog:
         return [path for path, _ in todo]
     if resume.since is None:

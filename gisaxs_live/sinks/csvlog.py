@@ -195,10 +195,11 @@ class CsvLog:
         was lost) gets its header back (``_restore_header``, through ``fd``)."""
         with open(self.path, "rb") as fh:
             first = fh.readline().decode(errors="replace")
-        if first != self._header and self._is_our_row(first):
-            self._restore_header(fd)
-        elif first != self._header:
-            self._adopt_layout(first)
+        if first != self._header:
+            if self._is_our_row(first):
+                self._restore_header(fd)
+            else:
+                self._adopt_layout(first)
         torn = _torn_tail(self.path)
         if torn:
             os.truncate(self.path, self.path.stat().st_size - torn)
@@ -438,7 +439,7 @@ def resume_point(path: str | Path, among: set[str], retry_errors: bool = False, 
     """Read the log at ``path``; keeps only sources in ``among`` (file paths; bounded memory). With
     ``retry_errors``, a source whose last row is an error is to be read again (``Resume.retry``), e.g. after the
     config that caused it (a mask, a PONI file, the detector shape) was mended. With ``rotated``, the sources with a
-    row in the last rows of the log it was rotated from (``rotated_rows``) are ``Resume.rotated_logged``."""
+    row in the last rows of the log it was rotated from (``rotated_last_rows``) are ``Resume.rotated_logged``."""
     path = Path(path)
     if not path.exists():
         return Resume(frozenset(), None)
@@ -447,10 +448,8 @@ def resume_point(path: str | Path, among: set[str], retry_errors: bool = False, 
     with open(path, newline="", errors="replace") as fh:
         header = fh.readline()
         fh.seek(0)
-        since = _last_rows(fh, wanted, last)
-    rotated_logged: dict[str, tuple[str, str, str]] = {}
-    if rotated and since is not None:
-        _last_rows(io.StringIO(rotated_rows(path, header, since), newline=""), wanted, rotated_logged)
+        since, _ = _last_rows(fh, wanted, last)
+    rotated_logged = rotated_last_rows(path, header, since, wanted) if rotated and since is not None else {}
     if since is None:
         since = path.stat().st_mtime
     logged, errors, error_frames, logged_at = set(), {}, {}, {}
@@ -475,11 +474,13 @@ def resume_point(path: str | Path, among: set[str], retry_errors: bool = False, 
 ROTATED_TAIL_BYTES = 4 << 20
 
 
-def rotated_rows(path: Path, header: str, since: float) -> str:
-    """The header and last rows (``ROTATED_TAIL_BYTES``) of the log that ``path``, beginning with ``header`` and at
-    ``since`` (Unix s), was rotated from: the newest of ``NAME.1`` (``mv``, logrotate) and ``NAME-*`` (logrotate's
-    ``dateext``) with the same header whose last row came before ``since`` (a compressed one has another first line);
-    '' if none, or where it cannot be read (a warning)."""
+def rotated_last_rows(path: Path, header: str, since: float,
+                      wanted: Mapping[str, str]) -> dict[str, tuple[str, str, str]]:
+    """The last row of each ``wanted`` source (as ``_last_rows``) among the last rows (``ROTATED_TAIL_BYTES``) of the
+    log that ``path``, beginning with ``header`` and at ``since`` (Unix s), was rotated from: the newest of
+    ``NAME.1`` (``mv``, logrotate) and ``NAME-*`` (logrotate's ``dateext``) with the same header whose last row came
+    before ``since`` (a compressed one has another first line); empty if none, or where it cannot be read (a
+    warning)."""
     candidates = [c for c in [path.with_name(f"{path.name}.1"), *path.parent.glob(glob_escape(path.name) + "-*")]
                   if c.is_file()]
     for previous in sorted(candidates, key=_mtime_or_zero, reverse=True):
@@ -497,11 +498,11 @@ def rotated_rows(path: Path, header: str, since: float) -> str:
             log.warning("%s: the log rotated before %s cannot be read (%s): the files of its last minute may be "
                         "classified again", previous, path.name, exc.strerror or exc)
             continue
-        rows = text.splitlines()
-        last_time = _last_row_time(rows)
+        rows: dict[str, tuple[str, str, str]] = {}
+        _, last_time = _last_rows(io.StringIO(text, newline=""), wanted, rows)
         if last_time is not None and last_time <= since + 1.0:
-            return text
-    return ""
+            return rows
+    return {}
 
 
 def _mtime_or_zero(path: Path) -> float:
@@ -511,27 +512,19 @@ def _mtime_or_zero(path: Path) -> float:
         return 0.0
 
 
-def _last_row_time(lines: Sequence[str]) -> float | None:
-    """The time of the last complete row among CSV ``lines`` (a header first), None without one."""
-    for line in reversed(lines[1:]):
-        fields = next(csv.reader([line]), [])
-        try:
-            return parse_time(fields[0])
-        except (ValueError, IndexError):
-            continue
-    return None
-
-
-def _last_rows(fh, wanted: Mapping[str, str], last: dict[str, tuple[str, str, str]]) -> float | None:
-    """Fill ``last`` with the last row of each ``wanted`` source in the CSV text ``fh`` (later rows win); returns the
-    arrival time of its first row (Unix s), None without one."""
-    since = None
+def _last_rows(fh, wanted: Mapping[str, str],
+               last: dict[str, tuple[str, str, str]]) -> tuple[float | None, float | None]:
+    """Fill ``last`` with the last row (status, time_utc, frame) of each ``wanted`` source in the CSV text ``fh``
+    (later rows win); returns the arrival time of its first row and the time of its last row (Unix s), each None
+    without one."""
+    since, final = None, None
     reader = csv.reader(fh)
     columns = next(reader, None)
     for fields in reader:
         if columns is None or len(fields) != len(columns) or fields == columns:
             continue  # a torn line, or the header of an appended file
         row = dict(zip(columns, fields))
+        final = row.get("time_utc")
         if since is None:
             try:
                 since = parse_time(row["time_utc"]) - float(row["latency_ms"] or 0.0) / 1e3
@@ -540,7 +533,10 @@ def _last_rows(fh, wanted: Mapping[str, str], last: dict[str, tuple[str, str, st
         source = wanted.get(row.get("source", ""))
         if source is not None:
             last[source] = (row["status"], row["time_utc"], row["frame"])
-    return since
+    try:
+        return since, None if final is None else parse_time(final)
+    except ValueError:
+        return since, None
 
 
 def with_retry(resume: Resume, sources: Collection[str]) -> Resume:
