@@ -45,12 +45,12 @@ def run(args: argparse.Namespace) -> int:
 
     from ..classify.modeldir import ModelInfo
     from ..config import load_config
-    from ..scale.cluster import ClusterLost, connect, dashboard_line, quiet_dask, stop_on_sigterm, waiting_line
+    from ..scale.cluster import ClusterLost, open_cluster
     from ..scale.inputs import expand_inputs
-    from ..sources.eiger import each_image_once
     from ..scale.reprocess import plan, progress
     from ..sinks.csvlog import CsvLog, LogError
     from ..sinks.text import plural
+    from ..sources.eiger import each_image_once
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
     at_least(("--workers", args.workers, 1), ("--files-per-task", args.files_per_task, 1))
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     files, note = each_image_once(expand_inputs(args.paths))
     if note:
         print(note, file=sys.stderr)
-    with contextlib.ExitStack() as held:  # closed last to first: the cluster, the client, the log (its lock)
+    with contextlib.ExitStack() as held:  # closed last to first: the client and its cluster, the log (its lock)
         try:
             log = CsvLog(args.csv, info.class_names)
         except LogError as exc:
@@ -73,20 +73,8 @@ def run(args: argparse.Namespace) -> int:
         if not todo.todo:
             print("nothing to classify", file=sys.stderr)
             return 0
-        quiet_dask()
-        try:
-            import distributed  # noqa: F401  (the extra)
-        except ImportError:
-            raise ValueError("reprocess needs Dask: pip install 'gisaxs-live[scale]'") from None
-        stop_on_sigterm()  # the cluster is closed and the rows so far are whole
-        client, cluster = connect(args.scheduler, args.workers)
-        held.callback(client.close)
-        if cluster is not None:
-            held.callback(cluster.close)
-        print(dashboard_line(client, cluster is not None), file=sys.stderr)
-        waiting = waiting_line(client, args.scheduler)
-        if waiting:
-            print(waiting, file=sys.stderr)
+        client = held.enter_context(open_cluster(args.scheduler, args.workers, "reprocess",
+                                                 lambda line: print(line, file=sys.stderr)))
         try:
             counts = _classify(args, client, config, log, todo, progress())
         except (LogError, ClusterLost) as exc:  # a full disk, the scheduler gone: the rows so far are whole

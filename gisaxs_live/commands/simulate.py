@@ -133,30 +133,17 @@ def _write_shards(args: argparse.Namespace, specs, config, randomisation, bar, c
     """The Dask run of ``--shards``: a local cluster unless ``--scheduler``; returns the manifest path."""
     import os
 
-    from ..scale.cluster import connect, dashboard_line, quiet_dask, stop_on_sigterm, waiting_line
+    from ..scale.cluster import open_cluster
     from ..scale.simulate import DEFAULT_CHUNK, write_shards
 
-    quiet_dask()
-    try:
-        import distributed  # noqa: F401  (the extra)
-    except ImportError:
-        raise ValueError("simulate --shards needs Dask: pip install 'gisaxs-live[scale]'") from None
-    stop_on_sigterm()  # the cluster is closed; the shards written are whole (each renamed into place)
-    client, cluster = connect(args.scheduler, args.workers or os.cpu_count() or 1)
-    try:
-        console.print(dashboard_line(client, cluster is not None))
-        waiting = waiting_line(client, args.scheduler)
-        if waiting:
-            console.print(waiting)
+    # the shards written are whole (each renamed into place) however the run stops
+    workers = args.workers or os.cpu_count() or 1
+    with open_cluster(args.scheduler, workers, "simulate --shards", console.print) as client:
         with bar:
             task = bar.add_task("patterns", total=len(specs))
             return write_shards(client, args.shards, specs, config, seed=args.seed, protocol=args.protocol,
                                 chunk=args.chunk or DEFAULT_CHUNK, randomisation=randomisation,
                                 progress=lambda done: bar.update(task, completed=done))
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def _title(name: str, row) -> str:

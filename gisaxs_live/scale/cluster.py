@@ -6,6 +6,32 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def open_cluster(scheduler: str | None, workers: int, command: str, say: Callable[[str], None]) -> Iterator:
+    """A Dask ``Client`` for ``command`` (``reprocess``, ``simulate --shards``), closed with its cluster on leaving:
+    Dask kept quiet, its extra checked (a ValueError naming the pip install), SIGTERM taken as Ctrl-C, then
+    ``connect``; ``say`` gets the dashboard's line, and where the scheduler has no worker yet a line saying so."""
+    quiet_dask()
+    try:
+        import distributed  # noqa: F401  (the extra)
+    except ImportError:
+        raise ValueError(f"{command} needs Dask: pip install 'gisaxs-live[scale]'") from None
+    stop_on_sigterm()
+    client, cluster = connect(scheduler, workers)
+    try:
+        say(dashboard_line(client, cluster is not None))
+        waiting = waiting_line(client, scheduler)
+        if waiting:
+            say(waiting)
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 class ClusterLost(RuntimeError):
