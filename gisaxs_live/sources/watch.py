@@ -78,7 +78,7 @@ class _Pending:
     arrival: Arrival
     due: float                       # monotonic s
     interval: float                  # s of stability required
-    stat: tuple[int, int] | None     # (size B, mtime ns) when last looked at; None = not seen yet
+    stat: tuple[int, int, int] | None  # ``_signature`` when last looked at; None = not seen yet
 
 
 class _Handler(FileSystemEventHandler):
@@ -262,7 +262,7 @@ class DirectoryWatcher:
                 self._ready.append(arrival)
             else:
                 settle_s = self.settings.settle_s if settle_s is None else settle_s
-                self._pending[path] = _Pending(arrival, time.monotonic() + settle_s, settle_s, _stat(path))
+                self._pending[path] = _Pending(arrival, time.monotonic() + settle_s, settle_s, _signature(path))
             self._cond.notify()
 
     def rewritten(self, path: str) -> bool:
@@ -358,7 +358,7 @@ class DirectoryWatcher:
         used up.
 
         While stopping the file is left, unrecorded, for the next start (True)."""
-        stat = _stat(arrival.path)
+        stat = _signature(arrival.path)
         with self._cond:
             self._taken.pop(arrival.path, None)
             if self._stopping:
@@ -468,17 +468,17 @@ class DirectoryWatcher:
                              "it again, and rescanning it against the log")
 
     def _settle(self) -> None:
-        """Move pending files that are due and stable (same size and mtime as last time) to ready, oldest first: a
-        poll finds several new files at once and reports them in no particular order, so those due within
+        """Move pending files that are due and stable (same inode, size and mtime as last time) to ready, oldest
+        first: a poll finds several new files at once and reports them in no particular order, so those due within
         ``SAME_POLL_S`` are taken together."""
         now = time.monotonic()
         with self._cond:
             if not any(p.due <= now for p in self._pending.values()):
                 return
             due = [(path, p) for path, p in self._pending.items() if p.due <= now + SAME_POLL_S]
-        due.sort(key=lambda item: (item[1].stat[1] if item[1].stat else 0, item[0]))
+        due.sort(key=lambda item: (item[1].stat[2] if item[1].stat else 0, item[0]))  # by mtime
         for path, p in due:
-            stat = _stat(path)
+            stat = _signature(path)
             with self._cond:
                 if self._pending.get(path) is not p:
                     continue
@@ -506,14 +506,6 @@ def _is_link(path: str) -> bool:
     except OSError:
         return False
     return S_ISLNK(st.st_mode) or st.st_nlink > 1
-
-
-def _stat(path: str) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_size, st.st_mtime_ns)
 
 
 def _signature(path: str) -> tuple[int, int, int] | None:
