@@ -135,8 +135,8 @@ def _mirror_axis(profile: np.ndarray, least: int, half: int = MIRROR_WINDOW_PX) 
                                total))
     if not candidates:
         return None
-    enough = MIRROR_LEAST_SHARE * max(total for _, _, total in candidates)
-    return min(((misfit, centre) for centre, misfit, total in candidates if total >= enough), default=(0, None))[1]
+    enough = MIRROR_LEAST_SHARE * max(total for _, _, total in candidates)  # the brightest window always passes
+    return min((misfit, centre) for centre, misfit, total in candidates if total >= enough)[1]
 
 
 def check_geometry(config: Config, frame: Frame, preprocessor: FramePreprocessor) -> GeometryCheck:
