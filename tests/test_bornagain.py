@@ -59,34 +59,35 @@ def _material(name: str, delta_beta: tuple[float, float]):
     return ba.RefractiveMaterial(name, GRAY, *delta_beta)
 
 
-def _bin_centres() -> np.ndarray:
-    edges = np.linspace(ANGLE_MIN, ANGLE_MAX, N_PIXELS + 1)
+def _bin_centres(angle_max: float = ANGLE_MAX) -> np.ndarray:
+    edges = np.linspace(ANGLE_MIN, angle_max, N_PIXELS + 1)
     return 0.5 * (edges[1:] + edges[:-1])
 
 
-def bornagain_pattern(particle, substrate=SI) -> np.ndarray:
-    """BornAgain's (n_alpha, n_phi) pattern of ``particle`` deposited dilutely on the substrate."""
+def bornagain_pattern(particle, substrate=SI, angle_max: float = ANGLE_MAX) -> np.ndarray:
+    """BornAgain's (n_alpha, n_phi) pattern of ``particle`` deposited dilutely on the substrate, on angles from
+    ``ANGLE_MIN`` to ``angle_max`` (rad)."""
     ambient = ba.Layer(ba.Vacuum())
     ambient.deposit2D(ba.Dilute2D(DENSITY, particle))
     sample = ba.Sample()
     sample.addLayer(ambient)
     sample.addLayer(ba.Layer(_material("substrate", substrate)))
-    detector = ba.SphericalDetector(N_PIXELS, ANGLE_MIN, ANGLE_MAX, N_PIXELS, ANGLE_MIN, ANGLE_MAX)
+    detector = ba.SphericalDetector(N_PIXELS, ANGLE_MIN, angle_max, N_PIXELS, ANGLE_MIN, angle_max)
     simulation = ba.ScatteringSimulation(ba.Beam(1.0, WAVELENGTH, ALPHA_I), sample, detector)
     simulation.options().setNumberOfThreads(1)
     result = simulation.simulate()
     # rows α_f ascending, columns 2θ_f ascending, at the bin centres
-    np.testing.assert_allclose(result.xCenters(), _bin_centres(), rtol=1e-12)
-    np.testing.assert_allclose(result.yCenters(), _bin_centres(), rtol=1e-12)
+    np.testing.assert_allclose(result.xCenters(), _bin_centres(angle_max), rtol=1e-12)
+    np.testing.assert_allclose(result.yCenters(), _bin_centres(angle_max), rtol=1e-12)
     intensity = np.asarray(result.intensities(), dtype=float)
     assert intensity.shape == (N_PIXELS, N_PIXELS)
     return intensity
 
 
-def our_pattern(shape_name: str, params: dict, substrate=SI) -> np.ndarray:
+def our_pattern(shape_name: str, params: dict, substrate=SI, angle_max: float = ANGLE_MAX) -> np.ndarray:
     """Our dσ/dΩ (nm²) on the same pixels, converted to BornAgain's units (see the module docstring)."""
-    two_theta = _bin_centres()[np.newaxis, :]
-    alpha_f = _bin_centres()[:, np.newaxis]
+    two_theta = _bin_centres(angle_max)[np.newaxis, :]
+    alpha_f = _bin_centres(angle_max)[:, np.newaxis]
     qx = K * (np.cos(alpha_f) * np.cos(two_theta) - math.cos(ALPHA_I))
     qy = K * np.cos(alpha_f) * np.sin(two_theta)
     optics = Optics(K, ALPHA_I, complex(1 - substrate[0], substrate[1]), complex(1 - TE[0], TE[1]), 0.0)
@@ -95,7 +96,7 @@ def our_pattern(shape_name: str, params: dict, substrate=SI) -> np.ndarray:
     if shape.orientation_period_deg is not None:
         full["azimuth_spread"] = 0.0
     intensity = ensemble_intensity(shape, full, qx, qy, alpha_f, optics, Simulation())
-    edges = np.linspace(ANGLE_MIN, ANGLE_MAX, N_PIXELS + 1)
+    edges = np.linspace(ANGLE_MIN, angle_max, N_PIXELS + 1)
     solid_angle = (edges[1] - edges[0]) * np.diff(np.sin(edges))[:, np.newaxis]
     return intensity * DENSITY * solid_angle / math.sin(ALPHA_I)
 
@@ -162,6 +163,29 @@ def test_pattern_matches_bornagain(case):
     assert absolute <= TOLERANCE, f"{name}: median relative difference {absolute:.2%} (absolute units)"
     assert fitted <= TOLERANCE, f"{name}: median relative difference {fitted:.2%} (fitted scale)"
     assert scale == pytest.approx(1.0, abs=0.01)
+
+
+TALL = [
+    ("hemispheroid", {"D_y": 40.0, "aspect": 0.9}),
+    ("truncated_spheroid", {"D_y": 40.0, "aspect": 0.9, "h_ratio": 0.8}),
+    ("capsule", {"D_y": 40.0, "aspect": 2.0}),
+]
+
+
+@pytest.mark.parametrize("case", TALL, ids=[_case_id(c) for c in TALL])
+def test_tall_particles_match_bornagain_in_every_pixel_up_to_the_grids_largest_q(case):
+    """The shapes integrated along z, at the largest sizes and up to α_f = 3.9° (q_z ≈ 3 nm⁻¹, beyond the model
+    grid's 2.85): the worst pixel above α_f = 0.5°, not only the median, within 4 % of BornAgain (1.2–2.9 %
+    measured; the closed-form spheroid and cylinder of the same size 1.2 and 2.6 %, the lowest rows up to 7 %
+    for every shape). With 24 nodes along z whatever the height, before the node count grew with q_z × height,
+    the hemispheroid's worst pixel was 550× BornAgain's."""
+    name, params = case
+    angle_max = math.radians(3.9)
+    reference = bornagain_pattern(ba_particle(name, params), angle_max=angle_max)
+    ours = our_pattern(name, params, angle_max=angle_max)
+    mask = (reference > THRESHOLD * reference.max()) & (_bin_centres(angle_max)[:, np.newaxis] >= math.radians(0.5))
+    worst = float(np.max(np.abs(ours[mask] - reference[mask]) / reference[mask]))
+    assert worst <= 0.04, f"{name}: worst pixel {worst:.2%} off BornAgain"
 
 
 def test_comparison_detects_a_wrong_particle():

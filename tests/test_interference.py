@@ -124,7 +124,8 @@ def test_local_monodisperse_matches_bornagain_per_size_deposits():
     qy = K * np.cos(alpha_f) * np.sin(two_theta)
 
     def median_difference(approximation: str) -> float:
-        ours = ensemble_intensity(get_shape("cylinder"), WIDE, qx, qy, alpha_f, OPTICS, Simulation(size_samples=5),
+        ours = ensemble_intensity(get_shape("cylinder"), WIDE, qx, qy, alpha_f, OPTICS,
+                                  Simulation(size_samples=5, size_step=0.0),
                                   Structure(**PARACRYSTAL, approximation=approximation))
         bright = reference > 1e-4 * reference.max()
         scale = np.exp(np.mean(np.log(reference[bright] / ours[bright])))

@@ -26,6 +26,28 @@ def test_other_size_distributions_peak_at_the_mode_with_about_the_fwhm(distribut
     assert np.all(sizes > 0)
 
 
+@pytest.mark.parametrize("mode, fwhm", [(5.0, 18.0), (10.0, 18.0), (20.0, 6.0), (40.0, 3.0)])
+def test_the_schulz_density_has_the_stated_mode_and_fwhm_however_broad(mode, fwhm):
+    """Its half-maximum points, on a fine grid of nodes: the given FWHM to 0.5 % (before, the Gamma's standard
+    deviation was FWHM/2.355, a Gaussian's: mode 5 and FWHM 18 came out 12.9 wide)."""
+    sizes, weights = size_nodes("schulz", mode, fwhm, 4001)
+    density = weights / weights.max()  # equally spaced nodes: the number fractions follow the density
+    above = sizes[density >= 0.5]
+    assert sizes[np.argmax(density)] == pytest.approx(mode, rel=2e-3)
+    assert above[-1] - above[0] == pytest.approx(fwhm, rel=5e-3)
+
+
+@pytest.mark.parametrize("distribution", ["lognormal", "gaussian", "schulz"])
+def test_broad_distributions_get_nodes_at_most_size_step_apart(distribution):
+    narrow, _ = size_nodes(distribution, 20.0, 3.0, 11, 0.04)
+    broad, weights = size_nodes(distribution, 5.0, 18.0, 11, 0.04)
+    assert len(narrow) == 11  # narrow ones keep the least number
+    steps = np.diff(np.log(broad)) if distribution == "lognormal" else np.diff(broad) / broad[-1]
+    assert len(broad) > 11 and steps.max() <= 0.04 + 1e-12
+    assert weights.sum() == pytest.approx(1.0)
+    assert len(size_nodes(distribution, 5.0, 18.0, 11)[0]) == 11  # no step: the given number
+
+
 def test_schulz_is_skewed_to_large_sizes_and_lognormal_is_the_default_path():
     sizes, weights = size_nodes("schulz", 10.0, 12.0, 101)
     assert np.sum(sizes * weights) > 10.0  # mean above the mode

@@ -75,11 +75,11 @@ class ForwardModel:
 
     @cached_property
     def coarse(self) -> "ForwardModel":
-        """The same model with at most ``COARSE_SIZE_SAMPLES`` size and ``COARSE_ORIENTATION_SAMPLES``
-        orientation nodes (an ellipsoid's simulation 4× cheaper), built on first use: good enough to rank the
-        points of a start grid, not to fit."""
+        """The same model with at most ``COARSE_SIZE_SAMPLES`` size nodes (whatever the distribution's width) and
+        ``COARSE_ORIENTATION_SAMPLES`` orientation nodes (an ellipsoid's simulation 4× cheaper), built on first
+        use: good enough to rank the points of a start grid, not to fit."""
         nodes = self.simulation
-        simulation = replace(nodes, size_samples=min(nodes.size_samples, COARSE_SIZE_SAMPLES),
+        simulation = replace(nodes, size_samples=min(nodes.size_samples, COARSE_SIZE_SAMPLES), size_step=0.0,
                              orientation_samples=min(nodes.orientation_samples, COARSE_ORIENTATION_SAMPLES))
         return ForwardModel(self.shape, self.grid, self.optics, simulation)
 

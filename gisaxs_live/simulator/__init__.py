@@ -3,5 +3,8 @@ interference in the decoupling or the local monodisperse approximation, and log-
 size distributions, on the model's canonical q-grid."""
 
 #: 1.1: conjugated Fresnel coefficients in the DWBA terms; 1.2: the local monodisperse approximation
-#: (``Structure.approximation``) and the training randomisation that draws it (the default patterns are unchanged)
-SIMULATOR_VERSION = "1.2"
+#: (``Structure.approximation``) and the training randomisation that draws it (the default patterns are unchanged);
+#: 1.3: converged quadratures (size nodes at most ``Simulation.size_step`` apart, 24 orientations, z nodes growing
+#: with q_z × height) and the Schulz distribution at its stated FWHM: up to tens of grey levels on broad size
+#: distributions, tall particles and triangular prisms
+SIMULATOR_VERSION = "1.3"

@@ -43,10 +43,11 @@ from .dataset import experiment_of, random_specs, simulation_of
 from .optics import fresnel_r
 from .pattern import Optics, simulate_pattern
 from .shapes import SHAPES, Parameter, ShapeModel
-from .shapes._amplitude import axial_profile_amplitude, gauss_legendre, sphere_amplitude
+from .shapes._amplitude import axial_profile_amplitude, gauss_legendre, sphere_amplitude, z_node_count
 from .shapes._table import aspect, azimuth, diameter, fwhm
 
 KINDS = ("cone", "pyramid", "core_shell", "grating", "saxs_ring", "yoneda", "noise", "upside_down", "off_centre")
+#: the least Gauss–Legendre nodes along z of the cone and pyramid (more for tall ones at large q_z: ``z_node_count``)
 Z_NODES = 24
 
 
@@ -54,7 +55,14 @@ def _cone_ff(qx, qy, qz, D_y: float, aspect: float, top: float) -> np.ndarray:
     """Truncated cone of base diameter D_y (nm), height aspect·D_y, top radius ``top`` × the base's."""
     r, h = 0.5 * D_y, aspect * D_y
     q_par = np.sqrt(np.asarray(qx) ** 2 + np.asarray(qy) ** 2)
-    return axial_profile_amplitude(q_par, qz, 0.0, h, lambda z: (r * (1.0 - (1.0 - top) * z / h)) ** 2, Z_NODES)
+    return axial_profile_amplitude(q_par, qz, 0.0, h, lambda z: (r * (1.0 - (1.0 - top) * z / h)) ** 2,
+                                   _z_nodes(qz, h))
+
+
+def _z_nodes(qz, height: float) -> int:
+    """``z_node_count`` for the largest |q_z| given (nm⁻¹) over ``height`` (nm)."""
+    qz = np.abs(np.asarray(qz))
+    return z_node_count(Z_NODES, float(qz.max()) if qz.size else 0.0, height)
 
 
 def square_frustum_amplitude(qx, qy, qz, half_edge: float, height: float, top: float,
@@ -79,7 +87,8 @@ def square_frustum_amplitude(qx, qy, qz, half_edge: float, height: float, top: f
 
 def _pyramid_ff(qx, qy, qz, D_y: float, aspect: float, top: float) -> np.ndarray:
     """Square frustum of base circumradius D_y/2 (half edge D_y/(2√2)), height aspect·D_y."""
-    return square_frustum_amplitude(qx, qy, qz, 0.5 * D_y / math.sqrt(2.0), aspect * D_y, top)
+    height = aspect * D_y
+    return square_frustum_amplitude(qx, qy, qz, 0.5 * D_y / math.sqrt(2.0), height, top, _z_nodes(qz, height))
 
 
 def _core_shell_ff(qx, qy, qz, D_y: float, aspect: float, core: float, contrast: float) -> np.ndarray:

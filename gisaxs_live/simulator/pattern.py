@@ -17,6 +17,7 @@ from ..preprocess.qgrid import QGrid, grid_wavevectors
 from .distributions import orientation_nodes, size_nodes
 from .optics import dwba_amplitude, fresnel_r, scattering_prefactor
 from .shapes import ShapeModel
+from .shapes._amplitude import z_node_count
 from .shapes._kernel import Ellipsoidal, Separable
 from .tables import scaled_sphere_amplitude
 from .structure import Structure, percus_yevick
@@ -50,14 +51,15 @@ def ensemble_amplitudes(shape: ShapeModel, params: Mapping[str, float], qx, qy, 
     with a ``kernel`` take the fast path (``_separable_amplitudes``); everything else the general one."""
     p = shape.check(params)
     geometry = shape.geometry(p)
-    if shape.uses_z_quadrature:
-        geometry["z_nodes"] = simulation.z_nodes
-    sizes, weights = size_nodes(distribution, p["D_y"], p["fwhm"], simulation.size_samples)
+    qx, qy, alpha_f = np.asarray(qx, float), np.asarray(qy, float), np.asarray(alpha_f, float)
+    sizes, weights = size_nodes(distribution, p["D_y"], p["fwhm"], simulation.size_samples, simulation.size_step)
+    if shape.z_extent is not None:
+        extent = shape.z_extent(**geometry) * float(sizes.max()) / p["D_y"]
+        geometry["z_nodes"] = z_node_count(simulation.z_nodes, _largest_qz(alpha_f, optics), extent)
     if shape.orientation_period_deg is None:
         angles = np.zeros(1)
     else:
         angles = orientation_nodes(p["azimuth"], p["azimuth_spread"], simulation.orientation_samples)
-    qx, qy, alpha_f = np.asarray(qx, float), np.asarray(qy, float), np.asarray(alpha_f, float)
     if shape.kernel is not None and _is_separable_grid(qx, qy, alpha_f):
         return _separable_amplitudes(shape, geometry, sizes, weights, angles, qy[0], alpha_f[:, 0], optics)
     mean_f = 0.0
@@ -74,6 +76,13 @@ def ensemble_amplitudes(shape: ShapeModel, params: Mapping[str, float], qx, qy, 
             mean_f = mean_f + w * f
             mean_f2 = mean_f2 + w * (f.real**2 + f.imag**2)
     return mean_f, mean_f2
+
+
+def _largest_qz(alpha_f: np.ndarray, optics: Optics) -> float:
+    """The largest |q_z| (nm⁻¹) of the DWBA terms at exit angles ``alpha_f`` (rad): k (sin α_f + sin α_i)."""
+    finite = alpha_f[np.isfinite(alpha_f)]
+    top = max(float(finite.max()), 0.0) if finite.size else 0.0
+    return optics.k * (math.sin(top) + math.sin(optics.alpha_i))
 
 
 def _is_separable_grid(qx: np.ndarray, qy: np.ndarray, alpha_f: np.ndarray) -> bool:
@@ -269,7 +278,7 @@ def _local_monodisperse(shape: ShapeModel, p: dict[str, float], qx, qy, alpha_f,
     """Σ_i n_i [⟨|F_i|²⟩ − |⟨F_i⟩|² + |⟨F_i⟩|² S(q∥; D_i)] over the size nodes D_i (number fractions n_i) of
     ``distribution``: each size in a domain of its own with ``structure`` scaled to D_i, the in-plane
     orientations averaged within it."""
-    sizes, weights = size_nodes(distribution, p["D_y"], p["fwhm"], simulation.size_samples)
+    sizes, weights = size_nodes(distribution, p["D_y"], p["fwhm"], simulation.size_samples, simulation.size_step)
     one_size = replace(simulation, size_samples=1)
     total = 0.0
     for size, weight in zip(sizes, weights):

@@ -70,7 +70,9 @@ def radial_paracrystal(q: np.ndarray, spacing: float, width: float) -> np.ndarra
         s = ((1.0 + phi) / (1.0 - phi)).real
     return np.where(small, (width / spacing) ** 2, s)
 
-_SMALL = 1e-3
+#: below this qD the closed form loses digits to cancellation (10⁻³ at qD = 0.01, 10⁻⁶ at 0.03): S(0) and the
+#: q² term through the closed form's value here take over
+_SMALL = 0.1
 
 
 def compressibility_limit(eta: float) -> float:
@@ -79,13 +81,20 @@ def compressibility_limit(eta: float) -> float:
 
 
 def percus_yevick(q: np.ndarray, diameter: float, eta: float) -> np.ndarray:
-    """S(q) for hard spheres of ``diameter`` (nm) at volume fraction ``eta``; q in nm⁻¹. S → 1 as q → ∞."""
+    """S(q) for hard spheres of ``diameter`` (nm) at volume fraction ``eta``; q in nm⁻¹. S → 1 as q → ∞; for
+    qD below ``_SMALL``, S(0) + (S(_SMALL) − S(0)) (qD/_SMALL)², exact to O(q⁴)."""
     q = np.asarray(q, dtype=float)
     if eta == 0.0:
         return np.ones_like(q)
     a = np.abs(q) * diameter
     small = a < _SMALL
-    a = np.where(small, 1.0, a)
+    s_0 = compressibility_limit(eta)
+    s_small = _closed_form(np.array(_SMALL), eta)
+    return np.where(small, s_0 + (s_small - s_0) * (a / _SMALL) ** 2, _closed_form(np.where(small, 1.0, a), eta))
+
+
+def _closed_form(a: np.ndarray, eta: float) -> np.ndarray:
+    """The Percus–Yevick S at qD = ``a`` (> 0)."""
     alpha = (1.0 + 2.0 * eta) ** 2 / (1.0 - eta) ** 4
     beta = -6.0 * eta * (1.0 + 0.5 * eta) ** 2 / (1.0 - eta) ** 4
     gamma = 0.5 * eta * alpha
@@ -93,4 +102,4 @@ def percus_yevick(q: np.ndarray, diameter: float, eta: float) -> np.ndarray:
     g = (alpha * (s - a * c) / a**2
          + beta * (2.0 * a * s + (2.0 - a**2) * c - 2.0) / a**3
          + gamma * (-(a**4) * c + 4.0 * ((3.0 * a**2 - 6.0) * c + (a**3 - 6.0 * a) * s + 6.0)) / a**5)
-    return np.where(small, compressibility_limit(eta), 1.0 / (1.0 + 24.0 * eta * g / a))
+    return 1.0 / (1.0 + 24.0 * eta * g / a)

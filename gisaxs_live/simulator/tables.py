@@ -77,8 +77,8 @@ def _scaled(name: str, unit: np.ndarray, scale: np.ndarray) -> np.ndarray:
     unit, scale = np.asarray(unit, float), np.asarray(scale, float)
     if unit.size == 0 or scale.size == 0 or not float(unit.max()) * float(scale.max()) < LIMIT:
         return _EXACT[name](unit * scale)
-    x = np.multiply(unit, scale * _PER_UNIT)
-    flat = x.reshape(-1)
+    x = np.multiply(unit, scale * _PER_UNIT, out=np.empty(np.broadcast_shapes(unit.shape, scale.shape)))
+    flat = x.reshape(-1)  # a view: the blocks are written over x
     columns = _coefficients(name)
     for start in range(0, flat.size, _BLOCK):
         _table_block(flat[start:start + _BLOCK], columns)

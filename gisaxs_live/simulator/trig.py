@@ -24,8 +24,11 @@ _SIN, _COS = np.sin(_NODES), np.cos(_NODES)
 
 
 def sincos(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(sin x, cos x) of a float64 array x (rad), both new arrays of x's shape."""
+    """(sin x, cos x) of a float64 array x (rad), both new arrays of x's shape (0-d for a scalar)."""
     x = np.asarray(x, dtype=float)
+    if x.ndim == 0:
+        sin_x, cos_x = sincos(x.reshape(1))
+        return sin_x.reshape(()), cos_x.reshape(())
     if x.size == 0 or not np.abs(x).max() < LIMIT:
         return np.sin(x), np.cos(x)
     return table_sincos(x)

@@ -3,6 +3,7 @@ and Gauss–Legendre quadrature along z of axially symmetric profiles. Lengths i
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -14,9 +15,17 @@ from ..trig import expi, sinc, sincos
 _SMALL = 1e-4
 
 
+def _real(x, what: str) -> np.ndarray:
+    """``x`` as a float array; a ValueError for complex input (these amplitudes are for real q only: a cast
+    would drop the imaginary part)."""
+    if np.iscomplexobj(x):
+        raise ValueError(f"{what} takes real q only, got complex values")
+    return np.asarray(x, dtype=float)
+
+
 def sphere_amplitude(u: np.ndarray) -> np.ndarray:
     """3 (sin u − u cos u) / u³, the sphere's form factor over its volume; → 1 − u²/10 as u → 0."""
-    u = np.asarray(u, dtype=float)
+    u = _real(u, "the sphere amplitude")
     small = u < _SMALL
     us = np.where(small, 1.0, u)
     exact = 3.0 * (np.sin(us) - us * np.cos(us)) / us**3
@@ -25,7 +34,7 @@ def sphere_amplitude(u: np.ndarray) -> np.ndarray:
 
 def disc_amplitude(x: np.ndarray) -> np.ndarray:
     """2 J1(x) / x, a disc's form factor over its area; → 1 − x²/8 as x → 0."""
-    x = np.asarray(x, dtype=float)
+    x = _real(x, "the disc amplitude")
     small = x < _SMALL
     xs = np.where(small, 1.0, x)
     return np.where(small, 1.0 - x**2 / 8.0, 2.0 * j1(xs) / xs)
@@ -45,7 +54,7 @@ def polygon_amplitude(qx: np.ndarray, qy: np.ndarray, vertices: np.ndarray) -> n
     A centrosymmetric polygon (even N, V_{j+N/2} = −V_j: the hexagon) has opposite edges with E, M and n
     reversed, so each pair gives 2i (q·n_j l_j) sin(q·M_j) sinc(q·E_j/2): the amplitude is real and half the
     edges are summed (returned as a float array)."""
-    qx, qy = np.broadcast_arrays(np.asarray(qx, float), np.asarray(qy, float))
+    qx, qy = np.broadcast_arrays(_real(qx, "the polygon amplitude"), _real(qy, "the polygon amplitude"))
     edges = np.roll(vertices, -1, axis=0) - vertices
     mids = vertices + 0.5 * edges
     area = 0.5 * np.sum(vertices[:, 0] * edges[:, 1] - vertices[:, 1] * edges[:, 0])
@@ -85,6 +94,13 @@ def gauss_legendre(n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
     x.flags.writeable = False
     w.flags.writeable = False
     return x, w
+
+
+def z_node_count(least: int, largest_qz: float, extent: float) -> int:
+    """Gauss–Legendre nodes for ∫ e^{i q_z z} r(z)² dz over ``extent`` (nm) up to |q_z| = ``largest_qz`` (nm⁻¹):
+    at least ``least``, and 0.6 ω + 12 with ω = q_z·extent/2 the integrand's frequency on [−1, 1] (measured for
+    the spheroidal profiles up to ω = 150: error below 2e-12 of the volume; 24 nodes at ω = 75 were 4 % off)."""
+    return max(least, math.ceil(0.3 * largest_qz * extent) + 12)
 
 
 def axial_nodes(z0: float, z1: float, radius_sq, n_nodes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -84,7 +84,9 @@ class ShapeModel:
     ``shape`` parameters, and returns the complex amplitude (nm³) of one particle with its base centred
     at the origin on the substrate (z = 0). ``volume(**geometry)`` is F(q = 0) in nm³. Every length of a
     shape is D_y times dimensionless ``shape`` parameters (the fast path scales one evaluation to all sizes).
-    ``orientation_period_deg`` is None for shapes symmetric about z. ``kernel`` restates ``form_factor`` in
+    ``orientation_period_deg`` is None for shapes symmetric about z. ``z_extent(**geometry)`` (nm) is, for a form
+    factor integrated along z by Gauss–Legendre (a ``z_nodes`` argument), the longest interval it integrates
+    over; None for closed forms. ``kernel`` restates ``form_factor`` in
     a structured form (``_kernel``) that the fast path of the canonical grid uses; None means general path only.
     """
 
@@ -95,7 +97,7 @@ class ShapeModel:
     volume: Callable[..., float]
     paper_grid: Mapping[str, tuple[float, ...]]
     orientation_period_deg: float | None = None
-    uses_z_quadrature: bool = False
+    z_extent: Callable[..., float] | None = None
     kernel: Ellipsoidal | Separable | None = None
 
     @property

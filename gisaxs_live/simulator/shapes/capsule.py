@@ -63,6 +63,6 @@ shape = ShapeModel(
     form_factor=form_factor,
     volume=volume,
     paper_grid={"D_y": steps(5, 40, 5), "aspect": steps(1.1, 1.7, 0.1), "fwhm": steps(3, 18, 3)},
-    uses_z_quadrature=True,
+    z_extent=lambda D_y, aspect: 0.5 * D_y,
     kernel=Separable(vertical, inplane, isotropic=True),
 )

@@ -48,6 +48,6 @@ shape = ShapeModel(
     form_factor=form_factor,
     volume=volume,
     paper_grid={"D_y": steps(5, 40, 5), "aspect": steps(0.3, 0.9, 0.1), "fwhm": steps(3, 18, 3)},
-    uses_z_quadrature=True,
+    z_extent=lambda D_y, aspect: aspect * D_y,
     kernel=Separable(vertical, inplane, isotropic=True),
 )

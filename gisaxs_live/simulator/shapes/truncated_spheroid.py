@@ -66,6 +66,6 @@ shape = ShapeModel(
     volume=volume,
     paper_grid={"D_y": (10.0, 20.0, 30.0, 40.0), "aspect": steps(0.3, 0.9, 0.1), "fwhm": (3.0, 9.0, 15.0),
                 "h_ratio": steps(0.2, 0.8, 0.2)},
-    uses_z_quadrature=True,
+    z_extent=lambda D_y, aspect, h_ratio: h_ratio * aspect * D_y,
     kernel=Separable(vertical, inplane, isotropic=True),
 )
