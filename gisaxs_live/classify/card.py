@@ -37,6 +37,9 @@ ORIENTATION = ("Particles stand on the substrate (z = 0 at their base). Axially 
                "scatters as a spheroid on the model's grid and is one by definition). Prisms: azimuth φ is the "
                "rotation of a base vertex from +x (the beam direction) and the deposit's orientations are uniform "
                "over [φ − s/2, φ + s/2]; s = azimuth_spread spans aligned (0) to random (the symmetry period). "
+               "A triangular prism's pattern repeats every 60°, half its period: turned by 60° the triangle is its "
+               "own image through the centre, whose amplitude is the complex conjugate, so φ and φ + 60° give the "
+               "same pattern and spreads of 60° and more are random in what a pattern shows. "
                "At any azimuth every class scatters mirror-symmetrically about q_y = 0 in the plane q_x = 0 "
                "(centrosymmetric horizontal sections, or a vertical extrusion: "
                "tests/test_shapes.py::test_every_class_scatters_mirror_symmetrically_about_q_y_0_at_any_azimuth); "
@@ -101,7 +104,8 @@ def card_facts(info: ModelInfo) -> dict[str, Any]:
         "scale": f"log10 of the bin mean, the top {info.decades:g} decades on 256 grey levels",
         "network": {"architecture": info.architecture, "layout": LAYOUTS.get(info.architecture, "")},
         "training": {k: meta[k] for k in ("training_set", "augmentation", "randomisation") if meta.get(k)}
-                    | {"epochs": meta.get("training", {}).get("epochs")},
+                    | {"epochs": meta.get("training", {}).get("epochs"),
+                       "simulator_version": meta.get("simulator_version")},
         "metrics": meta.get("metrics", {}),
         "other_data": meta.get("other_data", {}),
         "ood": meta.get("ood"),
@@ -157,8 +161,9 @@ def render_markdown(facts: dict[str, Any]) -> str:
              f"({g['q_z_nm-1'][2]} rows; {g['rows']}) × q_y {g['q_y_nm-1'][0]:g}–{g['q_y_nm-1'][1]:g} nm⁻¹ "
              f"({g['q_y_nm-1'][2]} columns; {g['columns']}); {facts['scale']}.",
              f"* Classifier: the `{facts['network']['architecture']}` network, {facts['network']['layout']}.",
-             "* Units: lengths in nm, q in nm⁻¹, angles in degrees. D_y is the in-plane diameter (the mode of a "
-             "log-normal distribution of width `fwhm`), D_z the vertical size, aspect = D_z/D_y.",
+             "* Units: lengths in nm, q in nm⁻¹, angles in degrees. D_y is the in-plane diameter (the mode of its "
+             "size distribution, whose full width at half maximum is `fwhm`: log-normal, or in training also Gaussian "
+             "or Schulz), D_z the vertical size, aspect = D_z/D_y.",
              "", "## Classes", "",
              "The label index is the position in this list. Ranges are those trained on (uniform).", ""]
     for i, c in enumerate(facts["classes"]):
@@ -222,6 +227,9 @@ def render_markdown(facts: dict[str, Any]) -> str:
         s = t["training_set"]
         lines += [f"* Set: {s['protocol']} protocol, seed {s['seed']}, {s['n_train']} train / {s['n_held_out']} "
                   f"held out, SHA-256 `{s['sha256'][:16]}…`; {t.get('epochs')} epochs."]
+        resolution = (", ".join(f"{k} {v}" for k, v in s["simulation"].items()) + " (`config.Simulation`)"
+                      if "simulation" in s else "not recorded with this model")
+        lines += [f"* Simulator {t.get('simulator_version') or '(version not recorded)'}, resolution: {resolution}."]
     if "randomisation" in t:
         lines += ["* Simulation randomised per pattern: " + ", ".join(f"{k} {v}" for k, v in t["randomisation"].items())
                   + " (`gisaxs_live/simulator/dataset.py`, `Randomisation`)."]

@@ -51,7 +51,7 @@ class Parameter:
 
 def diameter() -> Parameter:
     return Parameter("D_y", "nm", 20.0, (0.1, 1000.0), (5.0, 40.0),
-                     "in-plane diameter (mode of the log-normal distribution)", "size")
+                     "in-plane diameter (mode of the size distribution)", "size")
 
 
 def aspect(lo: float, hi: float, limits: tuple[float, float] = (0.01, 100.0)) -> Parameter:
@@ -61,7 +61,7 @@ def aspect(lo: float, hi: float, limits: tuple[float, float] = (0.01, 100.0)) ->
 
 def fwhm() -> Parameter:
     return Parameter("fwhm", "nm", 9.0, (0.0, 1000.0), (3.0, 18.0),
-                     "full width at half maximum of the log-normal D_y distribution", "dispersion")
+                     "full width at half maximum of the D_y distribution", "dispersion")
 
 
 def azimuth(period_deg: float, sampled_spread: tuple[float, float] | None = None) -> tuple[Parameter, Parameter]:
