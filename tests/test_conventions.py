@@ -75,6 +75,14 @@ def test_other_particles_are_refused(formfactor):
         conventions.from_bornagain(conventions.BornAgainParticle((conventions.Component(formfactor),)))
 
 
+def test_a_segment_cut_below_its_bottom_is_refused_not_given_a_negative_height():
+    """BornAgain's SpheroidalSegment(10, 3, 0, 7) keeps nothing of a 6-nm-tall spheroid: h_ratio would be −0.17."""
+    cut = conventions.FormFactor("SpheroidalSegment", (("radius_xy", 10.0), ("radius_z", 3.0), ("rm_top", 0.0),
+                                                       ("rm_bottom", 7.0)))
+    with pytest.raises(ValueError, match="h_ratio"):
+        conventions.from_bornagain(conventions.BornAgainParticle((conventions.Component(cut),)))
+
+
 def test_capsule_parts_are_checked():
     good = conventions.to_bornagain("capsule", {"D_y": 20.0, "aspect": 1.4})
     lower, middle, upper = good.components

@@ -80,8 +80,9 @@ def exit_angle(qz: np.ndarray, k: float, alpha_i: float) -> np.ndarray:
 def grid_wavevectors(grid: QGrid, k: float, alpha_i: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(q_x, q_y, α_f) for the canonical grid, broadcastable to (n_qz, n_qy).
 
-    The grid is defined in (q_y, q_z); the small q_x of each bin (|q_x| ≲ k(α_f² − α_i²)/2 ≪ q_y over most
-    of the image) is neglected, so q∥ = q_y. Returns q_x = 0 (scalar), q_y of shape (1, n_qy) and α_f of
+    The grid is defined in (q_y, q_z); the q_x of each bin on a detector, ≈ −k(α_f² − α_i²)/2 − q_y²/2k (up to
+    −0.12 nm⁻¹ at the default grid's top rows, several times q_y near the specular rod there), is neglected, so
+    q∥ = q_y (README, "The simulator"). Returns q_x = 0 (scalar), q_y of shape (1, n_qy) and α_f of
     shape (n_qz, 1).
     """
     qy = grid.qy[np.newaxis, :]

@@ -146,7 +146,18 @@ def from_bornagain(particle: BornAgainParticle, rel_tol: float = 1e-9) -> tuple[
 
     A ``SpheroidalSegment`` cut at its equator (rm_bottom = radius_z) is our hemispheroid (not a
     truncated spheroid of h_ratio 0.5); one without a cut is our spheroid. An ``Ellipsoid`` longer
-    along x than y is ours rotated by 90°. Particles that are none of our classes raise ValueError."""
+    along x than y is ours rotated by 90°. Particles that are none of our classes, or whose parameters lie
+    outside our shape's limits (a segment cut below its bottom, h_ratio < 0), raise ValueError. Trained ranges
+    are not checked: a prolate ``Spheroid`` is our spheroid of aspect > 1, outside the class's trained range."""
+    name, params = _class_and_params(particle, rel_tol)
+    from .shapes import get_shape  # the shape tables import nothing from here; imported late to keep it so
+
+    get_shape(name).check(params)
+    return name, params
+
+
+def _class_and_params(particle: BornAgainParticle, rel_tol: float) -> tuple[str, dict[str, float]]:
+    """``from_bornagain`` before the limits are checked."""
     parts = particle.components
     rotation = particle.rotation_z_deg
     if len(parts) == 3:
