@@ -8,6 +8,7 @@ import gzip
 import os
 import re
 import time
+import zlib
 
 import fabio.cbfimage
 import fabio.edfimage
@@ -58,8 +59,21 @@ def bad_inputs(tmp):
     large.write(str(large_path))
     large_gz = gzip.compress(large_path.read_bytes())
 
+    def edf_header(fields: dict) -> bytes:
+        text = "{\nHeaderID = EH:000001:000000:000000 ;\nImage = 1 ;\nByteOrder = LowByteFirst ;\n" + "".join(
+            f"{k} = {v} ;\n" for k, v in fields.items())
+        return (text + " " * (512 - len(text) - 2) + "}\n").encode()
+
+    values = DATA.astype(np.int32).tobytes()
+    zlib_short = edf_header({"DataType": "SignedInteger", "Dim_1": 32, "Dim_2": 40, "Size": 100,
+                             "Compression": "zlib"}) + zlib.compress(values)[:100]
+    huge = edf_header({"DataType": "SignedInteger", "Dim_1": 100000, "Dim_2": 100000, "Size": 40000000000})
+
     return {
         "empty.cbf": (b"", "empty file"),
+        "zlib_short.edf": (zlib_short, "truncated EDF: "),  # decoded only when its data is read: it ended watch
+        "huge_dims.edf": (huge + bytes(4000), "damaged EDF: its header declares an image too large"),
+        "header_only.cbf.gz": (gzip.compress(cbf[:start]), "truncated CBF: "),  # fabio searched forever
         "truncated.cbf": (cbf[: start + 500], "truncated CBF: "),
         "header_only.cbf": (cbf[:start], "truncated CBF: "),
         "random.cbf": (rng.bytes(3000), "not a detector image: no CBF/EDF/TIFF/HDF5 header"),
@@ -106,13 +120,15 @@ def test_every_kind_of_bad_input_gets_a_clear_error_row(tmp_path, capfd):
         time.sleep(0.02)
         vanishing.unlink()
         write_frame(frames / "good_last.cbf")
-        r.wait_rows(2 * len(kinds) + 3, timeout=60)
+        (frames / ".upper.part").write_bytes(gzip.compress(encoded(tmp_path, "cbf")))
+        os.replace(frames / ".upper.part", frames / "good_upper.CBF.GZ")  # decompressed whatever its letter case
+        r.wait_rows(2 * len(kinds) + 4, timeout=60)
         time.sleep(0.3)
         assert r.stop() == 0
     rows = {os.path.basename(row["source"]): row for row in read_rows(log)}
     kinds["dangling.cbf"] = (None, "dangling symbolic link")
     kinds["vanishing.cbf"] = (None, "deleted before it was read")
-    assert len(kinds) >= 26 and len(rows) == 2 * len(kinds) - 1
+    assert len(kinds) >= 29 and len(rows) == 2 * len(kinds)
     for name, (_, cause) in kinds.items():
         row = rows[escape_source(name)]  # a line break written as \n, a byte that is not UTF-8 as \xNN
         assert row["status"] == "error" and cause in row["message"], (name, row["message"])

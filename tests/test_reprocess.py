@@ -149,6 +149,23 @@ def _worker_settings() -> tuple[str | None, int]:
     return os.environ.get("MALLOC_TRIM_THRESHOLD_"), worker_threads()
 
 
+def test_a_task_that_fails_every_try_gives_an_error_row_per_file(cluster):
+    """A task's own failure (here a division by zero on the worker) becomes error rows for its files; the
+    check for a lost scheduler on the way must not itself fail (it raised NameError before)."""
+    import operator
+    from pathlib import Path
+
+    from distributed import Client
+
+    from gisaxs_live.scale.reprocess import _outcome
+
+    with Client(cluster) as client:
+        rows = _outcome(client.submit(operator.truediv, 1, 0, pure=False), [Path("a.cbf"), Path("b.cbf")],
+                        ("capsule", "spheroid"))
+    assert [(r.source, r.status) for r in rows] == [("a.cbf", "error"), ("b.cbf", "error")]
+    assert "a.cbf: not classified: its task failed" in rows[0].message and "division by zero" in rows[0].message
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_local_workers_keep_glibcs_memory_thresholds_and_share_the_cores(monkeypatch, workers):
     # Dask's nannies set MALLOC_TRIM_THRESHOLD_ for their workers, which costs 15-25 % CPU on frame-sized arrays,

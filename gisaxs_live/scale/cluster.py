@@ -49,7 +49,7 @@ def task_result(future):
     except (CancelledError, OSError) as exc:
         if isinstance(exc, OSError) and future.status == "error":
             raise  # the task's own failure (a full disk on the worker), not the connection's
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "its task was cancelled"
         raise ClusterLost(f"lost the Dask scheduler ({reason})") from None
 
 

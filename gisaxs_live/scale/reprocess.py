@@ -16,7 +16,7 @@ from pathlib import Path
 from ..config import Config
 from ..results import Result
 from ..sinks.csvlog import CsvLog, resume_point
-from .cluster import task_result
+from .cluster import ClusterLost, task_result
 from .inputs import chunks, task_size
 from .tasks import classify_files
 

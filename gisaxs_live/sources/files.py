@@ -96,35 +96,43 @@ CBF_BINARY_START = b"\x0c\x1a\x04\xd5"
 
 
 def _check_cbf_binary_section(path: Path) -> None:
-    """Reject a CBF (its first bytes are ``###CBF``) that holds no binary section, e.g. a header-only
-    file caught half-written, before fabio reads it."""
-    with path.open("rb") as f:
-        if f.read(6) != b"###CBF":
-            return
-        tail = b""
-        while chunk := f.read(1 << 16):
-            if CBF_BINARY_START in tail + chunk:
+    """Reject a CBF (its first bytes are ``###CBF``, after decompression for ``.gz``/``.bz2``) that holds no
+    binary section, e.g. a header-only file caught half-written, before fabio reads it. A compressed stream
+    that is itself damaged is left to fabio and ``describe_failure``."""
+    opener, _ = _compression(path)
+    try:
+        with opener(path, "rb") as f:
+            if f.read(6) != b"###CBF":
                 return
-            tail = chunk[-3:]
-    raise FrameError(f"{path}: truncated CBF: {path.stat().st_size:,} bytes, it ends before its binary data")
+            tail, size = b"", 6
+            while chunk := f.read(1 << 16):
+                if CBF_BINARY_START in tail + chunk:
+                    return
+                tail, size = chunk[-3:], size + len(chunk)
+    except (EOFError, zlib.error, ValueError, OSError):
+        if opener is open:
+            raise
+        return
+    compressed = "" if opener is open else " once decompressed"
+    raise FrameError(f"{path}: truncated CBF: {size:,} bytes{compressed}, it ends before its binary data")
 
 
-_STDOUT_LOCK = threading.Lock()
+def _compression(path: Path) -> tuple[Any, str]:
+    """(opener, name) of the file's compression by its suffix in any letter case: gzip, bzip2 or none
+    (``open``, '')."""
+    return {".gz": (gzip.open, "gzip"), ".bz2": (bz2.open, "bzip2")}.get(path.suffix.lower(), (open, ""))
 
 
 def _open(path: Path) -> Any:
     import fabio
 
     _route_fabio_log()
-    if path.suffix in (".gz", ".bz2"):
-        # fabio 2026.6 prints a debug line to stdout when it opens a compressed file: keep stdout for the
-        # CSV. The redirection is process-wide, so readers in other threads take turns here.
-        with _STDOUT_LOCK, contextlib.redirect_stdout(io.StringIO()) as printed:
-            try:
-                return fabio.open(str(path))
-            finally:
-                for line in printed.getvalue().splitlines():
-                    _debug_once(f"fabio printed: {line}")
+    opener, _ = _compression(path)
+    if opener is not open:
+        # decompressed here, not by fabio: its suffix test is case-sensitive (X.CBF.GZ was read as a plain CBF),
+        # and it prints a debug line to stdout when it opens a compressed file (stdout is the CSV's)
+        with opener(path, "rb") as f:
+            return fabio.open(io.BytesIO(f.read()))
     if path.suffix.lower() in HDF5_SUFFIXES:
         image = _nexus_image(path)
         if image is not None:
@@ -175,8 +183,9 @@ def _guarded(path: Path, index: int | None, call: Any, *args: Any) -> Any:
             result = call(*args)
         except Exception as exc:  # fabio's errors for broken files are of many unrelated types
             log.debug("%s: fabio raised %r", path, exc)
+            raised = "cannot allocate the image" if isinstance(exc, MemoryError) else str(exc)
             raise FrameError(f"{path}{'' if index is None else f' frame {index}'}: "
-                             f"{describe_failure(path, [r.getMessage() for r in logged], str(exc))}") from None
+                             f"{describe_failure(path, [r.getMessage() for r in logged], raised)}") from None
     if logged:
         raise FrameError(f"{path}{'' if index is None else f' frame {index}'}: "
                          f"{describe_failure(path, [r.getMessage() for r in logged], '')}")
@@ -205,8 +214,10 @@ def describe_failure(path: Path, logged: list[str], raised: str) -> str:
     incomplete = re.search(r"incomplete: (\d+) < expected (\d+)", said)
     if incomplete:
         return f"truncated {kind}: image data {int(incomplete[1]):,} of {int(incomplete[2]):,} bytes"
-    if "truncated" in said:
+    if "truncated" in said or "incomplete" in said:
         return f"truncated {kind}: the image data ends early"
+    if "allocate" in said:
+        return f"damaged {kind}: its header declares an image too large to hold in memory"
     return f"damaged {kind}: its image data cannot be decoded"
 
 
@@ -238,7 +249,7 @@ def _missing_external_files(f: Any, directory: Path) -> list[str]:
 def _head(path: Path, size: int = 1 << 16) -> tuple[bytes, str | None]:
     """The first ``size`` bytes of ``path``, decompressed for ``.gz``/``.bz2``, or the problem found (read to the
     end for a compressed file: a stream cut after its first ``size`` bytes is truncated all the same)."""
-    opener, name = {".gz": (gzip.open, "gzip"), ".bz2": (bz2.open, "bzip2")}.get(path.suffix, (open, ""))
+    opener, name = _compression(path)
     try:
         with opener(path, "rb") as fh:
             head = fh.read(size)
@@ -258,7 +269,7 @@ def _cbf_failure(path: Path, head: bytes, said: str) -> str:
     mismatch, or damage."""
     start = head.find(b"\x0c\x1a\x04\xd5")
     declared = re.search(rb"X-Binary-Size:\s*(\d+)", head)
-    if start >= 0 and declared and path.suffix not in (".gz", ".bz2"):
+    if start >= 0 and declared and _compression(path)[0] is open:
         have, need = path.stat().st_size, start + 4 + int(declared[1])
         if have < need:
             return f"truncated CBF: {have:,} of {need:,} bytes"
@@ -315,7 +326,7 @@ def _fabio_errors() -> Iterator[list[logging.LogRecord]]:
 def _image_data(path: Path, index: int, image: Any) -> np.ndarray:
     """The 2-D pixel array of one fabio frame, checked."""
     where = f"{path}" if index == 0 else f"{path} frame {index}"
-    data = image.data
+    data = _guarded(path, index or None, lambda: image.data)  # EDF and others decode only here
     if data is None:
         raise FrameError(f"{where}: no image data (truncated, or not an image)")
     if image.incomplete_file:
@@ -339,4 +350,15 @@ def read_file(path: str | Path, t: float) -> tuple[list[Frame], str | None]:
         return frames, str(exc)
     except OSError as exc:
         return frames, f"{path}: cannot read ({exc.strerror or exc})"
+    except Exception as exc:  # noqa: BLE001 - a reader's surprise must not end the daemon: the file gets a row
+        log.debug("%s: reading raised %r", path, exc)
+        return frames, f"{path}: cannot be read as a detector image ({_cause_in_words(path, exc)})"
     return frames, None
+
+
+def _cause_in_words(path: Path, exc: Exception) -> str:
+    """``describe_failure`` for what reading ``path`` raised; a plain phrase where even that fails."""
+    try:
+        return describe_failure(Path(path), [], str(exc))
+    except Exception:  # noqa: BLE001
+        return "the reader failed on it"
