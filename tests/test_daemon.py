@@ -707,6 +707,30 @@ def logged(log):
     return Counter(os.path.basename(row["source"]) for row in read_rows(log)) if log.exists() else Counter()
 
 
+def test_the_log_takes_the_class_order_of_the_model_it_is_given(dirs, model_dir, pilatus_payloads, tmp_path):
+    """A model whose model.json lists its classes in another order than the built-in one: the log's p_* columns
+    follow the model (before, they were the built-in order, and the first ok row stopped the daemon)."""
+    import json
+    import shutil
+
+    frames, log = dirs
+    model = tmp_path / "reordered"
+    shutil.copytree(model_dir, model, ignore=shutil.ignore_patterns("training_set.h5", "pictures"))
+    meta = json.loads((model / "model.json").read_text())
+    meta["class_names"] = meta["class_names"][::-1]
+    (model / "model.json").write_text(json.dumps(meta))
+    watching = WatchProcess(frames, log, model)
+    for i, payload in enumerate(pilatus_payloads):
+        write_staged(frames / f"sample_{i:05d}.cbf", payload, stages=1)
+    wait_for(lambda: sum(logged(log).values()) >= 3, 30, "three rows")
+    time.sleep(0.5)
+    assert watching.proc.poll() is None, "".join(watching.lines)
+    watching.proc.terminate()
+    assert watching.proc.wait(30) == 0
+    header = log.read_text().splitlines()[0].split(",")
+    assert [c[2:] for c in header if c.startswith("p_") and c != "p_family"] == meta["class_names"]
+
+
 def test_cli_kill_9_and_restart_gives_no_duplicate_and_no_missing_row(dirs, model_dir, pilatus_payloads):
     import signal
 

@@ -72,6 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..daemon import handle_signals
+    from ..classify.modeldir import ModelInfo
     from ..sinks.csvlog import CsvLog, LogError
     from ..sources.stream import StreamSource
     from ..sinks.bluesky import bluesky_sinks
@@ -85,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
     source = StreamSource(args.endpoint, config.stream, args.protocol)
     extra = bluesky_sinks(args.bluesky or config.stream.bluesky, {"gisaxs_live_command": "stream",
                                                                    "endpoint": args.endpoint})
-    try:
-        csv_log = CsvLog(csv_path, fsync=config.output.fsync)
+    try:  # the log's p_* columns in the model's class order (its model.json, read before TensorFlow loads)
+        csv_log = CsvLog(csv_path, ModelInfo.read(args.model).class_names, fsync=config.output.fsync)
     except LogError as exc:
         raise ValueError(str(exc)) from None
     events = EventsSink(csv_path, config.output.events, per_source=True)  # each series afresh

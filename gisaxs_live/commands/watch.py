@@ -109,6 +109,7 @@ def watch(config: Config, settings: Watch, directory: Path, csv_path: Path, mode
     """Run the daemon in this (main) thread until a signal stops it; ``on_start(daemon)`` runs before;
     ``bluesky``: the bluesky 0MQ proxy (tcp://HOST:PORT) that also gets the results, as documents;
     ``refine``: fit the newest ok frame in the background (``sinks.refine``); ``retry_errors``: see ``Daemon.run``."""
+    from ..classify.modeldir import ModelInfo
     from ..daemon import Daemon, handle_signals
     from ..sinks.bluesky import bluesky_sinks
     from ..sinks.console import dashboard_sink, log_line_sink
@@ -120,8 +121,8 @@ def watch(config: Config, settings: Watch, directory: Path, csv_path: Path, mode
     if watcher.sees(csv_path):
         raise ValueError(f"{csv_path}: the CSV log would be watched as a frame (watch.patterns match its name): "
                          "give --csv another name or place")
-    try:
-        csv_log = CsvLog(csv_path, fsync=config.output.fsync)
+    try:  # the log's p_* columns in the model's class order, read from its model.json before TensorFlow loads
+        csv_log = CsvLog(csv_path, ModelInfo.read(model).class_names, fsync=config.output.fsync)
     except LogError as exc:
         raise ValueError(str(exc)) from None
     events = EventsSink(csv_path, config.output.events)
