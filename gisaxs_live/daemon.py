@@ -21,11 +21,13 @@ row in the CSV log is final (not an error, or an error written after the file la
 classified again, unless written again more than ``resume_grace_s`` after that row; a rescan while running also
 takes the files whose inode, size or mtime changed since their row (``DirectoryWatcher.rewritten``: a detector's
 overwrite mode, a new run in a re-created directory). With ``backlog`` every other file present is
-classified, oldest first; without it only files modified since the log began (its first row's arrival
+classified, oldest first; without it only files that arrived since the log began (its first row's arrival
 time, or the file's mtime if it has no rows yet), less ``resume_grace_s``: those that arrived while
-the daemon was down or were in flight when it stopped. A first start without ``backlog`` therefore
-skips what is already there (but for the last ``resume_grace_s``), and a restart misses nothing. The
-backlog is fed to the watcher as its queue drains, so it never overflows the queue.
+the daemon was down or were in flight when it stopped. A file's arrival is the later of its mtime and its
+ctime, so that one copied in with its original mtime (``cp -p``, ``rsync -a``) counts as arrived. A first
+start without ``backlog`` therefore skips what is already there (but for the last ``resume_grace_s``), and a
+restart misses nothing. The backlog is fed to the watcher as its queue drains, so it never overflows the
+queue; its first part before the model loads, so that it is classified before what arrives meanwhile.
 
 Rescans: when the watcher asks (inotify lost events, the queue was full, the watched directory is back),
 the same plan is made again once the queue is at most half full: files are their own spill, and every
@@ -66,24 +68,27 @@ Reading = tuple[Sequence[Arrival], list["Future[tuple[list[Frame], str | None, i
 SKEWED_AT_LEAST = 4
 
 
-def plan_backlog(files: Sequence[tuple[str, float]], resume: Resume, backlog: bool, grace_s: float,
+def plan_backlog(files: Sequence[tuple[str, float, float]], resume: Resume, backlog: bool, grace_s: float,
                  rewritten: Callable[[str], bool] = lambda path: False) -> list[str]:
-    """Paths among ``files`` ((path, mtime Unix s), oldest first) that a starting daemon classifies: without a final
-    row, or written again after it (more than ``grace_s`` later, the file system's clock skew, or ``rewritten``:
-    known to hold new content)."""
-    late = {path for path, mtime in files if path in resume.logged and not resume.done(path, mtime, grace_s)}
+    """Paths among ``files`` ((path, mtime, arrival) Unix s, as ``DirectoryWatcher.scan``, oldest first) that a
+    starting daemon classifies: without a final row, or written again after it (its mtime more than ``grace_s``
+    later, the file system's clock skew, or ``rewritten``: known to hold new content). Without ``backlog``, of the
+    files without a row those that arrived since the log began: a copy that kept an older mtime counts by its
+    arrival (its ctime), while a file with a row is judged by its mtime alone (a chmod after the row is no news)."""
+    late = {path for path, mtime, _ in files if path in resume.logged and not resume.done(path, mtime, grace_s)}
     if len(late) >= SKEWED_AT_LEAST and 2 * len(late) > len(resume.logged):
         log.warning("%d of the %d files with a row were modified more than watch.resume_grace_s (%g s) after it: "
                     "taken for the file server's clock running ahead of this host's, not for new content (raise "
                     "resume_grace_s or mend the clocks)", len(late), len(resume.logged), grace_s)
         late = set()
-    todo = [(path, mtime) for path, mtime in files if not resume.done(path, mtime) or path in late or rewritten(path)]
+    todo = [(path, arrival) for path, mtime, arrival in files
+            if not resume.done(path, mtime) or path in late or rewritten(path)]
     if backlog:
         return [path for path, _ in todo]
     if resume.since is None:
         return []
-    return [path for path, mtime in todo
-            if (mtime >= resume.since - grace_s and path not in resume.rotated_logged) or path in resume.retry]
+    return [path for path, arrival in todo
+            if (arrival >= resume.since - grace_s and path not in resume.rotated_logged) or path in resume.retry]
 
 
 class Daemon:
@@ -130,6 +135,7 @@ class Daemon:
             log.info("%d files present, %d to classify first", present, len(self._backlog))
             if not present:
                 self._say_if_nothing_matches()
+            self._feed_backlog()  # queued ahead of what arrives while the model loads: rows in order of arrival
             self.model = "loading"
             self._emit(())
             classify = self.load_classifier()
@@ -174,7 +180,7 @@ class Daemon:
         ``plan_backlog``; with ``everything``, old ones too, as ``--backlog``; with ``retry_errors``, those whose
         last row is an error too). Returns how many files are present."""
         files = self.watcher.scan()
-        resume = resume_point(self.csv_log.path, {path for path, _ in files}, retry_errors, rotated=True)
+        resume = resume_point(self.csv_log.path, {path for path, _, _ in files}, retry_errors, rotated=True)
         if retry_errors:
             self._retry = set(resume.retry)
         elif self._retry:  # a rescan: those not yet done are still to be read again

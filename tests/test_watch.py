@@ -272,9 +272,9 @@ def test_scan_lists_matching_files_oldest_first(tmp_path):
         (tmp_path / name).write_bytes(b"x")
         os.utime(tmp_path / name, (1000 + i, 1000 + i))
     flat = DirectoryWatcher(tmp_path, fast()).scan()
-    assert [os.path.basename(p) for p, _ in flat] == ["b.cbf", "a.cbf"]
+    assert [os.path.basename(p) for p, _, _ in flat] == ["b.cbf", "a.cbf"]
     deep = DirectoryWatcher(tmp_path, fast(recursive=True)).scan()
-    assert [os.path.basename(p) for p, _ in deep] == ["b.cbf", "a.cbf", "c.cbf"]
+    assert [os.path.basename(p) for p, _, _ in deep] == ["b.cbf", "a.cbf", "c.cbf"]
 
 
 def test_recursive_watch_sees_subdirectories(tmp_path, watched):
@@ -333,6 +333,6 @@ def test_a_directory_not_there_yet_is_waited_for(tmp_path, watched, caplog):
     deadline = time.monotonic() + 10
     while w.rescan_reason() is None and time.monotonic() < deadline:
         w.take(1, 0.05)
-    assert [os.path.basename(p) for p, _ in w.scan()] == ["a.cbf"]
+    assert [os.path.basename(p) for p, _, _ in w.scan()] == ["a.cbf"]
     write_frame(det / "b.cbf")
     assert [os.path.basename(a.path) for a in take_all(w, 0.3, expect=1)] == ["b.cbf"]

@@ -212,10 +212,12 @@ class DirectoryWatcher:
             raise
         self.watched, self._observer = watched, observer
 
-    def scan(self) -> list[tuple[str, float]]:
-        """(path, mtime Unix s) of the matching files now present, oldest first (a dangling symbolic
-        link by its own mtime, so that the worker can say what it is); once, also those of the directory a
-        repointed link named before (its last files may have completed after the last look)."""
+    def scan(self) -> list[tuple[str, float, float]]:
+        """(path, mtime, arrival) of the matching files now present (Unix s; arrival: the later of mtime and ctime,
+        the inode's last change, which a copy that keeps the mtime, ``cp -p`` or ``rsync -a``, sets to when it
+        arrived), oldest mtime first: the order of acquisition, also for such copies (a dangling symbolic link by
+        its own times, so that the worker can say what it is); once, also those of the directory a repointed
+        link named before (its last files may have completed after the last look)."""
         found = []
         with self._cond:
             tops, self._previous = [self.watched, *sorted(self._previous)], set()
@@ -227,9 +229,10 @@ class DirectoryWatcher:
                 path = os.path.join(folder, name)
                 if self.matches(path):
                     try:
-                        found.append((path, os.lstat(path).st_mtime))
+                        stat = os.lstat(path)
                     except FileNotFoundError:
                         continue
+                    found.append((path, stat.st_mtime, max(stat.st_mtime, stat.st_ctime)))
         return sorted(found, key=lambda item: (item[1], item[0]))
 
     def found(self, path: str, complete: bool, t: float | None = None, settle_s: float | None = None) -> None:
