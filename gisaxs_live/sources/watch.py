@@ -45,7 +45,7 @@ from stat import S_ISDIR, S_ISLNK
 from watchdog.events import (DirDeletedEvent, DirMovedEvent, EventsLostEvent, FileClosedEvent, FileCreatedEvent,
                              FileModifiedEvent, FileMovedEvent, FileSystemEvent, FileSystemEventHandler)
 from watchdog.observers.inotify import InotifyObserver
-from watchdog.observers.polling import PollingObserver
+from watchdog.observers.polling import PollingObserverVFS
 
 from ..config import Watch
 from ..sinks.csvlog import escape_source
@@ -200,7 +200,9 @@ class DirectoryWatcher:
             observer = InotifyObserver(generate_full_events=True)
             kinds = [FileClosedEvent, FileMovedEvent, FileCreatedEvent, DirDeletedEvent, DirMovedEvent, EventsLostEvent]
         else:
-            observer = PollingObserver(timeout=s.poll_interval_s)
+            # lstat: a symbolic link to a directory is not walked into (as inotify and os.walk): ``loop -> .`` made the
+            # snapshot report a file under 40 names, and two such links walked without end until memory ran out
+            observer = PollingObserverVFS(os.lstat, os.scandir, polling_interval=s.poll_interval_s)
             kinds = None
         watched = os.path.realpath(self.root)
         observer.schedule(_Handler(self), watched, recursive=s.recursive, event_filter=kinds)
