@@ -43,9 +43,7 @@ class ModelInfo:
             raise ValueError(f"{path}: not a gisaxs-live model directory ({cause})") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ValueError(f"{path}: not a gisaxs-live model directory ({META} is not JSON: {exc})") from None
-        for key in ("class_names", "qgrid", "scale_decades", "experiment"):
-            if key not in meta:
-                raise ValueError(f"{path / META}: missing key {key!r}")
+        _check_meta(path / META, meta)
         return cls(path, meta)
 
     @property
@@ -106,6 +104,45 @@ class ModelInfo:
             return None
         return (f"model {self.path} was trained for another experiment ({'; '.join(problems)}); "
                 f"train one for this setup with `gisaxs-live train --config ...`")
+
+
+def _check_meta(where: Path, meta) -> None:
+    """A one-line ValueError naming ``where`` (a model.json) and the entry for what a model cannot be used with: a
+    missing key, a class list that is not distinct names, a q-grid, scale or experiment that is not finite
+    numbers in range, families that are not lists of class names."""
+    if not isinstance(meta, dict):
+        raise ValueError(f"{where}: not a JSON object of the model's facts")
+    for key in ("class_names", "qgrid", "scale_decades", "experiment"):
+        if key not in meta:
+            raise ValueError(f"{where}: missing key {key!r}")
+    names = meta["class_names"]
+    if not (isinstance(names, list) and len(names) >= 2 and all(isinstance(n, str) and n for n in names)
+            and len(set(names)) == len(names)):
+        raise ValueError(f"{where}: class_names must be a list of at least two distinct class names")
+    try:
+        grid = QGrid.from_dict(meta["qgrid"])
+        decades = float(meta["scale_decades"])
+        lam = float(meta["experiment"]["wavelength_nm"])
+        alpha = float(meta["experiment"]["incidence_angle_deg"])
+    except (TypeError, KeyError, ValueError) as exc:
+        what = f"no {exc.args[0]!r}" if isinstance(exc, KeyError) else "a value that is not a number"
+        raise ValueError(f"{where}: its q-grid, scale or experiment has {what}") from None
+    if not (grid.n_qy >= 2 and grid.n_qz >= 2 and math.isfinite(grid.qy_max) and math.isfinite(grid.qz_max)
+            and grid.qy_max > grid.qy_min >= 0 and grid.qz_max > grid.qz_min):
+        raise ValueError(f"{where}: qgrid must have at least 2 × 2 bins over finite, increasing q ranges")
+    if not (0.0 < decades <= 20.0):
+        raise ValueError(f"{where}: scale_decades {decades:g} is outside (0, 20]")
+    if not (lam > 0.0 and math.isfinite(lam) and math.isfinite(alpha)):
+        raise ValueError(f"{where}: the experiment's wavelength and incidence angle must be finite numbers")
+    families = meta.get("families")
+    if families is not None:
+        if not (isinstance(families, list) and all(isinstance(g, list) and all(isinstance(c, str) for c in g)
+                                                    for g in families)):
+            raise ValueError(f"{where}: families must be a list of lists of class names")
+        try:
+            partition(tuple(names), tuple(map(tuple, families)))
+        except ValueError as exc:
+            raise ValueError(f"{where}: families: {exc}") from None
 
 
 def _check_finished(path: Path) -> None:

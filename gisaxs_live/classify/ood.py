@@ -42,6 +42,7 @@ still loads and scores the same.
 from __future__ import annotations
 
 import dataclasses
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,12 +171,17 @@ class OodModel:
         return path
 
     @classmethod
-    def load(cls, model_dir: str | Path) -> "OodModel | None":
-        """The model directory's statistics, or None when it has none (older models: no ``unknown`` rows).
-        Sets numpy's BLAS to one thread: scoring is this process's BLAS work, and OpenBLAS's helper threads
-        would spin for 0.1 s of CPU after each batch (``blas.py``)."""
+    def load(cls, model_dir: str | Path, recorded: bool = False) -> "OodModel | None":
+        """The model directory's statistics, or None when it has none (older models: no ``unknown`` rows); a
+        ValueError where its ``model.json`` ``recorded`` them and the file is gone (the flag would be off without
+        a word) or unreadable. Sets numpy's BLAS to one thread: scoring is this process's BLAS work, and
+        OpenBLAS's helper threads would spin for 0.1 s of CPU after each batch (``blas.py``)."""
         path = Path(model_dir) / OOD_FILE
         if not path.exists():
+            if recorded:
+                raise ValueError(f"{path}: missing, though its model.json records out-of-distribution statistics: "
+                                 "without them no frame could be flagged unknown; restore the file or refit it with "
+                                 "gisaxs-live calibrate-ood")
             return None
         single_threaded_blas()
         try:
@@ -194,7 +200,7 @@ class OodModel:
                                    in enumerate(zip(kinds, z["layer_names"], z["layer_columns"], z["layer_scales"],
                                                     offsets)))
                 return cls(layers, float(z["threshold"]), float(z["quantile"]))
-        except (OSError, KeyError, ValueError) as exc:
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise ValueError(f"{path}: unreadable out-of-distribution statistics ({exc})") from None
 
 

@@ -41,10 +41,14 @@ class Predictor:
         try:
             self.model.load_weights(weights)
         except (OSError, ValueError) as exc:
-            raise ValueError(f"{weights}: cannot load model weights ({exc})".splitlines()[0]) from None
+            rows, cols = self.info.grid.shape
+            cause = (f"they do not fit the {self.info.architecture} network for {len(self.info.class_names)} classes "
+                     f"on a {rows} × {cols} grid that model.json describes" if "could not be loaded" in str(exc)
+                     else str(exc))
+            raise ValueError(f"{weights}: cannot load model weights ({cause})".splitlines()[0]) from None
         import tensorflow as tf
 
-        self.ood = OodModel.load(self.info.path) if with_ood else None
+        self.ood = OodModel.load(self.info.path, recorded="ood" in self.info.meta) if with_ood else None
         import keras
 
         stats = [self.model.get_layer(name).output for name in STATISTICS_LAYERS[self.info.architecture]]
@@ -81,16 +85,21 @@ class Predictor:
 
     def _load_size_net(self):
         """(SizeNetInfo, keras model) of the directory's size net, or (None, None) where it has none."""
+        weights = self.info.path / SIZE_WEIGHTS
+        if "size" in self.info.meta and not weights.is_file():
+            raise ValueError(f"{weights}: missing, though its model.json records a size net: the size columns would "
+                             "stay empty; restore the file or train it again with gisaxs-live train-size")
         if not has_size_net(self.info.path, self.info.meta):
             return None, None
-        weights = self.info.path / SIZE_WEIGHTS
         try:
             info = SizeNetInfo.from_meta(self.info.meta["size"])
             net = info.build(self.info.grid.shape)
             net.load_weights(weights)
             return info, net
         except (OSError, ValueError, KeyError) as exc:
-            raise ValueError(f"{weights}: cannot load the size net ({exc})".splitlines()[0]) from None
+            cause = ("they do not fit the size net on the grid that model.json describes"
+                     if "could not be loaded" in str(exc) else str(exc))
+            raise ValueError(f"{weights}: cannot load the size net ({cause})".splitlines()[0]) from None
 
     @property
     def class_names(self) -> tuple[str, ...]:

@@ -1,0 +1,71 @@
+"""A damaged model directory is refused at load with one line naming the file and what is wrong, never a traceback
+and never a model that runs with a part silently missing (a trial: without ood.npz no frame was ever ``unknown``)."""
+
+import json
+import os
+
+import pytest
+
+from gisaxs_live.classify.modeldir import META, ModelInfo
+
+
+@pytest.fixture
+def copy(model_dir, tmp_path):
+    """A copy of the bundled model directory (its weights linked, not copied), and its model.json as a dict."""
+    target = tmp_path / "model"
+    target.mkdir()
+    for item in model_dir.iterdir():
+        if item.is_file() and item.name != "training_set.h5":
+            os.symlink(item, target / item.name)
+    (target / META).unlink()
+    return target, json.loads((model_dir / META).read_text())
+
+
+def write(target, meta) -> None:
+    (target / META).write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: None, "not a JSON object"),
+    (lambda m: {**m, "class_names": ["a", "a"]}, "class_names must be a list of at least two distinct"),
+    (lambda m: {**m, "qgrid": {}}, "has no 'qy_min'"),
+    (lambda m: {**m, "qgrid": None}, "a value that is not a number"),
+    (lambda m: {**m, "qgrid": {**m["qgrid"], "qy_max": float("nan")}}, "finite, increasing q ranges"),
+    (lambda m: {**m, "scale_decades": 0}, "scale_decades 0 is outside"),
+    (lambda m: {**m, "experiment": {}}, "has no 'wavelength_nm'"),
+    (lambda m: {**m, "families": "prism6|cylinder"}, "families must be a list of lists"),
+])
+def test_a_model_json_with_values_no_model_can_have_is_refused_in_one_line(copy, change, message):
+    target, meta = copy
+    write(target, change(meta))
+    with pytest.raises(ValueError, match=message) as caught:
+        ModelInfo.read(target)
+    assert str(caught.value).startswith(str(target / META)) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("ood.npz", "ood.npz: missing, though its model.json records out-of-distribution statistics"),
+    ("size.weights.h5", "size.weights.h5: missing, though its model.json records a size net"),
+    ("truncated ood.npz", "ood.npz: unreadable out-of-distribution statistics"),
+])
+def test_a_part_of_the_model_missing_or_cut_is_refused_not_left_out(copy, damage, message):
+    from gisaxs_live.classify.predictor import Predictor
+
+    target, meta = copy
+    write(target, meta)
+    name = damage.split()[-1]
+    data = (target / name).read_bytes()
+    (target / name).unlink()
+    if damage.startswith("truncated"):
+        (target / name).write_bytes(data[:1000])
+    with pytest.raises(ValueError, match=message):
+        Predictor(target)
+
+
+def test_weights_for_another_number_of_classes_say_so(copy):
+    from gisaxs_live.classify.predictor import Predictor
+
+    target, meta = copy
+    write(target, {**meta, "class_names": [*meta["class_names"], "cone"]})
+    with pytest.raises(ValueError, match="do not fit the deep network for 9 classes on a 90 × 70 grid"):
+        Predictor(target, with_ood=False)
