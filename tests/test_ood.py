@@ -209,9 +209,14 @@ def test_a_model_without_statistics_never_says_unknown(live, tmp_path):
 
     from gisaxs_live.classify.modeldir import bundled_model_dir
 
+    import json
+
     plain = tmp_path / "plain"
-    shutil.copytree(bundled_model_dir(), plain)
-    (plain / "ood.npz").unlink()
+    shutil.copytree(bundled_model_dir(), plain, ignore=shutil.ignore_patterns("training_set.h5"))
+    (plain / "ood.npz").unlink()  # an older model: neither the file nor its record (the file alone is refused)
+    meta = json.loads((plain / "model.json").read_text())
+    del meta["ood"]
+    (plain / "model.json").write_text(json.dumps(meta))
     other = Classifier(config, plain)
     (result,) = other.classify([_frame(saxs_ring(config, series), "ring")])
     assert result.status == "ok" and result.ood_score is None
