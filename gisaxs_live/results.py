@@ -74,10 +74,15 @@ class Result:
     answer: tuple[str, ...] = ()
     #: the uint8 model input the probabilities came from (for previews; not written to the CSV)
     image: np.ndarray | None = field(default=None, compare=False, repr=False)
+    #: for a Result read back from a log: its top1 and top2 columns, which break ties among the probabilities
+    #: rounded to 4 decimals as the writer ranked them (1.0000 and seven 0.0000 would fall back to class order)
+    written_top: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def ranked(self) -> list[tuple[str, float]]:
         """(class, probability) from most to least probable; empty without probabilities."""
-        return sorted(zip(self.class_names, self.probabilities), key=lambda item: -item[1])
+        first = {name: i for i, name in enumerate(self.written_top)}
+        return sorted(zip(self.class_names, self.probabilities),
+                      key=lambda item: (-item[1], first.get(item[0], len(first))))
 
     def family(self) -> tuple[str, float] | None:
         """(family, summed probability) of the most probable family; None unless ``ok``."""
@@ -107,6 +112,9 @@ class Result:
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
         probs = tuple(float(row[f"p_{c}"]) for c in class_names) if status in RANKED else ()
+        if not all(0.0 <= p <= 1.0 for p in probs):  # NaN and inf too: no model wrote them
+            raise ValueError("a probability outside [0, 1]")
+        dt.datetime.fromisoformat(row["time_utc"].replace("Z", "+00:00"))  # a ValueError for a time no writer gave
         ood = row.get("ood_score") or ""  # absent in logs written before the column existed
         written = tuple((row.get("family") or "").split("|"))  # the writing model's family, where it had one
         families = ((written,) if len(written) > 1 else ()) + tuple(
@@ -115,4 +123,5 @@ class Result:
                    latency_ms=float(row["latency_ms"] or 0.0), message=row.get("message", ""),
                    time_utc=row["time_utc"], class_names=tuple(class_names), families=families,
                    ood_score=float(ood) if ood else None, size=SizeEstimate.from_fields(row),
-                   answer=tuple(a for a in (row.get("answer") or "").split(SEPARATOR) if a))
+                   answer=tuple(a for a in (row.get("answer") or "").split(SEPARATOR) if a),
+                   written_top=tuple(row[k] for k in ("top1", "top2") if row.get(k)))

@@ -326,3 +326,19 @@ def test_follower_starts_near_the_end_of_a_long_log(tmp_path):
     rows = LogFollower(path, tail_bytes=10_000).poll()
     assert 0 < len(rows) < 100 and rows[-1].source == "1999.cbf"
     assert rows[-1].ranked()[0] == ("capsule", 0.7)
+
+
+def test_a_row_read_back_ranks_as_its_writer_did_and_odd_rows_are_refused():
+    """Probabilities rounded to 4 decimals tie (1.0000 and seven 0.0000): the ranking read back follows the row's
+    top1/top2 columns, not the class order (``tail`` showed capsule second where the log said ellipsoid); a row
+    no writer made (a probability that is NaN or inf, a time that is no time) is refused, and a reader skips it."""
+    names = ("capsule", "spheroid", "ellipsoid")
+    written = Result("f.cbf", 0, "ok", probabilities=(1e-6, 0.999998, 1e-6 + 1e-9), time_utc="2026-12-07T03:00:00.000Z",
+                     class_names=names)
+    fields = dict(zip(csv_columns(names), written.row()))
+    assert (fields["top1"], fields["top2"]) == ("spheroid", "ellipsoid") and fields["p_capsule"] == "0.0000"
+    back = Result.from_row(fields, names)
+    assert [name for name, _ in back.ranked()[:2]] == ["spheroid", "ellipsoid"]
+    for change in ({"p_capsule": "inf"}, {"p_capsule": "nan"}, {"time_utc": "yesterday"}):
+        with pytest.raises(ValueError):
+            Result.from_row({**fields, **change}, names)
