@@ -17,6 +17,7 @@ from gisaxs_live.cli import main
 from gisaxs_live.config import load_config
 from gisaxs_live.pictures.report import build_trend, read_events, report_figure
 from gisaxs_live.publisher.demo_series import GrowthSeries, cbf_bytes, demo_config
+from gisaxs_live.results import Result
 from gisaxs_live.sinks.csvlog import LogFollower
 
 N = 5
@@ -97,6 +98,19 @@ def test_events_are_vertical_lines(log, tmp_path):
     assert main(["report", str(log), "--out", str(tmp_path / "without.png")]) == 0
     assert event_pixels(imread(tmp_path / "without.png")[..., :3]) == 0
     assert event_pixels(png) > 300  # a line through three panels
+
+
+def test_events_of_a_stream_find_their_frame_and_unknown_rows_draw_no_family():
+    """A stream's rows share one source (``ENDPOINT series N``): an event goes to its frame, not to the series' last
+    row (a trial: both events of 40 frames drawn at the last one); an ``unknown`` row's probabilities are no answer."""
+    from gisaxs_live.pictures.report import Event
+
+    names = ("capsule", "spheroid")
+    results = [Result("tcp://det:9999 series 1", i, "ok" if i != 3 else "unknown", probabilities=(0.9, 0.1),
+                      time_utc="2026-12-07T03:00:00.000Z", class_names=names) for i in range(6)]
+    trend = build_trend(results, [Event(0.0, "capsule", "spheroid", "tcp://det:9999 series 1", 2)], axis="frame")
+    assert [x for x, _ in trend.events] == [2.0]
+    assert np.isnan(trend.families["capsule"][3]) and trend.families["capsule"][2] == pytest.approx(0.9)
 
 
 def test_missing_events_file_is_no_problem(log):
@@ -277,7 +291,7 @@ def test_lines_break_at_a_pause_between_sessions_not_within_one(tmp_path):
     from dataclasses import replace
 
     seconds = np.array([0.0, 1, 2, 3700, 3701, 3702])
-    fig = report_figure(replace(_size_trend(), x=seconds, x_label="time since the first frame (s)",
+    fig = report_figure(replace(_size_trend(), x=seconds, x_label="time since the first row was logged (s)",
                                 gaps=pauses(seconds)))
     drawn = fig.axes[0].get_lines()[0].get_ydata()
     assert len(drawn) == SIZE_ROWS + 1 and np.isnan(drawn[3]) and np.isfinite(np.delete(drawn, 3)).all()

@@ -27,7 +27,7 @@ import numpy as np
 from ..classify.families import family_matrix, family_name, partition
 from ..classify.size import SIZE_COLUMNS
 from ..results import Result
-from ..sinks.csvlog import parse_time
+from ..sinks.csvlog import parse_time, unescape_source
 
 #: statuses marked in the status panel, with their colours
 MARKED = {"unknown": "#ff7f0e", "no_signal": "#7f7f7f", "error": "#d62728"}
@@ -40,12 +40,14 @@ PAUSE_MIN_S = 30.0
 
 @dataclass(frozen=True)
 class Event:
-    """A class change: Unix ``t`` (s), the families ``before`` and ``after``, and the row's ``source``."""
+    """A class change: Unix ``t`` (s), the families ``before`` and ``after``, and the row's ``source`` and ``frame``
+    (−1 where the events file does not say)."""
 
     t: float
     before: str
     after: str
     source: str = ""
+    frame: int = -1
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,7 @@ def read_events(path: str | Path) -> list[Event]:
         for row in csv.DictReader(fh):
             try:
                 events.append(Event(parse_time(row["time_utc"]), row.get("from") or "", row.get("to") or "",
-                                    row.get("source") or ""))
+                                    unescape_source(row.get("source") or ""), int(row.get("frame") or -1)))
             except (KeyError, TypeError, ValueError, AttributeError):
                 continue
     return events
@@ -140,20 +142,23 @@ def build_trend(results: Sequence[Result], events: Sequence[Event] = (), axis: s
     groups = family_groups(results)
     matrix = family_matrix(list(results[0].class_names), groups)
     probs = np.full((len(results), len(groups)), np.nan)
-    for i, r in enumerate(results):
-        if r.probabilities and r.class_names == results[0].class_names:
+    for i, r in enumerate(results):  # an ``unknown`` row's probabilities are no answer: the status panel shows it
+        if r.status == "ok" and r.probabilities and r.class_names == results[0].class_names:
             probs[i] = np.asarray(r.probabilities) @ matrix
     ood = np.array([np.nan if r.ood_score is None else r.ood_score for r in results])
+    frames = {(r.source, r.frame): i for i, r in enumerate(results)}  # a stream's series: one source, many frames
     rows = {r.source: i for i, r in enumerate(results)}  # the last row of each source
     placed = []
     for e in events:
         if by_time:
             placed.append((e.t - times[0], e))
+        elif (e.source, e.frame) in frames:
+            placed.append((float(frames[e.source, e.frame]), e))
         elif e.source in rows:
             placed.append((float(rows[e.source]), e))
         elif np.isfinite(times).all():  # row number of the first row at or after the event
             placed.append((float(np.searchsorted(times, e.t)), e))
-    return Trend(x=x, x_label="time since the first frame (s)" if by_time else "frame (row of the log)",
+    return Trend(x=x, x_label="time since the first row was logged (s)" if by_time else "frame (row of the log)",
                  status=tuple(r.status for r in results),
                  families={family_name(g): probs[:, j] for j, g in enumerate(groups)}, ood=ood,
                  events=tuple(placed), sizes=row_sizes(results), gaps=pauses(x) if by_time else np.zeros(0, dtype=int))
