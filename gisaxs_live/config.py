@@ -13,6 +13,7 @@ import dataclasses
 import difflib
 import logging
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -414,8 +415,12 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
     if dataclasses.is_dataclass(hint):
         return build_section(hint, value, where)
     if hint is float:
+        if isinstance(value, str) and _YAML_EXPONENT.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 reads 1e-3 (no point) as a string: it is a number
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
         return float(value)
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -432,13 +437,20 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
     if hint is Path:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected a path, got {value!r}")
-        return _in_config_dir(Path(value))
+        try:
+            return _in_config_dir(Path(value))
+        except RuntimeError:  # ~user of no such user: expanduser cannot name the home directory
+            raise ConfigError(f"{where}: {value!r}: no home directory for its ~ (no such user)") from None
     raise TypeError(f"config field {where} has an unsupported type hint {hint!r}")
 
 
 #: the directory of the YAML file being read: relative paths in it are relative to it, not to the working directory
 #: (a service's is /)
 _CONFIG_DIR: contextvars.ContextVar[Path | None] = contextvars.ContextVar("config_dir", default=None)
+
+
+#: a number in exponent form without a decimal point (1e-3, -2E+5), which YAML 1.1 reads as a string
+_YAML_EXPONENT = re.compile(r"[-+]?\d+[eE][-+]?\d+")
 
 
 def _in_config_dir(path: Path) -> Path:

@@ -50,12 +50,21 @@ def test_partial_override_keeps_other_defaults(tmp_path):
     ("experiment:\n  substrate: {formula: Qq, density_g_cm3: 1}\n", "is not a chemical formula"),
     ("experiment: {wavelength_nm: [\n", "not valid YAML: line 2, column 1: expected the node content"),
     ("a: 1\n b: 2\n", "not valid YAML: line 2, column 3: mapping values are not allowed here"),
+    ("experiment:\n  substrate: {formula: Si, density_g_cm3: .nan}\n", "density_g_cm3: expected a finite number"),
+    ("experiment:\n  substrate: {delta: .inf, beta: 1e-7}\n", "substrate.delta: expected a finite number"),
+    ("mask:\n  file: ~nosuchuser_gl/mask.edf\n", "mask.file: '~nosuchuser_gl/mask.edf': no home directory"),
 ])
 def test_bad_config_is_a_clear_error_naming_the_key(tmp_path, text, message):
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, text))
     assert message in str(info.value)
     assert "\n" not in str(info.value) and "<unicode string>" not in str(info.value)
+
+
+def test_a_number_in_exponent_form_without_a_point_is_a_number(tmp_path):
+    """YAML 1.1 reads 1e-1 as a string: the config takes it as the number it is (it said "expected a number")."""
+    config = load_config(write(tmp_path, "experiment:\n  wavelength_nm: 15e-2\n  volume_fraction: 2E-1\n"))
+    assert (config.experiment.wavelength_nm, config.experiment.volume_fraction) == (0.15, 0.2)
 
 
 def test_missing_config_file_names_it(tmp_path):
