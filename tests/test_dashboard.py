@@ -1,5 +1,6 @@
 """The dashboard's pure render on a StringIO console, its state, the non-critical sink, and `tail --once`."""
 
+import dataclasses
 import io
 import logging
 import time
@@ -251,6 +252,15 @@ def test_a_long_message_leaves_the_other_columns_whole():
     assert "sample_00010.cbf: cannot" in error and error.rstrip().endswith("…")  # cut, not wrapped
     # the CSV row keeps the whole message
     assert Result.from_row(dict(zip(csv_columns(), rows[1].row()))).message == " ".join(LONG.split())
+
+
+def test_long_frame_names_lose_their_start_not_the_number_that_tells_them_apart():
+    """A trial at 100 columns: every DESY row read 'jg_gisaxs_4nm_old_3ml_insitu_ds03_00001_000…'."""
+    stem = "jg_gisaxs_4nm_old_3ml_insitu_ds03_00001_"
+    rows = [dataclasses.replace(result(i, "hemispheroid"), source=f"/data/{stem}{5 * i:05d}.cbf") for i in (1, 2)]
+    out = text_of(recent_table(rows), width=100)
+    lines = [line for line in out.splitlines() if "insitu" in line]
+    assert len(lines) == 2 and "00005.cbf" in lines[0] and "00010.cbf" in lines[1] and "…" in lines[0]
 
 
 def test_a_long_message_wraps_in_the_current_frame_panel():

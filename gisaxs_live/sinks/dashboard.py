@@ -28,9 +28,11 @@ import numpy as np
 from rich import box
 from rich.color import Color
 from rich.columns import Columns
+from rich.cells import cell_len, set_cell_size
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.logging import RichHandler
+from rich.measure import Measurement
 from rich.panel import Panel
 from rich.style import Style
 from rich.table import Table
@@ -228,8 +230,9 @@ def _mix(state: DashboardState) -> RenderableType:
 def recent_table(results: list[Result]) -> Table:
     """The recent-frames table, newest at the bottom (also ``gisaxs-live tail``'s view). The answer column
     shows the answer set where it has more than one family, else the family where it is more than the top class
-    (blank where the family is the top class itself); the message column (less the file's name, which the source
-    column shows) takes the width the others leave and cuts a longer message with an ellipsis."""
+    (blank where the family is the top class itself); the source column cuts a long name from its start (``TailCut``),
+    the message column (less the file's name, which the source column shows) takes the width the others leave and
+    cuts a longer message with an ellipsis."""
     table = Table(title="recent frames", expand=True, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
     for name, min_width in (("time", 8), ("source", None), ("status", 9), ("answer", None), ("top 1", None),
                             ("top 2", None), ("ms", 3)):
@@ -243,7 +246,7 @@ def recent_table(results: list[Result]) -> Table:
         tops = [Text(f"{name} {probability(p)}", style=style) for name, p in ranked] or ["", ""]
         answer = (Text(SEPARATOR.join(r.answer), style="yellow") if len(r.answer) > 1
                   else f"{family[0]} {probability(family[1])}" if shown else "")
-        table.add_row(r.time_utc[11:19], Text(_name(r)), Text(r.status, style=_STATUS_STYLE[r.status]), answer,
+        table.add_row(r.time_utc[11:19], TailCut(_name(r)), Text(r.status, style=_STATUS_STYLE[r.status]), answer,
                       *tops, f"{r.latency_ms:.0f}", Text(_message(r, without_source=True)))
     return table
 
@@ -325,6 +328,30 @@ def _colours(levels: np.ndarray) -> list[list[Color]]:
     stops = np.arange(len(_PALETTE))
     rgb = np.stack([np.interp(x, stops, _PALETTE[:, c]) for c in range(3)], axis=-1).round().astype(int)
     return [[Color.from_rgb(*px) for px in line] for line in rgb]
+
+
+class TailCut:
+    """One line of text that, where too long for its cell, loses its beginning (behind "…") rather than its end: a
+    frame's name ends in what tells it from its neighbours (``…_00035.cbf``, ``#12``)."""
+
+    def __init__(self, text: str, style: str = "") -> None:
+        self.text, self.style = text, style
+
+    def __rich_measure__(self, console: Console, options) -> Measurement:
+        width = cell_len(self.text)
+        return Measurement(min(width, TAIL_CUT_MIN), width)
+
+    def __rich_console__(self, console: Console, options):
+        text, width = self.text, options.max_width
+        if cell_len(text) > width:
+            kept = text[::-1]
+            kept = set_cell_size(kept, max(width - 1, 0))[::-1]
+            text = "…" + kept if width > 0 else ""
+        yield Text(text, style=self.style, no_wrap=True, overflow="crop")
+
+
+#: the narrowest a name is cut to in the recent-frames table (cells)
+TAIL_CUT_MIN = 12
 
 
 def _name(r: Result) -> str:
