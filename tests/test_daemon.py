@@ -714,6 +714,7 @@ GEOMETRY = "geometry:\n  distance_mm: 2000.0\n  direct_beam_px: [490.0, 900.0]\n
     (["--csv", "{log}", "{frames}"], "output:\n  csvv: x.csv\n", "output.csvv: unknown key (did you mean 'csv'?)"),
     (["--csv", "{log}", "{frames}/missing/run"], "", "missing/run: no such directory, nor its parent"),
     (["--csv", "{log}", "{foreign}"], "", "foreign.csv: not a directory"),
+    (["{foreign}"], "", "foreign.csv: not a directory"),  # without --csv it said "no such directory (yet)"
     (["--csv", "{log}"], "", "give the directory to watch (DIR or watch.directory)"),
     (["--csv", "{foreign}", "{frames}"], "", "its columns differ from this model's"),
 ])

@@ -22,7 +22,7 @@ With --bluesky tcp://HOST:PORT (or watch.bluesky) results also go to a bluesky 0
 documents (one run from the first frame to the exit; see ``gisaxs_live.sinks.bluesky``).
 
 With --refine (or output.refine) the newest ok frame is also fitted by the bundled simulator in a
-background thread whenever the last fit has finished, one row per fit in <log stem>.refine.csv beside
+child process whenever the last fit has finished, one row per fit in <log stem>.refine.csv beside
 the log; frames that come while a fit runs are skipped for refinement, and the rows never wait for it
 (see ``gisaxs_live.sinks.refine``).
 
@@ -94,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
 def default_csv(directory: Path) -> Path:
     """``DIR/gisaxs-live.csv``, where DIR is writable; else a ValueError naming the fix."""
     path = directory / DEFAULT_CSV_NAME
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(f"{directory}: not a directory")
     if not directory.is_dir():
         raise ValueError(f"{directory}: no such directory (yet), so the CSV log cannot go into it: give --csv PATH "
                          "(or output.csv in the config) to start and wait for it")
