@@ -66,6 +66,10 @@ Reading = tuple[Sequence[Arrival], list["Future[tuple[list[Frame], str | None, i
 
 #: at a start, at least this many files with a row, and most of them, modified well after it: a clock skew
 SKEWED_AT_LEAST = 4
+#: how long the worker waits for one file's reading (s) before it gives the file up with an error row and goes on
+#: with fresh reader threads (a reader that never returns, e.g. a library looping on a damaged file, would
+#: otherwise stall every frame behind it and the stop too)
+READ_TIMEOUT_S = 120.0
 
 
 def plan_backlog(files: Sequence[tuple[str, float, float]], resume: Resume, backlog: bool, grace_s: float,
@@ -256,8 +260,8 @@ class Daemon:
         frames: list[Frame] = []
         arrivals, reads = reading
         for a, read in zip(arrivals, reads):
-            got, problem, n_read = read.result()
-            if problem is not None and not n_read:
+            got, problem, n_read, final = self._read_result(a, read)
+            if problem is not None and not n_read and not final:
                 if not os.path.lexists(a.path):
                     if self.watcher.moved_away(a.path):
                         done.append(a.path)  # renamed: its frame comes under the new name
@@ -284,6 +288,25 @@ class Daemon:
             else:
                 self._logged_frames.pop(source, None)
         return results, done, {source for source, r in last.items() if r.status == "error"}
+
+
+    def _read_result(self, arrival: Arrival, read: Future) -> tuple[list[Frame], str | None, int, bool]:
+        """``_read``'s outcome for ``arrival``, and whether a problem is final (not worth a retry): reading that
+        raised is a problem about the file; reading that takes more than ``READ_TIMEOUT_S`` is given up, and the
+        readers still running are left to a pool of their own."""
+        try:
+            return (*read.result(timeout=READ_TIMEOUT_S), False)
+        except TimeoutError:
+            log.error("%s: reading it took more than %g s: given up, the next files go on with new reader threads",
+                      escape_source(arrival.path), READ_TIMEOUT_S)
+            stuck, self._readers = self._readers, ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="reader")
+            stuck.shutdown(wait=False)
+            problem = f"{arrival.path}: not read: reading it took more than {READ_TIMEOUT_S:g} s and was given up"
+            return [], problem, 0, True
+        except Exception as exc:  # noqa: BLE001 - a reader's surprise is this file's error row, never the daemon's end
+            log.debug("%s: reading raised %r", arrival.path, exc)
+            cause = str(exc).splitlines()[0] if str(exc) else "the reader failed"
+            return [], f"{arrival.path}: cannot be read ({cause})", 0, True
 
 
 def _read(arrival: Arrival, classify: Classify, logged: int,
@@ -322,7 +345,8 @@ def _classify(classify: Classify, frames: list[Frame]) -> list[Result]:
     except Exception as exc:
         log.exception("classifying %d frames failed", len(frames))
         return [Result(f.source, f.frame_id, "error", latency_ms=_ms_since(f.t), time_utc=utc_now(),
-                       message=f"classifier failed: {type(exc).__name__}: {exc}") for f in frames]
+                       message=f"classifier failed: {str(exc).splitlines()[0] if str(exc) else 'no cause given'}")
+                for f in frames]
 
 
 def _error(arrival: Arrival, frame_id: int, message: str) -> Result:

@@ -950,3 +950,36 @@ def test_a_polled_directory_that_goes_away_and_comes_back_is_watched_again(dirs,
         assert r.stop() == 0
     assert sorted(by_name(read_rows(log))) == ["after.cbf", "before.cbf", "during.cbf"]
     assert caplog.text.count("is gone") == 1 and caplog.text.count("is back after") == 1
+
+
+def test_a_file_whose_reading_never_ends_is_given_up_and_the_others_go_on(dirs, monkeypatch):
+    """A reader that never returns (a library looping on a damaged file: fabio did on a header-only CBF) stalled
+    every frame behind it and the stop too. After READ_TIMEOUT_S the file gets an error row and new readers go on."""
+    import threading
+
+    import gisaxs_live.daemon as daemon_module
+
+    frames, log = dirs
+    release = threading.Event()
+    real = daemon_module.read_file
+
+    def stuck_on_one(path, t):
+        if os.path.basename(path) == "stuck.cbf":
+            release.wait(30)
+        return real(path, t)
+
+    monkeypatch.setattr(daemon_module, "read_file", stuck_on_one)
+    monkeypatch.setattr(daemon_module, "READ_TIMEOUT_S", 1.0)
+    try:
+        with running(frames, log) as r:
+            write_frame(frames / "stuck.cbf")
+            time.sleep(0.2)
+            for i in range(3):
+                write_frame(frames / f"after_{i}.cbf")
+            r.wait_rows(4, timeout=15)
+            assert r.stop() == 0
+    finally:
+        release.set()
+    rows = by_name(read_rows(log))
+    assert rows["stuck.cbf"]["status"] == "error" and "reading it took more than 1 s" in rows["stuck.cbf"]["message"]
+    assert all(rows[f"after_{i}.cbf"]["status"] == "ok" for i in range(3))
