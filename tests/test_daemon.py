@@ -642,7 +642,7 @@ def test_a_failing_classifier_gives_error_rows_and_the_daemon_goes_on(dirs):
         r.wait_rows(2)
         assert r.stop() == 0
     rows = by_name(read_rows(log))
-    assert rows["first.cbf"]["status"] == "error" and "classifier failed: MemoryError" in rows["first.cbf"]["message"]
+    assert rows["first.cbf"]["status"] == "error" and "classifier failed: out of memory" in rows["first.cbf"]["message"]
     assert rows["second.cbf"]["status"] == "ok"
 
 
