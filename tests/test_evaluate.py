@@ -66,3 +66,24 @@ def test_a_set_that_is_none_is_named_with_its_cause(tmp_path, capsys):
         assert main(["evaluate", str(path)]) == 2
         assert capsys.readouterr().err.strip() == f"gisaxs-live evaluate: error: {path}: {cause}" + (
             " (simulate --shards DIR writes one)" if path == empty else "")
+
+
+@pytest.mark.parametrize("damage, cause", [
+    (lambda f: f.__setitem__("labels", f.pop("labels")[()] + 8), "its labels must be class indices 0–7"),
+    (lambda f: f.__setitem__("labels", f.pop("labels")[()] * -1 - 1), "its labels must be class indices 0–7"),
+    (lambda f: f.__setitem__("labels", f.pop("labels")[()].astype(float)), "its labels must be class indices 0–7"),
+    (lambda f: f.__setitem__("labels", f.pop("labels")[:10]), "48 images but labels 10"),
+])
+def test_a_set_whose_arrays_disagree_is_refused_in_one_line(small_set, tmp_path, capsys, damage, cause):
+    """Labels beyond the classes, negative or float, or fewer than the images: IndexError tracebacks before, and
+    negative labels were taken silently (calibrate-answer wrote a threshold from them)."""
+    import shutil
+
+    import h5py
+
+    path = tmp_path / "damaged.h5"
+    shutil.copy(small_set, path)
+    with h5py.File(path, "r+") as f:
+        damage(f)
+    assert main(["evaluate", str(path)]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"{path}: {cause}")

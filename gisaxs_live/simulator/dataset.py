@@ -335,7 +335,7 @@ def read_dataset(path: str | Path, with_intensity: bool = True) -> Dataset:
     try:
         with h5py.File(path, "r") as f:
             attrs = dict(f.attrs)
-            return Dataset(
+            data = Dataset(
                 images=f["images"][()],
                 intensity=f["intensity"][()] if with_intensity else None,
                 labels=f["labels"][()],
@@ -348,6 +348,29 @@ def read_dataset(path: str | Path, with_intensity: bool = True) -> Dataset:
             )
     except (OSError, KeyError) as exc:
         raise not_a_dataset(path, exc) from None
+    except (ValueError, TypeError):  # json of an attribute, a q-grid that is not numbers
+        raise ValueError(f"{path}: not a gisaxs-live dataset (its class_names or qgrid attribute is damaged)") from None
+    _check_consistent(Path(path), data)
+    return data
+
+
+def _check_consistent(path: Path, data: Dataset) -> None:
+    """A ValueError naming ``path`` for a set whose arrays disagree: no patterns, labels that are not integer class
+    indices, or lengths that differ from the images'."""
+    n = len(data.images)
+    if n == 0:
+        raise ValueError(f"{path}: the set holds no patterns")
+    if data.images.shape[1:] != data.grid.shape:
+        raise ValueError(f"{path}: its images are {data.images.shape[1:]}, its q-grid {data.grid.shape}")
+    lengths = {"labels": len(data.labels), "split": len(data.split), "parameters": len(data.parameters)}
+    if data.intensity is not None:
+        lengths["intensity"] = len(data.intensity)
+    wrong = [f"{name} {length}" for name, length in lengths.items() if length != n]
+    if wrong:
+        raise ValueError(f"{path}: {n} images but {', '.join(wrong)}")
+    labels = data.labels
+    if labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= len(data.class_names):
+        raise ValueError(f"{path}: its labels must be class indices 0–{len(data.class_names) - 1}")
 
 
 def not_a_dataset(path: str | Path, exc: Exception) -> ValueError:
