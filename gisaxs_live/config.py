@@ -172,6 +172,9 @@ class Geometry:
             _in_range(where, "pixel_size_mm", size, 1e-3, 10.0)
         if not all(math.isfinite(v) for v in self.direct_beam_px):
             raise ConfigError(f"{where}.direct_beam_px: {self.direct_beam_px!r} is not finite")
+        if not all(abs(v) <= MAX_BEAM_OFFSET_PX for v in self.direct_beam_px):
+            raise ConfigError(f"{where}.direct_beam_px: {list(self.direct_beam_px)} lies more than "
+                              f"{MAX_BEAM_OFFSET_PX:g} pixels from the detector's corner")
         if self.poni_file is not None and not self.poni_file.is_file():
             raise ConfigError(f"{where}.poni_file: {str(self.poni_file)!r} is not a file")
 
@@ -416,7 +419,7 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
         return build_section(hint, value, where)
     if hint is float:
         if isinstance(value, str) and _YAML_EXPONENT.fullmatch(value.strip()):
-            value = float(value)  # YAML 1.1 reads 1e-3 (no point) as a string: it is a number
+            value = float(value)  # YAML 1.1 reads 1e-3 as a string: it is a number
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         if not math.isfinite(value):
@@ -449,8 +452,11 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
 _CONFIG_DIR: contextvars.ContextVar[Path | None] = contextvars.ContextVar("config_dir", default=None)
 
 
-#: a number in exponent form without a decimal point (1e-3, -2E+5), which YAML 1.1 reads as a string
-_YAML_EXPONENT = re.compile(r"[-+]?\d+[eE][-+]?\d+")
+#: how far (pixels) the direct beam may lie from the detector's first pixel: a beam far off the detector is a
+#: typing error (1e300 overflowed the geometry's squares)
+MAX_BEAM_OFFSET_PX = 1e5
+#: a number in exponent form that YAML 1.1 reads as a string (1e-3, 2E5, 1.0e300: it wants a point and a sign)
+_YAML_EXPONENT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def _in_config_dir(path: Path) -> Path:
