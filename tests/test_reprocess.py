@@ -200,6 +200,8 @@ def test_a_log_that_cannot_be_written_or_a_scheduler_not_there_is_one_line(archi
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
         assert main(["reprocess", "--csv", str(tmp_path / "r.csv"), "--scheduler", "tcp://127.0.0.1:9", str(run)]) == 2
     assert "--scheduler tcp://127.0.0.1:9: cannot connect" in capsys.readouterr().err
+    assert main(["reprocess", "--csv", str(tmp_path / "r2.csv"), "--scheduler", "", str(run)]) == 2
+    assert "--scheduler: an empty address" in capsys.readouterr().err  # it started a local cluster instead
     (tmp_path / "empty").mkdir()  # as classify: nothing to do is said, not taken for done
     assert main(["reprocess", "--csv", str(tmp_path / "r.csv"), str(tmp_path / "empty")]) == 2
     assert f"{tmp_path / 'empty'}: a directory with no files in it" in capsys.readouterr().err

@@ -58,6 +58,8 @@ def connect(scheduler: str | None, workers: int):
     a ValueError naming ``--scheduler`` where nobody answers there or the address is not one."""
     from distributed import Client
 
+    if scheduler is not None and not scheduler.strip():
+        raise ValueError("--scheduler: an empty address; give HOST:PORT, or leave the option out for a local cluster")
     cluster = None if scheduler else start_cluster(workers)
     try:
         return Client(scheduler or cluster), cluster
