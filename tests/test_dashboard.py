@@ -441,3 +441,14 @@ def test_current_frame_shows_its_size_columns():
     # an unknown frame: the descriptors only; a frame without any: nothing
     assert [t.plain for t in size_lines(SizeEstimate(guinier_radius_nm=3.0))] == ["R_g 3 nm"]
     assert size_lines(SizeEstimate()) == [] and size_lines(None) == []
+
+
+def test_the_line_of_an_ok_frame_carries_its_size_for_the_journal():
+    """One line per frame is what journald and a pipe get: without the size net's D_y a reader saw no growth."""
+    from gisaxs_live.classify.size import SizeEstimate
+    from gisaxs_live.sinks.logline import result_line
+
+    sized = dataclasses.replace(result(1, "spheroid"), size=SizeEstimate(D_y_nm=12.34, D_y_err_nm=0.41, aspect=0.52,
+                                                                         aspect_err=0.05))
+    assert "D_y 12.3 ± 0.4 nm, aspect 0.52 ± 0.05" in result_line(sized)
+    assert "D_y" not in result_line(result(2, "spheroid"))
