@@ -234,7 +234,7 @@ def recent_table(results: list[Result]) -> Table:
     the message column (less the file's name, which the source column shows) takes the width the others leave and
     cuts a longer message with an ellipsis."""
     table = Table(title="recent frames", expand=True, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
-    for name, min_width in (("time", 8), ("source", None), ("status", 9), ("answer", None), ("top 1", None),
+    for name, min_width in (("time UTC", 8), ("source", None), ("status", 9), ("answer", None), ("top 1", None),
                             ("top 2", None), ("ms", 3)):
         table.add_column(name, justify="right" if name == "ms" else "left", no_wrap=True, overflow="ellipsis",
                          min_width=min_width)
