@@ -457,14 +457,19 @@ def test_restart_repeats_nothing_and_misses_nothing(dirs):
     assert names["before_first_start.cbf"] == 1 and max(names.values()) == 1
 
 
+def _first_run_with(frames, log, name: str) -> None:
+    """A monitor run that logs the one file ``name`` and stops."""
+    with running(frames, log) as r:
+        write_frame(frames / name)
+        r.wait_rows(1)
+        assert r.stop() == 0
+
+
 def test_a_restart_takes_the_files_copied_in_meanwhile_with_their_old_mtimes(dirs):
     """``cp -p`` and ``rsync -a`` keep a file's mtime: copied in while the monitor was down, such files were skipped
     without a word (a trial: 3 of 3), their mtimes older than the log. Their ctime says when they arrived."""
     frames, log = dirs
-    with running(frames, log) as r:
-        write_frame(frames / "live.cbf")
-        r.wait_rows(1)
-        assert r.stop() == 0
+    _first_run_with(frames, log, "live.cbf")
     for i in range(3):
         write_frame(frames / f"kept_{i}.cbf")
         os.utime(frames / f"kept_{i}.cbf", (time.time() - 7200 + i,) * 2)  # as cp -p leaves them
@@ -485,10 +490,7 @@ def test_the_backlog_is_classified_before_what_arrives_while_the_model_loads(dir
     from gisaxs_live.sources.watch import DirectoryWatcher
 
     frames, log = dirs
-    with running(frames, log) as r:
-        write_frame(frames / "a_0.cbf")
-        r.wait_rows(1)
-        assert r.stop() == 0
+    _first_run_with(frames, log, "a_0.cbf")
     for i in range(4):
         write_frame(frames / f"b_{i}.cbf")  # while down
     time.sleep(0.3)  # longer ago than settle_s: complete when the backlog is fed
