@@ -14,7 +14,6 @@ import bz2
 import contextlib
 import dataclasses
 import gzip
-import io
 import logging
 import os
 import re
@@ -131,8 +130,10 @@ def _open(path: Path) -> Any:
     if opener is not open:
         # decompressed here, not by fabio: its suffix test is case-sensitive (X.CBF.GZ was read as a plain CBF),
         # and it prints a debug line to stdout when it opens a compressed file (stdout is the CSV's)
+        from fabio.fabioutils import BytesIO  # fabio's own: its EDF reader locks the stream (io.BytesIO has no lock)
+
         with opener(path, "rb") as f:
-            return fabio.open(io.BytesIO(f.read()))
+            return fabio.open(BytesIO(f.read()))
     if path.suffix.lower() in HDF5_SUFFIXES:
         image = _nexus_image(path)
         if image is not None:
