@@ -46,10 +46,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 
 from .frame import Frame
+from .readers import ReaderPool
 from .results import Result, utc_now
 from .sinks import Sink, Update, close_all, emit
 from .sinks.csvlog import CsvLog, LogError, Resume, escape_source, resume_point, with_retry
@@ -66,10 +67,12 @@ Reading = tuple[Sequence[Arrival], list["Future[tuple[list[Frame], str | None, i
 
 #: at a start, at least this many files with a row, and most of them, modified well after it: a clock skew
 SKEWED_AT_LEAST = 4
-#: how long the worker waits for one file's reading (s) before it gives the file up with an error row and goes on
-#: with fresh reader threads (a reader that never returns, e.g. a library looping on a damaged file, would
-#: otherwise stall every frame behind it and the stop too)
+#: how long one file's reading may run (s) before the worker gives it up with an error row and goes on with a new
+#: reader thread (a reader that never returns, e.g. a library looping on a damaged file, would otherwise stall
+#: every frame behind it); its thread is left behind, a daemon thread that does not keep the process from exiting
 READ_TIMEOUT_S = 120.0
+#: how often (s) the worker, waiting for a read, looks whether it has run too long
+READ_POLL_S = 0.5
 
 
 def plan_backlog(files: Sequence[tuple[str, float, float]], resume: Resume, backlog: bool, grace_s: float,
@@ -113,7 +116,7 @@ class Daemon:
         self._all = False  # --backlog: also files older than the log
         self._retry: set[str] = set()  # --retry-errors: errored files at start, read again until done
         self._logged_frames: dict[str, int] = {}  # path → frames of it already logged before its last (error) row
-        self._readers = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="reader")
+        self._readers = ReaderPool(os.cpu_count() or 1)
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -289,24 +292,25 @@ class Daemon:
                 self._logged_frames.pop(source, None)
         return results, done, {source for source, r in last.items() if r.status == "error"}
 
-
     def _read_result(self, arrival: Arrival, read: Future) -> tuple[list[Frame], str | None, int, bool]:
         """``_read``'s outcome for ``arrival``, and whether a problem is final (not worth a retry): reading that
-        raised is a problem about the file; reading that takes more than ``READ_TIMEOUT_S`` is given up, and the
-        readers still running are left to a pool of their own."""
-        try:
-            return (*read.result(timeout=READ_TIMEOUT_S), False)
-        except TimeoutError:
-            log.error("%s: reading it took more than %g s: given up, the next files go on with new reader threads",
-                      escape_source(arrival.path), READ_TIMEOUT_S)
-            stuck, self._readers = self._readers, ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="reader")
-            stuck.shutdown(wait=False)
-            problem = f"{arrival.path}: not read: reading it took more than {READ_TIMEOUT_S:g} s and was given up"
-            return [], problem, 0, True
-        except Exception as exc:  # noqa: BLE001 - a reader's surprise is this file's error row, never the daemon's end
-            log.debug("%s: reading raised %r", arrival.path, exc)
-            cause = str(exc).splitlines()[0] if str(exc) else "the reader failed"
-            return [], f"{arrival.path}: cannot be read ({cause})", 0, True
+        raised is a problem about the file; reading that has run for more than ``READ_TIMEOUT_S`` (counted from
+        its start, not from its queueing) is given up, its thread left behind and replaced."""
+        while True:
+            try:
+                return (*read.result(timeout=READ_POLL_S), False)
+            except TimeoutError:
+                started = self._readers.started(read)
+                if started is None or time.monotonic() - started <= READ_TIMEOUT_S:
+                    continue
+                log.error("%s: reading it took more than %g s: given up, a new reader thread goes on",
+                          escape_source(arrival.path), READ_TIMEOUT_S)
+                self._readers.replace_one()
+                problem = f"{arrival.path}: not read: reading it took more than {READ_TIMEOUT_S:g} s and was given up"
+                return [], problem, 0, True
+            except Exception as exc:  # noqa: BLE001 - a reader's surprise: this file's error row
+                log.debug("%s: reading raised %r", arrival.path, exc)
+                return [], f"{arrival.path}: cannot be read ({_in_words(exc)})", 0, True
 
 
 def _read(arrival: Arrival, classify: Classify, logged: int,
@@ -345,8 +349,15 @@ def _classify(classify: Classify, frames: list[Frame]) -> list[Result]:
     except Exception as exc:
         log.exception("classifying %d frames failed", len(frames))
         return [Result(f.source, f.frame_id, "error", latency_ms=_ms_since(f.t), time_utc=utc_now(),
-                       message=f"classifier failed: {str(exc).splitlines()[0] if str(exc) else 'no cause given'}")
-                for f in frames]
+                       message=f"classifier failed: {_in_words(exc)}") for f in frames]
+
+
+def _in_words(exc: BaseException) -> str:
+    """What ``exc`` says, on one line, without its class name ("out of memory" for a bare MemoryError)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, MemoryError) and "memory" not in text.lower():
+        return f"out of memory ({text})" if text else "out of memory"
+    return text or "no cause given"
 
 
 def _error(arrival: Arrival, frame_id: int, message: str) -> Result:

@@ -1,0 +1,59 @@
+"""The daemon's reader threads: a pool whose threads are daemon threads, and whose tasks know when they started.
+
+``concurrent.futures.ThreadPoolExecutor`` joins its threads when the interpreter exits, so one read that never
+returns (a library looping on a damaged file) kept a stopped monitor from exiting. Here such a thread is left
+behind: ``replace_one`` starts another in its place, the queued reads go on, and the process can still exit."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+
+class ReaderPool:
+    """``n`` daemon threads taking tasks in order from one queue."""
+
+    def __init__(self, n: int, name: str = "reader") -> None:
+        self._tasks: queue.SimpleQueue = queue.SimpleQueue()
+        self._name = name
+        self._started: dict[int, float] = {}  # id of a running task's Future → monotonic s it started
+        self._lock = threading.Lock()
+        for _ in range(n):
+            self.replace_one()
+
+    def submit(self, call: Callable[..., Any], *args: Any) -> Future:
+        """``call(*args)`` on a reader thread; its Future."""
+        future: Future = Future()
+        self._tasks.put((future, call, args))
+        return future
+
+    def started(self, future: Future) -> float | None:
+        """When (monotonic s) ``future``'s task started; None while queued or once done."""
+        with self._lock:
+            return self._started.get(id(future))
+
+    def replace_one(self) -> None:
+        """One more thread, in place of one that will not come back."""
+        threading.Thread(target=self._work, name=self._name, daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            future, call, args = self._tasks.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            with self._lock:
+                self._started[id(future)] = time.monotonic()
+            try:
+                result = call(*args)
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting worker, which decides
+                with self._lock:
+                    self._started.pop(id(future), None)
+                future.set_exception(exc)
+            else:
+                with self._lock:
+                    self._started.pop(id(future), None)
+                future.set_result(result)
