@@ -75,6 +75,14 @@ def test_other_particles_are_refused(formfactor):
         conventions.from_bornagain(conventions.BornAgainParticle((conventions.Component(formfactor),)))
 
 
+def test_a_rotated_ellipsoid_long_along_x_comes_back_within_the_azimuth_limits():
+    """RotationZ(300°) of an ellipsoid long along x is ours turned by 390°, i.e. 30° (the limits checking the
+    parameters refused 390)."""
+    along_x = conventions.BornAgainParticle((conventions.Component(conventions.FormFactor(
+        "Ellipsoid", (("radius_x", 10.0), ("radius_y", 5.0), ("radius_z", 4.0)))),), 300.0)
+    assert conventions.from_bornagain(along_x)[1]["azimuth"] == pytest.approx(30.0)
+
+
 def test_a_segment_cut_below_its_bottom_is_refused_not_given_a_negative_height():
     """BornAgain's SpheroidalSegment(10, 3, 0, 7) keeps nothing of a 6-nm-tall spheroid: h_ratio would be −0.17."""
     cut = conventions.FormFactor("SpheroidalSegment", (("radius_xy", 10.0), ("radius_z", 3.0), ("rm_top", 0.0),

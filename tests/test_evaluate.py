@@ -87,3 +87,19 @@ def test_a_set_whose_arrays_disagree_is_refused_in_one_line(small_set, tmp_path,
         damage(f)
     assert main(["evaluate", str(path)]) == 2
     assert capsys.readouterr().err.strip().endswith(f"{path}: {cause}")
+
+
+def test_train_reads_a_set_through_the_same_check(small_set, tmp_path, capsys):
+    """``train --dataset`` reads sets through PatternSet (streamed): labels that are no class index are refused
+    there too, before any training."""
+    import shutil
+
+    import h5py
+
+    path = tmp_path / "negative.h5"
+    shutil.copy(small_set, path)
+    with h5py.File(path, "r+") as f:
+        f["labels"][...] = -1
+    assert main(["train", "--dataset", str(path), "--epochs", "1", "--no-size", "--outliers-per-kind", "0",
+                 "--out", str(tmp_path / "m")]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"{path}: its labels must be class indices 0–7")

@@ -116,3 +116,8 @@ def test_write_dataset_records_each_patterns_variation(tmp_path):
         assert '"wavelength_band": 0.05' in f.attrs["randomisation"]
         patterns = np.stack(list(simulate_specs(specs, config, workers=1)))
         np.testing.assert_allclose(f["intensity"][()], patterns, rtol=1e-6)
+
+
+def test_a_schulz_width_it_cannot_have_is_one_line():
+    with pytest.raises(ValueError, match="Schulz size distribution: FWHM/mode 200 is outside"):
+        size_nodes("schulz", 0.1, 20.0, 11)

@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         "scale_decades": decades,
         "experiment": experiment_record(experiment),
         "architecture": settings.architecture,
-        "simulator_version": SIMULATOR_VERSION,
+        "simulator_version": str(data.attrs.get("simulator_version", SIMULATOR_VERSION)),  # the set's, not ours
         "gisaxs_live_version": __version__,
         "training_set": {"path": str(dataset_path), "protocol": str(data.attrs["protocol"]),
                          "seed": int(data.attrs["seed"]), "sha256": dataset_hash(data),

@@ -152,6 +152,8 @@ def from_bornagain(particle: BornAgainParticle, rel_tol: float = 1e-9) -> tuple[
     name, params = _class_and_params(particle, rel_tol)
     from .shapes import get_shape  # the shape tables import nothing from here; imported late to keep it so
 
+    if "azimuth" in params:  # a rotation by 300° of an ellipsoid long along x is ours at 390°: the same as 30°
+        params["azimuth"] = params["azimuth"] % 360.0
     get_shape(name).check(params)
     return name, params
 

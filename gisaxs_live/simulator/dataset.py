@@ -368,9 +368,17 @@ def _check_consistent(path: Path, data: Dataset) -> None:
     wrong = [f"{name} {length}" for name, length in lengths.items() if length != n]
     if wrong:
         raise ValueError(f"{path}: {n} images but {', '.join(wrong)}")
-    labels = data.labels
-    if labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= len(data.class_names):
-        raise ValueError(f"{path}: its labels must be class indices 0–{len(data.class_names) - 1}")
+    check_labels(path, data.labels, data.class_names, {})
+
+
+def check_labels(path: Path, labels: np.ndarray, class_names: tuple[str, ...], lengths: dict[str, int]) -> None:
+    """A ValueError naming ``path`` unless ``labels`` are class indices of ``class_names`` and every array of
+    ``lengths`` (name → its length) has one entry per label."""
+    wrong = [f"{name} {length}" for name, length in lengths.items() if length != len(labels)]
+    if wrong:
+        raise ValueError(f"{path}: {len(labels)} labels but {', '.join(wrong)}")
+    if len(labels) and (labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= len(class_names)):
+        raise ValueError(f"{path}: its labels must be class indices 0–{len(class_names) - 1}")
 
 
 def not_a_dataset(path: str | Path, exc: Exception) -> ValueError:

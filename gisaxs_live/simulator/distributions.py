@@ -88,7 +88,16 @@ def schulz_order(relative_fwhm: float) -> float:
         low, high = _gamma_level_points(math.exp(log_a), math.log(2.0))
         return high - low - relative_fwhm
 
-    return math.exp(brentq(excess, -5.0, 30.0, xtol=1e-12))
+    lo, hi = SCHULZ_LOG_ORDER
+    if not excess(hi) < 0.0 < excess(lo):
+        widest, narrowest = excess(lo) + relative_fwhm, excess(hi) + relative_fwhm
+        raise ValueError(f"Schulz size distribution: FWHM/mode {relative_fwhm:g} is outside the "
+                         f"{narrowest:.2g}–{widest:.3g} it can have here")
+    return math.exp(brentq(excess, lo, hi, xtol=1e-12))
+
+
+#: ln of the Schulz order a = k − 1 searched by ``schulz_order``: FWHM/mode from about 1e-6 to 100
+SCHULZ_LOG_ORDER = (-5.0, 30.0)
 
 
 def _gamma_level_points(order: float, drop: float) -> tuple[float, float]:

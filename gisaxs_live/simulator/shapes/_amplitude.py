@@ -99,8 +99,13 @@ def gauss_legendre(n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
 def z_node_count(least: int, largest_qz: float, extent: float) -> int:
     """Gauss–Legendre nodes for ∫ e^{i q_z z} r(z)² dz over ``extent`` (nm) up to |q_z| = ``largest_qz`` (nm⁻¹):
     at least ``least``, and 0.6 ω + 12 with ω = q_z·extent/2 the integrand's frequency on [−1, 1] (measured for
-    the spheroidal profiles up to ω = 150: error below 2e-12 of the volume; 24 nodes at ω = 75 were 4 % off)."""
-    return max(least, math.ceil(0.3 * largest_qz * extent) + 12)
+    the spheroidal profiles up to ω = 150: error below 2e-12 of the volume; 24 nodes at ω = 75 were 4 % off), at most
+    ``MAX_Z_NODES`` (a particle microns tall, far outside every trained range, is then under-resolved at large q)."""
+    return min(max(least, math.ceil(0.3 * largest_qz * extent) + 12), max(least, MAX_Z_NODES))
+
+
+#: the most Gauss–Legendre nodes ``z_node_count`` gives: enough for q_z·H up to 3,000 (a 1-µm island at 3 nm⁻¹)
+MAX_Z_NODES = 1024
 
 
 def axial_nodes(z0: float, z1: float, radius_sq, n_nodes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
