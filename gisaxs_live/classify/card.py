@@ -110,6 +110,7 @@ def card_facts(info: ModelInfo) -> dict[str, Any]:
                     | {"epochs": meta.get("training", {}).get("epochs"),
                        "simulator_version": meta.get("simulator_version")},
         "metrics": meta.get("metrics", {}),
+        "metrics_note": meta.get("metrics_note", ""),
         "other_data": meta.get("other_data", {}),
         "ood": meta.get("ood"),
         "answer": meta.get("answer"),
@@ -238,7 +239,9 @@ def render_markdown(facts: dict[str, Any]) -> str:
                   + " (`gisaxs_live/simulator/dataset.py`, `Randomisation`)."]
     if "augmentation" in t:
         lines += ["* Augmentation: " + ", ".join(f"{k} {v}" for k, v in t["augmentation"].items()) + "."]
-    lines += ["", "## Measured", "", "On the project's own simulator (top-1 is the mean of the per-class accuracies):", ""]
+    note = f"; {facts['metrics_note']}" if facts.get("metrics_note") else ""
+    lines += ["", "## Measured", "",
+              f"On the project's own simulator (top-1 is the mean of the per-class accuracies{note}):", ""]
     for name, m in facts["metrics"].items():
         if isinstance(m, dict) and "top1" in m:
             extra = "".join(f", {k.replace('_', ' ')} {m[k]:.1f} %" for k in ("family_top1", "family_top2") if k in m)
