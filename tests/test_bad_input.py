@@ -47,6 +47,23 @@ def bad_inputs(tmp):
         with h5py.File(path, "w") as f:
             f.create_group("entry")
 
+    def h5_corrupt_chunk(path):  # a NeXus image in gzip chunks, bytes flipped inside the compressed data
+        with h5py.File(path, "w") as f:
+            entry = f.create_group("entry")
+            entry.attrs["NX_class"] = "NXentry"
+            data = entry.create_group("data")
+            data.attrs.update({"NX_class": "NXdata", "signal": "data"})
+            data.create_dataset("data", data=rng.poisson(5, (1, 256, 256)).astype(np.int32), chunks=(1, 256, 256),
+                                compression="gzip")
+        raw = bytearray(path.read_bytes())
+        raw[len(raw) // 2:len(raw) // 2 + 400] = bytes(b ^ 0x5A for b in raw[len(raw) // 2:len(raw) // 2 + 400])
+        path.write_bytes(bytes(raw))
+
+    def cbf_cutoff_text(path):  # fabio parses the Pilatus header's numbers
+        fabio.cbfimage.CbfImage(data=DATA, header={"_array_data.header_convention": "PILATUS_1.2",
+                                                   "_array_data.header_contents": "# Count_cutoff lots counts"}
+                                ).write(str(path))
+
     def h5_cut(path):  # an Eiger-style file fabio reads whole, cut to half
         with h5py.File(path, "w") as f:
             f.create_dataset("entry/data/data", data=np.stack([DATA, DATA]))
@@ -74,6 +91,8 @@ def bad_inputs(tmp):
         "zlib_short.edf": (zlib_short, "truncated EDF: "),  # decoded only when its data is read: it ended watch
         "huge_dims.edf": (huge + bytes(4000), "damaged EDF: its header declares an image too large"),
         "header_only.cbf.gz": (gzip.compress(cbf[:start]), "truncated CBF: "),  # fabio searched forever
+        "corrupt_chunk.h5": (h5_corrupt_chunk, "damaged HDF5: its compressed image data cannot be decoded"),
+        "cutoff_text.cbf": (cbf_cutoff_text, "damaged CBF: a value of its header is not a number ('lots')"),
         "truncated.cbf": (cbf[: start + 500], "truncated CBF: "),
         "header_only.cbf": (cbf[:start], "truncated CBF: "),
         "random.cbf": (rng.bytes(3000), "not a detector image: no CBF/EDF/TIFF/HDF5 header"),

@@ -211,6 +211,8 @@ def describe_failure(path: Path, logged: list[str], raised: str) -> str:
     if kind == "CBF":
         return _cbf_failure(path, head, said)
     if kind == "HDF5":
+        if re.search(r"filter|inflate|decompress|checksum", said, re.IGNORECASE):
+            return "damaged HDF5: its compressed image data cannot be decoded"
         return _hdf5_failure(path)
     incomplete = re.search(r"incomplete: (\d+) < expected (\d+)", said)
     if incomplete:
@@ -276,6 +278,9 @@ def _cbf_failure(path: Path, head: bytes, said: str) -> str:
             return f"truncated CBF: {have:,} of {need:,} bytes"
     if "Checksum" in said or "MD5" in said:
         return "damaged CBF: its binary data does not match its MD5 checksum"
+    value = re.search(r"invalid literal for \w+\(\) with base \d+: ('[^']*')", said)
+    if value:
+        return f"damaged CBF: a value of its header is not a number ({value[1]})"
     return "damaged CBF: its binary data cannot be decoded"
 
 
