@@ -138,12 +138,12 @@ def test_a_parameter_on_a_bound_and_a_fit_that_did_not_converge_are_said_so():
     done = FrameFit("spheroid", None, fit, names, True)
     line = done.describe()
     assert line.startswith("NOT CONVERGED (The maximum number of function evaluations is exceeded.): spheroid  ")
-    assert "D_y 12.5 ± 0.1" in line and "volume_fraction 0.45 (at its upper limit)" in line and "0.079" not in line
+    assert "D_y 12.5 ± 0.1 nm" in line and "volume_fraction 0.45 (at its upper limit)" in line and "0.079" not in line
     row = done.row("f.cbf", 0)
     assert row["converged"] == "0" and row["at_limits"] == "volume_fraction"
     near = Refinement(names, {"D_y": 1.269, "volume_fraction": 0.2}, {"D_y": 0.12, "volume_fraction": 0.01}, 1520.0,
                       40, 120, 0.3, np.zeros((2, 2), np.float32), True, "", {})
-    assert "D_y 1.269 ± 0.12 (outside the 5–40 nm trained on)" in FrameFit("hemispheroid", None, near, names,
+    assert "D_y 1.269 ± 0.12 nm (outside the 5–40 nm trained on)" in FrameFit("hemispheroid", None, near, names,
                                                                           True).describe()
     band = Refinement(("h_ratio",), {"h_ratio": 0.5}, {"h_ratio": 0.02}, 3.0, 10, 20, 0.1,
                       np.zeros((2, 2), np.float32), True, "", {})

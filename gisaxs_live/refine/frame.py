@@ -61,10 +61,12 @@ class FrameFit:
         trained = {p.name: p for p in get_shape(self.shape_class).parameters}
 
         def value(k: str) -> str:
+            parameter = trained.get(k)
+            unit = f" {parameter.unit}" if parameter is not None and parameter.unit else ""
             end = fit.at_limits.get(k)
             if end:
-                return f"{k} {fit.params[k]:.4g} (at its {end} limit)"
-            return f"{k} {fit.params[k]:.4g} ± {fit.errors[k]:.2g}{_untrained(trained.get(k), fit.params[k])}"
+                return f"{k} {fit.params[k]:.4g}{unit} (at its {end} limit)"
+            return f"{k} {fit.params[k]:.4g} ± {fit.errors[k]:.2g}{unit}{_untrained(parameter, fit.params[k])}"
 
         start = "size net" if self.from_size_net else "grid"
         return (("" if fit.converged else f"NOT CONVERGED ({fit.message}): ") + f"{self.shape_class}  "
