@@ -147,15 +147,19 @@ def test_old_log_without_family_and_ood_columns(log, tmp_path):
 
 
 def test_follow_rewrites_while_the_log_grows(log, tmp_path):
+    """Started before the log has a row, it says it waits (it said nothing), then draws as rows come."""
     grow = tmp_path / "grow.csv"
     lines = log.read_text().splitlines(keepends=True)
-    grow.write_text("".join(lines[:3]))  # header and two rows
+    grow.write_text(lines[0])  # the header alone
     out = tmp_path / "live.html"
     # Ctrl-C must reach it even where this test runs with SIGINT ignored (a background job of a shell)
     proc = subprocess.Popen([sys.executable, "-m", "gisaxs_live.cli", "report", str(grow), "--out", str(out),
                              "--follow", "0.2"], stdout=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
+        assert proc.stdout.readline().strip() == f"{grow}: no frame rows yet; the picture comes with the first"
+        with grow.open("a") as fh:
+            fh.write("".join(lines[1:3]))  # two rows
         assert proc.stdout.readline().strip() == f"{out}: 2 rows"
         assert 'http-equiv="refresh"' in out.read_text()
         with grow.open("a") as fh:

@@ -44,10 +44,14 @@ def run(args: argparse.Namespace) -> int:
     follower = LogFollower(args.log, tail_bytes=1 << 62)  # the whole log
     results: list = []
     seen_events = None
+    waiting_said = False
     try:
         while True:
             news = follower.poll()
             results += news
+            if not results and args.follow is not None and not waiting_said:
+                print(f"{args.log}: no frame rows yet; the picture comes with the first", flush=True)
+                waiting_said = True
             events = _mtime(events_path(args.log))
             if results and (news or events != seen_events) or args.follow is None:
                 seen_events = events
