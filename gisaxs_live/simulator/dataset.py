@@ -365,18 +365,19 @@ def _check_consistent(path: Path, data: Dataset) -> None:
     lengths = {"labels": len(data.labels), "split": len(data.split), "parameters": len(data.parameters)}
     if data.intensity is not None:
         lengths["intensity"] = len(data.intensity)
+    check_lengths(path, "images", n, lengths)
+    check_labels(path, data.labels, data.class_names)
+
+
+def check_lengths(path: Path, what: str, n: int, lengths: dict[str, int]) -> None:
+    """A ValueError naming ``path`` unless every array of ``lengths`` (name → its length) has ``n``, as ``what``."""
     wrong = [f"{name} {length}" for name, length in lengths.items() if length != n]
     if wrong:
-        raise ValueError(f"{path}: {n} images but {', '.join(wrong)}")
-    check_labels(path, data.labels, data.class_names, {})
+        raise ValueError(f"{path}: {n} {what} but {', '.join(wrong)}")
 
 
-def check_labels(path: Path, labels: np.ndarray, class_names: tuple[str, ...], lengths: dict[str, int]) -> None:
-    """A ValueError naming ``path`` unless ``labels`` are class indices of ``class_names`` and every array of
-    ``lengths`` (name → its length) has one entry per label."""
-    wrong = [f"{name} {length}" for name, length in lengths.items() if length != len(labels)]
-    if wrong:
-        raise ValueError(f"{path}: {len(labels)} labels but {', '.join(wrong)}")
+def check_labels(path: Path, labels: np.ndarray, class_names: tuple[str, ...]) -> None:
+    """A ValueError naming ``path`` unless ``labels`` are class indices of ``class_names``."""
     if len(labels) and (labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= len(class_names)):
         raise ValueError(f"{path}: its labels must be class indices 0–{len(class_names) - 1}")
 

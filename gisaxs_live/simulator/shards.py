@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 
 from ..preprocess.qgrid import QGrid
-from .dataset import VARIATION_NAMES, Dataset, check_labels, not_a_dataset
+from .dataset import VARIATION_NAMES, Dataset, check_labels, check_lengths, not_a_dataset
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "gisaxs-live shards 1"
@@ -97,8 +97,9 @@ class PatternSet:
         self.class_names = tuple(json.loads(self.attrs["class_names"]))
         self.grid = QGrid.from_dict(json.loads(self.attrs["qgrid"]))
         self.starts = np.array([s.start for s in self.shards] + [len(self.labels)])
-        check_labels(self.path, self.labels, self.class_names, {"split": len(self.split),
-                                                                "parameters": len(self.parameters)})
+        check_lengths(self.path, "labels", len(self.labels), {"split": len(self.split),
+                                                             "parameters": len(self.parameters)})
+        check_labels(self.path, self.labels, self.class_names)
         self.peak_bytes = 0
         self.reads: list[np.ndarray] | None = [] if record else None
 
