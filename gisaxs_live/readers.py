@@ -48,12 +48,12 @@ class ReaderPool:
             with self._lock:
                 self._started[id(future)] = time.monotonic()
             try:
-                result = call(*args)
+                result, failure = call(*args), None
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting worker, which decides
-                with self._lock:
-                    self._started.pop(id(future), None)
-                future.set_exception(exc)
-            else:
-                with self._lock:
-                    self._started.pop(id(future), None)
+                result, failure = None, exc
+            with self._lock:
+                del self._started[id(future)]
+            if failure is None:
                 future.set_result(result)
+            else:
+                future.set_exception(failure)
