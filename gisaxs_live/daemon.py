@@ -49,6 +49,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 
+from .causes import first_line
 from .frame import Frame
 from .readers import ReaderPool
 from .results import Result, utc_now
@@ -354,7 +355,7 @@ def _classify(classify: Classify, frames: list[Frame]) -> list[Result]:
 
 def _in_words(exc: BaseException) -> str:
     """What ``exc`` says, on one line, without its class name ("out of memory" for a bare MemoryError)."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = first_line(exc, "")
     if isinstance(exc, MemoryError) and "memory" not in text.lower():
         return f"out of memory ({text})" if text else "out of memory"
     return text or "no cause given"

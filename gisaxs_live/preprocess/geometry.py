@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..causes import first_line
 from ..config import Geometry
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ def _load_poni(path: Path) -> Any:
     try:
         geometry = pyFAI.load(str(path))
     except Exception as exc:  # pyFAI raises many types for a bad file
-        raise ValueError(f"{path}: not a readable PONI file ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+        raise ValueError(f"{path}: not a readable PONI file ({first_line(exc, type(exc).__name__)})") from None
     missing = [key for key in PONI_KEYS if key.lower() not in _poni_keys(path)]
     if missing:  # pyFAI reads any file, an empty one too, and fills in defaults (1 m, the corner of the detector)
         raise ValueError(f"{path}: not a PONI file: it does not give {', '.join(missing)}")

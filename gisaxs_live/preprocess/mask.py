@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..causes import first_line
 from ..config import Config, Mask
 from .geometry import DetectorGeometry, shape_text
 
@@ -74,7 +75,7 @@ def read_mask_file(path: Path) -> np.ndarray:
     try:
         data = fabio.open(str(path)).data
     except Exception as exc:  # fabio raises many types for unreadable files
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        detail = first_line(exc, type(exc).__name__)
         raise ValueError(f"mask file {path} cannot be read ({detail})") from None
     if data is None or data.ndim != 2:
         raise ValueError(f"mask file {path} is not a 2-D image")

@@ -9,6 +9,8 @@ import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from ..causes import first_line
+
 
 @contextmanager
 def open_cluster(scheduler: str | None, workers: int, command: str, say: Callable[[str], None]) -> Iterator:
@@ -49,7 +51,7 @@ def task_result(future):
     except (CancelledError, OSError) as exc:
         if isinstance(exc, OSError) and future.status == "error":
             raise  # the task's own failure (a full disk on the worker), not the connection's
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "its task was cancelled"
+        reason = first_line(exc, "its task was cancelled")
         raise ClusterLost(f"lost the Dask scheduler ({reason})") from None
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..causes import first_line
 from ..config import Config
 from ..results import Result
 from ..sinks.csvlog import CsvLog, resume_point
@@ -90,7 +91,7 @@ def _outcome(future, group: Sequence[Path], class_names: Sequence[str]) -> list[
     except ClusterLost:
         raise
     except Exception as exc:  # a worker lost more than RETRIES times, or a bug: the other tasks go on
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "its worker stopped"
+        reason = first_line(exc, "its worker stopped")
         return [Result(str(f), 0, "error", message=f"{f}: not classified: its task failed {RETRIES + 1} times "
                                                    f"({reason})", time_utc=utc_now(), class_names=tuple(class_names))
                 for f in group]

@@ -1,0 +1,10 @@
+"""What an exception says, as the cause in a one-line message about an input (never the exception's class name
+where a fallback in words is given)."""
+
+from __future__ import annotations
+
+
+def first_line(exc: BaseException, fallback: str) -> str:
+    """The first line of what ``exc`` says, stripped; ``fallback`` where it says nothing."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else fallback
