@@ -10,7 +10,7 @@ import numpy as np
 from .modeldir import WEIGHTS, ModelInfo
 from .quiet import import_tensorflow
 from .ood import OUTLIER_LAYER, LayerSpec, OodModel
-from .size_net import SIZE_WEIGHTS, TARGETS, SizeNetInfo, has_size_net
+from .size_net import SIZE_WEIGHTS, TARGETS, SizeNetInfo
 
 #: the layer whose activations are the first columns of ``features`` (``model.build_model``'s Dense 512 or 256)
 FEATURE_LAYER = "dense"
@@ -86,11 +86,11 @@ class Predictor:
     def _load_size_net(self):
         """(SizeNetInfo, keras model) of the directory's size net, or (None, None) where it has none."""
         weights = self.info.path / SIZE_WEIGHTS
-        if "size" in self.info.meta and not weights.is_file():
+        if "size" not in self.info.meta:
+            return None, None
+        if not weights.is_file():
             raise ValueError(f"{weights}: missing, though its model.json records a size net: the size columns would "
                              "stay empty; restore the file or train it again with gisaxs-live train-size")
-        if not has_size_net(self.info.path, self.info.meta):
-            return None, None
         try:
             info = SizeNetInfo.from_meta(self.info.meta["size"])
             net = info.build(self.info.grid.shape)
