@@ -54,8 +54,9 @@ def read_frames(path: str | Path) -> Iterator[Frame]:
         raise FrameError(f"{path}: not a regular file")
     if stat.st_size == 0:
         raise FrameError(f"{path}: empty file")
-    _check_cbf_binary_section(path)
-    image = _guarded(path, None, _open, path)
+    content = _guarded(path, None, _decompressed, path)
+    _check_cbf_binary_section(path, content)
+    image = _guarded(path, None, _open, path, content)
     eiger = _is_eiger(image)
     n = max(int(image.nframes), 1)
     for index in range(n):
@@ -94,26 +95,34 @@ def _is_eiger(image: Any) -> bool:
 CBF_BINARY_START = b"\x0c\x1a\x04\xd5"
 
 
-def _check_cbf_binary_section(path: Path) -> None:
-    """Reject a CBF (its first bytes are ``###CBF``, after decompression for ``.gz``/``.bz2``) that holds no
-    binary section, e.g. a header-only file caught half-written, before fabio reads it. A compressed stream
-    that is itself damaged is left to fabio and ``describe_failure``."""
-    opener, _ = _compression(path)
-    try:
-        with opener(path, "rb") as f:
-            if f.read(6) != b"###CBF":
-                return
-            tail, size = b"", 6
-            while chunk := f.read(1 << 16):
-                if CBF_BINARY_START in tail + chunk:
-                    return
-                tail, size = chunk[-3:], size + len(chunk)
-    except (EOFError, zlib.error, ValueError, OSError):
-        if opener is open:
-            raise
+def _check_cbf_binary_section(path: Path, content: bytes | None) -> None:
+    """Reject a CBF (its first bytes are ``###CBF``) that holds no binary section, e.g. a header-only file caught
+    half-written, before fabio reads it; ``content``: a compressed file's bytes once decompressed (``_decompressed``),
+    else None (the file itself is read, up to its binary section)."""
+    if content is not None:
+        if content.startswith(b"###CBF") and CBF_BINARY_START not in content:
+            raise FrameError(f"{path}: truncated CBF: {len(content):,} bytes once decompressed, it ends before its "
+                             "binary data")
         return
-    compressed = "" if opener is open else " once decompressed"
-    raise FrameError(f"{path}: truncated CBF: {size:,} bytes{compressed}, it ends before its binary data")
+    with path.open("rb") as f:
+        if f.read(6) != b"###CBF":
+            return
+        tail, size = b"", 6
+        while chunk := f.read(1 << 16):
+            if CBF_BINARY_START in tail + chunk:
+                return
+            tail, size = chunk[-3:], size + len(chunk)
+    raise FrameError(f"{path}: truncated CBF: {size:,} bytes, it ends before its binary data")
+
+
+def _decompressed(path: Path) -> bytes | None:
+    """The bytes of a ``.gz``/``.bz2`` file once decompressed (read once, for the checks and for fabio); None for
+    other files."""
+    opener, _ = _compression(path)
+    if opener is open:
+        return None
+    with opener(path, "rb") as f:
+        return f.read()
 
 
 def _compression(path: Path) -> tuple[Any, str]:
@@ -122,18 +131,17 @@ def _compression(path: Path) -> tuple[Any, str]:
     return {".gz": (gzip.open, "gzip"), ".bz2": (bz2.open, "bzip2")}.get(path.suffix.lower(), (open, ""))
 
 
-def _open(path: Path) -> Any:
+def _open(path: Path, content: bytes | None) -> Any:
+    """fabio's image of ``path``, or of ``content`` (a compressed file's bytes, ``_decompressed``)."""
     import fabio
 
     _route_fabio_log()
-    opener, _ = _compression(path)
-    if opener is not open:
-        # decompressed here, not by fabio: its suffix test is case-sensitive (X.CBF.GZ was read as a plain CBF),
+    if content is not None:
+        # decompressed by us, not by fabio: its suffix test is case-sensitive (X.CBF.GZ was read as a plain CBF),
         # and it prints a debug line to stdout when it opens a compressed file (stdout is the CSV's)
         from fabio.fabioutils import BytesIO  # fabio's own: its EDF reader locks the stream (io.BytesIO has no lock)
 
-        with opener(path, "rb") as f:
-            return fabio.open(BytesIO(f.read()))
+        return fabio.open(BytesIO(content))
     if path.suffix.lower() in HDF5_SUFFIXES:
         image = _nexus_image(path)
         if image is not None:
