@@ -300,3 +300,59 @@ def test_lines_break_at_a_pause_between_sessions_not_within_one(tmp_path):
     drawn = fig.axes[0].get_lines()[0].get_ydata()
     assert len(drawn) == SIZE_ROWS + 1 and np.isnan(drawn[3]) and np.isfinite(np.delete(drawn, 3)).all()
     assert len(report_figure(_size_trend()).axes[0].get_lines()[0].get_ydata()) == SIZE_ROWS
+
+
+def _two_samples_log(log: Path, path: Path) -> Path:
+    """The classify log's 5 frame rows twice: as sample A's at 10:00:00-04 and as sample B's at 11:00:00-04 (UTC),
+    with one class-change event in each sample."""
+    with open(log, newline="") as fh:
+        rows = [row for row in csv.DictReader(fh) if row["status"] != "error"]
+    assert len(rows) == N
+    out = []
+    for hour, sample in ((10, "A"), (11, "B")):
+        for i, row in enumerate(rows):
+            out.append({**row, "source": f"/data/{sample}/frame_{i:03d}.cbf", "time_utc": f"2026-12-07T{hour}:00:0{i}.000Z"})
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(out)
+    path.with_name(f"{path.stem}.events.csv").write_text(
+        "time_utc,frame,source,from,to\n"
+        "2026-12-07T10:00:02.000Z,0,/data/A/frame_002.cbf,hemispheroid,truncated_spheroid\n"
+        "2026-12-07T11:00:03.000Z,0,/data/B/frame_003.cbf,hemispheroid,truncated_spheroid\n")
+    return path
+
+
+def test_one_sample_or_session_of_a_log_is_shown_with_its_events(log, tmp_path, capsys):
+    """A log of two samples: ``--source`` keeps one sample's rows and events, ``--since``/``--until`` a time span
+    (UTC where no offset is given); what is shown is said as 'N of M rows'."""
+    two = _two_samples_log(log, tmp_path / "two.csv")
+    assert main(["report", str(two), "--source", "*/B/*", "--out", str(tmp_path / "b.png")]) == 0
+    assert f"{N} of {2 * N} rows" in capsys.readouterr().out
+    assert main(["report", str(two), "--since", "2026-12-07T11:00:01", "--until", "2026-12-07T12:00:03+01:00",
+                 "--out", str(tmp_path / "span.png")]) == 0
+    assert f"2 of {2 * N} rows" in capsys.readouterr().out  # 11:00:01 and 11:00:02: --until is 11:00:03 UTC
+
+    def event_lines(name: str) -> int:
+        png = imread(tmp_path / name)[..., :3]
+        return int((np.abs(png - EVENT_BLUE).max(axis=-1) < 0.08).sum())
+
+    assert main(["report", str(two), "--out", str(tmp_path / "all.png")]) == 0
+    assert main(["report", str(two), "--source", "/data/A/*", "--until", "2026-12-07T10:00:02",
+                 "--out", str(tmp_path / "a.png")]) == 0
+    assert event_lines("all.png") > 1.5 * event_lines("b.png") > 450  # both samples' events, then B's alone
+    assert event_lines("a.png") == 0  # A's event is at 10:00:02, after the span
+
+
+@pytest.mark.parametrize("options, cause", [
+    (["--source", "*/C/*"], f"none of its {2 * N} frame rows has source */C/*"),
+    (["--since", "yesterday"], "--since yesterday: not an ISO 8601 time"),
+    (["--since", "2026-12-07T11:00", "--until", "2026-12-07T10:00"], "is not after --since"),
+])
+def test_a_selection_that_leaves_nothing_or_does_not_parse_is_a_one_line_error(log, tmp_path, capsys, options,
+                                                                               cause):
+    two = _two_samples_log(log, tmp_path / "two.csv")
+    assert main(["report", str(two), *options, "--out", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert cause in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "x.png").exists()

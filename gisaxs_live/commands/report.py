@@ -3,11 +3,15 @@ the sizes (D_y and the aspect with ±1σ bands, the interparticle distance, the 
 and Guinier radius), the ood_score against its threshold, the error / no_signal / unknown frames, and the class-change events of ``<log stem>.events.csv``
 (when that file exists), on one shared time or frame axis. ``--out`` ending in .html writes a small page
 embedding the PNG. ``--follow SECONDS`` rewrites the output every SECONDS while the log grows (until Ctrl-C);
-the page then reloads itself as often."""
+the page then reloads itself as often. ``--source PATTERN``, ``--since`` and ``--until`` keep the rows of one sample
+or session of a log that holds several (and their events); the title says how many of the log's rows are shown."""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import fnmatch
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import output_file
@@ -22,7 +26,65 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--follow", type=float, default=None, metavar="SECONDS",
                    help="rewrite the output every SECONDS while the log grows, until Ctrl-C")
     p.add_argument("--axis", choices=("time", "frame"), default="time", help="shared x axis (default: time)")
+    p.add_argument("--source", default=None, metavar="PATTERN",
+                   help="only rows whose source matches this shell pattern, e.g. '*/sample_B/*' or "
+                        "'tcp://*series 3' (quote it)")
+    p.add_argument("--since", default=None, metavar="TIME",
+                   help="only rows logged at or after TIME, ISO 8601 as in time_utc (UTC unless it gives an offset), "
+                        "e.g. 2026-12-07T14:30")
+    p.add_argument("--until", default=None, metavar="TIME", help="only rows logged before TIME (as --since)")
     p.set_defaults(func=run)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which rows of a log the report shows: ``source`` a shell pattern (None: any), ``since`` ≤ t < ``until``
+    (Unix s of the row's time_utc; None: open)."""
+
+    source: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+    @classmethod
+    def of(cls, args: argparse.Namespace) -> "Selection":
+        selection = cls(args.source, _time(args.since, "--since"), _time(args.until, "--until"))
+        if None not in (selection.since, selection.until) and selection.until <= selection.since:
+            raise ValueError(f"--until {args.until} is not after --since {args.since}")
+        return selection
+
+    @property
+    def everything(self) -> bool:
+        return self == Selection()
+
+    def keeps(self, source: str, t: float | None) -> bool:
+        """Whether a row or event of ``source`` at Unix ``t`` (None: not known) is shown."""
+        if self.source is not None and not fnmatch.fnmatchcase(source, self.source):
+            return False
+        if self.since is None and self.until is None:
+            return True
+        return t is not None and (self.since is None or t >= self.since) and (self.until is None or t < self.until)
+
+    def describe(self) -> str:
+        """The selection in words, for the title ('' for everything)."""
+        words = [f"source {self.source}"] if self.source is not None else []
+        words += [f"{name} {_utc(t)}" for name, t in (("since", self.since), ("until", self.until)) if t is not None]
+        return ", ".join(words)
+
+
+def _time(text: str | None, option: str) -> float | None:
+    """Unix s of an ISO 8601 time given to ``option`` (UTC unless it states an offset); None for None."""
+    if text is None:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{option} {text}: not an ISO 8601 time such as 2026-12-07T14:30 or "
+                         "2026-12-07T14:30:00Z") from None
+    return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).timestamp()
+
+
+def _utc(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     from ..sinks.csvlog import LogFollower
     from ..sinks.events import events_path
 
+    selection = Selection.of(args)
     out = args.out or args.log.with_name(f"{args.log.stem}.report.png")
     if out.suffix.lower() not in (".png", ".html", ".htm"):
         raise ValueError(f"--out {out}: give a .png or .html file")
@@ -43,20 +106,25 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"{args.log}: no such file")
     follower = LogFollower(args.log, tail_bytes=1 << 62)  # the whole log
     results: list = []
+    logged = 0  # the log's frame rows, selected or not
     seen_events = None
     waiting_said = False
     try:
         while True:
             news = follower.poll()
+            logged += len(news)
+            news = [r for r in news if selection.keeps(r.source, _row_time(r))]
             results += news
             if not results and args.follow is not None and not waiting_said:
-                print(f"{args.log}: no frame rows yet; the picture comes with the first", flush=True)
+                which = "no frame rows" if selection.everything else f"no frame rows with {selection.describe()}"
+                print(f"{args.log}: {which} yet; the picture comes with the first", flush=True)
                 waiting_said = True
             events = _mtime(events_path(args.log))
             if results and (news or events != seen_events) or args.follow is None:
                 seen_events = events
-                _write(args, out, results)
-                print(f"{out}: {len(results)} rows", flush=True)
+                _write(args, out, results, selection, logged)
+                shown = f"{len(results)} rows" if selection.everything else f"{len(results)} of {logged} rows"
+                print(f"{out}: {shown}", flush=True)
             if args.follow is None:
                 return 0
             time.sleep(args.follow)
@@ -73,13 +141,27 @@ def _mtime(path: Path) -> float | None:
         return None
 
 
-def _write(args: argparse.Namespace, out: Path, results: list) -> None:
+def _row_time(result) -> float | None:
+    from ..sinks.csvlog import parse_time
+
+    try:
+        return parse_time(result.time_utc)
+    except ValueError:
+        return None
+
+
+def _write(args: argparse.Namespace, out: Path, results: list, selection: Selection, logged: int) -> None:
     from ..pictures.report import build_trend, figure_png, html_page, read_events, report_figure, write_atomically
     from ..sinks.events import events_path
 
+    if not results and not selection.everything and logged:
+        raise ValueError(f"{args.log}: none of its {logged} frame rows has {selection.describe()}")
     if not results:
         raise ValueError(f"{args.log}: no frame rows (an empty log, or not a gisaxs-live CSV log)")
     title = f"{args.log.name}: {len(results)} frames"
-    png = figure_png(report_figure(build_trend(results, read_events(events_path(args.log)), args.axis), title))
+    if not selection.everything:
+        title = f"{args.log.name}: {len(results)} of {logged} frames ({selection.describe()})"
+    events = [e for e in read_events(events_path(args.log)) if selection.keeps(e.source, e.t)]
+    png = figure_png(report_figure(build_trend(results, events, args.axis), title))
     data = html_page(png, title, args.follow).encode() if out.suffix.lower() != ".png" else png
     write_atomically(out, data)
