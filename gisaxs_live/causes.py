@@ -4,6 +4,11 @@ where a fallback in words is given)."""
 from __future__ import annotations
 
 
+class Unavailable(RuntimeError):
+    """A resource the command needs is not usable for now (a full disk, an I/O error): exit status 1, so that a
+    service manager restarts it later, unlike a usage or configuration error (2)."""
+
+
 def first_line(exc: BaseException, fallback: str) -> str:
     """The first line of what ``exc`` says, stripped; ``fallback`` where it says nothing."""
     text = str(exc).strip()

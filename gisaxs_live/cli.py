@@ -25,6 +25,7 @@ import argparse  # noqa: E402
 import importlib  # noqa: E402
 
 from . import __version__  # noqa: E402
+from .causes import Unavailable  # noqa: E402
 from .config import ConfigError  # noqa: E402
 
 COMMANDS = ("simulate", "train", "train-size", "evaluate", "calibrate-ood", "calibrate-answer",
@@ -57,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError, FileNotFoundError) as exc:
         print(f"gisaxs-live {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Unavailable as exc:
+        print(f"gisaxs-live {args.command}: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

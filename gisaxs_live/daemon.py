@@ -82,15 +82,24 @@ def plan_backlog(files: Sequence[tuple[str, float, float]], resume: Resume, back
     starting daemon classifies: without a final row, or written again after it (its mtime more than ``grace_s``
     later, the file system's clock skew, or ``rewritten``: known to hold new content). Without ``backlog``, of the
     files without a row those that arrived since the log began: a copy that kept an older mtime counts by its
-    arrival (its ctime), while a file with a row is judged by its mtime alone (a chmod after the row is no news)."""
-    late = {path for path, mtime, _ in files if path in resume.logged and not resume.done(path, mtime, grace_s)}
+    arrival (its ctime). A file with a final row is judged by its mtime alone (a chmod after the row is no news), and
+    not at all where that lies more than ``grace_s`` in the future (a writer's clock ahead: else it would be classified
+    again at every start); one whose last row is an error by its arrival (a chmod may be what made it readable)."""
+    ahead = time.time() + grace_s
+    future = {path for path, mtime, _ in files if path in resume.logged and mtime > ahead}
+    if future:
+        log.warning("%d files with a row were modified in the future (by this host's clock; the writer's runs ahead?): "
+                    "not classified again at this start", len(future))
+    late = {path for path, mtime, _ in files
+            if path in resume.logged and path not in future and not resume.done(path, mtime, grace_s)}
     if len(late) >= SKEWED_AT_LEAST and 2 * len(late) > len(resume.logged):
         log.warning("%d of the %d files with a row were modified more than watch.resume_grace_s (%g s) after it: "
                     "taken for the file server's clock running ahead of this host's, not for new content (raise "
                     "resume_grace_s or mend the clocks)", len(late), len(resume.logged), grace_s)
         late = set()
     todo = [(path, arrival) for path, mtime, arrival in files
-            if not resume.done(path, mtime) or path in late or rewritten(path)]
+            if (path not in future and not resume.done(path, mtime if path in resume.logged else arrival))
+            or path in late or rewritten(path)]
     if backlog:
         return [path for path, _ in todo]
     if resume.since is None:
@@ -194,6 +203,7 @@ class Daemon:
         elif self._retry:  # a rescan: those not yet done are still to be read again
             resume = with_retry(resume, self._retry)
         self._logged_frames.update((path, n) for path, n in resume.error_frames.items() if n)
+        self.watcher.errored_before(resume.errors)
         self._backlog = deque(plan_backlog(files, resume, self._all or everything,
                                            self.watcher.settings.resume_grace_s, self.watcher.rewritten))
         return len(files)

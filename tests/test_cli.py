@@ -317,3 +317,19 @@ def test_a_model_whose_training_did_not_finish_is_refused(tmp_path, capsys):
                                        "(process 4194304 is training it, or was interrupted); train it again\n")
     (model / TRAINING).unlink()
     assert main(["model-info", "--model", str(model)]) == 0
+
+
+@pytest.mark.parametrize("command", ["watch", "stream"])
+def test_a_full_disk_at_start_exits_1_so_that_the_service_is_restarted(tmp_path, capsys, command):
+    """A trial: a log that could not be written at start for a full disk exited 2, the status the systemd unit never
+    restarts (a configuration error): the service stayed down after the space was freed. /dev/full is a full disk."""
+    from gisaxs_live.cli import main
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    config = tmp_path / "c.yaml"
+    config.write_text("geometry: {distance_mm: 2000, direct_beam_px: [490, 900]}\n")
+    source = [str(tmp_path)] if command == "watch" else ["tcp://127.0.0.1:5599"]
+    assert main([command, "--config", str(config), "--no-dashboard", "--csv", "/dev/full", *source]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"gisaxs-live {command}: error: /dev/full: cannot write the CSV log (No space left on device)"]

@@ -253,6 +253,34 @@ def test_a_restart_after_a_rotation_knows_the_rows_of_the_rotated_log(tmp_path, 
     assert resume_point(path, among, rotated=True).rotated_logged == {"/d/a.cbf", "/d/b.cbf"}
 
 
+@pytest.mark.parametrize("rotation", ["mv and a new log", "logrotate create", "copytruncate"])
+def test_a_log_rotated_then_stopped_before_its_next_row_begins_where_the_rotated_one_ended(tmp_path, rotation):
+    """A trial: rotate while running, stop before the next row, restart: the new log (a header, or empty) began at
+    the restart, so the files that arrived while the monitor was down, more than resume_grace_s before it, got no
+    row and no word; those logged just before the rotation were classified again within the grace."""
+    from gisaxs_live.daemon import plan_backlog
+
+    path = tmp_path / "log.csv"
+    _write_and_close(path, [ok("/d/a.cbf", time_utc="2026-01-02T03:04:05.000Z"),
+                            ok("/d/b.cbf", time_utc="2026-01-02T03:04:06.000Z")])
+    if rotation == "copytruncate":
+        (tmp_path / "log.csv.1").write_bytes(path.read_bytes())
+        path.write_bytes(b"")
+    else:
+        path.rename(tmp_path / "log.csv.1")
+        if rotation == "logrotate create":
+            path.write_bytes(b"")
+        else:
+            CsvLog(path).close()  # the monitor's new log: a header, no row yet
+    CsvLog(path).close()  # the restart opens it (and writes its header)
+    among = {"/d/a.cbf", "/d/b.cbf", "/d/down.cbf"}
+    resume = resume_point(path, among, rotated=True)
+    end = parse_time("2026-01-02T03:04:06.000Z")
+    assert resume.since == pytest.approx(end) and resume.rotated_logged == {"/d/a.cbf", "/d/b.cbf"}
+    files = [("/d/a.cbf", end - 1, end - 1), ("/d/b.cbf", end, end), ("/d/down.cbf", end + 70, end + 70)]
+    assert plan_backlog(files, resume, backlog=False, grace_s=60.0) == ["/d/down.cbf"]
+
+
 def test_a_rotated_log_that_cannot_be_read_is_passed_over_with_a_warning(tmp_path, caplog):
     path = tmp_path / "log.csv"
     _write_and_close(path, [ok("/d/a.cbf", time_utc="2026-01-02T03:04:05.000Z")])

@@ -257,10 +257,15 @@ def test_a_restart_reads_again_a_file_written_more_than_the_grace_after_its_row(
     with running(frames, log, backlog=True) as r:
         r.wait_rows(2)
         assert r.stop() == 0
-    later = time.time() + 120  # written again 2 minutes after its row: beyond watch.resume_grace_s (60 s)
+    rows_at = time.time() - 600  # the rows written 10 minutes ago (not mtimes in the future: those are no news)
+    text = log.read_text()
+    for row in read_rows(log):
+        text = text.replace(row["time_utc"], time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(rows_at)))
+    log.write_text(text)
     write_frame(frames / "rewritten.cbf", 7)
+    later = rows_at + 120  # written again 2 minutes after its row: beyond watch.resume_grace_s (60 s)
     os.utime(frames / "rewritten.cbf", (later, later))
-    os.utime(frames / "kept.cbf", (time.time() + 30,) * 2)  # within the clocks' skew: taken as the same file
+    os.utime(frames / "kept.cbf", (rows_at + 30,) * 2)  # within the clocks' skew: taken as the same file
     with running(frames, log) as r:
         r.wait_rows(1)
         time.sleep(0.3)
@@ -591,6 +596,27 @@ def test_a_file_server_clock_ahead_is_not_taken_for_every_file_rewritten(caplog)
     assert "taken for the file server's clock running ahead" in caplog.text
     one = [(f"f{i}", 1000.0 + i + (90 if i == 2 else 0), 1000.0 + i + (90 if i == 2 else 0)) for i in range(5)]
     assert plan_backlog(one, resume, backlog=False, grace_s=60) == ["f2"]  # one file written again
+
+
+def test_files_modified_in_the_future_are_not_classified_again_at_every_start(caplog):
+    """A trial: 3 files of 15 whose mtimes were a day ahead (a writer's clock) got one more row at every restart: too
+    few for the clock-skew rule, and always 'modified after their row'."""
+    now = time.time()
+    logged = frozenset(f"f{i}" for i in range(15))
+    resume = Resume(logged, since=now - 600, logged_at={f"f{i}": now - 500 for i in range(15)})
+    files = [(f"f{i}", now - 550 + (86400 if i < 3 else 0), now - 550) for i in range(15)]
+    assert plan_backlog(files, resume, backlog=False, grace_s=60) == []
+    assert "3 files with a row were modified in the future" in caplog.text
+    written = files + [("f5", now - 100, now - 100)]  # written again after its row: still news
+    assert plan_backlog(written[:5] + written[6:], resume, backlog=False, grace_s=60) == ["f5"]
+
+
+def test_a_file_whose_row_is_an_error_and_whose_mode_changed_since_is_read_again_at_a_start():
+    """A trial: a file unreadable when it arrived (an error row), made readable by chmod, stayed an error across
+    restarts: its mtime was older than the row. A file whose last row is an error is judged by its ctime too."""
+    resume = Resume(frozenset(), since=1000.0, errors={"mended": 1200.0, "untouched": 1200.0})
+    files = [("mended", 1100.0, 1300.0), ("untouched", 1100.0, 1150.0)]  # (path, mtime, max(mtime, ctime))
+    assert plan_backlog(files, resume, backlog=False, grace_s=0) == ["mended"]
 
 
 def test_plan_backlog():

@@ -182,6 +182,27 @@ def test_a_handled_path_is_offered_once_per_content_and_an_errored_one_again_on_
     assert again.path == str(bad) and again.attempt == 0
 
 
+def test_a_chmod_of_a_file_whose_row_is_an_error_is_news_of_any_other_not(tmp_path, watched):
+    """A trial: a file that arrived unreadable (mode 000 for the service's user: an error row) and was then made
+    readable by chmod was never classified: inotify reports a mode change as an attribute event, which was ignored.
+    Also for a file that errored before a restart (``errored_before``, from the log)."""
+    bad, good, old = tmp_path / "bad.cbf", tmp_path / "good.cbf", tmp_path / "old.cbf"
+    old.write_bytes(b"errored in the last run")
+    w = watched()
+    w.errored_before([str(old)])  # the log says its last row is an error (a start's look at it)
+    bad.write_bytes(b"unreadable at first")
+    good.write_bytes(b"fine")
+    assert {a.path for a in take_all(w, 0.3, expect=2)} == {str(bad), str(good)}
+    w.done([str(good)])
+    w.done([str(bad)], errored=[str(bad)])
+    for path in (bad, good, old):
+        path.chmod(0o600)
+    assert sorted(a.path for a in take_all(w, 0.5, expect=2)) == [str(bad), str(old)]
+    w.done([str(bad)])  # read fine now: a later chmod is no news
+    bad.chmod(0o644)
+    assert take_all(w, 0.3) == []
+
+
 def test_a_close_while_the_worker_holds_an_errored_path_is_news(tmp_path, watched):
     """The race a trial found: a file taken while a writer still appends, its read fails (retries used up), and
     the writer's last close comes before the error row is written. That close used to be dropped (the path was

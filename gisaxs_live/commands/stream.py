@@ -70,6 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..causes import Unavailable
     from ..config import load_config
     from ..daemon import handle_signals
     from ..classify.modeldir import ModelInfo
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     try:  # the log's p_* columns in the model's class order (its model.json, read before TensorFlow loads)
         csv_log = CsvLog(csv_path, ModelInfo.read(args.model).class_names, fsync=config.output.fsync)
     except LogError as exc:
-        raise ValueError(str(exc)) from None
+        raise (Unavailable if exc.transient else ValueError)(str(exc)) from None  # a full disk: 1, to be restarted
     events = EventsSink(csv_path, config.output.events, per_source=True)  # each series afresh
     dashboard = want_dashboard(args.no_dashboard)
 

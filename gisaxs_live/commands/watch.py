@@ -8,8 +8,10 @@ first row's arrival; for a new log, now) less watch.resume_grace_s (60 s, for th
 systems): those that arrived while the monitor was down or were in flight when it stopped. So a first start
 without --backlog skips what was already there (but for the last minute), and a restart on the same log misses
 nothing and repeats nothing. (Of the rows rotated out of the log, those in the last 4 MiB of the newest
-uncompressed rotated log, NAME.1 or NAME-DATE, still count.) A file whose last row is an error is read again
-when it changes; with --retry-errors, also at start (after a mended config).
+uncompressed rotated log, NAME.1 or NAME-DATE, still count; a log without rows yet begins where that one ended.)
+A file whose last row is an error is read again when it changes or its mode changes (a chmod); with
+--retry-errors, also at start (after a mended config). Exit status 1 where the log cannot be written at start for
+a cause that may pass (a full disk), 2 for a usage or configuration error.
 
 The CSV log is --csv, else output.csv of the config, else gisaxs-live.csv in the watched directory
 (an error if that directory is not writable). The config must give the detector geometry
@@ -111,6 +113,7 @@ def watch(config: Config, settings: Watch, directory: Path, csv_path: Path, mode
     """Run the daemon in this (main) thread until a signal stops it; ``on_start(daemon)`` runs before;
     ``bluesky``: the bluesky 0MQ proxy (tcp://HOST:PORT) that also gets the results, as documents;
     ``refine``: fit the newest ok frame in the background (``sinks.refine``); ``retry_errors``: see ``Daemon.run``."""
+    from ..causes import Unavailable
     from ..classify.modeldir import ModelInfo
     from ..daemon import Daemon, handle_signals
     from ..sinks.bluesky import bluesky_sinks
@@ -126,7 +129,7 @@ def watch(config: Config, settings: Watch, directory: Path, csv_path: Path, mode
     try:  # the log's p_* columns in the model's class order, read from its model.json before TensorFlow loads
         csv_log = CsvLog(csv_path, ModelInfo.read(model).class_names, fsync=config.output.fsync)
     except LogError as exc:
-        raise ValueError(str(exc)) from None
+        raise (Unavailable if exc.transient else ValueError)(str(exc)) from None  # a full disk: 1, to be restarted
     events = EventsSink(csv_path, config.output.events)
     console = dashboard_sink(config) if dashboard else log_line_sink()
     events.show_on(console)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import errno
 import fcntl
 import io
 import logging
@@ -100,8 +101,18 @@ def logged_message(text: str) -> str:
     return " ".join(escape_bytes(text).split())
 
 
+#: causes of a log that cannot be written for now (space, quota, I/O, memory, a network file system): ``LogError.transient``
+TRANSIENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.ENOMEM, errno.EAGAIN, errno.ESTALE,
+                              errno.ETIMEDOUT})
+
+
 class LogError(RuntimeError):
-    """The CSV log cannot be written; the message names the file and the cause."""
+    """The CSV log cannot be written; the message names the file and the cause. ``transient``: for a cause that may
+    go away (``TRANSIENT_ERRNOS``: a full disk), not one of the configuration (a directory without write access)."""
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 def format_rows(rows: Sequence[Sequence[str]]) -> str:
@@ -172,7 +183,8 @@ class CsvLog:
         try:
             action()
         except OSError as exc:
-            raise LogError(f"{self.path}: cannot write the CSV log ({exc.strerror or exc})") from exc
+            raise LogError(f"{self.path}: cannot write the CSV log ({exc.strerror or exc})",
+                           transient=exc.errno in TRANSIENT_ERRNOS) from exc
 
     def _open(self) -> None:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -409,7 +421,8 @@ def class_names_of(columns: Sequence[str]) -> tuple[str, ...]:
 class Resume:
     """What a log says for a restart: ``logged`` sources (their last row is final, not an error),
     ``errors`` (source → Unix s of its last row, an error), and ``since`` (Unix s) when the log began:
-    the arrival time of its first row, or the file's mtime if it has none; None when there is no log.
+    the arrival time of its first row; for a log without rows, the time of the last row of the log it was rotated
+    from (``resume_point(rotated=True)``), else the file's mtime; None when there is no log.
     ``retry``: sources whose last row is an error, to be read again whatever their mtime (``--retry-errors``,
     ``with_retry``; they are not in ``errors``). ``error_frames``: per source whose last row is an error, that
     row's frame (how many frames were read before the error, each with its row): a file read again gives rows
@@ -439,7 +452,9 @@ def resume_point(path: str | Path, among: set[str], retry_errors: bool = False, 
     """Read the log at ``path``; keeps only sources in ``among`` (file paths; bounded memory). With
     ``retry_errors``, a source whose last row is an error is to be read again (``Resume.retry``), e.g. after the
     config that caused it (a mask, a PONI file, the detector shape) was mended. With ``rotated``, the sources with a
-    row in the last rows of the log it was rotated from (``rotated_last_rows``) are ``Resume.rotated_logged``."""
+    row in the last rows of the log it was rotated from (``rotated_last_rows``) are ``Resume.rotated_logged``, and a
+    log without rows yet (rotated, then the monitor stopped before its next row) begins where that one ended: the
+    files that arrived while the monitor was down are news, those logged before the rotation are not."""
     path = Path(path)
     if not path.exists():
         return Resume(frozenset(), None)
@@ -449,9 +464,9 @@ def resume_point(path: str | Path, among: set[str], retry_errors: bool = False, 
         header = fh.readline()
         fh.seek(0)
         since, _ = _last_rows(fh, wanted, last)
-    rotated_logged = rotated_last_rows(path, header, since, wanted) if rotated and since is not None else {}
+    rotated_logged, rotated_end = rotated_last_rows(path, header, since, wanted) if rotated else ({}, None)
     if since is None:
-        since = path.stat().st_mtime
+        since = path.stat().st_mtime if rotated_end is None else rotated_end
     logged, errors, error_frames, logged_at = set(), {}, {}, {}
     for source, (status, time_utc, frame) in last.items():
         if status != "error":
@@ -474,19 +489,21 @@ def resume_point(path: str | Path, among: set[str], retry_errors: bool = False, 
 ROTATED_TAIL_BYTES = 4 << 20
 
 
-def rotated_last_rows(path: Path, header: str, since: float,
-                      wanted: Mapping[str, str]) -> dict[str, tuple[str, str, str]]:
+def rotated_last_rows(path: Path, header: str, since: float | None,
+                      wanted: Mapping[str, str]) -> tuple[dict[str, tuple[str, str, str]], float | None]:
     """The last row of each ``wanted`` source (as ``_last_rows``) among the last rows (``ROTATED_TAIL_BYTES``) of the
-    log that ``path``, beginning with ``header`` and at ``since`` (Unix s), was rotated from: the newest of
-    ``NAME.1`` (``mv``, logrotate) and ``NAME-*`` (logrotate's ``dateext``) with the same header whose last row came
-    before ``since`` (a compressed one has another first line); empty if none, or where it cannot be read (a
-    warning)."""
+    log that ``path``, beginning with ``header`` and at ``since`` (Unix s; None: no row yet), was rotated from, and the
+    time of that log's last row: the newest of ``NAME.1`` (``mv``, logrotate) and ``NAME-*`` (logrotate's
+    ``dateext``) with the same header (any log's header where ``path`` has none yet, e.g. logrotate's ``create``)
+    whose last row came before ``since`` (a compressed one has another first line); ({}, None) if none, or where it
+    cannot be read (a warning)."""
     candidates = [c for c in [path.with_name(f"{path.name}.1"), *path.parent.glob(glob_escape(path.name) + "-*")]
                   if c.is_file()]
     for previous in sorted(candidates, key=_mtime_or_zero, reverse=True):
         try:
             with open(previous, "rb") as fh:
-                if fh.readline().decode(errors="replace") != header:
+                first = fh.readline().decode(errors="replace")
+                if first != header if header else not first.startswith("time_utc,source,"):
                     continue
                 start = os.fstat(fh.fileno()).st_size - ROTATED_TAIL_BYTES
                 if start > fh.tell():
@@ -499,10 +516,10 @@ def rotated_last_rows(path: Path, header: str, since: float,
                         "classified again", previous, path.name, exc.strerror or exc)
             continue
         rows: dict[str, tuple[str, str, str]] = {}
-        _, last_time = _last_rows(io.StringIO(text, newline=""), wanted, rows)
-        if last_time is not None and last_time <= since + 1.0:
-            return rows
-    return {}
+        _, last_time = _last_rows(io.StringIO(text if header else first + text, newline=""), wanted, rows)
+        if last_time is not None and (since is None or last_time <= since + 1.0):
+            return rows, last_time
+    return {}, None
 
 
 def _mtime_or_zero(path: Path) -> float:

@@ -42,9 +42,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from stat import S_ISDIR, S_ISLNK
 
-from watchdog.events import (DirDeletedEvent, DirMovedEvent, EventsLostEvent, FileClosedEvent, FileCreatedEvent,
-                             FileModifiedEvent, FileMovedEvent, FileSystemEvent, FileSystemEventHandler)
-from watchdog.observers.inotify import InotifyObserver
+from watchdog.events import (DirDeletedEvent, DirMovedEvent, EventsLostEvent, FileAttribEvent, FileClosedEvent,
+                             FileCreatedEvent, FileModifiedEvent, FileMovedEvent, FileSystemEvent,
+                             FileSystemEventHandler)
+from watchdog.observers.inotify import InotifyFullEmitter, InotifyObserver
+from watchdog.observers.inotify_c import InotifyConstants, Mask
 from watchdog.observers.polling import PollingObserverVFS
 
 from ..config import Watch
@@ -94,6 +96,8 @@ class _Handler(FileSystemEventHandler):
             w.events_lost()
         elif isinstance(event, FileClosedEvent):
             w.found(src, complete=True)
+        elif isinstance(event, FileAttribEvent):  # inotify: a chmod, chown or touch
+            w.attributes_changed(src)
         elif isinstance(event, FileMovedEvent):
             if src:
                 w.moved(src)
@@ -110,6 +114,26 @@ class _Handler(FileSystemEventHandler):
             w.gone()
         elif isinstance(event, DirMovedEvent) and dest and w.settings.recursive:
             w.moved_in(dest)
+
+
+class _AttributeEmitter(InotifyFullEmitter):
+    """watchdog's inotify emitter, asking the kernel for attribute changes (IN_ATTRIB: chmod, chown, touch) where
+    ``FileAttribEvent`` is among the kinds watched: watchdog 7 maps that kind to no inotify flag, so a chmod was
+    never reported (``FileModifiedEvent`` would add IN_ATTRIB, and IN_MODIFY too: an event for every write)."""
+
+    def get_event_mask_from_filter(self) -> Mask:
+        mask = super().get_event_mask_from_filter()
+        if self._event_filter is not None and FileAttribEvent in self._event_filter:
+            mask = Mask(mask | InotifyConstants.IN_ATTRIB)
+        return mask
+
+
+class _InotifyObserver(InotifyObserver):
+    """``InotifyObserver(generate_full_events=True)`` with ``_AttributeEmitter``."""
+
+    def __init__(self) -> None:
+        super().__init__(generate_full_events=True)
+        self._emitter_class = _AttributeEmitter
 
 
 class DirectoryWatcher:
@@ -133,6 +157,8 @@ class DirectoryWatcher:
         # no news, new content under the name (overwrite mode, a new run in a re-created directory) is
         self._handled: OrderedDict[str, tuple[int, int, int] | None] = OrderedDict()
         self._moved: set[str] = set()  # tracked paths renamed away before they were done
+        # not tracked, their last row an error (the latest REMEMBERED): a change of their mode is news
+        self._errored: OrderedDict[str, None] = OrderedDict()
         # handed to the worker by take, not yet done or retried → the file's signature when taken (what was read)
         self._taken: dict[str, tuple[int, int, int] | None] = {}
         self._closed_while_taken: set[str] = set()  # taken paths written to again meanwhile
@@ -197,8 +223,9 @@ class DirectoryWatcher:
     def _start_observer(self) -> None:
         s = self.settings
         if s.observer == "inotify":
-            observer = InotifyObserver(generate_full_events=True)
-            kinds = [FileClosedEvent, FileMovedEvent, FileCreatedEvent, DirDeletedEvent, DirMovedEvent, EventsLostEvent]
+            observer = _InotifyObserver()
+            kinds = [FileClosedEvent, FileMovedEvent, FileCreatedEvent, FileAttribEvent, DirDeletedEvent, DirMovedEvent,
+                     EventsLostEvent]
         else:
             # lstat: a symbolic link to a directory is not walked into (as inotify and os.walk): ``loop -> .`` made the
             # snapshot report a file under 40 names, and two such links walked without end until memory ran out
@@ -269,6 +296,27 @@ class DirectoryWatcher:
                 settle_s = self.settings.settle_s if settle_s is None else settle_s
                 self._pending[path] = _Pending(arrival, time.monotonic() + settle_s, settle_s, _signature(path))
             self._cond.notify()
+
+    def attributes_changed(self, path: str) -> None:
+        """inotify: the mode, owner or times of ``path`` changed. A file whose last row is an error is read again (the
+        chmod may be what makes it readable); for any other file it is no news."""
+        with self._cond:
+            again = path in self._errored and path not in self._tracked
+        if again:
+            self.found(path, complete=True)
+
+    def errored_before(self, paths: Iterable[str]) -> None:
+        """``paths`` have an error as their last row in the log (a start's or a rescan's look at it)."""
+        with self._cond:
+            for path in paths:
+                if path not in self._tracked:
+                    self._remember_error(path)
+
+    def _remember_error(self, path: str) -> None:
+        self._errored[path] = None
+        self._errored.move_to_end(path)
+        if len(self._errored) > REMEMBERED:
+            self._errored.popitem(last=False)
 
     def rewritten(self, path: str) -> bool:
         """Whether ``path`` got its final row in this run and holds other content now (another inode, size or
@@ -398,7 +446,10 @@ class DirectoryWatcher:
                         self._cond.notify()
                         continue
                 self._tracked.discard(path)
-                if path not in errored:
+                if path in errored:
+                    self._remember_error(path)
+                else:
+                    self._errored.pop(path, None)
                     self._handled[path] = read
                     self._handled.move_to_end(path)
                     if len(self._handled) > REMEMBERED:
