@@ -10,6 +10,7 @@ import pytest
 from gisaxs_live.classify.answer import (EVERY_FAMILY, SEPARATOR, answer_set, coverage, mass_above_truth,
                                          threshold)
 from gisaxs_live.results import Result, csv_columns
+from gisaxs_live.simulator import SIMULATOR_VERSION
 
 
 def _calibrated_model(rng: np.random.Generator, n: int, n_families: int = 5, sharpness: float = 1.0):
@@ -140,11 +141,15 @@ def test_calibrate_commands_record_what_they_fitted_and_the_set_in_the_model(tmp
     meta = json.loads((model / "model.json").read_text())
     assert meta["ood"]["dataset"]["n"] == 80 and meta["answer"] == record  # the other calibration is kept
     assert meta["ood"]["foreign_per_kind"] == 2 and "outlier exposure" in meta["ood"]["method"]
+    # which simulator made the foreign frames (now) and the set's patterns (its own record)
+    assert meta["ood"]["foreign_simulator_version"] == SIMULATOR_VERSION
+    assert meta["ood"]["dataset"]["simulator_version"] == SIMULATOR_VERSION
     capsys.readouterr()
     assert main(["calibrate-ood", str(data), "--model", str(model), "--outliers-per-kind", "0", "--quantile",
                  "0.95"]) == 0
     meta = json.loads((model / "model.json").read_text())
     assert meta["ood"]["foreign_kinds"] == [] and "outlier exposure" not in meta["ood"]["method"]
+    assert meta["ood"]["foreign_simulator_version"] is None
     assert main(["calibrate-ood", str(data), "--model", str(model), "--outliers-per-kind", "-1"]) == 2
     assert "--outliers-per-kind -1: must be 0 or more" in capsys.readouterr().err
     assert main(["calibrate-answer", str(data), "--model", str(model), "--level", "1.5"]) == 2

@@ -60,17 +60,18 @@ def test_the_cards_figures_on_other_data_are_the_committed_benchmark_results():
     results = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
     other = ModelInfo.read(None).meta["other_data"]
     foreign = next(v["summary"] for k, v in other.items() if k.startswith("frames unlike every class"))
-    ood = json.loads((results / "ood.json").read_text())  # simulator 1.2's foreign frames
-    now = json.loads((results / "sim13" / "ood_bundled.json").read_text())  # 1.3's, the same model
+    now = json.loads((results / "ood.json").read_text())  # the flag that ships, on simulator 1.3's foreign frames
     seed2 = json.loads((results / "ood_seed2.json").read_text())
+    fits = [now] + [json.loads((results / "sim13" / f"ood_fit_seed{s}.json").read_text()) for s in (1, 2)]
+    before = json.loads((results / "sim13" / "ood_previous_flag.json").read_text())  # the flag fitted on 1.2's
     assert foreign.startswith(f"on simulator 1.3's frames {now['flagged_mean_percent']:.1f} % flagged unknown (")
-    on_13, on_12 = foreign.split("on simulator 1.2's frames")
-    for figures, part in ((now, on_13), (ood, on_12)):
-        assert f"{figures['flagged_mean_percent']:.1f} % flagged unknown (" in part
-        for kind, percent in figures["flagged_percent"].items():
-            assert f"{kind} {percent:g}" in part, kind
-        assert f"noise {figures['false_flags_percent']:.2f} %" in part
+    for kind, percent in now["flagged_percent"].items():
+        assert f"{kind} {percent:g}" in foreign, kind
+    assert f"noise {now['false_flags_percent']:.2f} %" in foreign
     assert f"(seed 2, 100 per kind) {seed2['flagged_mean_percent']:.1f} % flagged" in foreign
+    assert " / ".join(f"{fit['flagged_mean_percent']:.1f}" for fit in fits) + " %" in foreign
+    assert f"fitted on simulator 1.2's foreign frames: {before['flagged_mean_percent']:.1f} %" in foreign
+    assert ModelInfo.read(None).meta["ood"]["foreign_simulator_version"] == "1.3"
     bornagain = next(v["summary"] for k, v in other.items() if k.startswith("BornAgain"))
     crosssim = json.loads((results / "crosssim.json").read_text())
     overall = crosssim["overall"]

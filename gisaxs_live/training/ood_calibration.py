@@ -14,6 +14,7 @@ import numpy as np
 from ..classify.ood import OUTLIER_LAYER, OUTLIER_QUANTILE, OodModel, fit
 from ..classify.predictor import Predictor
 from ..simulator.dataset import Dataset
+from ..simulator import SIMULATOR_VERSION
 from ..simulator.foreign import KINDS, Setting
 from .augment import Realism, realistic_images
 from .flag_defaults import PER_KIND, QUANTILE
@@ -116,7 +117,7 @@ def calibrate(predictor: Predictor, data: Dataset, seed: int, quantile: float = 
     if outliers is not None:
         method += (f"; outlier exposure: {len(outliers.w1)} networks (mean logit) on {outliers.stop - outliers.start} "
                    f"features (dense layer and channel statistics) trained on {len(known)} known patterns against "
-                   f"{len(kinds)} foreign kinds × {per_kind} ({', '.join(kinds)})")
+                   f"{len(kinds)} foreign kinds × {per_kind} ({', '.join(kinds)}; simulator {SIMULATOR_VERSION})")
         scaled += (f", the outlier-exposure layer 1 at its {100 * OUTLIER_QUANTILE:g}th (over the held-out patterns "
                    "again with the plain augmentation too)")
     record = {"method": f"{method}; {scaled}; a frame's distance is the largest of its layers'",
@@ -124,5 +125,6 @@ def calibrate(predictor: Predictor, data: Dataset, seed: int, quantile: float = 
               "n_held_out": int(held_out.sum()), "held_out_draws": HELD_OUT_DRAWS, "seed": seed,
               "foreign_kinds": list(kinds),
               "foreign_per_kind": per_kind if kinds else 0,
+              "foreign_simulator_version": SIMULATOR_VERSION if kinds else None,
               "outlier_quantile": OUTLIER_QUANTILE if outliers is not None else None}
     return model, record

@@ -41,6 +41,8 @@ def record_calibration(model_dir: Path, key: str, record: dict, data: Dataset) -
 
     path = Path(model_dir) / META
     meta = json.loads(path.read_text())
+    made_by = data.attrs.get("simulator_version")
     meta[key] = dict(record, dataset={"protocol": str(data.attrs["protocol"]), "seed": int(data.attrs["seed"]),
-                                      "n": int(len(data.labels)), "sha256": dataset_hash(data)})
+                                      "n": int(len(data.labels)), "sha256": dataset_hash(data),
+                                      "simulator_version": None if made_by is None else str(made_by)})
     path.write_text(json.dumps(meta, indent=1))
