@@ -78,28 +78,25 @@ READ_POLL_S = 0.5
 
 def plan_backlog(files: Sequence[tuple[str, float, float]], resume: Resume, backlog: bool, grace_s: float,
                  rewritten: Callable[[str], bool] = lambda path: False) -> list[str]:
-    """Paths among ``files`` ((path, mtime, arrival) Unix s, as ``DirectoryWatcher.scan``, oldest first) that a
-    starting daemon classifies: without a final row, or written again after it (its mtime more than ``grace_s``
-    later, the file system's clock skew, or ``rewritten``: known to hold new content). Without ``backlog``, of the
-    files without a row those that arrived since the log began: a copy that kept an older mtime counts by its
-    arrival (its ctime). A file with a final row is judged by its mtime alone (a chmod after the row is no news), and
-    not at all where that lies more than ``grace_s`` in the future (a writer's clock ahead: else it would be classified
-    again at every start); one whose last row is an error by its arrival (a chmod may be what made it readable)."""
-    ahead = time.time() + grace_s
-    future = {path for path, mtime, _ in files if path in resume.logged and mtime > ahead}
-    if future:
-        log.warning("%d files with a row were modified in the future (by this host's clock; the writer's runs ahead?): "
-                    "not classified again at this start", len(future))
-    late = {path for path, mtime, _ in files
-            if path in resume.logged and path not in future and not resume.done(path, mtime, grace_s)}
+    """Paths among ``files`` ((path, mtime, ctime) Unix s, as ``DirectoryWatcher.scan``, oldest first) that a
+    starting daemon classifies: without a final row, or written again after it (its mtime and its ctime, the inode's
+    last change, both more than ``grace_s`` later, the file system's clock skew; or ``rewritten``: known to hold new
+    content). The ctime keeps a file whose mtime a writer's clock put in the future (set before its row, as the
+    rename into place) from counting as written after its row at every start; a chmod after the row alone changes
+    only the ctime, and is no news either. Without ``backlog``, of the files without a row those that arrived since
+    the log began: a file arrives with the later of its mtime and ctime (a copy that kept an older mtime, ``cp -p``,
+    by its ctime). A file whose last row is an error is judged by that arrival (a chmod may be what made it
+    readable)."""
+    late = {path for path, mtime, ctime in files
+            if path in resume.logged and not resume.done(path, mtime, grace_s) and not resume.done(path, ctime, grace_s)}
     if len(late) >= SKEWED_AT_LEAST and 2 * len(late) > len(resume.logged):
         log.warning("%d of the %d files with a row were modified more than watch.resume_grace_s (%g s) after it: "
                     "taken for the file server's clock running ahead of this host's, not for new content (raise "
                     "resume_grace_s or mend the clocks)", len(late), len(resume.logged), grace_s)
         late = set()
-    todo = [(path, arrival) for path, mtime, arrival in files
-            if (path not in future and not resume.done(path, mtime if path in resume.logged else arrival))
-            or path in late or rewritten(path)]
+    arrivals = [(path, mtime, max(mtime, ctime)) for path, mtime, ctime in files]
+    todo = [(path, arrival) for path, mtime, arrival in arrivals
+            if not resume.done(path, mtime if path in resume.logged else arrival) or path in late or rewritten(path)]
     if backlog:
         return [path for path, _ in todo]
     if resume.since is None:

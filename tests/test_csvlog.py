@@ -279,6 +279,11 @@ def test_a_log_rotated_then_stopped_before_its_next_row_begins_where_the_rotated
     assert resume.since == pytest.approx(end) and resume.rotated_logged == {"/d/a.cbf", "/d/b.cbf"}
     files = [("/d/a.cbf", end - 1, end - 1), ("/d/b.cbf", end, end), ("/d/down.cbf", end + 70, end + 70)]
     assert plan_backlog(files, resume, backlog=False, grace_s=60.0) == ["/d/down.cbf"]
+    # a review: an old log of another run left beside a new one (NAME.1, NAME-old) is no predecessor: a first start
+    # in a new directory would have classified everything there since that old log's end
+    elsewhere = {"/new/x.cbf", "/new/y.cbf"}
+    fresh = resume_point(path, elsewhere, rotated=True)
+    assert fresh.since == pytest.approx(path.stat().st_mtime) and not fresh.rotated_logged
 
 
 def test_a_rotated_log_that_cannot_be_read_is_passed_over_with_a_warning(tmp_path, caplog):
@@ -370,3 +375,19 @@ def test_a_row_read_back_ranks_as_its_writer_did_and_odd_rows_are_refused():
     for change in ({"p_capsule": "inf"}, {"p_capsule": "nan"}, {"time_utc": "yesterday"}):
         with pytest.raises(ValueError):
             Result.from_row({**fields, **change}, names)
+
+
+def test_a_side_log_that_cannot_be_written_for_now_is_unavailable_not_a_configuration_error(tmp_path):
+    """A review: an events file that could not get its header for a full disk exited 2 (never restarted by the unit),
+    as a configuration error would; a full disk may pass (``Unavailable``: exit 1)."""
+    from pathlib import Path
+
+    from gisaxs_live.causes import Unavailable
+    from gisaxs_live.sinks.csvlog import SideLog
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    with pytest.raises(Unavailable, match="/dev/full: cannot write an events file .No space left on device."):
+        SideLog(Path("/dev/full"), ["time_utc"], "an events file")
+    with pytest.raises(ValueError, match="cannot write an events file"):
+        SideLog(tmp_path, ["time_utc"], "an events file")  # a directory: the configuration's

@@ -598,17 +598,19 @@ def test_a_file_server_clock_ahead_is_not_taken_for_every_file_rewritten(caplog)
     assert plan_backlog(one, resume, backlog=False, grace_s=60) == ["f2"]  # one file written again
 
 
-def test_files_modified_in_the_future_are_not_classified_again_at_every_start(caplog):
+def test_files_modified_in_the_future_are_not_classified_again_at_any_start():
     """A trial: 3 files of 15 whose mtimes were a day ahead (a writer's clock) got one more row at every restart: too
-    few for the clock-skew rule, and always 'modified after their row'."""
-    now = time.time()
+    few for the clock-skew rule, and always 'modified after their row'. Their ctime (the rename into place, before
+    the row) says they were not written again; nor was a file only chmod'ed after its row."""
+    rows_at = time.time() - 500
     logged = frozenset(f"f{i}" for i in range(15))
-    resume = Resume(logged, since=now - 600, logged_at={f"f{i}": now - 500 for i in range(15)})
-    files = [(f"f{i}", now - 550 + (86400 if i < 3 else 0), now - 550) for i in range(15)]
+    resume = Resume(logged, since=rows_at - 100, logged_at={f"f{i}": rows_at for i in range(15)})
+    files = [(f"f{i}", rows_at - 50 + (86400 if i < 3 else 0), rows_at - 50) for i in range(15)]  # (mtime, ctime)
     assert plan_backlog(files, resume, backlog=False, grace_s=60) == []
-    assert "3 files with a row were modified in the future" in caplog.text
-    written = files + [("f5", now - 100, now - 100)]  # written again after its row: still news
-    assert plan_backlog(written[:5] + written[6:], resume, backlog=False, grace_s=60) == ["f5"]
+    chmod = [(path, mtime, rows_at + 300 if path == "f4" else ctime) for path, mtime, ctime in files]
+    assert plan_backlog(chmod, resume, backlog=False, grace_s=60) == []
+    written = [(path, *((rows_at + 400,) * 2 if path == "f5" else (mtime, ctime))) for path, mtime, ctime in files]
+    assert plan_backlog(written, resume, backlog=False, grace_s=60) == ["f5"]  # written again after its row: news
 
 
 def test_a_file_whose_row_is_an_error_and_whose_mode_changed_since_is_read_again_at_a_start():

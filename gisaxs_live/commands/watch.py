@@ -2,16 +2,18 @@
 
 On start, once the watcher runs, the directory is scanned. Files with rows in the CSV log are not classified
 again, unless written again after their row (new content under the same name: while running, told by its
-inode, size and mtime; at a start, modified more than watch.resume_grace_s after its row). With --backlog
-every other file present is classified, oldest first. Without it, only files modified since the log began (its
-first row's arrival; for a new log, now) less watch.resume_grace_s (60 s, for the clocks of network file
-systems): those that arrived while the monitor was down or were in flight when it stopped. So a first start
-without --backlog skips what was already there (but for the last minute), and a restart on the same log misses
-nothing and repeats nothing. (Of the rows rotated out of the log, those in the last 4 MiB of the newest
-uncompressed rotated log, NAME.1 or NAME-DATE, still count; a log without rows yet begins where that one ended.)
-A file whose last row is an error is read again when it changes or its mode changes (a chmod); with
---retry-errors, also at start (after a mended config). Exit status 1 where the log cannot be written at start for
-a cause that may pass (a full disk), 2 for a usage or configuration error.
+inode, size and mtime; at a start, its mtime and ctime both more than watch.resume_grace_s after its row). With
+--backlog every other file present is classified, oldest first. Without it, only files modified since the log
+began (its first row's arrival; for a log without rows, the end of the log it was rotated from, else now) less
+watch.resume_grace_s (60 s, for the clocks of network file systems): those that arrived while the monitor was
+down or were in flight when it stopped. So a first start without --backlog skips what was already there (but for
+the last minute), and a restart on the same log misses nothing and repeats nothing. (Of the rows rotated out of
+the log, those in the last 4 MiB of the newest uncompressed rotated log, NAME.1 or NAME-DATE, still count; a log
+without rows yet begins where that one ended, if its last rows name a file present.) A file whose last row is an
+error is read again when it changes or its mode or owner changes (a chmod: at once with the inotify observer, at
+the next start with polling); with --retry-errors, also at start (after a mended config). Exit status 1 where the
+log or a file beside it cannot be written at start for a cause that may pass (a full disk), 2 for a usage or
+configuration error.
 
 The CSV log is --csv, else output.csv of the config, else gisaxs-live.csv in the watched directory
 (an error if that directory is not writable). The config must give the detector geometry

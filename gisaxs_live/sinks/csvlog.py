@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, replace
 from glob import escape as glob_escape
 from pathlib import Path
 
+from ..causes import Unavailable
 from ..classify.size import SIZE_COLUMNS
 from ..results import Result, csv_columns, probability_columns
 from ..simulator.shapes import CLASS_NAMES
@@ -323,7 +324,8 @@ class SideLog:
     """An ``O_APPEND`` log beside the CSV log (events, refinements) whose header is ``columns``: a new or empty file
     gets the header, an existing one must start with it. Like the CSV log it follows rotation: moved away or deleted,
     the next write starts a new file; truncated in place, it gets its header again. Opening raises a ValueError
-    naming the file, ``what`` it is and the cause; ``write_rows`` an OSError."""
+    naming the file, ``what`` it is and the cause (``Unavailable`` for a cause that may pass, ``TRANSIENT_ERRNOS``);
+    ``write_rows`` an OSError."""
 
     def __init__(self, path: Path, columns: Sequence[str], what: str) -> None:
         self.path, self.what = Path(path), what
@@ -331,8 +333,9 @@ class SideLog:
         self._fd: int | None = None
         try:
             self._fd = self._open()
-        except OSError as exc:
-            raise ValueError(f"{self.path}: cannot write {what} ({exc.strerror or exc})") from None
+        except OSError as exc:  # a full disk may pass (exit 1: a service is restarted), a bad path not (2)
+            unusable = Unavailable if exc.errno in TRANSIENT_ERRNOS else ValueError
+            raise unusable(f"{self.path}: cannot write {what} ({exc.strerror or exc})") from None
 
     def write_rows(self, rows: Sequence[Sequence[str]]) -> None:
         """Append ``rows`` whole (``encoded_rows``), in one write; raises OSError (also for a file at the path that
@@ -494,16 +497,16 @@ def rotated_last_rows(path: Path, header: str, since: float | None,
     """The last row of each ``wanted`` source (as ``_last_rows``) among the last rows (``ROTATED_TAIL_BYTES``) of the
     log that ``path``, beginning with ``header`` and at ``since`` (Unix s; None: no row yet), was rotated from, and the
     time of that log's last row: the newest of ``NAME.1`` (``mv``, logrotate) and ``NAME-*`` (logrotate's
-    ``dateext``) with the same header (any log's header where ``path`` has none yet, e.g. logrotate's ``create``)
-    whose last row came before ``since`` (a compressed one has another first line); ({}, None) if none, or where it
-    cannot be read (a warning)."""
+    ``dateext``) with the same header whose last row came before ``since`` (a compressed one has another first line);
+    for a log without rows, only one whose last rows name a file still present (``wanted``): an old log of another
+    run or directory left beside a new one is not its predecessor. ({}, None) if none, or where it cannot be read (a
+    warning)."""
     candidates = [c for c in [path.with_name(f"{path.name}.1"), *path.parent.glob(glob_escape(path.name) + "-*")]
                   if c.is_file()]
     for previous in sorted(candidates, key=_mtime_or_zero, reverse=True):
         try:
             with open(previous, "rb") as fh:
-                first = fh.readline().decode(errors="replace")
-                if first != header if header else not first.startswith("time_utc,source,"):
+                if fh.readline().decode(errors="replace") != header:
                     continue
                 start = os.fstat(fh.fileno()).st_size - ROTATED_TAIL_BYTES
                 if start > fh.tell():
@@ -516,8 +519,8 @@ def rotated_last_rows(path: Path, header: str, since: float | None,
                         "classified again", previous, path.name, exc.strerror or exc)
             continue
         rows: dict[str, tuple[str, str, str]] = {}
-        _, last_time = _last_rows(io.StringIO(text if header else first + text, newline=""), wanted, rows)
-        if last_time is not None and (since is None or last_time <= since + 1.0):
+        _, last_time = _last_rows(io.StringIO(text, newline=""), wanted, rows)
+        if last_time is not None and (last_time <= since + 1.0 if since is not None else bool(rows)):
             return rows, last_time
     return {}, None
 

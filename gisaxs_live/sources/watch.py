@@ -157,8 +157,8 @@ class DirectoryWatcher:
         # no news, new content under the name (overwrite mode, a new run in a re-created directory) is
         self._handled: OrderedDict[str, tuple[int, int, int] | None] = OrderedDict()
         self._moved: set[str] = set()  # tracked paths renamed away before they were done
-        # not tracked, their last row an error (the latest REMEMBERED): a change of their mode is news
-        self._errored: OrderedDict[str, None] = OrderedDict()
+        # not tracked, their last row an error (the latest REMEMBERED) → their (mode, uid, gid) then: a change is news
+        self._errored: OrderedDict[str, tuple[int, int, int] | None] = OrderedDict()
         # handed to the worker by take, not yet done or retried → the file's signature when taken (what was read)
         self._taken: dict[str, tuple[int, int, int] | None] = {}
         self._closed_while_taken: set[str] = set()  # taken paths written to again meanwhile
@@ -242,11 +242,11 @@ class DirectoryWatcher:
         self.watched, self._observer = watched, observer
 
     def scan(self) -> list[tuple[str, float, float]]:
-        """(path, mtime, arrival) of the matching files now present (Unix s; arrival: the later of mtime and ctime,
-        the inode's last change, which a copy that keeps the mtime, ``cp -p`` or ``rsync -a``, sets to when it
-        arrived), oldest mtime first: the order of acquisition, also for such copies (a dangling symbolic link by
-        its own times, so that the worker can say what it is); once, also those of the directory a repointed
-        link named before (its last files may have completed after the last look)."""
+        """(path, mtime, ctime) of the matching files now present (Unix s; ctime: the inode's last change, which a copy
+        that keeps the mtime, ``cp -p`` or ``rsync -a``, sets to when it arrived), oldest mtime first: the order of
+        acquisition (a dangling symbolic link by its own times, so that the worker can say what it is); once, also
+        those of the directory a repointed link named before (its last files may have completed after the last
+        look)."""
         found = []
         with self._cond:
             tops, self._previous = [self.watched, *sorted(self._previous)], set()
@@ -261,7 +261,7 @@ class DirectoryWatcher:
                         stat = os.lstat(path)
                     except FileNotFoundError:
                         continue
-                    found.append((path, stat.st_mtime, max(stat.st_mtime, stat.st_ctime)))
+                    found.append((path, stat.st_mtime, stat.st_ctime))
         return sorted(found, key=lambda item: (item[1], item[0]))
 
     def found(self, path: str, complete: bool, t: float | None = None, settle_s: float | None = None) -> None:
@@ -298,22 +298,27 @@ class DirectoryWatcher:
             self._cond.notify()
 
     def attributes_changed(self, path: str) -> None:
-        """inotify: the mode, owner or times of ``path`` changed. A file whose last row is an error is read again (the
-        chmod may be what makes it readable); for any other file it is no news."""
+        """inotify: the mode, owner, times or extended attributes of ``path`` changed. A file whose last row is an
+        error and whose mode or owner is not what it was then is read again (the chmod may be what makes it
+        readable), once it is stable for ``settle_s`` (a writer may set the mode before its last close); for any
+        other file, and for the same mode set again (a periodic ``chmod -R``), a touch or an xattr, it is no news."""
+        now = _mode_and_owner(path)
         with self._cond:
-            again = path in self._errored and path not in self._tracked
-        if again:
-            self.found(path, complete=True)
+            if path not in self._errored or path in self._tracked or now is None or self._errored[path] == now:
+                return
+            self._errored[path] = now
+        self.found(path, complete=False)
 
     def errored_before(self, paths: Iterable[str]) -> None:
         """``paths`` have an error as their last row in the log (a start's or a rescan's look at it)."""
+        modes = {path: _mode_and_owner(path) for path in paths}  # stat'ed before the lock
         with self._cond:
-            for path in paths:
+            for path, mode in modes.items():
                 if path not in self._tracked:
-                    self._remember_error(path)
+                    self._remember_error(path, mode)
 
-    def _remember_error(self, path: str) -> None:
-        self._errored[path] = None
+    def _remember_error(self, path: str, mode: tuple[int, int, int] | None) -> None:
+        self._errored[path] = mode
         self._errored.move_to_end(path)
         if len(self._errored) > REMEMBERED:
             self._errored.popitem(last=False)
@@ -434,6 +439,7 @@ class DirectoryWatcher:
         errored = set(errored)
         paths = list(paths)
         now = {path: _signature(path) for path in paths}  # stat'ed before the lock (a slow network file system)
+        modes = {path: _mode_and_owner(path) for path in errored}
         with self._cond:
             for path in paths:
                 self._moved.discard(path)
@@ -447,7 +453,7 @@ class DirectoryWatcher:
                         continue
                 self._tracked.discard(path)
                 if path in errored:
-                    self._remember_error(path)
+                    self._remember_error(path, modes.get(path))
                 else:
                     self._errored.pop(path, None)
                     self._handled[path] = read
@@ -571,6 +577,15 @@ def _signature(path: str) -> tuple[int, int, int] | None:
     except OSError:
         return None
     return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _mode_and_owner(path: str) -> tuple[int, int, int] | None:
+    """(mode, uid, gid) of the file ``path``; None if it cannot be stat'ed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mode, st.st_uid, st.st_gid)
 
 
 def _read_int(path: str) -> int | str:
