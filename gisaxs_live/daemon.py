@@ -88,7 +88,7 @@ def plan_backlog(files: Sequence[tuple[str, float, float]], resume: Resume, back
     by its ctime). A file whose last row is an error is judged by that arrival (a chmod may be what made it
     readable)."""
     late = {path for path, mtime, ctime in files
-            if path in resume.logged and not resume.done(path, mtime, grace_s) and not resume.done(path, ctime, grace_s)}
+            if path in resume.logged and not (resume.done(path, mtime, grace_s) or resume.done(path, ctime, grace_s))}
     if len(late) >= SKEWED_AT_LEAST and 2 * len(late) > len(resume.logged):
         log.warning("%d of the %d files with a row were modified more than watch.resume_grace_s (%g s) after it: "
                     "taken for the file server's clock running ahead of this host's, not for new content (raise "

@@ -311,7 +311,8 @@ def _two_samples_log(log: Path, path: Path) -> Path:
     out = []
     for hour, sample in ((10, "A"), (11, "B")):
         for i, row in enumerate(rows):
-            out.append({**row, "source": f"/data/{sample}/frame_{i:03d}.cbf", "time_utc": f"2026-12-07T{hour}:00:0{i}.000Z"})
+            out.append({**row, "source": f"/data/{sample}/frame_{i:03d}.cbf",
+                        "time_utc": f"2026-12-07T{hour}:00:0{i}.000Z"})
     with open(path, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()

@@ -102,7 +102,8 @@ def logged_message(text: str) -> str:
     return " ".join(escape_bytes(text).split())
 
 
-#: causes of a log that cannot be written for now (space, quota, I/O, memory, a network file system): ``LogError.transient``
+#: causes of a log that cannot be written for now (space, quota, I/O, memory, a network file system):
+#: ``LogError.transient``
 TRANSIENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.ENOMEM, errno.EAGAIN, errno.ESTALE,
                               errno.ETIMEDOUT})
 
