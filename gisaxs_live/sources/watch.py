@@ -570,22 +570,24 @@ def _is_link(path: str) -> bool:
     return S_ISLNK(st.st_mode) or st.st_nlink > 1
 
 
-def _signature(path: str) -> tuple[int, int, int] | None:
-    """(inode, size, mtime ns) of the file ``path``; None if it cannot be stat'ed."""
+def _stat(path: str) -> os.stat_result | None:
+    """``os.stat`` of ``path``; None if it cannot be stat'ed."""
     try:
-        st = os.stat(path)
+        return os.stat(path)
     except OSError:
         return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _signature(path: str) -> tuple[int, int, int] | None:
+    """(inode, size, mtime ns) of the file ``path``; None if it cannot be stat'ed."""
+    st = _stat(path)
+    return None if st is None else (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _mode_and_owner(path: str) -> tuple[int, int, int] | None:
     """(mode, uid, gid) of the file ``path``; None if it cannot be stat'ed."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_mode, st.st_uid, st.st_gid)
+    st = _stat(path)
+    return None if st is None else (st.st_mode, st.st_uid, st.st_gid)
 
 
 def _read_int(path: str) -> int | str:
