@@ -52,6 +52,11 @@ def utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def parse_time(time_utc: str) -> float:
+    """Unix s of a ``time_utc`` field (ISO 8601, ``Z``, as ``utc_now`` writes it); a ValueError for another text."""
+    return dt.datetime.fromisoformat(time_utc.replace("Z", "+00:00")).timestamp()
+
+
 @dataclass(frozen=True)
 class Result:
     """What the monitor says about one frame."""
@@ -114,7 +119,7 @@ class Result:
         probs = tuple(float(row[f"p_{c}"]) for c in class_names) if status in RANKED else ()
         if not all(0.0 <= p <= 1.0 for p in probs):  # NaN and inf too: no model wrote them
             raise ValueError("a probability outside [0, 1]")
-        dt.datetime.fromisoformat(row["time_utc"].replace("Z", "+00:00"))  # a ValueError for a time no writer gave
+        parse_time(row["time_utc"])  # a ValueError for a time no writer gave
         ood = row.get("ood_score") or ""  # absent in logs written before the column existed
         written = tuple((row.get("family") or "").split("|"))  # the writing model's family, where it had one
         families = ((written,) if len(written) > 1 else ()) + tuple(

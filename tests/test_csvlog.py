@@ -5,9 +5,9 @@ import os
 
 import pytest
 
-from gisaxs_live.results import Result, csv_columns
-from gisaxs_live.sinks.csvlog import (CsvLog, LogError, LogFollower, escape_source, format_rows, parse_time,
-                                     resume_point, unescape_source)
+from gisaxs_live.results import Result, csv_columns, parse_time
+from gisaxs_live.sinks.csvlog import (CsvLog, LogError, LogFollower, escape_source, format_rows, resume_point,
+                                     unescape_source)
 
 PROBS = (0.7, 0.18, 0.02, 0.02, 0.02, 0.02, 0.02, 0.02)
 

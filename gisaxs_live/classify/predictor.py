@@ -42,9 +42,9 @@ class Predictor:
             self.model.load_weights(weights)
         except (OSError, ValueError) as exc:
             rows, cols = self.info.grid.shape
-            cause = (f"they do not fit the {self.info.architecture} network for {len(self.info.class_names)} classes "
-                     f"on a {rows} × {cols} grid that model.json describes" if "could not be loaded" in str(exc)
-                     else str(exc))
+            cause = _load_cause(exc, f"they do not fit the {self.info.architecture} network for "
+                                     f"{len(self.info.class_names)} classes on a {rows} × {cols} grid that model.json "
+                                     "describes")
             raise ValueError(f"{weights}: cannot load model weights ({cause})".splitlines()[0]) from None
         import tensorflow as tf
 
@@ -97,8 +97,7 @@ class Predictor:
             net.load_weights(weights)
             return info, net
         except (OSError, ValueError, KeyError) as exc:
-            cause = ("they do not fit the size net on the grid that model.json describes"
-                     if "could not be loaded" in str(exc) else str(exc))
+            cause = _load_cause(exc, "they do not fit the size net on the grid that model.json describes")
             raise ValueError(f"{weights}: cannot load the size net ({cause})".splitlines()[0]) from None
 
     @property
@@ -134,6 +133,12 @@ class Predictor:
     def ood_scores(self, features: np.ndarray) -> np.ndarray | None:
         """``OodModel.score`` of ``features``; None when the model directory has no ``ood.npz``."""
         return None if self.ood is None else self.ood.score(features)
+
+
+def _load_cause(exc: Exception, mismatch: str) -> str:
+    """Why Keras could not load weights: ``mismatch`` where they are for another network (Keras: "could not be
+    loaded"), else what it said."""
+    return mismatch if "could not be loaded" in str(exc) else str(exc)
 
 
 def _same_columns(fitted, layers) -> bool:

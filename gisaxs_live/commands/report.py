@@ -142,7 +142,7 @@ def _mtime(path: Path) -> float | None:
 
 
 def _row_time(result) -> float | None:
-    from ..sinks.csvlog import parse_time
+    from ..results import parse_time
 
     try:
         return parse_time(result.time_utc)

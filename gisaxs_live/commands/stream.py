@@ -70,11 +70,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..causes import Unavailable
     from ..config import load_config
     from ..daemon import handle_signals
     from ..classify.modeldir import ModelInfo
-    from ..sinks.csvlog import CsvLog, LogError
+    from ..sinks.csvlog import open_service_log
     from ..sources.stream import StreamSource
     from ..sinks.bluesky import bluesky_sinks
     from ..sinks.console import dashboard_sink, log_line_sink, want_dashboard
@@ -87,10 +86,8 @@ def run(args: argparse.Namespace) -> int:
     source = StreamSource(args.endpoint, config.stream, args.protocol)
     extra = bluesky_sinks(args.bluesky or config.stream.bluesky, {"gisaxs_live_command": "stream",
                                                                    "endpoint": args.endpoint})
-    try:  # the log's p_* columns in the model's class order (its model.json, read before TensorFlow loads)
-        csv_log = CsvLog(csv_path, ModelInfo.read(args.model).class_names, fsync=config.output.fsync)
-    except LogError as exc:
-        raise (Unavailable if exc.transient else ValueError)(str(exc)) from None  # a full disk: 1, to be restarted
+    # the log's p_* columns in the model's class order (its model.json, read before TensorFlow loads)
+    csv_log = open_service_log(csv_path, ModelInfo.read(args.model).class_names, config.output.fsync)
     events = EventsSink(csv_path, config.output.events, per_source=True)  # each series afresh
     dashboard = want_dashboard(args.no_dashboard)
 

@@ -115,12 +115,11 @@ def watch(config: Config, settings: Watch, directory: Path, csv_path: Path, mode
     """Run the daemon in this (main) thread until a signal stops it; ``on_start(daemon)`` runs before;
     ``bluesky``: the bluesky 0MQ proxy (tcp://HOST:PORT) that also gets the results, as documents;
     ``refine``: fit the newest ok frame in the background (``sinks.refine``); ``retry_errors``: see ``Daemon.run``."""
-    from ..causes import Unavailable
     from ..classify.modeldir import ModelInfo
     from ..daemon import Daemon, handle_signals
     from ..sinks.bluesky import bluesky_sinks
     from ..sinks.console import dashboard_sink, log_line_sink
-    from ..sinks.csvlog import CsvLog, LogError
+    from ..sinks.csvlog import open_service_log
     from ..sinks.events import EventsSink
     from ..sources.watch import DirectoryWatcher
 
@@ -128,10 +127,8 @@ def watch(config: Config, settings: Watch, directory: Path, csv_path: Path, mode
     if watcher.sees(csv_path):
         raise ValueError(f"{csv_path}: the CSV log would be watched as a frame (watch.patterns match its name): "
                          "give --csv another name or place")
-    try:  # the log's p_* columns in the model's class order, read from its model.json before TensorFlow loads
-        csv_log = CsvLog(csv_path, ModelInfo.read(model).class_names, fsync=config.output.fsync)
-    except LogError as exc:
-        raise (Unavailable if exc.transient else ValueError)(str(exc)) from None  # a full disk: 1, to be restarted
+    # the log's p_* columns in the model's class order, read from its model.json before TensorFlow loads
+    csv_log = open_service_log(csv_path, ModelInfo.read(model).class_names, config.output.fsync)
     events = EventsSink(csv_path, config.output.events)
     console = dashboard_sink(config) if dashboard else log_line_sink()
     events.show_on(console)

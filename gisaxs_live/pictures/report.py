@@ -26,8 +26,8 @@ import numpy as np
 
 from ..classify.families import family_matrix, family_name, partition
 from ..classify.size import SIZE_COLUMNS
-from ..results import Result
-from ..sinks.csvlog import parse_time, unescape_source
+from ..results import Result, parse_time
+from ..sinks.csvlog import unescape_source
 
 #: statuses marked in the status panel, with their colours
 MARKED = {"unknown": "#ff7f0e", "no_signal": "#7f7f7f", "error": "#d62728"}

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import datetime as dt
 import errno
 import fcntl
 import io
@@ -39,7 +38,7 @@ from pathlib import Path
 
 from ..causes import Unavailable
 from ..classify.size import SIZE_COLUMNS
-from ..results import Result, csv_columns, probability_columns
+from ..results import Result, csv_columns, parse_time, probability_columns
 from ..simulator.shapes import CLASS_NAMES
 from . import Update
 
@@ -315,6 +314,16 @@ def _release(fd: int | None) -> None:
         os.close(fd)
 
 
+def open_service_log(path: str | Path, class_names: Sequence[str], fsync: bool) -> CsvLog:
+    """The CSV log of ``watch`` or ``stream``, opened at its start. A failure raises ``Unavailable`` where its cause
+    may pass (``LogError.transient``: a full disk; exit 1, so that a service manager restarts the command), else a
+    ValueError (a usage or configuration error: exit 2); either names the file and the cause."""
+    try:
+        return CsvLog(path, class_names, fsync=fsync)
+    except LogError as exc:
+        raise (Unavailable if exc.transient else ValueError)(str(exc)) from None
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -409,11 +418,6 @@ def _same_file(path: Path, fd: int) -> bool:
         return False
     own = os.fstat(fd)
     return (st.st_ino, st.st_dev) == (own.st_ino, own.st_dev)
-
-
-def parse_time(time_utc: str) -> float:
-    """Unix s of a ``time_utc`` field (ISO 8601, ``Z``)."""
-    return dt.datetime.fromisoformat(time_utc.replace("Z", "+00:00")).timestamp()
 
 
 def class_names_of(columns: Sequence[str]) -> tuple[str, ...]:

@@ -41,9 +41,9 @@ from rich.text import Text
 from ..classify.answer import SEPARATOR
 from ..events import Event
 from ..classify.size import SizeEstimate
-from ..results import Result
+from ..results import Result, parse_time
 from . import Update
-from .csvlog import escape_source, logged_message, parse_time
+from .csvlog import escape_source, logged_message
 from .text import plural, probability
 
 log = logging.getLogger(__name__)

@@ -278,7 +278,7 @@ def _head(path: Path, size: int = 1 << 16) -> tuple[bytes, str | None]:
 def _cbf_failure(path: Path, head: bytes, said: str) -> str:
     """The cause for a CBF fabio rejects: truncated (fewer bytes than its header says), a checksum
     mismatch, or damage."""
-    start = head.find(b"\x0c\x1a\x04\xd5")
+    start = head.find(CBF_BINARY_START)
     declared = re.search(rb"X-Binary-Size:\s*(\d+)", head)
     if start >= 0 and declared and _compression(path)[0] is open:
         have, need = path.stat().st_size, start + 4 + int(declared[1])

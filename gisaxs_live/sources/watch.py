@@ -54,7 +54,8 @@ from ..sinks.csvlog import escape_source
 
 log = logging.getLogger(__name__)
 
-#: paths remembered as handled in this run, to ignore a repeated close event (about 150 B each)
+#: paths remembered as handled in this run (to ignore a repeated close event) and as errored (a chmod is news), each
+#: table its latest this many (about 150 B each)
 REMEMBERED = 4096
 #: s: files whose settle ends this close together were found by one poll (its events come in one burst)
 SAME_POLL_S = 0.05
@@ -315,13 +316,7 @@ class DirectoryWatcher:
         with self._cond:
             for path, mode in modes.items():
                 if path not in self._tracked:
-                    self._remember_error(path, mode)
-
-    def _remember_error(self, path: str, mode: tuple[int, int, int] | None) -> None:
-        self._errored[path] = mode
-        self._errored.move_to_end(path)
-        if len(self._errored) > REMEMBERED:
-            self._errored.popitem(last=False)
+                    _remember(self._errored, path, mode)
 
     def rewritten(self, path: str) -> bool:
         """Whether ``path`` got its final row in this run and holds other content now (another inode, size or
@@ -453,13 +448,10 @@ class DirectoryWatcher:
                         continue
                 self._tracked.discard(path)
                 if path in errored:
-                    self._remember_error(path, modes.get(path))
+                    _remember(self._errored, path, modes.get(path))
                 else:
                     self._errored.pop(path, None)
-                    self._handled[path] = read
-                    self._handled.move_to_end(path)
-                    if len(self._handled) > REMEMBERED:
-                        self._handled.popitem(last=False)
+                    _remember(self._handled, path, read)
 
     def stop(self) -> int:
         """Stop observing. Complete files already found are still handed out by ``take``; files not yet
@@ -568,6 +560,14 @@ def _is_link(path: str) -> bool:
     except OSError:
         return False
     return S_ISLNK(st.st_mode) or st.st_nlink > 1
+
+
+def _remember(table: OrderedDict, path: str, value: object) -> None:
+    """``table[path] = value`` as its newest entry, the oldest dropped beyond ``REMEMBERED``."""
+    table[path] = value
+    table.move_to_end(path)
+    if len(table) > REMEMBERED:
+        table.popitem(last=False)
 
 
 def _stat(path: str) -> os.stat_result | None:
