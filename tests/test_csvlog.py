@@ -286,6 +286,27 @@ def test_a_log_rotated_then_stopped_before_its_next_row_begins_where_the_rotated
     assert fresh.since == pytest.approx(path.stat().st_mtime) and not fresh.rotated_logged
 
 
+def test_a_log_rotated_twice_before_its_next_row_begins_where_the_last_log_with_rows_ended(tmp_path):
+    """A trial: two rotations in quick succession (logrotate's NAME.1 → NAME.2), then a stop before the next row:
+    NAME.1 held a header alone, so the restart began at its own start and the files that arrived while the monitor
+    was down got no row."""
+    from gisaxs_live.daemon import plan_backlog
+
+    path = tmp_path / "log.csv"
+    _write_and_close(path, [ok("/d/a.cbf", time_utc="2026-01-02T03:04:05.000Z")])
+    path.rename(tmp_path / "log.csv.1")
+    CsvLog(path).close()  # the monitor's new log, rotated again before its first row
+    (tmp_path / "log.csv.1").rename(tmp_path / "log.csv.2")
+    path.rename(tmp_path / "log.csv.1")
+    CsvLog(path).close()
+    os.utime(tmp_path / "log.csv.2", (1, 1))  # the oldest, as logrotate leaves them
+    resume = resume_point(path, {"/d/a.cbf", "/d/down.cbf"}, rotated=True)
+    end = parse_time("2026-01-02T03:04:05.000Z")
+    assert resume.since == pytest.approx(end) and resume.rotated_logged == {"/d/a.cbf"}
+    files = [("/d/a.cbf", end, end), ("/d/down.cbf", end + 70, end + 70)]
+    assert plan_backlog(files, resume, backlog=False, grace_s=60.0) == ["/d/down.cbf"]
+
+
 def test_a_rotated_log_that_cannot_be_read_is_passed_over_with_a_warning(tmp_path, caplog):
     path = tmp_path / "log.csv"
     _write_and_close(path, [ok("/d/a.cbf", time_utc="2026-01-02T03:04:05.000Z")])

@@ -501,13 +501,14 @@ def rotated_last_rows(path: Path, header: str, since: float | None,
                       wanted: Mapping[str, str]) -> tuple[dict[str, tuple[str, str, str]], float | None]:
     """The last row of each ``wanted`` source (as ``_last_rows``) among the last rows (``ROTATED_TAIL_BYTES``) of the
     log that ``path``, beginning with ``header`` and at ``since`` (Unix s; None: no row yet), was rotated from, and the
-    time of that log's last row: the newest of ``NAME.1`` (``mv``, logrotate) and ``NAME-*`` (logrotate's
-    ``dateext``) with the same header whose last row came before ``since`` (a compressed one has another first line);
+    time of that log's last row: the newest of ``NAME.N`` (``mv``, logrotate) and ``NAME-*`` (logrotate's
+    ``dateext``) with the same header and a row, whose last row came before ``since`` (a compressed one has another
+    first line; one rotated again before its first row, a header alone, is passed over for the one before it);
     for a log without rows, only one whose last rows name a file still present (``wanted``): an old log of another
     run or directory left beside a new one is not its predecessor. ({}, None) if none, or where it cannot be read (a
     warning)."""
-    candidates = [c for c in [path.with_name(f"{path.name}.1"), *path.parent.glob(glob_escape(path.name) + "-*")]
-                  if c.is_file()]
+    name = glob_escape(path.name)
+    candidates = [c for c in [*path.parent.glob(name + ".[0-9]*"), *path.parent.glob(name + "-*")] if c.is_file()]
     for previous in sorted(candidates, key=_mtime_or_zero, reverse=True):
         try:
             with open(previous, "rb") as fh:
