@@ -14,7 +14,8 @@ has started, so nothing arriving during the (slow) model load is missed.
 
 The last row for a source is its answer. A file whose row is an ``error`` and that changes afterwards
 (a writer that closes it several times, a slow network copy) is read again, and its new rows
-supersede the error.
+supersede the error. A multi-frame file closed again with the same first frame was appended to: only its new
+frames get rows.
 
 Start-up (``plan_backlog``): the directory is scanned after the watcher has started. Files whose last
 row in the CSV log is final (not an error, or an error written after the file last changed) are not
@@ -39,15 +40,19 @@ classified and logged, files still being written are left for the next start, an
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import signal
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
 
 from .causes import first_line
 from .frame import Frame
@@ -57,13 +62,26 @@ from .sinks import Sink, Update, close_all, emit
 from .sinks.csvlog import CsvLog, LogError, Resume, escape_source, resume_point, with_retry
 from .sources.eiger import read_through_data_files
 from .sources.files import read_file
-from .sources.watch import Arrival, DirectoryWatcher
+from .sources.watch import Arrival, DirectoryWatcher, remember
 
 log = logging.getLogger(__name__)
 
 Classify = Callable[[Sequence[Frame]], list[Result]]
+
+
+class FileRead(NamedTuple):
+    """A reader's outcome for one file (``_read``): the frames to classify, the problem that ended reading (None if
+    none), how many frames were read, and the digest of the first frame's pixels (``first_frame_digest``; None for
+    a single-frame file not read before as a multi-frame one)."""
+
+    frames: list[Frame]
+    problem: str | None
+    n_read: int
+    first: bytes | None = None
+
+
 #: a batch of arrivals and, per arrival, its reader's ``_read``
-Reading = tuple[Sequence[Arrival], list["Future[tuple[list[Frame], str | None, int]]"]]
+Reading = tuple[Sequence[Arrival], list["Future[FileRead]"]]
 
 
 #: at a start, at least this many files with a row, and most of them, modified well after it: a clock skew
@@ -123,6 +141,8 @@ class Daemon:
         self._all = False  # --backlog: also files older than the log
         self._retry: set[str] = set()  # --retry-errors: errored files at start, read again until done
         self._logged_frames: dict[str, int] = {}  # path → frames of it already logged before its last (error) row
+        # multi-frame files whose rows are all ok (the latest REMEMBERED) → (frames logged, digest of the first)
+        self._multi_frame: OrderedDict[str, tuple[int, bytes | None]] = OrderedDict()
         self._readers = ReaderPool(os.cpu_count() or 1)
 
     def request_stop(self) -> None:
@@ -221,7 +241,8 @@ class Daemon:
                 return 0
             logged = self._logged_frames
             ahead: Reading = (arrivals, [self._readers.submit(_read, a, classify, logged.get(a.path, 0),
-                                                              self.watcher.sees) for a in arrivals])
+                                                              self._multi_frame.get(a.path), self.watcher.sees)
+                                         for a in arrivals])
             results, done, errored = self._process(reading, classify) if reading else ([], [], set())
             self._emit(results)
             self.rows += len(results)
@@ -269,9 +290,11 @@ class Daemon:
         done: list[str] = []
         slots: list[Result | slice] = []
         frames: list[Frame] = []
+        read_whole: dict[str, FileRead] = {}
         arrivals, reads = reading
         for a, read in zip(arrivals, reads):
-            got, problem, n_read, final = self._read_result(a, read)
+            outcome, final = self._read_result(a, read)
+            got, problem, n_read = outcome.frames, outcome.problem, outcome.n_read
             if problem is not None and not n_read and not final:
                 if not os.path.lexists(a.path):
                     if self.watcher.moved_away(a.path):
@@ -288,6 +311,8 @@ class Daemon:
             frames.extend(got)
             if problem is not None:
                 slots.append(_error(a, n_read, problem))
+            else:
+                read_whole[a.path] = outcome
         classified = _classify(classify, frames)
         results: list[Result] = []
         for slot in slots:
@@ -298,15 +323,21 @@ class Daemon:
                 self._logged_frames[source] = r.frame
             else:
                 self._logged_frames.pop(source, None)
-        return results, done, {source for source, r in last.items() if r.status == "error"}
+        errored = {source for source, r in last.items() if r.status == "error"}
+        for source, outcome in read_whole.items():  # one appended to later gives rows for its new frames alone
+            if outcome.n_read > 1 and source not in errored:
+                remember(self._multi_frame, source, (outcome.n_read, outcome.first))
+            else:
+                self._multi_frame.pop(source, None)
+        return results, done, errored
 
-    def _read_result(self, arrival: Arrival, read: Future) -> tuple[list[Frame], str | None, int, bool]:
+    def _read_result(self, arrival: Arrival, read: Future) -> tuple[FileRead, bool]:
         """``_read``'s outcome for ``arrival``, and whether a problem is final (not worth a retry): reading that
         raised is a problem about the file; reading that has run for more than ``READ_TIMEOUT_S`` (counted from
         its start, not from its queueing) is given up, its thread left behind and replaced."""
         while True:
             try:
-                return (*read.result(timeout=READ_POLL_S), False)
+                return read.result(timeout=READ_POLL_S), False
             except TimeoutError:
                 started = self._readers.started(read)
                 if started is None or time.monotonic() - started <= READ_TIMEOUT_S:
@@ -315,16 +346,18 @@ class Daemon:
                           escape_source(arrival.path), READ_TIMEOUT_S)
                 self._readers.replace_one()
                 problem = f"{arrival.path}: not read: reading it took more than {READ_TIMEOUT_S:g} s and was given up"
-                return [], problem, 0, True
+                return FileRead([], problem, 0), True
             except Exception as exc:  # noqa: BLE001 - a reader's surprise: this file's error row
                 log.debug("%s: reading raised %r", arrival.path, exc)
-                return [], f"{arrival.path}: cannot be read ({_in_words(exc)})", 0, True
+                return FileRead([], f"{arrival.path}: cannot be read ({_in_words(exc)})", 0), True
 
 
-def _read(arrival: Arrival, classify: Classify, logged: int,
-          sees: Callable[[Path], bool]) -> tuple[list[Frame], str | None, int]:
+def _read(arrival: Arrival, classify: Classify, logged: int, multi_frame: tuple[int, bytes | None] | None,
+          sees: Callable[[Path], bool]) -> FileRead:
     """``read_file`` of ``arrival``, on a reader thread: its frames from frame ``logged`` on (those before have rows,
-    written before an error row of the file), the problem that ended reading, and how many frames were read. A
+    written before an error row of the file), the problem that ended reading, and how many frames were read.
+    ``multi_frame``: (frames logged, first frame's digest) of a multi-frame file read whole before: if its first
+    frame is the same and it has at least as many, it was appended to, and only its new frames are given. A
     classifier that offers ``prepare_early`` (``pipeline.Classifier``) preprocesses the frames there too, while
     they are in the CPU cache. An Eiger master file whose data files the watcher ``sees`` gives no frame: their
     images are read from those as each is written."""
@@ -335,14 +368,25 @@ def _read(arrival: Arrival, classify: Classify, logged: int,
                 "%s: Eiger master file, not read: its images are classified from its data files (%s)%s",
                 escape_source(arrival.path), ", ".join(p.name for p in data_files),
                 f"; not there yet: {', '.join(missing)}" if missing else "")
-        return [], None, 0
+        return FileRead([], None, 0)
     got, problem = read_file(arrival.path, arrival.t)
     n_read = len(got)
+    first = first_frame_digest(got) if n_read > 1 or (multi_frame and got) else None
+    if multi_frame is not None and first == multi_frame[1] and n_read >= multi_frame[0]:
+        logged = max(logged, multi_frame[0])
     got = [f for f in got if f.frame_id >= logged] if logged else got
     prepare_early = getattr(classify, "prepare_early", None)
     if got and prepare_early is not None:
         prepare_early(got)
-    return got, problem, n_read
+    return FileRead(got, problem, n_read, first)
+
+
+def first_frame_digest(frames: Sequence[Frame]) -> bytes | None:
+    """A 128-bit BLAKE2 digest of the first frame's pixels (None if there is no frame 0): a multi-frame file closed
+    again with the same one was appended to, not written anew."""
+    if not frames or frames[0].frame_id != 0:
+        return None
+    return hashlib.blake2b(np.ascontiguousarray(frames[0].data), digest_size=16).digest()
 
 
 def _classify(classify: Classify, frames: list[Frame]) -> list[Result]:

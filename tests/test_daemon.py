@@ -712,6 +712,32 @@ def test_rows_keep_arrival_order_and_a_multi_frame_file_gives_every_frame(dirs):
     assert sorted(rows[4:]) == [("broken.cbf", "0", "error"), ("last.cbf", "0", "ok")]  # broken: after retries
 
 
+def _edf_stack(path: Path, values) -> None:
+    stack = EdfImage(data=np.full((4, 5), values[0], np.float32))
+    for value in values[1:]:
+        stack.append_frame(data=np.full((4, 5), value, np.float32))
+    stack.write(str(path))
+
+
+def test_a_multi_frame_file_appended_to_gives_rows_for_its_new_frames_alone(dirs):
+    """A trial: a multi-frame file written in steps (closed after each append) got rows for all its frames at every
+    close, so its first frames were logged again and again. Written anew (another first frame), every frame is
+    news."""
+    frames, log = dirs
+    stack = frames / "stack.edf"
+    with running(frames, log) as r:
+        _edf_stack(stack, [1, 2])
+        r.wait_rows(2)
+        _edf_stack(stack, [1, 2, 3])  # the writer appended a frame: the same file, closed again
+        r.wait_rows(3)
+        _edf_stack(stack, [7, 8])  # a new run under the same name
+        r.wait_rows(5)
+        time.sleep(0.5)
+        assert r.stop() == 0
+    assert [(row["frame"], row["status"]) for row in read_rows(log)] == [("0", "ok"), ("1", "ok"), ("2", "ok"),
+                                                                         ("0", "ok"), ("1", "ok")]
+
+
 def test_a_cbf_cut_before_its_binary_section_is_an_error_not_a_hang(dirs):
     frames, log = dirs
     payload = frame_bytes(5)

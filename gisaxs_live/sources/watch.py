@@ -316,7 +316,7 @@ class DirectoryWatcher:
         with self._cond:
             for path, mode in modes.items():
                 if path not in self._tracked:
-                    _remember(self._errored, path, mode)
+                    remember(self._errored, path, mode)
 
     def rewritten(self, path: str) -> bool:
         """Whether ``path`` got its final row in this run and holds other content now (another inode, size or
@@ -448,10 +448,10 @@ class DirectoryWatcher:
                         continue
                 self._tracked.discard(path)
                 if path in errored:
-                    _remember(self._errored, path, modes.get(path))
+                    remember(self._errored, path, modes.get(path))
                 else:
                     self._errored.pop(path, None)
-                    _remember(self._handled, path, read)
+                    remember(self._handled, path, read)
 
     def stop(self) -> int:
         """Stop observing. Complete files already found are still handed out by ``take``; files not yet
@@ -562,7 +562,7 @@ def _is_link(path: str) -> bool:
     return S_ISLNK(st.st_mode) or st.st_nlink > 1
 
 
-def _remember(table: OrderedDict, path: str, value: object) -> None:
+def remember(table: OrderedDict, path: str, value: object) -> None:
     """``table[path] = value`` as its newest entry, the oldest dropped beyond ``REMEMBERED``."""
     table[path] = value
     table.move_to_end(path)
