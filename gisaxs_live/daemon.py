@@ -54,7 +54,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .causes import first_line
+from .causes import in_words
 from .frame import Frame
 from .readers import ReaderPool
 from .results import Result, utc_now
@@ -139,6 +139,7 @@ class Daemon:
         self._stop = threading.Event()
         self._backlog: deque[str] = deque()
         self._all = False  # --backlog: also files older than the log
+        self._all_until_fed = False  # a directory back after an outage: all its files without a row, until fed
         self._retry: set[str] = set()  # --retry-errors: errored files at start, read again until done
         self._logged_frames: dict[str, int] = {}  # path → frames of it already logged before its last (error) row
         # multi-frame files whose rows are all ok (the latest REMEMBERED) → (frames logged, digest of the first)
@@ -187,13 +188,16 @@ class Daemon:
 
     def _say_what_is_left(self, found: int, planned: int) -> None:
         """At a stop: the files found but not read, and the backlog not yet queued. Of the latter, a plain start
-        takes only those modified since the log began: after ``--backlog`` it needs ``--backlog`` again."""
-        if found or (planned and not self._all):
+        takes only those modified since the log began: after ``--backlog``, or a directory back after an outage,
+        it needs ``--backlog``."""
+        everything = self._all or self._all_until_fed
+        if found or (planned and not everything):
             log.warning("%d files found but not read (still being written, or not yet queued) are left for the next "
-                        "start", found + (0 if self._all else planned))
-        if planned and self._all:
-            log.warning("%d files of the --backlog not yet read are left: start with --backlog again to classify "
-                        "them (a start without it takes only the files modified since the log began)", planned)
+                        "start", found + (0 if everything else planned))
+        if planned and everything:
+            log.warning("%d files of the %s not yet read are left: start with --backlog to classify them (a start "
+                        "without it takes only the files modified since the log began)", planned,
+                        "--backlog" if self._all else "directory that came back")
 
     def _say_if_nothing_matches(self) -> None:
         """Warn when the directory holds files but none matches the patterns (``*.tif`` for ``.cbf`` files, say); CSV
@@ -213,6 +217,10 @@ class Daemon:
         """Compare the directory with the log: the backlog becomes every file without a final row (see
         ``plan_backlog``; with ``everything``, old ones too, as ``--backlog``; with ``retry_errors``, those whose
         last row is an error too). Returns how many files are present."""
+        # a later rescan (queue full, lost events) before a returned directory's backlog is fed keeps taking its old
+        # files: they would be dropped from the plan, and as older than the log no later start would take them
+        self._all_until_fed = everything or (self._all_until_fed and bool(self._backlog))
+        everything = everything or self._all_until_fed
         files = self.watcher.scan()
         resume = resume_point(self.csv_log.path, {path for path, _, _ in files}, retry_errors, rotated=True)
         if retry_errors:
@@ -349,7 +357,7 @@ class Daemon:
                 return FileRead([], problem, 0), True
             except Exception as exc:  # noqa: BLE001 - a reader's surprise: this file's error row
                 log.debug("%s: reading raised %r", arrival.path, exc)
-                return FileRead([], f"{arrival.path}: cannot be read ({_in_words(exc)})", 0), True
+                return FileRead([], f"{arrival.path}: cannot be read ({in_words(exc)})", 0), True
 
 
 def _read(arrival: Arrival, classify: Classify, logged: int, multi_frame: tuple[int, bytes | None] | None,
@@ -401,15 +409,7 @@ def _classify(classify: Classify, frames: list[Frame]) -> list[Result]:
     except Exception as exc:
         log.exception("classifying %d frames failed", len(frames))
         return [Result(f.source, f.frame_id, "error", latency_ms=_ms_since(f.t), time_utc=utc_now(),
-                       message=f"classifier failed: {_in_words(exc)}") for f in frames]
-
-
-def _in_words(exc: BaseException) -> str:
-    """What ``exc`` says, on one line, without its class name ("out of memory" for a bare MemoryError)."""
-    text = first_line(exc, "")
-    if isinstance(exc, MemoryError) and "memory" not in text.lower():
-        return f"out of memory ({text})" if text else "out of memory"
-    return text or "no cause given"
+                       message=f"classifier failed: {in_words(exc)}") for f in frames]
 
 
 def _error(arrival: Arrival, frame_id: int, message: str) -> Result:

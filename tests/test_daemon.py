@@ -967,6 +967,41 @@ def test_a_watched_symbolic_link_repointed_to_a_new_run_is_followed(tmp_path, ca
     assert caplog.text.count("is gone") == 1 and caplog.text.count("is back after") == 1
 
 
+def test_a_directory_back_after_an_outage_keeps_its_old_files_planned_through_a_later_rescan(tmp_path):
+    """A review: the directory that came back was planned whole (its files without a row, whatever their age), but
+    a later rescan for a full queue planned it again as a plain start does, without its old files not yet fed;
+    older than the log, no later start took them either (27 of 40 frames lost without a word)."""
+    run_a, run_b, current, log = tmp_path / "run_a", tmp_path / "run_b", tmp_path / "current", tmp_path / "log.csv"
+    run_a.mkdir()
+    run_b.mkdir()
+    payload = frame_bytes(4)
+    for i in range(30):  # an earlier run's frames, there before the monitor starts (ctime: beyond the grace)
+        (run_b / f"old_{i:03d}.cbf").write_bytes(payload)
+    time.sleep(1.5)
+    current.symlink_to(run_a)
+
+    def slow(frames):
+        time.sleep(0.03)
+        return fake_classify(frames)
+
+    settings = fast(queue_size=4, batch_size=1, resume_grace_s=0.5)
+    with running(current, log, settings=settings, classify=slow) as r:
+        write_frame(run_a / "a.cbf")
+        r.wait_rows(1)
+        (tmp_path / "next").symlink_to(run_b)
+        os.replace(tmp_path / "next", current)
+        wait_for(lambda: r.daemon.rescans >= 1, 10, "the rescan of the directory back")
+        for i in range(8):  # the new run's frames arrive while its old ones are fed: the queue is full
+            write_frame(run_b / f"new_{i:03d}.cbf")
+        r.wait_rows(39, timeout=30)
+        assert r.stop() == 0
+    assert r.daemon.rescans >= 2  # the full queue's rescan came while the old files were being fed
+    names = Counter(os.path.basename(row["source"]) for row in read_rows(log))
+    assert sorted(names) == sorted(["a.cbf", *(f"old_{i:03d}.cbf" for i in range(30)),
+                                    *(f"new_{i:03d}.cbf" for i in range(8))])
+    assert set(names.values()) == {1}
+
+
 def test_a_watched_directory_deleted_under_inotify_is_waited_for_not_fatal(dirs, caplog):
     """Deleted, then created again (a clean-up script, a share remounted): the daemon keeps running, says so once,
     and classifies what the new directory holds; a service no longer exits on it (its restart could find no

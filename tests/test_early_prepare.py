@@ -26,3 +26,30 @@ def test_early_preparation_gives_the_same_results():
         assert a.probabilities == b.probabilities and a.message == b.message
         assert (a.image is None and b.image is None) or np.array_equal(a.image, b.image)
     assert not classifier._early
+
+
+def test_an_unforeseen_failure_is_a_row_in_words_not_a_class_name(monkeypatch):
+    """A review: preprocessing that raised something unforeseen (numpy's LinAlgError in a fit) wrote
+    "LinAlgError: SVD did not converge" into the row; the stream's classifier guard wrote "MemoryError: ..."."""
+    import gisaxs_live.classify.pipeline as pipeline
+    from gisaxs_live.causes import in_words
+    from gisaxs_live.commands.stream import classify_guarded
+
+    config = demo_config(load_config())
+    frames = [Frame(GrowthSeries(config, 4).frame(2), "frame2.cbf", 0, 0.0)]
+    classifier = Classifier(config)
+
+    def unforeseen(*_args):
+        raise np.linalg.LinAlgError("SVD did not converge in Linear Least Squares")
+
+    monkeypatch.setattr(pipeline, "descriptors", unforeseen)
+    [row] = classifier.classify(frames)
+    assert (row.status, row.message) == ("error", "preprocessing failed: SVD did not converge in Linear Least Squares")
+
+    def out_of_memory(_frames):
+        raise MemoryError()
+
+    monkeypatch.setattr(classifier, "classify", out_of_memory)
+    [row] = classify_guarded(classifier, frames)
+    assert (row.status, row.message) == ("error", "classifier failed: out of memory")
+    assert in_words(ValueError()) == "no cause given" and in_words(KeyError("x")) == "'x'"

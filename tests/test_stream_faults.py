@@ -395,3 +395,47 @@ def test_stream_survives_an_oversized_message_and_reports_a_publisher_killed_mid
         ("0", True), ("1", True), ("2", True)]
     assert "went away during series 7, after " in err  # logged when the connection dropped
     assert f"missing {series - received}, series cut short 1" in err
+
+
+def test_a_log_that_fails_ends_the_stream_saying_how_many_frames_received_got_no_row(tmp_path, caplog):
+    """A review: the log failing ends ``stream`` (exit 1, restarted by systemd), as designed; but the frames already
+    received (the rows being written, those queued, those in ZeroMQ's buffer) went without a row and without a
+    word. A stream cannot give them again: the stop counts and names them."""
+    import csv
+    import os
+
+    import numpy as np
+
+    from gisaxs_live.commands.stream import StreamMonitor
+    from gisaxs_live.sinks.csvlog import CsvLog
+    from gisaxs_live.sources import simple_protocol
+
+    class Slow(_Classifier):
+        def classify(self, frames):
+            time.sleep(0.02 * len(frames))
+            return super().classify(frames)
+
+    path, endpoint = tmp_path / "rows.csv", free_endpoint()
+    monitor = StreamMonitor(StreamSource(endpoint, Stream(queue_size=64, batch_size=4)), Slow, CsvLog(path))
+    status: list[int] = []
+    thread = threading.Thread(target=lambda: status.append(monitor.run()))
+    thread.start()
+    push = zmq.Context.instance().socket(zmq.PUSH)
+    push.linger, push.sndhwm = 0, 1000
+    push.bind(endpoint)
+    try:
+        for i in range(100):
+            push.send_multipart(simple_protocol.encode(np.full((16, 16), 5, np.int32), i))
+        deadline = time.monotonic() + 20
+        while (not path.exists() or sum(1 for _ in open(path)) < 10) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.rename(path, tmp_path / "rows.csv.1")
+        path.mkdir()  # the log's path refuses writes now, as a full disk does
+        thread.join(30)
+    finally:
+        push.close()
+    rows = list(csv.DictReader(open(tmp_path / "rows.csv.1")))
+    counts = monitor.source.counts
+    assert status == [1] and counts.received == 100
+    unlogged = counts.received - len(rows)
+    assert unlogged > 0 and f"{unlogged} frames received got no row, as the log cannot be written" in caplog.text

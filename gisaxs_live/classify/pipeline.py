@@ -18,6 +18,7 @@ from .families import ranked_families
 from .predictor import Predictor
 from .size import SizeEstimate
 from .size_net import estimates
+from ..causes import in_words
 from ..config import Config
 from ..frame import Frame, FrameError
 from ..preprocess.descriptors import descriptors
@@ -155,7 +156,7 @@ class Classifier:
             return self.error(frame.source, frame.frame_id, str(exc), frame.t)
         except Exception as exc:  # a bug or an unforeseen input must not cost the other frames
             log.exception("preprocessing %s frame %d failed", frame.source, frame.frame_id)
-            return self.error(frame.source, frame.frame_id, f"{type(exc).__name__}: {exc}", frame.t)
+            return self.error(frame.source, frame.frame_id, f"preprocessing failed: {in_words(exc)}", frame.t)
 
 
 #: frames per CNN batch when classifying files

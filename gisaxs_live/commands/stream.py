@@ -38,6 +38,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..causes import in_words
+
 if TYPE_CHECKING:
     from ..classify.pipeline import Classifier
     from ..results import Result
@@ -121,6 +123,7 @@ class StreamMonitor:
         self.model = "not loaded"
         self.ready = False  # announced: the model is loaded and the socket connected
         self._stop_requested = False
+        self._emitting: Sequence[Result] = ()  # the rows being written
 
     def request_stop(self) -> None:
         """Safe in a signal handler."""
@@ -142,6 +145,7 @@ class StreamMonitor:
             return self._loop(classifier)
         except LogError as exc:
             log.critical("stopping: %s", exc)
+            self._say_unlogged()
             return 1
         finally:
             self.source.stop()
@@ -179,6 +183,22 @@ class StreamMonitor:
                 log.info("%s", self.status())
                 next_log = time.monotonic() + self.log_interval_s
 
+    def _say_unlogged(self) -> None:
+        """After the log failed: the frames received that got no row (the rows being written, those queued and
+        those still in ZeroMQ's buffer), counted and named on one line, as a stream cannot give them again."""
+        self.source.stop()
+        self.source.join(timeout=5.0)
+        unlogged = [f"{r.source} frame {r.frame}" for r in self._emitting]
+        while True:
+            frames, rejected = self.source.take(1 << 16, 0.0)
+            if not frames and not rejected:
+                break
+            unlogged += [f"{f.source} frame {f.frame_id}" for f in frames] + [f"{r.source} frame {r.frame}"
+                                                                             for r in rejected]
+        if unlogged:
+            log.critical("%d frames received got no row, as the log cannot be written: %s%s", len(unlogged),
+                         unlogged[0], f" to {unlogged[-1]}" if len(unlogged) > 1 else "")
+
     def _end_series(self) -> None:
         """No series open and nothing queued: sinks with runs per series (Bluesky) stop the open one."""
         for sink in self.sinks:
@@ -206,8 +226,10 @@ class StreamMonitor:
 
         # Without the dashboard the counts go to the periodic log line, not into every update's source line.
         source = self.status() if self.log_interval_s is None else self.source.state()
+        self._emitting = results
         emit(self.sinks, Update(tuple(results), self.source.depth, self.source.settings.queue_size, source,
                                 self.model))
+        self._emitting = ()
 
 
 def classify_guarded(classifier: Classifier, frames: Sequence) -> list[Result]:
@@ -221,5 +243,5 @@ def classify_guarded(classifier: Classifier, frames: Sequence) -> list[Result]:
         return results
     except Exception as exc:
         log.exception("classifying %d frames failed", len(frames))
-        return [classifier.error(f.source, f.frame_id, f"classifier failed: {type(exc).__name__}: {exc}", f.t)
+        return [classifier.error(f.source, f.frame_id, f"classifier failed: {in_words(exc)}", f.t)
                 for f in frames]

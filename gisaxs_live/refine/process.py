@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..causes import in_words
 from ..config import Config
 from ..frame import Frame
 from ..sources.files import read_file
@@ -161,6 +162,6 @@ def fit_one(fitter: FrameFitter, source: str, frame_id: int, shape_class: str, s
     except NotFitted as exc:
         return Outcome(None, False, str(exc))
     except Exception as exc:  # a bug: said, and the next frame is fitted all the same
-        return Outcome(None, False, f"the fit failed ({type(exc).__name__}: {exc})".splitlines()[0])
+        return Outcome(None, False, f"the fit failed ({in_words(exc)})")
     return Outcome(done.row(source, frame_id), done.fit.converged,
                    done.describe() if done.fit.converged else f"the fit did not converge ({done.fit.message})")
