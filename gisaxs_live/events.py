@@ -6,13 +6,14 @@ current family's, in the same frame, by at least ``margin``. ``hold_frames`` con
 same new family make one event, and that family becomes the current one. An ``ok`` frame whose top-1 is the
 current family, or a new family without the margin, breaks a pending change; a frame for yet another family
 starts a new one. ``error``, ``no_signal`` and ``unknown`` rows carry no family: they neither confirm nor break
-a pending change (a run of bad frames between two good ones is skipped over). With ``per_source`` (a stream,
-whose rows name their series), an ``ok`` frame of another source than the last one starts the detector afresh:
+a pending change (a run of bad frames between two good ones is skipped over). With ``series_of`` (a stream: the
+series a row's source names), an ``ok`` frame of another series than the last one starts the detector afresh:
 a new series is another sample or scan, and its first frame sets the family without an event.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .classify.families import partition, ranked_families
@@ -40,14 +41,15 @@ class Event:
 
 class ChangeDetector:
     """Hysteresis on the top-1 family: ``hold_frames`` (>= 1) consecutive ``ok`` frames, each with the new
-    family ahead of the current one by ``margin`` (probability, 0..1); with ``per_source``, afresh at each new
-    source (see the module's notes)."""
+    family ahead of the current one by ``margin`` (probability, 0..1); with ``series_of`` (a row's source → its
+    series), afresh at each new series (see the module's notes)."""
 
-    def __init__(self, hold_frames: int = 3, margin: float = 0.1, per_source: bool = False) -> None:
+    def __init__(self, hold_frames: int = 3, margin: float = 0.1,
+                 series_of: Callable[[str], str] | None = None) -> None:
         self.hold_frames = hold_frames
         self.margin = margin
-        self.per_source = per_source
-        self._source: str | None = None
+        self.series_of = series_of
+        self._series: str | None = None
         self.current: str | None = None
         self._pending: str | None = None
         self._count = 0
@@ -59,8 +61,8 @@ class ChangeDetector:
         families = dict(ranked_families(result.probabilities, result.class_names,
                                         partition(result.class_names, result.families)))
         top, p_top = next(iter(families.items()))
-        if self.per_source and result.source != self._source:
-            self._source, self.current, self._pending, self._count = result.source, None, None, 0
+        if self.series_of is not None and self.series_of(result.source) != self._series:
+            self._series, self.current, self._pending, self._count = self.series_of(result.source), None, None, 0
         if self.current is None:
             self.current = top
             return None

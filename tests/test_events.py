@@ -19,6 +19,7 @@ from gisaxs_live.results import Result
 from gisaxs_live.sinks import Update
 from gisaxs_live.sinks.dashboard import DashboardState, render
 from gisaxs_live.sinks.events import EventsSink, OnEventRunner, events_path
+from gisaxs_live.sources.stream import series_of
 from livehelp import free_endpoint, read_rows, wait_for
 
 CLASSES = ("hemispheroid", "spheroid", "prism6", "cylinder")
@@ -92,12 +93,33 @@ def test_per_source_a_new_series_starts_afresh_without_an_event():
     series = ([of("tcp://x series 1", i, hemispheroid=0.9) for i in range(4)]
               + [of("tcp://x series 2", i, spheroid=0.9) for i in range(4)])
     assert [e.to_family for e in events_of(series)] == ["spheroid"]  # one stream of frames: a change
-    detector = ChangeDetector(3, 0.1, per_source=True)
+    detector = ChangeDetector(3, 0.1, series_of=series_of)
     assert [e for e in map(detector.feed, series) if e is not None] == []  # series 2 is another sample
     assert detector.current == "spheroid"
     more = [of("tcp://x series 2", 4 + i, hemispheroid=0.9) for i in range(3)]
     (event,) = [e for e in map(detector.feed, more) if e is not None]  # within a series: still an event
     assert (event.from_family, event.to_family, event.frame) == ("spheroid", "hemispheroid", 6)
+
+
+def test_a_stream_v2_series_whose_rows_name_each_image_is_one_series_for_events():
+    """A review: a Stream V2 row's source names its image id, so the stream's detector, afresh at each new source,
+    started afresh at every frame and never gave an event on a Stream V2 stream."""
+    from gisaxs_live.sources.stream import MessageHandler
+    from gisaxs_live.sources.stream2 import Where
+
+    handler = MessageHandler("tcp://127.0.0.1:31001")
+
+    def of(series, image, **p):
+        return dataclasses.replace(ok(image, **p), source=handler.source2(Where(series, image, "threshold_1")))
+
+    detector = ChangeDetector(3, 0.1, series_of=series_of)
+    rows = ([of(7, i, hemispheroid=0.9) for i in range(4)] + [of(7, 4 + i, spheroid=0.9) for i in range(3)]
+            + [of(8, i, hemispheroid=0.9) for i in range(4)])
+    events = [e for e in map(detector.feed, rows) if e is not None]
+    assert [(e.from_family, e.to_family, e.frame) for e in events] == [("hemispheroid", "spheroid", 6)]
+    assert series_of(handler.source2(Where(7, 12, "threshold_1"))) == (
+        "tcp://127.0.0.1:31001 series 7 channel threshold_1")
+    assert series_of(handler.source(7)) == handler.source(7)
 
 
 def test_config_keys_are_checked():

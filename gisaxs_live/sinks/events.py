@@ -118,9 +118,11 @@ class EventsSink:
     critical = False
 
     def __init__(self, csv_path: str | Path, settings: Events,
-                 listeners: Sequence[Callable[[Event], None]] = (), per_source: bool = False) -> None:
-        """``per_source``: the detector starts afresh at each new source (a stream's series; ``ChangeDetector``)."""
-        self.detector = ChangeDetector(settings.hold_frames, settings.margin, per_source)
+                 listeners: Sequence[Callable[[Event], None]] = (),
+                 series_of: Callable[[str], str] | None = None) -> None:
+        """``series_of``: a row's source → its series; the detector starts afresh at each new one (a stream's
+        series; ``ChangeDetector``)."""
+        self.detector = ChangeDetector(settings.hold_frames, settings.margin, series_of)
         self.log = EventLog(events_path(csv_path))
         self.listeners = list(listeners)
         self.runner = OnEventRunner(settings.on_event, settings.on_event_timeout_s) if settings.on_event else None

@@ -63,6 +63,16 @@ PROTOCOLS = ("auto", "stream2", "simplon", "simple")
 PROTOCOL_NAMES = {"stream2": "Stream V2 (CBOR)", "simplon": "SIMPLON stream v1", "simple": "simple-protocol"}
 
 
+def series_of(source: str) -> str:
+    """The series a stream row's ``source`` belongs to: the source without a Stream V2 image id
+    (``MessageHandler.source2``), so that ``endpoint series 7 image 12 channel threshold_1`` is
+    ``endpoint series 7 channel threshold_1``; a SIMPLON source names its series alone."""
+    return _IMAGE_ID.sub("", source)
+
+
+_IMAGE_ID = re.compile(r" image \d+(?= |$)")
+
+
 def check_endpoint(endpoint: str, allowed: Sequence[str] = ()) -> None:
     """Raise ConfigError unless ``endpoint`` is loopback (TCP to 127.0.0.0/8, localhost or ::1; ipc://)
     or listed in ``allowed`` (the config's ``stream.allowed_endpoints``)."""
