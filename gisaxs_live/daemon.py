@@ -175,7 +175,7 @@ class Daemon:
             self._emit(())
             classify = self.load_classifier()
             self.model = "ready"
-            return self._loop(classify, settings.batch_size)
+            return self._loop_guarded(classify, settings.batch_size)
         except LogError as exc:
             log.critical("stopping: %s", exc)
             return 1
@@ -195,9 +195,9 @@ class Daemon:
             log.warning("%d files found but not read (still being written, or not yet queued) are left for the next "
                         "start", found + (0 if everything else planned))
         if planned and everything:
-            log.warning("%d files of the %s not yet read are left: start with --backlog to classify them (a start "
+            log.warning("%d files of the %s not yet read are left: start with --backlog%s to classify them (a start "
                         "without it takes only the files modified since the log began)", planned,
-                        "--backlog" if self._all else "directory that came back")
+                        *(("--backlog", " again") if self._all else ("directory that came back", "")))
 
     def _say_if_nothing_matches(self) -> None:
         """Warn when the directory holds files but none matches the patterns (``*.tif`` for ``.cbf`` files, say); CSV
@@ -232,6 +232,15 @@ class Daemon:
         self._backlog = deque(plan_backlog(files, resume, self._all or everything,
                                            self.watcher.settings.resume_grace_s, self.watcher.rewritten))
         return len(files)
+
+    def _loop_guarded(self, classify: Classify, batch_size: int) -> int:
+        """``_loop``; an unforeseen failure there (a bug) ends it with status 1, not as a configuration error."""
+        try:
+            return self._loop(classify, batch_size)
+        except LogError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug: exit 1, so that a service is restarted and resumes
+            return stopped_by_surprise(exc)
 
     def _loop(self, classify: Classify, batch_size: int) -> int:
         stopping = False
@@ -410,6 +419,15 @@ def _classify(classify: Classify, frames: list[Frame]) -> list[Result]:
         log.exception("classifying %d frames failed", len(frames))
         return [Result(f.source, f.frame_id, "error", latency_ms=_ms_since(f.t), time_utc=utc_now(),
                        message=f"classifier failed: {in_words(exc)}") for f in frames]
+
+
+def stopped_by_surprise(exc: Exception) -> int:
+    """Exit status 1 after an unforeseen failure of a monitor's own loop (a bug): one line in words, the traceback
+    at debug level. A service manager restarts it, and the restart resumes where the log ends (status 2, a
+    configuration error, would not be restarted)."""
+    log.critical("stopping after an unforeseen failure (%s): a restart resumes where the log ends", in_words(exc))
+    log.debug("the unforeseen failure", exc_info=exc)
+    return 1
 
 
 def _error(arrival: Arrival, frame_id: int, message: str) -> Result:

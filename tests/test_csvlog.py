@@ -216,6 +216,17 @@ def test_results_of_another_class_order_are_refused(tmp_path):
         log.write([other])
 
 
+def test_garbage_in_the_log_that_csv_cannot_parse_is_passed_over_at_start(tmp_path):
+    """A review: a line with a field over the csv module's 128 KiB limit (garbage written into the log) raised out
+    of ``resume_point``, so the monitor could not start, or ended at its next rescan."""
+    path = tmp_path / "log.csv"
+    _write_and_close(path, [ok("/d/a.cbf")])
+    with open(path, "a") as fh:
+        fh.write("x" * 200_000 + ",1\n")
+    _write_and_close(path, [ok("/d/b.cbf")])
+    assert resume_point(path, {"/d/a.cbf", "/d/b.cbf", "/d/c.cbf"}).logged == {"/d/a.cbf", "/d/b.cbf"}
+
+
 def test_resume_point(tmp_path):
     path = tmp_path / "log.csv"
     assert resume_point(path, set()).since is None

@@ -1002,6 +1002,26 @@ def test_a_directory_back_after_an_outage_keeps_its_old_files_planned_through_a_
     assert set(names.values()) == {1}
 
 
+def test_an_unforeseen_failure_of_the_loop_ends_with_status_1_in_words_so_that_the_service_is_restarted(dirs,
+                                                                                                      caplog):
+    """A review: an exception escaping the daemon's loop (a FileNotFoundError from a log rotated during a rescan,
+    say) reached the command, which took it for a configuration error: exit status 2, which the systemd unit does
+    not restart, and a traceback."""
+    frames, log = dirs
+    with running(frames, log) as r:
+        write_frame(frames / "a.cbf")
+        r.wait_rows(1)
+
+        def broken(*_args):
+            raise FileNotFoundError(2, "No such file or directory", str(log))
+
+        r.daemon.watcher.take = broken
+        r.thread.join(10)
+        assert r.status == 1
+    assert f"stopping after an unforeseen failure ([Errno 2] No such file or directory: '{log}')" in caplog.text
+    assert "Traceback" not in caplog.text.split("stopping after")[1]
+
+
 def test_a_watched_directory_deleted_under_inotify_is_waited_for_not_fatal(dirs, caplog):
     """Deleted, then created again (a clean-up script, a share remounted): the daemon keeps running, says so once,
     and classifies what the new directory holds; a service no longer exits on it (its restart could find no

@@ -217,3 +217,31 @@ def test_the_fitting_process_does_without_tensorflow():
             "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_fitting_process_that_cannot_be_started_again_now_is_tried_again_at_the_next_fit(tmp_path, payloads,
+                                                                                           fitter, monkeypatch):
+    """A review: after the child died, starting a new one that failed (out of memory, too many processes) raised
+    out of ``fit``: the refine thread ended, and every later frame was counted as skipped."""
+    import errno
+    import subprocess
+
+    import gisaxs_live.refine.process as process
+
+    (tmp_path / "growth_00000.cbf").write_bytes(payloads[0])
+    source = str(tmp_path / "growth_00000.cbf")
+    fitter._process.kill()
+    fitter._process.wait()
+
+    def no_process(*_args, **_kwargs):
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    popen = subprocess.Popen
+    monkeypatch.setattr(process.subprocess, "Popen", no_process)
+    outcome = fitter.fit(source, 0, "spheroid", SizeEstimate())
+    assert outcome.row is None and outcome.message.endswith(
+        "a new one cannot be started now (Resource temporarily unavailable); the next fit tries again")
+    monkeypatch.setattr(process.subprocess, "Popen", popen)
+    again = fitter.fit(source, 0, "spheroid", SizeEstimate())  # its pipes closed: a new child now
+    assert again.row is None and again.message.endswith("a new one is started")
+    assert fitter._process.poll() is None

@@ -79,12 +79,16 @@ class FitProcess:
         try:
             self._send((source, frame_id, shape_class, size))
             return pickle.load(self._process.stdout)
-        except (EOFError, OSError, pickle.UnpicklingError):
+        except (EOFError, OSError, ValueError, pickle.UnpicklingError):  # ValueError: its pipes closed, none restarted
             if self._killed:
                 return Outcome(None, False, "the fit was abandoned")
             status = self._end()
-            self._start()
-            return Outcome(None, False, f"the fitting process ended (exit status {status}); a new one is started")
+            try:
+                self._start()
+                then = "a new one is started"
+            except OSError as exc:  # no process to be had now (out of memory, too many processes): the next fit
+                then = f"a new one cannot be started now ({exc.strerror or exc}); the next fit tries again"
+            return Outcome(None, False, f"the fitting process ended (exit status {status}); {then}")
 
     def kill(self) -> None:
         """End the child now (a fit in progress is lost); a ``fit`` waiting for it returns, and none starts a new

@@ -31,7 +31,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from glob import escape as glob_escape
 from pathlib import Path
@@ -464,17 +464,19 @@ def resume_point(path: str | Path, among: set[str], retry_errors: bool = False, 
     log without rows yet (rotated, then the monitor stopped before its next row) begins where that one ended: the
     files that arrived while the monitor was down are news, those logged before the rotation are not."""
     path = Path(path)
-    if not path.exists():
-        return Resume(frozenset(), None)
     wanted = {escape_source(p): p for p in among}
     last: dict[str, tuple[str, str, str]] = {}  # source → (status, time_utc, frame) of its last row
-    with open(path, newline="", errors="replace") as fh:
-        header = fh.readline()
-        fh.seek(0)
-        since, _ = _last_rows(fh, wanted, last)
+    try:
+        with open(path, newline="", errors="replace") as fh:
+            header = fh.readline()
+            fh.seek(0)
+            since, _ = _last_rows(fh, wanted, last)
+            mtime = os.fstat(fh.fileno()).st_mtime
+    except FileNotFoundError:  # none yet, or rotated away just now (its successor has no row yet)
+        return Resume(frozenset(), None)
     rotated_logged, rotated_end = rotated_last_rows(path, header, since, wanted) if rotated else ({}, None)
     if since is None:
-        since = path.stat().st_mtime if rotated_end is None else rotated_end
+        since = mtime if rotated_end is None else rotated_end
     logged, errors, error_frames, logged_at = set(), {}, {}, {}
     for source, (status, time_utc, frame) in last.items():
         if status != "error":
@@ -544,7 +546,7 @@ def _last_rows(fh, wanted: Mapping[str, str],
     (later rows win); returns the arrival time of its first row and the time of its last row (Unix s), each None
     without one."""
     since, final = None, None
-    reader = csv.reader(fh)
+    reader = _parsable(csv.reader(fh))
     columns = next(reader, None)
     for fields in reader:
         if columns is None or len(fields) != len(columns) or fields == columns:
@@ -563,6 +565,18 @@ def _last_rows(fh, wanted: Mapping[str, str],
         return since, None if final is None else parse_time(final)
     except ValueError:
         return since, None
+
+
+def _parsable(reader) -> Iterator[list[str]]:
+    """The rows of a ``csv.reader``, passing over the lines it cannot parse (garbage written into the log: a field
+    over the csv module's 128 KiB limit, a NUL): the reader goes on at the next line."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error:
+            continue
 
 
 def with_retry(resume: Resume, sources: Collection[str]) -> Resume:

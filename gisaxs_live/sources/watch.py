@@ -262,6 +262,10 @@ class DirectoryWatcher:
                         stat = os.lstat(path)
                     except FileNotFoundError:
                         continue
+                    except OSError:  # listed but not looked at (a directory without search permission): news, and
+                        now = time.time()  # reading it says why it cannot be read, in its row
+                        found.append((path, now, now))
+                        continue
                     found.append((path, stat.st_mtime, stat.st_ctime))
         return sorted(found, key=lambda item: (item[1], item[0]))
 
