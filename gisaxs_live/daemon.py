@@ -138,6 +138,7 @@ class Daemon:
         self.model = "not loaded"
         self._stop = threading.Event()
         self._backlog: deque[str] = deque()
+        self._done_since_plan: set[str] = set()  # files given rows since the backlog was planned, while it is fed
         self._all = False  # --backlog: also files older than the log
         self._all_until_fed = False  # a directory back after an outage: all its files without a row, until fed
         self._retry: set[str] = set()  # --retry-errors: errored files at start, read again until done
@@ -231,6 +232,7 @@ class Daemon:
         self.watcher.errored_before(resume.errors)
         self._backlog = deque(plan_backlog(files, resume, self._all or everything,
                                            self.watcher.settings.resume_grace_s, self.watcher.rewritten))
+        self._done_since_plan.clear()
         return len(files)
 
     def _loop_guarded(self, classify: Classify, batch_size: int) -> int:
@@ -265,6 +267,10 @@ class Daemon:
             self.rows += len(results)
             self.watcher.done(done, errored)
             self._retry.difference_update(done)
+            if self._backlog:
+                self._done_since_plan.update(done)
+            else:
+                self._done_since_plan.clear()
             reading = ahead if arrivals else None
 
     def _half_queue(self) -> int:
@@ -286,15 +292,18 @@ class Daemon:
 
     def _feed_backlog(self) -> None:
         """Hand backlog files to the watcher as its queue drains: one unchanged for ``settle_s`` is complete at once,
-        a newer one (still being written?) waits until its size and mtime settle."""
+        a newer one (still being written?) waits until its size and mtime settle. One given its row since the plan
+        is passed over: fed again, an errored one would be read again and get a second error row."""
         settle_s = self.watcher.settings.settle_s
         while self._backlog and self.watcher.depth < self._half_queue():
             path = self._backlog.popleft()
+            if path in self._done_since_plan:  # planned without a row, given one since (it came by an event)
+                continue
             try:
                 complete = time.time() - os.stat(path).st_mtime > settle_s
             except OSError:
                 complete = True  # gone or unreadable: reading it says which, in its row
-            self.watcher.found(path, complete=complete)
+            self.watcher.found(path, complete=complete, scanned=True)
 
     def _emit(self, results: Sequence[Result]) -> None:
         source = self.watcher.status + (" · stopping" if self._stop.is_set() else "")

@@ -1022,6 +1022,28 @@ def test_an_unforeseen_failure_of_the_loop_ends_with_status_1_in_words_so_that_t
     assert "Traceback" not in caplog.text.split("stopping after")[1]
 
 
+def test_a_planned_file_that_got_its_row_by_an_event_before_it_was_fed_is_not_read_again(dirs):
+    """A review: a file planned without a row (a backlog, a rescan) that came meanwhile by an event got its row, and
+    then was fed all the same: an errored one was read again, and got a second error row."""
+    frames, log = dirs
+    for i in range(8):
+        (frames / f"bad_{i}.cbf").write_bytes(np.random.default_rng(i).bytes(3000))  # never decodes
+
+    def slow(batch):
+        time.sleep(0.2)
+        return fake_classify(batch)
+
+    with running(frames, log, settings=fast(queue_size=4, batch_size=1, read_retries=0), classify=slow,
+                 backlog=True) as r:
+        with open(frames / "bad_7.cbf", "ab"):
+            pass  # closed after writing (no byte): an event for the last file of the backlog
+        r.wait_rows(8, timeout=20)
+        time.sleep(1.0)
+        assert r.stop() == 0
+    rows = Counter(os.path.basename(row["source"]) for row in read_rows(log))
+    assert rows == {f"bad_{i}.cbf": 1 for i in range(8)}
+
+
 def test_a_watched_directory_deleted_under_inotify_is_waited_for_not_fatal(dirs, caplog):
     """Deleted, then created again (a clean-up script, a share remounted): the daemon keeps running, says so once,
     and classifies what the new directory holds; a service no longer exits on it (its restart could find no

@@ -269,9 +269,12 @@ class DirectoryWatcher:
                     found.append((path, stat.st_mtime, stat.st_ctime))
         return sorted(found, key=lambda item: (item[1], item[0]))
 
-    def found(self, path: str, complete: bool, t: float | None = None, settle_s: float | None = None) -> None:
+    def found(self, path: str, complete: bool, t: float | None = None, settle_s: float | None = None,
+              scanned: bool = False) -> None:
         """A matching file appeared or changed; ``complete`` when closed after writing or renamed into place; else
-        it is complete once its size and mtime stayed the same for ``settle_s`` (default ``watch.settle_s``)."""
+        it is complete once its size and mtime stayed the same for ``settle_s`` (default ``watch.settle_s``).
+        ``scanned``: found by a look at the directory (a start's or a rescan's backlog), not by an event: one already
+        queued or being read is no news (as a close would be: read again after an error row)."""
         if not self.matches(path):
             return
         now = time.time() if t is None else t
@@ -284,7 +287,7 @@ class DirectoryWatcher:
                     del self._pending[path]
                     self._ready.append(pending.arrival)
                     self._cond.notify()
-                elif path in self._taken:
+                elif path in self._taken and not scanned:
                     self._closed_while_taken.add(path)
                 return
             if len(self._ready) + len(self._pending) >= self.settings.queue_size:
