@@ -1065,6 +1065,41 @@ def test_a_watched_directory_deleted_under_inotify_is_waited_for_not_fatal(dirs,
     assert caplog.text.count("is gone") == 1 and caplog.text.count("is back after") == 1
 
 
+@pytest.mark.parametrize("observer", ["inotify", "polling"])
+def test_a_watch_that_stopped_by_itself_is_started_again_and_what_came_meanwhile_is_classified(dirs, caplog,
+                                                                                                observer):
+    """A review: nothing looked whether watchdog's threads still ran; one ended by a failure of its own (a handler
+    that raised into it, an emitter's read error) left the service running and classifying nothing, without a
+    word. An event whose handling raises no longer ends it, and a stopped watch is started again with a rescan."""
+    frames, log = dirs
+    with running(frames, log, settings=fast(observer=observer, poll_interval_s=0.1)) as r:
+        write_frame(frames / "before.cbf")
+        r.wait_rows(1)
+        r.daemon.watcher._observer.stop()  # as if its thread had ended on a failure of its own
+        r.daemon.watcher._observer.join()
+        write_frame(frames / "meanwhile.cbf")
+        r.wait_rows(2)
+        assert r.stop() == 0
+    assert sorted(by_name(read_rows(log))) == ["before.cbf", "meanwhile.cbf"]
+    assert caplog.text.count("had stopped: watching it again") == 1
+
+
+def test_an_event_whose_handling_raises_asks_for_a_rescan_instead_of_ending_the_watch(dirs, caplog, monkeypatch):
+    import gisaxs_live.sources.watch as watch
+
+    frames, log = dirs
+    with running(frames, log) as r:
+        real = watch._is_link
+        monkeypatch.setattr(watch, "_is_link", lambda path: 1 / 0)  # a bug in the handler
+        write_frame(frames / "a.cbf")
+        wait_for(lambda: "could not be handled (division by zero)" in caplog.text, 5, "the failure said")
+        monkeypatch.setattr(watch, "_is_link", real)
+        write_frame(frames / "b.cbf")
+        r.wait_rows(2)
+        assert r.stop() == 0
+    assert sorted(by_name(read_rows(log))) == ["a.cbf", "b.cbf"]
+
+
 def test_a_polled_directory_that_goes_away_and_comes_back_is_watched_again(dirs, caplog):
     frames, log = dirs
     away = frames.parent / "unmounted"

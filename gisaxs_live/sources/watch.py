@@ -49,6 +49,7 @@ from watchdog.observers.inotify import InotifyFullEmitter, InotifyObserver
 from watchdog.observers.inotify_c import InotifyConstants, Mask
 from watchdog.observers.polling import PollingObserverVFS
 
+from ..causes import in_words
 from ..config import Watch
 from ..sinks.csvlog import escape_source
 
@@ -91,6 +92,13 @@ class _Handler(FileSystemEventHandler):
         self.watcher = watcher
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        try:
+            self._handle(event)
+        except Exception as exc:  # noqa: BLE001 - raised into watchdog, it would end its thread: no more events
+            log.debug("handling %r raised", event, exc_info=exc)
+            self.watcher.event_failed(exc)
+
+    def _handle(self, event: FileSystemEvent) -> None:
         w = self.watcher
         src, dest = os.fsdecode(event.src_path), os.fsdecode(event.dest_path)
         if isinstance(event, EventsLostEvent):
@@ -484,6 +492,32 @@ class DirectoryWatcher:
             observer.stop()
             observer.join()
 
+    def event_failed(self, exc: Exception) -> None:
+        """Handling an event raised (a bug): what it was about is found by a rescan."""
+        with self._cond:
+            self._ask_rescan("event failed", f"an event in {self.root} could not be handled ({in_words(exc)}): "
+                             "rescanning the directory against the log")
+
+    def _observing(self) -> bool:
+        """Whether watchdog's threads (the observer's and its emitters') all still run: one that ended on a failure
+        of its own would leave the directory unwatched without a word."""
+        observer = self._observer
+        return observer is None or (observer.is_alive() and all(e.is_alive() for e in observer.emitters))
+
+    def _watch_again(self) -> None:
+        """The observer stopped by itself: a new one, and a rescan for what arrived meanwhile (said once; tried again
+        at the next look if it cannot start)."""
+        self._stop_observer()
+        try:
+            self._start_observer()
+        except OSError as exc:
+            log.warning("watched directory %s: watching it stopped, and it cannot be watched again yet (%s)",
+                        self.root, exc.strerror or exc)
+            return
+        with self._cond:
+            self._ask_rescan("watch stopped", f"watching {self.root} had stopped: watching it again, and rescanning "
+                             "it against the log")
+
     def _ask_rescan(self, reason: str, message: str) -> None:
         """Ask for a rescan (caller holds the lock); logs ``message`` unless one for ``reason`` is waiting."""
         if reason not in self._rescan:
@@ -505,6 +539,8 @@ class DirectoryWatcher:
             if identity != self._identity:
                 self.gone()
                 self._stop_observer()
+            elif not self._observing():
+                self._watch_again()
             return
         if identity is None:
             return
