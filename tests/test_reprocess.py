@@ -166,6 +166,36 @@ def test_a_task_that_fails_every_try_gives_an_error_row_per_file(cluster):
     assert "a.cbf: not classified: its task failed" in rows[0].message and "division by zero" in rows[0].message
 
 
+def fails_with_company(files, config, model_dir):
+    """``classify_files`` on a worker, but a task of several files fails (as if one of them killed its worker)."""
+    from gisaxs_live.scale.tasks import classify_files
+
+    if len(files) > 1:
+        raise MemoryError("the worker ran out of memory")
+    return classify_files(files, config, model_dir)
+
+
+def test_a_task_of_several_files_that_fails_every_try_is_split_file_by_file(archive, cluster, tmp_path, monkeypatch):
+    """A review: a task that failed every try (a file that kills its worker) gave every file of it an error row,
+    the good ones included. Split, each file is a task of its own: the good ones get their rows."""
+    from distributed import Client
+
+    import gisaxs_live.scale.reprocess as reprocess
+    from gisaxs_live.sinks.csvlog import CsvLog
+
+    run, serial = archive
+    files = sorted(run.glob("frame_*.cbf"))[:4]
+    monkeypatch.setattr(reprocess, "classify_files", fails_with_company)
+    out = tmp_path / "out.csv"
+    log = CsvLog(out)
+    with Client(cluster) as client:
+        counts = reprocess.run_tasks(client, files, load_config(), None, log, per_task=2)
+    log.close()
+    assert counts == {"ok": 4}
+    expected = [r for r in serial if r["source"] in {str(f) for f in files}]
+    assert _comparable(_rows(out)) == _comparable(expected)
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_local_workers_keep_glibcs_memory_thresholds_and_share_the_cores(monkeypatch, workers):
     # Dask's nannies set MALLOC_TRIM_THRESHOLD_ for their workers, which costs 15-25 % CPU on frame-sized arrays,

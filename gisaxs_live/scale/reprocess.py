@@ -3,10 +3,12 @@
 Tasks finish in any order; their rows are held until every earlier task's rows are written, then each
 task's rows go out in one write (``CsvLog``), so a killed run leaves whole tasks on disk and a rerun
 (``resume_point``) skips their files. A task whose worker dies is run again elsewhere (``RETRIES``); one
-that still fails gives an ``error`` row per file, and the run goes on."""
+that still fails is split, each of its files a task of its own, so that a file that kills its worker (a decoder's
+crash, memory) costs no other file its rows; a file that still fails gives an ``error`` row, and the run goes on."""
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -20,6 +22,8 @@ from ..sinks.csvlog import CsvLog, resume_point
 from .cluster import ClusterLost, task_result
 from .inputs import chunks, task_size
 from .tasks import classify_files
+
+logger = logging.getLogger(__name__)
 
 RETRIES = 3  # further tries of a task whose worker was lost
 
@@ -67,9 +71,17 @@ def run_tasks(client, files: Sequence[Path], config: Config, model_dir: str | No
     held: dict[int, list[Result]] = {}
     counts: Counter[str] = Counter()
     following = 0
+
+    def file_by_file(i: int, group: Sequence[Path]) -> list[Result]:
+        """Task ``i``'s files, after it failed every try, each in a task of its own (waited for here)."""
+        singles = client.map(classify_files, [[str(f)] for f in group], config=config, model_dir=model_dir,
+                             retries=RETRIES, pure=False, key=[f"reprocess-{i}-file-{j}" for j in range(len(group))])
+        return [r for f, single in zip(group, singles) for r in _outcome(single, [f], log.class_names)]
+
     for future in as_completed(futures):
         i = index[future.key]
-        held[i] = not_logged(_outcome(future, groups[i], log.class_names), logged_frames or {})
+        outcome = _outcome(future, groups[i], log.class_names, lambda group, i=i: file_by_file(i, group))
+        held[i] = not_logged(outcome, logged_frames or {})
         future.release()
         while following in held:
             results = held.pop(following)
@@ -81,9 +93,10 @@ def run_tasks(client, files: Sequence[Path], config: Config, model_dir: str | No
     return counts
 
 
-def _outcome(future, group: Sequence[Path], class_names: Sequence[str]) -> list[Result]:
-    """The task's Results, or an ``error`` Result per file when it failed every try; raises ``ClusterLost``
-    where the scheduler went away."""
+def _outcome(future, group: Sequence[Path], class_names: Sequence[str],
+             file_by_file: Callable[[Sequence[Path]], list[Result]] | None = None) -> list[Result]:
+    """The task's Results; when it failed every try, ``file_by_file(group)`` for a task of several files, else an
+    ``error`` Result per file; raises ``ClusterLost`` where the scheduler went away."""
     from ..results import utc_now
 
     try:
@@ -92,6 +105,10 @@ def _outcome(future, group: Sequence[Path], class_names: Sequence[str]) -> list[
         raise
     except Exception as exc:  # a worker lost more than RETRIES times, or a bug: the other tasks go on
         reason = first_line(exc, "its worker stopped")
+        if file_by_file is not None and len(group) > 1:
+            logger.warning("a task of %d files failed %d times (%s): its files are classified one by one", len(group),
+                        RETRIES + 1, reason)
+            return file_by_file(group)
         return [Result(str(f), 0, "error", message=f"{f}: not classified: its task failed {RETRIES + 1} times "
                                                    f"({reason})", time_utc=utc_now(), class_names=tuple(class_names))
                 for f in group]
