@@ -53,3 +53,22 @@ def test_an_unforeseen_failure_is_a_row_in_words_not_a_class_name(monkeypatch):
     [row] = classify_guarded(classifier, frames)
     assert (row.status, row.message) == ("error", "classifier failed: out of memory")
     assert in_words(ValueError()) == "no cause given" and in_words(KeyError("x")) == "'x'"
+
+
+def test_frames_prepared_early_and_never_classified_do_not_pile_up(monkeypatch):
+    """A review: a reader given up (its read ran past the daemon's timeout) that ends later prepares frames that no
+    classify takes; each held its detector image in the classifier for good."""
+    import gisaxs_live.classify.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "EARLY_MAX", 4)
+    config = demo_config(load_config())
+    image = GrowthSeries(config, 2).frame(1)
+    classifier = Classifier(config)
+    forgotten = [Frame(image, f"late{i}.cbf", 0, 0.0) for i in range(6)]
+    classifier.prepare_early(forgotten)
+    assert len(classifier._early) == 4
+    fresh = Frame(image, "fresh.cbf", 0, 0.0)
+    classifier.prepare_early([fresh])
+    assert id(fresh) in classifier._early and id(forgotten[2]) not in classifier._early
+    [row] = classifier.classify([forgotten[0]])  # dropped: prepared again, the same answer
+    assert row.status == classifier.classify([fresh])[0].status

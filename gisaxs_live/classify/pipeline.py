@@ -38,6 +38,12 @@ class Described:
     size: SizeEstimate
 
 
+#: frames prepared early held at most for their ``classify`` (several batches); beyond it the oldest are dropped, to
+#: be prepared again if classified after all: a reader given up (``daemon.READ_TIMEOUT_S``) that ends later prepares
+#: frames that no ``classify`` takes, each holding its detector image
+EARLY_MAX = 256
+
+
 class Classifier:
     """Loads the model once; ``classify`` turns any batch of frames into one Result each, never raising
     for a bad frame (it becomes an ``error`` or ``no_signal`` Result naming the cause). Frames of a batch
@@ -87,6 +93,8 @@ class Classifier:
         outcomes = [(frame, self._prepare(frame)) for frame in frames]
         with self._early_lock:
             self._early.update((id(frame), (frame, outcome)) for frame, outcome in outcomes)
+            while len(self._early) > EARLY_MAX:  # the oldest first: one never classified (a read given up)
+                del self._early[next(iter(self._early))]
 
     def __call__(self, frames: Sequence[Frame]) -> list[Result]:
         return self.classify(frames)
