@@ -110,7 +110,9 @@ def plan_backlog(files: Sequence[tuple[str, float, float]], resume: Resume, back
     if len(late) >= SKEWED_AT_LEAST and 2 * len(late) > len(resume.logged):
         log.warning("%d of the %d files with a row were modified more than watch.resume_grace_s (%g s) after it: "
                     "taken for the file server's clock running ahead of this host's, not for new content (raise "
-                    "resume_grace_s or mend the clocks)", len(late), len(resume.logged), grace_s)
+                    "resume_grace_s or mend the clocks; if they were written again while the monitor was down, a "
+                    "detector in overwrite mode, classify them with gisaxs-live reprocess DIR --csv LOG)",
+                    len(late), len(resume.logged), grace_s)
         late = set()
     arrivals = [(path, mtime, max(mtime, ctime)) for path, mtime, ctime in files]
     todo = [(path, arrival) for path, mtime, arrival in arrivals
