@@ -283,6 +283,31 @@ def test_train_keeps_the_libraries_start_up_chatter_off_the_terminal(tmp_path):
     assert not CHATTER.search(done.stderr), done.stderr
 
 
+def test_a_mistyped_train_leaves_an_existing_model_directory_as_it_was(tmp_path, capsys):
+    """A new user's trial: ``train --dataset typo.h5 --out MODEL`` said "no such file" (exit 2, nothing done) but had
+    already marked MODEL as in training, so that every command refused it for good; ``train --out MODEL`` on a
+    trained model overwrote it."""
+    import shutil
+
+    from gisaxs_live.classify.modeldir import ModelInfo
+    from gisaxs_live.cli import main
+
+    model = tmp_path / "model"
+    shutil.copytree(bundled_model_dir(), model)
+    before = sorted(p.name for p in model.iterdir())
+    assert main(["train", "--dataset", str(tmp_path / "typo.h5"), "--out", str(model)]) == 2
+    assert "typo.h5" in capsys.readouterr().err
+    assert main(["train", "--per-class", "1", "--out", str(model)]) == 2
+    assert capsys.readouterr().err == (f"gisaxs-live train: error: --out {model}: holds a trained model already; give "
+                                       "another directory, or remove it first (a training writes its model there as "
+                                       "it goes)\n")
+    assert sorted(p.name for p in model.iterdir()) == before
+    assert ModelInfo.read(model).class_names  # still loads
+    assert not (tmp_path / "new").exists() and main(["train", "--dataset", "typo.h5", "--out",
+                                                     str(tmp_path / "new")]) == 2
+    assert not (tmp_path / "new").exists()
+
+
 def test_train_refuses_a_set_simulated_for_another_experiment_than_its_config(tmp_path, capsys):
     """``train --config DESY --dataset SET`` with a set simulated for the default experiment trained a 0.15-nm model
     without a word, which only showed later as "trained for another experiment" on every frame."""

@@ -92,10 +92,13 @@ def run(args: argparse.Namespace) -> int:
     settings = replace(base, seed=args.seed, epochs=args.epochs or base.epochs,
                        architecture=args.architecture or base.architecture)
     randomisation = Randomisation() if args.randomise else None
-    given = None  # the set given, once opened (labels and attributes; the patterns are read as needed)
-    if args.dataset is not None and args.config is not None:  # before anything is made
-        given = PatternSet(args.dataset)
+    # before anything is made: a mistyped --dataset or --out must not mark a model directory as in training
+    given = None if args.dataset is None else PatternSet(args.dataset)  # labels and attributes; patterns as needed
+    if given is not None and args.config is not None:
         _check_set_matches_config(args.dataset, experiment_of(given.attrs), given.grid, args.config, config, grid)
+    if (args.out / META).is_file() and not (args.out / TRAINING).exists():
+        raise ValueError(f"--out {args.out}: holds a trained model already; give another directory, or remove it "
+                         "first (a training writes its model there as it goes)")
     started = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / TRAINING).write_text(f"{os.getpid()}\n")  # until the last calibration: no one else loads it
