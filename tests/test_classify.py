@@ -128,6 +128,31 @@ def test_a_directory_or_a_glob_stands_for_its_files_in_the_order_given(files, tm
         assert not (tmp_path / "none.csv").exists()
 
 
+def test_the_logs_beside_the_frames_are_not_read_as_frames(files, tmp_path, capsys):
+    """A new user's trial: ``classify DIR`` on a watched directory read the service's log and events log there as
+    frames (error rows "not a detector image", exit 1), and a second ``classify --csv DIR/run.csv DIR`` its own log."""
+    import shutil
+
+    paths, _ = files
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("first.cbf", "last.cbf"):
+        shutil.copy(paths[0].parent / name, run / name)
+    (run / "gisaxs-live.events.csv").write_text("time_utc,source,frame,from,to,p_from,p_to\n")
+    for attempt in range(2):
+        assert main(["classify", "--csv", str(run / "run.csv"), str(run)]) == 0
+        err = capsys.readouterr().err
+        assert err.startswith(f"{1 + attempt} CSV file" if attempt else "1 CSV file below the directories given left "
+                              f"out (logs, not frames): {run / 'gisaxs-live.events.csv'}")
+    assert [r["source"].rsplit("/", 1)[-1] for r in _rows((run / "run.csv").read_text())] == ["first.cbf", "last.cbf",
+                                                                                             "first.cbf", "last.cbf"]
+    logs_only = tmp_path / "logs"
+    logs_only.mkdir()
+    (logs_only / "old.csv").write_text("a,b\n")
+    assert main(["classify", "--csv", str(tmp_path / "x.csv"), str(logs_only)]) == 2
+    assert "a directory holding only CSV files (logs, not frames)" in capsys.readouterr().err
+
+
 def test_an_eiger_series_is_classified_once_from_its_data_files_or_through_its_master(files, tmp_path, capsys):
     """A directory (or a glob) holding an Eiger master file and its data files: each image once, from its data file
     (as ``watch`` reads it), the master left out; with a data file not among the inputs, through the master, the

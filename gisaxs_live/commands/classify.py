@@ -93,15 +93,17 @@ def _files(paths: list[Path]) -> list[Path]:
     Raises ``ValueError`` for a pattern that matches no file or a directory with none below."""
     import sys
 
-    from ..scale.inputs import expand_inputs
+    from ..scale.inputs import expand_inputs, logs_left_out
     from ..sources.eiger import each_image_once
 
     files: dict[Path, None] = {}
+    logs: list[Path] = []
     for path in paths:
-        files.update(dict.fromkeys(expand_inputs([path])))
+        files.update(dict.fromkeys(expand_inputs([path], logs)))
     kept, note = each_image_once(list(files))
-    if note:
-        print(note, file=sys.stderr)
+    for line in (logs_left_out(logs), note):
+        if line:
+            print(line, file=sys.stderr)
     return kept
 
 

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from ..classify.modeldir import ModelInfo
     from ..config import load_config
     from ..scale.cluster import ClusterLost, open_cluster
-    from ..scale.inputs import expand_inputs
+    from ..scale.inputs import expand_inputs, logs_left_out
     from ..scale.reprocess import plan, progress
     from ..sinks.csvlog import CsvLog, LogError
     from ..sinks.text import plural
@@ -58,9 +58,11 @@ def run(args: argparse.Namespace) -> int:
     info = ModelInfo.read(args.model)
     if info.mismatch(config.experiment):
         logging.warning(info.mismatch(config.experiment))
-    files, note = each_image_once(expand_inputs(args.paths))
-    if note:
-        print(note, file=sys.stderr)
+    logs: list[Path] = []
+    files, note = each_image_once(expand_inputs(args.paths, logs))
+    for line in (logs_left_out(logs), note):
+        if line:
+            print(line, file=sys.stderr)
     with contextlib.ExitStack() as held:  # closed last to first: the client and its cluster, the log (its lock)
         try:
             log = CsvLog(args.csv, info.class_names)
