@@ -194,6 +194,22 @@ def test_tail_on_something_that_is_no_log_says_what_it_is(tmp_path, capsys):
     assert f"{binary}: not a gisaxs-live CSV log" in capsys.readouterr().err
 
 
+def test_tail_on_another_csv_file_is_an_error_not_a_silent_wait(tmp_path, capsys):
+    """A new user's trial: ``tail`` on the events log drew an empty dashboard and on any other CSV file waited for
+    rows that never come. Following or once: one line saying what the file is, status 2."""
+    from gisaxs_live.sinks.events import EVENT_COLUMNS
+
+    events = tmp_path / "run.events.csv"
+    events.write_text(",".join(EVENT_COLUMNS) + "\n2026-01-01T00:00:00+00:00,a.cbf,0,spheroid,prism3,0.9,0.8\n")
+    other = tmp_path / "scan.csv"
+    other.write_text("motor,counts\n1,2\n")
+    for path, cause in [(events, "an events log (NAME.events.csv); its frames' log is NAME.csv"),
+                        (other, "its first line is not a header starting with time_utc")]:
+        for once in ([], ["--once"]):
+            assert main(["tail", *once, "--interval", "0.05", str(path)]) == 2
+            assert capsys.readouterr().err == f"gisaxs-live tail: error: {path}: not a gisaxs-live CSV log ({cause})\n"
+
+
 def test_tail_into_a_pipe_prints_one_line_per_row_and_follows(tmp_path):
     """Into a file or a pipe the live table draws nothing (it printed nothing at all); rows come as lines, new ones
     as they are written, as ``tail -f`` gives them."""

@@ -34,15 +34,18 @@ def run(args: argparse.Namespace) -> int:
     follower = LogFollower(args.log)
 
     def news() -> Update:
+        """The rows written since the last look; a file that shows itself no frame log is an error."""
         found = args.log.exists()
-        return Update(tuple(follower.poll()), source=str(args.log) + ("" if found else " (not there yet)"))
+        update = Update(tuple(follower.poll()), source=str(args.log) + ("" if found else " (not there yet)"))
+        if follower.foreign or (args.once and follower.skipped and not follower.has_header):
+            follower.close()
+            raise ValueError(f"{args.log}: not a gisaxs-live CSV log ({follower.foreign or 'no header line'})")
+        return update
 
     if args.once:
         if not args.log.is_file():
             raise FileNotFoundError(f"{args.log}: no such file")
         state.add(news())
-        if follower.skipped and not follower.has_header:
-            raise ValueError(f"{args.log}: not a gisaxs-live CSV log (no header line starting with time_utc)")
         Console().print(render(state, time.time()))
         return 0
     console = Console()

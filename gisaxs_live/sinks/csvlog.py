@@ -606,6 +606,7 @@ class LogFollower:
         self._seen = b""  # the last CHECK_BYTES read, ending at the point read
         self._columns: list[str] | None = None
         self.skipped = 0  # lines that were not rows of a known header
+        self.foreign = ""  # why the file is not a frame log, once its first line says so ('' while it may be one)
 
     @property
     def has_header(self) -> bool:
@@ -640,6 +641,8 @@ class LogFollower:
         if self._first:
             self._first = False
             header = self._fh.readline()
+            if header.endswith(b"\n") and not header.startswith(b"time_utc"):
+                self.foreign = "its first line is not a header starting with time_utc"
             start = os.fstat(self._fh.fileno()).st_size - self.tail_bytes
             if start > len(header):
                 self._fh.seek(start)
@@ -678,7 +681,11 @@ class LogFollower:
                 self.skipped += 1
                 continue
             if fields and fields[0] == "time_utc":
-                self._columns = fields
+                if "status" in fields:
+                    self._columns = fields
+                else:
+                    self.foreign = ("an events log (NAME.events.csv); its frames' log is NAME.csv"
+                                    if {"from", "to"} <= set(fields) else "its header has no status column")
                 continue
             if self._columns is None or len(fields) != len(self._columns):
                 self.skipped += 1
