@@ -101,7 +101,7 @@ def main() -> int:
                 continue
             rows = {}
             for shift in args.shifts:
-                values, limit, start = [], None, time.process_time()
+                values, limit = [], None
                 for config_path, files in members:
                     config = load_config(config_path, detector=True) if config_path else demo_config(load_config())
                     limit = config.geometry.max_asymmetry

@@ -2,7 +2,6 @@
 building blocks take scalars as well as arrays."""
 
 import math
-from dataclasses import replace
 
 import numpy as np
 import pytest
