@@ -498,7 +498,8 @@ def load_config(path: str | Path | None = None, *, detector: bool = False) -> Co
     it (mask file, PONI file, CSV log, watched directory) are relative to its directory. With
     ``detector`` (a command that regrids detector frames) the file must place the detector
     (``missing_geometry``): its default is the demo's synthetic Pilatus 1M, which turns another
-    detector's frames into ``no_signal`` rows. The frame files' headers are not read for geometry."""
+    detector's frames into ``no_signal`` rows; without a file (``path`` None) a warning says so. The frame files'
+    headers are not read for geometry."""
     if path is None:
         text, name = default_config_text(), "default.yaml"
     else:
@@ -531,6 +532,12 @@ def load_config(path: str | Path | None = None, *, detector: bool = False) -> Co
         raise ConfigError(f"{name}: {problem}: detector frames need their detector's geometry: give "
                           "geometry.poni_file, or geometry.distance_mm and geometry.direct_beam_px [column, row] "
                           "(and pixel_size_mm unless 0.172); config/default.yaml lists the keys")
+    if detector and path is None:
+        g = config.geometry
+        logging.getLogger(__name__).warning(
+            "no --config: the demo's geometry is used (detector at %g mm, direct beam at column %g, row %g, "
+            "%s-mm pixels): another detector's frames come out no_signal or unknown; give --config with theirs",
+            g.distance_mm, *g.direct_beam_px, g.pixel_size_mm)
     if detector:
         from .preprocess.mask import check_setup
 
@@ -540,9 +547,11 @@ def load_config(path: str | Path | None = None, *, detector: bool = False) -> Co
                                                 ", ".join(f"geometry.{key}" for key in unused),
                                                 "is" if len(unused) == 1 else "are")
         try:
-            check_setup(config)
+            notes = check_setup(config)
         except ValueError as exc:
             raise ConfigError(f"{name}: {exc}") from None
+        for note in notes:
+            logging.getLogger(__name__).warning("%s: %s", name, note)
     return config
 
 

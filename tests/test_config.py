@@ -143,6 +143,19 @@ def test_keys_a_poni_file_replaces_are_said_unused(tmp_path, caplog):
             "used") in caplog.text
 
 
+def test_a_poni_wavelength_other_than_the_experiments_is_said_once_the_experiments_used(tmp_path, caplog):
+    """A new user's trial: the PONI file's Wavelength was ignored without a word (only its detector placement is
+    read; ``experiment.wavelength_nm`` sets k). Within 0.1 % nothing is said."""
+    (tmp_path / "good.poni").write_text(PONI_TEXT)  # 1.5e-10 m
+    for wavelength, said in [(0.15, False), (0.15014, False), (0.1033, True)]:
+        caplog.clear()
+        path = write(tmp_path, f"geometry: {{poni_file: good.poni}}\nexperiment: {{wavelength_nm: {wavelength}}}\n")
+        assert load_config(path, detector=True).experiment.wavelength_nm == wavelength
+        expected = (f"{path}: geometry.poni_file gives a wavelength of 0.15 nm, experiment.wavelength_nm {wavelength} "
+                    "nm: the latter is used (the PONI file places the detector only)")
+        assert (expected in caplog.text) is said, caplog.text
+
+
 def test_relative_paths_are_relative_to_the_config_files_directory(tmp_path, monkeypatch):
     """A service runs in / (systemd): ``mask: {file: mask.edf}`` beside the YAML was looked for there, and the
     service refused to start with a path nobody wrote."""

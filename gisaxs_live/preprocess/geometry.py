@@ -58,6 +58,13 @@ class DetectorGeometry:
             return tuple(self._poni.detector.shape)
         return None
 
+    @property
+    def poni_wavelength_nm(self) -> float | None:
+        """The wavelength (nm) the PONI file gives, None without a PONI file or a wavelength in it. Only its
+        detector placement is used: the wavelength is ``experiment.wavelength_nm``."""
+        wavelength_m = None if self._poni is None else self._poni.wavelength
+        return None if not wavelength_m else float(wavelength_m) * 1e9
+
     def positions_mm(self, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(along, up, across) of every pixel centre (mm), broadcastable to ``shape``."""
         if self.config.detector_shape is not None and tuple(self.config.detector_shape) != tuple(shape):

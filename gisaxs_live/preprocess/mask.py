@@ -52,19 +52,30 @@ def static_mask(mask: Mask, shape: tuple[int, int], direct_beam_px: tuple[float,
     return masked
 
 
-def check_setup(config: Config) -> None:
+def check_setup(config: Config) -> list[str]:
     """Read what the config's detector setup names before any frame comes: the PONI file, the mask file, and
     compare the mask's shape with the detector's where the config or the PONI file gives it. Raises a ValueError
-    naming the file and the cause."""
+    naming the file and the cause; returns what is worth a warning but usable (a PONI wavelength not the
+    experiment's: the PONI file places the detector only)."""
     geometry = DetectorGeometry(config.geometry)
+    notes = []
+    poni_nm, used_nm = geometry.poni_wavelength_nm, config.experiment.wavelength_nm
+    if poni_nm is not None and abs(poni_nm - used_nm) > WAVELENGTH_TOLERANCE * used_nm:
+        notes.append(f"geometry.poni_file gives a wavelength of {poni_nm:.5g} nm, experiment.wavelength_nm "
+                     f"{used_nm:.5g} nm: the latter is used (the PONI file places the detector only)")
     if config.mask.file is None:
-        return
+        return notes
     masked = read_mask_file(config.mask.file)
     detector = geometry.detector_shape
     if detector is not None and masked.shape != detector:
         given_by = "geometry.detector_shape" if config.geometry.detector_shape else "its PONI file"
         raise ValueError(f"mask.file: {config.mask.file} is {shape_text(masked.shape)} pixels, the detector "
                          f"{shape_text(detector)} ({given_by})")
+    return notes
+
+
+#: relative difference of the PONI file's wavelength from the experiment's that is worth a warning
+WAVELENGTH_TOLERANCE = 1e-3
 
 
 @lru_cache(maxsize=4)
