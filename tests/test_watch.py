@@ -380,3 +380,58 @@ def test_a_directory_not_there_yet_is_waited_for(tmp_path, watched, caplog):
     assert [os.path.basename(p) for p, _, _ in w.scan()] == ["a.cbf"]
     write_frame(det / "b.cbf")
     assert [os.path.basename(a.path) for a in take_all(w, 0.3, expect=1)] == ["b.cbf"]
+
+
+MAX_WATCHES = "/proc/sys/fs/inotify/max_user_watches"
+
+
+@pytest.fixture
+def few_inotify_watches():
+    """Lowers fs.inotify.max_user_watches to 1 (every inotify watch added meanwhile fails, those made stay) for the
+    ``with`` block it gives, as briefly as may be: it is the whole machine's limit."""
+    import contextlib
+
+    if os.geteuid() != 0 or not os.access(MAX_WATCHES, os.W_OK):
+        pytest.skip("needs root to lower fs.inotify.max_user_watches (running out cannot be provoked otherwise)")
+    old = open(MAX_WATCHES).read()
+
+    @contextlib.contextmanager
+    def lowered():
+        try:
+            with open(MAX_WATCHES, "w") as limit:
+                limit.write("1\n")
+            yield
+        finally:
+            with open(MAX_WATCHES, "w") as limit:
+                limit.write(old)
+
+    return lowered
+
+
+def test_out_of_inotify_watches_the_watcher_polls_and_no_file_is_lost(tmp_path, watched, caplog, few_inotify_watches):
+    """A recursive watch of a tree larger than fs.inotify.max_user_watches ended the service with a traceback at
+    start; a directory made below it later, when the limit was reached, was left unwatched (watchdog only logs
+    "Unable to watch") and its frames got no row until a restart. Both now poll instead, said once, and rescan."""
+    (tmp_path / "old").mkdir()
+    with few_inotify_watches():
+        w = watched(recursive=True)  # the root cannot be watched at all: polling from the start
+    assert w.settings.observer == "polling" and "polling it every" in caplog.text
+    write_frame(tmp_path / "old" / "a.cbf")
+    assert [os.path.basename(a.path) for a in take_all(w, 0.3, expect=1)] == ["a.cbf"]
+
+    other = tmp_path / "second"
+    other.mkdir()
+    caplog.clear()
+    w2 = watched(other, recursive=True)
+    assert w2.settings.observer == "inotify"
+    with few_inotify_watches():
+        (other / "new").mkdir()  # made while inotify is out of watches: not watched
+        write_frame(other / "new" / "b.cbf")  # no event: found by the rescan
+        deadline = time.monotonic() + PATIENCE_S
+        while w2.settings.observer == "inotify" and time.monotonic() < deadline:
+            w2.take(100, 0.05)  # the watcher looks at its directory (and switches) while taking
+    assert w2.settings.observer == "polling" and caplog.text.count("inotify cannot watch it all") == 1
+    assert "Unable to watch" not in caplog.text
+    assert w2.rescan_reason() == "polling"  # the daemon rescans against the log: b.cbf gets its row
+    write_frame(other / "new" / "c.cbf")
+    assert [os.path.basename(a.path) for a in take_all(w2, 0.3, expect=1)] == ["c.cbf"]  # the poll finds it

@@ -31,11 +31,13 @@ followed by a new read at once.
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import logging
 import os
 import threading
 import time
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -179,6 +181,8 @@ class DirectoryWatcher:
         self._stopping = False
         self._left = 0
         self._observer = None
+        self._short_of_inotify: OSError | None = None  # a directory below that inotify could not watch
+        _INOTIFY_LIMIT_FILTER.watchers.add(self)
         if self._identity is None:  # its parent is there: a share not mounted yet, a run's directory not yet made
             self._gone_since = time.monotonic()
             log.warning("watched directory %s does not exist (yet): waiting for it to appear", self.root)
@@ -230,7 +234,33 @@ class DirectoryWatcher:
         self._start_observer()
 
     def _start_observer(self) -> None:
-        s = self.settings
+        """Watch ``root`` with the configured observer; where inotify runs out of watches or instances (a recursive
+        watch of a large tree, other programs' watches), poll instead, said once, for the rest of the run."""
+        try:
+            self._start_observer_of(self.settings)
+        except OSError as exc:
+            if self.settings.observer != "inotify" or exc.errno not in INOTIFY_LIMITS:
+                raise
+            self._poll_from_now(exc)
+            self._start_observer_of(self.settings)
+
+    def _poll_from_now(self, exc: OSError) -> None:
+        """Poll instead of inotify for the rest of the run, said once: ``exc`` says which inotify limit was reached."""
+        limit = INOTIFY_LIMITS[exc.errno]
+        self.settings = replace(self.settings, observer="polling")
+        log.warning("watched directory %s: inotify cannot watch it all (%s; fs.inotify.%s is %s): polling it every %g "
+                    "s instead; raise the limit (sysctl fs.inotify.%s=N) and restart to watch it by events",
+                    self.root, exc.strerror or exc, limit, _read_int(f"/proc/sys/fs/inotify/{limit}"),
+                    self.settings.poll_interval_s, limit)
+
+    def out_of_inotify(self, exc: OSError) -> None:
+        """inotify could not watch a directory made below a recursive watch (``exc``: out of watches or
+        instances): its files would get no row until a restart. At the next look the watcher polls instead and
+        rescans (watchdog's thread calls this, and cannot stop its own observer)."""
+        with self._cond:
+            self._short_of_inotify = self._short_of_inotify or exc
+
+    def _start_observer_of(self, s: Watch) -> None:
         if s.observer == "inotify":
             observer = _InotifyObserver()
             kinds = [FileClosedEvent, FileMovedEvent, FileCreatedEvent, FileAttribEvent, DirDeletedEvent, DirMovedEvent,
@@ -504,9 +534,9 @@ class DirectoryWatcher:
         observer = self._observer
         return observer is None or (observer.is_alive() and all(e.is_alive() for e in observer.emitters))
 
-    def _watch_again(self) -> None:
-        """The observer stopped by itself: a new one, and a rescan for what arrived meanwhile (said once; tried again
-        at the next look if it cannot start)."""
+    def _watch_again(self, reason: str, message: str) -> None:
+        """The observer stopped (by itself, or to poll instead): a new one, and a rescan for what arrived meanwhile
+        (``message`` said once; tried again at the next look if it cannot start)."""
         self._stop_observer()
         try:
             self._start_observer()
@@ -515,8 +545,7 @@ class DirectoryWatcher:
                         self.root, exc.strerror or exc)
             return
         with self._cond:
-            self._ask_rescan("watch stopped", f"watching {self.root} had stopped: watching it again, and rescanning "
-                             "it against the log")
+            self._ask_rescan(reason, message)
 
     def _ask_rescan(self, reason: str, message: str) -> None:
         """Ask for a rescan (caller holds the lock); logs ``message`` unless one for ``reason`` is waiting."""
@@ -539,8 +568,14 @@ class DirectoryWatcher:
             if identity != self._identity:
                 self.gone()
                 self._stop_observer()
+            elif self._short_of_inotify is not None and self.settings.observer == "inotify":
+                self._stop_observer()
+                self._poll_from_now(self._short_of_inotify)
+                self._watch_again("polling", f"{self.root}: rescanning it against the log for what arrived in the "
+                                  "directories inotify did not watch")
             elif not self._observing():
-                self._watch_again()
+                self._watch_again("watch stopped", f"watching {self.root} had stopped: watching it again, and "
+                                  "rescanning it against the log")
             return
         if identity is None:
             return
@@ -584,6 +619,35 @@ class DirectoryWatcher:
                     self._ready.append(p.arrival)
                 else:
                     p.stat, p.due = stat, time.monotonic() + p.interval
+
+
+#: errno of an inotify start that ran out of a per-user limit → the limit's name under /proc/sys/fs/inotify
+INOTIFY_LIMITS = {errno.ENOSPC: "max_user_watches", errno.EMFILE: "max_user_instances"}
+
+
+class _InotifyLimitFilter(logging.Filter):
+    """watchdog's inotify emitter logs "Unable to watch" and goes on when a directory made below a recursive watch
+    cannot be watched (out of watches or instances): that record is taken from its log and handed to the watcher
+    of the tree (``out_of_inotify``), which says it once in its own words."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.watchers: weakref.WeakSet[DirectoryWatcher] = weakref.WeakSet()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        if not (record.msg == "Unable to watch %r: %s" and len(args) == 2 and isinstance(args[1], OSError)
+                and args[1].errno in INOTIFY_LIMITS):
+            return True
+        path = os.fsdecode(args[0])
+        for watcher in list(self.watchers):
+            if path == watcher.watched or path.startswith(watcher.watched + os.sep):
+                watcher.out_of_inotify(args[1])
+        return False
+
+
+_INOTIFY_LIMIT_FILTER = _InotifyLimitFilter()
+logging.getLogger("watchdog.observers.inotify").addFilter(_INOTIFY_LIMIT_FILTER)
 
 
 def _identity(path: str) -> tuple[int, int] | None:
