@@ -335,7 +335,7 @@ class Stream:
     probes, so a stalled monitor is no silent peer); reconnection attempts back off up to ``reconnect_max_s``.
     Without the dashboard, the counts are logged every ``log_interval_s`` (times in s). An image (or pixel mask) whose
     declared shape x pixel size exceeds ``max_image_bytes`` is refused unread with an error row; the
-    default, 256 MiB, is 3.5 x the largest DECTRIS frame (Eiger2 16M: 4148 x 4362 pixels x 4 bytes =
+    default, 256 MiB, is 3.7 x the largest DECTRIS frame (Eiger2 16M: 4148 x 4362 pixels x 4 bytes =
     72.4 MB). Of a Stream V2 image (several threshold channels) the ``channel`` named is classified
     (None: the first the detector sends)."""
 

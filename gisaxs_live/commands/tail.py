@@ -13,9 +13,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("tail", help="follow a CSV log and show its recent frames", description=__doc__)
     p.add_argument("log", type=Path, metavar="LOG", help="CSV log written by `gisaxs-live watch`")
     p.add_argument("--once", action="store_true", help="print the current table and exit")
-    p.add_argument("--rows", type=int, default=12, help="rows of the recent-frames table")
-    p.add_argument("--mix", type=int, default=20, help="frames in the class mix")
-    p.add_argument("--interval", type=float, default=0.5, help="seconds between looks at the log")
+    p.add_argument("--rows", type=int, default=12, help="rows of the recent-frames table (default %(default)s)")
+    p.add_argument("--mix", type=int, default=20, help="frames in the class mix (default %(default)s)")
+    p.add_argument("--interval", type=float, default=0.5, help="seconds between looks at the log (default %(default)s)")
     p.set_defaults(func=run)
 
 
