@@ -153,6 +153,49 @@ def test_the_logs_beside_the_frames_are_not_read_as_frames(files, tmp_path, caps
     assert "a directory holding only CSV files (logs, not frames)" in capsys.readouterr().err
 
 
+def test_nothing_below_a_directory_given_goes_without_a_row(files, tmp_path, tmp_path_factory):
+    """A review: below a directory, a subdirectory that could not be listed, a link to a directory, a FIFO and a
+    dangling link were passed over without a word (exit 0). Links to directories are followed (a loop ends), and
+    each of the others gets an error row saying what it is. As root the command runs without the capability to
+    read any directory (setpriv), so that permissions hold."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "gisaxs_live.cli", "classify"]
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv: every directory can be listed")
+        command = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
+                   "--bounding-set=-dac_override,-dac_read_search", *command]
+    paths, _ = files
+    run, elsewhere = tmp_path / "run", tmp_path_factory.mktemp("elsewhere")
+    (run / "open").mkdir(parents=True)
+    (run / "locked").mkdir()
+    shutil.copy(paths[0], run / "open" / "a.cbf")
+    shutil.copy(paths[0], run / "locked" / "b.cbf")
+    shutil.copy(paths[-2], elsewhere / "c.cbf")
+    (run / "scan2").symlink_to(elsewhere)
+    (run / "open" / "loop").symlink_to(run)
+    (run / "gone.cbf").symlink_to(run / "nowhere.cbf")
+    os.mkfifo(run / "pipe.cbf")
+    (run / "locked").chmod(0)
+    try:
+        done = subprocess.run([*command, str(run)], capture_output=True, text=True, timeout=300)
+    finally:
+        (run / "locked").chmod(0o755)
+    assert done.returncode == 1, done.stderr
+    rows = {row["source"]: row for row in _rows(done.stdout)}
+    assert sorted(rows) == sorted(str(p) for p in [run / "open" / "a.cbf", elsewhere / "c.cbf", run / "gone.cbf",
+                                                  run / "pipe.cbf", run / "locked"])
+    assert all(rows[str(p)]["top1"] for p in [run / "open" / "a.cbf", elsewhere / "c.cbf"])  # classified
+    assert rows[str(run / "locked")]["message"] == (f"{run / 'locked'}: a directory that cannot be listed "
+                                                    "(Permission denied): the frames in it are not classified")
+    assert rows[str(run / "pipe.cbf")]["message"] == f"{run / 'pipe.cbf'}: not a regular file"
+    assert rows[str(run / "gone.cbf")]["message"].startswith(f"{run / 'gone.cbf'}: dangling symbolic link")
+
+
 def test_an_eiger_series_is_classified_once_from_its_data_files_or_through_its_master(files, tmp_path, capsys):
     """A directory (or a glob) holding an Eiger master file and its data files: each image once, from its data file
     (as ``watch`` reads it), the master left out; with a data file not among the inputs, through the master, the

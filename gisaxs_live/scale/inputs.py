@@ -1,4 +1,4 @@
-"""Archive inputs → the files to classify: directories (every regular, non-hidden, non-CSV file below, recursively),
+"""Archive inputs → the files to classify: directories (every non-hidden, non-CSV entry below, recursively),
 glob patterns (``*``, ``?``, ``[…]``) and plain file paths, each named as ``watch`` names it: its directory's
 real path (``..``, ``.`` and symbolic links to directories resolved) and its own name; deduplicated and sorted by
 path, which is the stable order of the output rows (source, then frame). A file's rows so name it the same way
@@ -18,20 +18,21 @@ GLOB_CHARS = frozenset("*?[")
 
 
 def expand_inputs(inputs: Iterable[str | Path], logs: list[Path] | None = None) -> list[Path]:
-    """Every file named by ``inputs``, sorted by its path string; below a directory, hidden files and CSV files
-    (the logs of this tool written beside the frames, its own ``--csv`` among them) are left out, the latter
-    appended to ``logs`` where given. A path that does not exist stays in the list (it becomes an ``error`` row); a
-    glob that matches nothing, or a directory with no file below, raises ``ValueError`` naming it."""
+    """Every file named by ``inputs``, sorted by its path string. Below a directory (``entries_below``) every entry
+    but a directory counts, so that what cannot be a frame (a FIFO, a dangling link) and a subdirectory that cannot
+    be listed get ``error`` rows rather than no word; hidden entries and CSV files (the logs of this tool written
+    beside the frames, its own ``--csv`` among them) are left out, the latter appended to ``logs`` where given. A path
+    that does not exist stays in the list (it becomes an ``error`` row); a glob that matches nothing, or a directory
+    with no file below, raises ``ValueError`` naming it."""
     found: set[Path] = set()
     for item in inputs:
         text = str(item)
         path = canonical(text)
         if path.is_dir():
-            root = Path(os.path.realpath(path))
-            below = [p for p in root.rglob("*") if p.is_file() and not _hidden(p.relative_to(root))]
+            below = entries_below(path)
             if not below:
                 raise ValueError(f"{text}: a directory with no files in it")
-            csv = [p for p in below if p.suffix.lower() == ".csv"]
+            csv = [p for p in below if p.suffix.lower() == ".csv" and not p.is_dir()]
             if len(csv) == len(below):
                 raise ValueError(f"{text}: a directory holding only CSV files (logs, not frames)")
             if logs is not None:
@@ -45,6 +46,28 @@ def expand_inputs(inputs: Iterable[str | Path], logs: list[Path] | None = None) 
         else:
             found.add(path)
     return sorted(found, key=str)
+
+
+def entries_below(root: Path) -> list[Path]:
+    """The non-hidden entries below the directory ``root`` that are not directories (regular files and links to them,
+    FIFOs, devices, dangling links), and the directories below it that cannot be listed (their frames are unknown),
+    each named by ``canonical``. Links to directories are followed, each real directory walked once (a link loop
+    ends)."""
+    found, seen = [], {os.path.realpath(root)}
+
+    def unlisted(exc: OSError) -> None:
+        found.append(canonical(exc.filename))
+
+    for folder, dirs, names in os.walk(root, onerror=unlisted, followlinks=True):
+        walked = []
+        for name in dirs:
+            real = os.path.realpath(os.path.join(folder, name))
+            if not name.startswith(".") and real not in seen:
+                seen.add(real)
+                walked.append(name)
+        dirs[:] = walked
+        found += [canonical(os.path.join(folder, name)) for name in names if not name.startswith(".")]
+    return found
 
 
 def logs_left_out(logs: Sequence[Path]) -> str:
@@ -70,7 +93,3 @@ def task_size(n_files: int, workers: int, largest: int = 100) -> int:
     """Files per task: about 4 tasks per worker for balance, at most ``largest`` files so that the scheduler
     handles a few thousand tasks for 10⁵ files."""
     return max(1, min(largest, -(-n_files // (4 * max(workers, 1)))))
-
-
-def _hidden(relative: Path) -> bool:
-    return any(part.startswith(".") for part in relative.parts)

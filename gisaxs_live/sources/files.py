@@ -50,6 +50,8 @@ def read_frames(path: str | Path) -> Iterator[Frame]:
         raise FrameError(f"{path}: no such file") from None
     except OSError as exc:
         raise FrameError(f"{path}: cannot be read ({exc.strerror})") from None
+    if path.is_dir():
+        raise FrameError(f"{path}: {_directory_cause(path)}")
     if not path.is_file():
         raise FrameError(f"{path}: not a regular file")
     if stat.st_size == 0:
@@ -273,6 +275,16 @@ def _head(path: Path, size: int = 1 << 16) -> tuple[bytes, str | None]:
         if opener is open:
             raise
         return b"", f"damaged {name} file: not valid {name} data"
+
+
+def _directory_cause(path: Path) -> str:
+    """Why the directory ``path`` is no frame: one below a directory given that could not be listed, its frames
+    unknown (``scale.inputs.entries_below``), or one named as a frame."""
+    try:
+        os.scandir(path).close()
+    except OSError as exc:
+        return f"a directory that cannot be listed ({exc.strerror}): the frames in it are not classified"
+    return "a directory, not a frame file"
 
 
 def _cbf_failure(path: Path, head: bytes, said: str) -> str:
