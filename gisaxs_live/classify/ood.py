@@ -49,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..replacing import replacing
 from .blas import single_threaded_blas
 
 OOD_FILE = "ood.npz"
@@ -162,12 +163,13 @@ class OodModel:
         for i, layer in enumerate(self.layers):  # float32: 2 MB, distances change < 1e-5
             arrays.update({f"{key}_{i}": np.asarray(getattr(layer, key)).astype(np.float32)
                            for key in _ARRAYS[_kind(layer)]})
-        np.savez(path, layer_names=np.array([layer.name for layer in self.layers]),
-                 layer_kinds=np.array([_kind(layer) for layer in self.layers]),
-                 layer_columns=np.array([[layer.start, layer.stop] for layer in self.layers]),
-                 layer_scales=np.array([layer.scale for layer in self.layers]),
-                 layer_offsets=np.array([getattr(layer, "offset", 0.0) for layer in self.layers]),
-                 threshold=self.threshold, quantile=self.quantile, **arrays)
+        with replacing(path) as temporary:
+            np.savez(temporary, layer_names=np.array([layer.name for layer in self.layers]),
+                     layer_kinds=np.array([_kind(layer) for layer in self.layers]),
+                     layer_columns=np.array([[layer.start, layer.stop] for layer in self.layers]),
+                     layer_scales=np.array([layer.scale for layer in self.layers]),
+                     layer_offsets=np.array([getattr(layer, "offset", 0.0) for layer in self.layers]),
+                     threshold=self.threshold, quantile=self.quantile, **arrays)
         return path
 
     @classmethod

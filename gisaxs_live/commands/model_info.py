@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..classify.card import card_facts, render_markdown
     from ..classify.modeldir import ModelInfo
+    from ..replacing import write_text_replacing
 
     info = ModelInfo.read(args.model)
     facts = card_facts(info)
@@ -35,10 +36,10 @@ def run(args: argparse.Namespace) -> int:
         from ..classify.modeldir import META
         from ..pictures.shapes import write_shape_pictures
 
-        (info.path / CARD).write_text(render_markdown(facts))
+        write_text_replacing(info.path / CARD, render_markdown(facts))
         write_shape_pictures(list(info.class_names), info.path / "pictures")
         meta = dict(info.meta, card=facts)
-        (info.path / META).write_text(json.dumps(meta, indent=1, default=str))
+        write_text_replacing(info.path / META, json.dumps(meta, indent=1, default=str))
         print(f"{info.path}: wrote {CARD}, pictures/ and the card in {META}")
         return 0
     sys.stdout.write(json.dumps(facts, indent=1, default=str) + "\n" if args.json else render_markdown(facts))

@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import __version__
     from ..classify.modeldir import META, TRAINING, WEIGHTS, ModelInfo
     from ..config import load_config
+    from ..replacing import replacing, write_text_replacing
     from ..simulator import SIMULATOR_VERSION
     from ..simulator.dataset import Randomisation, experiment_of, random_specs, write_dataset
     from ..simulator.shards import IntensityView, PatternSet
@@ -132,7 +133,8 @@ def run(args: argparse.Namespace) -> int:
     noisy = metrics(predict_images(model, val_images), data.labels[val], data.class_names)
     clean = metrics(np.concatenate([predict_images(model, data.images(part)) for part in _parts(val)]), data.labels[val],
                     data.class_names)
-    model.save_weights(args.out / WEIGHTS)
+    with replacing(args.out / WEIGHTS) as weights:
+        model.save_weights(weights)
     experiment = experiment_of(data.attrs)
     recipe = {k: v for k, v in asdict(settings).items() if k != "initial_weights"}
     recipe["precision"] = resolve_precision(settings.precision)
@@ -159,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     if args.from_model is not None:
         meta["fine_tuned_from"] = {"path": str(args.from_model), "experiment": parent.meta["experiment"],
                                    "training_set_sha256": parent.meta.get("training_set", {}).get("sha256")}
-    (args.out / META).write_text(json.dumps(meta, indent=1, default=list))
+    write_text_replacing(args.out / META, json.dumps(meta, indent=1, default=list))
     _calibrate(args.out, data, args.seed, realism, console, outliers)
     if args.size:
         _train_size(args, settings, data, val_images, realism, console)

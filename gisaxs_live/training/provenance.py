@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Experiment
+from ..replacing import write_text_replacing
 from ..simulator.dataset import Dataset
 
 
@@ -45,4 +46,4 @@ def record_calibration(model_dir: Path, key: str, record: dict, data: Dataset) -
     meta[key] = dict(record, dataset={"protocol": str(data.attrs["protocol"]), "seed": int(data.attrs["seed"]),
                                       "n": int(len(data.labels)), "sha256": dataset_hash(data),
                                       "simulator_version": None if made_by is None else str(made_by)})
-    path.write_text(json.dumps(meta, indent=1))
+    write_text_replacing(path, json.dumps(meta, indent=1))

@@ -16,6 +16,7 @@ import numpy as np
 from ..classify.modeldir import META
 from ..classify.size_net import (DEPTH, DROPOUT, FILTERS, LOSS_WEIGHTS, POSITION, SIZE_WEIGHTS, SizeNetInfo, d_y_hits,
                                  gaussian_nll)
+from ..replacing import replacing, write_text_replacing
 from ..simulator.shards import IntensityView, PatternSet
 from .augment import Realism
 from .evaluate import size_metrics
@@ -61,7 +62,8 @@ def train_size_net(model_dir: Path, data: PatternSet, val_images: np.ndarray, re
     model, reports = train_network(intensity, info.standardise(targets[train]), val_images,
                                    info.standardise(targets[val]), decades, settings, size_task(info), realism,
                                    on_epoch)
-    model.save_weights(Path(model_dir) / SIZE_WEIGHTS)
+    with replacing(Path(model_dir) / SIZE_WEIGHTS) as weights:
+        model.save_weights(weights)
     estimated, sigma = info.physical(predict_images(model, val_images))
     recipe = {k: v for k, v in asdict(replace(settings, initial_weights=None)).items() if k != "initial_weights"}
     recipe["precision"] = resolve_precision(settings.precision)
@@ -75,5 +77,5 @@ def train_size_net(model_dir: Path, data: PatternSet, val_images: np.ndarray, re
     meta_path = Path(model_dir) / META
     meta = json.loads(meta_path.read_text())
     meta["size"] = record
-    meta_path.write_text(json.dumps(meta, indent=1, default=list))
+    write_text_replacing(meta_path, json.dumps(meta, indent=1, default=list))
     return record

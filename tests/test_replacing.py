@@ -1,0 +1,47 @@
+"""Files of a model directory are written whole or not at all (a review: a full disk cut model.json mid-write, and
+every command then refused the model)."""
+
+import contextlib
+import errno
+import os
+import subprocess
+
+import pytest
+
+from gisaxs_live.replacing import replacing, write_text_replacing
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 64-KiB tmpfs (root only), unmounted after the test."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("a small file system needs root and mount (a real full disk cannot be made otherwise)")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_disk_leaves_the_old_file_whole_and_no_part_written_one(small_disk):
+    meta = small_disk / "model.json"
+    meta.write_text('{"classes": ["spheroid"]}')
+    with pytest.raises(OSError) as raised:
+        write_text_replacing(meta, "x" * 200_000)
+    assert raised.value.errno == errno.ENOSPC
+    assert meta.read_text() == '{"classes": ["spheroid"]}' and os.listdir(small_disk) == ["model.json"]
+    write_text_replacing(meta, '{"classes": ["prism3"]}')  # room enough: replaced
+    assert meta.read_text() == '{"classes": ["prism3"]}' and os.listdir(small_disk) == ["model.json"]
+
+
+def test_a_writer_that_fails_leaves_the_old_file(tmp_path):
+    """Whatever stops the writer (here NumPy refusing an object array mid-save) leaves the target as it was."""
+    import numpy as np
+
+    target = tmp_path / "ood.npz"
+    np.savez(target, threshold=1.0)
+    with contextlib.suppress(ValueError), replacing(target) as temporary:
+        assert temporary.name.endswith("ood.npz") and temporary.parent == tmp_path
+        np.savez(temporary, threshold=2.0)
+        raise ValueError("the statistics were not finished")
+    assert float(np.load(target)["threshold"]) == 1.0 and os.listdir(tmp_path) == ["ood.npz"]
