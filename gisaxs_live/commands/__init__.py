@@ -8,9 +8,11 @@ from pathlib import Path
 
 def output_file(path: Path, option: str) -> Path:
     """``path``, checked before a command's work rather than after it: a ValueError naming ``option`` where it is a
-    directory or its directory does not exist."""
+    directory or something else not a regular file, or its directory does not exist."""
     if path.is_dir():
         raise ValueError(f"{option} {path}: a directory, not a file")
+    if path.exists() and not path.is_file():  # /dev/full was replaced by a set, as root
+        raise ValueError(f"{option} {path}: not a regular file (a device, a FIFO or a socket)")
     if not path.parent.is_dir():
         raise ValueError(f"{option} {path}: its directory {path.parent} does not exist")
     return path

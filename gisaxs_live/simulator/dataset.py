@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -42,6 +43,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ..causes import Unavailable
 from ..config import Config, Experiment, Material, Simulation
 from ..preprocess.scale import to_levels
 from ..preprocess.qgrid import QGrid
@@ -218,8 +220,9 @@ def write_dataset(path: str | Path, specs: Sequence[PatternSpec], config: Config
     with the ``randomisation`` they were drawn from), to ``path`` (HDF5). The set is written beside it under a
     hidden name and renamed into place once complete: an interrupted run leaves no set whose unwritten patterns
     read as blank ones (other commands took such a set for a whole one)."""
-    path = Path(path)
+    path = Path(os.path.realpath(path))  # a link given is written through, not replaced
     partial = path.with_name(f".{path.name}.partial")
+    _check_room(path, len(specs), QGrid.for_experiment(config.experiment, config.grid).shape)
     try:
         _write(partial, specs, config, seed=seed, protocol=protocol, workers=workers, progress=progress,
                randomisation=randomisation)
@@ -227,6 +230,17 @@ def write_dataset(path: str | Path, specs: Sequence[PatternSpec], config: Config
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+
+
+def _check_room(path: Path, n: int, shape: tuple[int, int]) -> None:
+    """Refuse, before any work, a set that may not fit on ``path``'s file system: ``n`` patterns of ``shape`` as
+    float32 intensity and uint8 image, uncompressed (gzip leaves about 70 %), and 1 MiB. HDF5 could not close a set
+    whose write failed for want of space, and h5py then crashed the process."""
+    need = n * shape[0] * shape[1] * 5 + (1 << 20)
+    free = shutil.disk_usage(path.parent).free
+    if free < need:
+        raise Unavailable(f"{path}: {free / 1e6:,.1f} MB free on its file system, and the set of {n:,} patterns may "
+                          f"need up to {need / 1e6:,.1f} MB")
 
 
 def _write(path: Path, specs: Sequence[PatternSpec], config: Config, *, seed: int, protocol: str,

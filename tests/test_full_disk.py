@@ -45,3 +45,22 @@ def test_a_writer_that_fails_leaves_the_old_file(tmp_path):
         np.savez(temporary, threshold=2.0)
         raise ValueError("the statistics were not finished")
     assert float(np.load(target)["threshold"]) == 1.0 and os.listdir(tmp_path) == ["ood.npz"]
+
+
+def test_simulate_refuses_a_set_that_may_not_fit_and_any_output_that_is_no_regular_file(small_disk, tmp_path,
+                                                                                          capsys):
+    """A review: on a full disk simulate (and train, which simulates its set) ended in a segmentation fault (HDF5
+    could not close the set it failed to write), and as root ``--out /dev/full`` replaced the device by a set."""
+    from gisaxs_live.cli import main
+
+    small = ["simulate", "--protocol", "random", "--per-class", "2", "--workers", "1"]
+    assert main([*small, "--out", str(small_disk / "s.h5")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"gisaxs-live simulate: error: {small_disk / 's.h5'}: 0.1 MB free on its file system, "
+                          "and the set of 16 patterns may need up to 1.")
+    assert os.listdir(small_disk) == []
+    fifo = tmp_path / "fifo.h5"
+    os.mkfifo(fifo)
+    assert main([*small, "--out", str(fifo)]) == 2
+    assert capsys.readouterr().err == (f"gisaxs-live simulate: error: --out {fifo}: not a regular file (a device, a "
+                                       "FIFO or a socket)\n")
