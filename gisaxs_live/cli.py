@@ -38,13 +38,27 @@ EXIT_STATUS = """exit status:
   2  usage or configuration error, nothing done"""
 
 
+class SubcommandParser(argparse.ArgumentParser):
+    """A subcommand's parser: an argument it does not know is its usage error (its usage line and
+    ``gisaxs-live watch: error: unrecognized arguments: --csvv``), not the top-level parser's."""
+
+    def parse_known_args(self, args: list[str] | None = None, namespace: argparse.Namespace | None = None
+                         ) -> tuple[argparse.Namespace, list[str]]:
+        """As argparse's, but no argument is left over: an unknown one ends the parse with status 2."""
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gisaxs-live",
         description="Classify GISAXS detector frames by nanoparticle shape with a CNN trained on simulations.",
         epilog=EXIT_STATUS, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"gisaxs-live {__version__}")
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                       parser_class=SubcommandParser)
     for name in COMMANDS:
         importlib.import_module(f".commands.{name.replace('-', '_')}", __package__).register(subparsers)
     return parser

@@ -76,6 +76,23 @@ def test_a_usage_error_exits_2():
     assert done.returncode == 2 and "unrecognized arguments: --no-such-option" in done.stderr
 
 
+@pytest.mark.parametrize("argv, parser, unknown", [(["watch", "--csvv", "x"], "gisaxs-live watch", "--csvv"),
+                                                   (["report", "log.csv", "--bogus", "1"], "gisaxs-live report",
+                                                    "--bogus 1"),
+                                                   (["--bogus", "watch"], "gisaxs-live", "--bogus")])
+def test_a_mistyped_option_is_reported_against_its_subcommand(argv, parser, unknown, capsys):
+    """A trial: ``watch --csvv x`` showed the top-level usage (``gisaxs-live [-h] [--version] COMMAND ...``), which
+    does not list the subcommand's options; an option before the subcommand is still the top level's."""
+    from gisaxs_live.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: {parser} [-h]")
+    assert err.splitlines()[-1] == f"{parser}: error: unrecognized arguments: {unknown}"
+
+
 @pytest.mark.parametrize("command", [["classify", "{good}"], ["watch", "--csv", "{log}", "{dir}"],
                                      ["stream", "--csv", "{log}", "tcp://127.0.0.1:9"]])
 def test_a_config_without_geometry_stops_with_one_line(frames, tmp_path, command):
