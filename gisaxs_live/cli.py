@@ -7,19 +7,25 @@ import sys
 
 #: commands that run as services: a SIGHUP (logrotate's, to reopen the log) must not end them while they start
 SERVICES = ("watch", "stream", "demo")
+#: services whose stop (SIGTERM, Ctrl-C) during start-up is a clean stop, as later (demo's Ctrl-C interrupts it)
+MONITORS = ("watch", "stream")
 
 
-def _ignore_sighup_if_a_service(argv: list[str]) -> None:
-    """Ignore SIGHUP from the first moment for a service command (its own handler, reopening the log, comes once it
+def _guard_a_service_s_start(argv: list[str]) -> None:
+    """From the first moment of a service command, ignore SIGHUP (its own handler, reopening the log, comes once it
     runs): imported lazily, the command modules took 0.3-0.7 s, and a SIGHUP then ended the service with status
-    129, which systemd does not restart."""
+    129, which systemd does not restart. A monitor's stop meanwhile is remembered for it (``early_stop``)."""
     command = next((a for a in argv if not a.startswith("-")), None)
     if command in SERVICES and hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    if command in MONITORS:
+        from .early_stop import remember_stops
+
+        remember_stops()
 
 
 if __name__ == "__main__" or sys.argv[0].endswith("gisaxs-live"):
-    _ignore_sighup_if_a_service(sys.argv[1:])  # before the imports below
+    _guard_a_service_s_start(sys.argv[1:])  # before the imports below
 
 import argparse  # noqa: E402
 import importlib  # noqa: E402
@@ -65,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _ignore_sighup_if_a_service(sys.argv[1:] if argv is None else argv)  # until the command installs its handler
+    _guard_a_service_s_start(sys.argv[1:] if argv is None else argv)  # until the command installs its handlers
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -451,9 +451,11 @@ def _ms_since(t: float) -> float:
 
 
 def handle_signals(daemon: Daemon, csv_log: CsvLog) -> None:
-    """SIGTERM, SIGINT: stop cleanly (a second SIGINT aborts at once); SIGHUP: reopen the CSV log.
-    Call from the main thread."""
-    def stop(signum, _frame) -> None:
+    """SIGTERM, SIGINT: stop cleanly (a second SIGINT aborts at once), also for one received while the command
+    started (``early_stop``); SIGHUP: reopen the CSV log. Call from the main thread."""
+    from .early_stop import taken
+
+    def stop(signum: int, _frame: object = None) -> None:
         log.info("%s: finishing the frames already found", signal.Signals(signum).name)
         daemon.request_stop()
         if signum == signal.SIGINT:
@@ -462,3 +464,6 @@ def handle_signals(daemon: Daemon, csv_log: CsvLog) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGHUP, lambda _s, _f: csv_log.request_reopen())
+    early = taken()
+    if early is not None:
+        stop(early)

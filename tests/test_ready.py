@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +117,72 @@ def test_watch_is_ready_once_the_watcher_runs_and_tells_systemd(tmp_path, model_
         text = _stop(proc, lines)
     assert message == f"READY=1\nSTATUS=ready: model loaded, watching {directory}"
     assert text.index("watching ") < text.index(" ready: ") and text.count(" ready: ") == 1
+
+
+def _monitor(command: str, tmp_path: Path, model_dir: Path, notify: Path) -> subprocess.Popen:
+    """A real ``watch`` (of an empty directory) or ``stream`` (of an endpoint nobody binds) process, started as a
+    shell starts it: SIGINT not ignored, even where the tests run as a background job; SIGHUP at its default."""
+    directory, config = tmp_path / "frames", tmp_path / "c.yaml"
+    directory.mkdir()
+    config.write_text(CONFIG)
+    source = str(directory) if command == "watch" else free_endpoint()
+    return subprocess.Popen([*CLI, command, "--no-dashboard", "--config", str(config), "--csv",
+                             str(tmp_path / "out.csv"), "--model", str(model_dir), source],
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "NOTIFY_SOCKET": str(notify)},
+                            preexec_fn=lambda: [signal.signal(s, signal.SIG_DFL) for s in (signal.SIGINT,
+                                                                                           signal.SIGHUP)])
+
+
+def _ended_cleanly_and_never_ready(proc: subprocess.Popen, lines: Lines, sock: socket.socket, name: str) -> None:
+    """Status 0 (a clean stop), the stop said in one line, no traceback, and no ``ready`` line or READY=1."""
+    proc.wait(timeout=120)
+    text = lines.done()
+    assert proc.returncode == 0, text[-3000:]
+    assert f"INFO {name}: finishing the frames already found" in text and "Traceback" not in text, text[-3000:]
+    assert " ready: " not in text, text[-3000:]
+    sock.settimeout(0.5)
+    with pytest.raises(socket.timeout):
+        sock.recv(4096)
+
+
+@pytest.mark.parametrize("command", ["watch", "stream"])
+def test_a_stop_while_the_model_loads_ends_cleanly_and_never_says_ready(command, tmp_path, model_dir,
+                                                                       notify_socket):
+    """A trial: watch stopped (SIGTERM) while its model loaded still logged its ``ready`` line and sent READY=1
+    once the model was in, after the stop."""
+    sock, path = notify_socket
+    proc = _monitor(command, tmp_path, model_dir, path)
+    lines = Lines(proc)
+    lines.wait("model loading")
+    proc.send_signal(signal.SIGTERM)
+    _ended_cleanly_and_never_ready(proc, lines, sock, "SIGTERM")
+
+
+def _ignores_sighup(pid: int) -> bool:
+    """Whether process ``pid`` ignores SIGHUP (Linux: bit 0 of SigIgn in /proc/PID/status): the entry point's first
+    act for a service, before it imports anything of its own."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return bool(int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:")), 16) & 1)
+
+
+@pytest.mark.parametrize("command", ["watch", "stream"])
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGINT"])
+def test_a_stop_while_the_command_starts_is_a_clean_stop(command, name, tmp_path, model_dir, notify_socket):
+    """A trial: SIGTERM during the first second (the imports, before the monitor's handlers) ended the process by the
+    signal, and Ctrl-C then printed a traceback; both are a clean stop, status 0, as later."""
+    sock, path = notify_socket
+    proc = _monitor(command, tmp_path, model_dir, path)
+    lines = Lines(proc)
+    deadline = time.monotonic() + 30
+    while not _ignores_sighup(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    time.sleep(0.05)  # still importing the command modules (0.3-0.7 s)
+    assert not lines.lines, lines.lines  # nothing said yet: the monitor is not there
+    proc.send_signal(getattr(signal, name))
+    _ended_cleanly_and_never_ready(proc, lines, sock, name)
 
 
 def test_sd_notify_abstract_socket_and_unset(monkeypatch):

@@ -25,7 +25,8 @@ With --bluesky tcp://HOST:PORT (or stream.bluesky) results also go to a bluesky 
 documents: a run per series (start, descriptor, one event per frame, stop once the series has ended);
 see ``gisaxs_live.sinks.bluesky``.
 
-SIGTERM or Ctrl-C: stop receiving once the socket is quiet, classify what arrived, flush the log, exit 0.
+SIGTERM or Ctrl-C: stop receiving once the socket is quiet, classify what arrived, flush the log, exit 0; also
+during start-up, and then no ``ready`` line.
 SIGHUP reopens the CSV log (after logrotate).
 """
 
@@ -182,7 +183,8 @@ class StreamMonitor:
                 self.source.stop()
             ended = stopping and not self.source.running  # before ``take``: what it queued last is taken
             frames, rejected = self.source.take(batch, self.tick_s)
-            if not self.ready and (self.source.has_connected or frames or rejected):  # before the first row
+            # before the first row; not once stopping (a stop asked for while the socket connected)
+            if not self.ready and not stopping and (self.source.has_connected or frames or rejected):
                 self._announce_ready()
             if ended and not frames and not rejected:
                 log.info("%s", self.status())

@@ -31,8 +31,9 @@ the log; frames that come while a fit runs are skipped for refinement, and the r
 (see ``gisaxs_live.sinks.refine``).
 
 SIGTERM or Ctrl-C: finish the frames already found, flush the log, exit 0 (a second Ctrl-C aborts;
-the next start picks up what was left). SIGHUP reopens the CSV log (after logrotate). Exit status: 0
-after a clean stop, 1 if the log or the directory failed, 2 for a usage or configuration error.
+the next start picks up what was left); also during start-up, and then no ``ready`` line. SIGHUP reopens the
+CSV log (after logrotate). Exit status: 0 after a clean stop, 1 if the log or the directory failed, 2 for a usage
+or configuration error.
 """
 
 from __future__ import annotations
@@ -147,7 +148,8 @@ def watch(config: Config, settings: Watch, directory: Path, csv_path: Path, mode
 
         classifier = Classifier(config, model)
         classifier.warm_up()
-        announce_ready(f"model loaded, watching {directory}")  # the daemon loads it once the watcher runs
+        if not daemon.stopping:  # the daemon loads it once the watcher runs; a stop meanwhile: no longer ready
+            announce_ready(f"model loaded, watching {directory}")
         return classifier  # callable: its classify; the daemon's readers use its prepare_early
 
     daemon = Daemon(watcher, load, csv_log, sinks)

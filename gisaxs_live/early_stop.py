@@ -1,0 +1,36 @@
+"""A stop (SIGTERM, Ctrl-C) asked for while ``watch`` or ``stream`` starts, before its monitor exists to be stopped.
+
+The entry point calls ``remember_stops`` first of all (imports, the config, the log and the model take seconds);
+``daemon.handle_signals`` then takes over the signals and acts on the stop ``taken`` from here: the monitor stops as
+after a later one (a clean stop, status 0), where the default action would have ended the process by the signal
+(SIGTERM) or with a traceback (Ctrl-C during the imports). Standard library only, so that it costs no start-up."""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+
+_asked: list[int] = []  # the signals received since ``remember_stops``
+
+
+def remember_stops() -> None:
+    """From now on SIGTERM and SIGINT are remembered, not acted on, until ``daemon.handle_signals`` replaces this
+    (called again, after a stop, it leaves that stop and the second Ctrl-C's abort as they are)."""
+    if _asked:
+        return
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _remember)
+
+
+def _remember(signum: int, _frame: FrameType | None) -> None:
+    """Remember the stop; a second Ctrl-C aborts, as it does once the monitor runs."""
+    _asked.append(signum)
+    if signum == signal.SIGINT:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def taken() -> int | None:
+    """The first stop signal remembered (forgotten here), or None."""
+    signum = _asked[0] if _asked else None
+    _asked.clear()
+    return signum
