@@ -29,6 +29,7 @@ if __name__ == "__main__" or sys.argv[0].endswith("gisaxs-live"):
 
 import argparse  # noqa: E402
 import importlib  # noqa: E402
+import logging  # noqa: E402
 
 from . import __version__  # noqa: E402
 from .causes import Unavailable  # noqa: E402
@@ -73,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     _guard_a_service_s_start(sys.argv[1:] if argv is None else argv)  # until the command installs its handlers
     args = build_parser().parse_args(argv)
+    # every command's warnings and errors, on stderr with their level (a monitor's log lines add the time,
+    # its dashboard a column: sinks.console); without it, those of most commands came bare, as Python's last resort
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
     try:
         return int(args.func(args) or 0)
     except (ConfigError, ValueError, FileNotFoundError) as exc:

@@ -93,6 +93,25 @@ def test_a_mistyped_option_is_reported_against_its_subcommand(argv, parser, unkn
     assert err.splitlines()[-1] == f"{parser}: error: unrecognized arguments: {unknown}"
 
 
+@pytest.mark.parametrize("command, then", [
+    (["check-geometry", "--out", "{tmp}/picture.txt"],
+     "--out {tmp}/picture.txt: give a .png file (the picture is a PNG)"),
+    (["refine", "--csv", "{tmp}/no/fits.csv"], "--csv {tmp}/no/fits.csv: its directory {tmp}/no does not exist")])
+def test_a_warning_has_its_level_in_front_in_every_command(tmp_path, command, then):
+    """A trial: a warning came as ``WARNING: …`` from classify and reprocess, which set up logging themselves, but
+    bare from the other commands (Python's last resort): the entry point now sets it up for all of them."""
+    from test_config import PONI_TEXT
+
+    (tmp_path / "good.poni").write_text(PONI_TEXT)
+    config = tmp_path / "c.yaml"
+    config.write_text("geometry: {poni_file: good.poni, distance_mm: 5000}\n")
+    done = run(command[0], "--config", str(config), *(a.format(tmp=tmp_path) for a in command[1:]), "frame.cbf")
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"WARNING: {config}: geometry.poni_file places the detector: geometry.distance_mm is not used",
+        f"gisaxs-live {command[0]}: error: {then.format(tmp=tmp_path)}"]
+
+
 @pytest.mark.parametrize("command", [["classify", "{good}"], ["watch", "--csv", "{log}", "{dir}"],
                                      ["stream", "--csv", "{log}", "tcp://127.0.0.1:9"]])
 def test_a_config_without_geometry_stops_with_one_line(frames, tmp_path, command):

@@ -40,7 +40,6 @@ def run(args: argparse.Namespace) -> int:
     from ..sinks.csvlog import CsvLog, LogError, escape_source, format_rows, log_rows
     from ..sinks.text import plural
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
     files = _files(args.files)
     config = load_config(args.config, detector=True)
     classifier = Classifier(config, args.model)  # warns (logs) if the model was trained for another experiment

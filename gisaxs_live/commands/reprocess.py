@@ -52,7 +52,6 @@ def run(args: argparse.Namespace) -> int:
     from ..sinks.text import plural
     from ..sources.eiger import each_image_once
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
     at_least(("--workers", args.workers, 1), ("--files-per-task", args.files_per_task, 1))
     config = load_config(args.config, detector=True)
     info = ModelInfo.read(args.model)
