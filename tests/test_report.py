@@ -357,3 +357,22 @@ def test_a_selection_that_leaves_nothing_or_does_not_parse_is_a_one_line_error(l
     err = capsys.readouterr().err.strip()
     assert cause in err and len(err.splitlines()) == 1
     assert not (tmp_path / "x.png").exists()
+
+
+def test_a_log_of_one_error_row_says_1_row_and_why_its_family_panel_is_empty(tmp_path, capsys):
+    """A trial: "1 rows", and a log without an ok row (errors only) drew an empty family panel, saying nothing."""
+    from gisaxs_live.sinks.csvlog import CsvLog
+
+    path = tmp_path / "errors.csv"
+    log = CsvLog(path)
+    log.write([Result("/data/broken.cbf", 0, "error", message="/data/broken.cbf: cannot be read (not a detector "
+                      "image)", time_utc="2026-12-07T10:00:00.000Z")])
+    log.close()
+    out = tmp_path / "errors.html"
+    assert main(["report", str(path), "--out", str(out)]) == 0
+    assert capsys.readouterr().out == f"{out}: 1 row\n"
+    assert "<title>errors.csv: 1 frame</title>" in out.read_text()
+    families = report_figure(build_trend(_results(path))).axes[0]
+    assert [t.get_text() for t in families.texts] == [
+        "no family probability: no row is ok (error, no_signal and unknown rows give none)"]
+    assert not families.get_lines()

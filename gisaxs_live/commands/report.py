@@ -92,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..sinks.csvlog import LogFollower
     from ..sinks.events import events_path
+    from ..sinks.text import plural
 
     selection = Selection.of(args)
     out = args.out or args.log.with_name(f"{args.log.stem}.report.png")
@@ -123,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
             if results and (news or events != seen_events) or args.follow is None:
                 seen_events = events
                 _write(args, out, results, selection, logged)
-                shown = f"{len(results)} rows" if selection.everything else f"{len(results)} of {logged} rows"
+                shown = plural(len(results), "row") if selection.everything else (
+                    f"{len(results)} of {plural(logged, 'row')}")
                 print(f"{out}: {shown}", flush=True)
             if args.follow is None:
                 return 0
@@ -153,14 +155,15 @@ def _row_time(result) -> float | None:
 def _write(args: argparse.Namespace, out: Path, results: list, selection: Selection, logged: int) -> None:
     from ..pictures.report import build_trend, figure_png, html_page, read_events, report_figure, write_atomically
     from ..sinks.events import events_path
+    from ..sinks.text import plural
 
     if not results and not selection.everything and logged:
-        raise ValueError(f"{args.log}: none of its {logged} frame rows has {selection.describe()}")
+        raise ValueError(f"{args.log}: none of its {plural(logged, 'frame row')} has {selection.describe()}")
     if not results:
         raise ValueError(f"{args.log}: no frame rows (an empty log, or not a gisaxs-live CSV log)")
-    title = f"{args.log.name}: {len(results)} frames"
+    title = f"{args.log.name}: {plural(len(results), 'frame')}"
     if not selection.everything:
-        title = f"{args.log.name}: {len(results)} of {logged} frames ({selection.describe()})"
+        title = f"{args.log.name}: {len(results)} of {plural(logged, 'frame')} ({selection.describe()})"
     events = [e for e in read_events(events_path(args.log)) if selection.keeps(e.source, e.t)]
     png = figure_png(report_figure(build_trend(results, events, args.axis), title))
     data = html_page(png, title, args.follow).encode() if out.suffix.lower() != ".png" else png

@@ -175,9 +175,13 @@ def pauses(x: np.ndarray) -> np.ndarray:
 
 
 def _families_panel(ax, trend: Trend) -> None:
+    ax.set(ylim=(-0.02, 1.02), yticks=(0.0, 0.25, 0.5, 0.75, 1.0), ylabel="family probability")
+    if not any(np.isfinite(p).any() for p in trend.families.values()):
+        ax.text(0.5, 0.5, "no family probability: no row is ok (error, no_signal and unknown rows give none)",
+                transform=ax.transAxes, ha="center", va="center")
+        return
     for name, p in trend.families.items():
         ax.plot(*trend.line(p), marker=".", ms=3, lw=1, label=name)
-    ax.set(ylim=(-0.02, 1.02), yticks=(0.0, 0.25, 0.5, 0.75, 1.0), ylabel="family probability")
     _legend_above(ax, 4)
 
 
