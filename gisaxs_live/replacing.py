@@ -30,6 +30,13 @@ def replacing(path: str | Path) -> Iterator[Path]:
             temporary.unlink()
 
 
+def write_bytes_replacing(path: str | Path, data: bytes) -> None:
+    """``data`` as the whole new content of ``path`` (``replacing``): a viewer or a web server never sees half a
+    picture."""
+    with replacing(path) as temporary:
+        temporary.write_bytes(data)
+
+
 def write_text_replacing(path: str | Path, text: str) -> None:
     """``text`` (UTF-8) as the whole new content of ``path`` (``replacing``)."""
     with replacing(path) as temporary:

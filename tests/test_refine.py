@@ -181,4 +181,14 @@ def test_refine_command_on_a_detector_file(tmp_path, capsys):
     fabio.cbfimage.CbfImage(data=np.zeros((1043, 981), np.int32)).write(str(blank))
     assert main(["refine", "--config", str(config_path), str(blank)]) == 1
     (line,) = [x for x in capsys.readouterr().out.splitlines() if "zero.cbf" in x]
-    assert line.startswith("zero.cbf frame 0: not fitted: no usable signal: ") and line.count("zero.cbf") == 1
+    assert line.startswith(f"{blank} frame 0: not fitted: no usable signal: ") and line.count("zero.cbf") == 1
+    # a review: the frames not fitted were on the terminal only; --csv now has a row for each, with its cause
+    missing = tmp_path / "missing.cbf"
+    assert main(["refine", "--config", str(config_path), "--class", "spheroid", "--csv", str(out), str(frame),
+                 str(blank), str(missing)]) == 1
+    rows = list(csv.DictReader(out.open()))
+    assert [(r["source"], r["frame"], bool(r["chi2_red"])) for r in rows] == [
+        (str(frame), "0", True), (str(blank), "0", False), (str(missing), "", False)]
+    assert rows[0]["message"] == "" and rows[1]["message"] == line
+    assert rows[2]["message"] == f"{missing}: no such file"
+    assert f"wrote 1 fit and 2 rows for what was not fitted to {out}" in capsys.readouterr().out

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..frame import FrameError
     from ..pictures.geometry_check import check_geometry, geometry_figure, simulated_input, summary
-    from ..pictures.report import write_atomically
+    from ..replacing import write_bytes_replacing
     from ..sources.files import read_file
 
     config = load_config(args.config, detector=True)
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     buffer = io.BytesIO()
     geometry_figure(check, frame.data, f"{args.frame.name} with {args.config.name}: {lines[-1].split(':')[0]}",
                     simulated).savefig(buffer, format="png")
-    write_atomically(out, buffer.getvalue())
+    write_bytes_replacing(out, buffer.getvalue())
     print(f"picture: {out}")
     if check.prepared.status != "ok":
         return 2

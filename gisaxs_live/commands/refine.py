@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import time
 from pathlib import Path
 
@@ -35,17 +36,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", type=Path, default=None, help="model directory (grid, classifier; default: bundled)")
     p.add_argument("--png", type=Path, default=None, metavar="DIR",
                    help="write <file stem>_<frame>.refine.png per frame here")
-    p.add_argument("--csv", type=Path, default=None, metavar="OUT", help="write the fitted parameters here")
+    p.add_argument("--csv", type=Path, default=None, metavar="OUT", help="write the fitted parameters here (and each frame not fitted, with its cause)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..classify.pipeline import Classifier
     from ..config import load_config
-    from ..pictures.report import write_atomically
+    from ..replacing import write_bytes_replacing
     from ..refine.frame import FrameFitter, NotFitted
     from ..refine.picture import refinement_png
     from ..simulator.shapes import CLASS_NAMES
+    from ..sinks.text import plural
     from ..sources.files import read_file
 
     if args.shape_class is not None and args.shape_class not in CLASS_NAMES:
@@ -62,9 +64,10 @@ def run(args: argparse.Namespace) -> int:
         frames, problem = read_file(path, time.time())
         if problem:
             print(problem)  # names the file
+            rows.append({"source": str(path), "frame": "", "message": problem})
             failed += 1
         for frame in frames:
-            name = f"{path.name} frame {frame.frame_id}"
+            name = f"{path} frame {frame.frame_id}"
             (result,) = classifier.classify([frame])
             shape_class = args.shape_class or (result.ranked()[0][0] if result.ranked() else None)
             try:
@@ -72,21 +75,39 @@ def run(args: argparse.Namespace) -> int:
                     raise NotFitted(result.message)
                 done = fitter.fit(frame, shape_class, result.size)
             except NotFitted as exc:
-                print(f"{name}: not fitted: {str(exc).removeprefix(f'{frame.source} frame {frame.frame_id}: ')}")
+                said = f"{name}: not fitted: {str(exc).removeprefix(f'{frame.source} frame {frame.frame_id}: ')}"
+                print(said)
+                rows.append({"source": str(path), "frame": str(frame.frame_id), "message": said})
                 failed += 1
                 continue
             print(f"{name}: {done.describe()}")
             failed += not done.fit.converged
-            rows.append(done.row(str(path), frame.frame_id))
+            rows.append({**done.row(str(path), frame.frame_id),
+                         "message": "" if done.fit.converged else f"not converged: {done.fit.message}"})
             if args.png is not None:
-                title = f"{name}: {shape_class}, χ²_red {done.fit.chi2_red:.2f}"
-                write_atomically(args.png / f"{path.stem}_{frame.frame_id}.refine.png",
-                                 refinement_png(done.data, done.fit, fitter.grid, title))
+                title = f"{path.name} frame {frame.frame_id}: {shape_class}, χ²_red {done.fit.chi2_red:.2f}"
+                write_bytes_replacing(args.png / f"{path.stem}_{frame.frame_id}.refine.png",
+                                      refinement_png(done.data, done.fit, fitter.grid, title))
     if args.csv is not None and rows:
-        columns = list(dict.fromkeys(k for row in rows for k in row))
-        with open(args.csv, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, columns, restval="")
-            writer.writeheader()
-            writer.writerows(rows)
-        print(f"wrote {len(rows)} {'fit' if len(rows) == 1 else 'fits'} to {args.csv}")
+        _write_rows(args.csv, rows)
+        fits = sum(1 for row in rows if "chi2_red" in row)
+        others = f" and {plural(len(rows) - fits, 'row')} for what was not fitted" if len(rows) > fits else ""
+        print(f"wrote {plural(fits, 'fit')}{others} to {args.csv}")
     return 1 if failed else 0
+
+
+def _write_rows(path: Path, rows: list[dict[str, str]]) -> None:
+    """``rows`` as a whole new CSV file at ``path`` (columns in order of first appearance, ``message`` last; a
+    full disk leaves the file as it was and raises ``Unavailable``)."""
+    from ..causes import Unavailable
+    from ..replacing import write_text_replacing
+
+    columns = [k for k in dict.fromkeys(k for row in rows for k in row) if k != "message"] + ["message"]
+    text = io.StringIO()
+    writer = csv.DictWriter(text, columns, restval="")
+    writer.writeheader()
+    writer.writerows(rows)
+    try:
+        write_text_replacing(path, text.getvalue())
+    except OSError as exc:
+        raise Unavailable(f"--csv {path}: cannot write the fits ({exc.strerror or exc})") from None

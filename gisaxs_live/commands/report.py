@@ -153,7 +153,8 @@ def _row_time(result) -> float | None:
 
 
 def _write(args: argparse.Namespace, out: Path, results: list, selection: Selection, logged: int) -> None:
-    from ..pictures.report import build_trend, figure_png, html_page, read_events, report_figure, write_atomically
+    from ..pictures.report import build_trend, figure_png, html_page, read_events, report_figure
+    from ..replacing import write_bytes_replacing
     from ..sinks.events import events_path
     from ..sinks.text import plural
 
@@ -167,4 +168,4 @@ def _write(args: argparse.Namespace, out: Path, results: list, selection: Select
     events = [e for e in read_events(events_path(args.log)) if selection.keeps(e.source, e.t)]
     png = figure_png(report_figure(build_trend(results, events, args.axis), title))
     data = html_page(png, title, args.follow).encode() if out.suffix.lower() != ".png" else png
-    write_atomically(out, data)
+    write_bytes_replacing(out, data)

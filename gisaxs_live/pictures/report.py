@@ -16,8 +16,6 @@ from __future__ import annotations
 import base64
 import csv
 import io
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -301,18 +299,3 @@ def html_page(png: bytes, title: str, refresh_s: float | None = None) -> str:
     return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">{refresh}<title>{escape(title)}</title></head>\n"
             f"<body><h1 style=\"font: 14px sans-serif\">{escape(title)}</h1>\n"
             f"<img alt=\"report\" src=\"data:image/png;base64,{base64.b64encode(png).decode()}\"></body></html>\n")
-
-
-def write_atomically(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path`` (a viewer never
-    sees half a file)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide it from a web server
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
