@@ -126,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
                 _write(args, out, results, selection, logged)
                 shown = plural(len(results), "row") if selection.everything else (
                     f"{len(results)} of {plural(logged, 'row')}")
+                if follower.skipped:
+                    shown += f"; {plural(follower.skipped, 'line')} of the log left out (not readable as rows)"
                 print(f"{out}: {shown}", flush=True)
             if args.follow is None:
                 return 0
