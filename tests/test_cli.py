@@ -399,3 +399,27 @@ def test_a_full_disk_at_start_exits_1_so_that_the_service_is_restarted(tmp_path,
     assert main([command, "--config", str(config), "--no-dashboard", "--csv", "/dev/full", *source]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"gisaxs-live {command}: error: /dev/full: cannot write the CSV log (No space left on device)"]
+
+
+@needs_model
+def test_classify_stopped_by_ctrl_c_says_how_far_it_got(frames, tmp_path):
+    """A review: ``classify --csv`` stopped by Ctrl-C said nothing (reprocess says where the rows are)."""
+    import signal
+    import time
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    for i in range(400):
+        os.link(frames / "good.cbf", run_dir / f"f_{i:03d}.cbf")
+    log = tmp_path / "log.csv"
+    proc = subprocess.Popen([*CLI, "classify", "--csv", str(log), str(run_dir)], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while (not log.exists() or log.read_text().count("\n") < 2) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    said = re.fullmatch(rf"gisaxs-live classify: stopped after (\d+) frames? of 400 files; their rows are in "
+                        rf"{re.escape(str(log))}: reprocess into it classifies the rest", err.strip().splitlines()[-1])
+    assert said and "Traceback" not in err, err
+    assert 0 < int(said[1]) <= log.read_text().count("\n") - 1 < 400  # counted once written

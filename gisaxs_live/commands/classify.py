@@ -73,6 +73,11 @@ def run(args: argparse.Namespace) -> int:
     except LogError as exc:
         print(f"gisaxs-live classify: stopped after {plural(sum(counts.values()), 'frame')}: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        where = f"; their rows are in {args.csv}: reprocess into it classifies the rest" if args.csv else ""
+        print(f"gisaxs-live classify: stopped after {plural(sum(counts.values()), 'frame')} of "
+              f"{plural(len(files), 'file')}{where}", file=sys.stderr)
+        return 130
     finally:
         if log is not None:
             try:
