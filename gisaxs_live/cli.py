@@ -32,7 +32,7 @@ import importlib  # noqa: E402
 import logging  # noqa: E402
 
 from . import __version__  # noqa: E402
-from .causes import Unavailable  # noqa: E402
+from .causes import Unavailable, in_words  # noqa: E402
 from .config import ConfigError  # noqa: E402
 
 COMMANDS = ("simulate", "train", "train-size", "evaluate", "calibrate-ood", "calibrate-answer",
@@ -73,7 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     _guard_a_service_s_start(sys.argv[1:] if argv is None else argv)  # until the command installs its handlers
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)  # imports every command's module: 0.3-0.7 s
+    except KeyboardInterrupt:
+        return _interrupted()
     # every command's warnings and errors, on stderr with their level (a monitor's log lines add the time,
     # its dashboard a column: sinks.console); without it, those of most commands came bare, as Python's last resort
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
@@ -85,8 +88,19 @@ def main(argv: list[str] | None = None) -> int:
     except Unavailable as exc:
         print(f"gisaxs-live {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # an output the command could not write (a full disk), a device that failed
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"gisaxs-live {args.command}: error: {where}{exc.strerror or in_words(exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        return 130
+        return _interrupted()
+
+
+def _interrupted() -> int:
+    """Status 130 for a Ctrl-C; what the interrupt left half made (a file object a reader was opening) no longer
+    prints a traceback as Python clears it away."""
+    sys.unraisablehook = lambda unraisable: None
+    return 130
 
 
 if __name__ == "__main__":

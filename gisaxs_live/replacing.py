@@ -14,7 +14,7 @@ from pathlib import Path
 def replacing(path: str | Path) -> Iterator[Path]:
     """A temporary path beside ``path``, ending in its name (Keras wants ``.weights.h5``, NumPy ``.npz``), to write
     the new content to; when the block ends without an exception it is synced and renamed onto ``path``, else
-    removed. The write's OSError (no space left on device) reaches the caller, ``path`` untouched."""
+    removed. The write's OSError (no space left on device) reaches the caller naming ``path``, which is untouched."""
     path = Path(path)
     temporary = path.with_name(f".partial-{os.getpid()}-{path.name}")
     try:
@@ -25,6 +25,8 @@ def replacing(path: str | Path) -> Iterator[Path]:
         finally:
             os.close(descriptor)
         os.replace(temporary, path)
+    except OSError as exc:  # named by the file written, not the hidden one
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()

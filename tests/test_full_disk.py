@@ -64,3 +64,21 @@ def test_simulate_refuses_a_set_that_may_not_fit_and_any_output_that_is_no_regul
     assert main([*small, "--out", str(fifo)]) == 2
     assert capsys.readouterr().err == (f"gisaxs-live simulate: error: --out {fifo}: not a regular file (a device, a "
                                        "FIFO or a socket)\n")
+
+
+def test_an_output_that_does_not_fit_is_one_line_and_status_1(small_disk, tmp_path, capsys):
+    """A review: a picture or report on a full disk ended in a traceback."""
+    from gisaxs_live.cli import main
+    from gisaxs_live.results import Result
+    from gisaxs_live.sinks.csvlog import CsvLog
+
+    log_path = tmp_path / "run.csv"
+    log = CsvLog(log_path)
+    log.write([Result(f"/data/f_{i}.cbf", 0, "error", message=f"/data/f_{i}.cbf: empty file",
+                      time_utc=f"2026-12-07T10:00:0{i}.000Z") for i in range(3)])
+    log.close()
+    (small_disk / "filler").write_bytes(bytes(60_000))  # a few KiB left
+    out = small_disk / "report.png"
+    assert main(["report", str(log_path), "--out", str(out)]) == 1
+    assert capsys.readouterr().err == f"gisaxs-live report: error: {out}: No space left on device\n"
+    assert os.listdir(small_disk) == ["filler"]
