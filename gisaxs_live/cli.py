@@ -40,9 +40,12 @@ COMMANDS = ("simulate", "train", "train-size", "evaluate", "calibrate-ood", "cal
             "stream", "publish", "reprocess", "report", "check-geometry", "refine")
 
 EXIT_STATUS = """exit status:
-  0  done: every frame classified (classify: no error row), or a clean stop (watch, stream: SIGTERM, Ctrl-C)
-  1  classify: some or all rows are errors; watch, stream: the CSV log or the source failed
-  2  usage or configuration error, nothing done"""
+  0    done: every frame classified (classify: no error row), or a clean stop (watch, stream: SIGTERM, Ctrl-C)
+  1    classify, reprocess: some or all rows are errors; watch, stream: the CSV log or the source failed;
+       check-geometry: the frame DISAGREES with the geometry; refine: a frame not fitted or not converged;
+       publish: a file that is no image, a ZeroMQ error; any command: an output it could not write (a full disk)
+  2    usage or configuration error, nothing done
+  130  stopped by Ctrl-C (but watch, stream: 0)"""
 
 
 class SubcommandParser(argparse.ArgumentParser):

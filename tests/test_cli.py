@@ -53,7 +53,8 @@ def test_readme_command_table_is_the_parsers():
 def test_help_documents_the_exit_statuses():
     top, classify = run("--help"), run("classify", "--help")
     assert top.returncode == 0 and classify.returncode == 0
-    assert "exit status:" in top.stdout and "2  usage or configuration error" in top.stdout
+    assert "exit status:" in top.stdout and "2    usage or configuration error" in top.stdout
+    assert "130  stopped by Ctrl-C" in top.stdout and "check-geometry: the frame DISAGREES" in top.stdout
     assert "Exit status: 0 when no row is an error" in classify.stdout and "1 when some or all are errors" in classify.stdout
 
 
