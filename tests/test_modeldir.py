@@ -69,3 +69,27 @@ def test_weights_for_another_number_of_classes_say_so(copy):
     write(target, {**meta, "class_names": [*meta["class_names"], "cone"]})
     with pytest.raises(ValueError, match="do not fit the deep network for 9 classes on a 90 × 70 grid"):
         Predictor(target, with_ood=False)
+
+
+def test_statistics_fitted_to_other_weights_are_refused(copy, tmp_path):
+    """A review: another model's ood.npz copied beside these weights was taken as theirs, and a frame went from ok
+    (ood_score 0.82) to unknown (29). ood.npz records the SHA-256 of the weights it was fitted to; one without the
+    record (an older model's) is still read."""
+    import numpy as np
+
+    from gisaxs_live.classify.ood import OodModel, weights_digest
+
+    target, meta = copy
+    write(target, meta)
+    assert OodModel.load(target) is not None  # as shipped: its own weights
+    with np.load(target / "ood.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    (target / "ood.npz").unlink()  # a link to the bundled model's: written below as a file of this copy's
+    np.savez(target / "ood.npz", **{**arrays, "weights_sha256": np.array("0" * 64)})
+    with pytest.raises(ValueError, match="ood.npz: fitted to other weights than model.weights.h5 beside it"):
+        OodModel.load(target)
+    np.savez(target / "ood.npz", **{k: v for k, v in arrays.items() if k != "weights_sha256"})
+    assert OodModel.load(target) is not None
+    OodModel.load(target).save(target)  # a refit records the weights beside it
+    with np.load(target / "ood.npz") as z:
+        assert str(z["weights_sha256"]) == weights_digest(target)

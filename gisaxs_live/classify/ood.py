@@ -42,6 +42,7 @@ still loads and scores the same.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ import numpy as np
 
 from ..replacing import replacing
 from .blas import single_threaded_blas
+from .modeldir import WEIGHTS
 
 OOD_FILE = "ood.npz"
 #: the name of the outlier-exposure layer (``OutlierLayer``) among a predictor's feature layers
@@ -163,8 +165,10 @@ class OodModel:
         for i, layer in enumerate(self.layers):  # float32: 2 MB, distances change < 1e-5
             arrays.update({f"{key}_{i}": np.asarray(getattr(layer, key)).astype(np.float32)
                            for key in _ARRAYS[_kind(layer)]})
+        digest = weights_digest(model_dir)
         with replacing(path) as temporary:
-            np.savez(temporary, layer_names=np.array([layer.name for layer in self.layers]),
+            np.savez(temporary, **({} if digest is None else {"weights_sha256": np.array(digest)}),
+                     layer_names=np.array([layer.name for layer in self.layers]),
                      layer_kinds=np.array([_kind(layer) for layer in self.layers]),
                      layer_columns=np.array([[layer.start, layer.stop] for layer in self.layers]),
                      layer_scales=np.array([layer.scale for layer in self.layers]),
@@ -201,9 +205,28 @@ class OodModel:
                                    for i, (kind, name, (start, stop), scale, offset)
                                    in enumerate(zip(kinds, z["layer_names"], z["layer_columns"], z["layer_scales"],
                                                     offsets)))
-                return cls(layers, float(z["threshold"]), float(z["quantile"]))
+                fitted_for = str(z["weights_sha256"]) if "weights_sha256" in z else None
+                model = cls(layers, float(z["threshold"]), float(z["quantile"]))
         except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise ValueError(f"{path}: unreadable out-of-distribution statistics ({exc})") from None
+        if fitted_for is not None and fitted_for != weights_digest(model_dir):
+            raise ValueError(f"{path}: fitted to other weights than {WEIGHTS} beside it (another model's file, or "
+                             "weights trained since): its scores would be meaningless; refit it with gisaxs-live "
+                             "calibrate-ood")
+        return model
+
+
+def weights_digest(model_dir: str | Path) -> str | None:
+    """The SHA-256 (hex) of the classifier's weights in ``model_dir``, whose features the statistics describe (None
+    without the file). ``ood.npz`` records it (since this release) and is refused beside other weights."""
+    weights = Path(model_dir) / WEIGHTS
+    if not weights.is_file():
+        return None
+    digest = hashlib.sha256()
+    with open(weights, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _kind(layer: Layer) -> str:
