@@ -165,8 +165,9 @@ class Geometry:
 
     def _check(self, where: str) -> None:
         _in_range(where, "distance_mm", self.distance_mm, 10.0, 1e5)
-        if self.detector_shape is not None and min(self.detector_shape) < 1:
-            raise ConfigError(f"{where}.detector_shape: {list(self.detector_shape)} is not [rows, columns] of pixels")
+        if self.detector_shape is not None and not 1 <= min(self.detector_shape) <= max(self.detector_shape) <= 65536:
+            raise ConfigError(f"{where}.detector_shape: {list(self.detector_shape)} is not [rows, columns] of pixels "
+                              "(each 1 to 65,536)")
         if self.max_asymmetry is not None:
             _in_range(where, "max_asymmetry", self.max_asymmetry, 0.01, 100.0)
         for size in self.pixel_size_xy_mm:

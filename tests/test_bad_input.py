@@ -85,11 +85,15 @@ def bad_inputs(tmp):
     zlib_short = edf_header({"DataType": "SignedInteger", "Dim_1": 32, "Dim_2": 40, "Size": 100,
                              "Compression": "zlib"}) + zlib.compress(values)[:100]
     huge = edf_header({"DataType": "SignedInteger", "Dim_1": 100000, "Dim_2": 100000, "Size": 40000000000})
+    huge_cbf = re.sub(rb"X-Binary-Size-Second-Dimension: *\d+", b"X-Binary-Size-Second-Dimension: 200000",
+                      re.sub(rb"X-Binary-Size-Fastest-Dimension: *\d+", b"X-Binary-Size-Fastest-Dimension: 200000", cbf))
 
     return {
         "empty.cbf": (b"", "empty file"),
         "zlib_short.edf": (zlib_short, "truncated EDF: "),  # decoded only when its data is read: it ended watch
         "huge_dims.edf": (huge + bytes(4000), "damaged EDF: its header declares an image too large"),
+        "huge_dims.cbf": (huge_cbf, "damaged CBF: its header declares 200,000 × 200,000 pixels, more than any "
+                                    "detector has"),  # was: its binary data cannot be decoded
         "header_only.cbf.gz": (gzip.compress(cbf[:start]), "truncated CBF: "),  # fabio searched forever
         "corrupt_chunk.h5": (h5_corrupt_chunk, "damaged HDF5: its compressed image data cannot be decoded"),
         "cutoff_text.cbf": (cbf_cutoff_text, "damaged CBF: a value of its header is not a number ('lots')"),

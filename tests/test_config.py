@@ -55,6 +55,8 @@ def test_partial_override_keeps_other_defaults(tmp_path):
     ("mask:\n  file: ~nosuchuser_gl/mask.edf\n", "mask.file: '~nosuchuser_gl/mask.edf': no home directory"),
     ("geometry:\n  direct_beam_px: [1.0e300, 5.0]\n", "direct_beam_px: [1e+300, 5.0] lies more than 100000 pixels"),
     ("simulation:\n  size_step: 0.000001\n", "simulation.size_step: 1e-06 is outside"),  # a million nodes
+    ("geometry:\n  detector_shape: [100000000, 100000000]\n",  # was an error row for every frame (review)
+     "detector_shape: [100000000, 100000000] is not [rows, columns] of pixels (each 1 to 65,536)"),
 ])
 def test_bad_config_is_a_clear_error_naming_the_key(tmp_path, text, message):
     with pytest.raises(ConfigError) as info:

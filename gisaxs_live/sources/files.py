@@ -287,6 +287,10 @@ def _directory_cause(path: Path) -> str:
     return "a directory, not a frame file"
 
 
+#: pixels of the largest CBF believed (a PILATUS4 / EIGER2 16M has 1.8e7); a header declaring more is damaged
+MAX_CBF_PIXELS = 1 << 28
+
+
 def _cbf_failure(path: Path, head: bytes, said: str) -> str:
     """The cause for a CBF fabio rejects: truncated (fewer bytes than its header says), a checksum
     mismatch, or damage."""
@@ -298,6 +302,10 @@ def _cbf_failure(path: Path, head: bytes, said: str) -> str:
             return f"truncated CBF: {have:,} of {need:,} bytes"
     if "Checksum" in said or "MD5" in said:
         return "damaged CBF: its binary data does not match its MD5 checksum"
+    dims = [re.search(rb"X-Binary-Size-%s-Dimension:\s*(\d+)" % axis, head) for axis in (b"Second", b"Fastest")]
+    if all(dims) and int(dims[0][1]) * int(dims[1][1]) > MAX_CBF_PIXELS:
+        return (f"damaged CBF: its header declares {int(dims[0][1]):,} × {int(dims[1][1]):,} pixels, more than any "
+                "detector has")
     value = re.search(r"invalid literal for \w+\(\) with base \d+: ('[^']*')", said)
     if value:
         return f"damaged CBF: a value of its header is not a number ({value[1]})"
