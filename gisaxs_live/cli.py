@@ -75,11 +75,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command ``argv`` (None: this process's arguments, as the console script does) and return its exit
+    status; the signal handlers of a monitor's start are put back as they were where no monitor took them over."""
+    from .early_stop import forget_stops
+
     _guard_a_service_s_start(sys.argv[1:] if argv is None else argv)  # until the command installs its handlers
+    try:
+        status = _run(argv)
+    finally:
+        forget_stops()
+    if status == 130 and argv is None:  # what the interrupt left half made (a file object a reader was opening)
+        sys.unraisablehook = lambda unraisable: None  # prints no traceback as Python clears it away at exit
+    return status
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)  # imports every command's module: 0.3-0.7 s
     except KeyboardInterrupt:
-        return _interrupted()
+        return 130
     # every command's warnings and errors, on stderr with their level (a monitor's log lines add the time,
     # its dashboard a column: sinks.console); without it, those of most commands came bare, as Python's last resort
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
@@ -91,19 +105,12 @@ def main(argv: list[str] | None = None) -> int:
     except Unavailable as exc:
         print(f"gisaxs-live {args.command}: error: {exc}", file=sys.stderr)
         return 1
-    except OSError as exc:  # an output the command could not write (a full disk), a device that failed
+    except OSError as exc:  # a device that failed
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"gisaxs-live {args.command}: error: {where}{exc.strerror or in_words(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        return _interrupted()
-
-
-def _interrupted() -> int:
-    """Status 130 for a Ctrl-C; what the interrupt left half made (a file object a reader was opening) no longer
-    prints a traceback as Python clears it away."""
-    sys.unraisablehook = lambda unraisable: None
-    return 130
+        return 130
 
 
 if __name__ == "__main__":

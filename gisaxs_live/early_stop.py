@@ -11,6 +11,7 @@ import signal
 from types import FrameType
 
 _asked: list[int] = []  # the signals received since ``remember_stops``
+_before: dict[int, object] = {}  # the handlers ``remember_stops`` replaced
 
 
 def remember_stops() -> None:
@@ -19,7 +20,18 @@ def remember_stops() -> None:
     if _asked:
         return
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _remember)
+        _before.setdefault(signum, signal.signal(signum, _remember))
+
+
+def forget_stops() -> None:
+    """The handlers before ``remember_stops`` back where no monitor took the signals over (the command ended before
+    its monitor ran: a usage error, a log that could not be opened), so that the process, or the one that called
+    ``cli.main``, can be stopped again; a stop remembered meanwhile is forgotten."""
+    for signum, handler in list(_before.items()):
+        if signal.getsignal(signum) in (_remember, signal.default_int_handler) and handler is not None:
+            signal.signal(signum, handler)
+        del _before[signum]
+    _asked.clear()
 
 
 def _remember(signum: int, _frame: FrameType | None) -> None:

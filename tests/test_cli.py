@@ -94,6 +94,20 @@ def test_a_mistyped_option_is_reported_against_its_subcommand(argv, parser, unkn
     assert err.splitlines()[-1] == f"{parser}: error: unrecognized arguments: {unknown}"
 
 
+def test_a_monitor_that_ends_before_it_runs_leaves_the_signals_as_they_were(tmp_path, capsys):
+    """A review: ``watch`` ending at once (a usage error, a log it could not open) left SIGTERM and Ctrl-C only
+    remembered for a monitor that never came: the process could no longer be stopped by them."""
+    import signal
+
+    from gisaxs_live.cli import main
+
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    with pytest.raises(SystemExit):
+        main(["watch", "--csvv", "x"])
+    assert main(["watch", str(tmp_path), "--config", str(tmp_path / "missing.yaml")]) == 2
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+
+
 @pytest.mark.parametrize("command, then", [
     (["check-geometry", "--out", "{tmp}/picture.txt"],
      "--out {tmp}/picture.txt: give a .png file (the picture is a PNG)"),
