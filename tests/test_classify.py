@@ -146,6 +146,8 @@ def test_the_logs_beside_the_frames_are_not_read_as_frames(files, tmp_path, caps
                               f"out (logs, not frames): {run / 'gisaxs-live.events.csv'}")
     assert [r["source"].rsplit("/", 1)[-1] for r in _rows((run / "run.csv").read_text())] == ["first.cbf", "last.cbf",
                                                                                              "first.cbf", "last.cbf"]
+    assert main(["classify", "--csv", str(tmp_path / "twice.csv"), str(run), str(run)]) == 0  # each log once
+    assert capsys.readouterr().err.startswith("2 CSV files below the directories given left out")
     logs_only = tmp_path / "logs"
     logs_only.mkdir()
     (logs_only / "old.csv").write_text("a,b\n")
@@ -178,6 +180,10 @@ def test_nothing_below_a_directory_given_goes_without_a_row(files, tmp_path, tmp
     shutil.copy(paths[-2], elsewhere / "c.cbf")
     (run / "scan2").symlink_to(elsewhere)
     (run / "open" / "loop").symlink_to(run)
+    (run / "open" / "up").symlink_to(tmp_path)  # above the directory given: not walked (a link to / would walk all)
+    (tmp_path / ".hidden").mkdir()
+    shutil.copy(paths[0], tmp_path / ".hidden" / "h.cbf")
+    (run / "to_hidden").symlink_to(tmp_path / ".hidden")  # hidden, as the directory itself would be
     (run / "gone.cbf").symlink_to(run / "nowhere.cbf")
     os.mkfifo(run / "pipe.cbf")
     (run / "locked").chmod(0)

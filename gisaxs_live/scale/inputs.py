@@ -36,7 +36,8 @@ def expand_inputs(inputs: Iterable[str | Path], logs: list[Path] | None = None) 
             if len(csv) == len(below):
                 raise ValueError(f"{text}: a directory holding only CSV files (logs, not frames)")
             if logs is not None:
-                logs.extend(csv)
+                known = set(logs)  # a directory given twice, or one below another: each log counted once
+                logs.extend(p for p in csv if p not in known)
             found.update(set(below) - set(csv))
         elif GLOB_CHARS & set(text) and not path.exists():
             matches = [canonical(m) for m in glob.glob(text, recursive=True)]
@@ -51,9 +52,10 @@ def expand_inputs(inputs: Iterable[str | Path], logs: list[Path] | None = None) 
 def entries_below(root: Path) -> list[Path]:
     """The non-hidden entries below the directory ``root`` that are not directories (regular files and links to them,
     FIFOs, devices, dangling links), and the directories below it that cannot be listed (their frames are unknown),
-    each named by ``canonical``. Links to directories are followed, each real directory walked once (a link loop
-    ends)."""
-    found, seen = [], {os.path.realpath(root)}
+    each named by ``canonical``. Links to directories are followed, each real directory walked once, but not those
+    to a hidden directory or to ``root`` or a directory above it (a link loop, or the whole file system)."""
+    top = os.path.realpath(root)
+    found, seen = [], {top}
 
     def unlisted(exc: OSError) -> None:
         found.append(canonical(exc.filename))
@@ -62,7 +64,8 @@ def entries_below(root: Path) -> list[Path]:
         walked = []
         for name in dirs:
             real = os.path.realpath(os.path.join(folder, name))
-            if not name.startswith(".") and real not in seen:
+            above = top == real or top.startswith(real.rstrip(os.sep) + os.sep)  # ``up -> ..``: the tree again
+            if not (name.startswith(".") or os.path.basename(real).startswith(".") or above or real in seen):
                 seen.add(real)
                 walked.append(name)
         dirs[:] = walked
