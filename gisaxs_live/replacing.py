@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
+
+from .causes import Unavailable
 
 
 @contextlib.contextmanager
 def replacing(path: str | Path) -> Iterator[Path]:
     """A temporary path beside ``path``, ending in its name (Keras wants ``.weights.h5``, NumPy ``.npz``), to write
-    the new content to; when the block ends without an exception it is synced and renamed onto ``path``, else
-    removed. The write's OSError (no space left on device) reaches the caller naming ``path``, which is untouched."""
-    path = Path(path)
+    the new content to; when the block ends without an exception it is synced, given the mode of the file it
+    replaces, and renamed onto it, else removed. A link given is written through. A write that fails (no space left
+    on device) raises ``Unavailable`` naming ``path``, which is untouched."""
+    path = Path(os.path.realpath(path))
     temporary = path.with_name(f".partial-{os.getpid()}-{path.name}")
     try:
         yield temporary
@@ -24,9 +28,11 @@ def replacing(path: str | Path) -> Iterator[Path]:
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(temporary, stat.S_IMODE(os.stat(path).st_mode))
         os.replace(temporary, path)
-    except OSError as exc:  # named by the file written, not the hidden one
-        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+    except OSError as exc:
+        raise Unavailable(f"{path}: cannot be written ({exc.strerror or exc})") from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()

@@ -208,6 +208,10 @@ def test_tail_on_another_csv_file_is_an_error_not_a_silent_wait(tmp_path, capsys
         for once in ([], ["--once"]):
             assert main(["tail", *once, "--interval", "0.05", str(path)]) == 2
             assert capsys.readouterr().err == f"gisaxs-live tail: error: {path}: not a gisaxs-live CSV log ({cause})\n"
+    headless = tmp_path / "rotated.csv"  # a log whose header a copy-and-truncate took: rows, read as they come
+    headless.write_text(events.read_text().splitlines()[1] + "\n")
+    assert main(["tail", "--once", str(headless)]) == 2  # no header to read its rows by, but not called foreign
+    assert "(no header line)" in capsys.readouterr().err
 
 
 def test_tail_into_a_pipe_prints_one_line_per_row_and_follows(tmp_path):

@@ -2,12 +2,12 @@
 every command then refused the model)."""
 
 import contextlib
-import errno
 import os
 import subprocess
 
 import pytest
 
+from gisaxs_live.causes import Unavailable
 from gisaxs_live.replacing import replacing, write_text_replacing
 
 
@@ -26,9 +26,8 @@ def small_disk(tmp_path):
 def test_a_full_disk_leaves_the_old_file_whole_and_no_part_written_one(small_disk):
     meta = small_disk / "model.json"
     meta.write_text('{"classes": ["spheroid"]}')
-    with pytest.raises(OSError) as raised:
+    with pytest.raises(Unavailable, match=f"^{meta}: cannot be written \\(No space left on device\\)$"):
         write_text_replacing(meta, "x" * 200_000)
-    assert raised.value.errno == errno.ENOSPC
     assert meta.read_text() == '{"classes": ["spheroid"]}' and os.listdir(small_disk) == ["model.json"]
     write_text_replacing(meta, '{"classes": ["prism3"]}')  # room enough: replaced
     assert meta.read_text() == '{"classes": ["prism3"]}' and os.listdir(small_disk) == ["model.json"]
@@ -80,5 +79,20 @@ def test_an_output_that_does_not_fit_is_one_line_and_status_1(small_disk, tmp_pa
     (small_disk / "filler").write_bytes(bytes(60_000))  # a few KiB left
     out = small_disk / "report.png"
     assert main(["report", str(log_path), "--out", str(out)]) == 1
-    assert capsys.readouterr().err == f"gisaxs-live report: error: {out}: No space left on device\n"
+    assert capsys.readouterr().err == f"gisaxs-live report: error: {out}: cannot be written (No space left on device)\n"
     assert os.listdir(small_disk) == ["filler"]
+
+
+def test_a_file_replaced_keeps_its_mode_and_a_link_is_written_through(tmp_path):
+    """A review: replaced files took the umask's mode (a picture a web server read became unreadable to it), and a
+    link given was replaced by a file, its target left stale."""
+    picture = tmp_path / "report.png"
+    picture.write_bytes(b"old")
+    picture.chmod(0o604)
+    write_text_replacing(picture, "new")
+    assert picture.read_text() == "new" and picture.stat().st_mode & 0o777 == 0o604
+    target, link = tmp_path / "model.json", tmp_path / "link.json"
+    target.write_text("{}")
+    link.symlink_to(target)
+    write_text_replacing(link, '{"a": 1}')
+    assert link.is_symlink() and target.read_text() == '{"a": 1}'

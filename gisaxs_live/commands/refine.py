@@ -36,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", type=Path, default=None, help="model directory (grid, classifier; default: bundled)")
     p.add_argument("--png", type=Path, default=None, metavar="DIR",
                    help="write <file stem>_<frame>.refine.png per frame here")
-    p.add_argument("--csv", type=Path, default=None, metavar="OUT", help="write the fitted parameters here (and each frame not fitted, with its cause)")
+    p.add_argument("--csv", type=Path, default=None, metavar="OUT",
+                   help="write the fitted parameters here (and each frame not fitted, with its cause)")
     p.set_defaults(func=run)
 
 
@@ -99,7 +100,6 @@ def run(args: argparse.Namespace) -> int:
 def _write_rows(path: Path, rows: list[dict[str, str]]) -> None:
     """``rows`` as a whole new CSV file at ``path`` (columns in order of first appearance, ``message`` last; a
     full disk leaves the file as it was and raises ``Unavailable``)."""
-    from ..causes import Unavailable
     from ..replacing import write_text_replacing
 
     columns = [k for k in dict.fromkeys(k for row in rows for k in row) if k != "message"] + ["message"]
@@ -107,7 +107,4 @@ def _write_rows(path: Path, rows: list[dict[str, str]]) -> None:
     writer = csv.DictWriter(text, columns, restval="")
     writer.writeheader()
     writer.writerows(rows)
-    try:
-        write_text_replacing(path, text.getvalue())
-    except OSError as exc:
-        raise Unavailable(f"--csv {path}: cannot write the fits ({exc.strerror or exc})") from None
+    write_text_replacing(path, text.getvalue())

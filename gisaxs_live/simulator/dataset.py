@@ -237,10 +237,10 @@ def _check_room(path: Path, n: int, shape: tuple[int, int]) -> None:
     float32 intensity and uint8 image, uncompressed (gzip leaves about 70 %), and 1 MiB. HDF5 could not close a set
     whose write failed for want of space, and h5py then crashed the process."""
     need = n * shape[0] * shape[1] * 5 + (1 << 20)
-    free = shutil.disk_usage(path.parent).free
-    if free < need:
-        raise Unavailable(f"{path}: {free / 1e6:,.1f} MB free on its file system, and the set of {n:,} patterns may "
-                          f"need up to {need / 1e6:,.1f} MB")
+    disk = shutil.disk_usage(path.parent)
+    if disk.total and disk.free < need:  # some network and FUSE file systems report no size at all: not checked
+        raise Unavailable(f"{path}: {disk.free / 1e6:,.1f} MB free on its file system, and the set of {n:,} "
+                          f"patterns may need up to {need / 1e6:,.1f} MB")
 
 
 def _write(path: Path, specs: Sequence[PatternSpec], config: Config, *, seed: int, protocol: str,

@@ -586,6 +586,10 @@ def with_retry(resume: Resume, sources: Collection[str]) -> Resume:
                    retry=resume.retry | retry)
 
 
+#: the start of a row of a CSV log: its time_utc
+ROW_START = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d")
+
+
 class LogFollower:
     """Follows a CSV log like ``tail -F``: ``poll`` returns the rows completed since the last call,
     reopening the file when it was rotated (moved or deleted and recreated) or truncated. The first
@@ -641,8 +645,9 @@ class LogFollower:
         if self._first:
             self._first = False
             header = self._fh.readline()
-            if header.endswith(b"\n") and not header.startswith(b"time_utc"):
-                self.foreign = "its first line is not a header starting with time_utc"
+            if header.endswith(b"\n") and not header.startswith(b"time_utc") and not ROW_START.match(header):
+                self.foreign = "its first line is not a header starting with time_utc"  # nor a row: its header
+                # lost to a copy-and-truncate rotation, which the writer puts back at its next start
             start = os.fstat(self._fh.fileno()).st_size - self.tail_bytes
             if start > len(header):
                 self._fh.seek(start)

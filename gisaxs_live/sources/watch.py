@@ -640,14 +640,18 @@ class _InotifyLimitFilter(logging.Filter):
                 and args[1].errno in INOTIFY_LIMITS):
             return True
         path = os.fsdecode(args[0])
+        told = False
         for watcher in list(self.watchers):
             if path == watcher.watched or path.startswith(watcher.watched + os.sep):
                 watcher.out_of_inotify(args[1])
-        return False
+                told = True
+        return not told
 
 
 _INOTIFY_LIMIT_FILTER = _InotifyLimitFilter()
-logging.getLogger("watchdog.observers.inotify").addFilter(_INOTIFY_LIMIT_FILTER)
+_WATCHDOG_INOTIFY_LOG = logging.getLogger("watchdog.observers.inotify")
+_WATCHDOG_INOTIFY_LOG.addFilter(_INOTIFY_LIMIT_FILTER)
+_WATCHDOG_INOTIFY_LOG.setLevel(logging.WARNING)  # the filter sees its warnings even where "watchdog" is quietened
 
 
 def _identity(path: str) -> tuple[int, int] | None:
