@@ -286,3 +286,39 @@ def test_retry_errors_does_not_log_again_the_frames_read_before_an_error(tmp_pat
     eiger_data(tmp_path, 2, series.frame(1))
     assert main(["reprocess", "--workers", "1", "--retry-errors", "--csv", str(out), str(master)]) == 0
     assert [(r["frame"], r["status"] != "error") for r in _rows(out)] == [("0", True), ("1", False), ("1", True)]
+
+
+def test_ctrl_c_at_a_terminal_while_the_tasks_run_ends_with_one_line_and_status_130(archive, tmp_path):
+    """A trial: Ctrl-C, which a terminal sends to every process of its group (the local workers too), printed each
+    worker's KeyboardInterrupt traceback, its "Async instruction ... ended with CancelledError" warning and the
+    nanny's "Worker process still alive after 4.0 seconds, killing" after the line saying where the rows are."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run, _ = archive
+    many = tmp_path / "many"  # 100 frames (links to the archive's): the run is not over when it is stopped
+    many.mkdir()
+    for i in range(100):
+        (many / f"f_{i:03d}.cbf").symlink_to(run / f"frame_{i % N_CBF:04d}.cbf")
+    out = tmp_path / "out.csv"
+    proc = subprocess.Popen([sys.executable, "-m", "gisaxs_live.cli", "reprocess", "--workers", "2",
+                             "--files-per-task", "1", "--csv", str(out), str(many)], stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: (os.setpgrp(), signal.signal(signal.SIGINT, signal.SIG_DFL)))
+    try:
+        deadline = time.monotonic() + 120
+        while (not out.exists() or out.read_text().count("\n") < 2) and time.monotonic() < deadline:
+            time.sleep(0.02)  # a first task's rows: the others running or waiting
+        os.killpg(proc.pid, signal.SIGINT)
+        err = proc.communicate(timeout=60)[1]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    lines = err.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("Dask dashboard: "), err
+    assert lines[1] == (f"gisaxs-live reprocess: stopped; the rows of the tasks done are in {out}, a rerun goes on "
+                        "from there")
+    assert 1 <= len(_rows(out)) < 100  # whole tasks' rows, not all

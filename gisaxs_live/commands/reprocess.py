@@ -74,9 +74,9 @@ def run(args: argparse.Namespace) -> int:
         if not todo.todo:
             print("nothing to classify", file=sys.stderr)
             return 0
-        client = held.enter_context(open_cluster(args.scheduler, args.workers, "reprocess",
-                                                 lambda line: print(line, file=sys.stderr)))
-        try:
+        try:  # Ctrl-C while the cluster starts too: the same line
+            client = held.enter_context(open_cluster(args.scheduler, args.workers, "reprocess",
+                                                     lambda line: print(line, file=sys.stderr)))
             counts = _classify(args, client, config, log, todo, progress())
         except (LogError, ClusterLost) as exc:  # a full disk, the scheduler gone: the rows so far are whole
             print(f"gisaxs-live reprocess: stopped: {exc}; the rows of the tasks done are in {args.csv}, a rerun "

@@ -1,9 +1,12 @@
 """The Dask cluster of ``reprocess`` and ``simulate --shards``: a local one started or an existing scheduler
 connected to, Dask's own log kept quiet, a lost scheduler told apart from a failed task, and SIGTERM taken as
-Ctrl-C so that the cluster is closed and what was written stays whole."""
+Ctrl-C so that the cluster is closed and what was written stays whole. A Ctrl-C is this process's alone: the
+local workers ignore the terminal's (``dask_setup``), and Dask says nothing of the tasks that the close cuts
+short (``stop_on_signals``)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 from collections.abc import Callable, Iterator
@@ -22,7 +25,7 @@ def open_cluster(scheduler: str | None, workers: int, command: str, say: Callabl
         import distributed  # noqa: F401  (the extra)
     except ImportError:
         raise ValueError(f"{command} needs Dask: pip install 'gisaxs-live[scale]'") from None
-    stop_on_sigterm()
+    stop_on_signals()
     client, cluster = connect(scheduler, workers)
     try:
         say(dashboard_line(client, cluster is not None))
@@ -89,7 +92,16 @@ def start_cluster(workers: int):
     share = max(1, (os.cpu_count() or 1) // max(1, workers))
     with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
         return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
-                            env={"OMP_NUM_THREADS": str(share)})
+                            env={"OMP_NUM_THREADS": str(share)}, preload=[__name__])
+
+
+def dask_setup(worker: object) -> None:
+    """Run by each local worker process as it starts (a Dask preload): it ignores SIGINT, which a terminal's Ctrl-C
+    sends to every process of its group (else each worker printed its own KeyboardInterrupt traceback), as the
+    client closes it; and its task cut short by that close is no warning ("Async instruction ... ended with
+    CancelledError", the only warning of the logger)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.getLogger("distributed.worker.state_machine").setLevel(logging.ERROR)
 
 
 def dashboard_line(client, local: bool) -> str:
@@ -109,10 +121,17 @@ def waiting_line(client, scheduler: str | None) -> str | None:
     return None
 
 
-def stop_on_sigterm() -> None:
-    """SIGTERM (systemd, kill) raises KeyboardInterrupt in the main thread, as Ctrl-C does."""
+def stop_on_signals() -> None:
+    """SIGTERM (systemd, kill) raises KeyboardInterrupt in the main thread, as Ctrl-C does; both silence Dask's log
+    in this process first: closing the cluster then warns of the workers it kills, and a KeyboardInterrupt inside
+    Dask's own waiting is logged as an error of its event loop (NameError in ``sync.<locals>.cancel``), noise once
+    the run is stopped: what was written is whole."""
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
 
 
-def _interrupt(signum: int, frame) -> None:
+def _interrupt(signum: int, frame: object) -> None:
+    for name in list(logging.root.manager.loggerDict):  # their own levels too (tornado.application: error)
+        if name.partition(".")[0] in ("distributed", "tornado"):
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
     raise KeyboardInterrupt
