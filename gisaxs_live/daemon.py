@@ -166,11 +166,13 @@ class Daemon:
             self.watcher.start()
             log.info("watching %s for %s (ignoring %s)", self.watcher.status, " ".join(settings.patterns),
                      " ".join(settings.ignore_patterns) or "nothing")
-            present = self._plan(retry_errors=retry_errors)
+            present, older = self._plan(retry_errors=retry_errors)
             if retry_errors:
                 log.info("--retry-errors: %d files whose last row is an error are classified again",
                          len(self._retry))
-            log.info("%d files present, %d to classify first", present, len(self._backlog))
+            log.info("%d files present, %d to classify first%s", present, len(self._backlog),
+                     f" ({older} without a row, there before the log began, are left: start with --backlog to "
+                     "classify them)" if older else "")
             if not present:
                 self._say_if_nothing_matches()
             self._feed_backlog()  # queued ahead of what arrives while the model loads: rows in order of arrival
@@ -216,10 +218,11 @@ class Daemon:
             log.warning("none of the %d files in %s matches watch.patterns (%s), e.g. %s: are those frames?",
                         len(names), self.watcher.root, " ".join(settings.patterns), escape_source(sorted(names)[0]))
 
-    def _plan(self, everything: bool = False, retry_errors: bool = False) -> int:
+    def _plan(self, everything: bool = False, retry_errors: bool = False) -> tuple[int, int]:
         """Compare the directory with the log: the backlog becomes every file without a final row (see
         ``plan_backlog``; with ``everything``, old ones too, as ``--backlog``; with ``retry_errors``, those whose
-        last row is an error too). Returns how many files are present."""
+        last row is an error too). Returns how many files are present, and how many of them without a row are left
+        out of the backlog (older than the log: ``--backlog`` would take them)."""
         # a later rescan (queue full, lost events) before a returned directory's backlog is fed keeps taking its old
         # files: they would be dropped from the plan, and as older than the log no later start would take them
         self._all_until_fed = everything or (self._all_until_fed and bool(self._backlog))
@@ -235,7 +238,8 @@ class Daemon:
         self._backlog = deque(plan_backlog(files, resume, self._all or everything,
                                            self.watcher.settings.resume_grace_s, self.watcher.rewritten))
         self._done_since_plan.clear()
-        return len(files)
+        planned, known = set(self._backlog), resume.logged | resume.errors.keys() | resume.rotated_logged
+        return len(files), sum(path not in planned and path not in known for path, _, _ in files)
 
     def _loop_guarded(self, classify: Classify, batch_size: int) -> int:
         """``_loop``; an unforeseen failure there (a bug) ends it with status 1, not as a configuration error."""
@@ -287,7 +291,7 @@ class Daemon:
             return
         # the directory back after an outage may be another one (a new run's, a repointed link): all of its files
         # without a row are news, whatever their mtimes (copied with them kept, cp -p or rsync -a)
-        present = self._plan(everything="back" in reason)
+        present, _ = self._plan(everything="back" in reason)
         self.rescans += 1
         log.info("rescan (%s): %d files present, %d without a final row are classified", reason, present,
                  len(self._backlog))

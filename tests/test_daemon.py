@@ -462,6 +462,30 @@ def test_restart_repeats_nothing_and_misses_nothing(dirs):
     assert names["before_first_start.cbf"] == 1 and max(names.values()) == 1
 
 
+def test_a_first_start_says_that_backlog_takes_the_files_already_there(dirs, caplog):
+    """A trial: a first start on a directory of frames said "3 files present, 0 to classify first", no word of why
+    nor of --backlog, the option that classifies them."""
+    frames, log = dirs
+    settings = fast(resume_grace_s=0.5)
+    for i in range(3):
+        write_frame(frames / f"old_{i}.cbf")
+    time.sleep(1.0)  # arrived (their ctimes) more than the grace before the log began
+    with caplog.at_level(logging.INFO, logger="gisaxs_live.daemon"):
+        with running(frames, log, settings) as r:
+            assert r.stop() == 0
+        assert ("3 files present, 0 to classify first (3 without a row, there before the log began, are left: start "
+                "with --backlog to classify them)") in caplog.messages
+        caplog.clear()
+        with running(frames, log, settings, backlog=True) as r:
+            r.wait_rows(3)
+            assert r.stop() == 0
+        assert "3 files present, 3 to classify first" in caplog.messages
+        caplog.clear()
+        with running(frames, log, settings) as r:  # each has its row: nothing left, nothing to say of --backlog
+            assert r.stop() == 0
+        assert "3 files present, 0 to classify first" in caplog.messages
+
+
 def _first_run_with(frames, log, name: str) -> None:
     """A monitor run that logs the one file ``name`` and stops."""
     with running(frames, log) as r:
