@@ -438,3 +438,16 @@ def test_classify_stopped_by_ctrl_c_says_how_far_it_got(frames, tmp_path):
                         rf"{re.escape(str(log))}: reprocess into it classifies the rest", err.strip().splitlines()[-1])
     assert said and "Traceback" not in err, err
     assert 0 < int(said[1]) <= log.read_text().count("\n") - 1 < 400  # counted once written
+
+
+@pytest.mark.parametrize("command", ["classify", "reprocess"])
+def test_a_full_disk_for_the_csv_log_at_start_is_a_runtime_failure_not_a_usage_error(frames, capsys, command):
+    """A trial: classify --csv and reprocess --csv on a full disk exited 2, the usage error, where their help
+    promises 1 for rows that cannot be written (as watch and stream, at start too). /dev/full is a full disk."""
+    from gisaxs_live.cli import main
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    assert main([command, "--csv", "/dev/full", str(frames / "good.cbf")]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"gisaxs-live {command}: error: /dev/full: cannot write the CSV log (No space left on device)"]

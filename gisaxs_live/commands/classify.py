@@ -7,9 +7,9 @@ The config must give the detector geometry (geometry.distance_mm and direct_beam
 without --config the bundled default is used: the geometry of the demo's synthetic Pilatus 1M.
 
 Each error row's cause is also printed to standard error. Exit status: 0 when no row is an error (ok, unknown or
-no_signal), 1 when some or all are errors or the rows could not all be written (a full disk; a reader of standard
-output that went away, e.g. ``| head``, ends it quietly), 2 for a usage or configuration error (nothing
-classified)."""
+no_signal), 1 when some or all are errors or the rows could not all be written (a full disk, also for the --csv log
+at start; a reader of standard output that went away, e.g. ``| head``, ends it quietly), 2 for a usage or
+configuration error (nothing classified)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..classify.pipeline import Classifier, classify_files
     from ..results import csv_columns
-    from ..sinks.csvlog import CsvLog, LogError, escape_source, format_rows, log_rows
+    from ..sinks.csvlog import LogError, escape_source, format_rows, log_rows, open_log
     from ..sinks.text import plural
 
     files = _files(args.files)
@@ -45,10 +45,7 @@ def run(args: argparse.Namespace) -> int:
     classifier = Classifier(config, args.model)  # warns (logs) if the model was trained for another experiment
     log = None
     if args.csv:
-        try:
-            log = CsvLog(args.csv, classifier.class_names)
-        except LogError as exc:
-            raise ValueError(str(exc)) from None
+        log = open_log(args.csv, classifier.class_names)  # a full disk: status 1, a bad path: 2
         write = log.write
     else:
         header = [csv_columns(classifier.class_names)]

@@ -7,8 +7,9 @@ workers must have gisaxs-live installed and read the same paths. Each worker loa
 Rows are appended to --csv in order, one write per task, so a killed run loses nothing written; a rerun
 skips the files whose rows are already there. Unreadable files become ``error`` rows.
 
-Exit status: 0 when no new row is an error, 1 when some are or the scheduler went away (the rows so far kept,
-a rerun goes on), 2 for a usage or configuration error, 130 when stopped by Ctrl-C or SIGTERM."""
+Exit status: 0 when no new row is an error, 1 when some are, the --csv log cannot be written for a cause that may
+pass (a full disk) or the scheduler went away (the rows so far kept, a rerun goes on), 2 for a usage or
+configuration error, 130 when stopped by Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from ..scale.cluster import ClusterLost, open_cluster
     from ..scale.inputs import expand_inputs, logs_left_out
     from ..scale.reprocess import plan, progress
-    from ..sinks.csvlog import CsvLog, LogError
+    from ..sinks.csvlog import LogError, open_log
     from ..sinks.text import plural
     from ..sources.eiger import each_image_once
 
@@ -63,10 +64,7 @@ def run(args: argparse.Namespace) -> int:
         if line:
             print(line, file=sys.stderr)
     with contextlib.ExitStack() as held:  # closed last to first: the client and its cluster, the log (its lock)
-        try:
-            log = CsvLog(args.csv, info.class_names)
-        except LogError as exc:
-            raise ValueError(str(exc)) from None
+        log = open_log(args.csv, info.class_names)  # a full disk: status 1, a bad path: 2
         held.callback(log.close)
         todo = plan(files, args.csv, args.retry_errors)
         if todo.skipped:

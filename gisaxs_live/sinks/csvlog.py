@@ -314,10 +314,11 @@ def _release(fd: int | None) -> None:
         os.close(fd)
 
 
-def open_service_log(path: str | Path, class_names: Sequence[str], fsync: bool) -> CsvLog:
-    """The CSV log of ``watch`` or ``stream``, opened at its start. A failure raises ``Unavailable`` where its cause
-    may pass (``LogError.transient``: a full disk; exit 1, so that a service manager restarts the command), else a
-    ValueError (a usage or configuration error: exit 2); either names the file and the cause."""
+def open_log(path: str | Path, class_names: Sequence[str], fsync: bool = False) -> CsvLog:
+    """A command's CSV log (``--csv``, ``output.csv``), opened at its start. A failure raises ``Unavailable`` where
+    its cause may pass (``LogError.transient``: a full disk; exit 1, a runtime failure, so that a service manager
+    restarts ``watch`` or ``stream``), else a ValueError (a usage or configuration error: exit 2); either names the
+    file and the cause."""
     try:
         return CsvLog(path, class_names, fsync=fsync)
     except LogError as exc:
