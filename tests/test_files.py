@@ -142,8 +142,11 @@ def test_missing_empty_and_non_files(tmp_path):
     (tmp_path / "empty.cbf").write_bytes(b"")
     with pytest.raises(FrameError, match=r"empty\.cbf: empty file$"):
         list(read_frames(tmp_path / "empty.cbf"))
-    with pytest.raises(FrameError, match="not a regular file"):
+    with pytest.raises(FrameError, match=r": a directory, not a frame file$"):
         list(read_frames(tmp_path))
+    os.mkfifo(tmp_path / "pipe.cbf")
+    with pytest.raises(FrameError, match=r"pipe\.cbf: not a regular file$"):
+        list(read_frames(tmp_path / "pipe.cbf"))
 
 
 @pytest.mark.parametrize("name, content", [("notes.txt", b"hello\n" * 50), ("notes.cbf", b"hello\n" * 50),
