@@ -58,6 +58,10 @@ def test_simulate_refuses_a_set_that_may_not_fit_and_any_output_that_is_no_regul
     assert err.startswith(f"gisaxs-live simulate: error: {small_disk / 's.h5'}: 0.1 MB free on its file system, "
                           "and the set of 16 patterns may need up to 1.")
     assert os.listdir(small_disk) == []
+    shards = small_disk / "shards"  # the whole set checked before the cluster's tasks start (each shard checks itself)
+    assert main([*small, "--shards", str(shards)]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
+        f"gisaxs-live simulate: error: {shards}: 0.1 MB free on its file system, and the set of 16 patterns")
     fifo = tmp_path / "fifo.h5"
     os.mkfifo(fifo)
     assert main([*small, "--out", str(fifo)]) == 2

@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Config
-from ..simulator.dataset import PARAMETER_NAMES, VARIATION_NAMES, PatternSpec, Randomisation, write_dataset
+from ..preprocess.qgrid import QGrid
+from ..simulator.dataset import (PARAMETER_NAMES, VARIATION_NAMES, PatternSpec, Randomisation, check_room,
+                                 write_dataset)
 from ..simulator.shards import MANIFEST, Shard, shard_name, write_manifest
 from ..training.provenance import content_hash
 
@@ -57,6 +59,8 @@ def write_shards(client, directory: Path, specs: Sequence[PatternSpec], config: 
     shards = [Shard(directory / shard_name(i), start, len(specs[start:start + chunk]))
               for i, start in enumerate(range(0, len(specs), chunk))]
     (directory / MANIFEST).unlink(missing_ok=True)  # a set being rewritten is no set until its new manifest is there
+    check_room(directory, str(directory), sum(s.count for s in shards if not s.path.exists()),
+               QGrid.for_experiment(config.experiment, config.grid).shape)  # each shard checks itself too
     futures = [client.submit(write_shard, str(s.path), list(specs[s.start:s.start + s.count]), config, seed,
                              protocol, randomisation, retries=RETRIES, pure=False, key=f"simulate-shard-{i}")
                for i, s in enumerate(shards)]

@@ -222,7 +222,7 @@ def write_dataset(path: str | Path, specs: Sequence[PatternSpec], config: Config
     read as blank ones (other commands took such a set for a whole one)."""
     path = Path(os.path.realpath(path))  # a link given is written through, not replaced
     partial = path.with_name(f".{path.name}.partial")
-    _check_room(path, len(specs), QGrid.for_experiment(config.experiment, config.grid).shape)
+    check_room(path.parent, str(path), len(specs), QGrid.for_experiment(config.experiment, config.grid).shape)
     try:
         _write(partial, specs, config, seed=seed, protocol=protocol, workers=workers, progress=progress,
                randomisation=randomisation)
@@ -232,14 +232,15 @@ def write_dataset(path: str | Path, specs: Sequence[PatternSpec], config: Config
         raise
 
 
-def _check_room(path: Path, n: int, shape: tuple[int, int]) -> None:
-    """Refuse, before any work, a set that may not fit on ``path``'s file system: ``n`` patterns of ``shape`` as
-    float32 intensity and uint8 image, uncompressed (gzip leaves about 70 %), and 1 MiB. HDF5 could not close a set
-    whose write failed for want of space, and h5py then crashed the process."""
+def check_room(directory: Path, what: str, n: int, shape: tuple[int, int]) -> None:
+    """Refuse, before any work, ``n`` patterns of ``shape`` that may not fit in ``directory``'s file system (``what``:
+    the set or shards, for the message): float32 intensity and uint8 image, uncompressed (gzip leaves about 70 %),
+    and 1 MiB. HDF5 could not close a set whose write failed for want of space, and h5py then crashed the
+    process."""
     need = n * shape[0] * shape[1] * 5 + (1 << 20)
-    disk = shutil.disk_usage(path.parent)
+    disk = shutil.disk_usage(directory)
     if disk.total and disk.free < need:  # some network and FUSE file systems report no size at all: not checked
-        raise Unavailable(f"{path}: {disk.free / 1e6:,.1f} MB free on its file system, and the set of {n:,} "
+        raise Unavailable(f"{what}: {disk.free / 1e6:,.1f} MB free on its file system, and the set of {n:,} "
                           f"patterns may need up to {need / 1e6:,.1f} MB")
 
 

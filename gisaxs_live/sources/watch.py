@@ -248,9 +248,10 @@ class DirectoryWatcher:
         """Poll instead of inotify for the rest of the run, said once: ``exc`` says which inotify limit was reached."""
         limit = INOTIFY_LIMITS[exc.errno]
         self.settings = replace(self.settings, observer="polling")
-        log.warning("watched directory %s: inotify cannot watch it all (%s; fs.inotify.%s is %s): polling it every %g "
-                    "s instead; raise the limit (sysctl fs.inotify.%s=N) and restart to watch it by events",
-                    self.root, exc.strerror or exc, limit, _read_int(f"/proc/sys/fs/inotify/{limit}"),
+        also = " (or this process is out of file descriptors: ulimit -n)" if exc.errno == errno.EMFILE else ""
+        log.warning("watched directory %s: inotify cannot watch it all (%s; fs.inotify.%s is %s%s): polling it every "
+                    "%g s instead; raise the limit (sysctl fs.inotify.%s=N) and restart to watch it by events",
+                    self.root, exc.strerror or exc, limit, _read_int(f"/proc/sys/fs/inotify/{limit}"), also,
                     self.settings.poll_interval_s, limit)
 
     def out_of_inotify(self, exc: OSError) -> None:
