@@ -427,7 +427,9 @@ def test_classify_stopped_by_ctrl_c_says_how_far_it_got(frames, tmp_path):
     for i in range(3000):  # about 10 s of work: the stop comes well before the end, however fast the machine
         os.link(frames / "good.cbf", run_dir / f"f_{i:04d}.cbf")
     log = tmp_path / "log.csv"
-    proc = subprocess.Popen([*CLI, "classify", "--csv", str(log), str(run_dir)], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*CLI, "classify", "--csv", str(log), str(run_dir)], stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # a background job's
+    # tests (a shell without job control) inherit SIGINT ignored, and so would the command: 3,000 frames classified
     deadline = time.monotonic() + 120
     while (not log.exists() or log.read_text().count("\n") < 2) and time.monotonic() < deadline:
         time.sleep(0.05)
