@@ -180,7 +180,7 @@ class Daemon:
             self._emit(())
             classify = self.load_classifier()
             self.model = "ready"
-            return self._loop_guarded(classify, settings.batch_size)
+            return run_guarded(lambda: self._loop(classify, settings.batch_size))
         except LogError as exc:
             log.critical("stopping: %s", exc)
             return 1
@@ -240,15 +240,6 @@ class Daemon:
         self._done_since_plan.clear()
         planned, known = set(self._backlog), resume.logged | resume.errors.keys() | resume.rotated_logged
         return len(files), sum(path not in planned and path not in known for path, _, _ in files)
-
-    def _loop_guarded(self, classify: Classify, batch_size: int) -> int:
-        """``_loop``; an unforeseen failure there (a bug) ends it with status 1, not as a configuration error."""
-        try:
-            return self._loop(classify, batch_size)
-        except LogError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a bug: exit 1, so that a service is restarted and resumes
-            return stopped_by_surprise(exc)
 
     def _loop(self, classify: Classify, batch_size: int) -> int:
         stopping = False
@@ -436,13 +427,21 @@ def _classify(classify: Classify, frames: list[Frame]) -> list[Result]:
                        message=f"classifier failed: {in_words(exc)}") for f in frames]
 
 
-def stopped_by_surprise(exc: Exception) -> int:
-    """Exit status 1 after an unforeseen failure of a monitor's own loop (a bug): one line in words, the traceback
-    at debug level. A service manager restarts it, and the restart resumes where the log ends (status 2, a
-    configuration error, would not be restarted)."""
-    log.critical("stopping after an unforeseen failure (%s): a restart resumes where the log ends", in_words(exc))
-    log.debug("the unforeseen failure", exc_info=exc)
-    return 1
+def run_guarded(loop: Callable[[], int], before_stopping: Callable[[], None] | None = None) -> int:
+    """``loop()``, a monitor's own loop (``watch``, ``stream``); a LogError is passed on, and any other failure
+    (a bug) ends it with exit status 1 after ``before_stopping``: one line in words, the traceback at debug level.
+    A service manager restarts it, and the restart resumes where the log ends (status 2, a configuration error,
+    would not be restarted)."""
+    try:
+        return loop()
+    except LogError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a bug: exit 1, so that a service is restarted and resumes
+        if before_stopping is not None:
+            before_stopping()
+        log.critical("stopping after an unforeseen failure (%s): a restart resumes where the log ends", in_words(exc))
+        log.debug("the unforeseen failure", exc_info=exc)
+        return 1
 
 
 def _error(arrival: Arrival, frame_id: int, message: str) -> Result:

@@ -132,6 +132,7 @@ class StreamMonitor:
 
     def run(self) -> int:
         """0 after a clean stop, 1 if the log or the receiver failed."""
+        from ..daemon import run_guarded
         from ..sinks import close_all
         from ..sinks.csvlog import LogError
 
@@ -143,7 +144,7 @@ class StreamMonitor:
             if self._stop_requested:
                 return 0
             self.source.start()
-            return self._loop_guarded(classifier)
+            return run_guarded(lambda: self._loop(classifier), self._say_unlogged)  # a bug: frames unlogged said
         except LogError as exc:
             log.critical("stopping: %s", exc)
             self._say_unlogged()
@@ -155,20 +156,6 @@ class StreamMonitor:
                 close_all(self.sinks)
             except LogError as exc:
                 log.critical("%s", exc)
-
-    def _loop_guarded(self, classifier: Classifier) -> int:
-        """``_loop``; an unforeseen failure there (a bug) ends it with status 1, not as a configuration error, and
-        the frames received without a row are said."""
-        from ..daemon import stopped_by_surprise
-        from ..sinks.csvlog import LogError
-
-        try:
-            return self._loop(classifier)
-        except LogError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a bug: exit 1, so that a service is restarted
-            self._say_unlogged()
-            return stopped_by_surprise(exc)
 
     def _loop(self, classifier: Classifier) -> int:
         batch = self.source.settings.batch_size
