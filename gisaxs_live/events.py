@@ -61,8 +61,9 @@ class ChangeDetector:
         families = dict(ranked_families(result.probabilities, result.class_names,
                                         partition(result.class_names, result.families)))
         top, p_top = next(iter(families.items()))
-        if self.series_of is not None and self.series_of(result.source) != self._series:
-            self._series, self.current, self._pending, self._count = self.series_of(result.source), None, None, 0
+        series = None if self.series_of is None else self.series_of(result.source)
+        if series != self._series:
+            self._series, self.current, self._pending, self._count = series, None, None, 0
         if self.current is None:
             self.current = top
             return None

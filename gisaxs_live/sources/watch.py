@@ -570,8 +570,7 @@ class DirectoryWatcher:
                 self.gone()
                 self._stop_observer()
             elif self._short_of_inotify is not None and self.settings.observer == "inotify":
-                self._stop_observer()
-                self._poll_from_now(self._short_of_inotify)
+                self._poll_from_now(self._short_of_inotify)  # _watch_again stops the inotify observer first
                 self._watch_again("polling", f"{self.root}: rescanning it against the log for what arrived in the "
                                   "directories inotify did not watch")
             elif not self._observing():
