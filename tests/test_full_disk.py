@@ -100,3 +100,35 @@ def test_a_file_replaced_keeps_its_mode_and_a_link_is_written_through(tmp_path):
     link.symlink_to(target)
     write_text_replacing(link, '{"a": 1}')
     assert link.is_symlink() and target.read_text() == '{"a": 1}'
+
+
+def test_a_writable_file_in_a_directory_that_is_not_is_written_in_place(tmp_path):
+    """A review: once files were replaced by a rename, ``model-info --write`` could no longer update a model.json
+    that may be written in a directory that may not (a shared, read-only model directory): it is written in
+    place there, as before. As root the write runs without the capability to override permissions (setpriv)."""
+    import shutil
+    import sys
+
+    model = tmp_path / "model"
+    model.mkdir()
+    meta, other = model / "model.json", model / "MODEL.md"
+    meta.write_text("old")
+    other.write_text("old")
+    other.chmod(0o444)
+    model.chmod(0o555)
+    command = [sys.executable, "-c", "import sys\nfrom gisaxs_live.replacing import write_text_replacing\n"
+               "for path in sys.argv[1:]:\n"
+               "    try:\n        write_text_replacing(path, 'new')\n"
+               "    except Exception as exc:\n        print(exc)\n", str(meta), str(other)]
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv: every file can be written")
+        command = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
+                   "--bounding-set=-dac_override,-dac_read_search", *command]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    finally:
+        model.chmod(0o755)
+    assert done.stdout == f"{other}: cannot be written (Permission denied)\n", done.stderr
+    assert meta.read_text() == "new" and other.read_text() == "old"
+    assert sorted(os.listdir(model)) == ["MODEL.md", "model.json"]
