@@ -245,3 +245,37 @@ def test_a_fitting_process_that_cannot_be_started_again_now_is_tried_again_at_th
     again = fitter.fit(source, 0, "spheroid", SizeEstimate())  # its pipes closed: a new child now
     assert again.row is None and again.message.endswith("a new one is started")
     assert fitter._process.poll() is None
+
+
+def test_a_fit_on_a_bound_is_marked_and_an_earlier_releases_log_keeps_its_columns(tmp_path, caplog):
+    """A review: the live refine log gave a parameter on a bound of its fit with a 1σ that means nothing, unmarked,
+    and a fit that did not converge without its reason. Both are columns now; a log begun by an earlier release,
+    without them, is continued with its own columns rather than refused at the start of a run."""
+    from gisaxs_live.sinks.refine import REFINE_COLUMNS_BEFORE, RefineLog
+
+    row = {"source": "/data/a,b.cbf", "frame": "0", "class": "spheroid", "D_y": "40", "D_y_err": "0.1",
+           "chi2_red": "3.2", "converged": "0", "seconds": "0.5", "at_limits": "D_y eta",
+           "message": "not converged: the maximum number of function evaluations is exceeded"}
+    path = tmp_path / "new.refine.csv"
+    log = RefineLog(path)
+    log.write(row)
+    log.close()
+    (written,) = read_rows(path)
+    assert path.read_text().splitlines()[0] == ",".join(REFINE_COLUMNS)
+    assert (written["source"], written["at_limits"], written["message"]) == ("/data/a,b.cbf", "D_y eta",
+                                                                             row["message"])
+    old = tmp_path / "old.refine.csv"
+    old.write_text(",".join(REFINE_COLUMNS_BEFORE) + "\n")
+    caplog.set_level(logging.INFO, logger="gisaxs_live.sinks.csvlog")
+    log = RefineLog(old)
+    log.write(row)
+    (continued,) = read_rows(old)
+    assert old.read_text().splitlines()[0] == ",".join(REFINE_COLUMNS_BEFORE)
+    assert (continued["D_y"], continued["converged"]) == ("40", "0") and "at_limits" not in continued
+    old.write_text("")  # truncated in place, as copytruncate leaves it: this release's header
+    log.write(row)
+    log.close()
+    assert any("a refine log of an earlier release, continued with its columns" in r.getMessage()
+               for r in caplog.records)
+    lines = old.read_text().splitlines()
+    assert lines[0] == ",".join(REFINE_COLUMNS) and read_rows(old)[0]["at_limits"] == "D_y eta"

@@ -83,8 +83,7 @@ def run(args: argparse.Namespace) -> int:
                 continue
             print(f"{name}: {done.describe()}")
             failed += not done.fit.converged
-            rows.append({**done.row(str(path), frame.frame_id),
-                         "message": "" if done.fit.converged else f"not converged: {done.fit.message}"})
+            rows.append(done.row(str(path), frame.frame_id))
             if args.png is not None:
                 title = f"{path.name} frame {frame.frame_id}: {shape_class}, χ²_red {done.fit.chi2_red:.2f}"
                 write_bytes_replacing(args.png / f"{path.stem}_{frame.frame_id}.refine.png",

@@ -74,14 +74,16 @@ class FrameFit:
                 + f"  χ²_red {fit.chi2_red:.2f}  {fit.seconds:.2f} s  start: {start}")
 
     def row(self, source: str, frame: int) -> dict[str, str]:
-        """source, frame, class, the parameters, their 1σ (``_err``), chi2_red, converged (0/1), seconds, and
-        ``at_limits``: the parameters on a bound of the fit (space-separated names; ``refine --csv`` only)."""
+        """source, frame, class, the parameters, their 1σ (``_err``), chi2_red, converged (0/1), seconds,
+        ``at_limits``: the parameters on a bound of the fit (space-separated names; their 1σ means nothing), and
+        ``message``: why a fit did not converge ('' for one that did)."""
         fit = self.fit
         return {"source": source, "frame": str(frame), "class": self.shape_class,
                 **{k: f"{fit.params[k]:.6g}" for k in self.names},
                 **{f"{k}_err": f"{fit.errors[k]:.3g}" for k in self.names},
                 "chi2_red": f"{fit.chi2_red:.4g}", "converged": str(int(fit.converged)),
-                "seconds": f"{fit.seconds:.3f}", "at_limits": " ".join(fit.at_limits)}
+                "seconds": f"{fit.seconds:.3f}", "at_limits": " ".join(fit.at_limits),
+                "message": "" if fit.converged else f"not converged: {fit.message}"}
 
 
 class FrameFitter:

@@ -333,14 +333,16 @@ def _write_all(fd: int, data: bytes) -> None:
 
 class SideLog:
     """An ``O_APPEND`` log beside the CSV log (events, refinements) whose header is ``columns``: a new or empty file
-    gets the header, an existing one must start with it. Like the CSV log it follows rotation: moved away or deleted,
-    the next write starts a new file; truncated in place, it gets its header again. Opening raises a ValueError
-    naming the file, ``what`` it is and the cause (``Unavailable`` for a cause that may pass, ``TRANSIENT_ERRNOS``);
-    ``write_rows`` an OSError."""
+    gets the header, an existing one must start with it or with one of the ``earlier`` releases' column lists, which
+    it then keeps (``columns`` is the open file's; ``write_records`` fills them by name). Like the CSV log it follows
+    rotation: moved away or deleted, the next write starts a new file; truncated in place, it gets its header again.
+    Opening raises a ValueError naming the file, ``what`` it is and the cause (``Unavailable`` for a cause that may
+    pass, ``TRANSIENT_ERRNOS``); ``write_rows`` and ``write_records`` an OSError."""
 
-    def __init__(self, path: Path, columns: Sequence[str], what: str) -> None:
+    def __init__(self, path: Path, columns: Sequence[str], what: str, earlier: Sequence[Sequence[str]] = ()) -> None:
         self.path, self.what = Path(path), what
-        self._header = format_rows([columns]).encode()
+        self._layouts = [list(columns), *(list(c) for c in earlier)]  # the first for a new file
+        self.columns = self._layouts[0]
         self._fd: int | None = None
         try:
             self._fd = self._open()
@@ -351,6 +353,16 @@ class SideLog:
     def write_rows(self, rows: Sequence[Sequence[str]]) -> None:
         """Append ``rows`` whole (``encoded_rows``), in one write; raises OSError (also for a file at the path that
         is not this log, found after a rotation)."""
+        _write_whole(self._ready(), encoded_rows(rows))
+
+    def write_records(self, records: Sequence[dict[str, str]]) -> None:
+        """``write_rows`` of ``records`` (column → text) under the open file's columns; others are left out, and a
+        column a record lacks is empty."""
+        fd = self._ready()
+        _write_whole(fd, encoded_rows([[record.get(k, "") for k in self.columns] for record in records]))
+
+    def _ready(self) -> int:
+        """The open file, opened again after a rotation (OSError if that fails)."""
         if self._fd is None or not _same_file(self.path, self._fd):
             if self._fd is not None:
                 fd, self._fd = self._fd, None  # never kept once closed: the number may be another file's next
@@ -360,8 +372,9 @@ class SideLog:
             except ValueError as exc:
                 raise OSError(str(exc)) from None
         elif os.fstat(self._fd).st_size == 0:  # truncated in place
-            _write_whole(self._fd, self._header)
-        _write_whole(self._fd, encoded_rows(rows))
+            self.columns = self._layouts[0]
+            _write_whole(self._fd, _header(self.columns))
+        return self._fd
 
     def close(self) -> None:
         if self._fd is not None:
@@ -372,14 +385,31 @@ class SideLog:
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             if os.fstat(fd).st_size == 0:
-                _write_whole(fd, self._header)
-            elif os.pread(fd, len(self._header), 0) != self._header:
-                raise ValueError(f"{self.path}: its columns are not those of {self.what}; move it away or give "
-                                 "another --csv")
+                self.columns = self._layouts[0]
+                _write_whole(fd, _header(self.columns))
+            else:
+                self.columns = self._columns_of(fd)
         except BaseException:
             os.close(fd)
             raise
         return fd
+
+
+    def _columns_of(self, fd: int) -> list[str]:
+        """The columns of the existing log open at ``fd``: this release's or an earlier one's (ValueError if
+        neither)."""
+        for columns in self._layouts:
+            header = _header(columns)
+            if os.pread(fd, len(header), 0) == header:
+                if columns is not self._layouts[0]:
+                    log.info("%s: %s of an earlier release, continued with its columns (%s); a new file gets %s",
+                             self.path, self.what, ", ".join(columns), ", ".join(self._layouts[0]))
+                return columns
+        raise ValueError(f"{self.path}: its columns are not those of {self.what}; move it away or give another --csv")
+
+
+def _header(columns: Sequence[str]) -> bytes:
+    return format_rows([columns]).encode()
 
 
 def _write_whole(fd: int, data: bytes) -> None:

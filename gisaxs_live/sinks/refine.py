@@ -28,8 +28,10 @@ from .csvlog import SideLog, escape_source
 
 log = logging.getLogger(__name__)
 
-REFINE_COLUMNS = ["time_utc", "source", "frame", "class", *ALL_PARAMETERS, *(f"{k}_err" for k in ALL_PARAMETERS),
-                  "chi2_red", "converged", "seconds"]
+#: the columns of the releases before ``at_limits`` and ``message``: a log begun by one is continued with them
+REFINE_COLUMNS_BEFORE = ["time_utc", "source", "frame", "class", *ALL_PARAMETERS,
+                         *(f"{k}_err" for k in ALL_PARAMETERS), "chi2_red", "converged", "seconds"]
+REFINE_COLUMNS = [*REFINE_COLUMNS_BEFORE, "at_limits", "message"]
 #: a line on the skipped frames after every this many
 SKIP_LOG_EVERY = 100
 #: how long ``close`` waits for the fit in progress (s)
@@ -60,12 +62,11 @@ class RefineLog:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._log = SideLog(self.path, REFINE_COLUMNS, "a refine log")
+        self._log = SideLog(self.path, REFINE_COLUMNS, "a refine log", earlier=[REFINE_COLUMNS_BEFORE])
 
     def write(self, row: dict[str, str]) -> None:
         """``row`` (``FrameFit.row``) under the columns, stamped now; parameters the class lacks stay empty."""
-        stamped = {**row, "time_utc": utc_now(), "source": escape_source(row["source"])}
-        self._log.write_rows([[stamped.get(k, "") for k in REFINE_COLUMNS]])
+        self._log.write_records([{**row, "time_utc": utc_now(), "source": escape_source(row["source"])}])
 
     def close(self) -> None:
         self._log.close()
