@@ -24,7 +24,19 @@ def _guard_a_service_s_start(argv: list[str]) -> None:
         remember_stops()
 
 
-if __name__ == "__main__" or sys.argv[0].endswith("gisaxs-live"):
+def _spawned_by_a_command() -> bool:
+    """Whether this process was spawned by a command's process (Dask's local workers): ``multiprocessing`` starts a
+    fresh interpreter that first runs the command's main module again as ``__mp_main__`` (the ``gisaxs-live``
+    script, which imports this module), while ``__main__`` is still its own; elsewhere the two are one module."""
+    main = sys.modules.get("__mp_main__")
+    return main is not None and main is not sys.modules.get("__main__")
+
+
+if _spawned_by_a_command():
+    # Ctrl-C is the command's: a terminal sends it to every process of the group, and a worker still importing
+    # printed a KeyboardInterrupt traceback of its imports (a Dask worker's own handler, ``dask_setup``, came later)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+elif __name__ == "__main__" or sys.argv[0].endswith("gisaxs-live"):
     _guard_a_service_s_start(sys.argv[1:])  # before the imports below
 
 import argparse  # noqa: E402

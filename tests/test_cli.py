@@ -457,3 +457,27 @@ def test_a_full_disk_for_the_csv_log_at_start_is_a_runtime_failure_not_a_usage_e
     assert main([command, "--csv", "/dev/full", str(frames / "good.cbf")]) == 1
     assert capsys.readouterr().err.strip().splitlines() == [
         f"gisaxs-live {command}: error: /dev/full: cannot write the CSV log (No space left on device)"]
+
+
+def test_a_process_spawned_by_a_command_leaves_ctrl_c_to_it(tmp_path):
+    """A review: Ctrl-C while ``reprocess`` started its Dask workers printed a KeyboardInterrupt traceback from each
+    worker still importing (a terminal's Ctrl-C reaches every process of the group; the workers' own handler came
+    only once they had started). A process that ``multiprocessing`` spawns from a command ignores SIGINT from the
+    moment it runs the command's script again, which imports the entry point as ``gisaxs-live`` does; the
+    command's own process keeps Python's handler."""
+    script = tmp_path / "command.py"
+    script.write_text("import multiprocessing, signal\n"
+                      "from gisaxs_live.cli import main  # as the gisaxs-live script does\n"
+                      "def action(answer):\n"
+                      "    answer.put(repr(signal.getsignal(signal.SIGINT)))\n"
+                      "if __name__ == '__main__':\n"
+                      "    print(repr(signal.getsignal(signal.SIGINT)))\n"
+                      "    context = multiprocessing.get_context('spawn')\n"
+                      "    answer = context.Queue()\n"
+                      "    child = context.Process(target=action, args=(answer,))\n"
+                      "    child.start()\n"
+                      "    print(answer.get(timeout=60))\n"
+                      "    child.join(30)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert done.stdout.splitlines() == [repr(signal.default_int_handler), repr(signal.SIG_IGN)], done.stderr
