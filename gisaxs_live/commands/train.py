@@ -19,7 +19,7 @@ from . import at_least
 
 #: Patterns per class to simulate: a full training, and a fine-tuning (``--from``).
 PER_CLASS = 2500
-PER_CLASS_FINE_TUNE = 1200
+PER_CLASS_FINE_TUNE = 1800
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
