@@ -330,8 +330,9 @@ class Stream:
     Endpoints must be loopback (tcp://127.0.0.1:PORT, tcp://localhost:PORT, tcp://[::1]:PORT, ipc://PATH)
     unless written in ``allowed_endpoints`` (e.g. ``tcp://eiger-dcu:9999``, or ``tcp://*:9999`` to publish
     on all interfaces). ZeroMQ holds up to ``receive_buffer_frames`` received messages; at most
-    ``queue_size`` decoded frames wait for the classifier, which takes up to ``batch_size`` at once; a frame
-    arriving at a full queue is dropped and gets an error row. A peer that answers none of 3 TCP keepalive probes
+    ``queue_size`` decoded frames, holding at most ``max_queue_bytes`` of pixels (4 GiB: 59 Eiger2 16M frames of 4-byte
+    pixels), wait for the classifier, which takes up to ``batch_size`` at once; a frame arriving at a full queue is
+    dropped and gets an error row. A peer that answers none of 3 TCP keepalive probes
     ``heartbeat_s`` apart (whole seconds, at least 1), after as long without traffic, counts as gone (the kernel
     probes, so a stalled monitor is no silent peer); reconnection attempts back off up to ``reconnect_max_s``.
     Without the dashboard, the counts are logged every ``log_interval_s`` (times in s). An image (or pixel mask) whose
@@ -348,6 +349,7 @@ class Stream:
     reconnect_max_s: float = 2.0
     log_interval_s: float = 10.0
     max_image_bytes: int = 256 * 2**20
+    max_queue_bytes: int = 4 * 2**30
     channel: str | None = None
     bluesky: str | None = None  # tcp://HOST:PORT of a bluesky 0MQ proxy: results as event-model documents
 
@@ -361,6 +363,7 @@ class Stream:
         _in_range(where, "reconnect_max_s", self.reconnect_max_s, 0.1, 600.0)
         _in_range(where, "log_interval_s", self.log_interval_s, 0.1, 86400.0)
         _in_range(where, "max_image_bytes", self.max_image_bytes, 1024, 2**31 - 1)  # lz4 stops at 2**31 - 1
+        _in_range(where, "max_queue_bytes", self.max_queue_bytes, 2**20, 2**50)
 
 
 @dataclass(frozen=True)

@@ -145,6 +145,13 @@ def _declared(shape, type_name, encoding, blob=b"\0" * 100):
     return [head, json.dumps(desc).encode(), blob, times]
 
 
+def _long_integer_shape():
+    """``_declared`` with a shape of 5,000 digits (json.dumps would not write it)."""
+    parts = _declared([1, 2], "uint32", "lz4<")
+    parts[1] = parts[1].replace(b"[1, 2]", b"[" + b"9" * 5000 + b", 2]")
+    return parts
+
+
 def _huge_mask():
     parts = simplon.encode_header(9, "all", {}, np.zeros((2, 2), bool))
     parts[4] = json.dumps({"htype": "dpixelmask-1.0", "shape": [65536, 65536], "type": "uint32"}).encode()
@@ -171,7 +178,16 @@ MALFORMED = {
     "huge shape, bs8-lz4": (_declared(HUGE, "uint8", "bs8-lz4<"), (9, 2), LIMIT),
     "huge shape, bs16-lz4": (_declared(HUGE, "uint16", "bs16-lz4<"), (9, 2), LIMIT),
     "huge shape, bs32-lz4": (_declared(HUGE, "uint32", "bs32-lz4<"), (9, 2), LIMIT),
-    "astronomic shape": (_declared([10**30, 10**30], "uint32", "lz4<"), (9, 2), LIMIT),
+    "astronomic shape": (_declared([10**19, 10**19], "uint32", "lz4<"), (9, 2), LIMIT),
+    # integers Python cannot even write (more than 4,300 digits) were "Exceeds the limit ... set_int_max_str_digits"
+    "an integer of 5,000 digits": (_long_integer_shape(), (9, 2),
+                                   "part 2 (dimage_d-1.0) holds an integer of 5,000 digits; no field takes more than 20"),
+    "an integer of 21 digits in part 1": ([b'{"htype": "dimage-1.0", "series": 9, "frame": 2' + b"0" * 20 + b"}"],
+                                          (None, -1), "part 1 holds an integer of 21 digits"),
+    "CBOR, not JSON": ([bytes([0x82, 0x01, 0x02])], (None, -1),
+                       "part 1 is not JSON: byte 0 is not UTF-8 text (it starts like CBOR: Stream V2 sends one CBOR"),
+    "simple: timestamp beyond a float": ([b'{"shape": [2, 2], "dtype": "<i4", "frame": 4, "timestamp": 1e400}',
+                                          b"\0" * 16], (None, 4), "timestamp inf is not a number of seconds"),
     "lz4 too short for its shape": (_declared([8192, 8192], "uint16", "lz4<"), (9, 2),
                                     "lz4< data of 100 bytes cannot hold 134,217,728 bytes"),
     "bitshuffle too short for its shape": (_declared([53, 37], "uint32", "bs32-lz4<",
@@ -590,3 +606,57 @@ def test_stream_command_refuses_a_non_loopback_endpoint(tmp_path, capsys):
     assert main(["stream", "--csv", str(tmp_path / "x.csv"), "tcp://192.0.2.7:9999"]) == 2
     assert "stream.allowed_endpoints" in capsys.readouterr().err
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_the_frames_waiting_are_bounded_in_bytes_as_in_number():
+    """A review: each 1.5-MB message of a 16384 x 16384 uint8 image decoded to 256 MiB in the queue, and 64 of them
+    (stream.queue_size) would have held 16 GiB. Past ``stream.max_queue_bytes`` a frame is dropped with its row."""
+    endpoint = free_endpoint()
+    source = StreamSource(endpoint, Stream(max_queue_bytes=2**20))
+    source.start()
+    push = zmq.Context.instance().socket(zmq.PUSH)
+    push.linger = 1000
+    push.bind(endpoint)
+    big = np.zeros((512, 1024), np.uint8)  # 0.5 MiB
+    try:
+        for i in range(5):
+            push.send_multipart(simple_protocol.encode(big, i))
+        deadline = time.monotonic() + 30
+        while source.counts.received < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        frames, rejected = take_all(source, 5, 10.0)
+    finally:
+        push.close()
+        source.stop()
+        source.join()
+    assert [f.frame_id for f in frames] == [0, 1]  # 1 MiB waiting: no room for a third
+    assert [(r.frame, r.message) for r in rejected] == [
+        (i, "dropped: the frames waiting for the classifier held 1 MiB (stream.max_queue_bytes); frame not decoded")
+        for i in (2, 3, 4)]
+    assert source.counts.dropped == 3
+
+
+def test_an_ipv6_loopback_endpoint_connects():
+    """A review: tcp://[::1]:PORT was taken as loopback but never connected (ZeroMQ's IPv6 option is off by
+    default), and ``publish`` could not bind it ("No such device")."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+            port = probe.getsockname()[1]
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    endpoint = f"tcp://[::1]:{port}"
+    source = StreamSource(endpoint, Stream())
+    source.start()
+    sender = threading.Thread(target=publisher.send, args=(endpoint, [publisher.Outgoing(
+        simple_protocol.encode(pixels("int32"), i), True) for i in range(3)]), daemon=True)
+    sender.start()
+    try:
+        frames, rejected = take_all(source, 3, 30.0)
+    finally:
+        sender.join(30)
+        source.stop()
+        source.join()
+    assert [f.frame_id for f in frames] == [0, 1, 2] and rejected == []

@@ -101,16 +101,47 @@ def test_a_restarted_series_a_repeated_header_and_the_stop_each_close_the_open_s
     assert _notices(handler) == [(f"{ENDPOINT} series 7", 4,
                                   "series 7 cut short (restarted at frame 0): 4 of 10 images received, 6 missing "
                                   "(ids 4–9)")]
-    _header(handler, 7, 10)  # the restart's header came this time
-    assert _notices(handler) == [(f"{ENDPOINT} series 7", 2,
-                                  "series 7 cut short (its header came again): 2 images received, no end message, "
-                                  "the count expected is unknown (its header was not received)")]
+    _header(handler, 7, 10)  # the restart's header, late: the images before it are its series'
+    _images(handler, 7, [2])
+    assert _notices(handler) == []
+    _header(handler, 7, 10)  # armed again
+    assert _notices(handler) == [(f"{ENDPOINT} series 7", 3,
+                                  "series 7 cut short (its header came again): 3 of 10 images received, 7 missing "
+                                  "(ids 3–9)")]
     _images(handler, 7, range(3))
     handler.close(9.0)
     assert _notices(handler) == [(f"{ENDPOINT} series 7", 3,
                                   "series 7 still open at the stop: 3 of 10 images received, 7 not received before "
                                   "the stop (ids 3–9)")]
     assert handler.counts.cut_short == 3
+
+
+def test_a_late_header_a_late_first_id_and_an_image_after_the_end_report_nothing_missing(caplog):
+    """A review: every image came and got its row, yet the status said 7 missing and 5 series cut short. A header
+    after its series' first images took them for another series; id 0 after ids 1-3 was taken for a restart though
+    the header had announced it; an image of a series after its end message opened the series again."""
+    handler = MessageHandler(ENDPOINT)
+    with caplog.at_level("INFO"):
+        _images(handler, 5, [0, 1])
+        _header(handler, 5, 4)
+        _images(handler, 5, [2, 3])
+        handler.handle(simplon.encode_end(5), 1.0)
+        _header(handler, 9, 5)
+        _images(handler, 9, [1, 2, 3, 0, 4])
+        handler.handle(simplon.encode_end(9), 2.0)
+        _header(handler, 7, 3)
+        _images(handler, 7, range(3))
+        handler.handle(simplon.encode_end(7), 3.0)
+        assert all(isinstance(f, Frame) for f in _images(handler, 7, [2]))  # classified all the same
+        _header(handler, 8, 1)
+        _images(handler, 8, [0])
+        handler.handle(simplon.encode_end(8), 4.0)
+    assert _notices(handler) == [] and (handler.counts.missing, handler.counts.cut_short) == (0, 0)
+    assert "series 5 header came after 2 images of it" in caplog.text
+    assert "series 7 image 2 came after the series' end message" in caplog.text
+    assert [r.getMessage() for r in caplog.records if "without its header" in r.getMessage()] == [
+        f"{ENDPOINT}: series 5 without its header (joined mid-series or header missed): classified with the "
+        "configured geometry, no detector pixel mask"]
 
 
 def test_a_series_without_a_count_is_reported_only_when_it_does_not_end():
@@ -192,7 +223,9 @@ def test_a_repeated_id_does_not_hide_a_missing_image_and_a_gap_without_a_header_
 def test_frames_dropped_at_a_full_queue_count_as_received_not_missing():
     handler = MessageHandler(ENDPOINT)
     _header(handler, 4, 3)
-    assert isinstance(handler.handle(_image(series=4, frame=0), 0.0, room=False), Rejected)  # its own error row
+    dropped = handler.handle(_image(series=4, frame=0), 0.0, full="the classifier queue was full (stream.queue_size)")
+    assert isinstance(dropped, Rejected) and dropped.message == (  # its own error row
+        "dropped: the classifier queue was full (stream.queue_size); frame not decoded")
     _images(handler, 4, [1, 2])
     handler.handle(simplon.encode_end(4), 1.0)
     assert _notices(handler) == [] and handler.counts.missing == 0 and handler.counts.dropped == 1

@@ -149,6 +149,10 @@ class StreamMonitor:
             log.critical("stopping: %s", exc)
             self._say_unlogged()
             return 1
+        except KeyboardInterrupt:  # a second Ctrl-C: no drain, but what got no row is said
+            self._say_unlogged("a second Ctrl-C aborted the stream; frames still in ZeroMQ's buffer are not counted",
+                               wait=False)
+            raise
         finally:
             self.source.stop()
             self.source.join(timeout=5.0)
@@ -186,11 +190,13 @@ class StreamMonitor:
                 log.info("%s", self.status())
                 next_log = time.monotonic() + self.log_interval_s
 
-    def _say_unlogged(self) -> None:
-        """After the log failed: the frames received that got no row (the rows being written, those queued and
-        those still in ZeroMQ's buffer), counted and named on one line, as a stream cannot give them again."""
+    def _say_unlogged(self, why: str = "the log cannot be written", wait: bool = True) -> None:
+        """After the log failed (``why``): the frames received that got no row (the rows being written, those queued
+        and, with ``wait``, those still in ZeroMQ's buffer), counted and named on one line, as a stream cannot give
+        them again."""
         self.source.stop()
-        self.source.join(timeout=5.0)
+        if wait:
+            self.source.join(timeout=5.0)
         unlogged = [f"{r.source} frame {r.frame}" for r in self._emitting]
         while True:
             frames, rejected = self.source.take(1 << 16, 0.0)
@@ -199,8 +205,8 @@ class StreamMonitor:
             unlogged += [f"{f.source} frame {f.frame_id}" for f in frames] + [f"{r.source} frame {r.frame}"
                                                                              for r in rejected]
         if unlogged:
-            log.critical("%d frames received got no row, as the log cannot be written: %s%s", len(unlogged),
-                         unlogged[0], f" to {unlogged[-1]}" if len(unlogged) > 1 else "")
+            log.critical("%d frames received got no row, as %s: %s%s", len(unlogged), why, unlogged[0],
+                         f" to {unlogged[-1]}" if len(unlogged) > 1 else "")
 
     def _end_series(self) -> None:
         """No series open and nothing queued: sinks with runs per series (Bluesky) stop the open one."""

@@ -20,6 +20,7 @@ import zmq
 
 from ..sources import simple_protocol, simplon, stream2_encode
 from ..sources.files import read_frames
+from ..sources.stream import ipv6_literal
 
 PROTOCOLS = ("simplon", "stream2", "simple")
 #: Default endpoint per protocol (the detector's ports: 9999 for v1, 31001 for Stream V2).
@@ -171,6 +172,7 @@ def send(endpoint: str, msgs: Iterable[Outgoing], rate_hz: float = 0.0,
     sock = context.socket(zmq.PUSH)
     sock.sndhwm = SEND_BUFFER_FRAMES
     sock.linger = int(LINGER_S * 1000)
+    sock.ipv6 = ipv6_literal(endpoint)
     try:
         sock.bind(endpoint)
         if on_bound is not None:

@@ -28,6 +28,7 @@ import zmq
 
 from ..classify.answer import SEPARATOR
 from ..results import Result
+from ..sources.stream import ipv6_literal
 from . import Update
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class BlueskySink:
         self.prefix = prefix
         self._socket = zmq.Context.instance().socket(zmq.XPUB)
         self._socket.linger = 1000
+        self._socket.ipv6 = ipv6_literal(address)
         self._monitor = self._socket.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
         self._socket.connect(address)
         self._connected = self._seen_once = False

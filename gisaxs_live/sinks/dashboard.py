@@ -356,7 +356,7 @@ TAIL_CUT_MIN = 12
 
 def _name(r: Result) -> str:
     name = escape_source(os.path.basename(r.source) or r.source)
-    return f"{name} #{r.frame}" if r.frame else name
+    return f"{name} #{r.frame}" if r.frame > 0 else name  # -1: a message that named no frame
 
 
 class Dashboard:

@@ -19,7 +19,7 @@ def result_line(r: Result) -> str:
     journal shows the growth), otherwise its status and message;
     the source as the CSV log writes it (a line break in a name cannot split the line)."""
     source = escape_source(r.source)
-    name = source if not r.frame else f"{source} #{r.frame}"
+    name = source if r.frame <= 0 else f"{source} #{r.frame}"  # -1: a message that named no frame
     if r.status != "ok":
         return f"{name} {r.status}: {escape_source(r.message)} ({r.latency_ms:.0f} ms)"
     family, p_family = r.family()

@@ -77,10 +77,13 @@ class SeriesProgress:
         return gap
 
     def restarted(self, frame: int) -> bool:
-        """Whether an image with id ``frame`` starts the series again: its id is the first one received (or below
-        it) and below the last one's; a late id between them fills a gap instead (out of order)."""
-        return (self.next_frame is not None and bool(self.runs) and frame <= self.runs[0][0]
-                and frame < self.next_frame - 1)
+        """Whether an image with id ``frame`` starts the series again: below the last one's, and the first id
+        received again (after the header, whose series starts at id 0) or, without the header, the first id
+        received or below it; a late id between them fills a gap instead (out of order)."""
+        if self.next_frame is None or not self.runs or frame >= self.next_frame - 1:
+            return False
+        first = self.runs[0][0]
+        return frame == first if self.header else frame <= first
 
     @property
     def received(self) -> int:

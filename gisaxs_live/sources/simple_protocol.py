@@ -39,7 +39,7 @@ import numpy as np
 
 from ..config import Stream
 from .series import plural
-from .simplon import MessageError, Part, load_json
+from .simplon import MessageError, Part, load_json, shown
 from .sizeguard import BlobError, check_declared
 
 DTYPES = ("uint8", "uint16", "uint32", "int8", "int16", "int32", "float32", "float64")
@@ -74,26 +74,26 @@ def decode(parts: Sequence[Part], header: dict[str, Any] | None = None,
     frame = header.get("frame")
     frame = frame if type(frame) is int and frame >= 0 else None
     if frame is None:
-        raise MessageError(f"header frame {header.get('frame')!r} is not a non-negative integer")
+        raise MessageError(f"header frame {shown(header.get('frame'))} is not a non-negative integer")
     if len(parts) != 2:
         raise MessageError(f"simple message has {plural(len(parts), 'part')}, expected 2 (JSON header, pixels)",
                            frame=frame)
     shape = header.get("shape")
     if not (isinstance(shape, list) and len(shape) == 2 and all(type(n) is int and n > 0 for n in shape)):
-        raise MessageError(f"shape {shape!r} is not [rows, columns] of positive integers", frame=frame)
+        raise MessageError(f"shape {shown(shape)} is not [rows, columns] of positive integers", frame=frame)
     try:
         dtype = np.dtype(header.get("dtype"))
     except (TypeError, ValueError):
         dtype = None
     if header.get("dtype") is None or dtype is None or dtype.newbyteorder("=").name not in DTYPES:
-        raise MessageError(f"dtype {header.get('dtype')!r} is not one of {', '.join(DTYPES)}", frame=frame)
+        raise MessageError(f"dtype {shown(header.get('dtype'))} is not one of {', '.join(DTYPES)}", frame=frame)
     source = header.get("source")
     if source is not None and not isinstance(source, str):
-        raise MessageError(f"source {source!r} is not a string", frame=frame)
+        raise MessageError(f"source {shown(source)} is not a string", frame=frame)
     timestamp = header.get("timestamp")
     if timestamp is not None and (not isinstance(timestamp, (int, float)) or isinstance(timestamp, bool)
                                   or not math.isfinite(timestamp)):
-        raise MessageError(f"timestamp {timestamp!r} is not a number of seconds", frame=frame)
+        raise MessageError(f"timestamp {shown(timestamp)} is not a number of seconds", frame=frame)
     nbytes = shape[0] * shape[1] * dtype.itemsize
     try:
         check_declared(nbytes, f"{shape[0]}x{shape[1]} {dtype.str}", limit)

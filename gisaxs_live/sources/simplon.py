@@ -114,12 +114,49 @@ class SeriesHeader:
 Message = Union[SeriesHeader, Image, SeriesEnd]
 
 
+def shown(value: Any) -> str:
+    """A value of a message as a short text (at most 60 characters) for an error row; an integer beyond 64 bits by its
+    size (CBOR bignums have no limit, and Python writes no integer of more than 4,300 digits)."""
+    if isinstance(value, (list, tuple)):
+        return _cut("[" + ", ".join(shown(v) for v in value[:8]) + (", ...]" if len(value) > 8 else "]"))
+    if type(value) is int and value.bit_length() > 64:
+        return f"(a {'negative ' if value < 0 else ''}{value.bit_length():,}-bit integer)"
+    return _cut(repr(value))
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+#: digits of the longest integer a message may hold: 20, those of 2⁶⁴ − 1 (Python would not even write one of more
+#: than 4,300 digits in a message)
+MAX_INT_DIGITS = 20
+
+
+class _LongInteger(Exception):
+    """An integer of more than MAX_INT_DIGITS digits met while JSON is read; args: its digits."""
+
+
+def _bounded_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise _LongInteger(digits)
+    return int(text)
+
+
 def load_json(part: Part, what: str, series: int | None = None, frame: int | None = None) -> dict[str, Any]:
-    """Parse one JSON-object part, or raise MessageError naming ``what``."""
+    """Parse one JSON-object part (UTF-8), or raise MessageError naming ``what``."""
+    raw = bytes(part)
     try:
-        value = json.loads(bytes(part))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        value = json.loads(raw.decode("utf-8-sig"), parse_int=_bounded_int)
+    except UnicodeDecodeError as exc:
+        cbor = " (it starts like CBOR: Stream V2 sends one CBOR part)" if 0x80 <= raw[0] <= 0xDB else ""
+        raise MessageError(f"{what} is not JSON: byte {exc.start} is not UTF-8 text{cbor}", series, frame) from None
+    except json.JSONDecodeError as exc:
         raise MessageError(f"{what} is not JSON ({exc})", series, frame) from None
+    except _LongInteger as exc:
+        raise MessageError(f"{what} holds an integer of {exc.args[0]:,} digits; no field takes more than "
+                           f"{MAX_INT_DIGITS}", series, frame) from None
     except RecursionError:
         raise MessageError(f"{what} is not JSON this reader takes (nested too deeply)", series, frame) from None
     if not isinstance(value, dict):
@@ -139,7 +176,7 @@ def parse(parts: Sequence[Part], first: dict[str, Any] | None = None,
         return _parse_header(parts, first, limit)
     if htype == SERIES_END:
         return SeriesEnd(_int(first, "series", "dseries_end-1.0"))
-    raise MessageError(f"unknown htype {htype!r}", _maybe_int(first.get("series")), _maybe_int(first.get("frame")))
+    raise MessageError(f"unknown htype {shown(htype)}", _maybe_int(first.get("series")), _maybe_int(first.get("frame")))
 
 
 def _parse_image(parts: Sequence[Part], head: dict[str, Any], limit: int) -> Image:
@@ -150,14 +187,14 @@ def _parse_image(parts: Sequence[Part], head: dict[str, Any], limit: int) -> Ima
                            series, frame)
     desc = load_json(parts[1], "part 2 (dimage_d-1.0)", series, frame)
     if desc.get("htype") != IMAGE_D:
-        raise MessageError(f"part 2 has htype {desc.get('htype')!r}, expected {IMAGE_D!r}", series, frame)
+        raise MessageError(f"part 2 has htype {shown(desc.get('htype'))}, expected {IMAGE_D!r}", series, frame)
     times = load_json(parts[3], "part 4 (dconfig-1.0)", series, frame)
     if times.get("htype") != IMAGE_CONFIG:
-        raise MessageError(f"part 4 has htype {times.get('htype')!r}, expected {IMAGE_CONFIG!r}", series, frame)
+        raise MessageError(f"part 4 has htype {shown(times.get('htype'))}, expected {IMAGE_CONFIG!r}", series, frame)
     blob = parts[2]
     size = desc.get("size")
     if size is not None and (not isinstance(size, int) or size != len(memoryview(blob))):
-        raise MessageError(f"dimage_d size {size!r} but the data part is {len(memoryview(blob))} bytes",
+        raise MessageError(f"dimage_d size {shown(size)} but the data part is {len(memoryview(blob))} bytes",
                            series, frame)
     try:
         data = decode_blob(blob, desc.get("shape"), desc.get("type"), desc.get("encoding"), limit)
@@ -170,10 +207,10 @@ def _parse_header(parts: Sequence[Part], head: dict[str, Any], limit: int) -> Se
     series = _int(head, "series", "dheader-1.0")
     detail = head.get("header_detail")
     if detail not in HEADER_DETAILS:
-        raise MessageError(f"header_detail {detail!r} is not one of {', '.join(HEADER_DETAILS)}", series)
+        raise MessageError(f"header_detail {shown(detail)} is not one of {', '.join(HEADER_DETAILS)}", series)
     expected = _HEADER_PARTS[detail]
     if len(parts) not in (expected, expected + 1):
-        raise MessageError(f"header_detail {detail!r} needs {expected} parts (+1 appendix), got {len(parts)}",
+        raise MessageError(f"header_detail {shown(detail)} needs {expected} parts (+1 appendix), got {len(parts)}",
                            series)
     config = load_json(parts[1], "part 2 (detector config)", series) if expected >= 2 else {}
     mask, warnings = None, []
@@ -198,7 +235,7 @@ def _header_table(desc_part: Part, blob: Part, htype: str, limit: int) -> np.nda
     """One optional table of an ``all`` header (description part, raw little-endian blob), decoded."""
     desc = load_json(desc_part, htype)
     if desc.get("htype") != htype:
-        raise MessageError(f"htype {desc.get('htype')!r}, expected {htype!r}")
+        raise MessageError(f"htype {shown(desc.get('htype'))}, expected {shown(htype)}")
     return decode_blob(blob, desc.get("shape"), desc.get("type"), "<", limit)
 
 
@@ -248,7 +285,7 @@ def _decode_checked(view: memoryview, x: int, y: int, dtype: np.dtype, type_name
         except RuntimeError as exc:
             raise MessageError(f"corrupt {encoding} data ({exc})") from None
     else:
-        raise MessageError(f"unknown encoding {encoding!r} (known: {', '.join(ENCODINGS)})")
+        raise MessageError(f"unknown encoding {shown(encoding)} (known: {', '.join(ENCODINGS)})")
     if len(raw) != nbytes:
         raise MessageError(f"{encoding} data decode to {len(raw)} bytes, {x}x{y} {type_name} needs {nbytes}")
     return np.frombuffer(raw, dtype).reshape(y, x)
@@ -284,7 +321,7 @@ def encode_blob(data: np.ndarray, encoding: str) -> bytes:
         return lz4.block.compress(data, store_size=False)
     match = _BSLZ4.fullmatch(encoding)
     if match is None:
-        raise ValueError(f"unknown encoding {encoding!r} (known: {', '.join(ENCODINGS)})")
+        raise ValueError(f"unknown encoding {shown(encoding)} (known: {', '.join(ENCODINGS)})")
     if int(match.group(1)) != 8 * data.dtype.itemsize:
         raise ValueError(f"encoding {encoding} does not fit pixel type {data.dtype.name}")
     import bitshuffle
@@ -304,7 +341,7 @@ def encode_header(series: int, detail: str = "basic", config: dict[str, Any] | N
                   pixel_mask: np.ndarray | None = None) -> list[bytes]:
     """The ``dheader-1.0`` parts. ``pixel_mask`` (y, x; non-zero = bad) is sent as uint32 with ``all``."""
     if detail not in HEADER_DETAILS:
-        raise ValueError(f"header_detail {detail!r} is not one of {', '.join(HEADER_DETAILS)}")
+        raise ValueError(f"header_detail {shown(detail)} is not one of {', '.join(HEADER_DETAILS)}")
     parts = [_dump({"htype": HEADER, "series": series, "header_detail": detail})]
     if detail != "none":
         parts.append(_dump(config or {}))
@@ -349,20 +386,20 @@ def _yx(shape: Any) -> tuple[int, int]:
     ok = (isinstance(shape, list) and len(shape) in (2, 3) and all(type(n) is int and n > 0 for n in shape)
           and (len(shape) == 2 or shape[2] == 1))
     if not ok:
-        raise MessageError(f"shape {shape!r} is not [x, y] of positive integers")
+        raise MessageError(f"shape {shown(shape)} is not [x, y] of positive integers")
     return shape[1], shape[0]
 
 
 def _dtype(type_name: Any) -> np.dtype:
     if type_name not in TYPES:
-        raise MessageError(f"pixel type {type_name!r} is not one of {', '.join(TYPES)}")
+        raise MessageError(f"pixel type {shown(type_name)} is not one of {', '.join(TYPES)}")
     return np.dtype(type_name).newbyteorder("<")
 
 
 def _int(obj: dict[str, Any], key: str, what: str, series: int | None = None) -> int:
     value = obj.get(key)
     if type(value) is not int or value < 0:
-        raise MessageError(f"{what} {key} {value!r} is not a non-negative integer", series)
+        raise MessageError(f"{what} {key} {shown(value)} is not a non-negative integer", series)
     return value
 
 

@@ -96,6 +96,13 @@ def check_endpoint(endpoint: str, allowed: Sequence[str] = ()) -> None:
                           "in the config")
 
 
+def ipv6_literal(endpoint: str) -> bool:
+    """Whether ``endpoint`` names its host by an IPv6 address (``tcp://[::1]:PORT``): its socket must have ZeroMQ's
+    IPv6 option, off by default (without it such an endpoint was taken and never connected). Not set for names:
+    ``localhost`` could then resolve to ::1 while the peer listens on 127.0.0.1."""
+    return endpoint.startswith("tcp://[")
+
+
 @dataclass(frozen=True)
 class Rejected:
     """A message that did not become a frame; it is logged as an ``error`` row. ``frame`` is -1 when the
@@ -139,6 +146,9 @@ class MessageHandler:
         self.series: int | None = None              # of the last DECTRIS message
         self.progress: SeriesProgress | None = None  # the open series (None: none, or it ended)
         self.notices: deque[Rejected] = deque()
+        self._full = ""  # why the message being handled would be dropped (``handle``)
+        self._mask_refused: int | None = None  # the series whose pixel mask's shape was said not to fit
+        self._ended: int | None = None  # the series whose end message came last, until a header
 
     def source(self, series: int | None) -> str:
         """The CSV ``source`` of frames of ``series`` (None: the endpoint alone)."""
@@ -150,8 +160,10 @@ class MessageHandler:
                                                       ("channel", at.channel)) if value is not None]
         return " ".join([self.endpoint, *named])
 
-    def handle(self, parts: Sequence[Part], t: float, room: bool = True) -> Frame | Rejected | None:
-        """Decode ``parts`` received at ``t`` (Unix s); with ``room`` False an image is dropped undecoded."""
+    def handle(self, parts: Sequence[Part], t: float, full: str | None = None) -> Frame | Rejected | None:
+        """Decode ``parts`` received at ``t`` (Unix s); ``full``: why the classifier's queue has no room (None: it
+        has), and then an image is dropped undecoded, its row saying so."""
+        self._full, room = full or "", full is None
         if self._is_stream2(parts):
             return self._stream2(parts, t, room)
         first: dict | None = None
@@ -179,16 +191,13 @@ class MessageHandler:
 
     def _is_stream2(self, parts: Sequence[Part]) -> bool:
         """Whether to read ``parts`` as Stream V2: ``--protocol stream2``; or, told apart, a single part that
-        starts like a CBOR map, or one that is not JSON on a stream whose last known message was V2 (then
-        the error row says what it is not in that protocol's terms)."""
+        starts like a CBOR map, or a message whose first part is not JSON on a stream whose last known message was
+        V2 (then the error row says what it is not in that protocol's terms)."""
         if self.protocol != "auto":
             return self.protocol == "stream2"
-        if len(parts) != 1:
-            return False
-        if stream2.looks_like(parts[0]):
-            return True
-        head = bytes(memoryview(parts[0]).cast("B")[:1])
-        return self.seen_protocol == "stream2" and head != b"{"
+        if self.seen_protocol == "stream2":  # then also a message of several parts, which V2 never sends
+            return bytes(memoryview(parts[0]).cast("B")[:1]) != b"{"
+        return len(parts) == 1 and stream2.looks_like(parts[0])
 
     def _stream2(self, parts: Sequence[Part], t: float, room: bool) -> Frame | Rejected | None:
         """A Stream V2 message: one CBOR map."""
@@ -248,12 +257,21 @@ class MessageHandler:
             self._close("still open at the stop", False, t, "not received before the stop")
 
     def _begin(self, start: SeriesStart, t: float) -> None:
-        if self.progress is not None:
-            same = self.progress.series == start.series
+        progress = self.progress
+        late = progress is not None and progress.series == start.series and not progress.header
+        if late:  # its first images came before it (a client joining as the series starts): the same series
+            assert progress is not None
+            progress.header, progress.expected = True, start.expected
+            progress.next_frame = progress.runs[-1][1] if progress.runs else 0
+            log.info("%s: series %d header came after %s of it", self.endpoint, start.series,
+                     plural(progress.seen, "image"))
+        elif progress is not None:
+            same = progress.series == start.series
             self._close("cut short (its header came again)" if same else f"cut short (series {start.series} "
                         "started)", False, t)
-        self.start, self.series = start, start.series
-        self.progress = SeriesProgress(start.series, header=True, expected=start.expected)
+        self.start, self.series, self._ended = start, start.series, None
+        if not late:
+            self.progress = SeriesProgress(start.series, header=True, expected=start.expected)
         count = "image count not given" if start.expected is None else plural(start.expected, "image")
         log.info("%s: series %d header (%s, %s)", self.endpoint, start.series, start.description, count)
         if start.warning:
@@ -264,7 +282,7 @@ class MessageHandler:
         if self.progress is not None:
             same = self.progress.series == end.series
             self._close("ended" if same else f"cut short (the end of series {end.series} came)", same, t)
-        self.series = end.series
+        self.series = self._ended = end.series
 
     def _close(self, how: str, ended: bool, t: float, missing: str = "missing") -> None:
         """Close the open series; if images are missing, count them and add a notice (``SeriesProgress.shortfall``)."""
@@ -294,6 +312,9 @@ class MessageHandler:
 
     def _track(self, series: int, frame: int, t: float) -> None:
         progress = self.progress
+        if progress is None and series == self._ended:  # a straggler: classified, but it opens no series
+            log.warning("%s: series %d image %d came after the series' end message", self.endpoint, series, frame)
+            return
         if progress is not None and progress.series != series:
             self._close(f"cut short (series {series} started)", False, t)
         elif progress is not None and progress.restarted(frame):
@@ -313,6 +334,12 @@ class MessageHandler:
         if start is not None and start.series == image.series and start.pixel_mask is not None:
             if start.pixel_mask.shape == image.data.shape:
                 mask = start.pixel_mask
+            elif self._mask_refused != image.series:
+                self._mask_refused = image.series
+                log.warning("%s: series %d: its pixel mask is %dx%d pixels, its images %dx%d: classified without "
+                            "the detector's mask (the pixels at the type's maximum are masked)", self.endpoint,
+                            image.series, start.pixel_mask.shape[1], start.pixel_mask.shape[0],
+                            image.data.shape[1], image.data.shape[0])
         flagged = flagged_pixels(image.data)
         if flagged is not None:
             mask = flagged if mask is None else mask | flagged
@@ -329,8 +356,7 @@ class MessageHandler:
 
     def _drop(self, source: str, frame: object, t: float) -> Rejected:
         self.counts.dropped += 1
-        return Rejected(source, frame if type(frame) is int else -1, "dropped: the classifier queue was full "
-                        "(stream.queue_size); frame not decoded", t)
+        return Rejected(source, frame if type(frame) is int else -1, f"dropped: {self._full}; frame not decoded", t)
 
     def _malformed(self, exc: MessageError, t: float) -> Rejected:
         self.counts.malformed += 1
@@ -360,6 +386,7 @@ class StreamSource:
         self._lost = False  # disconnected, with messages perhaps still in ZeroMQ's buffer: judged once they are read
         self.failure: str | None = None
         self._frames: deque[Frame] = deque()
+        self._queued_bytes = 0  # of the pixels of ``_frames``
         self._rejected: deque[Rejected] = deque()
         self._ready = threading.Condition()
         self._stop = threading.Event()
@@ -414,6 +441,7 @@ class StreamSource:
             if not self._frames and not self._rejected:
                 self._ready.wait(timeout)
             frames = [self._frames.popleft() for _ in range(min(limit, len(self._frames)))]
+            self._queued_bytes -= sum(f.data.nbytes for f in frames)
             rejected = list(self._rejected)
             self._rejected.clear()
             self._ready.notify_all()  # room for a receiver waiting while draining
@@ -437,6 +465,7 @@ class StreamSource:
         sock = zmq.Context.instance().socket(zmq.PULL)
         sock.rcvhwm = s.receive_buffer_frames
         sock.linger = 0
+        sock.ipv6 = ipv6_literal(self.endpoint)
         sock.setsockopt(zmq.RECONNECT_IVL, 100)
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, int(s.reconnect_max_s * 1000))
         # a silent peer (a detector powered off, a cable pulled) is noticed by the kernel's TCP keepalive, which goes
@@ -493,20 +522,33 @@ class StreamSource:
                         plural(progress.seen, "image"), of)
 
     def _accept(self, parts: list[zmq.Frame], waiting: bool) -> None:
-        """Handle one message; a frame finding the queue full is dropped, or while draining waits for room."""
-        limit = self.settings.queue_size
+        """Handle one message; a frame finding the queue full (``queue_size`` frames, or ``max_queue_bytes`` of
+        pixels: one more image may pass it) is dropped, or while draining waits for room."""
         with self._ready:
             if waiting:
-                while len(self._frames) >= limit:
+                while self._full() is not None:
                     self._ready.wait(POLL_S)
-            room = len(self._frames) < limit
-        item = self.handler.handle([p.buffer for p in parts], time.time(), room)
+            full = self._full()
+        item = self.handler.handle([p.buffer for p in parts], time.time(), full)
         notices = self.handler.notices
         if item is None and not notices:
             return
         with self._ready:
             self._rejected.extend(notices)  # a series cut short, reported before the message that showed it
             notices.clear()
-            if item is not None:
-                (self._frames if isinstance(item, Frame) else self._rejected).append(item)
+            if isinstance(item, Frame):
+                self._frames.append(item)
+                self._queued_bytes += item.data.nbytes
+            elif item is not None:
+                self._rejected.append(item)
             self._ready.notify_all()
+
+    def _full(self) -> str | None:
+        """Why the queue has no room for another frame (None: it has); under ``_ready``."""
+        s = self.settings
+        if len(self._frames) >= s.queue_size:
+            return "the classifier queue was full (stream.queue_size)"
+        if self._queued_bytes >= s.max_queue_bytes:
+            return (f"the frames waiting for the classifier held {self._queued_bytes / 2**20:,.0f} MiB "
+                    "(stream.max_queue_bytes)")
+        return None

@@ -29,7 +29,7 @@ import numpy as np
 from ..config import Stream
 from . import compression
 from .decoded import Decoded, Image, SeriesEnd, SeriesStart
-from .simplon import MessageError, Part
+from .simplon import MessageError, Part, shown
 from .sizeguard import BlobError, check_declared
 
 START, IMAGE, END = "start", "image", "end"
@@ -43,6 +43,8 @@ TYPED_ARRAYS = {
 }
 FLOAT128 = (83, 87)
 MAX_DEPTH = 32  # CBOR nesting a message may have (the spec's deepest is 5: goniometer axes)
+MAX_ID = 2**64 - 1  # the largest series id, image id or image count: the spec's are unsigned 64-bit integers
+MAX_DIMENSION = 2**31 - 1  # the largest array dimension taken (the size limit refuses far smaller ones)
 KNOWN_TAGS = "40, 1040, 64-87 but 76, 83 and 87, 56500"
 
 
@@ -97,7 +99,7 @@ def load(part: Part) -> Mapping[str, Any]:
         raise Stream2Error(f"message is CBOR but {_kind(message)}, not the map Stream V2 sends")
     kind = message.get("type")
     if kind not in TYPES:
-        raise Stream2Error(f"unknown message type {kind!r} (Stream V2 sends {', '.join(TYPES)})",
+        raise Stream2Error(f"unknown message type {shown(kind)} (Stream V2 sends {', '.join(TYPES)})",
                            Where(_id(message.get("series_id")), _id(message.get("image_id"))))
     return message
 
@@ -133,7 +135,7 @@ def pick_channel(names: Sequence[str], wanted: str | None, what: str, at: Where)
 def _start(message: Mapping[str, Any], series: int, channel: str | None, limit: int) -> SeriesStart:
     """The series start; a pixel mask that cannot be used is left out with a warning (the series goes on)."""
     count = message.get("number_of_images")
-    expected = count if type(count) is int and count >= 1 else None
+    expected = count if type(count) is int and 1 <= count <= MAX_ID else None
     channels = message.get("channels")
     names = [c for c in channels if isinstance(c, str)] if isinstance(channels, (list, tuple)) else []
     warnings = []
@@ -185,8 +187,10 @@ def decode_array(value: Any, what: str, limit: int, at: Where = Where()) -> np.n
     if not isinstance(value, Tagged) or not isinstance(value.value, (list, tuple)) or len(value.value) != 2:
         raise Stream2Error(f"{what} is not a multi-dimensional array (tag 40 of [dimensions, typed array])", at)
     dims, contents = value.value
-    if not (isinstance(dims, (list, tuple)) and len(dims) == 2 and all(type(n) is int and n > 0 for n in dims)):
-        raise Stream2Error(f"{what} dimensions {_show(dims)} are not [rows, columns] of positive integers", at)
+    if not (isinstance(dims, (list, tuple)) and len(dims) == 2
+            and all(type(n) is int and 0 < n <= MAX_DIMENSION for n in dims)):
+        raise Stream2Error(f"{what} dimensions {shown(dims)} are not [rows, columns] of positive integers up to "
+                           f"{MAX_DIMENSION:,}", at)
     rows, columns = dims
     if not isinstance(contents, Tagged):
         raise Stream2Error(f"{what} holds no typed array (an RFC 8746 tag 64-87 of a byte string)", at)
@@ -234,17 +238,12 @@ def _field_id(message: Mapping[str, Any], key: str, kind: str, at: Where) -> int
         raise Stream2Error(f"{kind} message has no {key} field", at)
     value = _id(message[key])
     if value is None:
-        raise Stream2Error(f"{kind} message {key} {_show(message[key])} is not a non-negative integer", at)
+        raise Stream2Error(f"{kind} message {key} {shown(message[key])} is not an integer from 0 to 2^64 - 1", at)
     return value
 
 
 def _id(value: Any) -> int | None:
-    return value if type(value) is int and value >= 0 else None
-
-
-def _show(value: Any) -> str:
-    text = repr(list(value) if isinstance(value, tuple) else value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return value if type(value) is int and 0 <= value <= MAX_ID else None
 
 
 def _kind(value: Any) -> str:
