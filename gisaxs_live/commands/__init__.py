@@ -1,9 +1,26 @@
 """One module per ``gisaxs-live`` subcommand: ``register(subparsers)`` adds its parser, whose ``func``
 default runs it and returns the exit status. Heavy imports stay inside ``run`` so ``--help`` is instant.
-``output_file``, ``at_least`` and ``enough_held_out`` check a command's options and inputs before its work."""
+``output_file``, ``at_least`` and ``enough_held_out`` check a command's options and inputs before its work;
+``number`` is the type of every option that takes a float."""
 
+import argparse
 import math
 from pathlib import Path
+
+
+def number(text: str) -> float:
+    """An option's value as a finite float (argparse type): "nan" and "inf" are refused in words, as are values
+    beyond 1e9 in size or below 1e-9 but for 0, whose use as seconds or as rates (their inverse, a period)
+    overflowed (``publish --rate 1e-300``; ``time.sleep`` takes at most 9.2e9 s)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    if abs(value) > 1e9 or 0 < abs(value) < 1e-9:
+        raise argparse.ArgumentTypeError(f"{text}: beyond the numbers taken (1e-9 to 1e9 in size, or 0)")
+    return value
 
 
 def output_file(path: Path, option: str) -> Path:

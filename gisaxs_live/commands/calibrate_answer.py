@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import enough_held_out
+from . import enough_held_out, number
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description=__doc__)
     p.add_argument("dataset", type=Path, help="HDF5 set from `simulate --protocol random` with a held-out split")
     p.add_argument("--model", type=Path, required=True, help="model directory to calibrate (written in place)")
-    p.add_argument("--level", type=float, default=None,
+    p.add_argument("--level", type=number, default=None,
                    help="how often the answer must hold the true family on the held-out patterns (default 0.95)")
     p.add_argument("--seed", type=int, default=0, help="seed of the detector-like augmentation")
     p.set_defaults(func=run)

@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 
 from ..training.flag_defaults import PER_KIND, QUANTILE
-from . import enough_held_out
+from . import enough_held_out, number
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description=__doc__)
     p.add_argument("dataset", type=Path, help="HDF5 set from `simulate --protocol random` with a held-out split")
     p.add_argument("--model", type=Path, required=True, help="model directory to calibrate (written in place)")
-    p.add_argument("--quantile", type=float, default=None,
+    p.add_argument("--quantile", type=number, default=None,
                    help=f"fraction of held-out known-class patterns below the threshold (default {QUANTILE})")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the detector-like augmentation (the model's own training augmentation)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import output_file
+from . import number, output_file
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", type=Path, default=None, help="model directory (default: the bundled model)")
     p.add_argument("--noise", action="store_true",
                    help="make the test images detector-like (counting noise, masks, calibration errors) first")
-    p.add_argument("--peak-counts", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None,
+    p.add_argument("--peak-counts", type=number, nargs=2, metavar=("LOW", "HIGH"), default=None,
                    help="with --noise: counts in the brightest pixel, log-uniform between LOW and HIGH "
                         "(default: the training range, 30 to 1e6)")
     p.add_argument("--seed", type=int, default=1, help="seed of --noise")

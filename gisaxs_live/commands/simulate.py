@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from . import at_least, output_directory, output_file
+from . import at_least, number, output_directory, output_file
 
 #: --protocol random's defaults: patterns per class and the fraction held out
 PER_CLASS = 336
@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--per-class", type=int, default=None,
                    help=f"patterns per class for --protocol random (default {PER_CLASS})")
     p.add_argument("--seed", type=int, default=0, help="seed of the random parameters and of the test split")
-    p.add_argument("--test-fraction", type=float, default=None,
+    p.add_argument("--test-fraction", type=number, default=None,
                    help=f"fraction held out for test with --protocol random (default {TEST_FRACTION}; paper: 84 of "
                         "336 per class)")
     p.add_argument("--config", type=Path, default=None, help="YAML config (experiment, grid, simulation)")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from . import number
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--once", action="store_true", help="print the current table and exit")
     p.add_argument("--rows", type=int, default=12, help="rows of the recent-frames table (default %(default)s)")
     p.add_argument("--mix", type=int, default=20, help="frames in the class mix (default %(default)s)")
-    p.add_argument("--interval", type=float, default=0.5, help="seconds between looks at the log (default %(default)s)")
+    p.add_argument("--interval", type=number, default=0.5, help="seconds between looks at the log (default %(default)s)")
     p.set_defaults(func=run)
 
 
