@@ -124,7 +124,7 @@ class StreamMonitor:
         self.model = "not loaded"
         self.ready = False  # announced: the model is loaded and the socket connected
         self._stop_requested = False
-        self._emitting: Sequence[Result] = ()  # the rows being written
+        self._in_hand: list[str] = []  # the frames taken from the source whose rows are not written yet
 
     def request_stop(self) -> None:
         """Safe in a signal handler."""
@@ -150,8 +150,7 @@ class StreamMonitor:
             self._say_unlogged()
             return 1
         except KeyboardInterrupt:  # a second Ctrl-C: no drain, but what got no row is said
-            self._say_unlogged("a second Ctrl-C aborted the stream; frames still in ZeroMQ's buffer are not counted",
-                               wait=False)
+            self._say_unlogged("a second Ctrl-C aborted the stream", wait=False, always=True)
             raise
         finally:
             self.source.stop()
@@ -174,6 +173,8 @@ class StreamMonitor:
                 self.source.stop()
             ended = stopping and not self.source.running  # before ``take``: what it queued last is taken
             frames, rejected = self.source.take(batch, self.tick_s)
+            self._in_hand = [f"{f.source} frame {f.frame_id}" for f in frames] + [f"{r.source} frame {r.frame}"
+                                                                                  for r in rejected]
             # before the first row; not once stopping (a stop asked for while the socket connected)
             if not self.ready and not stopping and (self.source.has_connected or frames or rejected):
                 self._announce_ready()
@@ -184,29 +185,33 @@ class StreamMonitor:
             results += classify_guarded(classifier, frames)
             self.classified += len(frames)
             self._emit(results)
+            self._in_hand = []
             if self.source.between_series():
                 self._end_series()
             if self.log_interval_s is not None and time.monotonic() >= next_log:
                 log.info("%s", self.status())
                 next_log = time.monotonic() + self.log_interval_s
 
-    def _say_unlogged(self, why: str = "the log cannot be written", wait: bool = True) -> None:
-        """After the log failed (``why``): the frames received that got no row (the rows being written, those queued
-        and, with ``wait``, those still in ZeroMQ's buffer), counted and named on one line, as a stream cannot give
-        them again."""
+    def _say_unlogged(self, why: str = "the log cannot be written", wait: bool = True, always: bool = False) -> None:
+        """After the log failed (``why``): the frames received that got no row (those being classified or written,
+        those queued and, with ``wait``, those still in ZeroMQ's buffer), counted and named on one line, as a stream
+        cannot give them again; with ``always`` also when there are none."""
         self.source.stop()
         if wait:
             self.source.join(timeout=5.0)
-        unlogged = [f"{r.source} frame {r.frame}" for r in self._emitting]
+        unlogged = list(self._in_hand)
         while True:
             frames, rejected = self.source.take(1 << 16, 0.0)
             if not frames and not rejected:
                 break
             unlogged += [f"{f.source} frame {f.frame_id}" for f in frames] + [f"{r.source} frame {r.frame}"
                                                                              for r in rejected]
+        unread = "" if wait else "; frames still in ZeroMQ's buffer were not read, and are not counted"
         if unlogged:
-            log.critical("%d frames received got no row, as %s: %s%s", len(unlogged), why, unlogged[0],
-                         f" to {unlogged[-1]}" if len(unlogged) > 1 else "")
+            log.critical("%d frames received got no row, as %s: %s%s%s", len(unlogged), why, unlogged[0],
+                         f" to {unlogged[-1]}" if len(unlogged) > 1 else "", unread)
+        elif always:
+            log.warning("%s: every frame received got its row%s", why, unread)
 
     def _end_series(self) -> None:
         """No series open and nothing queued: sinks with runs per series (Bluesky) stop the open one."""
@@ -235,10 +240,8 @@ class StreamMonitor:
 
         # Without the dashboard the counts go to the periodic log line, not into every update's source line.
         source = self.status() if self.log_interval_s is None else self.source.state()
-        self._emitting = results
         emit(self.sinks, Update(tuple(results), self.source.depth, self.source.settings.queue_size, source,
                                 self.model))
-        self._emitting = ()
 
 
 def classify_guarded(classifier: Classifier, frames: Sequence) -> list[Result]:
