@@ -430,6 +430,20 @@ def test_stream_survives_an_oversized_message_and_reports_a_publisher_killed_mid
     assert f"missing {series - received}, series cut short 1" in err
 
 
+def _push_frames(endpoint: str, n: int) -> zmq.Socket:
+    """A PUSH socket bound at ``endpoint`` that has sent ``n`` small simple-protocol frames (ids 0 to n - 1); close it."""
+    import numpy as np
+
+    from gisaxs_live.sources import simple_protocol
+
+    push = zmq.Context.instance().socket(zmq.PUSH)
+    push.linger, push.sndhwm = 0, 1000
+    push.bind(endpoint)
+    for i in range(n):
+        push.send_multipart(simple_protocol.encode(np.full((16, 16), 5, np.int32), i))
+    return push
+
+
 def test_a_log_that_fails_ends_the_stream_saying_how_many_frames_received_got_no_row(tmp_path, caplog):
     """A review: the log failing ends ``stream`` (exit 1, restarted by systemd), as designed; but the frames already
     received (the rows being written, those queued, those in ZeroMQ's buffer) went without a row and without a
@@ -437,11 +451,8 @@ def test_a_log_that_fails_ends_the_stream_saying_how_many_frames_received_got_no
     import csv
     import os
 
-    import numpy as np
-
     from gisaxs_live.commands.stream import StreamMonitor
     from gisaxs_live.sinks.csvlog import CsvLog
-    from gisaxs_live.sources import simple_protocol
 
     class Slow(_Classifier):
         def classify(self, frames):
@@ -453,12 +464,8 @@ def test_a_log_that_fails_ends_the_stream_saying_how_many_frames_received_got_no
     status: list[int] = []
     thread = threading.Thread(target=lambda: status.append(monitor.run()))
     thread.start()
-    push = zmq.Context.instance().socket(zmq.PUSH)
-    push.linger, push.sndhwm = 0, 1000
-    push.bind(endpoint)
+    push = _push_frames(endpoint, 100)
     try:
-        for i in range(100):
-            push.send_multipart(simple_protocol.encode(np.full((16, 16), 5, np.int32), i))
         deadline = time.monotonic() + 20
         while (not path.exists() or sum(1 for _ in open(path)) < 10) and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -479,11 +486,8 @@ def test_a_second_ctrl_c_says_how_many_frames_received_got_no_row(tmp_path, capl
     frames queued and those being written are counted on one line; the KeyboardInterrupt goes on (status 130)."""
     import csv
 
-    import numpy as np
-
     from gisaxs_live.commands.stream import StreamMonitor
     from gisaxs_live.sinks.csvlog import CsvLog
-    from gisaxs_live.sources import simple_protocol
 
     arrived = threading.Event()
 
@@ -511,12 +515,8 @@ def test_a_second_ctrl_c_says_how_many_frames_received_got_no_row(tmp_path, capl
 
     thread = threading.Thread(target=run)
     thread.start()
-    push = zmq.Context.instance().socket(zmq.PUSH)
-    push.linger, push.sndhwm = 0, 1000
-    push.bind(endpoint)
+    push = _push_frames(endpoint, 40)
     try:
-        for i in range(40):
-            push.send_multipart(simple_protocol.encode(np.full((16, 16), 5, np.int32), i))
         deadline = time.monotonic() + 20
         while monitor.source.counts.received < 40 and time.monotonic() < deadline:
             time.sleep(0.01)
