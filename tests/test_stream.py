@@ -114,6 +114,13 @@ def test_simple_protocol_round_trip():
     assert (frame.frame, frame.source, frame.timestamp) == (5, "cam 2", 1.5e9)
 
 
+def test_a_simple_source_that_does_not_print_reaches_no_terminal_raw():
+    """A review: a sender's source kept ESC and other control characters, which went raw into the log lines (the
+    terminal or journal that shows them would act on an escape sequence). White space runs are one space."""
+    parts = simple_protocol.encode(pixels("<i4"), 5, source="cam\t 2\x1b[2J\x07 \u2028end\u00e9")
+    assert simple_protocol.decode(parts).source == "cam 2\ufffd[2J\ufffd end\u00e9"
+
+
 # --- malformed input: each becomes an error record naming series/frame where known ------------------------
 
 def _image(encoding="<", dtype="uint32", series=9, frame=2):

@@ -103,5 +103,11 @@ def decode(parts: Sequence[Part], header: dict[str, Any] | None = None,
     if len(view) != nbytes:
         raise MessageError(f"pixel part is {len(view)} bytes, {shape[0]}x{shape[1]} {dtype.str} needs {nbytes}",
                            frame=frame)
-    return SimpleFrame(frame, np.frombuffer(view, dtype).reshape(shape), " ".join(source.split()) if source else None,
+    return SimpleFrame(frame, np.frombuffer(view, dtype).reshape(shape), _printable(source) if source else None,
                        timestamp)
+
+
+def _printable(source: str) -> str:
+    """A sender's ``source`` for the CSV column and the log lines: white space runs as one space, and other characters
+    that do not print (an escape sequence for the terminal that shows the log) as U+FFFD."""
+    return "".join(c if c.isprintable() else "\ufffd" for c in " ".join(source.split()))
