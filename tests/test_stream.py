@@ -188,7 +188,8 @@ MALFORMED = {
     "astronomic shape": (_declared([10**19, 10**19], "uint32", "lz4<"), (9, 2), LIMIT),
     # integers Python cannot even write (more than 4,300 digits) were "Exceeds the limit ... set_int_max_str_digits"
     "an integer of 5,000 digits": (_long_integer_shape(), (9, 2),
-                                   "part 2 (dimage_d-1.0) holds an integer of 5,000 digits; no field takes more than 20"),
+                                   "part 2 (dimage_d-1.0) holds an integer of 5,000 digits; no field takes more "
+                                   "than 20"),
     "an integer of 21 digits in part 1": ([b'{"htype": "dimage-1.0", "series": 9, "frame": 2' + b"0" * 20 + b"}"],
                                           (None, -1), "part 1 holds an integer of 21 digits"),
     "CBOR, not JSON": ([bytes([0x82, 0x01, 0x02])], (None, -1),
@@ -667,3 +668,23 @@ def test_an_ipv6_loopback_endpoint_connects():
         source.stop()
         source.join()
     assert [f.frame_id for f in frames] == [0, 1, 2] and rejected == []
+
+
+def test_a_value_a_sender_controls_is_shown_short_whatever_it_is():
+    """A review: ``shown`` walked lists only, so a map holding a bignum gave Python's "Exceeds the limit (4300
+    digits)" text, a cyclic value (CBOR value sharing) "maximum recursion depth exceeded", and a shared value nested
+    d levels deep took 8^d steps (hours at d = 12, the receiver stalled)."""
+    from gisaxs_live.sources.shown import shown
+    from gisaxs_live.sources.stream2 import Tagged
+
+    cyclic: list = []
+    cyclic.append(cyclic)
+    shared: list = [1]
+    for _ in range(30):
+        shared = [shared] * 8
+    started = time.monotonic()
+    texts = [shown(v) for v in ({"type": 2**20000}, cyclic, shared, Tagged(40, [[2**20000, 2], b"\0" * 99]))]
+    assert time.monotonic() - started < 1.0
+    assert texts[0] == "{'type': (a 20,001-bit integer)}" and texts[1] == "[[[[...]]]]"
+    assert texts[3].startswith("tag 40 of [[(a 20,001-bit integer), 2], b'")
+    assert all(len(t) <= 60 for t in texts)

@@ -633,7 +633,7 @@ def test_gisaxs_live_stream_classifies_every_image_of_a_stream2_replay(tmp_path,
      "--series is for SIMPLON v1 and Stream V2: the simple protocol has no series"),
     # a review: NaN ended in "cannot convert float NaN to integer", 1e-300 in an OverflowError traceback
     (["--rate", "nan"], "argument --rate: 'nan' is not a finite number"),
-    (["--rate", "1e-300"], "argument --rate: 1e-300: beyond the numbers taken (1e-9 to 1e9 in size, or 0)")])
+    (["--rate", "1e-300"], "argument --rate: 1e-300: must be 0 or from 0.000001 to 1,000,000")])
 def test_publish_refuses_mixed_up_options(detector_files, args, text):
     proc = subprocess.run([*CLI, "publish", *args, str(detector_files[0])], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and text in proc.stderr and "Traceback" not in proc.stderr

@@ -17,6 +17,7 @@ import struct
 
 import numpy as np
 
+from .shown import shown
 from .sizeguard import BSLZ4_HEADER, BlobError, check_bslz4_header, check_lz4_length, describe_bytes
 
 #: Algorithms decoded here, in the order error messages list them.
@@ -47,11 +48,11 @@ def check(algorithm: object, modifier: object, blob: bytes, nbytes: int, itemsiz
         raise BlobError("compression 'trpx' is not supported (its uncompressed size cannot be checked "
                         f"before decoding; supported: {', '.join(ALGORITHMS)})")
     if algorithm not in ALGORITHMS:
-        raise BlobError(f"unknown compression {algorithm!r} (supported: {', '.join(ALGORITHMS)})")
+        raise BlobError(f"unknown compression {shown(algorithm)} (supported: {', '.join(ALGORITHMS)})")
     if not isinstance(blob, bytes):
         raise BlobError(f"{algorithm} data is not a byte string")
     if type(modifier) is not int:
-        raise BlobError(f"{algorithm} modifier {modifier!r} is not an integer")
+        raise BlobError(f"{algorithm} modifier {shown(modifier)} is not an integer")
     view = memoryview(blob)
     if algorithm == "bslz4":
         _element_size(algorithm, modifier, itemsize)
@@ -102,4 +103,4 @@ def _header(view: memoryview, algorithm: str) -> tuple[int, int]:
 
 def _element_size(algorithm: str, modifier: int, itemsize: int) -> None:
     if modifier != itemsize:
-        raise BlobError(f"{algorithm} element size {modifier} does not fit the array's {itemsize}-byte elements")
+        raise BlobError(f"{algorithm} element size {shown(modifier)} does not fit the array's {itemsize}-byte elements")

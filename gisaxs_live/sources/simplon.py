@@ -63,6 +63,7 @@ import numpy as np
 
 from ..config import Stream
 from .decoded import Image, SeriesEnd, SeriesStart
+from .shown import shown
 from .series import expected_images, plural
 from .sizeguard import BlobError, check_bslz4_header, check_declared, check_lz4_length
 
@@ -112,20 +113,6 @@ class SeriesHeader:
 #: ``dimage-1.0`` decodes to the shared ``Image`` (the dconfig times and the appendix are checked, not kept),
 #: ``dseries_end-1.0`` to ``SeriesEnd``.
 Message = Union[SeriesHeader, Image, SeriesEnd]
-
-
-def shown(value: Any) -> str:
-    """A value of a message as a short text (at most 60 characters) for an error row; an integer beyond 64 bits by its
-    size (CBOR bignums have no limit, and Python writes no integer of more than 4,300 digits)."""
-    if isinstance(value, (list, tuple)):
-        return _cut("[" + ", ".join(shown(v) for v in value[:8]) + (", ...]" if len(value) > 8 else "]"))
-    if type(value) is int and value.bit_length() > 64:
-        return f"(a {'negative ' if value < 0 else ''}{value.bit_length():,}-bit integer)"
-    return _cut(repr(value))
-
-
-def _cut(text: str) -> str:
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 #: digits of the longest integer a message may hold: 20, those of 2⁶⁴ − 1 (Python would not even write one of more

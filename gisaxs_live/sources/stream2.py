@@ -29,7 +29,8 @@ import numpy as np
 from ..config import Stream
 from . import compression
 from .decoded import Decoded, Image, SeriesEnd, SeriesStart
-from .simplon import MessageError, Part, shown
+from .shown import shown
+from .simplon import MessageError, Part
 from .sizeguard import BlobError, check_declared
 
 START, IMAGE, END = "start", "image", "end"
