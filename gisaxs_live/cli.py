@@ -109,7 +109,9 @@ def _run(argv: list[str] | None) -> int:
         return 130
     # every command's warnings and errors, on stderr with their level (a monitor's log lines add the time,
     # its dashboard a column: sinks.console); without it, those of most commands came bare, as Python's last resort
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    from .sinks.text import printable_stderr_handler
+
+    logging.basicConfig(level=logging.WARNING, handlers=[printable_stderr_handler("%(levelname)s: %(message)s")])
     try:
         return int(args.func(args) or 0)
     except (ConfigError, ValueError, FileNotFoundError) as exc:

@@ -423,3 +423,28 @@ def test_a_side_log_that_cannot_be_written_for_now_is_unavailable_not_a_configur
         SideLog(Path("/dev/full"), ["time_utc"], "an events file")
     with pytest.raises(ValueError, match="cannot write an events file"):
         SideLog(tmp_path, ["time_utc"], "an events file")  # a directory: the configuration's
+
+
+def test_controls_in_a_source_reach_neither_the_log_file_nor_the_log_lines_raw():
+    """A review: a file name or a stream sender's name with an escape sequence went raw into the CSV log (which people
+    follow with tail -f) and into the log lines, and so acted on the terminal or journal showing them. The CSV log
+    writes the ASCII controls but the tab as \\xNN and reads them back; log lines show every control as U+FFFD."""
+    import io
+    import logging
+
+    from gisaxs_live.sinks.csvlog import escape_source, unescape_source
+    from gisaxs_live.sinks.text import PrintableFormatter
+
+    name = "/data/a\x1b[2Jb\x07\tc\udce9.cbf"
+    written = escape_source(name)
+    assert written == "/data/a\\x1b[2Jb\\x07\tc\\xe9.cbf" and unescape_source(written) == name
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(PrintableFormatter("%(levelname)s %(message)s"))
+    logger = logging.getLogger("test.printable")
+    logger.addHandler(handler)
+    try:
+        logger.warning("%s error: the channel th\x1b[31m\u009b is not sent\ttab kept\nline kept", "ep")
+    finally:
+        logger.removeHandler(handler)
+    assert stream.getvalue() == "WARNING ep error: the channel th\ufffd[31m\ufffd is not sent\ttab kept\nline kept\n"

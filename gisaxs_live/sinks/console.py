@@ -27,6 +27,8 @@ def log_line_sink() -> Sink:
     """One plain log line per frame on stderr (service mode, no terminal)."""
     from .logline import LogLines
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr,
-                        force=True)
+    from .text import printable_stderr_handler
+
+    handler = printable_stderr_handler("%(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     return LogLines()

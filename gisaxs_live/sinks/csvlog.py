@@ -46,15 +46,19 @@ log = logging.getLogger(__name__)
 #: columns added after the first release: a log written without them is continued in its own layout
 LATER_COLUMNS: tuple[str, ...] = ("answer", *SIZE_COLUMNS)
 
-_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r"}
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r",
+            **{chr(c): f"\\x{c:02x}" for c in [*range(0x20), 0x7F] if chr(c) not in "\n\r\t"}}
+#: a character ``escape_source`` escapes: backslash and the ASCII controls but the tab
+_TO_ESCAPE = re.compile("[\\\\\x00-\x08\x0a-\x1f\x7f]")
 #: where ``Result.row`` puts the source and the message
 SOURCE_FIELD, MESSAGE_FIELD = csv_columns(CLASS_NAMES).index("source"), -1
 
 
 def escape_source(source: str) -> str:
-    """``source`` as the CSV log writes it: backslash, line feed and carriage return escaped, and the bytes of a
-    file name that are not UTF-8 as ``\\xNN`` (``escape_bytes``)."""
-    if source.isascii() and not any(c in source for c in _ESCAPES):
+    """``source`` as the CSV log writes it: backslash, line feed and carriage return escaped, the other ASCII controls
+    but the tab as ``\\xNN`` (an escape sequence in a file name would act on a terminal showing ``tail -f`` of the
+    log), and the bytes of a file name that are not UTF-8 as ``\\xNN`` too (``escape_bytes``; those are 80-ff)."""
+    if source.isascii() and not _TO_ESCAPE.search(source):
         return source
     return escape_bytes("".join(_ESCAPES.get(c, c) for c in source))
 
@@ -71,7 +75,10 @@ _ESCAPED = re.compile(r"\\(\\|n|r|x[0-9a-f]{2})")
 
 def _unescaped(match: re.Match) -> str:
     code = match[1]
-    return {"\\": "\\", "n": "\n", "r": "\r"}.get(code) or chr(0xDC00 + int(code[1:], 16))
+    if code[0] != "x":
+        return {"\\": "\\", "n": "\n", "r": "\r"}[code]
+    byte = int(code[1:], 16)
+    return chr(byte) if byte < 0x80 else chr(0xDC00 + byte)  # an ASCII control, else a byte that is not UTF-8
 
 
 def escape_bytes(text: str) -> str:
@@ -393,7 +400,6 @@ class SideLog:
             os.close(fd)
             raise
         return fd
-
 
     def _columns_of(self, fd: int) -> list[str]:
         """The columns of the existing log open at ``fd``: this release's or an earlier one's (ValueError if

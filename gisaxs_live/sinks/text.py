@@ -1,8 +1,9 @@
-"""Numbers in words for people: counts with their plural, and probabilities rounded the same way from a
-float (the dashboard) and from the CSV log's 4-decimal strings (``gisaxs-live tail``)."""
+"""Text for people: counts with their plural, probabilities rounded the same way from a float (the dashboard) and
+from the CSV log's 4-decimal strings (``gisaxs-live tail``), and log lines that only print (``printable``)."""
 
 from __future__ import annotations
 
+import logging
 from decimal import ROUND_HALF_UP, Decimal
 
 #: decimals of a probability in the CSV log (``Result.row``)
@@ -19,3 +20,28 @@ def probability(p: float) -> str:
     """``p`` with 3 decimals, rounded half up from the 4 decimals the CSV log keeps, so that a row shows the
     same figure live and read back from the log (0.98449 and the logged 0.9845 both give 0.985)."""
     return str(Decimal(f"{p:.{CSV_DECIMALS}f}").quantize(_SHOWN, rounding=ROUND_HALF_UP))
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that does not print, but a line end or a tab, as U+FFFD: a file name or a
+    stream sender's name holding an escape sequence reaches the terminal or journal that shows a log as text, not as
+    a command to it."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in "\n\t" else "\ufffd" for c in text)
+
+
+class PrintableFormatter(logging.Formatter):
+    """A ``logging.Formatter`` whose lines are ``printable`` (the traceback of a record too)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
+def printable_stderr_handler(fmt: str) -> logging.Handler:
+    """A handler writing ``fmt`` lines, ``printable``, to stderr (for ``logging.basicConfig(handlers=...)``)."""
+    import sys
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(PrintableFormatter(fmt))
+    return handler

@@ -38,8 +38,9 @@ from typing import Any
 import numpy as np
 
 from ..config import Stream
-from .series import plural
-from .simplon import MessageError, Part, load_json, shown
+from ..sinks.text import plural, printable
+from .shown import shown
+from .simplon import MessageError, Part, load_json
 from .sizeguard import BlobError, check_declared
 
 DTYPES = ("uint8", "uint16", "uint32", "int8", "int16", "int32", "float32", "float64")
@@ -103,11 +104,6 @@ def decode(parts: Sequence[Part], header: dict[str, Any] | None = None,
     if len(view) != nbytes:
         raise MessageError(f"pixel part is {len(view)} bytes, {shape[0]}x{shape[1]} {dtype.str} needs {nbytes}",
                            frame=frame)
-    return SimpleFrame(frame, np.frombuffer(view, dtype).reshape(shape), _printable(source) if source else None,
-                       timestamp)
-
-
-def _printable(source: str) -> str:
-    """A sender's ``source`` for the CSV column and the log lines: white space runs as one space, and other characters
-    that do not print (an escape sequence for the terminal that shows the log) as U+FFFD."""
-    return "".join(c if c.isprintable() else "\ufffd" for c in " ".join(source.split()))
+    # white space runs as one space, and other characters that do not print (an escape sequence) as U+FFFD
+    return SimpleFrame(frame, np.frombuffer(view, dtype).reshape(shape),
+                       printable(" ".join(source.split())) if source else None, timestamp)
