@@ -528,4 +528,55 @@ def test_a_second_ctrl_c_says_how_many_frames_received_got_no_row(tmp_path, capl
     assert outcome == ["interrupted"] and monitor.source.counts.received == 40 and 0 < len(rows) < 40
     assert (f"{40 - len(rows)} frames received got no row, as a second Ctrl-C aborted the stream: "
             f"{endpoint} frame {len(rows)} to {endpoint} frame 39" in caplog.text), caplog.text
-    assert "frames still in ZeroMQ's buffer were not read, and are not counted" in caplog.text
+    assert "frames still on their way in ZeroMQ's buffer are not counted" in caplog.text
+
+
+def test_a_second_ctrl_c_in_a_sink_after_the_log_counts_no_frame_that_has_its_row(tmp_path, caplog):
+    """A review: interrupted in the dashboard (a sink after the CSV log), the count took in the frames whose rows the
+    log had just written."""
+    import csv
+
+    from gisaxs_live.commands.stream import StreamMonitor
+    from gisaxs_live.sinks.csvlog import CsvLog
+
+    arrived = threading.Event()
+
+    class Dashboard:
+        critical = False
+        updates = 0
+
+        def update(self, update):
+            if update.results:
+                Dashboard.updates += 1
+                if Dashboard.updates == 1:
+                    arrived.wait(30)
+                    raise KeyboardInterrupt
+
+        def close(self):
+            pass
+
+    path, endpoint = tmp_path / "rows.csv", free_endpoint()
+    monitor = StreamMonitor(StreamSource(endpoint, Stream(queue_size=64, batch_size=4)), _Classifier, CsvLog(path),
+                            [Dashboard()])
+    outcome: list[str] = []
+
+    def run() -> None:
+        try:
+            monitor.run()
+        except KeyboardInterrupt:
+            outcome.append("interrupted")
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    push = _push_frames(endpoint, 40)
+    try:
+        deadline = time.monotonic() + 20
+        while monitor.source.counts.received < 40 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        arrived.set()
+        thread.join(30)
+    finally:
+        push.close()
+    rows = list(csv.DictReader(open(path)))
+    assert outcome == ["interrupted"] and 0 < len(rows) < 40
+    assert f"{40 - len(rows)} frames received got no row, as a second Ctrl-C aborted the stream: " in caplog.text

@@ -144,7 +144,8 @@ class StreamMonitor:
             if self._stop_requested:
                 return 0
             self.source.start()
-            return run_guarded(lambda: self._loop(classifier), self._say_unlogged)  # a bug: frames unlogged said
+            return run_guarded(lambda: self._loop(classifier),  # a bug: the frames without a row are said
+                               lambda: self._say_unlogged("an unforeseen failure stopped the stream"))
         except LogError as exc:
             log.critical("stopping: %s", exc)
             self._say_unlogged()
@@ -185,7 +186,6 @@ class StreamMonitor:
             results += classify_guarded(classifier, frames)
             self.classified += len(frames)
             self._emit(results)
-            self._in_hand = []
             if self.source.between_series():
                 self._end_series()
             if self.log_interval_s is not None and time.monotonic() >= next_log:
@@ -206,7 +206,9 @@ class StreamMonitor:
                 break
             unlogged += [f"{f.source} frame {f.frame_id}" for f in frames] + [f"{r.source} frame {r.frame}"
                                                                              for r in rejected]
-        unread = "" if wait else "; frames still in ZeroMQ's buffer were not read, and are not counted"
+        unread = "" if wait else "; frames still on their way in ZeroMQ's buffer are not counted"
+        if not self.source.counts.received and not unlogged:
+            return  # stopped before anything came
         if unlogged:
             log.critical("%d frames received got no row, as %s: %s%s%s", len(unlogged), why, unlogged[0],
                          f" to {unlogged[-1]}" if len(unlogged) > 1 else "", unread)
@@ -240,8 +242,10 @@ class StreamMonitor:
 
         # Without the dashboard the counts go to the periodic log line, not into every update's source line.
         source = self.status() if self.log_interval_s is None else self.source.state()
-        emit(self.sinks, Update(tuple(results), self.source.depth, self.source.settings.queue_size, source,
-                                self.model))
+        update = Update(tuple(results), self.source.depth, self.source.settings.queue_size, source, self.model)
+        emit(self.sinks[:1], update)  # the CSV log: once it returns, the rows in hand are written
+        self._in_hand = []
+        emit(self.sinks[1:], update)
 
 
 def classify_guarded(classifier: Classifier, frames: Sequence) -> list[Result]:

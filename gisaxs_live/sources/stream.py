@@ -149,6 +149,7 @@ class MessageHandler:
         self._full = ""  # why the message being handled would be dropped (``handle``)
         self._mask_refused: int | None = None  # the series whose pixel mask's shape was said not to fit
         self._ended: int | None = None  # the series whose end message came last, until a header
+        self._straggled: int | None = None  # the series whose image after its end was said
 
     def source(self, series: int | None) -> str:
         """The CSV ``source`` of frames of ``series`` (None: the endpoint alone)."""
@@ -262,7 +263,6 @@ class MessageHandler:
         if late:  # its first images came before it (a client joining as the series starts): the same series
             assert progress is not None
             progress.header, progress.expected = True, start.expected
-            progress.next_frame = progress.runs[-1][1] if progress.runs else 0
             log.info("%s: series %d header came after %s of it", self.endpoint, start.series,
                      plural(progress.seen, "image"))
         elif progress is not None:
@@ -313,7 +313,10 @@ class MessageHandler:
     def _track(self, series: int, frame: int, t: float) -> None:
         progress = self.progress
         if progress is None and series == self._ended:  # a straggler: classified, but it opens no series
-            log.warning("%s: series %d image %d came after the series' end message", self.endpoint, series, frame)
+            if self._straggled != series:
+                self._straggled = series
+                log.warning("%s: series %d image %d came after the series' end message (said once a series)",
+                            self.endpoint, series, frame)
             return
         if progress is not None and progress.series != series:
             self._close(f"cut short (series {series} started)", False, t)
