@@ -20,7 +20,7 @@ def replacing(path: str | Path) -> Iterator[Path]:
     the new content to; when the block ends without an exception it is synced, given the mode of the file it
     replaces, and renamed onto it, else removed. A link given is written through. A write that fails (no space left
     on device) raises ``Unavailable`` naming ``path``, which is untouched. In a directory where no file can be made
-    but ``path`` itself is writable, ``path`` is given to be written in place."""
+    but ``path`` itself is writable, ``path`` is given to be written in place: there a failed write leaves it cut."""
     path = Path(os.path.realpath(path))
     temporary = path.with_name(f".partial-{os.getpid()}-{path.name}")
     if _only_in_place(temporary, path):

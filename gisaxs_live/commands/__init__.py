@@ -1,7 +1,7 @@
 """One module per ``gisaxs-live`` subcommand: ``register(subparsers)`` adds its parser, whose ``func``
 default runs it and returns the exit status. Heavy imports stay inside ``run`` so ``--help`` is instant.
 ``output_file``, ``at_least`` and ``enough_held_out`` check a command's options and inputs before its work;
-``number`` is the type of every option that takes a float."""
+``number`` and ``rate_or_seconds`` are the types of the options that take a float."""
 
 import argparse
 import math
@@ -9,17 +9,22 @@ from pathlib import Path
 
 
 def number(text: str) -> float:
-    """An option's value as a finite float (argparse type): "nan" and "inf" are refused in words, as are values
-    beyond 1e9 in size or below 1e-9 but for 0, whose use as seconds or as rates (their inverse, a period)
-    overflowed (``publish --rate 1e-300``; ``time.sleep`` takes at most 9.2e9 s)."""
+    """An option's value as a finite float (argparse type): "nan" and "inf" are refused in words."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    if abs(value) > 1e9 or 0 < abs(value) < 1e-9:
-        raise argparse.ArgumentTypeError(f"{text}: beyond the numbers taken (1e-9 to 1e9 in size, or 0)")
+    return value
+
+
+def rate_or_seconds(text: str) -> float:
+    """A rate (Hz) or a time (s) option's value (argparse type): a ``number`` that is 0 or from 1e-6 to 1e6 in size,
+    whose period or wait cannot overflow (``publish --rate 1e-300`` did; ``time.sleep`` takes at most 9.2e9 s)."""
+    value = number(text)
+    if value != 0 and not 1e-6 <= abs(value) <= 1e6:
+        raise argparse.ArgumentTypeError(f"{text}: must be 0 or from 0.000001 to 1,000,000")
     return value
 
 

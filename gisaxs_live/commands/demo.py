@@ -15,7 +15,8 @@ import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
-from . import number
+
+from . import rate_or_seconds
 
 if TYPE_CHECKING:
     from ..daemon import Daemon
@@ -26,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo", help="watch a synthetic growth series arrive (dashboard + CSV log)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--frames", type=int, default=40, help="frames in the series")
-    p.add_argument("--rate", type=number, default=2.0, help="frames per second written")
+    p.add_argument("--rate", type=rate_or_seconds, default=2.0, help="frames per second written")
     p.add_argument("--seed", type=int, default=0, help="seed of the counting noise")
     p.add_argument("--config", type=Path, default=None, help="YAML config (experiment, geometry)")
     p.add_argument("--model", type=Path, default=None, help="model directory (default: the bundled model)")

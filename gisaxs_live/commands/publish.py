@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import at_least, number
+from . import at_least, rate_or_seconds
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--compression", choices=COMPRESSIONS, default=None,
                    help="Stream V2 compression of the image arrays (CBOR tag 56500): bslz4, lz4 (HDF5 framing) or "
                         "none (default bslz4)")
-    p.add_argument("--rate", type=number, default=10.0, metavar="HZ",
+    p.add_argument("--rate", type=rate_or_seconds, default=10.0, metavar="HZ",
                    help="frames per second on a detector's clock: frames held back while no client takes them "
                         "follow at once, as from a detector's buffer (0: as fast as the client takes them; default 10)")
     p.add_argument("--series", type=int, default=None,

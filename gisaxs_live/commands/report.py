@@ -14,7 +14,7 @@ import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import number, output_file
+from . import output_file, rate_or_seconds
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("log", type=Path, metavar="LOG", help="CSV log written by classify, watch or stream")
     p.add_argument("--out", type=Path, default=None,
                    help="report .png or .html (default: <log stem>.report.png beside the log)")
-    p.add_argument("--follow", type=number, default=None, metavar="SECONDS",
+    p.add_argument("--follow", type=rate_or_seconds, default=None, metavar="SECONDS",
                    help="rewrite the output every SECONDS while the log grows, until Ctrl-C")
     p.add_argument("--axis", choices=("time", "frame"), default="time", help="shared x axis (default: time)")
     p.add_argument("--source", default=None, metavar="PATTERN",

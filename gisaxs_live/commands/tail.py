@@ -7,7 +7,8 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from . import number
+
+from . import rate_or_seconds
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--once", action="store_true", help="print the current table and exit")
     p.add_argument("--rows", type=int, default=12, help="rows of the recent-frames table (default %(default)s)")
     p.add_argument("--mix", type=int, default=20, help="frames in the class mix (default %(default)s)")
-    p.add_argument("--interval", type=number, default=0.5, help="seconds between looks at the log (default %(default)s)")
+    p.add_argument("--interval", type=rate_or_seconds, default=0.5, help="seconds between looks at the log (default %(default)s)")
     p.set_defaults(func=run)
 
 
