@@ -481,6 +481,32 @@ def test_a_log_that_fails_ends_the_stream_saying_how_many_frames_received_got_no
     assert unlogged > 0 and f"{unlogged} frames received got no row, as the log cannot be written" in caplog.text
 
 
+def _interrupted(monitor, arrived: threading.Event) -> list[str]:
+    """Run ``monitor`` on a thread while 40 frames are pushed to its endpoint; once all have arrived, set ``arrived``
+    (the monitor is interrupted then, as by a second Ctrl-C). How its run ended: ["interrupted"] or ["returned"]."""
+    outcome: list[str] = []
+
+    def run() -> None:
+        try:
+            monitor.run()
+            outcome.append("returned")
+        except KeyboardInterrupt:
+            outcome.append("interrupted")
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    push = _push_frames(monitor.source.endpoint, 40)
+    try:
+        deadline = time.monotonic() + 20
+        while monitor.source.counts.received < 40 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        arrived.set()
+        thread.join(30)
+    finally:
+        push.close()
+    return outcome
+
+
 def test_a_second_ctrl_c_says_how_many_frames_received_got_no_row(tmp_path, caplog):
     """A review: a second Ctrl-C (an abort, without the drain) lost 42 of 200 frames received without a count. The
     frames queued and those being written are counted on one line; the KeyboardInterrupt goes on (status 130)."""
@@ -504,26 +530,7 @@ def test_a_second_ctrl_c_says_how_many_frames_received_got_no_row(tmp_path, capl
 
     path, endpoint = tmp_path / "rows.csv", free_endpoint()
     monitor = StreamMonitor(StreamSource(endpoint, Stream(queue_size=64, batch_size=4)), Interrupted, CsvLog(path))
-    outcome: list[str] = []
-
-    def run() -> None:
-        try:
-            monitor.run()
-            outcome.append("returned")
-        except KeyboardInterrupt:
-            outcome.append("interrupted")
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    push = _push_frames(endpoint, 40)
-    try:
-        deadline = time.monotonic() + 20
-        while monitor.source.counts.received < 40 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        arrived.set()
-        thread.join(30)
-    finally:
-        push.close()
+    outcome = _interrupted(monitor, arrived)
     rows = list(csv.DictReader(open(path)))
     assert outcome == ["interrupted"] and monitor.source.counts.received == 40 and 0 < len(rows) < 40
     assert (f"{40 - len(rows)} frames received got no row, as a second Ctrl-C aborted the stream: "
@@ -558,25 +565,7 @@ def test_a_second_ctrl_c_in_a_sink_after_the_log_counts_no_frame_that_has_its_ro
     path, endpoint = tmp_path / "rows.csv", free_endpoint()
     monitor = StreamMonitor(StreamSource(endpoint, Stream(queue_size=64, batch_size=4)), _Classifier, CsvLog(path),
                             [Dashboard()])
-    outcome: list[str] = []
-
-    def run() -> None:
-        try:
-            monitor.run()
-        except KeyboardInterrupt:
-            outcome.append("interrupted")
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    push = _push_frames(endpoint, 40)
-    try:
-        deadline = time.monotonic() + 20
-        while monitor.source.counts.received < 40 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        arrived.set()
-        thread.join(30)
-    finally:
-        push.close()
+    outcome = _interrupted(monitor, arrived)
     rows = list(csv.DictReader(open(path)))
     assert outcome == ["interrupted"] and 0 < len(rows) < 40
     assert f"{40 - len(rows)} frames received got no row, as a second Ctrl-C aborted the stream: " in caplog.text
