@@ -48,8 +48,8 @@ LATER_COLUMNS: tuple[str, ...] = ("answer", *SIZE_COLUMNS)
 
 _ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r",
             **{chr(c): f"\\x{c:02x}" for c in [*range(0x20), 0x7F] if chr(c) not in "\n\r\t"}}
-#: a character ``escape_source`` escapes: backslash and the ASCII controls but the tab
-_TO_ESCAPE = re.compile("[\\\\\x00-\x08\x0a-\x1f\x7f]")
+#: a character ``escape_source`` escapes (one of ``_ESCAPES``)
+_TO_ESCAPE = re.compile(f"[{re.escape(''.join(_ESCAPES))}]")
 #: where ``Result.row`` puts the source and the message
 SOURCE_FIELD, MESSAGE_FIELD = csv_columns(CLASS_NAMES).index("source"), -1
 

@@ -4,6 +4,7 @@ from the CSV log's 4-decimal strings (``gisaxs-live tail``), and log lines that 
 from __future__ import annotations
 
 import logging
+import sys
 from decimal import ROUND_HALF_UP, Decimal
 
 #: decimals of a probability in the CSV log (``Result.row``)
@@ -40,8 +41,6 @@ class PrintableFormatter(logging.Formatter):
 
 def printable_stderr_handler(fmt: str) -> logging.Handler:
     """A handler writing ``fmt`` lines, ``printable``, to stderr (for ``logging.basicConfig(handlers=...)``)."""
-    import sys
-
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(PrintableFormatter(fmt))
     return handler

@@ -146,7 +146,6 @@ class MessageHandler:
         self.series: int | None = None              # of the last DECTRIS message
         self.progress: SeriesProgress | None = None  # the open series (None: none, or it ended)
         self.notices: deque[Rejected] = deque()
-        self._full = ""  # why the message being handled would be dropped (``handle``)
         self._mask_refused: int | None = None  # the series whose pixel mask's shape was said not to fit
         self._ended: int | None = None  # the series whose end message came last, until a header
         self._straggled: int | None = None  # the series whose image after its end was said
@@ -164,9 +163,8 @@ class MessageHandler:
     def handle(self, parts: Sequence[Part], t: float, full: str | None = None) -> Frame | Rejected | None:
         """Decode ``parts`` received at ``t`` (Unix s); ``full``: why the classifier's queue has no room (None: it
         has), and then an image is dropped undecoded, its row saying so."""
-        self._full, room = full or "", full is None
         if self._is_stream2(parts):
-            return self._stream2(parts, t, room)
+            return self._stream2(parts, t, full)
         first: dict | None = None
         try:
             if self.protocol != "auto" and len(parts) == 1 and stream2.looks_like(parts[0]):
@@ -174,9 +172,9 @@ class MessageHandler:
             first = simplon.load_json(parts[0], "part 1")
             self._told("simplon" if "htype" in first else "simple")
             if "htype" not in first:
-                return self._simple(parts, first, t, room)
+                return self._simple(parts, first, t, full)
             if first["htype"] == simplon.IMAGE:
-                return self._image(parts, first, t, room)
+                return self._image(parts, first, t, full)
             message = simplon.parse(parts, first, self.limit)
             if isinstance(message, simplon.SeriesHeader):
                 self._begin(message.start(), t)
@@ -200,7 +198,7 @@ class MessageHandler:
             return bytes(memoryview(parts[0]).cast("B")[:1]) != b"{"
         return len(parts) == 1 and stream2.looks_like(parts[0])
 
-    def _stream2(self, parts: Sequence[Part], t: float, room: bool) -> Frame | Rejected | None:
+    def _stream2(self, parts: Sequence[Part], t: float, full: str | None) -> Frame | Rejected | None:
         """A Stream V2 message: one CBOR map."""
         at = Where()
         try:
@@ -213,7 +211,7 @@ class MessageHandler:
             self._told("stream2")
             at = stream2.where(message)
             if message["type"] == stream2.IMAGE:
-                return self._image2(message, at, t, room)
+                return self._image2(message, at, t, full)
             decoded = stream2.parse(message, self.channel, self.limit)
             if isinstance(decoded, SeriesStart):
                 self._begin(decoded, t)
@@ -227,15 +225,15 @@ class MessageHandler:
             log.exception("%s: a message could not be decoded", self.endpoint)
             return self._failed(self.source2(at), at.image, exc, t)
 
-    def _image2(self, message: Mapping[str, Any], at: Where, t: float, room: bool) -> Frame | Rejected:
+    def _image2(self, message: Mapping[str, Any], at: Where, t: float, full: str | None) -> Frame | Rejected:
         self.counts.received += 1
         if at.series is not None and at.image is not None:
             self._track(at.series, at.image, t)
-        if not room:
+        if full is not None:
             data = message.get("data")
             first = next(iter(data), None) if isinstance(data, Mapping) else None
             channel = self.channel or (first if isinstance(first, str) else None)
-            return self._drop(self.source2(Where(at.series, at.image, channel)), at.image, t)
+            return self._drop(self.source2(Where(at.series, at.image, channel)), at.image, t, full)
         image = stream2.parse(message, self.channel, self.limit)
         assert isinstance(image, Image)  # type was image
         return Frame(image.data, self.source2(Where(image.series, image.frame, image.channel)), image.frame, t,
@@ -299,13 +297,13 @@ class MessageHandler:
         exists = following is not None and (progress.expected is None or following < progress.expected)
         self.notices.append(Rejected(self.source(progress.series), following if exists else -1, text, t))
 
-    def _image(self, parts: Sequence[Part], first: dict, t: float, room: bool) -> Frame | Rejected:
+    def _image(self, parts: Sequence[Part], first: dict, t: float, full: str | None) -> Frame | Rejected:
         self.counts.received += 1
         series, frame = first.get("series"), first.get("frame")
         if type(series) is int and type(frame) is int and series >= 0 and frame >= 0:
             self._track(series, frame, t)
-        if not room:
-            return self._drop(self.source(series if type(series) is int else None), frame, t)
+        if full is not None:
+            return self._drop(self.source(series if type(series) is int else None), frame, t, full)
         image = simplon.parse(parts, first, self.limit)
         assert isinstance(image, simplon.Image)  # htype was dimage-1.0
         return Frame(image.data, self.source(image.series), image.frame, t, self._mask(image))
@@ -348,18 +346,18 @@ class MessageHandler:
             mask = flagged if mask is None else mask | flagged
         return mask
 
-    def _simple(self, parts: Sequence[Part], first: dict, t: float, room: bool) -> Frame | Rejected:
+    def _simple(self, parts: Sequence[Part], first: dict, t: float, full: str | None) -> Frame | Rejected:
         self.counts.received += 1
-        if not room:
-            frame = first.get("frame")
-            return self._drop(self.endpoint, frame, t)
+        if full is not None:
+            return self._drop(self.endpoint, first.get("frame"), t, full)
         decoded = simple_protocol.decode(parts, first, self.limit)
         source = self.endpoint if decoded.source is None else f"{self.endpoint} {decoded.source}"
         return Frame(decoded.data, source, decoded.frame, t if decoded.timestamp is None else decoded.timestamp)
 
-    def _drop(self, source: str, frame: object, t: float) -> Rejected:
+    def _drop(self, source: str, frame: object, t: float, full: str) -> Rejected:
+        """The row of an image dropped undecoded because the queue was ``full`` (why, in words)."""
         self.counts.dropped += 1
-        return Rejected(source, frame if type(frame) is int else -1, f"dropped: {self._full}; frame not decoded", t)
+        return Rejected(source, frame if type(frame) is int else -1, f"dropped: {full}; frame not decoded", t)
 
     def _malformed(self, exc: MessageError, t: float) -> Rejected:
         self.counts.malformed += 1
