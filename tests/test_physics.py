@@ -7,6 +7,7 @@ import pytest
 
 from gisaxs_live.config import Simulation, load_config
 from gisaxs_live.preprocess.qgrid import QGrid
+from gisaxs_live.simulator import foreign
 from gisaxs_live.simulator.distributions import lognormal_nodes, lognormal_sigma, orientation_nodes
 from gisaxs_live.simulator.optics import critical_angle, dwba_amplitude, fresnel_r
 from gisaxs_live.simulator.pattern import Optics, ensemble_intensity, simulate_pattern
@@ -139,10 +140,14 @@ def test_dwba_of_a_point_scatterer_is_the_standing_wave_product(height):
     np.testing.assert_allclose(np.abs(f) ** 2, expected, rtol=1e-10)
 
 
-@pytest.mark.parametrize("shape", SHAPES, ids=[s.name for s in SHAPES])
+KERNEL_SHAPES = [*SHAPES, foreign.CONE, foreign.PYRAMID]
+
+
+@pytest.mark.parametrize("shape", KERNEL_SHAPES, ids=[s.name for s in KERNEL_SHAPES])
 def test_fast_canonical_grid_path_equals_the_general_sum(shape):
     """simulate_pattern's grid (q_x = 0, q_y a row, α_f a column) takes the kernel path; a q_x array of zeros
-    forces the general four-term sum over every size and orientation. Both must agree to rounding."""
+    forces the general four-term sum over every size and orientation. Both must agree to rounding. The classes,
+    and the foreign cone and pyramid that the out-of-distribution flag is shown."""
     from gisaxs_live.preprocess.qgrid import grid_wavevectors
     from gisaxs_live.simulator.pattern import _is_separable_grid
 
@@ -152,7 +157,7 @@ def test_fast_canonical_grid_path_equals_the_general_sum(shape):
     qx, qy, af = grid_wavevectors(grid, optics.k, optics.alpha_i)
     assert shape.kernel is not None and _is_separable_grid(np.asarray(qx), qy, af)
     rng = np.random.default_rng(11)
-    for params in [{}, shape.random(rng), shape.random(rng), shape.paper_points()[-1]]:
+    for params in [{}, shape.random(rng), shape.random(rng), *shape.paper_points()[-1:]]:
         fast = ensemble_intensity(shape, params, qx, qy, af, optics, config.simulation)
         general = ensemble_intensity(shape, params, np.zeros(qy.shape), qy, af, optics, config.simulation)
         np.testing.assert_allclose(fast, general, rtol=1e-9, atol=1e-12 * general.max())

@@ -41,9 +41,12 @@ from ..config import Config, Simulation
 from ..preprocess.qgrid import QGrid, grid_wavevectors
 from .dataset import experiment_of, random_specs, simulation_of
 from .optics import fresnel_r
+from .tables import scaled_sinc
 from .pattern import Optics, simulate_pattern
 from .shapes import SHAPES, Parameter, ShapeModel
-from .shapes._amplitude import axial_profile_amplitude, gauss_legendre, sphere_amplitude, z_node_count
+from .shapes._amplitude import (axial_kernel, axial_profile_amplitude, gauss_legendre, sphere_amplitude,
+                                z_node_count)
+from .shapes._kernel import Separable
 from .shapes._table import aspect, azimuth, diameter, fwhm
 
 KINDS = ("cone", "pyramid", "core_shell", "grating", "saxs_ring", "yoneda", "noise", "upside_down", "off_centre")
@@ -51,12 +54,17 @@ KINDS = ("cone", "pyramid", "core_shell", "grating", "saxs_ring", "yoneda", "noi
 Z_NODES = 24
 
 
-def _cone_ff(qx, qy, qz, D_y: float, aspect: float, top: float) -> np.ndarray:
-    """Truncated cone of base diameter D_y (nm), height aspect·D_y, top radius ``top`` × the base's."""
+def _cone_profile(D_y: float, aspect: float, top: float):
+    """(z0, z1, r²(z)) of a truncated cone of base diameter D_y (nm), height aspect·D_y, top radius ``top`` × the
+    base's."""
     r, h = 0.5 * D_y, aspect * D_y
+    return 0.0, h, lambda z: (r * (1.0 - (1.0 - top) * z / h)) ** 2
+
+
+def _cone_ff(qx, qy, qz, D_y: float, aspect: float, top: float, z_nodes: int | None = None) -> np.ndarray:
+    """The truncated cone of ``_cone_profile`` by Gauss–Legendre in z (``z_nodes``, default ``_z_nodes``)."""
     q_par = np.sqrt(np.asarray(qx) ** 2 + np.asarray(qy) ** 2)
-    return axial_profile_amplitude(q_par, qz, 0.0, h, lambda z: (r * (1.0 - (1.0 - top) * z / h)) ** 2,
-                                   _z_nodes(qz, h))
+    return axial_profile_amplitude(q_par, qz, *_cone_profile(D_y, aspect, top), z_nodes or _z_nodes(qz, aspect * D_y))
 
 
 def _z_nodes(qz, height: float) -> int:
@@ -65,30 +73,53 @@ def _z_nodes(qz, height: float) -> int:
     return z_node_count(Z_NODES, float(qz.max()) if qz.size else 0.0, height)
 
 
+def _frustum_nodes(half_edge: float, height: float, top: float, n_nodes: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gauss–Legendre nodes z (nm) of a square frustum's height, their length weights (nm) and half edges a(z) =
+    ``half_edge`` (1 − (1 − top) z/h) (nm)."""
+    x, w = gauss_legendre(n_nodes)
+    z = 0.5 * height * (x + 1.0)
+    return z, 0.5 * height * w, half_edge * (1.0 - (1.0 - top) * z / height)
+
+
+def _square_slices(qx, qy, half_edges: np.ndarray) -> np.ndarray:
+    """(2a)² sinc(q_x a) sinc(q_y a) (nm²) at broadcast (q_x, q_y) for each half edge a on a trailing axis (sinc
+    from its table, ``tables.scaled_sinc``; sinc is even)."""
+    qx, qy = (np.abs(np.asarray(q, float))[..., np.newaxis] for q in (qx, qy))
+    return 4.0 * half_edges**2 * scaled_sinc(qx, half_edges) * scaled_sinc(qy, half_edges)
+
+
 def square_frustum_amplitude(qx, qy, qz, half_edge: float, height: float, top: float,
                              n_nodes: int = Z_NODES) -> np.ndarray:
     """∫_0^h (2a)² sinc(q_x a) sinc(q_y a) e^{i q_z z} dz (nm³), a(z) = ``half_edge`` (1 − (1 − top) z/h): a
-    square frustum with edges along x and y, by Gauss–Legendre in z (sinc(x) = sin x / x). Where q_x and q_y
-    vary along the last axis only and q_z is constant along it (the canonical grid: a row of q_y, a column of
-    α_f), the sum over nodes is one matrix product."""
-    x, w = gauss_legendre(n_nodes)
-    z = 0.5 * height * (x + 1.0)
-    a = half_edge * (1.0 - (1.0 - top) * z / height)
+    square frustum with edges along x and y, by Gauss–Legendre in z (sinc(x) = sin x / x)."""
+    z, weight, a = _frustum_nodes(half_edge, height, top, n_nodes)
     qx, qy = np.broadcast_arrays(np.asarray(qx, float), np.asarray(qy, float))
-    qz = np.asarray(qz, float)
-    slices = 4.0 * a**2 * np.sinc(qx[..., np.newaxis] * a / np.pi) * np.sinc(qy[..., np.newaxis] * a / np.pi)
-    phase = np.exp(1j * qz[..., np.newaxis] * z) * (0.5 * height * w)
-    if qx.ndim >= 1 and qx.size == qx.shape[-1] and qz.ndim >= 1 and qz.shape[-1] == 1:
-        rows, columns = phase.reshape(-1, n_nodes), slices.reshape(-1, n_nodes).T  # the slices are real
-        product = rows.real @ columns + 1j * (rows.imag @ columns)
-        return product.reshape(*qz.shape[:-1], qx.shape[-1])
-    return np.einsum("...k,...k->...", slices, phase)
+    phase = np.exp(1j * np.asarray(qz, float)[..., np.newaxis] * z) * weight
+    return np.einsum("...k,...k->...", _square_slices(qx, qy, a), phase)
 
 
-def _pyramid_ff(qx, qy, qz, D_y: float, aspect: float, top: float) -> np.ndarray:
-    """Square frustum of base circumradius D_y/2 (half edge D_y/(2√2)), height aspect·D_y."""
-    height = aspect * D_y
-    return square_frustum_amplitude(qx, qy, qz, 0.5 * D_y / math.sqrt(2.0), height, top, _z_nodes(qz, height))
+def _pyramid_frustum(D_y: float, aspect: float, top: float) -> tuple[float, float, float]:
+    """(half edge, height, top) of the square frustum of base circumradius D_y/2 (half edge D_y/(2√2)), height
+    aspect·D_y (nm)."""
+    return 0.5 * D_y / math.sqrt(2.0), aspect * D_y, top
+
+
+def _pyramid_ff(qx, qy, qz, D_y: float, aspect: float, top: float, z_nodes: int | None = None) -> np.ndarray:
+    """The square frustum of ``_pyramid_frustum`` (``z_nodes`` nodes in z, default ``_z_nodes``)."""
+    return square_frustum_amplitude(qx, qy, qz, *_pyramid_frustum(D_y, aspect, top),
+                                    z_nodes or _z_nodes(qz, aspect * D_y))
+
+
+def _pyramid_vertical(*, z_nodes: int, **geometry: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The fast path's terms of ``_pyramid_ff``: (length weights (nm), heights (nm), zero lengths) of its nodes."""
+    z, weight, _ = _frustum_nodes(*_pyramid_frustum(**geometry), z_nodes)
+    return weight, z, np.zeros_like(z)
+
+
+def _pyramid_inplane(qx, qy, *, z_nodes: int, **geometry: float) -> np.ndarray:
+    """The square slice (nm²) at each of ``_pyramid_vertical``'s nodes, on a trailing axis."""
+    return _square_slices(qx, qy, _frustum_nodes(*_pyramid_frustum(**geometry), z_nodes)[2])
 
 
 def _core_shell_ff(qx, qy, qz, D_y: float, aspect: float, core: float, contrast: float) -> np.ndarray:
@@ -102,19 +133,23 @@ def _core_shell_ff(qx, qy, qz, D_y: float, aspect: float, core: float, contrast:
     return (outer + (contrast - 1.0) * inner) * np.exp(1j * np.asarray(qz) * r)
 
 
-def _model(name: str, ff, extra: tuple[Parameter, ...], period: float | None = None) -> ShapeModel:
+def _model(name: str, ff, extra: tuple[Parameter, ...], period: float | None = None,
+           kernel: Separable | None = None) -> ShapeModel:
+    """A foreign shape; with a ``kernel``, integrated along z over its height aspect·D_y (``z_extent``)."""
     orientation = azimuth(period) if period else ()
     return ShapeModel(name=name, description=name, parameters=(diameter(), aspect(0.5, 1.5), fwhm(), *extra,
                                                               *orientation),
-                      form_factor=ff, volume=lambda **g: 1.0, paper_grid={}, orientation_period_deg=period)
+                      form_factor=ff, volume=lambda **g: 1.0, paper_grid={}, orientation_period_deg=period,
+                      z_extent=None if kernel is None else (lambda D_y, aspect, **_: aspect * D_y), kernel=kernel)
 
 
 def _top() -> Parameter:
     return Parameter("top", "", 0.2, (0.0, 1.0), (0.0, 0.5), "top size over base size", "shape")
 
 
-CONE = _model("cone", _cone_ff, (_top(),))
-PYRAMID = _model("pyramid", _pyramid_ff, (_top(),), period=90.0)
+CONE = _model("cone", _cone_ff, (_top(),), kernel=axial_kernel(_cone_profile))
+PYRAMID = _model("pyramid", _pyramid_ff, (_top(),), period=90.0,
+                 kernel=Separable(_pyramid_vertical, _pyramid_inplane, isotropic=False))
 CORE_SHELL = _model("core_shell", _core_shell_ff, (
     Parameter("core", "", 0.75, (0.0, 0.99), (0.6, 0.9), "core radius over outer radius", "shape"),
     Parameter("contrast", "", -0.5, (-2.0, 1.0), (-1.0, 0.0), "core contrast over shell contrast", "shape")))

@@ -4,6 +4,7 @@ and Gauss–Legendre quadrature along z of axially symmetric profiles. Lengths i
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -11,6 +12,7 @@ from scipy.special import j1
 
 from ..tables import scaled_disc_amplitude
 from ..trig import expi, sinc, sincos
+from ._kernel import Separable
 
 _SMALL = 1e-4
 
@@ -120,6 +122,27 @@ def disc_terms(q_par: np.ndarray, r2: np.ndarray) -> np.ndarray:
     """π r² · 2J1(q∥ r)/(q∥ r) for each r² on a trailing axis (nm²); 2J1(x)/x from its table
     (``simulator.tables``, within 5e-12)."""
     return np.pi * r2 * scaled_disc_amplitude(np.asarray(q_par)[..., np.newaxis], np.sqrt(r2))
+
+
+#: a solid of revolution about z given by its geometry: (z0, z1, r²(z)), its z range (nm) and squared radius (nm²)
+Profile = Callable[..., tuple[float, float, Callable[[np.ndarray], np.ndarray]]]
+
+
+def axial_kernel(profile: Profile) -> Separable:
+    """The fast path's kernel (``_kernel.Separable``) of ``axial_profile_amplitude`` over ``profile(**geometry)``:
+    its ``z_nodes`` Gauss–Legendre nodes as terms of zero length, a disc π r² · 2J1(q∥ r)/(q∥ r) in-plane at each."""
+
+    def vertical(*, z_nodes: int, **geometry: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(length weights (nm), heights (nm), zero lengths) of the nodes."""
+        z, weight, _ = axial_nodes(*profile(**geometry), z_nodes)
+        return weight, z, np.zeros_like(z)
+
+    def inplane(qx, qy, *, z_nodes: int, **geometry: float) -> np.ndarray:
+        """π r(z_n)² · 2J1(q∥ r)/(q∥ r) at each node (nm², trailing axis)."""
+        q_par = np.sqrt(np.asarray(qx) ** 2 + np.asarray(qy) ** 2)
+        return disc_terms(q_par, axial_nodes(*profile(**geometry), z_nodes)[2])
+
+    return Separable(vertical, inplane, isotropic=True)
 
 
 def axial_profile_amplitude(q_par: np.ndarray, qz: np.ndarray, z0: float, z1: float,

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._amplitude import axial_nodes, axial_profile_amplitude, disc_terms
-from ._kernel import Separable
+from ._amplitude import axial_kernel, axial_profile_amplitude
 from ._table import Parameter, ShapeModel, aspect, diameter, fwhm, steps
 
 Z_NODES = 24
@@ -42,18 +41,6 @@ def form_factor(qx, qy, qz, D_y: float, aspect: float, h_ratio: float, z_nodes: 
     return axial_profile_amplitude(q_par, qz, *_profile(D_y, aspect, h_ratio), z_nodes)
 
 
-def vertical(D_y: float, aspect: float, h_ratio: float, z_nodes: int = Z_NODES):
-    """Quadrature nodes as kernel terms: (length weights, heights, zero lengths)."""
-    z, weight, _ = axial_nodes(*_profile(D_y, aspect, h_ratio), z_nodes)
-    return weight, z, np.zeros_like(z)
-
-
-def inplane(qx, qy, D_y: float, aspect: float, h_ratio: float, z_nodes: int = Z_NODES) -> np.ndarray:
-    """π r(z_n)² · 2J1(q∥ r)/(q∥ r) at each node."""
-    q_par = np.sqrt(np.asarray(qx) ** 2 + np.asarray(qy) ** 2)
-    return disc_terms(q_par, axial_nodes(*_profile(D_y, aspect, h_ratio), z_nodes)[2])
-
-
 shape = ShapeModel(
     name="truncated_spheroid",
     description=__doc__.strip(),
@@ -67,5 +54,5 @@ shape = ShapeModel(
     paper_grid={"D_y": (10.0, 20.0, 30.0, 40.0), "aspect": steps(0.3, 0.9, 0.1), "fwhm": (3.0, 9.0, 15.0),
                 "h_ratio": steps(0.2, 0.8, 0.2)},
     z_extent=lambda D_y, aspect, h_ratio: h_ratio * aspect * D_y,
-    kernel=Separable(vertical, inplane, isotropic=True),
+    kernel=axial_kernel(_profile),
 )
