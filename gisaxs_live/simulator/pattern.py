@@ -56,10 +56,7 @@ def ensemble_amplitudes(shape: ShapeModel, params: Mapping[str, float], qx, qy, 
     if shape.z_extent is not None:
         extent = shape.z_extent(**geometry) * float(sizes.max()) / p["D_y"]
         geometry["z_nodes"] = z_node_count(simulation.z_nodes, _largest_qz(alpha_f, optics), extent)
-    if shape.orientation_period_deg is None:
-        angles = np.zeros(1)
-    else:
-        angles = orientation_nodes(p["azimuth"], p["azimuth_spread"], simulation.orientation_samples)
+    angles = _orientations(shape, p, simulation.orientation_samples)
     if shape.kernel is not None and _is_separable_grid(qx, qy, alpha_f):
         return _separable_amplitudes(shape, geometry, sizes, weights, angles, qy[0], alpha_f[:, 0], optics)
     mean_f = 0.0
@@ -76,6 +73,18 @@ def ensemble_amplitudes(shape: ShapeModel, params: Mapping[str, float], qx, qy, 
             mean_f = mean_f + w * f
             mean_f2 = mean_f2 + w * (f.real**2 + f.imag**2)
     return mean_f, mean_f2
+
+
+def _orientations(shape: ShapeModel, p: Mapping[str, float], n: int) -> np.ndarray:
+    """The in-plane angles (rad) averaged over: ``n`` nodes of the spread about the azimuth, or one angle for a shape
+    symmetric about z. An average over a whole period does not depend on its centre, so it is taken about azimuth 0:
+    there the nodes come in mirror pairs (φ, −φ), which ``_ellipsoidal`` evaluates once (half its time; the patterns
+    within a grey level of those about any other centre and of 144 orientations)."""
+    period = shape.orientation_period_deg
+    if period is None:
+        return np.zeros(1)
+    whole = p["azimuth_spread"] >= period
+    return orientation_nodes(0.0 if whole else p["azimuth"], p["azimuth_spread"], n)
 
 
 def _largest_qz(alpha_f: np.ndarray, optics: Optics) -> float:
