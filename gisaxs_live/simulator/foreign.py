@@ -41,13 +41,13 @@ from ..config import Config, Simulation
 from ..preprocess.qgrid import QGrid, grid_wavevectors
 from .dataset import experiment_of, random_specs, simulation_of
 from .optics import fresnel_r
-from .tables import scaled_sinc
 from .pattern import Optics, simulate_pattern
 from .shapes import SHAPES, Parameter, ShapeModel
 from .shapes._amplitude import (axial_kernel, axial_profile_amplitude, gauss_legendre, sphere_amplitude,
                                 z_node_count)
 from .shapes._kernel import Separable
 from .shapes._table import aspect, azimuth, diameter, fwhm
+from .tables import scaled_sinc
 
 KINDS = ("cone", "pyramid", "core_shell", "grating", "saxs_ring", "yoneda", "noise", "upside_down", "off_centre")
 #: the least Gauss–Legendre nodes along z of the cone and pyramid (more for tall ones at large q_z: ``z_node_count``)

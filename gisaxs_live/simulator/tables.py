@@ -1,12 +1,13 @@
 """Three smooth even functions of the form factors by tables of quadratic pieces: the sphere's normalised
-amplitude Φ(u) = 3(sin u − u cos u)/u³, the disc's D(x) = 2 J₁(x)/x and the slab's or square's sinc x = sin x / x.
+amplitude Φ(u) = 3(sin u − u cos u)/u³, the disc's D(x) = 2 J₁(x)/x and the square slice's sinc x = sin x / x.
 
 On cells of width h = 1/512 centred at u_n = n·h, a quadratic in t = u/h − n (|t| ≤ 1/2) interpolating the
 function at the cell's three Chebyshev points is within 5e-12 of it (absolute; 4e-11 of the envelopes 3/u²
-and (8/π)^½ x^{-3/2}, which fall to 2e-4 and 6e-4 at ``LIMIT``; sinc within 1e-11, 4e-11 of its envelope 1/x). Per element: a product, a rounding, three
-gathers and Horner's rule, about half the time of the table sine and cosine (``trig``) that Φ's closed form
-needs and a sixth of SciPy's J₁. Arrays reaching ``LIMIT`` or beyond, or not finite, take the functions
-themselves (``_sphere_exact``, ``_disc_exact``: series below 1, closed forms above).
+and (8/π)^½ x^{-3/2}, which fall to 2e-4 and 6e-4 at ``LIMIT``; sinc within 1e-11, 4e-11 of its envelope 1/x).
+Per element: a product, a rounding, three gathers and Horner's rule, about half the time of the table sine and
+cosine (``trig``) that Φ's closed form needs and a sixth of SciPy's J₁. Arrays reaching ``LIMIT`` or beyond, or not
+finite, take the functions themselves (``_sphere_exact``, ``_disc_exact``, ``_sinc_exact``: series below 1, closed
+forms above).
 """
 
 from __future__ import annotations
