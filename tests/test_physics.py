@@ -118,6 +118,18 @@ def test_isotropic_pattern_of_anisotropic_shape_is_rotation_invariant(name):
     np.testing.assert_allclose(whole, about_40, rtol=1e-4)
 
 
+@pytest.mark.parametrize("period", [60.0, 90.0, 120.0, 180.0])
+def test_a_whole_period_about_azimuth_0_pairs_up_in_mirror_images_and_other_centres_do_not(period):
+    """φ and 180° − φ (modulo the period) scatter alike at q_x = 0 for a particle symmetric under y → −y: the 24
+    nodes of a whole period about 0 are 12 such pairs; about 13° none pair up; the shares sum to 1."""
+    from gisaxs_live.simulator.pattern import _mirror_merged
+
+    merged, share = _mirror_merged(orientation_nodes(0.0, period, 24), math.radians(period))
+    assert len(merged) == 12 and np.allclose(share, 2 / 24)
+    merged, share = _mirror_merged(orientation_nodes(13.0, period, 24), math.radians(period))
+    assert len(merged) == 24 and share.sum() == pytest.approx(1.0)
+
+
 @pytest.mark.parametrize("shape", SHAPES, ids=[s.name for s in SHAPES])
 def test_patterns_are_finite_positive_and_peak_at_low_q(shape):
     config = load_config()

@@ -149,7 +149,7 @@ def _top() -> Parameter:
 
 CONE = _model("cone", _cone_ff, (_top(),), kernel=axial_kernel(_cone_profile))
 PYRAMID = _model("pyramid", _pyramid_ff, (_top(),), period=90.0,
-                 kernel=Separable(_pyramid_vertical, _pyramid_inplane, isotropic=False))
+                 kernel=Separable(_pyramid_vertical, _pyramid_inplane, isotropic=False, mirrored=True))
 CORE_SHELL = _model("core_shell", _core_shell_ff, (
     Parameter("core", "", 0.75, (0.0, 0.99), (0.6, 0.9), "core radius over outer radius", "shape"),
     Parameter("contrast", "", -0.5, (-2.0, 1.0), (-1.0, 0.0), "core contrast over shell contrast", "shape")))

@@ -121,9 +121,28 @@ def _separable_amplitudes(shape: ShapeModel, geometry: dict, sizes: np.ndarray, 
     if isinstance(shape.kernel, Ellipsoidal):
         mean_f, mean_f2 = _ellipsoidal(shape.kernel, geometry, sizes, weights, angles, qy, s_f, s_i, coefficients)
     else:
-        mean_f, mean_f2 = _separable(shape.kernel, geometry, sizes, weights, angles, qy, s_f, s_i, coefficients)
+        if shape.kernel.isotropic:
+            angles, share = angles[:1], np.ones(1)
+        elif shape.kernel.mirrored:
+            angles, share = _mirror_merged(angles, math.radians(shape.orientation_period_deg))
+        else:
+            share = np.full(len(angles), 1.0 / len(angles))
+        mean_f, mean_f2 = _separable(shape.kernel, geometry, sizes, weights, angles, share, qy, s_f, s_i,
+                                     coefficients)
     mask = above[:, np.newaxis]
     return np.where(mask, mean_f, 0.0), np.where(mask, mean_f2, 0.0)
+
+
+def _mirror_merged(angles: np.ndarray, period: float) -> tuple[np.ndarray, np.ndarray]:
+    """(orientations, their shares of the average): ``angles`` (rad) with φ and π − φ (modulo the ``period``, rad)
+    merged, as they scatter alike at q_x = 0 for a particle that is its own mirror image under y → −y; equal to
+    1e-9 rad. About azimuth 0, a whole period's nodes pair up so."""
+    key = np.mod(angles, period)
+    partner = np.mod(np.pi - angles, period)
+    canonical = np.round(np.minimum(key, partner), 9)
+    canonical[np.isclose(canonical, round(period, 9), rtol=0.0, atol=1e-9)] = 0.0
+    _, first, counts = np.unique(canonical, return_index=True, return_counts=True)
+    return angles[first], counts / len(angles)
 
 
 def _distinct_orientations(angles: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -204,14 +223,14 @@ def _ellipsoid_rows(unit: np.ndarray, scale: np.ndarray, share: np.ndarray, ampl
     return amplitude @ mean_phi, (intensity @ mean_products.reshape(rows, -1, n))[:, 0]
 
 
-def _separable(kernel: Separable, geometry, sizes, weights, angles, qy, s_f, s_i, coefficients):
+def _separable(kernel: Separable, geometry, sizes, weights, angles, share, qy, s_f, s_i, coefficients):
     """F = Σ_t Z_t(q_z) P_t(q∥): per size the DWBA sum is (Σ_j c_j Z(Q_j)) @ P, an (m × T)(T × n) product;
-    with one term (prisms, cylinder) it is an outer product and the orientation average acts on P alone.
-    e^{i Q c} at Q0 = s_f + s_i and Q1 = s_f − s_i is e^{i s_f c} e^{±i s_i c}."""
+    with one term (prisms, cylinder) it is an outer product and the orientation average (orientations ``angles``,
+    rad, weighted by ``share``) acts on P alone. e^{i Q c} at Q0 = s_f + s_i and Q1 = s_f − s_i is
+    e^{i s_f c} e^{±i s_i c}."""
     r_i, r_f, r_if = coefficients
     q0, q1 = s_f + s_i, s_f - s_i
-    n_angles = 1 if kernel.isotropic else len(angles)
-    cos_a, sin_a = np.cos(angles[:n_angles]), np.sin(angles[:n_angles])
+    cos_a, sin_a = np.cos(angles), np.sin(angles)
     # rotated q at q_x = 0: (q_x', q_y') = (sin φ q_y, cos φ q_y), one row per orientation
     qx_r, qy_r = sin_a[:, np.newaxis] * qy, cos_a[:, np.newaxis] * qy
     # every length of a shape is D_y times a ratio, so size λ·D_y has Z_λ(q_z) from (λw, λc, λL) and
@@ -234,8 +253,8 @@ def _separable(kernel: Separable, geometry, sizes, weights, angles, qy, s_f, s_i
     w = np.asarray(weights, float)
     if zc.shape[-1] == 1:
         zc1, p1 = zc[..., 0], p[..., 0]  # (S, m), (S, orientations, n)
-        mean_f = (zc1.T * w) @ p1.mean(axis=1)
-        mean_f2 = (_abs2(zc1).T * w) @ _abs2(p1).mean(axis=1)
+        mean_f = (zc1.T * w) @ np.einsum("a,san->sn", share, p1)
+        mean_f2 = (_abs2(zc1).T * w) @ np.einsum("a,san->sn", share, _abs2(p1))
         return mean_f, mean_f2
     m, n = zc.shape[1], p.shape[2]
     real_p = not np.iscomplexobj(p)
@@ -249,8 +268,8 @@ def _separable(kernel: Separable, geometry, sizes, weights, angles, qy, s_f, s_i
         if real_p:
             mean = mean[:m * n] + 1j * mean[m * n:]
             power = power[:m * n] + power[m * n:]
-        mean_f = mean_f + mean.reshape(m, n) / p.shape[1]
-        mean_f2 = mean_f2 + power.reshape(m, n) / p.shape[1]
+        mean_f = mean_f + share[a] * mean.reshape(m, n)
+        mean_f2 = mean_f2 + share[a] * power.reshape(m, n)
     return mean_f, mean_f2
 
 

@@ -29,9 +29,12 @@ class Separable:
 
     ``vertical(**geometry)`` returns (w, c, L), three arrays of shape (T,); ``inplane(qx, qy, **geometry)``
     returns the in-plane factors (nm²) at broadcast (q_x, q_y) with a trailing axis of length T.
-    ``isotropic``: P depends on |q∥| only (no in-plane orientation average needed).
+    ``isotropic``: P depends on |q∥| only (no in-plane orientation average needed). ``mirrored``: the particle at
+    azimuth 0 is its own mirror image under y → −y, so that P(q_x, −q_y) = P(q_x, q_y) and at q_x = 0 the
+    orientations φ and π − φ scatter alike (the fast path evaluates such pairs once).
     """
 
     vertical: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]
     inplane: Callable[..., np.ndarray]
     isotropic: bool
+    mirrored: bool = False

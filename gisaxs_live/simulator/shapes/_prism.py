@@ -43,5 +43,5 @@ def prism(n: int, description: str) -> ShapeModel:
         volume=volume,
         paper_grid={"D_y": steps(5, 40, 5), "aspect": steps(0.3, 0.9, 0.1), "fwhm": steps(3, 18, 3)},
         orientation_period_deg=period,
-        kernel=Separable(vertical, inplane, isotropic=False),
+        kernel=Separable(vertical, inplane, isotropic=False, mirrored=True),
     )
