@@ -1,5 +1,6 @@
-"""CPU time of the foreign frames the out-of-distribution flag is shown (``simulator.foreign``): ``--per-kind``
-frames of each kind, drawn as a calibration draws them (seed [0, 11]) at ``--config``'s experiment, each kind
+"""CPU time of the foreign frames the out-of-distribution flag is shown, measured side by side with another tree.
+
+``simulator.foreign``: ``--per-kind`` frames of each kind, drawn as a calibration draws them (seed [0, 11]) at ``--config``'s experiment, each kind
 computed on one thread in a child process importing ``gisaxs_live`` from the tree measured.
 
 ``--against DIR``: a checkout of another commit (``git worktree add /tmp/base COMMIT``) measured side by side, the

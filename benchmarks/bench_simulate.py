@@ -1,5 +1,7 @@
-"""The simulator's per-core rate on the paper grid (issue 13 s.3): 2,688 patterns of ``paper_specs``; with
-``--set training``, on a training set as ``train`` simulates it (``--per-class`` patterns of each class drawn at
+"""The simulator's per-core rate on the paper grid or on a training set, measured side by side with another tree.
+
+The paper grid (issue 13 s.3): 2,688 patterns of ``paper_specs``; with
+``--set training``, a training set as ``train`` simulates it (``--per-class`` patterns of each class drawn at
 random with the instrument and sample randomised, ``--config``'s experiment; issue 10 s.7).
 
 Two figures per round, each in a child process importing ``gisaxs_live`` from the tree measured:
@@ -191,7 +193,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--against", type=Path, help="a checkout of another commit, measured side by side")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--step", type=int, default=2, help="serial run: every STEP-th paper pattern")
+    parser.add_argument("--step", type=int, default=2, help="serial run: every STEP-th pattern of the set")
     parser.add_argument("--profile", type=int, metavar="N", help="print a cProfile of the serial run (top N)")
     parser.add_argument("--set", choices=("paper", "training"), default="paper",
                         help="the paper grid, or a training set as train simulates it")
@@ -201,6 +203,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help=f"JSON report (default {RESULT.name}, or "
                                                                f"{TRAINING_RESULT.name} with --set training)")
     args = parser.parse_args()
+    if args.config is not None and args.set != "training":
+        parser.error("--config is for --set training (the paper grid is the default experiment's)")
     patterns = PatternSet(args.set, args.per_class, None if args.config is None else args.config.resolve())
     if args.serial_only:
         print(json.dumps(serial(args.step, patterns)))

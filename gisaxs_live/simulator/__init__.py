@@ -8,6 +8,6 @@ size distributions, on the model's canonical q-grid."""
 #: with q_z × height) and the Schulz distribution at its stated FWHM: up to tens of grey levels on broad size
 #: distributions, tall particles and triangular prisms; 1.4: a whole period's orientation average taken about
 #: azimuth 0, whatever the azimuth (the same average, its nodes in mirror pairs: the ellipsoid's patterns in half the
-#: time, every pattern within a grey level of 1.3's), and the foreign cone and pyramid on the fast path (their frames
-#: as before to 1e-10 of the peak, 6-7 times faster)
+#: time, at the default 24 orientations within a grey level of 1.3's), mirror pairs evaluated once on the fast path,
+#: and the foreign cone and pyramid on the fast path (their frames as before to 1e-10 of the peak, 6-7 times faster)
 SIMULATOR_VERSION = "1.4"

@@ -20,8 +20,9 @@ Kinds (at the set's experiment: its λ, α_i, materials and simulation settings)
 A q-grid too wide or too narrow by a constant factor (distance or pixel size wrong) is not a kind: it is the
 pattern of a particle of another size, in distribution by construction.
 
-Particles are simulated by the bundled DWBA code (general path, exact q) with a log-normal size distribution
-and the Percus–Yevick S(q∥), like the trained shapes, so only the shape is foreign. Intensities are clean
+Particles are simulated by the bundled DWBA code (the canonical grid's fast path for cones and pyramids, the general
+one for the core-shell spheres) with a log-normal size distribution and the Percus–Yevick S(q∥), like the trained
+shapes, so only the shape is foreign. Intensities are clean
 (dσ/dΩ per particle, nm², or arbitrary units for the kinds without particles); ``training.augment`` makes
 them detector-like.
 """

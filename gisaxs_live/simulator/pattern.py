@@ -78,8 +78,9 @@ def ensemble_amplitudes(shape: ShapeModel, params: Mapping[str, float], qx, qy, 
 def _orientations(shape: ShapeModel, p: Mapping[str, float], n: int) -> np.ndarray:
     """The in-plane angles (rad) averaged over: ``n`` nodes of the spread about the azimuth, or one angle for a shape
     symmetric about z. An average over a whole period does not depend on its centre, so it is taken about azimuth 0:
-    there the nodes come in mirror pairs (φ, −φ), which ``_ellipsoidal`` evaluates once (half its time; the patterns
-    within a grey level of those about any other centre and of 144 orientations)."""
+    there the nodes come in mirror pairs (φ, −φ), which ``_ellipsoidal`` evaluates once (half its time; at the default
+    24 orientations the patterns lie within a grey level of those about any other centre and of 144 orientations;
+    with a handful of orientations neither centre is converged, and the azimuth no longer picks among the errors)."""
     period = shape.orientation_period_deg
     if period is None:
         return np.zeros(1)
@@ -136,11 +137,11 @@ def _separable_amplitudes(shape: ShapeModel, geometry: dict, sizes: np.ndarray, 
 def _mirror_merged(angles: np.ndarray, period: float) -> tuple[np.ndarray, np.ndarray]:
     """(orientations, their shares of the average): ``angles`` (rad) with φ and π − φ (modulo the ``period``, rad)
     merged, as they scatter alike at q_x = 0 for a particle that is its own mirror image under y → −y; equal to
-    1e-9 rad. About azimuth 0, a whole period's nodes pair up so."""
+    1e-12 rad (as ``_distinct_orientations``). About azimuth 0, a whole period's nodes pair up so."""
     key = np.mod(angles, period)
     partner = np.mod(np.pi - angles, period)
-    canonical = np.round(np.minimum(key, partner), 9)
-    canonical[np.isclose(canonical, round(period, 9), rtol=0.0, atol=1e-9)] = 0.0
+    canonical = np.round(np.minimum(key, partner), 12)
+    canonical[np.isclose(canonical, period, rtol=0.0, atol=1e-12)] = 0.0
     _, first, counts = np.unique(canonical, return_index=True, return_counts=True)
     return angles[first], counts / len(angles)
 
