@@ -254,8 +254,8 @@ def _separable(kernel: Separable, geometry, sizes, weights, angles, share, qy, s
     w = np.asarray(weights, float)
     if zc.shape[-1] == 1:
         zc1, p1 = zc[..., 0], p[..., 0]  # (S, m), (S, orientations, n)
-        mean_f = (zc1.T * w) @ np.einsum("a,san->sn", share, p1)
-        mean_f2 = (_abs2(zc1).T * w) @ np.einsum("a,san->sn", share, _abs2(p1))
+        mean_f = (zc1.T * w) @ (share @ p1)
+        mean_f2 = (_abs2(zc1).T * w) @ (share @ _abs2(p1))
         return mean_f, mean_f2
     m, n = zc.shape[1], p.shape[2]
     real_p = not np.iscomplexobj(p)
