@@ -76,11 +76,12 @@ def ensemble_amplitudes(shape: ShapeModel, params: Mapping[str, float], qx, qy, 
 
 
 def _orientations(shape: ShapeModel, p: Mapping[str, float], n: int) -> np.ndarray:
-    """The in-plane angles (rad) averaged over: ``n`` nodes of the spread about the azimuth, or one angle for a shape
-    symmetric about z. An average over a whole period does not depend on its centre, so it is taken about azimuth 0:
-    there the nodes come in mirror pairs (φ, −φ), which ``_ellipsoidal`` evaluates once (half its time; at the default
-    24 orientations the patterns lie within a grey level of those about any other centre and of 144 orientations;
-    with a handful of orientations neither centre is converged, and the azimuth no longer picks among the errors)."""
+    """The in-plane angles (rad) averaged over: ``n`` nodes of the spread about the azimuth, or one angle for a
+    shape symmetric about z. An average over a whole period does not depend on its centre, so it is taken about
+    azimuth 0: there the nodes come in mirror pairs (φ, −φ), which the fast path evaluates once
+    (``_orientation_shares``; the ellipsoid in half its time; at the default 24 orientations the patterns lie within
+    a grey level of those about any other centre and of 144 orientations; with a handful of orientations neither
+    centre is converged, and the azimuth no longer picks among the errors)."""
     period = shape.orientation_period_deg
     if period is None:
         return np.zeros(1)
@@ -119,25 +120,28 @@ def _separable_amplitudes(shape: ShapeModel, geometry: dict, sizes: np.ndarray, 
     r_i = complex(fresnel_r(np.asarray(optics.alpha_i), optics.n_substrate)).conjugate()
     r_f = np.conj(fresnel_r(af, optics.n_substrate))
     coefficients = (r_i, r_f, r_i * r_f)
-    if isinstance(shape.kernel, Ellipsoidal):
-        mean_f, mean_f2 = _ellipsoidal(shape.kernel, geometry, sizes, weights, angles, qy, s_f, s_i, coefficients)
-    else:
-        if shape.kernel.isotropic:
-            angles, share = angles[:1], np.ones(1)
-        elif shape.kernel.mirrored:
-            angles, share = _mirror_merged(angles, math.radians(shape.orientation_period_deg))
-        else:
-            share = np.full(len(angles), 1.0 / len(angles))
-        mean_f, mean_f2 = _separable(shape.kernel, geometry, sizes, weights, angles, share, qy, s_f, s_i,
-                                     coefficients)
+    angles, share = _orientation_shares(shape, angles)
+    average = _ellipsoidal if isinstance(shape.kernel, Ellipsoidal) else _separable
+    mean_f, mean_f2 = average(shape.kernel, geometry, sizes, weights, angles, share, qy, s_f, s_i, coefficients)
     mask = above[:, np.newaxis]
     return np.where(mask, mean_f, 0.0), np.where(mask, mean_f2, 0.0)
+
+
+def _orientation_shares(shape: ShapeModel, angles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The orientations (rad) the fast path evaluates and their shares of the average: one for a kernel that is
+    isotropic, ``angles`` with mirror images merged for one that is ``mirrored``, else ``angles`` in equal shares."""
+    kernel, period = shape.kernel, shape.orientation_period_deg
+    if kernel.isotropic:
+        return angles[:1], np.ones(1)
+    if kernel.mirrored and period is not None:
+        return _mirror_merged(angles, math.radians(period))
+    return angles, np.full(len(angles), 1.0 / len(angles))
 
 
 def _mirror_merged(angles: np.ndarray, period: float) -> tuple[np.ndarray, np.ndarray]:
     """(orientations, their shares of the average): ``angles`` (rad) with φ and π − φ (modulo the ``period``, rad)
     merged, as they scatter alike at q_x = 0 for a particle that is its own mirror image under y → −y; equal to
-    1e-12 rad (as ``_distinct_orientations``). About azimuth 0, a whole period's nodes pair up so."""
+    1e-12 rad. About azimuth 0, a whole period's nodes pair up so (for an ellipsoid, period π: φ and −φ)."""
     key = np.mod(angles, period)
     partner = np.mod(np.pi - angles, period)
     canonical = np.round(np.minimum(key, partner), 12)
@@ -146,35 +150,19 @@ def _mirror_merged(angles: np.ndarray, period: float) -> tuple[np.ndarray, np.nd
     return angles[first], counts / len(angles)
 
 
-def _distinct_orientations(angles: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(sin² φ, cos² φ, multiplicity) of the orientations, merging those with equal sin² φ (to 1e-12):
-    at q_x = 0 an ellipsoid at φ and at −φ (or π − φ) scatters identically."""
-    s2, c2 = np.sin(angles) ** 2, np.cos(angles) ** 2
-    order = np.argsort(s2, kind="stable")
-    keep, counts = [], []
-    for i in order:
-        if keep and abs(s2[i] - s2[keep[-1]]) <= 1e-12 and abs(c2[i] - c2[keep[-1]]) <= 1e-12:
-            counts[-1] += 1
-        else:
-            keep.append(i)
-            counts.append(1)
-    return s2[keep], c2[keep], np.asarray(counts, float)
-
-
 #: rows of the canonical grid per block of ``_ellipsoidal``: about 2**16 Φ values each (orientations × 2 × sizes
 #: × columns × rows), so that its temporaries stay in a core's cache
 _ELLIPSOID_BLOCK = 2**16
 
 
-def _ellipsoidal(kernel: Ellipsoidal, geometry, sizes, weights, angles, qy, s_f, s_i, coefficients):
+def _ellipsoidal(kernel: Ellipsoidal, geometry, sizes, weights, angles, share, qy, s_f, s_i, coefficients):
     """F = V Φ(u) e^{i q_z R_z}: the DWBA sum is V [Φ(u₀) k₀ + Φ(u₁) k₁] with per-row phases
     k₀ = e^{iQ0 R_z} + r̄_i r̄_f e^{−iQ0 R_z}, k₁ = r̄_i e^{iQ1 R_z} + r̄_f e^{−iQ1 R_z} and Φ real, so the
     orientation averages of Φ, Φ² and Φ₀Φ₁ are taken before the complex phases enter. Every radius is D_y
     times a ratio, so u at size λ·D_y is λ times u at the mode: one unit-size u serves all sizes, and the sums
-    over sizes are small matrix products per row."""
+    over sizes are small matrix products per row. Orientations ``angles`` (rad) weighted by ``share``."""
     q0, q1 = s_f + s_i, s_f - s_i
-    s2, c2, counts = _distinct_orientations(angles)
-    share = counts / len(angles)
+    s2, c2 = np.sin(angles) ** 2, np.cos(angles) ** 2
     scale = np.asarray(sizes, float) / geometry["D_y"]
     rx, ry, rz = kernel.radii(**geometry)
     # u at the mode's size: (orientation, row, Q0 or Q1, 1, column)

@@ -16,9 +16,12 @@ import numpy as np
 @dataclass(frozen=True)
 class Ellipsoidal:
     """F(q) = V · 3(sin u − u cos u)/u³ · e^{i q_z R_z}, u² = (q_x R_x)² + (q_y R_y)² + (q_z R_z)², V = 4π/3 R_x R_y R_z:
-    an ellipsoid with semi-axes ``radii(**geometry) = (R_x, R_y, R_z)`` (nm) resting on the substrate."""
+    an ellipsoid with semi-axes ``radii(**geometry) = (R_x, R_y, R_z)`` (nm) resting on the substrate. Its axes along
+    x, y and z make it its own mirror image under y → −y (``mirrored``, as ``Separable``'s)."""
 
     radii: Callable[..., tuple[float, float, float]]
+    isotropic: bool = False
+    mirrored: bool = True
 
 
 @dataclass(frozen=True)
