@@ -46,7 +46,7 @@ TARGET_S = 5.0  # issue 13 s.3: the paper grid on the 2 cores
 
 
 @dataclass(frozen=True)
-class PatternSet:
+class MeasuredSet:
     """The patterns measured: the paper grid, or a training set of ``per_class`` per class at ``config``."""
 
     kind: str = "paper"
@@ -72,7 +72,7 @@ class PatternSet:
         return PATTERNS if self.kind == "paper" else 8 * self.per_class
 
 
-def serial(step: int, patterns: PatternSet) -> dict:
+def serial(step: int, patterns: MeasuredSet) -> dict:
     """CPU seconds per class of every ``step``-th pattern of ``patterns``, simulated in this process (1 worker)."""
     from gisaxs_live.config import load_config
     from gisaxs_live.simulator.dataset import simulate_specs
@@ -93,7 +93,7 @@ def serial(step: int, patterns: PatternSet) -> dict:
             "set_cpu_s": cpu * patterns.size() / len(specs), "per_class_cpu_s": per_class}
 
 
-def profile(step: int, top: int, patterns: PatternSet) -> None:
+def profile(step: int, top: int, patterns: MeasuredSet) -> None:
     """Print the ``top`` functions by own time of the serial run."""
     import cProfile
     import pstats
@@ -103,13 +103,13 @@ def profile(step: int, top: int, patterns: PatternSet) -> None:
     pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
 
 
-def set_options(patterns: PatternSet) -> list[str]:
+def set_options(patterns: MeasuredSet) -> list[str]:
     """This script's options that choose ``patterns``."""
     config = [] if patterns.config is None else ["--config", str(patterns.config)]
     return ["--set", patterns.kind, "--per-class", str(patterns.per_class), *config]
 
 
-def child_serial(tree: Path, step: int, patterns: PatternSet) -> dict:
+def child_serial(tree: Path, step: int, patterns: MeasuredSet) -> dict:
     """``serial`` in a fresh process importing ``gisaxs_live`` from ``tree``."""
     done = subprocess.run([sys.executable, __file__, "--serial-only", "--step", str(step), *set_options(patterns)],
                           check=True, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tree)},
@@ -117,7 +117,7 @@ def child_serial(tree: Path, step: int, patterns: PatternSet) -> dict:
     return json.loads(done.stdout)
 
 
-def command(tree: Path, out: Path, patterns: PatternSet) -> dict:
+def command(tree: Path, out: Path, patterns: MeasuredSet) -> dict:
     """Wall and CPU seconds of ``gisaxs-live simulate … --out OUT`` for ``patterns``, run from ``tree``."""
     load = os.getloadavg()[0]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -145,7 +145,7 @@ def compare(reference: Path, other: Path) -> dict:
             ib[~positive])), "image_levels_differing": levels, "image_levels": int(ia.size)}
 
 
-def measure(trees: dict[str, Path], rounds: int, step: int, patterns: PatternSet) -> dict:
+def measure(trees: dict[str, Path], rounds: int, step: int, patterns: MeasuredSet) -> dict:
     """``rounds`` rounds of command and serial for each tree, in alternating order."""
     runs: dict[str, list[dict]] = {name: [] for name in trees}
     with tempfile.TemporaryDirectory() as tmp:
@@ -205,7 +205,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.config is not None and args.set != "training":
         parser.error("--config is for --set training (the paper grid is the default experiment's)")
-    patterns = PatternSet(args.set, args.per_class, None if args.config is None else args.config.resolve())
+    patterns = MeasuredSet(args.set, args.per_class, None if args.config is None else args.config.resolve())
     if args.serial_only:
         print(json.dumps(serial(args.step, patterns)))
         return
