@@ -50,6 +50,8 @@ _ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r",
             **{chr(c): f"\\x{c:02x}" for c in [*range(0x20), 0x7F] if chr(c) not in "\n\r\t"}}
 #: a character ``escape_source`` escapes (one of ``_ESCAPES``)
 _TO_ESCAPE = re.compile(f"[{re.escape(''.join(_ESCAPES))}]")
+#: the characters of the named escapes (``\\``, ``\n``, ``\r``) by their letter, for ``_unescaped``
+_NAMED = {escape[1:]: char for char, escape in _ESCAPES.items() if not escape.startswith("\\x")}
 #: where ``Result.row`` puts the source and the message
 SOURCE_FIELD, MESSAGE_FIELD = csv_columns(CLASS_NAMES).index("source"), -1
 
@@ -76,7 +78,7 @@ _ESCAPED = re.compile(r"\\(\\|n|r|x[0-9a-f]{2})")
 def _unescaped(match: re.Match) -> str:
     code = match[1]
     if code[0] != "x":
-        return {"\\": "\\", "n": "\n", "r": "\r"}[code]
+        return _NAMED[code]
     byte = int(code[1:], 16)
     return chr(byte) if byte < 0x80 else chr(0xDC00 + byte)  # an ASCII control, else a byte that is not UTF-8
 
