@@ -70,7 +70,7 @@ class Intensities(Protocol):
 #: full recipe's peak rate after a short warm-up. On the DESY experiment with simulator 1.3 (README) it came within
 #: 0.2-0.85 points of a full retrain as classes and 0.75 as families on two test sets of 4,000, where the previous
 #: default (9 epochs on 1,200 per class) was 1.3-1.85 points below as classes, in 20 % more time (5 min 30 s against
-#: 4 min 37 s on the AMD EPYC 2-core machine, the slower of the two this project ran on).
+#: 4 min 37 s on the AMD EPYC 2-core machine, the slower of the two this project ran on; 4 min 43 s with simulator 1.4).
 FINE_TUNE = TrainSettings(epochs=6, learning_rate=1e-3, warmup_epochs=0.5)
 
 
