@@ -64,6 +64,14 @@ def bad_inputs(tmp):
                                                    "_array_data.header_contents": "# Count_cutoff lots counts"}
                                 ).write(str(path))
 
+    def damaged_tiff(compression):  # fabio read these as zeros: a frame without signal, not an error
+        def make(path):
+            Image.fromarray(DATA).save(path, format="TIFF", compression=compression)
+            raw = bytearray(path.read_bytes())
+            raw[8:200] = rng.bytes(192)  # the strip's compressed pixels (Pillow writes them before the directory)
+            path.write_bytes(bytes(raw))
+        return make
+
     def h5_cut(path):  # an Eiger-style file fabio reads whole, cut to half
         with h5py.File(path, "w") as f:
             f.create_dataset("entry/data/data", data=np.stack([DATA, DATA]))
@@ -118,6 +126,9 @@ def bad_inputs(tmp):
         "truncated.h5": (h5_cut, "truncated HDF5: "),
         "truncated_late.cbf.gz": (large_gz[: len(large_gz) * 2 // 3], "truncated gzip file"),
         "not_utf8_\udcff_name.cbf": (cbf[: start + 100], "truncated CBF: "),
+        "lzw_damaged.tif": (damaged_tiff("tiff_lzw"), "damaged TIFF: its LZW-compressed image data cannot be decoded"),
+        "deflate_damaged.tif": (damaged_tiff("tiff_adobe_deflate"),
+                                "damaged TIFF: its deflate-compressed image data cannot be decoded"),
         "photo.tif": (rgb, "expected a 2-D detector image, got 3-D data"),
         "ünïcode_trunc.cbf": (cbf[: start + 100], "truncated CBF: "),
         "new\nline.cbf": (cbf[: start + 100], "truncated CBF: "),

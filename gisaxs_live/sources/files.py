@@ -2,7 +2,8 @@
 other formats fabio reads, gzip-compressed (``.gz``) ones included. Multi-frame files give every frame.
 
 Some damage fabio only logs (a CBF whose MD5 checksum does not match, a TIFF that no reader decodes):
-an error logged by fabio while it reads a frame makes that frame a FrameError too. A FrameError's
+an error logged by fabio while it reads a frame makes that frame a FrameError too. Some it passes over: a compressed
+(LZW, deflate) TIFF whose data Pillow cannot decode reads as zeros, so such a file is decoded here first. A FrameError's
 cause is a sentence about the file ("truncated CBF: 12,288 of 6,224,682 bytes", "not a detector image:
 no CBF/EDF/TIFF/HDF5 header"), never a Python exception. fabio's own log lines and prints (checksum
 warnings, reader fall-backs) go to this module's log at debug level, each distinct line once.
@@ -14,6 +15,7 @@ import bz2
 import contextlib
 import dataclasses
 import gzip
+import io
 import logging
 import os
 import re
@@ -58,6 +60,7 @@ def read_frames(path: str | Path) -> Iterator[Frame]:
         raise FrameError(f"{path}: empty file")
     content = _guarded(path, None, _decompressed, path)
     _check_cbf_binary_section(path, content)
+    _check_compressed_tiff(path, content)
     image = _guarded(path, None, _open, path, content)
     eiger = _is_eiger(image)
     n = max(int(image.nframes), 1)
@@ -115,6 +118,44 @@ def _check_cbf_binary_section(path: Path, content: bytes | None) -> None:
                 return
             tail, size = chunk[-3:], size + len(chunk)
     raise FrameError(f"{path}: truncated CBF: {size:,} bytes, it ends before its binary data")
+
+
+#: Pillow's names of the TIFF compressions fabio reads itself (``TiffIO``); it hands the others to Pillow
+FABIO_TIFF_COMPRESSIONS = ("raw", "packbits")
+#: Pillow's names of the other TIFF compressions, in words (others: Pillow's name)
+TIFF_COMPRESSION_NAMES = {"tiff_lzw": "LZW", "tiff_adobe_deflate": "deflate", "tiff_deflate": "deflate",
+                          "tiff_jpeg": "JPEG", "jpeg": "JPEG", "tiff_ccitt": "CCITT"}
+
+
+def _check_compressed_tiff(path: Path, content: bytes | None) -> None:
+    """Reject a compressed TIFF (LZW, deflate, …) whose image data Pillow cannot decode, before fabio reads it:
+    fabio reads those through Pillow and, when Pillow's decoder fails, returns an image of zeros (fabio 2026.6), which
+    would be classified as a frame without signal. ``content``: a compressed file's bytes, as for
+    ``_check_cbf_binary_section``."""
+    head = content[:4] if content is not None else _first_bytes(path, 4)
+    if head not in (b"II*\x00", b"MM\x00*"):
+        return
+    from PIL import Image
+
+    try:
+        image = Image.open(path if content is None else io.BytesIO(content))
+    except (OSError, ValueError, SyntaxError):
+        return  # a header Pillow cannot read: fabio's reading says what is wrong
+    with image:
+        compression = image.info.get("compression", "raw")
+        if compression in FABIO_TIFF_COMPRESSIONS:
+            return
+        try:
+            image.load()
+        except (OSError, ValueError, SyntaxError) as exc:
+            log.debug("%s: Pillow could not decode it: %r", path, exc)
+            raise FrameError(f"{path}: damaged TIFF: its {TIFF_COMPRESSION_NAMES.get(compression, compression)}-"
+                             "compressed image data cannot be decoded") from None
+
+
+def _first_bytes(path: Path, n: int) -> bytes:
+    with path.open("rb") as f:
+        return f.read(n)
 
 
 def _decompressed(path: Path) -> bytes | None:
