@@ -227,3 +227,38 @@ def test_random_prism6_is_a_cylinder_of_equal_area():
         assert to_cylinder < to_larger
         same_diameter = levels("cylinder", D_y=d_y, aspect=aspect, fwhm=fwhm)
         assert np.abs(prism - same_diameter).mean() > 1.8 * to_cylinder  # the equal-area circle is the match
+
+
+def test_an_aligned_polydisperse_prism3_deposit_is_mirror_symmetric_and_60_degree_periodic_only_size_by_size():
+    """The model card's orientation section. At q_x = 0 turning a particle by 180° in-plane (q_y → −q_y), or a
+    triangle by 60°, conjugates its in-plane amplitude P but not its vertical DWBA factor, so each particle's |F|²
+    (tests/test_shapes.py), a monodisperse deposit and the local monodisperse approximation are even in q_y and
+    60°-periodic. The coherent term |⟨F⟩|² of the decoupling approximation sums F over sizes first: for a
+    polydisperse, aligned prism3 deposit it is neither, by up to a fifth of the intensity at single q; the median
+    relative asymmetry, which the live mirror check reads, stays far below its tolerance (``max_asymmetry`` 0.15)."""
+    from gisaxs_live.simulator.structure import Structure
+
+    config = load_config()
+    optics = Optics.from_experiment(config.experiment)
+    qy = np.linspace(0.05, 1.75, 35)[np.newaxis, :]
+    both = np.concatenate([qy, -qy], axis=1)
+    alpha_f = np.arcsin(np.linspace(0.2, 2.8, 30) / optics.k - math.sin(optics.alpha_i))[:, np.newaxis]
+    prism3, n = get_shape("prism3"), qy.shape[1]
+    paracrystal = Structure("paracrystal", spacing_ratio=1.3, disorder=0.15)
+    local = Structure("hard_sphere", 0.2, approximation="local_monodisperse")
+
+    def intensity(structure, **p):
+        return ensemble_intensity(prism3, {"D_y": 20.0, "aspect": 0.6, "azimuth_spread": 0.0, **p},
+                                  np.zeros_like(both), both, alpha_f, optics, config.simulation, structure)
+
+    def asymmetry(i):
+        return np.abs(i[:, :n] - i[:, n:]) / (0.5 * (i[:, :n] + i[:, n:]))
+
+    for structure, fwhm in ((paracrystal, 0.0), (local, 9.0)):
+        assert asymmetry(intensity(structure, fwhm=fwhm, azimuth=20.0)).max() < 1e-9
+        np.testing.assert_allclose(intensity(structure, fwhm=fwhm, azimuth=80.0),
+                                   intensity(structure, fwhm=fwhm, azimuth=20.0), rtol=1e-9)
+    coherent = asymmetry(intensity(paracrystal, fwhm=9.0, azimuth=20.0))
+    assert coherent.max() > 0.1 and np.median(coherent) < 0.01
+    turned = intensity(paracrystal, fwhm=9.0, azimuth=80.0) / intensity(paracrystal, fwhm=9.0, azimuth=20.0)
+    assert np.abs(turned - 1.0).max() > 0.1

@@ -49,14 +49,13 @@ class Parameter:
         return inside and not (self.excluded is not None and self.excluded[0] < value < self.excluded[1])
 
 
-def diameter() -> Parameter:
-    return Parameter("D_y", "nm", 20.0, (0.1, 1000.0), (5.0, 40.0),
-                     "in-plane diameter (mode of the size distribution)", "size")
+def diameter(description: str = "in-plane diameter (mode of the size distribution)") -> Parameter:
+    return Parameter("D_y", "nm", 20.0, (0.1, 1000.0), (5.0, 40.0), description, "size")
 
 
-def aspect(lo: float, hi: float, limits: tuple[float, float] = (0.01, 100.0)) -> Parameter:
-    return Parameter("aspect", "", round(0.5 * (lo + hi), 2), limits, (lo, hi),
-                     "vertical size over in-plane diameter, D_z/D_y", "shape")
+def aspect(lo: float, hi: float, limits: tuple[float, float] = (0.01, 100.0),
+           description: str = "vertical size over in-plane diameter, D_z/D_y") -> Parameter:
+    return Parameter("aspect", "", round(0.5 * (lo + hi), 2), limits, (lo, hi), description, "shape")
 
 
 def fwhm() -> Parameter:

@@ -45,7 +45,11 @@ shape = ShapeModel(
     name="truncated_spheroid",
     description=__doc__.strip(),
     parameters=(
-        diameter(), aspect(0.3, 0.9), fwhm(),
+        diameter("the full spheroid's equatorial diameter (mode of the size distribution); below h_ratio 0.5 the "
+                 "particle's widest is its footprint, narrower"),
+        aspect(0.3, 0.9, description="the full spheroid's height over its diameter, D_z/D_y (the particle is "
+                                     "h_ratio·D_z tall)"),
+        fwhm(),
         Parameter("h_ratio", "", 0.6, (0.01, 1.0), (0.2, 0.8), "kept height over spheroid height, H/D_z", "shape",
                   excluded=(0.4, 0.6)),
     ),
