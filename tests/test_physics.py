@@ -157,14 +157,15 @@ def test_dwba_of_a_point_scatterer_is_the_standing_wave_product(height):
     np.testing.assert_allclose(np.abs(f) ** 2, expected, rtol=1e-10)
 
 
-KERNEL_SHAPES = [*SHAPES, foreign.CONE, foreign.PYRAMID]
+KERNEL_SHAPES = [*SHAPES, foreign.CONE, foreign.PYRAMID, foreign.CORE_SHELL]
 
 
 @pytest.mark.parametrize("shape", KERNEL_SHAPES, ids=[s.name for s in KERNEL_SHAPES])
 def test_fast_canonical_grid_path_equals_the_general_sum(shape):
     """simulate_pattern's grid (q_x = 0, q_y a row, α_f a column) takes the kernel path; a q_x array of zeros
     forces the general four-term sum over every size and orientation. Both must agree to rounding. The classes,
-    and the foreign cone and pyramid that the out-of-distribution flag is shown."""
+    and the foreign cone, pyramid and core-shell sphere (closed form on the general path) that the
+    out-of-distribution flag is shown."""
     from gisaxs_live.preprocess.qgrid import grid_wavevectors
     from gisaxs_live.simulator.pattern import _is_separable_grid
 
