@@ -14,8 +14,9 @@ has started, so nothing arriving during the (slow) model load is missed.
 
 The last row for a source is its answer. A file whose row is an ``error`` and that changes afterwards
 (a writer that closes it several times, a slow network copy) is read again, and its new rows
-supersede the error. A multi-frame file closed again with the same first frame was appended to: only its new
-frames get rows.
+supersede the error. A file closed again with the same first frame was appended to (a stack written frame by
+frame): only its new frames get rows. After a restart the log gives how many frames of a file have rows: one written
+again since with more frames was appended to, and one with as many or fewer was written anew.
 
 Start-up (``plan_backlog``): the directory is scanned after the watcher has started. Files whose last
 row in the CSV log is final (not an error, or an error written after the file last changed) are not
@@ -145,7 +146,8 @@ class Daemon:
         self._all_until_fed = False  # a directory back after an outage: all its files without a row, until fed
         self._retry: set[str] = set()  # --retry-errors: errored files at start, read again until done
         self._logged_frames: dict[str, int] = {}  # path → frames of it already logged before its last (error) row
-        # multi-frame files whose rows are all ok (the latest REMEMBERED) → (frames logged, digest of the first)
+        # files whose rows are all final (the latest REMEMBERED) → (frames with rows, digest of the first, or None
+        # where only the log says how many: a file planned at a start)
         self._multi_frame: OrderedDict[str, tuple[int, bytes | None]] = OrderedDict()
         self._readers = ReaderPool(os.cpu_count() or 1)
 
@@ -237,6 +239,9 @@ class Daemon:
         self.watcher.errored_before(resume.errors)
         self._backlog = deque(plan_backlog(files, resume, self._all or everything,
                                            self.watcher.settings.resume_grace_s, self.watcher.rewritten))
+        for path in self._backlog:  # written again since its rows: appended to, if it now holds more frames
+            if path in resume.logged_frames and path not in self._multi_frame:
+                remember(self._multi_frame, path, (resume.logged_frames[path], None))
         self._done_since_plan.clear()
         planned, known = set(self._backlog), resume.logged | resume.errors.keys() | resume.rotated_logged
         return len(files), sum(path not in planned and path not in known for path, _, _ in files)
@@ -348,7 +353,7 @@ class Daemon:
                 self._logged_frames.pop(source, None)
         errored = {source for source, r in last.items() if r.status == "error"}
         for source, outcome in read_whole.items():  # one appended to later gives rows for its new frames alone
-            if outcome.n_read > 1 and source not in errored:
+            if outcome.n_read and source not in errored:
                 remember(self._multi_frame, source, (outcome.n_read, outcome.first))
             else:
                 self._multi_frame.pop(source, None)
@@ -379,8 +384,9 @@ def _read(arrival: Arrival, classify: Classify, logged: int, multi_frame: tuple[
           sees: Callable[[Path], bool]) -> FileRead:
     """``read_file`` of ``arrival``, on a reader thread: its frames from frame ``logged`` on (those before have rows,
     written before an error row of the file), the problem that ended reading, and how many frames were read.
-    ``multi_frame``: (frames logged, first frame's digest) of a multi-frame file read whole before: if its first
-    frame is the same and it has at least as many, it was appended to, and only its new frames are given. A
+    ``multi_frame``: (frames logged, first frame's digest) of a file read whole before: if its first frame is the same
+    and it has at least as many, it was appended to, and only its new frames are given; with no digest (the count
+    from the log, at a start), if it has more. A
     classifier that offers ``prepare_early`` (``pipeline.Classifier``) preprocesses the frames there too, while
     they are in the CPU cache. An Eiger master file whose data files the watcher ``sees`` gives no frame: their
     images are read from those as each is written."""
@@ -394,8 +400,8 @@ def _read(arrival: Arrival, classify: Classify, logged: int, multi_frame: tuple[
         return FileRead([], None, 0)
     got, problem = read_file(arrival.path, arrival.t)
     n_read = len(got)
-    first = first_frame_digest(got) if n_read > 1 or (multi_frame and got) else None
-    if multi_frame is not None and first == multi_frame[1] and n_read >= multi_frame[0]:
+    first = first_frame_digest(got)
+    if multi_frame is not None and _appended(multi_frame, first, n_read):
         logged = max(logged, multi_frame[0])
     got = [f for f in got if f.frame_id >= logged] if logged else got
     prepare_early = getattr(classify, "prepare_early", None)
@@ -404,12 +410,30 @@ def _read(arrival: Arrival, classify: Classify, logged: int, multi_frame: tuple[
     return FileRead(got, problem, n_read, first)
 
 
+def _appended(before: tuple[int, bytes | None], first: bytes | None, n_read: int) -> bool:
+    """Whether a file with ``before`` = (frames with rows, digest of its first frame or None) and now ``n_read``
+    frames, the first with digest ``first``, was appended to rather than written anew."""
+    frames, digest = before
+    if digest is None:
+        return n_read > frames
+    return first == digest and n_read >= frames
+
+
+#: pixels of the first frame that its digest reads at most (evenly strided): a 4-MB frame's every pixel would cost
+#: milliseconds of every file's CPU, and no two frames of counts agree on 65,536 pixels by chance
+DIGEST_PIXELS = 1 << 16
+
+
 def first_frame_digest(frames: Sequence[Frame]) -> bytes | None:
-    """A 128-bit BLAKE2 digest of the first frame's pixels (None if there is no frame 0): a multi-frame file closed
-    again with the same one was appended to, not written anew."""
+    """A 128-bit BLAKE2 digest of the first frame's shape, type and pixels (at most ``DIGEST_PIXELS`` of them, evenly
+    strided; None if there is no frame 0): a file closed again with the same one was appended to, not written anew."""
     if not frames or frames[0].frame_id != 0:
         return None
-    return hashlib.blake2b(np.ascontiguousarray(frames[0].data), digest_size=16).digest()
+    data = np.asarray(frames[0].data)
+    sample = np.ascontiguousarray(data.reshape(-1)[::max(1, data.size // DIGEST_PIXELS)])
+    digest = hashlib.blake2b(f"{data.shape} {data.dtype}".encode(), digest_size=16)
+    digest.update(sample)
+    return digest.digest()
 
 
 def _classify(classify: Classify, frames: list[Frame]) -> list[Result]:

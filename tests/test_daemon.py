@@ -509,6 +509,29 @@ def test_a_restart_takes_the_files_copied_in_meanwhile_with_their_old_mtimes(dir
     assert sorted(by_name(read_rows(log))) == ["kept_0.cbf", "kept_1.cbf", "kept_2.cbf", "live.cbf"]
 
 
+def test_a_restart_takes_the_files_of_a_directory_moved_in_whole_meanwhile(dirs):
+    """A trial: a run's directory moved whole into a recursive watch while the monitor was down got no row at the
+    restart ("there before the log began"): a rename leaves the files' own ctimes as they were. The directory's
+    ctime, later than its mtime, says when it was moved in."""
+    frames, log = dirs
+    elsewhere = frames.parent / "elsewhere" / "run_7"
+    elsewhere.mkdir(parents=True)
+    for i in range(2):
+        write_frame(elsewhere / f"moved_{i}.cbf")
+    time.sleep(1.0)  # longer ago than the grace below: older than the log that begins now
+    settings = fast(recursive=True, resume_grace_s=0.5)
+    with running(frames, log, settings=settings) as r:
+        write_frame(frames / "live.cbf")
+        r.wait_rows(1)
+        assert r.stop() == 0
+    os.rename(elsewhere, frames / "run_7")
+    with running(frames, log, settings=settings) as r:
+        r.wait_rows(2)
+        time.sleep(0.3)
+        assert r.stop() == 0
+    assert sorted(by_name(read_rows(log))) == ["live.cbf", "moved_0.cbf", "moved_1.cbf"]
+
+
 def test_the_backlog_is_classified_before_what_arrives_while_the_model_loads(dirs):
     """Files that arrived while the monitor was down come before those that arrive while its model loads (a trial:
     rows 1-3, 9-12, then 4-8, and class changes reported for the order, not the sample)."""
@@ -760,6 +783,59 @@ def test_a_multi_frame_file_appended_to_gives_rows_for_its_new_frames_alone(dirs
         assert r.stop() == 0
     assert [(row["frame"], row["status"]) for row in read_rows(log)] == [("0", "ok"), ("1", "ok"), ("2", "ok"),
                                                                          ("0", "ok"), ("1", "ok")]
+
+
+def _rows_of(log):
+    return [(row["frame"], row["status"]) for row in read_rows(log)]
+
+
+def test_a_stack_begun_with_one_frame_and_appended_to_gives_each_frame_one_row(dirs):
+    """A trial: a stack whose first close held one frame logged frame 0 again at its next close (only files read
+    with several frames were remembered), and a touch of a single-frame file logged it again."""
+    frames, log = dirs
+    stack, single = frames / "stack.edf", frames / "single.cbf"
+    with running(frames, log) as r:
+        _edf_stack(stack, [1])
+        r.wait_rows(1)
+        _edf_stack(stack, [1, 2])
+        r.wait_rows(2)
+        _edf_stack(stack, [1, 2, 3])
+        r.wait_rows(3)
+        write_frame(single, 4)
+        r.wait_rows(4)
+        with open(single, "ab"):  # opened for writing and closed, unchanged: no news
+            pass
+        time.sleep(0.5)
+        assert r.stop() == 0
+    assert _rows_of(log) == [("0", "ok"), ("1", "ok"), ("2", "ok"), ("0", "ok")]
+
+
+def test_a_stack_appended_to_while_the_monitor_was_down_gives_rows_for_its_new_frames_alone(dirs):
+    """A trial: after a restart a stack appended to since its rows got rows for all its frames again (what was
+    appended was known in memory only). The log says how many frames have rows; written anew with as many, every
+    frame is news again."""
+    frames, log = dirs
+    stack, overwritten = frames / "stack.edf", frames / "overwritten.edf"
+    _edf_stack(stack, [1, 2])
+    _edf_stack(overwritten, [1, 2])
+    with running(frames, log, backlog=True) as r:
+        r.wait_rows(4)
+        assert r.stop() == 0
+    rows_at = time.time() - 600  # the rows written 10 minutes ago
+    text = log.read_text()
+    for row in read_rows(log):
+        text = text.replace(row["time_utc"], time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(rows_at)))
+    log.write_text(text)
+    _edf_stack(stack, [1, 2, 3])
+    _edf_stack(overwritten, [5, 6])
+    for path in (stack, overwritten):  # written again 2 minutes after their rows: beyond watch.resume_grace_s
+        os.utime(path, (rows_at + 120,) * 2)
+    with running(frames, log) as r:
+        r.wait_rows(3)
+        time.sleep(0.5)
+        assert r.stop() == 0
+    again = [(os.path.basename(row["source"]), row["frame"]) for row in read_rows(log)][4:]
+    assert sorted(again) == [("overwritten.edf", "0"), ("overwritten.edf", "1"), ("stack.edf", "2")]
 
 
 def test_a_cbf_cut_before_its_binary_section_is_an_error_not_a_hang(dirs):

@@ -475,7 +475,9 @@ class Resume:
     row's frame (how many frames were read before the error, each with its row): a file read again gives rows
     from there on, so that those frames are not logged twice. ``logged_at``: per logged source, its last row's
     time (Unix s). ``rotated_logged``: sources with a final row at the end of the log this one was rotated from
-    (``resume_point(rotated=True)``): a plain restart's look at the minute before the log began leaves them."""
+    (``resume_point(rotated=True)``): a plain restart's look at the minute before the log began leaves them.
+    ``logged_frames``: per logged source, its last row's frame + 1 (the frames of it with rows: a stack appended
+    to since gives rows for its new frames alone)."""
 
     logged: frozenset[str]
     since: float | None
@@ -484,6 +486,7 @@ class Resume:
     error_frames: Mapping[str, int] = field(default_factory=dict)
     logged_at: Mapping[str, float] = field(default_factory=dict)
     rotated_logged: frozenset[str] = frozenset()
+    logged_frames: Mapping[str, int] = field(default_factory=dict)
 
     def done(self, path: str, mtime: float, skew_s: float = math.inf) -> bool:
         """Whether ``path`` (modified at ``mtime``, Unix s) needs no new row: its last row is final and the file
@@ -516,10 +519,11 @@ def resume_point(path: str | Path, among: set[str], retry_errors: bool = False, 
     rotated_logged, rotated_end = rotated_last_rows(path, header, since, wanted) if rotated else ({}, None)
     if since is None:
         since = mtime if rotated_end is None else rotated_end
-    logged, errors, error_frames, logged_at = set(), {}, {}, {}
+    logged, errors, error_frames, logged_at, logged_frames = set(), {}, {}, {}, {}
     for source, (status, time_utc, frame) in last.items():
         if status != "error":
             logged.add(source)
+            logged_frames[source] = int(frame) + 1 if frame.isdigit() else 1
             with contextlib.suppress(ValueError):
                 logged_at[source] = parse_time(time_utc)
             continue
@@ -529,6 +533,7 @@ def resume_point(path: str | Path, among: set[str], retry_errors: bool = False, 
             errors[source] = float("-inf")  # when unknown: read it again
         error_frames[source] = int(frame) if frame.isdigit() else 0
     resume = Resume(frozenset(logged), since, errors, error_frames=error_frames, logged_at=logged_at,
+                    logged_frames=logged_frames,
                     rotated_logged=frozenset(s for s, (status, _, _) in rotated_logged.items()
                                              if status != "error" and s not in last))
     return with_retry(resume, errors) if retry_errors else resume

@@ -283,17 +283,22 @@ class DirectoryWatcher:
 
     def scan(self) -> list[tuple[str, float, float]]:
         """(path, mtime, ctime) of the matching files now present (Unix s; ctime: the inode's last change, which a copy
-        that keeps the mtime, ``cp -p`` or ``rsync -a``, sets to when it arrived), oldest mtime first: the order of
+        that keeps the mtime, ``cp -p`` or ``rsync -a``, sets to when it arrived; in a subdirectory moved in whole, which
+        leaves its files' ctimes as they were, no earlier than the move: ``_moved_in``), oldest mtime first: the order of
         acquisition (a dangling symbolic link by its own times, so that the worker can say what it is); once, also
         those of the directory a repointed link named before (its last files may have completed after the last
         look)."""
         found = []
         with self._cond:
             tops, self._previous = [self.watched, *sorted(self._previous)], set()
+        moved_in: dict[str, float] = {}  # subdirectory → when it or one above it was moved in (or its mode changed)
         for folder, dirs, names in (entry for top in tops for entry in os.walk(top)):
             if not self.settings.recursive:
                 dirs.clear()
             dirs[:] = [d for d in dirs if not d.startswith(".")]
+            since = moved_in.get(folder, 0.0)
+            for d in dirs:
+                moved_in[os.path.join(folder, d)] = max(since, _moved_in(os.path.join(folder, d)))
             for name in names:
                 path = os.path.join(folder, name)
                 if self.matches(path):
@@ -305,7 +310,7 @@ class DirectoryWatcher:
                         now = time.time()  # reading it says why it cannot be read, in its row
                         found.append((path, now, now))
                         continue
-                    found.append((path, stat.st_mtime, stat.st_ctime))
+                    found.append((path, stat.st_mtime, max(stat.st_ctime, since)))
         return sorted(found, key=lambda item: (item[1], item[0]))
 
     def found(self, path: str, complete: bool, t: float | None = None, settle_s: float | None = None,
@@ -671,6 +676,16 @@ def _is_link(path: str) -> bool:
     except OSError:
         return False
     return S_ISLNK(st.st_mode) or st.st_nlink > 1
+
+
+def _moved_in(directory: str) -> float:
+    """When the directory was moved (renamed) or its mode changed, as far as its inode tells (Unix s): its ctime where
+    that is later than its mtime (a change of its entries sets both); 0 otherwise, or where it cannot be looked at."""
+    try:
+        stat = os.stat(directory)
+    except OSError:
+        return 0.0
+    return stat.st_ctime if stat.st_ctime > stat.st_mtime else 0.0
 
 
 def remember(table: OrderedDict, path: str, value: object) -> None:
