@@ -128,6 +128,26 @@ def test_a_directory_or_a_glob_stands_for_its_files_in_the_order_given(files, tm
         assert not (tmp_path / "none.csv").exists()
 
 
+def test_a_glob_that_matches_directories_stands_for_the_files_below_them(files, tmp_path, capsys):
+    """A trial: a quoted pattern's matching directories were dropped without a word ('run*' classified 0 frames with
+    status 0; 'run/*' left out run/sub/ and its frames)."""
+    import shutil
+
+    paths, _ = files
+    run = tmp_path / "run_1"
+    (run / "sub").mkdir(parents=True)
+    shutil.copy(paths[0].parent / "first.cbf", run / "first.cbf")
+    shutil.copy(paths[0].parent / "last.cbf", run / "sub" / "last.cbf")
+    for pattern in (tmp_path / "run_*", run / "*"):
+        out = tmp_path / f"{pattern.name.replace('*', 'star')}.csv"
+        assert main(["classify", "--csv", str(out), str(pattern)]) == 0
+        assert sorted(r["source"].rsplit("/", 1)[-1] for r in _rows(out.read_text())) == ["first.cbf", "last.cbf"]
+    (tmp_path / "run_empty").mkdir()
+    capsys.readouterr()
+    assert main(["classify", "--csv", str(tmp_path / "none.csv"), str(tmp_path / "run_e*")]) == 2
+    assert capsys.readouterr().err.endswith("run_e*: the pattern matches no file\n")
+
+
 def test_the_logs_beside_the_frames_are_not_read_as_frames(files, tmp_path, capsys):
     """A new user's trial: ``classify DIR`` on a watched directory read the service's log and events log there as
     frames (error rows "not a detector image", exit 1), and a second ``classify --csv DIR/run.csv DIR`` its own log."""

@@ -18,35 +18,45 @@ GLOB_CHARS = frozenset("*?[")
 
 
 def expand_inputs(inputs: Iterable[str | Path], logs: list[Path] | None = None) -> list[Path]:
-    """Every file named by ``inputs``, sorted by its path string. Below a directory (``entries_below``) every entry
-    but a directory counts, so that what cannot be a frame (a FIFO, a dangling link) and a subdirectory that cannot
-    be listed get ``error`` rows rather than no word; hidden entries and CSV files (the logs of this tool written
-    beside the frames, its own ``--csv`` among them) are left out, the latter appended to ``logs`` where given. A path
-    that does not exist stays in the list (it becomes an ``error`` row); a glob that matches nothing, or a directory
-    with no file below, raises ``ValueError`` naming it."""
+    """Every file named by ``inputs``, sorted by its path string. Below a directory (``entries_below``), given or
+    matched by a glob, every entry but a directory counts, so that what cannot be a frame (a FIFO, a dangling link)
+    and a subdirectory that cannot be listed get ``error`` rows rather than no word; hidden entries and CSV files (the
+    logs of this tool written beside the frames, its own ``--csv`` among them) are left out, the latter appended to
+    ``logs`` where given. A path that does not exist stays in the list (it becomes an ``error`` row); a glob that
+    matches no file (directly or below the directories it matches), or a directory given with no file below, raises
+    ``ValueError`` naming it."""
     found: set[Path] = set()
     for item in inputs:
         text = str(item)
         path = canonical(text)
         if path.is_dir():
-            below = entries_below(path)
-            if not below:
+            below, csv = _files_below(path, logs)
+            if not below and not csv:
                 raise ValueError(f"{text}: a directory with no files in it")
-            csv = [p for p in below if p.suffix.lower() == ".csv" and not p.is_dir()]
-            if len(csv) == len(below):
+            if not below:
                 raise ValueError(f"{text}: a directory holding only CSV files (logs, not frames)")
-            if logs is not None:
-                known = set(logs)  # a directory given twice, or one below another: each log counted once
-                logs.extend(p for p in csv if p not in known)
-            found.update(set(below) - set(csv))
+            found.update(below)
         elif GLOB_CHARS & set(text) and not path.exists():
-            matches = [canonical(m) for m in glob.glob(text, recursive=True)]
-            if not matches:
+            matched: set[Path] = set()
+            for match in (canonical(m) for m in glob.glob(text, recursive=True)):
+                matched.update(_files_below(match, logs)[0] if match.is_dir() else {match})
+            if not matched:
                 raise ValueError(f"{text}: the pattern matches no file")
-            found.update(m for m in matches if not m.is_dir())
+            found.update(matched)
         else:
             found.add(path)
     return sorted(found, key=str)
+
+
+def _files_below(directory: Path, logs: list[Path] | None) -> tuple[set[Path], list[Path]]:
+    """(``entries_below`` the directory but CSV files, the CSV files), the latter also appended to ``logs`` (where
+    given, each once: a directory given twice, or one below another)."""
+    below = entries_below(directory)
+    csv = [p for p in below if p.suffix.lower() == ".csv" and not p.is_dir()]
+    if logs is not None:
+        known = set(logs)
+        logs.extend(p for p in csv if p not in known)
+    return set(below) - set(csv), csv
 
 
 def entries_below(root: Path) -> list[Path]:
