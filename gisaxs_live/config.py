@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import difflib
+import fnmatch
 import logging
 import math
 import re
@@ -268,6 +269,16 @@ class Watch:
     def _check(self, where: str) -> None:
         if not self.patterns:
             raise ConfigError(f"{where}.patterns: give at least one file name pattern, e.g. '*.cbf'")
+        for kind in ("patterns", "ignore_patterns"):
+            for pattern in getattr(self, kind):
+                if not pattern or "/" in pattern:
+                    raise ConfigError(f"{where}.{kind}: {pattern!r} can match no file: a pattern is matched against a "
+                                      f"file's name without its directory, e.g. '*.cbf' (subdirectories: "
+                                      f"{where}.recursive)")
+        examples = [re.sub(r"\[[^\]]*\]", "x", p).replace("*", "x").replace("?", "x").lower() for p in self.patterns]
+        if all(any(fnmatch.fnmatchcase(name, i.lower()) for i in self.ignore_patterns) for name in examples):
+            raise ConfigError(f"{where}.ignore_patterns: {' '.join(self.ignore_patterns)} leaves out every file "
+                              f"{where}.patterns ({' '.join(self.patterns)}) takes, e.g. {examples[0]!r}")
         _in_range(where, "poll_interval_s", self.poll_interval_s, 0.01, 3600.0)
         _in_range(where, "settle_s", self.settle_s, 0.0, 3600.0)
         _in_range(where, "read_retries", self.read_retries, 0, 100)

@@ -188,3 +188,17 @@ def test_the_real_data_configs_give_their_geometry():
 
     for path in sorted((Path(__file__).parents[1] / "config" / "real").glob("*.yaml")):
         load_config(path, detector=True)
+
+
+@pytest.mark.parametrize("watch, cause", [
+    ('{patterns: ["det/*.edf"]}', "'det/*.edf' can match no file"),
+    ('{patterns: ["*.cbf", ""]}', "'' can match no file"),
+    ('{ignore_patterns: ["*"]}', "leaves out every file"),
+    ('{patterns: ["*.cbf"], ignore_patterns: ["*.CBF"]}', "leaves out every file"),
+])
+def test_watch_patterns_that_can_take_no_file_are_refused(tmp_path, watch, cause):
+    """A trial: these started a monitor that never wrote a row (patterns match a file's name, in any letter case)."""
+    with pytest.raises(ConfigError, match="watch") as raised:
+        load_config(write(tmp_path, f"watch: {watch}\n"))
+    assert cause in str(raised.value)
+    load_config(write(tmp_path, 'watch: {patterns: ["*.cbf", "*.edf"], ignore_patterns: ["*.cbf"]}\n'))
