@@ -20,7 +20,8 @@ again since with more frames was appended to, and one with as many or fewer was 
 
 Start-up (``plan_backlog``): the directory is scanned after the watcher has started. Files whose last
 row in the CSV log is final (not an error, or an error written after the file last changed) are not
-classified again, unless written again more than ``resume_grace_s`` after that row; a rescan while running also
+classified again, unless written again more than ``resume_grace_s`` after that row (changed after it within that
+grace, they are read for their frames beyond those with rows: a stack appended to while down); a rescan while running also
 takes the files whose inode, size or mtime changed since their row (``DirectoryWatcher.rewritten``: a detector's
 overwrite mode, a new run in a re-created directory). With ``backlog`` every other file present is
 classified, oldest first; without it only files that arrived since the log began (its first row's arrival
@@ -43,6 +44,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import signal
 import threading
@@ -105,7 +107,8 @@ def plan_backlog(files: Sequence[tuple[str, float, float]], resume: Resume, back
     only the ctime, and is no news either. Without ``backlog``, of the files without a row those that arrived since
     the log began: a file arrives with the later of its mtime and ctime (a copy that kept an older mtime, ``cp -p``,
     by its ctime). A file whose last row is an error is judged by that arrival (a chmod may be what made it
-    readable)."""
+    readable). A file changed after its row within the grace (``changed_since_row``) is read again too, for the frames
+    beyond those with rows."""
     late = {path for path, mtime, ctime in files
             if path in resume.logged and not (resume.done(path, mtime, grace_s) or resume.done(path, ctime, grace_s))}
     if len(late) >= SKEWED_AT_LEAST and 2 * len(late) > len(resume.logged):
@@ -115,15 +118,26 @@ def plan_backlog(files: Sequence[tuple[str, float, float]], resume: Resume, back
                     "detector in overwrite mode, classify them with gisaxs-live reprocess DIR --csv LOG)",
                     len(late), len(resume.logged), grace_s)
         late = set()
+    changed = changed_since_row(files, resume, late)
     arrivals = [(path, mtime, max(mtime, ctime)) for path, mtime, ctime in files]
     todo = [(path, arrival) for path, mtime, arrival in arrivals
-            if not resume.done(path, mtime if path in resume.logged else arrival) or path in late or rewritten(path)]
+            if not resume.done(path, mtime if path in resume.logged else arrival) or path in late | changed
+            or rewritten(path)]
     if backlog:
         return [path for path, _ in todo]
     if resume.since is None:
         return []
     return [path for path, arrival in todo
             if (arrival >= resume.since - grace_s and path not in resume.rotated_logged) or path in resume.retry]
+
+
+def changed_since_row(files: Sequence[tuple[str, float, float]], resume: Resume, late: set[str]) -> set[str]:
+    """Files with a final row, not ``late``, whose mtime and ctime are both later than that row, though within the
+    grace: changed while the monitor was down (a stack appended to), or no more than the clocks' skew. Read again for
+    their new frames alone (``TOP_UP``). Where they are most of the files with a row, taken for the skew: none."""
+    changed = {path for path, mtime, ctime in files
+               if path in resume.logged and path not in late and min(mtime, ctime) > resume.logged_at.get(path, math.inf)}
+    return set() if len(changed) >= SKEWED_AT_LEAST and 2 * len(changed) > len(resume.logged) else changed
 
 
 class Daemon:
@@ -239,9 +253,12 @@ class Daemon:
         self.watcher.errored_before(resume.errors)
         self._backlog = deque(plan_backlog(files, resume, self._all or everything,
                                            self.watcher.settings.resume_grace_s, self.watcher.rewritten))
-        for path in self._backlog:  # written again since its rows: appended to, if it now holds more frames
+        times = {path: (mtime, ctime) for path, mtime, ctime in files}
+        grace = self.watcher.settings.resume_grace_s
+        for path in self._backlog:  # changed since its rows: appended to, or (beyond the grace) perhaps written anew
             if path in resume.logged_frames and path not in self._multi_frame:
-                remember(self._multi_frame, path, (resume.logged_frames[path], None))
+                anew = self.watcher.rewritten(path) or not any(resume.done(path, t, grace) for t in times[path])
+                remember(self._multi_frame, path, (resume.logged_frames[path], None if anew else TOP_UP))
         self._done_since_plan.clear()
         planned, known = set(self._backlog), resume.logged | resume.errors.keys() | resume.rotated_logged
         return len(files), sum(path not in planned and path not in known for path, _, _ in files)
@@ -410,10 +427,17 @@ def _read(arrival: Arrival, classify: Classify, logged: int, multi_frame: tuple[
     return FileRead(got, problem, n_read, first)
 
 
+#: the digest of a file's first frame, in ``Daemon._multi_frame``, of a file read again at a start for frames beyond
+#: those with rows alone (``changed_since_row``)
+TOP_UP = b"top up"
+
+
 def _appended(before: tuple[int, bytes | None], first: bytes | None, n_read: int) -> bool:
-    """Whether a file with ``before`` = (frames with rows, digest of its first frame or None) and now ``n_read``
-    frames, the first with digest ``first``, was appended to rather than written anew."""
+    """Whether a file with ``before`` = (frames with rows, digest of its first frame, None, or ``TOP_UP``) and now
+    ``n_read`` frames, the first with digest ``first``, was appended to rather than written anew."""
     frames, digest = before
+    if digest == TOP_UP:
+        return True
     if digest is None:
         return n_read > frames
     return first == digest and n_read >= frames

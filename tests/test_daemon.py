@@ -16,6 +16,7 @@ from fabio.edfimage import EdfImage
 
 from gisaxs_live.daemon import plan_backlog
 from gisaxs_live.publisher.demo_series import cbf_bytes
+from gisaxs_live.results import parse_time
 from gisaxs_live.sinks.csvlog import Resume
 from gisaxs_live.publisher.demo_series import write_staged
 from livehelp import FAST, fake_classify, fast, frame_bytes, read_rows, running, wait_for, write_frame
@@ -836,6 +837,29 @@ def test_a_stack_appended_to_while_the_monitor_was_down_gives_rows_for_its_new_f
         assert r.stop() == 0
     again = [(os.path.basename(row["source"]), row["frame"]) for row in read_rows(log)][4:]
     assert sorted(again) == [("overwritten.edf", "0"), ("overwritten.edf", "1"), ("stack.edf", "2")]
+
+
+def test_a_stack_appended_to_within_the_grace_while_the_monitor_was_down_gets_rows_for_its_new_frames(dirs):
+    """A trial: appended to a few seconds after its rows while the monitor was down, within watch.resume_grace_s, a
+    stack's new frame never got a row (no start took the file again). A file changed after its row within the grace
+    is read for its frames beyond those with rows: none for one within the clocks' skew."""
+    frames, log = dirs
+    stack, single = frames / "stack.edf", frames / "single.cbf"
+    _edf_stack(stack, [1, 2])
+    write_frame(single, 3)
+    with running(frames, log, backlog=True) as r:
+        r.wait_rows(3)
+        assert r.stop() == 0
+    row_at = max(parse_time(row["time_utc"]) for row in read_rows(log))
+    _edf_stack(stack, [1, 2, 3])
+    write_frame(single, 3)
+    for path in (stack, single):
+        os.utime(path, (row_at + 4,) * 2)  # 4 s after the rows, as in the trial
+    with running(frames, log) as r:
+        r.wait_rows(1)
+        time.sleep(0.5)
+        assert r.stop() == 0
+    assert [(os.path.basename(row["source"]), row["frame"]) for row in read_rows(log)][3:] == [("stack.edf", "2")]
 
 
 def test_a_cbf_cut_before_its_binary_section_is_an_error_not_a_hang(dirs):

@@ -273,6 +273,31 @@ def test_plan_skips_logged_files_and_with_retry_errors_takes_the_errored_ones_ag
     assert plan(files, tmp_path / "log.csv", retry_errors=True).todo == files[1:]
 
 
+def test_a_stack_appended_to_since_its_rows_is_topped_up_with_its_new_frames(tmp_path, capsys):
+    """A trial: reprocess into the same log never gave the frames appended to a stack after its rows ("already
+    classified"). A file changed after its rows is read for its frames beyond those with rows."""
+    import os
+
+    series = GrowthSeries(demo_config(load_config()), 4)
+    stack = tmp_path / "stack.edf"
+
+    def write(frames: int) -> None:
+        edf = EdfImage(data=series.frame(1))
+        for i in range(2, frames + 1):
+            edf.append_frame(data=series.frame(i))
+        edf.write(str(stack))
+
+    write(2)
+    out = tmp_path / "log.csv"
+    assert main(["reprocess", "--workers", "1", "--csv", str(out), str(stack)]) == 0
+    write(3)
+    later = max(os.stat(out).st_mtime, os.stat(stack).st_mtime) + 1.0
+    os.utime(stack, (later, later))  # changed after its rows (on a file system with coarse timestamps too)
+    assert main(["reprocess", "--workers", "1", "--csv", str(out), str(stack)]) == 0
+    assert main(["reprocess", "--workers", "1", "--csv", str(out), str(stack)]) == 0  # nothing new: no row
+    assert [r["frame"] for r in _rows(out)] == ["0", "1", "2"]
+
+
 def test_retry_errors_does_not_log_again_the_frames_read_before_an_error(tmp_path, capsys):
     """A partly read file (an Eiger master whose second data file was missing): reprocess --retry-errors gives rows
     for the frames from its error row on."""

@@ -9,6 +9,7 @@ crash, memory) costs no other file its rows; a file that still fails gives an ``
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -40,10 +41,18 @@ class Plan:
 
 def plan(files: Sequence[Path], out: Path, retry_errors: bool = False) -> Plan:
     """Drop the files whose rows ``out`` already holds (their last row final, or an error written after
-    the file last changed; with ``retry_errors``, an error is never final)."""
+    the file last changed; with ``retry_errors``, an error is never final), but those changed after their final
+    rows (``daemon.changed_since_row``: a stack appended to since), which are read for their frames beyond those with
+    rows."""
+    from ..daemon import changed_since_row
+
     resume = resume_point(out, {str(f) for f in files}, retry_errors)
-    todo = [f for f in files if not resume.done(str(f), _mtime(f))]
+    times = {str(f): _times(f) for f in files}
+    changed = changed_since_row([(path, mtime, ctime) for path, (mtime, ctime) in times.items()
+                                 if path in resume.logged and mtime < math.inf], resume, set())
+    todo = [f for f in files if not resume.done(str(f), times[str(f)][0]) or str(f) in changed]
     logged = {str(f): resume.error_frames[str(f)] for f in todo if resume.error_frames.get(str(f))}
+    logged.update((path, resume.logged_frames[path]) for path in changed)
     return Plan(todo, len(files) - len(todo), logged)
 
 
@@ -114,11 +123,13 @@ def _outcome(future, group: Sequence[Path], class_names: Sequence[str],
                 for f in group]
 
 
-def _mtime(path: Path) -> float:
+def _times(path: Path) -> tuple[float, float]:
+    """(mtime, ctime) of ``path`` (Unix s); infinite where it is missing: classify it (into an error row) again."""
     try:
-        return path.stat().st_mtime
+        stat = path.stat()
     except OSError:
-        return float("inf")  # missing: classify (into an error row) again
+        return float("inf"), float("inf")
+    return stat.st_mtime, stat.st_ctime
 
 
 def progress(stream=None):
