@@ -72,6 +72,10 @@ def bad_inputs(tmp):
             path.write_bytes(bytes(raw))
         return make
 
+    def h5_self_linked(path):  # a master whose data link names itself: it got no row at all
+        with h5py.File(path, "w") as f:
+            f["entry/data/data_000001"] = h5py.ExternalLink("self_master.h5", "/entry/data/data")
+
     def h5_cut(path):  # an Eiger-style file fabio reads whole, cut to half
         with h5py.File(path, "w") as f:
             f.create_dataset("entry/data/data", data=np.stack([DATA, DATA]))
@@ -123,6 +127,7 @@ def bad_inputs(tmp):
         "truncated.cbf.bz2": (bz2.compress(cbf)[:300], "truncated bzip2 file"),
         "random.h5": (rng.bytes(2000), "not a detector image"),
         "no_data.h5": (h5_empty, "HDF5 file without a detector image"),
+        "self_master.h5": (h5_self_linked, "HDF5 file without a detector image"),
         "truncated.h5": (h5_cut, "truncated HDF5: "),
         "truncated_late.cbf.gz": (large_gz[: len(large_gz) * 2 // 3], "truncated gzip file"),
         "not_utf8_\udcff_name.cbf": (cbf[: start + 100], "truncated CBF: "),

@@ -20,7 +20,7 @@ DATA = re.compile(r"(.+)_data_\d{6}\.h5", re.IGNORECASE)
 def linked_files(master: str | Path) -> list[Path]:
     """The files whose images the Eiger master file ``master`` links from its /entry/data (external links; relative
     names from its directory, as HDF5 resolves them), in name order; [] for a file of another name, one that is
-    not HDF5, cannot be read or links none."""
+    not HDF5, cannot be read, links none, or links itself (a damaged master: read, it gets a row saying so)."""
     import h5py
 
     master = Path(master)
@@ -28,9 +28,17 @@ def linked_files(master: str | Path) -> list[Path]:
         return []
     try:
         with h5py.File(master, "r") as f:
-            return [master.parent / name for name in external_names(f)]
+            linked = [master.parent / name for name in external_names(f)]
     except OSError:
         return []
+    return [] if any(_same_file(p, master) for p in linked) else linked
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
 
 
 def external_names(f) -> list[str]:
