@@ -21,8 +21,8 @@ again since with more frames was appended to, and one with as many or fewer was 
 Start-up (``plan_backlog``): the directory is scanned after the watcher has started. Files whose last
 row in the CSV log is final (not an error, or an error written after the file last changed) are not
 classified again, unless written again more than ``resume_grace_s`` after that row (changed after it within that
-grace, they are read for their frames beyond those with rows: a stack appended to while down); a rescan while running also
-takes the files whose inode, size or mtime changed since their row (``DirectoryWatcher.rewritten``: a detector's
+grace, they are read for their frames beyond those with rows: a stack appended to while down); a rescan while running
+also takes the files whose inode, size or mtime changed since their row (``DirectoryWatcher.rewritten``: a detector's
 overwrite mode, a new run in a re-created directory). With ``backlog`` every other file present is
 classified, oldest first; without it only files that arrived since the log began (its first row's arrival
 time, or the file's mtime if it has no rows yet), less ``resume_grace_s``: those that arrived while
@@ -135,8 +135,8 @@ def changed_since_row(files: Sequence[tuple[str, float, float]], resume: Resume,
     """Files with a final row, not ``late``, whose mtime and ctime are both later than that row, though within the
     grace: changed while the monitor was down (a stack appended to), or no more than the clocks' skew. Read again for
     their new frames alone (``TOP_UP``). Where they are most of the files with a row, taken for the skew: none."""
-    changed = {path for path, mtime, ctime in files
-               if path in resume.logged and path not in late and min(mtime, ctime) > resume.logged_at.get(path, math.inf)}
+    changed = {path for path, mtime, ctime in files if path in resume.logged and path not in late
+               and min(mtime, ctime) > resume.logged_at.get(path, math.inf)}
     return set() if len(changed) >= SKEWED_AT_LEAST and 2 * len(changed) > len(resume.logged) else changed
 
 
@@ -160,8 +160,8 @@ class Daemon:
         self._all_until_fed = False  # a directory back after an outage: all its files without a row, until fed
         self._retry: set[str] = set()  # --retry-errors: errored files at start, read again until done
         self._logged_frames: dict[str, int] = {}  # path → frames of it already logged before its last (error) row
-        # files whose rows are all final (the latest REMEMBERED) → (frames with rows, digest of the first, or None
-        # where only the log says how many: a file planned at a start)
+        # files whose rows are all final (the latest REMEMBERED) → (frames with rows, digest of the first: or None where
+        # only the log says how many, a file planned at a start; TOP_UP for one changed within the grace)
         self._multi_frame: OrderedDict[str, tuple[int, bytes | None]] = OrderedDict()
         self._readers = ReaderPool(os.cpu_count() or 1)
 

@@ -21,8 +21,8 @@ A q-grid too wide or too narrow by a constant factor (distance or pixel size wro
 pattern of a particle of another size, in distribution by construction.
 
 Particles are simulated by the bundled DWBA code (on the canonical grid's fast path: the core-shell spheres as stacked
-discs there, in closed form on the general one) with a log-normal size distribution and the Percus–Yevick S(q∥), like the trained
-shapes, so only the shape is foreign. Intensities are clean
+discs there, in closed form on the general one) with a log-normal size distribution and the Percus–Yevick S(q∥), like
+the trained shapes, so only the shape is foreign. Intensities are clean
 (dσ/dΩ per particle, nm², or arbitrary units for the kinds without particles); ``training.augment`` makes
 them detector-like.
 """

@@ -283,10 +283,10 @@ class DirectoryWatcher:
 
     def scan(self) -> list[tuple[str, float, float]]:
         """(path, mtime, ctime) of the matching files now present (Unix s; ctime: the inode's last change, which a copy
-        that keeps the mtime, ``cp -p`` or ``rsync -a``, sets to when it arrived; in a subdirectory moved in whole, which
-        leaves its files' ctimes as they were, no earlier than the move: ``_moved_in``), oldest mtime first: the order of
-        acquisition (a dangling symbolic link by its own times, so that the worker can say what it is); once, also
-        those of the directory a repointed link named before (its last files may have completed after the last
+        that keeps the mtime, ``cp -p`` or ``rsync -a``, sets to when it arrived; in a subdirectory moved in whole,
+        which leaves its files' ctimes as they were, no earlier than the move: ``_moved_in``), oldest mtime first: the
+        order of acquisition (a dangling symbolic link by its own times, so that the worker can say what it is); once,
+        also those of the directory a repointed link named before (its last files may have completed after the last
         look)."""
         found = []
         with self._cond:
