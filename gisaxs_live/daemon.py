@@ -253,15 +253,22 @@ class Daemon:
         self.watcher.errored_before(resume.errors)
         self._backlog = deque(plan_backlog(files, resume, self._all or everything,
                                            self.watcher.settings.resume_grace_s, self.watcher.rewritten))
-        times = {path: (mtime, ctime) for path, mtime, ctime in files}
-        grace = self.watcher.settings.resume_grace_s
-        for path in self._backlog:  # changed since its rows: appended to, or (beyond the grace) perhaps written anew
-            if path in resume.logged_frames and path not in self._multi_frame:
-                anew = self.watcher.rewritten(path) or not any(resume.done(path, t, grace) for t in times[path])
-                remember(self._multi_frame, path, (resume.logged_frames[path], None if anew else TOP_UP))
+        self._remember_logged(files, resume, set(self._backlog))
         self._done_since_plan.clear()
         planned, known = set(self._backlog), resume.logged | resume.errors.keys() | resume.rotated_logged
         return len(files), sum(path not in planned and path not in known for path, _, _ in files)
+
+    def _remember_logged(self, files: Sequence[tuple[str, float, float]], resume: Resume, planned: set[str]) -> None:
+        """How many frames of each file present have rows, from the log, for those this run has not read (the newest
+        REMEMBERED): read again (planned now, or closed again later), one with more frames was appended to and gives
+        rows for its new frames alone; one ``planned`` for a change within the grace (``changed_since_row``) gives
+        only frames beyond those with rows (``TOP_UP``)."""
+        grace = self.watcher.settings.resume_grace_s
+        for path, mtime, ctime in files:  # oldest first
+            if path in resume.logged_frames and path not in self._multi_frame:
+                top_up = (path in planned and not self.watcher.rewritten(path)
+                          and (resume.done(path, mtime, grace) or resume.done(path, ctime, grace)))
+                remember(self._multi_frame, path, (resume.logged_frames[path], TOP_UP if top_up else None))
 
     def _loop(self, classify: Classify, batch_size: int) -> int:
         stopping = False

@@ -816,11 +816,11 @@ def test_a_stack_appended_to_while_the_monitor_was_down_gives_rows_for_its_new_f
     appended was known in memory only). The log says how many frames have rows; written anew with as many, every
     frame is news again."""
     frames, log = dirs
-    stack, overwritten = frames / "stack.edf", frames / "overwritten.edf"
-    _edf_stack(stack, [1, 2])
-    _edf_stack(overwritten, [1, 2])
+    stack, overwritten, later = frames / "stack.edf", frames / "overwritten.edf", frames / "later.edf"
+    for path in (stack, overwritten, later):
+        _edf_stack(path, [1, 2])
     with running(frames, log, backlog=True) as r:
-        r.wait_rows(4)
+        r.wait_rows(6)
         assert r.stop() == 0
     rows_at = time.time() - 600  # the rows written 10 minutes ago
     text = log.read_text()
@@ -831,12 +831,15 @@ def test_a_stack_appended_to_while_the_monitor_was_down_gives_rows_for_its_new_f
     _edf_stack(overwritten, [5, 6])
     for path in (stack, overwritten):  # written again 2 minutes after their rows: beyond watch.resume_grace_s
         os.utime(path, (rows_at + 120,) * 2)
+    os.utime(later, (rows_at - 10,) * 2)  # written before its rows, as it was
     with running(frames, log) as r:
         r.wait_rows(3)
+        _edf_stack(later, [1, 2, 3])  # appended to while the restarted monitor runs: its rows are in the log alone
+        r.wait_rows(4)
         time.sleep(0.5)
         assert r.stop() == 0
-    again = [(os.path.basename(row["source"]), row["frame"]) for row in read_rows(log)][4:]
-    assert sorted(again) == [("overwritten.edf", "0"), ("overwritten.edf", "1"), ("stack.edf", "2")]
+    again = [(os.path.basename(row["source"]), row["frame"]) for row in read_rows(log)][6:]
+    assert sorted(again) == [("later.edf", "2"), ("overwritten.edf", "0"), ("overwritten.edf", "1"), ("stack.edf", "2")]
 
 
 def test_a_stack_appended_to_within_the_grace_while_the_monitor_was_down_gets_rows_for_its_new_frames(dirs):
