@@ -65,7 +65,7 @@ from .sinks import Sink, Update, close_all, emit
 from .sinks.csvlog import CsvLog, LogError, Resume, escape_source, resume_point, with_retry
 from .sources.eiger import read_through_data_files
 from .sources.files import read_file
-from .sources.watch import Arrival, DirectoryWatcher, remember
+from .sources.watch import REMEMBERED, Arrival, DirectoryWatcher, remember
 
 log = logging.getLogger(__name__)
 
@@ -259,16 +259,23 @@ class Daemon:
         return len(files), sum(path not in planned and path not in known for path, _, _ in files)
 
     def _remember_logged(self, files: Sequence[tuple[str, float, float]], resume: Resume, planned: set[str]) -> None:
-        """How many frames of each file present have rows, from the log, for those this run has not read (the newest
-        REMEMBERED): read again (planned now, or closed again later), one with more frames was appended to and gives
-        rows for its new frames alone; one ``planned`` for a change within the grace (``changed_since_row``) gives
-        only frames beyond those with rows (``TOP_UP``)."""
+        """How many frames of each file present have rows, from the log, for those this run has not read: read again,
+        one with more frames was appended to and gives rows for its new frames alone. A file ``planned`` for a change
+        within the grace (``changed_since_row``) gives only frames beyond those with rows (``TOP_UP``). The planned
+        ones first; then the newest others, in the room left (at most ``REMEMBERED`` in all), as the oldest entries: no
+        file this run has read is forgotten for them."""
         grace = self.watcher.settings.resume_grace_s
-        for path, mtime, ctime in files:  # oldest first
-            if path in resume.logged_frames and path not in self._multi_frame:
-                top_up = (path in planned and not self.watcher.rewritten(path)
-                          and (resume.done(path, mtime, grace) or resume.done(path, ctime, grace)))
+        for path, mtime, ctime in files:
+            if path in planned and path in resume.logged_frames and path not in self._multi_frame:
+                within = resume.done(path, mtime, grace) or resume.done(path, ctime, grace)
+                top_up = within and not self.watcher.rewritten(path)
                 remember(self._multi_frame, path, (resume.logged_frames[path], TOP_UP if top_up else None))
+        for path, _, _ in reversed(files):  # newest first
+            if len(self._multi_frame) >= REMEMBERED:
+                break
+            if path in resume.logged_frames and path not in self._multi_frame:
+                self._multi_frame[path] = (resume.logged_frames[path], None)
+                self._multi_frame.move_to_end(path, last=False)
 
     def _loop(self, classify: Classify, batch_size: int) -> int:
         stopping = False

@@ -865,6 +865,25 @@ def test_a_stack_appended_to_within_the_grace_while_the_monitor_was_down_gets_ro
     assert [(os.path.basename(row["source"]), row["frame"]) for row in read_rows(log)][3:] == [("stack.edf", "2")]
 
 
+def test_the_logs_frame_counts_fill_only_the_room_left_and_forget_no_file_read_by_this_run(dirs, monkeypatch):
+    """At a start or a rescan the log's frame counts of the files present are remembered (appended stacks), the
+    newest first, in the room left: a file read in this run, with its first frame's digest, is never pushed out."""
+    import gisaxs_live.daemon as daemon_module
+    from gisaxs_live.daemon import Daemon
+    from gisaxs_live.sinks.csvlog import CsvLog
+    from gisaxs_live.sources.watch import DirectoryWatcher
+
+    frames, log = dirs
+    monkeypatch.setattr(daemon_module, "REMEMBERED", 3)
+    daemon = Daemon(DirectoryWatcher(frames, FAST), lambda: fake_classify, CsvLog(log))
+    daemon._multi_frame["read.edf"] = (2, b"digest")  # read by this run
+    files = [(f"old_{i}.edf", float(i), float(i)) for i in range(5)]
+    resume = Resume(frozenset(p for p, _, _ in files), 0.0, logged_frames={p: 2 for p, _, _ in files})
+    daemon._remember_logged(files, resume, planned=set())
+    assert list(daemon._multi_frame.items()) == [("old_3.edf", (2, None)), ("old_4.edf", (2, None)),
+                                                 ("read.edf", (2, b"digest"))]
+
+
 def test_a_cbf_cut_before_its_binary_section_is_an_error_not_a_hang(dirs):
     frames, log = dirs
     payload = frame_bytes(5)
