@@ -59,8 +59,8 @@ def read_frames(path: str | Path) -> Iterator[Frame]:
     if stat.st_size == 0:
         raise FrameError(f"{path}: empty file")
     content = _guarded(path, None, _decompressed, path)
-    _check_cbf_binary_section(path, content)
-    _check_compressed_tiff(path, content)
+    if _checked_format(path, content) == "TIFF":
+        _check_compressed_tiff(path, content)
     image = _guarded(path, None, _open, path, content)
     eiger = _is_eiger(image)
     n = max(int(image.nframes), 1)
@@ -100,22 +100,26 @@ def _is_eiger(image: Any) -> bool:
 CBF_BINARY_START = b"\x0c\x1a\x04\xd5"
 
 
-def _check_cbf_binary_section(path: Path, content: bytes | None) -> None:
-    """Reject a CBF (its first bytes are ``###CBF``) that holds no binary section, e.g. a header-only file caught
-    half-written, before fabio reads it; ``content``: a compressed file's bytes once decompressed (``_decompressed``),
-    else None (the file itself is read, up to its binary section)."""
+def _checked_format(path: Path, content: bytes | None) -> str | None:
+    """The format of ``path`` by its first bytes (``MAGIC``; None if none), once a CBF is checked to hold a binary
+    section: a header-only file caught half-written is rejected before fabio reads it. ``content``: a compressed
+    file's bytes once decompressed (``_decompressed``), else None (the file itself is read, a CBF up to its binary
+    section)."""
     if content is not None:
-        if content.startswith(b"###CBF") and CBF_BINARY_START not in content:
+        kind = _format(content)
+        if kind == "CBF" and CBF_BINARY_START not in content:
             raise FrameError(f"{path}: truncated CBF: {len(content):,} bytes once decompressed, it ends before its "
                              "binary data")
-        return
+        return kind
     with path.open("rb") as f:
-        if f.read(6) != b"###CBF":
-            return
-        tail, size = b"", 6
+        head = f.read(MAGIC_BYTES)
+        kind = _format(head)
+        if kind != "CBF":
+            return kind
+        tail, size = head[-3:], len(head)
         while chunk := f.read(1 << 16):
             if CBF_BINARY_START in tail + chunk:
-                return
+                return kind
             tail, size = chunk[-3:], size + len(chunk)
     raise FrameError(f"{path}: truncated CBF: {size:,} bytes, it ends before its binary data")
 
@@ -131,10 +135,7 @@ def _check_compressed_tiff(path: Path, content: bytes | None) -> None:
     """Reject a compressed TIFF (LZW, deflate, …) whose image data Pillow cannot decode, before fabio reads it:
     fabio reads those through Pillow and, when Pillow's decoder fails, returns an image of zeros (fabio 2026.6), which
     would be classified as a frame without signal. ``content``: a compressed file's bytes, as for
-    ``_check_cbf_binary_section``."""
-    head = content[:4] if content is not None else _first_bytes(path, 4)
-    if head not in (b"II*\x00", b"MM\x00*"):
-        return
+    ``_checked_format``."""
     from PIL import Image
 
     try:
@@ -151,11 +152,6 @@ def _check_compressed_tiff(path: Path, content: bytes | None) -> None:
             log.debug("%s: Pillow could not decode it: %r", path, exc)
             raise FrameError(f"{path}: damaged TIFF: its {TIFF_COMPRESSION_NAMES.get(compression, compression)}-"
                              "compressed image data cannot be decoded") from None
-
-
-def _first_bytes(path: Path, n: int) -> bytes:
-    with path.open("rb") as f:
-        return f.read(n)
 
 
 def _decompressed(path: Path) -> bytes | None:
@@ -247,6 +243,13 @@ def _guarded(path: Path, index: int | None, call: Any, *args: Any) -> Any:
 #: first bytes (after decompression) → the format's name
 MAGIC = ((b"###CBF", "CBF"), (b"{", "EDF"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"),
          (b"\x89HDF\r\n\x1a\n", "HDF5"))
+#: bytes that ``MAGIC`` reads at most
+MAGIC_BYTES = max(len(magic) for magic, _ in MAGIC)
+
+
+def _format(head: bytes) -> str | None:
+    """The format's name by a file's first bytes (``MAGIC``), or None."""
+    return next((name for magic, name in MAGIC if head.startswith(magic)), None)
 
 
 def describe_failure(path: Path, logged: list[str], raised: str) -> str:
@@ -255,7 +258,7 @@ def describe_failure(path: Path, logged: list[str], raised: str) -> str:
     head, problem = _head(path)
     if problem is not None:
         return problem
-    kind = next((name for magic, name in MAGIC if head.startswith(magic)), None)
+    kind = _format(head)
     said = " ".join(logged + [raised])
     if kind is None:
         return "not a detector image: no CBF/EDF/TIFF/HDF5 header"
