@@ -110,8 +110,8 @@ def plan_backlog(files: Sequence[tuple[str, float, float]], resume: Resume, back
     readable). A file changed after its row within the grace (``changed_since_row``) is read again too, for the frames
     beyond those with rows."""
     late = {path for path, mtime, ctime in files
-            if path in resume.logged and not (resume.done(path, mtime, grace_s) or resume.done(path, ctime, grace_s))}
-    if len(late) >= SKEWED_AT_LEAST and 2 * len(late) > len(resume.logged):
+            if path in resume.logged and _written_again(resume, path, mtime, ctime, grace_s)}
+    if _skewed(late, resume):
         log.warning("%d of the %d files with a row were modified more than watch.resume_grace_s (%g s) after it: "
                     "taken for the file server's clock running ahead of this host's, not for new content (raise "
                     "resume_grace_s or mend the clocks; if they were written again while the monitor was down, a "
@@ -131,13 +131,25 @@ def plan_backlog(files: Sequence[tuple[str, float, float]], resume: Resume, back
             if (arrival >= resume.since - grace_s and path not in resume.rotated_logged) or path in resume.retry]
 
 
+def _written_again(resume: Resume, path: str, mtime: float, ctime: float, grace_s: float) -> bool:
+    """Whether ``path``, with a final row, was written again more than ``grace_s`` after it: its mtime and its ctime
+    both (see ``plan_backlog``)."""
+    return not (resume.done(path, mtime, grace_s) or resume.done(path, ctime, grace_s))
+
+
+def _skewed(paths: set[str], resume: Resume) -> bool:
+    """Whether ``paths``, files with a row changed after it, are so many of them (at least ``SKEWED_AT_LEAST``, more
+    than half) that the clocks' skew is the likelier cause, not new content."""
+    return len(paths) >= SKEWED_AT_LEAST and 2 * len(paths) > len(resume.logged)
+
+
 def changed_since_row(files: Sequence[tuple[str, float, float]], resume: Resume, late: set[str]) -> set[str]:
     """Files with a final row, not ``late``, whose mtime and ctime are both later than that row, though within the
     grace: changed while the monitor was down (a stack appended to), or no more than the clocks' skew. Read again for
     their new frames alone (``TOP_UP``). Where they are most of the files with a row, taken for the skew: none."""
     changed = {path for path, mtime, ctime in files if path in resume.logged and path not in late
                and min(mtime, ctime) > resume.logged_at.get(path, math.inf)}
-    return set() if len(changed) >= SKEWED_AT_LEAST and 2 * len(changed) > len(resume.logged) else changed
+    return set() if _skewed(changed, resume) else changed
 
 
 class Daemon:
@@ -267,8 +279,7 @@ class Daemon:
         grace = self.watcher.settings.resume_grace_s
         for path, mtime, ctime in files:
             if path in planned and path in resume.logged_frames and path not in self._multi_frame:
-                within = resume.done(path, mtime, grace) or resume.done(path, ctime, grace)
-                top_up = within and not self.watcher.rewritten(path)
+                top_up = not (_written_again(resume, path, mtime, ctime, grace) or self.watcher.rewritten(path))
                 remember(self._multi_frame, path, (resume.logged_frames[path], TOP_UP if top_up else None))
         for path, _, _ in reversed(files):  # newest first
             if len(self._multi_frame) >= REMEMBERED:
