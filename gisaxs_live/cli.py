@@ -54,9 +54,9 @@ COMMANDS = ("simulate", "train", "train-size", "evaluate", "calibrate-ood", "cal
 EXIT_STATUS = """exit status:
   0    done: every frame classified (classify: no error row), or a clean stop (watch, stream: SIGTERM, Ctrl-C)
   1    classify, reprocess: some or all rows are errors, or the CSV log cannot be written (a full disk);
-       watch, stream: the CSV log or the source failed; check-geometry: the frame DISAGREES with the geometry;
-       refine: a frame not fitted or not converged; publish: a file that is no image, a ZeroMQ error;
-       any command: an output it could not write (a full disk)
+       watch, stream: the CSV log or the source failed, or the log's directory is not there but its parent is;
+       check-geometry: the frame DISAGREES with the geometry; refine: a frame not fitted or not converged;
+       publish: a file that is no image, a ZeroMQ error; any command: an output it could not write (a full disk)
   2    usage or configuration error, nothing done
   130  stopped by Ctrl-C (but watch, stream: 0)"""
 

@@ -934,6 +934,24 @@ def test_bad_start_up_is_a_clear_error(dirs, capsys, args, config, message):
     assert message in err and err.count("\n") == 1
 
 
+def test_a_missing_log_directory_is_restarted_where_its_parent_is_there_and_refused_where_not(dirs, capsys):
+    """The log's directory gone (a share unmounted under a running service) made the restart a configuration error
+    (status 2), which the systemd unit does not restart. Its parent there: status 1, restarted until it is back;
+    its parent missing too (a mistyped path): status 2."""
+    from gisaxs_live.cli import main
+
+    frames, _ = dirs
+    share = frames.parent / "share"
+    share.mkdir()
+    config = frames.parent / "config.yaml"
+    config.write_text(GEOMETRY)
+    for log, status, message in [(share / "run1" / "log.csv", 1, "the CSV log: its directory {d} is not there"),
+                                 (share / "no" / "run1" / "log.csv", 2, "No such file or directory")]:
+        assert main(["watch", "--config", str(config), "--csv", str(log), str(frames)]) == status
+        err = capsys.readouterr().err
+        assert message.format(d=log.parent) in err and err.count("\n") == 1, err
+
+
 # --- the real CLI as a process, with the real classifier ---------------------------------------------------
 
 CLI = [sys.executable, "-m", "gisaxs_live.cli"]

@@ -236,3 +236,20 @@ def test_a_nexus_file_with_one_2d_image_is_read(tmp_path):
     (frame,) = read_frames(path)
     assert frame.frame_id == 0 and np.array_equal(frame.data, DATA)
     assert frame.source == str(path)
+
+
+def test_an_eiger_master_whose_data_file_is_a_fifo_is_an_error_not_a_wait(tmp_path):
+    """HDF5 opened a linked data file that is a FIFO and waited forever for a writer: ``classify`` never ended (watch
+    gave up after its 120-s read limit). Run in a child process, so that the old wait cannot hang the suite."""
+    import subprocess
+    import sys
+
+    master = tmp_path / "s_master.h5"
+    with h5py.File(master, "w") as f:
+        f["entry/data/data_000001"] = h5py.ExternalLink("s_data_000001.h5", "/entry/data/data")
+    os.mkfifo(tmp_path / "s_data_000001.h5")
+    code = ("import sys; from gisaxs_live.sources.files import read_file; "
+            "print(read_file(sys.argv[1], 0.0)[1])")
+    done = subprocess.run([sys.executable, "-c", code, str(master)], capture_output=True, text=True, timeout=60)
+    assert done.stdout == (f"{master}: its image data is in s_data_000001.h5 (external links), which is not a "
+                           "regular file (a FIFO, a device or a socket)\n"), done.stderr

@@ -129,7 +129,7 @@ def watch(config: Config, settings: Watch, directory: Path, csv_path: Path, mode
         raise ValueError(f"{csv_path}: the CSV log would be watched as a frame (watch.patterns match its name): "
                          "give --csv another name or place")
     # the log's p_* columns in the model's class order, read from its model.json before TensorFlow loads
-    csv_log = open_log(csv_path, ModelInfo.read(model).class_names, config.output.fsync)
+    csv_log = open_log(csv_path, ModelInfo.read(model).class_names, config.output.fsync, monitor=True)
     events = EventsSink(csv_path, config.output.events)
     console = dashboard_sink(config) if dashboard else log_line_sink()
     events.show_on(console)

@@ -116,13 +116,22 @@ TRANSIENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.ENOME
                               errno.ETIMEDOUT})
 
 
+def awaited_directory(directory: Path) -> bool:
+    """Whether ``directory`` is missing but its parent is there: a share not mounted (yet), or a run's directory not
+    made yet, which may appear, unlike a directory whose parent is missing too (a mistyped path). The watched
+    directory follows the same rule (``sources.watch``)."""
+    return not os.path.lexists(directory) and directory.parent.is_dir()
+
+
 class LogError(RuntimeError):
     """The CSV log cannot be written; the message names the file and the cause. ``transient``: for a cause that may
-    go away (``TRANSIENT_ERRNOS``: a full disk), not one of the configuration (a directory without write access)."""
+    go away (``TRANSIENT_ERRNOS``: a full disk), not one of the configuration (a directory without write access);
+    ``awaited``: the log's directory is not there, its parent is (``awaited_directory``)."""
 
-    def __init__(self, message: str, transient: bool = False) -> None:
+    def __init__(self, message: str, transient: bool = False, awaited: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
+        self.awaited = awaited
 
 
 def format_rows(rows: Sequence[Sequence[str]]) -> str:
@@ -193,6 +202,9 @@ class CsvLog:
         try:
             action()
         except OSError as exc:
+            if exc.errno == errno.ENOENT and awaited_directory(self.path.parent):
+                raise LogError(f"{self.path}: cannot write the CSV log: its directory {self.path.parent} is not there",
+                               awaited=True) from exc
             raise LogError(f"{self.path}: cannot write the CSV log ({exc.strerror or exc})",
                            transient=exc.errno in TRANSIENT_ERRNOS) from exc
 
@@ -323,15 +335,16 @@ def _release(fd: int | None) -> None:
         os.close(fd)
 
 
-def open_log(path: str | Path, class_names: Sequence[str], fsync: bool = False) -> CsvLog:
+def open_log(path: str | Path, class_names: Sequence[str], fsync: bool = False, monitor: bool = False) -> CsvLog:
     """A command's CSV log (``--csv``, ``output.csv``), opened at its start. A failure raises ``Unavailable`` where
-    its cause may pass (``LogError.transient``: a full disk; exit 1, a runtime failure, so that a service manager
-    restarts ``watch`` or ``stream``), else a ValueError (a usage or configuration error: exit 2); either names the
-    file and the cause."""
+    its cause may pass (``LogError.transient``: a full disk; for a ``monitor``, ``watch`` or ``stream``, also a log
+    directory not there whose parent is, a share not mounted yet: exit 1, a runtime failure, so that a service
+    manager restarts it), else a ValueError (a usage or configuration error: exit 2); either names the file and the
+    cause."""
     try:
         return CsvLog(path, class_names, fsync=fsync)
     except LogError as exc:
-        raise (Unavailable if exc.transient else ValueError)(str(exc)) from None
+        raise (Unavailable if exc.transient or (monitor and exc.awaited) else ValueError)(str(exc)) from None
 
 
 def _write_all(fd: int, data: bytes) -> None:

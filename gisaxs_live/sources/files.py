@@ -195,19 +195,30 @@ HDF5_SUFFIXES = (".h5", ".hdf5", ".nxs", ".hdf")
 def _nexus_image(path: Path) -> str | None:
     """The path inside the HDF5 file ``path`` of its NeXus image when that is a single 2-D frame: the signal of an
     NXdata group of an NXentry (``/entry/data/data`` for most writers). fabio reads a stack of frames (an Eiger
-    file, a NeXus 3-D signal) from the file itself, but refuses a 2-D one there; None otherwise."""
+    file, a NeXus 3-D signal) from the file itself, but refuses a 2-D one there; None otherwise. A FrameError where
+    its image data is linked from a file that is no regular file."""
     import h5py
 
     try:
         with h5py.File(path, "r") as f:
-            for entry in _nx_groups(f, "NXentry"):
-                for group in _nx_groups(entry, "NXdata"):
-                    data = group.get(_attribute(group, "signal", "data"))
-                    if isinstance(data, h5py.Dataset) and data.ndim == 2:
-                        return data.name
+            no_file = [name for name in external_names(f) if _no_regular_file(path.parent / name)]
+            if not no_file:
+                for entry in _nx_groups(f, "NXentry"):
+                    for group in _nx_groups(entry, "NXdata"):
+                        data = group.get(_attribute(group, "signal", "data"))
+                        if isinstance(data, h5py.Dataset) and data.ndim == 2:
+                            return data.name
     except (OSError, KeyError, ValueError):
         return None  # not HDF5, damaged, or a link not there: fabio's reading says which
+    if no_file:  # HDF5 would wait forever for a writer of a FIFO
+        raise FrameError(f"{path}: its image data is in {', '.join(no_file)} (external links), which is not a regular "
+                         "file (a FIFO, a device or a socket)")
     return None
+
+
+def _no_regular_file(path: Path) -> bool:
+    """Whether ``path`` is there but no regular file (symbolic links followed)."""
+    return path.exists() and not path.is_file()
 
 
 def _nx_groups(parent: Any, nx_class: str) -> list[Any]:
@@ -229,6 +240,8 @@ def _guarded(path: Path, index: int | None, call: Any, *args: Any) -> Any:
     with _fabio_errors() as logged:
         try:
             result = call(*args)
+        except FrameError:
+            raise  # our own line about the file
         except Exception as exc:  # fabio's errors for broken files are of many unrelated types
             log.debug("%s: fabio raised %r", path, exc)
             raised = "cannot allocate the image" if isinstance(exc, MemoryError) else str(exc)
