@@ -2,6 +2,7 @@
 back by index."""
 
 import json
+import time
 
 import h5py
 import numpy as np
@@ -11,7 +12,7 @@ from gisaxs_live.cli import main
 from gisaxs_live.commands.train import PER_KIND_FINE_TUNE
 from gisaxs_live.config import load_config
 from gisaxs_live.simulator.dataset import Randomisation, random_specs, read_dataset, write_dataset
-from gisaxs_live.simulator.shards import MANIFEST, PatternSet, read_manifest
+from gisaxs_live.simulator.shards import MANIFEST, PatternSet, read_manifest, shard_name
 from gisaxs_live.training.provenance import dataset_hash
 
 pytest.importorskip("distributed")
@@ -117,14 +118,25 @@ def test_a_rerun_into_a_set_removes_its_manifest_before_any_shard(sets, tmp_path
     target = tmp_path / "set"
     shutil.copytree(shards, target)
 
-    def fails(*_args, **_kwargs):
+    def fails(path, *_args):  # the first shard at once, the others after a second's work
+        if not path.endswith(shard_name(0)):
+            time.sleep(1)
         raise RuntimeError("the worker's disk went away")
+
+    def tasks(dask_scheduler):  # those still to run, or running
+        return sum(t.state not in ("memory", "erred", "released", "forgotten") for t in dask_scheduler.tasks.values())
 
     monkeypatch.setattr(simulate, "write_shard", fails)
     with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
-        with pytest.raises(RuntimeError, match="disk went away"):
+        with pytest.raises(RuntimeError, match="disk went away") as raised:
             simulate.write_shards(client, target, random_specs(1, 4, 0.5, None), load_config(), seed=4,
                                   protocol="random", chunk=1)
+        # the other shards' tasks are cancelled, not left to run and be tried again while the cluster closes (their
+        # futures are still held, by the traceback)
+        deadline = time.monotonic() + 5
+        while client.run_on_scheduler(tasks) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert client.run_on_scheduler(tasks) == 0 and raised.traceback
     assert not (target / MANIFEST).exists()
     assert main(["evaluate", str(target)]) == 2
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from ..causes import first_line
@@ -42,6 +42,20 @@ def open_cluster(scheduler: str | None, workers: int, command: str, say: Callabl
 class ClusterLost(RuntimeError):
     """The Dask scheduler went away (its tasks cancelled): the files or shards not done are no failure of theirs,
     and a rerun goes on from what was written."""
+
+
+@contextmanager
+def cancelled_if_left(client, futures: Sequence) -> Iterator[None]:
+    """Cancel those of ``futures`` not done where the block is left by an exception (a shard that failed, a full
+    log, Ctrl-C): their tasks then no longer run, nor are tried again, while the cluster is closed. Not where the
+    scheduler is gone (``ClusterLost``): nobody is there to cancel them."""
+    try:
+        yield
+    except ClusterLost:
+        raise
+    except BaseException:
+        client.cancel([f for f in futures if not f.done()])
+        raise
 
 
 def task_result(future):

@@ -20,7 +20,7 @@ from ..causes import first_line
 from ..config import Config
 from ..results import Result
 from ..sinks.csvlog import CsvLog, resume_point
-from .cluster import ClusterLost, task_result
+from .cluster import ClusterLost, cancelled_if_left, task_result
 from .inputs import chunks, task_size
 from .tasks import classify_files
 
@@ -87,18 +87,19 @@ def run_tasks(client, files: Sequence[Path], config: Config, model_dir: str | No
                              retries=RETRIES, pure=False, key=[f"reprocess-{i}-file-{j}" for j in range(len(group))])
         return [r for f, single in zip(group, singles) for r in _outcome(single, [f], log.class_names)]
 
-    for future in as_completed(futures):
-        i = index[future.key]
-        outcome = _outcome(future, groups[i], log.class_names, lambda group, i=i: file_by_file(i, group))
-        held[i] = not_logged(outcome, logged_frames or {})
-        future.release()
-        while following in held:
-            results = held.pop(following)
-            log.write(results)
-            counts.update(r.status for r in results)
-            if on_task:
-                on_task(len(groups[following]), results)
-            following += 1
+    with cancelled_if_left(client, futures):
+        for future in as_completed(futures):
+            i = index[future.key]
+            outcome = _outcome(future, groups[i], log.class_names, lambda group, i=i: file_by_file(i, group))
+            held[i] = not_logged(outcome, logged_frames or {})
+            future.release()
+            while following in held:
+                results = held.pop(following)
+                log.write(results)
+                counts.update(r.status for r in results)
+                if on_task:
+                    on_task(len(groups[following]), results)
+                following += 1
     return counts
 
 

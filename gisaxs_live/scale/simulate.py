@@ -51,7 +51,7 @@ def write_shards(client, directory: Path, specs: Sequence[PatternSpec], config: 
     write its manifest last; ``progress(patterns done)`` after each shard. Returns the manifest's path."""
     from distributed import as_completed
 
-    from .cluster import task_result
+    from .cluster import cancelled_if_left, task_result
 
     if chunk < 1:
         raise ValueError("--chunk must be at least 1")
@@ -65,9 +65,10 @@ def write_shards(client, directory: Path, specs: Sequence[PatternSpec], config: 
                              protocol, randomisation, retries=RETRIES, pure=False, key=f"simulate-shard-{i}")
                for i, s in enumerate(shards)]
     done = 0
-    for future in as_completed(futures):
-        done += task_result(future)
-        future.release()
-        if progress is not None:
-            progress(done)
+    with cancelled_if_left(client, futures):
+        for future in as_completed(futures):
+            done += task_result(future)
+            future.release()
+            if progress is not None:
+                progress(done)
     return write_manifest(directory, shards, seed=seed, protocol=protocol, chunk=chunk, sha256=specs_hash(specs))
