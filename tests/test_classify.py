@@ -222,15 +222,18 @@ def test_nothing_below_a_directory_given_goes_without_a_row(files, tmp_path, tmp
     assert rows[str(run / "gone.cbf")]["message"].startswith(f"{run / 'gone.cbf'}: dangling symbolic link")
 
 
-def test_an_eiger_series_is_classified_once_from_its_data_files_or_through_its_master(files, tmp_path, capsys):
+@pytest.mark.parametrize("name", ["scan_master.h5", "scan_0001.nxs"])
+def test_an_eiger_series_is_classified_once_from_its_data_files_or_through_its_master(files, tmp_path, capsys, name):
     """A directory (or a glob) holding an Eiger master file and its data files: each image once, from its data file
     (as ``watch`` reads it), the master left out; with a data file not among the inputs, through the master, the
-    data files among them left out; each time a line says so."""
+    data files among them left out; each time a line says so. A NeXus master of another name is one too (its images
+    were logged under both names)."""
     paths, _ = files
     image = np.asarray(EdfImage().read(str(paths[-1])).data, dtype=np.uint32)
     series = tmp_path / "eiger"
     series.mkdir()
-    with h5py.File(series / "scan_master.h5", "w") as f:
+    master = series / name
+    with h5py.File(master, "w") as f:
         for i in (1, 2):
             EigerImage(data=image[np.newaxis]).write(str(series / f"scan_data_00000{i}.h5"))
             f[f"entry/data/data_00000{i}"] = h5py.ExternalLink(f"scan_data_00000{i}.h5", "/entry/data/data")
@@ -241,12 +244,10 @@ def test_an_eiger_series_is_classified_once_from_its_data_files_or_through_its_m
         return [(r["source"].rsplit("/", 1)[-1], r["frame"]) for r in _rows(out.read_text())]
 
     assert classified(series) == [("scan_data_000001.h5", "0"), ("scan_data_000002.h5", "0")]
-    assert "1 Eiger master file left out: the images are read from the data files" in capsys.readouterr().err
-    assert classified(series / "scan_master.h5", series / "scan_data_000002.h5") == [("scan_master.h5", "0"),
-                                                                                   ("scan_master.h5", "1")]
-    assert "1 Eiger data file left out: read through the master file beside (*_master.h5)" in (
-        capsys.readouterr().err)
-    assert classified(series / "scan_master.h5") == [("scan_master.h5", "0"), ("scan_master.h5", "1")]
-    (series / "scan_master.h5").unlink()  # a master named but not there reads nothing: its data files are classified
-    assert [name for name, _ in classified(series / "scan_master.h5", series)] == [
-        "scan_master.h5", "scan_data_000001.h5", "scan_data_000002.h5"]
+    assert "1 Eiger master file left out: the images are read from the data files it links" in capsys.readouterr().err
+    assert classified(master, series / "scan_data_000002.h5") == [(name, "0"), (name, "1")]
+    assert "1 Eiger data file left out: read through the master file that links it" in capsys.readouterr().err
+    assert classified(master) == [(name, "0"), (name, "1")]
+    master.unlink()  # a master named but not there reads nothing: its data files are classified
+    assert sorted(source for source, _ in classified(master, series)) == sorted(
+        [name, "scan_data_000001.h5", "scan_data_000002.h5"])

@@ -274,11 +274,12 @@ def test_a_restart_reads_again_a_file_written_more_than_the_grace_after_its_row(
     assert [os.path.basename(row["source"]) for row in read_rows(log)][2:] == ["rewritten.cbf"]
 
 
-def eiger_series(directory: Path, images: int) -> Path:
-    """A master file linking ``images`` data files of one 16 × 16 image each (written later by ``eiger_data``)."""
+def eiger_series(directory: Path, images: int, name: str = "scan_master.h5") -> Path:
+    """A master file ``name`` linking ``images`` data files of one 16 × 16 image each (written later by
+    ``eiger_data``)."""
     import h5py
 
-    master = directory / "scan_master.h5"
+    master = directory / name
     with h5py.File(master, "w") as f:
         for i in range(1, images + 1):
             f[f"entry/data/data_{i:06d}"] = h5py.ExternalLink(f"scan_data_{i:06d}.h5", "/entry/data/data")
@@ -294,25 +295,28 @@ def eiger_data(directory: Path, i: int, image: np.ndarray | None = None) -> None
 
 
 @pytest.mark.parametrize("master_first", [True, False])
-def test_an_eiger_series_written_in_the_directory_gives_each_image_once_from_its_data_file(dirs, caplog, master_first):
+@pytest.mark.parametrize("master", ["scan_master.h5", "scan_0001.nxs"])
+def test_an_eiger_series_written_in_the_directory_gives_each_image_once_from_its_data_file(dirs, caplog, master_first,
+                                                                                         master):
     """With the default patterns both an Eiger master and its data files match ``*.h5``: each image was read twice
     (the README told to ignore one kind). Now each data file's image gets its row as the data file closes, and the
-    master, whichever comes first, none (a line in the log says why)."""
+    master, whichever comes first, none (a line in the log says why). A NeXus master of another name is one too: it
+    gave rows under both names, or, come first, a lasting error row."""
     frames, log = dirs
     caplog.set_level(logging.INFO, logger="gisaxs_live.daemon")
-    with running(frames, log) as r:
+    with running(frames, log, settings=fast(patterns=("*.h5", "*.nxs"))) as r:
         if master_first:
-            eiger_series(frames, 3)
+            eiger_series(frames, 3, master)
         for i in (1, 2, 3):
             eiger_data(frames, i)
         if not master_first:
-            eiger_series(frames, 3)
+            eiger_series(frames, 3, master)
         r.wait_rows(3)
         wait_for(lambda: "Eiger master file, not read" in caplog.text, 10, "the master's line")
         assert r.stop() == 0
     rows = [(os.path.basename(row["source"]), row["frame"], row["status"]) for row in read_rows(log)]
     assert sorted(rows) == [(f"scan_data_00000{i}.h5", "0", "ok") for i in (1, 2, 3)]
-    assert ("scan_master.h5: Eiger master file, not read: its images are classified from its data files "
+    assert (f"{master}: Eiger master file, not read: its images are classified from its data files "
             "(scan_data_000001.h5, scan_data_000002.h5, scan_data_000003.h5)") in caplog.text
 
 

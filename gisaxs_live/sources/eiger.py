@@ -1,30 +1,28 @@
 """DECTRIS Eiger series on disk: a master file ``X_master.h5`` whose /entry/data links (HDF5 external links) the
 images of its data files ``X_data_000001.h5``, … Both match ``*.h5``, so that each image could be read twice: once
 from its data file, once through the master. Every command reads each image once, from its data file where the
-data file is read anyway (``watch`` sees it, or it is among the inputs), else through the master."""
+data file is read anyway (``watch`` sees it, or it is among the inputs), else through the master. A master is known
+by its links, not its name: a NeXus file of another name (``scan_0001.nxs``) that links Eiger data files is one."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..sinks.text import plural
 
-#: a DECTRIS Eiger master file's name: ``<prefix>_master.h5``
-MASTER = re.compile(r"(.+)_master\.h5", re.IGNORECASE)
-#: a DECTRIS Eiger data file's name: ``<prefix>_data_000001.h5``
-DATA = re.compile(r"(.+)_data_\d{6}\.h5", re.IGNORECASE)
+#: names of HDF5 files (a master is looked for among them; a NeXus 2-D image too, ``files._nexus_image``)
+HDF5_SUFFIXES = (".h5", ".hdf5", ".nxs", ".hdf")
 
 
 def linked_files(master: str | Path) -> list[Path]:
-    """The files whose images the Eiger master file ``master`` links from its /entry/data (external links; relative
-    names from its directory, as HDF5 resolves them), in name order; [] for a file of another name, one that is
+    """The files whose images the master file ``master`` links from its /entry/data (external links; relative
+    names from its directory, as HDF5 resolves them), in name order; [] for a file not named as HDF5, one that is
     not HDF5, cannot be read, links none, or links itself (a damaged master: read, it gets a row saying so)."""
     import h5py
 
     master = Path(master)
-    if not MASTER.fullmatch(master.name):
+    if master.suffix.lower() not in HDF5_SUFFIXES:
         return []
     try:
         with h5py.File(master, "r") as f:
@@ -64,17 +62,16 @@ def each_image_once(files: Sequence[Path]) -> tuple[list[Path], str]:
     left out (its images are read from those); else the data files among them of a master that is there are left
     out (the master reads them and names those missing). Also a line saying what was left out ('' if nothing)."""
     present = set(files)
-    masters = [f for f in files if MASTER.fullmatch(f.name) and f.is_file()]  # one named but missing reads none
-    through_data = {m for m in masters if read_through_data_files(m, present.__contains__)}
-    by_master = set(masters) - through_data
-    kept = [f for f in files if f not in through_data
-            and not ((m := DATA.fullmatch(f.name)) and f.with_name(f"{m[1]}_master.h5") in by_master)]
+    links = {f: linked for f in files if f.is_file() and (linked := linked_files(f))}  # one missing reads none
+    through_data = {m for m, linked in links.items() if all(p in present for p in linked)}
+    read_by_master = {p for m, linked in links.items() if m not in through_data for p in linked} - set(links)
+    kept = [f for f in files if f not in through_data and f not in read_by_master]
     notes = []
     if through_data:
         notes.append(f"{plural(len(through_data), 'Eiger master file')} left out: the images are read from the data "
-                     "files (*_data_NNNNNN.h5)")
+                     "files it links")
     data_left_out = len(files) - len(kept) - len(through_data)
     if data_left_out:
-        notes.append(f"{plural(data_left_out, 'Eiger data file')} left out: read through the master file beside "
-                     "(*_master.h5), which names the data files it misses")
+        notes.append(f"{plural(data_left_out, 'Eiger data file')} left out: read through the master file that links "
+                     "it, which names the data files it misses")
     return kept, "; ".join(notes)

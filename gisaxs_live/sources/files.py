@@ -32,7 +32,7 @@ from ..frame import Frame, FrameError
 from ..sinks.text import plural
 from .cutoff import count_cutoff
 from .dectris import flagged_pixels
-from .eiger import external_names
+from .eiger import HDF5_SUFFIXES, external_names
 
 log = logging.getLogger(__name__)
 
@@ -186,10 +186,6 @@ def _open(path: Path, content: bytes | None) -> Any:
         if image is not None:
             return fabio.open(f"{path}::{image}")  # fabio's HDF5 reader, for the one dataset
     return fabio.open(str(path))
-
-
-#: names of HDF5 files, in which a NeXus 2-D image is looked for (``_nexus_image``)
-HDF5_SUFFIXES = (".h5", ".hdf5", ".nxs", ".hdf")
 
 
 def _nexus_image(path: Path) -> str | None:
