@@ -11,6 +11,7 @@ threshold 2.5 sits between a correct geometry and a 10-row error.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 
 import fabio.cbfimage
@@ -367,6 +368,29 @@ def test_wrong_dimensions_and_shapes_raise_frame_error(config, grid):
         pre.prepare(frame_of(np.ones(PILATUS_1M), np.zeros((10, 10), bool)))
     with pytest.raises(FrameError, match="not numeric"):
         pre.prepare(frame_of(np.full(PILATUS_1M, "x")))
+
+
+def test_a_geometry_that_leaves_every_frame_an_error_is_said_before_the_first_frame(config, grid, caplog):
+    """A direct beam far outside the detector made every frame an error row, said only as the frames came. The
+    classifier's warm-up now builds the detector's table where the geometry gives its shape, and logs the cause."""
+    from gisaxs_live.classify.pipeline import Classifier
+
+    def placed(beam, shape=PILATUS_1M):
+        return dataclasses.replace(config, geometry=dataclasses.replace(config.geometry, direct_beam_px=beam,
+                                                                        detector_shape=shape))
+
+    assert FramePreprocessor(config, grid, DECADES).check_detector() is None  # no shape given: nothing known
+    assert FramePreprocessor(placed(config.geometry.direct_beam_px), grid, DECADES).check_detector() == ""
+    far = FramePreprocessor(placed((30000.0, -40000.0)), grid, DECADES)
+    assert far.check_detector() == "a 1043×981 frame covers no bin of the model grid with this geometry and mask"
+    with pytest.raises(FrameError, match="covers no bin"):  # as the frames say it
+        far.prepare(frame_of(np.ones(PILATUS_1M, np.int32)))
+    with caplog.at_level(logging.ERROR):
+        Classifier(placed((30000.0, -40000.0))).warm_up()
+    assert caplog.messages == ["geometry: a 1043×981 frame covers no bin of the model grid with this geometry and "
+                               "mask: every frame of this detector will be an error row; check "
+                               "geometry.direct_beam_px or the PONI file (gisaxs-live check-geometry shows a frame "
+                               "against it)"]
 
 
 def test_nan_pixels_are_masked_when_few_and_an_error_when_all(config, grid, synthetic):

@@ -71,11 +71,17 @@ class Classifier:
         return self._class_names
 
     def warm_up(self) -> None:
-        """Trace the CNN with one dummy batch (about 0.5 s, once) and load what the size descriptors use (scipy's
-        peak finder, the substrate's optical constants), so that the first frame does not wait for them."""
+        """Trace the CNN with one dummy batch (about 0.5 s, once), load what the size descriptors use (scipy's
+        peak finder, the substrate's optical constants) and build the detector's pixel → bin table where the
+        geometry gives its shape, so that the first frame does not wait for them; a geometry that leaves every frame
+        of that detector an error row is logged as an error."""
         grid = self.predictor.info.grid
         self.predictor.forward_all(np.zeros((1, *grid.shape), np.uint8))
         descriptors(np.ones(grid.shape), grid, self.preprocessor.config.experiment)
+        problem = self.preprocessor.check_detector()
+        if problem:
+            log.error("geometry: %s: every frame of this detector will be an error row; check geometry.direct_beam_px "
+                      "or the PONI file (gisaxs-live check-geometry shows a frame against it)", problem)
 
     @property
     def families(self) -> tuple[tuple[str, ...], ...]:

@@ -60,6 +60,19 @@ class Prepared:
     asymmetry: float | None = None
 
 
+def coverage_problem(lookup: Lookup) -> str:
+    """Why frames of ``lookup``'s detector cannot be classified with this geometry and mask: they cover too little
+    of the model grid (below ``MIN_COVERED_FRACTION``); '' where they cover enough."""
+    rows, columns = lookup.detector_shape
+    coverage = lookup.covered.mean()
+    if coverage == 0:
+        return f"a {rows}×{columns} frame covers no bin of the model grid with this geometry and mask"
+    if coverage < MIN_COVERED_FRACTION:
+        return (f"a {rows}×{columns} frame covers only {coverage:.0%} of the model grid (needs "
+                f"{MIN_COVERED_FRACTION:.0%})")
+    return ""
+
+
 class FramePreprocessor:
     """Frames of the configured detector → images on ``grid``, scaled over ``decades`` (log10).
 
@@ -87,6 +100,17 @@ class FramePreprocessor:
             lookup = self._lookup = build_lookup(q, masked, self.grid)
         return lookup
 
+    def check_detector(self) -> str | None:
+        """Build the pixel → bin table for the detector's shape, where the geometry gives it (the first frame then
+        finds it built), and say what makes every frame of it an ``error`` row ('' if nothing; None: no shape)."""
+        shape = self.geometry.detector_shape
+        if shape is None:
+            return None
+        try:
+            return coverage_problem(self.lookup(shape))
+        except ValueError as exc:
+            return str(exc)
+
     def prepare(self, frame: Frame) -> Prepared:
         """The model input for ``frame``; raises ``FrameError`` for an unusable frame."""
         data = np.asarray(frame.data)
@@ -105,13 +129,9 @@ class FramePreprocessor:
             lookup = self.lookup(data.shape)
         except ValueError as exc:
             raise FrameError(f"{where}: {exc}") from None
-        static_coverage = lookup.covered.mean()
-        if static_coverage == 0:
-            raise FrameError(f"{where}: a {data.shape[0]}×{data.shape[1]} frame covers no bin of the model grid "
-                             "with this geometry and mask")
-        if static_coverage < MIN_COVERED_FRACTION:
-            raise FrameError(f"{where}: a {data.shape[0]}×{data.shape[1]} frame covers only "
-                             f"{static_coverage:.0%} of the model grid (needs {MIN_COVERED_FRACTION:.0%})")
+        problem = coverage_problem(lookup)
+        if problem:
+            raise FrameError(f"{where}: {problem}")
         mask = self.config.mask
         max_count = mask.max_count if mask.max_count is not None else frame.count_cutoff
         values = np.take(data.ravel(), lookup.pixels, mode="clip")  # in range by construction; faster than "raise"
