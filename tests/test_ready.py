@@ -81,10 +81,24 @@ def test_stream_is_ready_once_connected_and_tells_systemd(tmp_path, model_dir, n
     push.linger = 2000
     try:
         lines.wait("stream: connecting to")  # model loaded, nobody bound yet: not ready
+        # a sender of the wrong kind: it took the TCP connection, which made the stream ready and silent, and
+        # ZeroMQ never connected again, to the PUSH socket that replaced it either
+        publisher = zmq.Context.instance().socket(zmq.PUB)
+        publisher.bind(endpoint)
+        lines.wait(f"stream: {endpoint}: a peer there took the connection but no ZeroMQ PUSH socket answered")
         sock.settimeout(1.0)
         with pytest.raises(socket.timeout):
             sock.recv(4096)
-        push.bind(endpoint)  # the detector comes up
+        publisher.close(linger=0)
+        deadline = time.monotonic() + 10
+        while True:  # the port is freed by ZeroMQ's I/O thread
+            try:
+                push.bind(endpoint)  # the detector comes up
+                break
+            except zmq.ZMQError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
         sock.settimeout(60.0)
         message = sock.recv(4096).decode()
         image = np.arange(37 * 53, dtype="uint32").reshape(37, 53)

@@ -400,8 +400,22 @@ def test_a_message_of_several_parts_on_a_stream2_stream_is_said_to_be_no_stream2
     message = image_message({"threshold_1": stream2_encode.array(GOOD)}, 5, 2)
     item = handler.handle([message[:10], message[10:]], 1.0)
     assert isinstance(item, Rejected)
-    assert item.message == ("malformed message: message has 2 parts; Stream V2 sends one CBOR part "
-                            "(--protocol stream2)")
+    assert item.message == ("malformed message: message has 2 parts; Stream V2 sends one CBOR part (the stream's "
+                            "last messages were V2)")
+
+
+@pytest.mark.parametrize("before", [b"", b" \n", b"\xef\xbb\xbf"])
+def test_a_json_message_after_stream2_messages_is_read_as_json_whatever_white_space_or_mark_it_starts_with(before):
+    """A trial: after a V2 series, a simple-protocol frame whose header began with a space or a UTF-8 byte-order
+    mark (which the JSON reader takes) was a malformed-message row instead of its frame."""
+    from gisaxs_live.sources import simple_protocol
+
+    handler = _handler()
+    handler.handle([stream2_encode.end(5)], 1.0)
+    header, pixels_part = simple_protocol.encode(GOOD, 7, source="cam")
+    frame = handler.handle([before + header, pixels_part], 2.0)
+    assert isinstance(frame, Frame) and frame.frame_id == 7, getattr(frame, "message", frame)
+    np.testing.assert_array_equal(frame.data, GOOD)
 
 
 def test_the_start_pixel_mask_masks_its_series_and_the_configured_channel_is_classified():

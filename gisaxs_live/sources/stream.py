@@ -103,6 +103,30 @@ def ipv6_literal(endpoint: str) -> bool:
     return endpoint.startswith("tcp://[")
 
 
+#: monitor events of a connection whose ZeroMQ handshake failed (a peer that speaks no ZMTP, or refuses it)
+HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                    | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+#: seconds between tries of an endpoint whose peer took the connection but was no PUSH socket
+REFUSED_RETRY_S = 1.0
+
+
+def _json_object_start(part: Part) -> bool:
+    """Whether ``part`` begins as a JSON object: ``{`` after an optional UTF-8 byte-order mark and white space, as
+    ``simplon.load_json`` reads it (looked for in its first 64 bytes)."""
+    head = bytes(memoryview(part).cast("B")[:64])
+    return head.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")[:1] == b"{"
+
+
+def _connect_again(sock: zmq.Socket, endpoint: str) -> None:
+    """Connect ``sock`` to ``endpoint`` anew: ZeroMQ does not try again itself after a peer of a socket type that
+    cannot send to it (a PUB) closed the connection."""
+    try:
+        sock.disconnect(endpoint)
+    except zmq.ZMQError:
+        pass  # no longer connected there
+    sock.connect(endpoint)
+
+
 @dataclass(frozen=True)
 class Rejected:
     """A message that did not become a frame; it is logged as an ``error`` row. ``frame`` is -1 when the
@@ -195,7 +219,7 @@ class MessageHandler:
         if self.protocol != "auto":
             return self.protocol == "stream2"
         if self.seen_protocol == "stream2":  # then also a message of several parts, which V2 never sends
-            return bytes(memoryview(parts[0]).cast("B")[:1]) != b"{"
+            return not _json_object_start(parts[0])
         return len(parts) == 1 and stream2.looks_like(parts[0])
 
     def _stream2(self, parts: Sequence[Part], t: float, full: str | None) -> Frame | Rejected | None:
@@ -203,9 +227,9 @@ class MessageHandler:
         at = Where()
         try:
             if len(parts) != 1:
-                raise Stream2Error(f"message has {plural(len(parts), 'part')}; Stream V2 sends one CBOR part "
-                                   "(--protocol stream2)")
-            if bytes(memoryview(parts[0]).cast("B")[:1]) == b"{":
+                why = "--protocol stream2" if self.protocol == "stream2" else "the stream's last messages were V2"
+                raise Stream2Error(f"message has {plural(len(parts), 'part')}; Stream V2 sends one CBOR part ({why})")
+            if _json_object_start(parts[0]):
                 raise Stream2Error("message is JSON (SIMPLON v1 or the simple protocol), not the CBOR of Stream V2")
             message = stream2.load(parts[0])
             self._told("stream2")
@@ -385,6 +409,8 @@ class StreamSource:
         self.connected = False
         self.has_connected = False  # connected at least once (what the ``ready`` line waits for)
         self._lost = False  # disconnected, with messages perhaps still in ZeroMQ's buffer: judged once they are read
+        self._refused = False  # a peer that is no PUSH socket said so (``_connection``)
+        self._retry_at: float | None = None  # when to connect again after such a peer (monotonic s)
         self.failure: str | None = None
         self._frames: deque[Frame] = deque()
         self._queued_bytes = 0  # of the pixels of ``_frames``
@@ -476,7 +502,7 @@ class StreamSource:
         for option, value in ((zmq.TCP_KEEPALIVE, 1), (zmq.TCP_KEEPALIVE_IDLE, interval),
                               (zmq.TCP_KEEPALIVE_INTVL, interval), (zmq.TCP_KEEPALIVE_CNT, 3)):
             sock.setsockopt(option, value)
-        monitor = sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
+        monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | HANDSHAKE_FAILED)
         poller = zmq.Poller()
         poller.register(sock, zmq.POLLIN)
         poller.register(monitor, zmq.POLLIN)
@@ -495,6 +521,9 @@ class StreamSource:
                 ready = dict(poller.poll(int(POLL_S * 1000)))
                 if monitor in ready:
                     self._connection(recv_monitor_message(monitor)["event"])
+                if self._retry_at is not None and now >= self._retry_at:
+                    self._retry_at = None
+                    _connect_again(sock, self.endpoint)
                 if sock in ready:
                     self._accept(sock.recv_multipart(copy=False), waiting=deadline is not None)
                     last_message = time.monotonic()  # after any wait for room
@@ -506,10 +535,24 @@ class StreamSource:
             sock.close(linger=0)
 
     def _connection(self, event: int) -> None:
-        self.connected = event == zmq.EVENT_CONNECTED
-        self.has_connected |= self.connected
-        self._lost = not self.connected
-        log.info("stream: %s %s", "connected to" if self.connected else "lost", self.endpoint)
+        """A monitor event: connected once ZeroMQ's handshake succeeded (a TCP connection alone is no sender: a PUB
+        socket there is refused after it); a disconnect or a failed handshake before that is a peer that cannot
+        send here, said once until a sender connects."""
+        if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            self.connected = self.has_connected = True
+            self._lost = self._refused = False
+            log.info("stream: connected to %s", self.endpoint)
+        elif self.connected:  # disconnected
+            self.connected, self._lost = False, True
+            log.info("stream: lost %s", self.endpoint)
+        else:  # ZeroMQ gives up on a peer of the wrong socket type: tried again here, as it does on others
+            self._retry_at = self._retry_at or time.monotonic() + REFUSED_RETRY_S
+            if not self._refused:
+                self._refused = True
+                log.warning("stream: %s: a peer there took the connection but no ZeroMQ PUSH socket answered (a PUB "
+                            "or REQ socket, or no ZeroMQ at all): nothing can be received from it; the sender must be "
+                            "a PUSH socket (said once until one connects; tried again every %g s)", self.endpoint,
+                            REFUSED_RETRY_S)
 
     def _lost_during_series(self) -> None:
         """After a disconnect, once ZeroMQ's buffer is read (the monitor reports the disconnect before the messages
