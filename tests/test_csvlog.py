@@ -73,6 +73,22 @@ def test_a_torn_last_line_is_removed_on_start_and_logged_once(tmp_path, caplog):
     assert resume.logged == {"a.cbf", "c.cbf"}  # b.cbf is classified again
     CsvLog(path).close()
     assert caplog.text.count("removed a torn last line") == 1
+    assert caplog.messages[0].endswith("after a full disk or a power cut); its frame is classified again")
+
+
+def test_a_torn_row_of_a_stream_is_named_and_said_to_be_lost(tmp_path, caplog):
+    """A trial: a stream's log with a torn last row was told "its frame is classified again", which a stream cannot
+    do (nothing sends it again). The warning names the row's source and frame, and says it is lost."""
+    path = tmp_path / "log.csv"
+    _write_and_close(path, [ok("tcp://127.0.0.1:9999 series 4 image 2")])
+    whole = path.read_bytes()
+    path.write_bytes(whole[:-40])
+    with caplog.at_level("WARNING"):
+        CsvLog(path, frames_on_disk=False).close()
+    assert caplog.messages == [f"{path}: removed a torn last line ({len(whole.splitlines()[-1]) - 39} bytes without a "
+                               "line end, e.g. after a full disk or a power cut), the row of tcp://127.0.0.1:9999 "
+                               "series 4 image 2 frame 0; that row is lost: a stream does not send its frame again"]
+    assert lines(path) == [",".join(csv_columns())]
 
 
 def test_a_write_that_fails_part_way_leaves_whole_rows_only(tmp_path):

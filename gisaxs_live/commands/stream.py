@@ -90,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
     extra = bluesky_sinks(args.bluesky or config.stream.bluesky, {"gisaxs_live_command": "stream",
                                                                    "endpoint": args.endpoint})
     # the log's p_* columns in the model's class order (its model.json, read before TensorFlow loads)
-    csv_log = open_log(csv_path, ModelInfo.read(args.model).class_names, config.output.fsync, monitor=True)
+    csv_log = open_log(csv_path, ModelInfo.read(args.model).class_names, config.output.fsync, monitor=True,
+                       frames_on_disk=False)
     events = EventsSink(csv_path, config.output.events, series_of=series_of)  # each series afresh
     dashboard = want_dashboard(args.no_dashboard)
 

@@ -4,10 +4,10 @@ Writing (``CsvLog``, the critical sink): each batch of rows goes out in one ``wr
 ``O_APPEND`` descriptor, unbuffered, so ``tail -f`` shows it at once and a killed process leaves no
 half row (the kernel finishes a started write). A write that fails part way (a full disk) is cut back
 to the rows before it, so a row is on disk whole or not at all; should a line still be torn (a power
-cut; ``fsync`` narrows that window), the next start removes it, logs that once, and its frame is
-classified again. Before each write the path is checked: a log moved away or deleted (rotation) is
-reopened, a truncated one (``copytruncate``) gets its header again; SIGHUP can also ask for a
-reopen. Any failure raises ``LogError``, which stops the daemon.
+cut; ``fsync`` narrows that window), the next start removes it and logs that once, naming its source and
+frame: a file's frame is classified again, a stream's row is lost. Before each write the path is checked: a
+log moved away or deleted (rotation) is reopened, a truncated one (``copytruncate``) gets its header again;
+SIGHUP can also ask for a reopen. Any failure raises ``LogError``, which stops the daemon.
 
 The ``source`` field is escaped (``escape_source``: backslash, line feed and carriage return as
 ``\\\\``, ``\\n``, ``\\r``), so that a file name with a line break cannot break line-based readers; bytes of a file
@@ -52,8 +52,9 @@ _ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r",
 _TO_ESCAPE = re.compile(f"[{re.escape(''.join(_ESCAPES))}]")
 #: the characters of the named escapes (``\\``, ``\n``, ``\r``) by their letter, for ``_unescaped``
 _NAMED = {escape[1:]: char for char, escape in _ESCAPES.items() if not escape.startswith("\\x")}
-#: where ``Result.row`` puts the source and the message
+#: where ``Result.row`` puts the source and the message; the frame, in every layout of the log (its third column)
 SOURCE_FIELD, MESSAGE_FIELD = csv_columns(CLASS_NAMES).index("source"), -1
+FRAME_FIELD = csv_columns(CLASS_NAMES).index("frame")
 
 
 def escape_source(source: str) -> str:
@@ -153,10 +154,13 @@ class CsvLog:
 
     critical = True
 
-    def __init__(self, path: str | Path, class_names: Sequence[str] = CLASS_NAMES, fsync: bool = False) -> None:
+    def __init__(self, path: str | Path, class_names: Sequence[str] = CLASS_NAMES, fsync: bool = False,
+                 frames_on_disk: bool = True) -> None:
+        """``frames_on_disk``: whether the frames of its rows can be read again (files), unlike a stream's."""
         self.path = Path(path)
         self.class_names = tuple(class_names)
         self.fsync = fsync
+        self.frames_on_disk = frames_on_disk
         self._columns = csv_columns(self.class_names)
         self._header = format_rows([self._columns])
         #: positions in our columns of an existing log's older layout (``_adopt_layout``), None for ours
@@ -236,9 +240,15 @@ class CsvLog:
                 self._adopt_layout(first)
         torn = _torn_tail(self.path)
         if torn:
-            os.truncate(self.path, self.path.stat().st_size - torn)
+            size = self.path.stat().st_size
+            with open(self.path, "rb") as fh:
+                fh.seek(size - torn)
+                row = _torn_row_names(fh.read())
+            os.truncate(self.path, size - torn)
+            fate = ("its frame is classified again" if self.frames_on_disk else
+                    "that row is lost: a stream does not send its frame again")
             log.warning("%s: removed a torn last line (%d bytes without a line end, e.g. after a full disk or a "
-                        "power cut); its frame is classified again", self.path, torn)
+                        "power cut)%s; %s", self.path, torn, f", the row of {row}" if row else "", fate)
 
     def _is_our_row(self, line: str) -> bool:
         """Whether ``line`` is a row in this log's columns (not a header): as many fields, a time first."""
@@ -335,14 +345,15 @@ def _release(fd: int | None) -> None:
         os.close(fd)
 
 
-def open_log(path: str | Path, class_names: Sequence[str], fsync: bool = False, monitor: bool = False) -> CsvLog:
+def open_log(path: str | Path, class_names: Sequence[str], fsync: bool = False, monitor: bool = False,
+             frames_on_disk: bool = True) -> CsvLog:
     """A command's CSV log (``--csv``, ``output.csv``), opened at its start. A failure raises ``Unavailable`` where
     its cause may pass (``LogError.transient``: a full disk; for a ``monitor``, ``watch`` or ``stream``, also a log
     directory not there whose parent is, a share not mounted yet: exit 1, a runtime failure, so that a service
     manager restarts it), else a ValueError (a usage or configuration error: exit 2); either names the file and the
-    cause."""
+    cause. ``frames_on_disk``: see ``CsvLog``."""
     try:
-        return CsvLog(path, class_names, fsync=fsync)
+        return CsvLog(path, class_names, fsync=fsync, frames_on_disk=frames_on_disk)
     except LogError as exc:
         raise (Unavailable if exc.transient or (monitor and exc.awaited) else ValueError)(str(exc)) from None
 
@@ -445,6 +456,14 @@ def _write_whole(fd: int, data: bytes) -> None:
         except OSError:
             pass  # the next start removes the torn line
         raise
+
+
+def _torn_row_names(line: bytes) -> str:
+    """``SOURCE frame N`` of a torn row, where it got as far as both; else ''."""
+    fields = next(csv.reader([line.decode("utf-8", "replace")]), [])
+    if len(fields) > FRAME_FIELD + 1 and fields[FRAME_FIELD].lstrip("-").isdigit():
+        return f"{fields[SOURCE_FIELD]} frame {fields[FRAME_FIELD]}"
+    return ""
 
 
 def _torn_tail(path: Path) -> int:
