@@ -85,7 +85,7 @@ def test_stream_is_ready_once_connected_and_tells_systemd(tmp_path, model_dir, n
         # ZeroMQ never connected again, to the PUSH socket that replaced it either
         publisher = zmq.Context.instance().socket(zmq.PUB)
         publisher.bind(endpoint)
-        lines.wait(f"stream: {endpoint}: a peer there took the connection but no ZeroMQ PUSH socket answered")
+        lines.wait(f"stream: {endpoint}: a peer there takes the connection but no ZeroMQ PUSH socket answers")
         sock.settimeout(1.0)
         with pytest.raises(socket.timeout):
             sock.recv(4096)

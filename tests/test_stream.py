@@ -688,3 +688,24 @@ def test_a_value_a_sender_controls_is_shown_short_whatever_it_is():
     assert texts[0] == "{'type': (a 20,001-bit integer)}" and texts[1] == "[[[[...]]]]"
     assert texts[3].startswith("tag 40 of [[(a 20,001-bit integer), 2], b'")
     assert all(len(t) <= 60 for t in texts)
+
+
+def test_a_connection_closed_before_the_handshake_is_tried_again_and_warned_of_only_when_it_recurs(caplog):
+    """A review: a sender restarting may close one connection before ZeroMQ's handshake. Its retry timer outlived
+    the handshake that followed, and a second later tore the working connection down (its queued messages lost);
+    and it was warned of as a peer that is no PUSH socket. Now the warning comes at the second refusal in a row, and
+    a handshake clears the retry."""
+    source = StreamSource("tcp://127.0.0.1:5999", Stream())
+    with caplog.at_level(logging.WARNING):
+        source._connection(zmq.EVENT_DISCONNECTED)  # the TCP peer closed before the handshake
+        assert source._retry_at is not None and not caplog.records
+        source._connection(zmq.EVENT_HANDSHAKE_SUCCEEDED)  # ZeroMQ's own reconnect reached the PUSH socket
+        assert source.connected and source._retry_at is None and not caplog.records
+        source._connection(zmq.EVENT_DISCONNECTED)  # lost: ZeroMQ connects again itself
+        assert source._retry_at is None and not source.connected
+        for _ in range(3):  # a PUB socket there: refused at each try, said once
+            source._connection(zmq.EVENT_DISCONNECTED)
+    assert [r.getMessage() for r in caplog.records] == [
+        "stream: tcp://127.0.0.1:5999: a peer there takes the connection but no ZeroMQ PUSH socket answers (a PUB or "
+        "REQ socket, or no ZeroMQ at all): nothing can be received from it; the sender must be a PUSH socket (said "
+        "once until one connects; tried again every 1 s)"]

@@ -54,7 +54,10 @@ def cancelled_if_left(client, futures: Sequence) -> Iterator[None]:
     except ClusterLost:
         raise
     except BaseException:
-        client.cancel([f for f in futures if not f.done()])
+        try:
+            client.cancel([f for f in futures if not f.done()])
+        except Exception as exc:  # noqa: BLE001 - the cluster closes next anyway; the first failure is the news
+            logging.getLogger(__name__).debug("cancelling the tasks left failed: %s", exc)
         raise
 
 

@@ -17,13 +17,14 @@ HDF5_SUFFIXES = (".h5", ".hdf5", ".nxs", ".hdf")
 
 def linked_files(master: str | Path) -> list[Path]:
     """The files whose images the master file ``master`` links from its /entry/data (external links; relative
-    names from its directory, as HDF5 resolves them), in name order; [] for a file not named as HDF5, one that is
-    not HDF5, cannot be read, links none, or links itself (a damaged master: read, it gets a row saying so)."""
+    names from its directory, as HDF5 resolves them), in name order; [] for a file not named as HDF5, no regular
+    file, one that is not HDF5, cannot be read, links none, or links itself (a damaged master: read, it gets a row
+    saying so)."""
     import h5py
 
     master = Path(master)
-    if master.suffix.lower() not in HDF5_SUFFIXES:
-        return []
+    if master.suffix.lower() not in HDF5_SUFFIXES or not master.is_file():
+        return []  # a FIFO would block HDF5's open, and with it every thread (it holds the GIL)
     try:
         with h5py.File(master, "r") as f:
             linked = [master.parent / name for name in external_names(f)]

@@ -409,7 +409,7 @@ class StreamSource:
         self.connected = False
         self.has_connected = False  # connected at least once (what the ``ready`` line waits for)
         self._lost = False  # disconnected, with messages perhaps still in ZeroMQ's buffer: judged once they are read
-        self._refused = False  # a peer that is no PUSH socket said so (``_connection``)
+        self._refusals = 0  # connections closed before ZeroMQ's handshake since the last one that made it
         self._retry_at: float | None = None  # when to connect again after such a peer (monotonic s)
         self.failure: str | None = None
         self._frames: deque[Frame] = deque()
@@ -540,16 +540,16 @@ class StreamSource:
         send here, said once until a sender connects."""
         if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
             self.connected = self.has_connected = True
-            self._lost = self._refused = False
+            self._lost, self._refusals, self._retry_at = False, 0, None
             log.info("stream: connected to %s", self.endpoint)
         elif self.connected:  # disconnected
             self.connected, self._lost = False, True
             log.info("stream: lost %s", self.endpoint)
         else:  # ZeroMQ gives up on a peer of the wrong socket type: tried again here, as it does on others
             self._retry_at = self._retry_at or time.monotonic() + REFUSED_RETRY_S
-            if not self._refused:
-                self._refused = True
-                log.warning("stream: %s: a peer there took the connection but no ZeroMQ PUSH socket answered (a PUB "
+            self._refusals += 1
+            if self._refusals == 2:  # not the first: a sender restarting may close a connection before its handshake
+                log.warning("stream: %s: a peer there takes the connection but no ZeroMQ PUSH socket answers (a PUB "
                             "or REQ socket, or no ZeroMQ at all): nothing can be received from it; the sender must be "
                             "a PUSH socket (said once until one connects; tried again every %g s)", self.endpoint,
                             REFUSED_RETRY_S)
