@@ -238,17 +238,14 @@ class CsvLog:
                 self._restore_header(fd)
             else:
                 self._adopt_layout(first)
-        torn = _torn_tail(self.path)
+        size, torn = _torn_tail(self.path)
         if torn:
-            size = self.path.stat().st_size
-            with open(self.path, "rb") as fh:
-                fh.seek(size - torn)
-                row = _torn_row_names(fh.read())
-            os.truncate(self.path, size - torn)
+            os.truncate(self.path, size - len(torn))
+            row = _torn_row_names(torn)
             fate = ("its frame is classified again" if self.frames_on_disk else
                     "that row is lost: a stream does not send its frame again")
             log.warning("%s: removed a torn last line (%d bytes without a line end, e.g. after a full disk or a "
-                        "power cut)%s; %s", self.path, torn, f", the row of {row}" if row else "", fate)
+                        "power cut)%s; %s", self.path, len(torn), f", the row of {row}" if row else "", fate)
 
     def _is_our_row(self, line: str) -> bool:
         """Whether ``line`` is a row in this log's columns (not a header): as many fields, a time first."""
@@ -466,20 +463,21 @@ def _torn_row_names(line: bytes) -> str:
     return ""
 
 
-def _torn_tail(path: Path) -> int:
-    """Bytes after the last line end of ``path`` (0 if it ends with one)."""
+def _torn_tail(path: Path) -> tuple[int, bytes]:
+    """The size of ``path`` and its bytes after its last line end (b'' if it ends with one)."""
     with open(path, "rb") as fh:
         end = fh.seek(0, os.SEEK_END)
-        pos = end
+        pos, cut = end, 0
         while pos > 0:
             step = min(pos, 1 << 16)
             fh.seek(pos - step)
-            chunk = fh.read(step)
-            newline = chunk.rfind(b"\n")
+            newline = fh.read(step).rfind(b"\n")
             if newline >= 0:
-                return end - (pos - step + newline + 1)
+                cut = pos - step + newline + 1
+                break
             pos -= step
-        return end
+        fh.seek(cut)
+        return end, fh.read()
 
 
 def _same_file(path: Path, fd: int) -> bool:
