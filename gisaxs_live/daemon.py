@@ -60,7 +60,7 @@ import numpy as np
 from .causes import in_words
 from .frame import Frame
 from .readers import ReaderPool
-from .results import Result, utc_now
+from .results import Result, latency_ms, utc_now
 from .sinks import Sink, Update, close_all, emit
 from .sinks.csvlog import CsvLog, LogError, Resume, escape_source, resume_point, with_retry
 from .sources.eiger import read_through_data_files
@@ -496,7 +496,7 @@ def _classify(classify: Classify, frames: list[Frame]) -> list[Result]:
         return results
     except Exception as exc:
         log.exception("classifying %d frames failed", len(frames))
-        return [Result(f.source, f.frame_id, "error", latency_ms=_ms_since(f.t), time_utc=utc_now(),
+        return [Result(f.source, f.frame_id, "error", latency_ms=latency_ms(f.t), time_utc=utc_now(),
                        message=f"classifier failed: {in_words(exc)}") for f in frames]
 
 
@@ -518,12 +518,8 @@ def run_guarded(loop: Callable[[], int], before_stopping: Callable[[], None] | N
 
 
 def _error(arrival: Arrival, frame_id: int, message: str) -> Result:
-    return Result(arrival.path, frame_id, "error", latency_ms=_ms_since(arrival.t), message=message,
+    return Result(arrival.path, frame_id, "error", latency_ms=latency_ms(arrival.t), message=message,
                   time_utc=utc_now())
-
-
-def _ms_since(t: float) -> float:
-    return max(0.0, (time.time() - t) * 1e3)
 
 
 def handle_signals(daemon: Daemon, csv_log: CsvLog) -> None:

@@ -20,6 +20,7 @@ units in ``classify/size.py``) hold the size net's estimates on ``ok`` rows and 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -50,6 +51,11 @@ def probability_columns(columns: Sequence[str]) -> tuple[str, ...]:
 def utc_now() -> str:
     """ISO 8601 UTC time with milliseconds, e.g. 2026-11-25T03:04:05.678Z."""
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def latency_ms(t: float) -> float:
+    """Milliseconds from ``t`` (Unix s: a frame's arrival or acquisition) to now, 0 for a ``t`` still to come."""
+    return max(0.0, (time.time() - t) * 1e3)
 
 
 def parse_time(time_utc: str) -> float:

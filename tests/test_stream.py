@@ -196,6 +196,12 @@ MALFORMED = {
                        "part 1 is not JSON: byte 0 is not UTF-8 text (it starts like CBOR: Stream V2 sends one CBOR"),
     "simple: timestamp beyond a float": ([b'{"shape": [2, 2], "dtype": "<i4", "frame": 4, "timestamp": 1e400}',
                                           b"\0" * 16], (None, 4), "timestamp inf is not a number of seconds"),
+    # a latency measured from them was written as inf, a 300-digit number, or 0 for a time in milliseconds
+    "simple: timestamp far before 1970": ([b'{"shape": [2, 2], "dtype": "<i4", "frame": 4, "timestamp": -1.7e308}',
+                                           b"\0" * 16], (None, 4),
+                                          "timestamp -1.7e+308 is not a Unix time in seconds from 1970 to 2106"),
+    "simple: timestamp in milliseconds": ([b'{"shape": [2, 2], "dtype": "<i4", "frame": 4, "timestamp": 1764039845250}',
+                                           b"\0" * 16], (None, 4), "(one in milliseconds or nanoseconds must be"),
     "lz4 too short for its shape": (_declared([8192, 8192], "uint16", "lz4<"), (9, 2),
                                     "lz4< data of 100 bytes cannot hold 134,217,728 bytes"),
     "bitshuffle too short for its shape": (_declared([53, 37], "uint32", "bs32-lz4<",

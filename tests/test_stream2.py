@@ -10,6 +10,7 @@ the messages here are built with cbor2's encoder and the real compressors (bitsh
 from __future__ import annotations
 
 import csv
+import re
 import signal
 import struct
 import subprocess
@@ -269,6 +270,15 @@ MALFORMED = {
     "CBOR array": (cbor2.dumps([{"type": "end"}]), "", "CBOR but an array, not the map"),
     "unknown type": (cbor2.dumps({"type": "flatfield", "series_id": 5}), "series 5", "unknown message type"),
     "no type": (cbor2.dumps({"series_id": 5, "image_id": 2}), "series 5 image 2", "unknown message type None"),
+    # values cbor2 gives as Python objects, and its texts naming Python classes: said in CBOR's words
+    "type a simple value": (cbor2.dumps({"type": cbor2.CBORSimpleValue(255)}), "", "type simple value 255 ("),
+    "type a date-time": (cbor2.dumps({"type": cbor2.CBORTag(1, 5)}), "", "type date-time 1970-01-01T00:00:05+00:00"),
+    "type a regular expression": (cbor2.dumps({"type": cbor2.CBORTag(35, "a.*")}), "",
+                                  "type regular expression 'a.*'"),
+    "a bignum of text": (cbor2.dumps({"type": cbor2.CBORTag(2, "x")}), "",
+                         "bignum value must be a byte string, not a text string"),
+    "a date-time of an array": (cbor2.dumps({"type": cbor2.CBORTag(0, [1])}), "",
+                                "expected string for tag, got an array instead"),
     # missing or mistyped fields
     "image without image_id": (cbor2.dumps({"type": "image", "series_id": 5, "data": {}}), "series 5",
                                "image message has no image_id field"),
@@ -358,6 +368,7 @@ def test_malformed_message_becomes_an_error_row_and_the_next_image_its_row(case)
     assert isinstance(item, Rejected), item
     assert item.message.startswith("malformed message: ") and text in item.message, item.message
     assert "\n" not in item.message and "Error" not in item.message  # one line, no exception class names
+    assert not re.search(r"<class|CBOR[A-Z]|datetime\.|re\.compile", item.message)  # nor Python's reprs
     assert item.source == " ".join(filter(None, [ENDPOINT, where]))
     assert item.frame == (2 if "image 2" in where else -1)
     assert handler.counts.malformed == 1

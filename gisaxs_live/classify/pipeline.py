@@ -24,7 +24,7 @@ from ..frame import Frame, FrameError
 from ..preprocess.descriptors import descriptors
 from ..preprocess.mirror import lopsided, mirror_message
 from ..preprocess.prepare import FramePreprocessor, Prepared
-from ..results import Result, utc_now
+from ..results import Result, latency_ms, utc_now
 from ..sources.files import read_file
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ class Classifier:
 
     def error(self, source: str, frame_id: int, message: str, t: float) -> Result:
         """An ``error`` Result for input that never became a Frame (unreadable file, malformed message)."""
-        return Result(source, frame_id, "error", latency_ms=_latency_ms(t), message=message, time_utc=utc_now(),
+        return Result(source, frame_id, "error", latency_ms=latency_ms(t), message=message, time_utc=utc_now(),
                       class_names=self.class_names, families=self.families)
 
     def prepare_early(self, frames: Sequence[Frame]) -> None:
@@ -121,7 +121,7 @@ class Classifier:
                 continue
             prepared = outcome.prepared
             if prepared.status != "ok":
-                results[i] = Result(frame.source, frame.frame_id, prepared.status, latency_ms=_latency_ms(frame.t),
+                results[i] = Result(frame.source, frame.frame_id, prepared.status, latency_ms=latency_ms(frame.t),
                                     message=prepared.message, time_utc=utc_now(), class_names=self.class_names,
                                     families=self.families, image=prepared.image)
                 continue
@@ -142,7 +142,7 @@ class Classifier:
                 answer = () if why_unknown else answer_set(
                     ranked_families(probs, self.class_names, self.families), self.answer_cut)
                 results[i] = Result(frame.source, frame.frame_id, "unknown" if why_unknown else "ok",
-                                    tuple(float(p) for p in probs), latency_ms=_latency_ms(frame.t),
+                                    tuple(float(p) for p in probs), latency_ms=latency_ms(frame.t),
                                     message=why_unknown, time_utc=utc_now(), class_names=self.class_names,
                                     families=self.families, ood_score=score, size=size, answer=answer, image=image)
         return results  # type: ignore[return-value]
@@ -202,7 +202,3 @@ def classify_files(classifier: Classifier, paths: Iterable[str | Path],
 def unknown_message(score: float) -> str:
     return (f"unlike every class the model was trained on (ood_score {score:.2f} > 1): another shape, "
             f"no particles, or a wrong geometry")
-
-
-def _latency_ms(t: float) -> float:
-    return max(0.0, (time.time() - t) * 1e3)

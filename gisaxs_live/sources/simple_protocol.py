@@ -12,8 +12,9 @@ part 1, a UTF-8 JSON object (the header)::
                                  #   float32, float64, with "<" or ">" for the byte order ("int32" = native)
      "frame": 17,                # required: the frame's index (integer >= 0), as written in the CSV
      "source": "camera-2",       # optional: a name for the CSV source column (default: the endpoint)
-     "timestamp": 1764039845.25} # optional: acquisition time, Unix seconds; the CSV latency is then
-                                 #   measured from it (same clock needed), else from arrival
+     "timestamp": 1764039845.25} # optional: acquisition time, Unix seconds (0 to 2^32, i.e. 1970 to 2106;
+                                 #   not ms or ns); the CSV latency is then measured from it (same clock
+                                 #   needed), else from arrival
 
 part 2: the pixels, ``rows × columns × itemsize`` bytes, C order, uncompressed.
 
@@ -44,6 +45,7 @@ from .simplon import MessageError, Part, load_json
 from .sizeguard import BlobError, check_declared
 
 DTYPES = ("uint8", "uint16", "uint32", "int8", "int16", "int32", "float32", "float64")
+MAX_TIMESTAMP_S = 2.0**32  # the latest acquisition time taken, Unix s (in 2106): a larger one is in ms or ns
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,9 @@ def decode(parts: Sequence[Part], header: dict[str, Any] | None = None,
     if timestamp is not None and (not isinstance(timestamp, (int, float)) or isinstance(timestamp, bool)
                                   or not math.isfinite(timestamp)):
         raise MessageError(f"timestamp {shown(timestamp)} is not a number of seconds", frame=frame)
+    if timestamp is not None and not 0 <= timestamp < MAX_TIMESTAMP_S:
+        raise MessageError(f"timestamp {shown(timestamp)} is not a Unix time in seconds from 1970 to 2106 (one in "
+                           "milliseconds or nanoseconds must be divided down)", frame=frame)
     nbytes = shape[0] * shape[1] * dtype.itemsize
     try:
         check_declared(nbytes, f"{shape[0]}x{shape[1]} {dtype.str}", limit)

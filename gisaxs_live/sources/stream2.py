@@ -20,6 +20,7 @@ the series, image and channel where they could be read.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -258,6 +259,16 @@ def _kind(value: Any) -> str:
     return "not a map"
 
 
+#: the kinds of Python value cbor2's error texts name (``not <class 'int'>``), in CBOR's words
+_PYTHON_KINDS = {"int": "an integer", "str": "a text string", "bytes": "a byte string", "tuple": "an array",
+                 "list": "an array", "cbor2.frozendict": "a map", "dict": "a map", "float": "a float",
+                 "bool": "a boolean", "NoneType": "null"}
+_PYTHON_CLASS = re.compile(r"<class '([\w.]+)'>")
+
+
 def _first_line(exc: BaseException) -> str:
+    """The first line of a cbor2 error text, with the Python classes it may name in CBOR's words."""
     lines = str(exc).strip().splitlines()
-    return lines[0] if lines else "unreadable"
+    if not lines:
+        return "unreadable"
+    return _PYTHON_CLASS.sub(lambda m: _PYTHON_KINDS.get(m.group(1), "another kind of item"), lines[0])
