@@ -1,4 +1,5 @@
-"""A stop (SIGTERM, Ctrl-C) asked for while ``watch`` or ``stream`` starts, before its monitor exists to be stopped.
+"""A stop (SIGTERM, Ctrl-C) asked for while ``watch`` or ``stream`` starts, before its monitor exists to be stopped;
+and a Ctrl-C held back while a command writes rows and counts them (``ctrl_c_held``).
 
 The entry point calls ``remember_stops`` first of all (imports, the config, the log and the model take seconds);
 ``daemon.handle_signals`` then takes over the signals and acts on the stop ``taken`` from here: the monitor stops as
@@ -8,6 +9,8 @@ after a later one (a clean stop, status 0), where the default action would have 
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 _asked: list[int] = []  # the signals received since ``remember_stops``
@@ -46,3 +49,21 @@ def taken() -> int | None:
     signum = _asked[0] if _asked else None
     _asked.clear()
     return signum
+
+
+@contextmanager
+def ctrl_c_held() -> Iterator[None]:
+    """Run the block with Ctrl-C held back, then raise the KeyboardInterrupt it would have raised, so that what the
+    block does (rows written, and counted) is done whole or not at all. Call from the main thread; where SIGINT has
+    another handler than Python's (ignored: a background job), it is left alone."""
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    held: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, _frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if held:
+        raise KeyboardInterrupt
