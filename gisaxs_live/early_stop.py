@@ -1,5 +1,5 @@
 """A stop (SIGTERM, Ctrl-C) asked for while ``watch`` or ``stream`` starts, before its monitor exists to be stopped;
-and a Ctrl-C held back while a command writes rows and counts them (``ctrl_c_held``).
+and a Ctrl-C that asks a command to stop where it can stop whole (``ctrl_c_deferred``).
 
 The entry point calls ``remember_stops`` first of all (imports, the config, the log and the model take seconds);
 ``daemon.handle_signals`` then takes over the signals and acts on the stop ``taken`` from here: the monitor stops as
@@ -9,7 +9,8 @@ after a later one (a clean stop, status 0), where the default action would have 
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
@@ -51,19 +52,26 @@ def taken() -> int | None:
     return signum
 
 
+
 @contextmanager
-def ctrl_c_held() -> Iterator[None]:
-    """Run the block with Ctrl-C held back, then raise the KeyboardInterrupt it would have raised, so that what the
-    block does (rows written, and counted) is done whole or not at all. Call from the main thread; where SIGINT has
-    another handler than Python's (ignored: a background job), it is left alone."""
+def ctrl_c_deferred(said: str) -> Iterator[Callable[[], bool]]:
+    """Run the block with a first Ctrl-C taken as a request, which the block checks where it can stop whole (the
+    function yielded: whether a stop was asked), with ``said`` on stderr; a second Ctrl-C interrupts at once
+    (KeyboardInterrupt). A Ctrl-C raised wherever the program happens to be also lands in objects' finalizers, where
+    Python prints it as a traceback and goes on. Call from the main thread; where SIGINT has another handler than
+    Python's (ignored: a background job), it is left alone."""
     if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        yield
+        yield lambda: False
         return
-    held: list[int] = []
-    signal.signal(signal.SIGINT, lambda signum, _frame: held.append(signum))
+    asked: list[int] = []
+
+    def first(signum: int, _frame: FrameType | None) -> None:
+        asked.append(signum)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        print(said, file=sys.stderr, flush=True)
+
+    signal.signal(signal.SIGINT, first)
     try:
-        yield
+        yield lambda: bool(asked)
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    if held:
-        raise KeyboardInterrupt

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from collections import Counter
 
     from ..config import load_config
-    from ..early_stop import ctrl_c_held
+    from ..early_stop import ctrl_c_deferred
     from ..classify.pipeline import Classifier, classify_files
     from ..results import csv_columns
     from ..sinks.csvlog import LogError, escape_source, format_rows, log_rows, open_log
@@ -58,14 +58,17 @@ def run(args: argparse.Namespace) -> int:
     counts: Counter[str] = Counter()
     ambiguous = 0
     try:
-        for results in classify_files(classifier, files):
-            with ctrl_c_held():  # the rows written are the rows counted, for the line that says how far it got
+        with ctrl_c_deferred("gisaxs-live classify: stopping after the file being classified (Ctrl-C again: at "
+                             "once)") as stop_asked:
+            for results in classify_files(classifier, files):
                 write(results)
                 counts.update(r.status for r in results)
-            for r in results:
-                if r.status == "error":  # the cause on the terminal too, not only in the rows
-                    logging.error("%s", escape_source(r.message))
-            ambiguous += sum(len(r.answer) > 1 for r in results)
+                for r in results:
+                    if r.status == "error":  # the cause on the terminal too, not only in the rows
+                        logging.error("%s", escape_source(r.message))
+                ambiguous += sum(len(r.answer) > 1 for r in results)
+                if stop_asked():
+                    raise KeyboardInterrupt
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error as Python exits
         return 1
