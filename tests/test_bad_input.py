@@ -127,7 +127,7 @@ def bad_inputs(tmp):
         "truncated.cbf.bz2": (bz2.compress(cbf)[:300], "truncated bzip2 file"),
         "random.h5": (rng.bytes(2000), "not a detector image"),
         "no_data.h5": (h5_empty, "HDF5 file without a detector image"),
-        "self_master.h5": (h5_self_linked, "HDF5 file without a detector image"),
+        "self_master.h5": (h5_self_linked, "damaged Eiger master file: it links itself as its own data file"),
         "truncated.h5": (h5_cut, "truncated HDF5: "),
         "truncated_late.cbf.gz": (large_gz[: len(large_gz) * 2 // 3], "truncated gzip file"),
         "not_utf8_\udcff_name.cbf": (cbf[: start + 100], "truncated CBF: "),

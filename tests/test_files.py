@@ -258,5 +258,5 @@ def test_an_eiger_master_whose_data_file_is_a_fifo_is_an_error_not_a_wait(tmp_pa
     done = subprocess.run([sys.executable, "-c", code, str(master), str(data)], capture_output=True, text=True,
                           timeout=60)
     assert done.stdout.splitlines() == [
-        f"{master}: its image data is in s_data_000001.h5 (external links), which is not a regular file (a FIFO, a "
-        "device or a socket)", "[]", f"{data}: not a regular file"], done.stderr
+        f"{master}: not read: it links s_data_000001.h5, which is not a regular file (a FIFO, a device or a "
+        "directory)", "[]", f"{data}: not a regular file"], done.stderr

@@ -22,7 +22,7 @@ import re
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,8 @@ from ..frame import Frame, FrameError
 from ..sinks.text import plural
 from .cutoff import count_cutoff
 from .dectris import flagged_pixels
-from .eiger import HDF5_SUFFIXES, external_names
+from .eiger import HDF5_SUFFIXES
+from .hdf5_links import LinkSurvey, survey
 
 log = logging.getLogger(__name__)
 
@@ -59,33 +60,66 @@ def read_frames(path: str | Path) -> Iterator[Frame]:
     if stat.st_size == 0:
         raise FrameError(f"{path}: empty file")
     content = _guarded(path, None, _decompressed, path)
-    if _checked_format(path, content) == "TIFF":
+    kind = _checked_format(path, content)
+    if kind == "TIFF":
         _check_compressed_tiff(path, content)
+    links = _checked_links(path) if kind == "HDF5" and content is None else LinkSurvey()
     image = _guarded(path, None, _open, path, content)
     eiger = _is_eiger(image)
     n = max(int(image.nframes), 1)
-    for index in range(n):
+    for index in range(n if links.written is None else min(n, links.written)):
         frame = image if index == 0 else _guarded(path, index, image.getframe, index)
         data = _image_data(path, index, frame)
         yield Frame(data, str(path), index, stat.st_mtime, mask=flagged_pixels(data) if eiger else None,
                     count_cutoff=count_cutoff(frame.header))
-    if eiger:
-        _check_data_files(path, n)
+    if links.written is not None and links.written < n:
+        raise FrameError(f"{path}: frames {links.written}–{n - 1} of its {n} not written yet (their data are not in "
+                         "the file): classified once its writer has written them and closed it")
+    if eiger and links.data_files:
+        _check_data_files(path, n, links)
 
 
-def _check_data_files(path: Path, n: int) -> None:
-    """Raise a FrameError when an Eiger master file ``path``, of which ``n`` images were read, links to data files
-    that are not there: fabio reads the images of those that are and passes over the others."""
+def _checked_links(path: Path) -> LinkSurvey:
+    """The links of the HDF5 file ``path`` (``hdf5_links.survey``), once checked: a FrameError for a file that links
+    one that is no regular file (HDF5 would wait on a FIFO for good, holding every thread), links itself, or takes its
+    images from a virtual dataset whose source files are not all there (their frames would read as fill values). An
+    empty survey where HDF5 cannot open the file: fabio's reading says why."""
+    try:
+        links = survey(path)
+    except OSError:
+        return LinkSurvey()
+    if links.unsafe:
+        raise FrameError(f"{path}: not read: it links {', '.join(links.unsafe)}, which "
+                         f"{'is' if len(links.unsafe) == 1 else 'are'} not a regular file (a FIFO, a device or a "
+                         "directory)")
+    if links.links_itself:
+        raise FrameError(f"{path}: damaged Eiger master file: it links itself as its own data file")
+    if links.virtual and links.missing:
+        raise FrameError(f"{path}: its images are a virtual dataset over {_names(links.missing)}, which "
+                         f"{'is' if len(links.missing) == 1 else 'are'} not there (yet)")
+    return links
+
+
+def _names(names: Sequence[str], most: int = 6) -> str:
+    """File names for a line: at most ``most``, then how many more."""
+    more = len(names) - most
+    return ", ".join(names[:most]) + (f" and {more:,} more" if more > 0 else "")
+
+
+def _check_data_files(path: Path, n: int, links: LinkSurvey) -> None:
+    """Raise a FrameError when an Eiger master file ``path``, of which ``n`` images were read, links data files that
+    are not there or cannot be read: fabio reads the images up to the first such one and passes over the rest."""
     import h5py
 
-    try:
-        with h5py.File(path, "r") as f:
-            missing = _missing_external_files(f, path.parent)
-    except OSError:
-        return  # fabio read it a moment ago: nothing more is known
-    if missing:
-        raise FrameError(f"{path}: {plural(n, 'image')} read; its data files {', '.join(missing)} (external links) "
+    if links.missing:
+        raise FrameError(f"{path}: {plural(n, 'image')} read; its data files {_names(links.missing)} (external links) "
                          "are not there (yet), so their images and those after them are missing")
+    for data_file in links.data_files:
+        try:
+            h5py.File(data_file, "r").close()
+        except OSError:
+            raise FrameError(f"{path}: {plural(n, 'image')} read; its data file {data_file.name} cannot be read "
+                             f"({_hdf5_failure(data_file)}), so its images and those after them are missing") from None
 
 
 def _is_eiger(image: Any) -> bool:
@@ -191,30 +225,20 @@ def _open(path: Path, content: bytes | None) -> Any:
 def _nexus_image(path: Path) -> str | None:
     """The path inside the HDF5 file ``path`` of its NeXus image when that is a single 2-D frame: the signal of an
     NXdata group of an NXentry (``/entry/data/data`` for most writers). fabio reads a stack of frames (an Eiger
-    file, a NeXus 3-D signal) from the file itself, but refuses a 2-D one there; None otherwise. A FrameError where
-    its image data is linked from a file that is no regular file."""
+    file, a NeXus 3-D signal) from the file itself, but refuses a 2-D one there; None otherwise. Its links were
+    checked before (``_checked_links``): every file they lead to is a regular file."""
     import h5py
 
     try:
         with h5py.File(path, "r") as f:
-            no_file = [name for name in external_names(f) if _no_regular_file(path.parent / name)]
-            if not no_file:
-                for entry in _nx_groups(f, "NXentry"):
-                    for group in _nx_groups(entry, "NXdata"):
-                        data = group.get(_attribute(group, "signal", "data"))
-                        if isinstance(data, h5py.Dataset) and data.ndim == 2:
-                            return data.name
+            for entry in _nx_groups(f, "NXentry"):
+                for group in _nx_groups(entry, "NXdata"):
+                    data = group.get(_attribute(group, "signal", "data"))
+                    if isinstance(data, h5py.Dataset) and data.ndim == 2:
+                        return data.name
     except (OSError, KeyError, ValueError):
         return None  # not HDF5, damaged, or a link not there: fabio's reading says which
-    if no_file:  # HDF5 would wait forever for a writer of a FIFO
-        raise FrameError(f"{path}: its image data is in {', '.join(no_file)} (external links), which is not a regular "
-                         "file (a FIFO, a device or a socket)")
     return None
-
-
-def _no_regular_file(path: Path) -> bool:
-    """Whether ``path`` is there but no regular file (symbolic links followed)."""
-    return path.exists() and not path.is_file()
 
 
 def _nx_groups(parent: Any, nx_class: str) -> list[Any]:
@@ -288,28 +312,25 @@ def describe_failure(path: Path, logged: list[str], raised: str) -> str:
 
 
 def _hdf5_failure(path: Path) -> str:
-    """The cause for an HDF5 file fabio rejects: truncated (fewer bytes than its superblock says), damaged (HDF5
-    cannot open it), or no image data in it."""
-    import h5py
-
+    """The cause for an HDF5 file fabio rejects: truncated (fewer bytes than its superblock says), locked by its
+    writer, damaged (HDF5 cannot open it), or no image data in it."""
     try:
-        with h5py.File(path, "r") as f:
-            missing = _missing_external_files(f, path.parent)
+        missing = survey(path).missing
     except OSError as exc:
-        truncated = re.search(r"truncated file: eof = (\d+).*stored_eof = (\d+)", str(exc))
+        said = str(exc)
+        truncated = re.search(r"truncated file: eof = (\d+).*stored_eof = (\d+)", said)
         if truncated:
             return f"truncated HDF5: {int(truncated[1]):,} of {int(truncated[2]):,} bytes"
+        if "unable to lock file" in said:
+            return "locked by a process that has it open for writing (HDF5 file locking): still being written"
+        if "already open for write" in said:
+            return ("marked as open for writing by a writer that has not closed it (still being written, or its "
+                    "writer died: h5clear -s clears the mark)")
         return "damaged HDF5: the HDF5 library cannot open it"
     if missing:
-        return (f"its image data is in {', '.join(missing)} (external links, an Eiger master file's data files), "
+        return (f"its image data is in {_names(missing)} (external links, an Eiger master file's data files), "
                 "which is not there (yet)")
     return "HDF5 file without a detector image (no Eiger or NeXus image data found)"
-
-
-def _missing_external_files(f: Any, directory: Path) -> list[str]:
-    """The files that external links under the open HDF5 file ``f``'s /entry/data point to and that do not exist
-    (relative names are relative to ``directory``, as HDF5 resolves them by default)."""
-    return [name for name in external_names(f) if not (directory / name).exists()]
 
 
 def _head(path: Path, size: int = 1 << 16) -> tuple[bytes, str | None]:
