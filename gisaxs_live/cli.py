@@ -112,17 +112,20 @@ def _run(argv: list[str] | None) -> int:
     from .sinks.text import printable_stderr_handler
 
     logging.basicConfig(level=logging.WARNING, handlers=[printable_stderr_handler("%(levelname)s: %(message)s")])
+    from .sinks.text import one_line  # a file name in the line may hold a line end or an escape sequence
+
     try:
         return int(args.func(args) or 0)
     except (ConfigError, ValueError, FileNotFoundError) as exc:
-        print(f"gisaxs-live {args.command}: error: {exc}", file=sys.stderr)
+        print(f"gisaxs-live {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except Unavailable as exc:
-        print(f"gisaxs-live {args.command}: error: {exc}", file=sys.stderr)
+        print(f"gisaxs-live {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
         return 1
     except OSError as exc:  # a device that failed
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"gisaxs-live {args.command}: error: {where}{exc.strerror or in_words(exc)}", file=sys.stderr)
+        print(f"gisaxs-live {args.command}: error: {one_line(where + (exc.strerror or in_words(exc)))}",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

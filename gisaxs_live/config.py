@@ -165,7 +165,7 @@ class Geometry:
     detector_shape: tuple[int, int] | None = None
 
     def _check(self, where: str) -> None:
-        _in_range(where, "distance_mm", self.distance_mm, 10.0, 1e5)
+        _in_range(where, "distance_mm", self.distance_mm, *DISTANCE_RANGE_MM)
         if self.detector_shape is not None and not 1 <= min(self.detector_shape) <= max(self.detector_shape) <= 65536:
             raise ConfigError(f"{where}.detector_shape: {list(self.detector_shape)} is not [rows, columns] of pixels "
                               "(each 1 to 65,536)")
@@ -390,6 +390,10 @@ class Config:
     watch: Watch = field(default_factory=Watch)
     output: Output = field(default_factory=Output)
     stream: Stream = field(default_factory=Stream)
+
+
+#: sample-to-detector distances taken (mm): a YAML's ``geometry.distance_mm``, a PONI file's Distance
+DISTANCE_RANGE_MM = (10.0, 1e5)
 
 
 def _in_range(where: str, key: str, value: float, lo: float, hi: float) -> None:

@@ -202,3 +202,29 @@ def test_watch_patterns_that_can_take_no_file_are_refused(tmp_path, watch, cause
         load_config(write(tmp_path, f"watch: {watch}\n"))
     assert cause in str(raised.value)
     load_config(write(tmp_path, 'watch: {patterns: ["*.cbf", "*.edf"], ignore_patterns: ["*.cbf"]}\n'))
+
+
+@pytest.mark.parametrize("line, said", [("Distance: -2.5", r"its Distance -2.5 m is outside 0.01-100 m"),
+                                        ("Distance: 0", r"its Distance 0 m is outside 0.01-100 m"),
+                                        ("Distance: nan", r"its Distance nan is not a finite number"),
+                                        ("Rot1: 1e308", r"its Rot1 1e\+308 rad is more than a whole turn")])
+def test_a_poni_file_placing_the_detector_nowhere_stops_a_detector_command(tmp_path, line, said):
+    """A trial: a PONI Distance of -2.5 m classified frames from a meaningless geometry (status 0, an ``unknown``
+    row); 0, nan and a rotation of 1e308 gave an error row per frame."""
+    key = line.split(":")[0]
+    text = "".join(f"{line}\n" if row.startswith(f"{key}:") else f"{row}\n" for row in PONI_TEXT.splitlines())
+    (tmp_path / "odd.poni").write_text(text)
+    path = write(tmp_path, "geometry: {poni_file: odd.poni}\n")
+    with pytest.raises(ConfigError, match=f"^{path}: geometry.poni_file: {tmp_path / 'odd.poni'}: {said}"):
+        load_config(path, detector=True)
+
+
+@pytest.mark.parametrize("content, said", [(b"", "empty file"), (b"###CBF: VERSION 1.5\n", "truncated CBF")])
+def test_a_mask_file_that_cannot_be_read_is_said_in_words(tmp_path, content, said):
+    """A trial: an empty mask file gave "('NoneType' object has no attribute 'find')", a truncated one
+    "(AssertionError)" and fabio's own line on stderr."""
+    (tmp_path / "mask.cbf").write_bytes(content)
+    path = write(tmp_path, "geometry: {distance_mm: 2000, direct_beam_px: [490, 900], detector_shape: [1043, 981]}\n"
+                           "mask: {file: mask.cbf}\n")
+    with pytest.raises(ConfigError, match=f"^{path}: mask file {tmp_path / 'mask.cbf'}: {said}"):
+        load_config(path, detector=True)

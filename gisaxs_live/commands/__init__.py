@@ -5,6 +5,7 @@ default runs it and returns the exit status. Heavy imports stay inside ``run`` s
 
 import argparse
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -28,16 +29,44 @@ def rate_or_seconds(text: str) -> float:
     return value
 
 
-def output_file(path: Path, option: str) -> Path:
+#: the outputs a command writes whole, replacing a file there: their kind in words, and how such a file starts
+CSV_OF_REFINE = ("refine CSV", (b"source,frame,",))
+JSON_FILE = ("JSON file", (b"{",))
+PNG_PICTURE = ("PNG picture", (b"\x89PNG",))
+HDF5_FILE = ("HDF5 file", (b"\x89HDF",))
+HTML_PAGE = ("HTML page", (b"<!doctype", b"<html"))
+
+
+def output_file(path: Path, option: str, inputs: Sequence[Path] = (),
+                replaces: tuple[str, tuple[bytes, ...]] | None = None) -> Path:
     """``path``, checked before a command's work rather than after it: a ValueError naming ``option`` where it is a
-    directory or something else not a regular file, or its directory does not exist."""
+    directory or something else not a regular file, its directory does not exist, it is one of the command's
+    ``inputs``, or, for an output written whole (``replaces``: its kind and how such a file starts), it is a file
+    of another kind (a log, a detector frame, a data set), which would be lost."""
     if path.is_dir():
         raise ValueError(f"{option} {path}: a directory, not a file")
     if path.exists() and not path.is_file():  # /dev/full was replaced by a set, as root
         raise ValueError(f"{option} {path}: not a regular file (a device, a FIFO or a socket)")
     if not path.parent.is_dir():
         raise ValueError(f"{option} {path}: its directory {path.parent} does not exist")
+    if path.exists() and any(_same_file(path, given) for given in inputs):
+        raise ValueError(f"{option} {path}: one of the command's inputs, which the output would replace; give "
+                         "another file")
+    if replaces is not None and path.exists():
+        kind, starts = replaces
+        with path.open("rb") as f:
+            head = f.read(64).lstrip().lower()
+        if head and not head.startswith(tuple(start.lower() for start in starts)):
+            raise ValueError(f"{option} {path}: the file there is no {kind}, and the output would replace it; give "
+                             "another file, or remove that one")
     return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
 
 
 def output_directory(path: Path, option: str, what: str) -> Path:

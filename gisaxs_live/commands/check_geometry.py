@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import output_file
+from . import PNG_PICTURE, output_file
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from ..sources.files import read_file
 
     config = load_config(args.config, detector=True)
-    out = output_file(args.out or Path(f"{args.frame.stem}.check.png"), "--out")
+    out = output_file(args.out or Path(f"{args.frame.stem}.check.png"), "--out", [args.frame], PNG_PICTURE)
     if out.suffix.lower() != ".png":
         raise ValueError(f"--out {out}: give a .png file (the picture is a PNG)")
     frames, problem = read_file(args.frame, time.time())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import number, output_file
+from . import JSON_FILE, PNG_PICTURE, number, output_file
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,9 +49,11 @@ def run(args: argparse.Namespace) -> int:
         if not args.noise or not 0 < low <= high:
             raise ValueError(f"--peak-counts {low:g} {high:g}: needs --noise and 0 < LOW <= HIGH")
     realism = Realism() if args.peak_counts is None else Realism(peak_counts=tuple(args.peak_counts))
-    for path, option in ((args.json, "--json"), (args.png, "--png")):
+    if args.png is not None and args.png.suffix.lower() != ".png":
+        raise ValueError(f"--png {args.png}: give a .png file (the picture is a PNG)")
+    for path, option, kind in ((args.json, "--json", JSON_FILE), (args.png, "--png", PNG_PICTURE)):
         if path is not None:
-            output_file(path, option)
+            output_file(path, option, [args.dataset], kind)
     console = Console(width=None if sys.stdout.isatty() else 200)  # into a file: whole class names, not "capsu…"
     data = read_dataset(args.dataset, with_intensity=args.noise)
     predictor = Predictor(args.model)

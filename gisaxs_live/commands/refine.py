@@ -23,7 +23,7 @@ import io
 import time
 from pathlib import Path
 
-from . import output_directory, output_file
+from . import CSV_OF_REFINE, output_directory, output_file
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,14 +48,15 @@ def run(args: argparse.Namespace) -> int:
     from ..refine.frame import FrameFitter, NotFitted
     from ..refine.picture import refinement_png
     from ..simulator.shapes import CLASS_NAMES
-    from ..sinks.text import plural
+    from ..sinks.csvlog import escape_source, logged_message
+    from ..sinks.text import one_line, plural
     from ..sources.files import read_file
 
     if args.shape_class is not None and args.shape_class not in CLASS_NAMES:
         raise ValueError(f"--class {args.shape_class}: not a class; known: {', '.join(CLASS_NAMES)}")
     config = load_config(args.config, detector=True)
     if args.csv is not None:
-        output_file(args.csv, "--csv")
+        output_file(args.csv, "--csv", args.frames, CSV_OF_REFINE)
     if args.png is not None:
         output_directory(args.png, "--png", "the pictures (a file per frame)")
     classifier = Classifier(config, args.model)
@@ -63,9 +64,10 @@ def run(args: argparse.Namespace) -> int:
     rows, failed = [], 0
     for path in args.frames:
         frames, problem = read_file(path, time.time())
+        source = escape_source(str(path))  # a file name's line ends, controls and bytes not UTF-8 as in every log
         if problem:
-            print(problem)  # names the file
-            rows.append({"source": str(path), "frame": "", "message": problem})
+            print(one_line(problem))  # names the file
+            rows.append({"source": source, "frame": "", "message": logged_message(problem)})
             failed += 1
         for frame in frames:
             name = f"{path} frame {frame.frame_id}"
@@ -77,13 +79,13 @@ def run(args: argparse.Namespace) -> int:
                 done = fitter.fit(frame, shape_class, result.size)
             except NotFitted as exc:
                 said = f"{name}: not fitted: {str(exc).removeprefix(f'{frame.source} frame {frame.frame_id}: ')}"
-                print(said)
-                rows.append({"source": str(path), "frame": str(frame.frame_id), "message": said})
+                print(one_line(said))
+                rows.append({"source": source, "frame": str(frame.frame_id), "message": logged_message(said)})
                 failed += 1
                 continue
-            print(f"{name}: {done.describe()}")
+            print(one_line(f"{name}: {done.describe()}"))
             failed += not done.fit.converged
-            rows.append(done.row(str(path), frame.frame_id))
+            rows.append(done.row(source, frame.frame_id))
             if args.png is not None:
                 title = f"{path.name} frame {frame.frame_id}: {shape_class}, χ²_red {done.fit.chi2_red:.2f}"
                 write_bytes_replacing(args.png / f"{path.stem}_{frame.frame_id}.refine.png",

@@ -14,7 +14,7 @@ import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import output_file, rate_or_seconds
+from . import HTML_PAGE, PNG_PICTURE, output_file, rate_or_seconds
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or args.log.with_name(f"{args.log.stem}.report.png")
     if out.suffix.lower() not in (".png", ".html", ".htm"):
         raise ValueError(f"--out {out}: give a .png or .html file")
-    output_file(out, "--out")
+    output_file(out, "--out", [args.log], PNG_PICTURE if out.suffix.lower() == ".png" else HTML_PAGE)
     if args.follow is not None and args.follow <= 0:
         raise ValueError(f"--follow {args.follow:g}: must be a positive number of seconds")
     if args.log.is_dir():

@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from . import at_least, number, output_directory, output_file
+from . import HDF5_FILE, PNG_PICTURE, at_least, number, output_directory, output_file
 
 #: --protocol random's defaults: patterns per class and the fraction held out
 PER_CLASS = 336
@@ -75,9 +75,9 @@ def run(args: argparse.Namespace) -> int:
     args.test_fraction = TEST_FRACTION if args.test_fraction is None else args.test_fraction
     if args.per_class < 1 or not 0.0 <= args.test_fraction < 1.0:
         raise ValueError("--per-class must be >= 1 and --test-fraction in [0, 1)")
-    for target, option in ((args.out, "--out"), (args.preview, "--preview")):
+    for target, option, kind in ((args.out, "--out", HDF5_FILE), (args.preview, "--preview", PNG_PICTURE)):
         if target is not None:
-            output_file(target, option)
+            output_file(target, option, replaces=kind)
     if args.shards is not None:
         output_directory(args.shards, "--shards", "the shards and their manifest")
     config = load_config(args.config)

@@ -16,6 +16,7 @@ exactly the pixel's elevation above the direct beam.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..causes import first_line
-from ..config import Geometry
+from ..config import DISTANCE_RANGE_MM, Geometry
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +147,17 @@ def _load_poni(path: Path) -> Any:
     if geometry.detector.pixel1 is None or geometry.detector.pixel2 is None:
         raise ValueError(f"{path}: its detector has no pixel size (a PONI file names the detector or gives "
                          "PixelSize1 and PixelSize2)")
+    values = {"Distance": geometry.dist, "Poni1": geometry.poni1, "Poni2": geometry.poni2, "Rot1": geometry.rot1,
+              "Rot2": geometry.rot2, "Rot3": geometry.rot3}
+    for key, value in values.items():
+        if not math.isfinite(value):
+            raise ValueError(f"{path}: its {key} {value} is not a finite number")
+        if key.startswith("Rot") and abs(value) > 2 * math.pi:
+            raise ValueError(f"{path}: its {key} {value:g} rad is more than a whole turn (PONI angles are in rad)")
+    low, high = DISTANCE_RANGE_MM
+    if not low <= geometry.dist * 1e3 <= high:
+        raise ValueError(f"{path}: its Distance {geometry.dist:g} m is outside {low / 1e3:g}-{high / 1e3:g} m (PONI "
+                         "distances are in m, sample to detector)")
     return geometry
 
 

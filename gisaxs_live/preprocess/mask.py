@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..causes import first_line
 from ..config import Config, Mask
 from .geometry import DetectorGeometry, shape_text
 
@@ -80,17 +79,14 @@ WAVELENGTH_TOLERANCE = 1e-3
 
 @lru_cache(maxsize=4)
 def read_mask_file(path: Path) -> np.ndarray:
-    """A fabio-readable mask image as bool (nonzero = masked)."""
-    import fabio
+    """A mask image as bool (nonzero = masked), its first frame, read as frames are (``sources.files``): a file that
+    cannot be read is a ValueError whose cause is a sentence about it ("empty file", "truncated CBF: …")."""
+    from ..sources.files import read_file
 
-    try:
-        data = fabio.open(str(path)).data
-    except Exception as exc:  # fabio raises many types for unreadable files
-        detail = first_line(exc, type(exc).__name__)
-        raise ValueError(f"mask file {path} cannot be read ({detail})") from None
-    if data is None or data.ndim != 2:
-        raise ValueError(f"mask file {path} is not a 2-D image")
-    return np.asarray(data) != 0
+    frames, problem = read_file(path, 0.0)
+    if not frames:
+        raise ValueError(f"mask file {problem or f'{path}: holds no image'}")
+    return np.asarray(frames[0].data) != 0
 
 
 def valid_counts(values: np.ndarray, negative_is_masked: bool, max_count: float | None) -> np.ndarray:

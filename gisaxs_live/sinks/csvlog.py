@@ -41,6 +41,7 @@ from ..classify.size import SIZE_COLUMNS
 from ..results import Result, csv_columns, parse_time, probability_columns
 from ..simulator.shapes import CLASS_NAMES
 from . import Update
+from .text import one_line
 
 log = logging.getLogger(__name__)
 #: columns added after the first release: a log written without them is continued in its own layout
@@ -106,9 +107,9 @@ def log_rows(results: Sequence[Result]) -> list[list[str]]:
 
 
 def logged_message(text: str) -> str:
-    """``text`` as the log's message field holds it: on one line (runs of white space one space), the bytes of file
-    names that are not UTF-8 as ``\\xNN`` (``escape_bytes``)."""
-    return " ".join(escape_bytes(text).split())
+    """``text`` as the log's message field holds it: on one line (runs of white space one space), the other ASCII
+    controls and the bytes of file names that are not UTF-8 as ``\\xNN`` (``text.one_line``)."""
+    return one_line(" ".join(text.split()))
 
 
 #: causes of a log that cannot be written for now (space, quota, I/O, memory, a network file system):

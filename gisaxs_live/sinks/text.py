@@ -4,6 +4,7 @@ from the CSV log's 4-decimal strings (``gisaxs-live tail``), and log lines that 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -30,6 +31,29 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() or c in "\n\t" else "\ufffd" for c in text)
+
+
+#: what ``one_line`` escapes: ASCII controls, and the lone surrogates that hold a file name's bytes that are not UTF-8
+_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
+_NAMED = {"\n": "\\n", "\r": "\\r"}
+
+
+def _escaped(character: str) -> str:
+    code = ord(character)
+    if character in _NAMED:
+        return _NAMED[character]
+    if code < 0xD800 or 0xDC80 <= code <= 0xDCFF:  # a control, or a file name's byte 80-ff
+        return f"\\x{code & 0xFF:02x}"
+    return f"\\u{code:04x}"  # a surrogate no file name's byte gave
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line that only prints: line ends as ``\\n``/``\\r``, the other ASCII controls but the tab
+    and a file name's bytes that are not UTF-8 (PEP 383 surrogates) as ``\\xNN``; for error lines and the CSV log's
+    messages, where a file name may hold any of them (an escape sequence would act on the terminal)."""
+    if text.isprintable():
+        return text
+    return _UNSAFE.sub(lambda m: _escaped(m[0]), text)
 
 
 class PrintableFormatter(logging.Formatter):

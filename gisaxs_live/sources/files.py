@@ -174,6 +174,8 @@ def _check_compressed_tiff(path: Path, content: bytes | None) -> None:
 
     try:
         image = Image.open(path if content is None else io.BytesIO(content))
+    except Image.DecompressionBombError:
+        raise FrameError(f"{path}: damaged TIFF: its header declares an image too large to hold in memory") from None
     except (OSError, ValueError, SyntaxError):
         return  # a header Pillow cannot read: fabio's reading says what is wrong
     with image:
