@@ -91,6 +91,63 @@ def test_a_torn_row_of_a_stream_is_named_and_said_to_be_lost(tmp_path, caplog):
     assert lines(path) == [",".join(csv_columns())]
 
 
+def test_a_torn_line_longer_than_the_csv_field_limit_is_removed_with_its_warning(tmp_path, caplog):
+    """A trial: 200 KiB of zero bytes after the last row (a power cut on ext4) ended ``watch``'s start with the csv
+    module's "field larger than field limit" traceback, after the bytes were cut."""
+    path = tmp_path / "log.csv"
+    _write_and_close(path, [ok("a.cbf")])
+    whole = path.read_bytes()
+    path.write_bytes(whole + b"\0" * (200 << 10))
+    with caplog.at_level("WARNING"):
+        CsvLog(path).close()
+    assert path.read_bytes() == whole
+    assert caplog.messages == [f"{path}: removed a torn last line (204800 bytes without a line end, e.g. after a full "
+                               "disk or a power cut); its frame is classified again"]
+
+
+@pytest.mark.parametrize("content", [b"time_utc,source,frame,status,family,p_fa", b"\0" * 1200, b"time_utc,so\0\0"])
+def test_a_log_holding_only_a_torn_header_begins_again(tmp_path, caplog, content):
+    """A trial: a power cut as a log began (or was rotated) leaves part of its header, or zero bytes, and no line end;
+    ``watch`` refused it as a log of other columns, status 2, which the systemd unit does not restart."""
+    path = tmp_path / "log.csv"
+    path.write_bytes(content)
+    with caplog.at_level("WARNING"):
+        _write_and_close(path, [ok("a.cbf")])
+    assert [line.split(",")[1] for line in lines(path)] == ["source", "a.cbf"]
+    assert caplog.messages == [f"{path}: held no whole line, only {len(content)} bytes of a header (torn by a power "
+                               "cut or a full disk as the log began): started again with its header"]
+    other = tmp_path / "notes.csv"  # a file of another content without a line end is no log: left as it is
+    other.write_bytes(b"beam lost at 14:02")
+    with pytest.raises(LogError, match="its columns differ"):
+        CsvLog(other)
+    assert other.read_bytes() == b"beam lost at 14:02"
+
+
+def test_a_log_with_crlf_line_ends_goes_on_without_a_word(tmp_path, caplog):
+    """A trial: a log saved with CRLF line ends got "written before the  column existed" (no column named)."""
+    path = tmp_path / "log.csv"
+    _write_and_close(path, [ok("a.cbf")])
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    with caplog.at_level("WARNING"):
+        _write_and_close(path, [ok("b.cbf")])
+    assert not caplog.messages
+    assert [row["source"] for row in csv.DictReader(path.read_text().splitlines())] == ["a.cbf", "b.cbf"]
+
+
+def test_a_fifo_that_no_process_reads_is_refused_at_once(tmp_path):
+    """A trial: a log name that is a FIFO (the log replaced by one, or given so) made ``watch`` wait in open() for a
+    reader for good, SIGTERM unheard. Run in a child process, so that the old wait cannot hang the suite."""
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "log.csv"
+    os.mkfifo(fifo)
+    code = ("import sys; from gisaxs_live.sinks.csvlog import CsvLog, LogError\n"
+            "try:\n    CsvLog(sys.argv[1])\nexcept LogError as exc:\n    print(exc)")
+    done = subprocess.run([sys.executable, "-c", code, str(fifo)], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == f"{fifo}: cannot write the CSV log: a FIFO that no process reads", done.stderr
+
+
 def test_a_write_that_fails_part_way_leaves_whole_rows_only(tmp_path):
     """RLIMIT_FSIZE stands in for a full disk: the write stops part way through a batch."""
     path = tmp_path / "log.csv"

@@ -214,8 +214,14 @@ class CsvLog:
                            transient=exc.errno in TRANSIENT_ERRNOS) from exc
 
     def _open(self) -> None:
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:  # not blocking: opened to write, a FIFO that no process reads waited for one for good, SIGTERM unheard
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK, 0o644)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:
+                raise
+            raise LogError(f"{self.path}: cannot write the CSV log: a FIFO that no process reads") from None
         try:
+            os.set_blocking(fd, True)
             _lock(fd, self.path)
             size = os.fstat(fd).st_size
             if size == 0:
@@ -232,6 +238,13 @@ class CsvLog:
         """Same header as ours, and a complete last line: a torn one (a power cut) is removed. A log that starts with
         a row of ours (truncated in place by ``copytruncate`` between our check and our write, so that its header
         was lost) gets its header back (``_restore_header``, through ``fd``)."""
+        size, torn = _torn_tail(self.path)
+        if torn and len(torn) == size and _torn_header(torn, self._header):
+            os.ftruncate(fd, 0)
+            _write_all(fd, self._header.encode())
+            log.warning("%s: held no whole line, only %d bytes of a header (torn by a power cut or a full disk as the "
+                        "log began): started again with its header", self.path, size)
+            return
         with open(self.path, "rb") as fh:
             first = fh.readline().decode(errors="replace")
         if first != self._header:
@@ -239,7 +252,6 @@ class CsvLog:
                 self._restore_header(fd)
             else:
                 self._adopt_layout(first)
-        size, torn = _torn_tail(self.path)
         if torn:
             os.truncate(self.path, size - len(torn))
             row = _torn_row_names(torn)
@@ -281,6 +293,8 @@ class CsvLog:
         if columns != [c for c in self._columns if c in columns] or not set(missing) <= set(LATER_COLUMNS):
             raise LogError(f"{self.path}: its columns differ from this model's ({header.strip()[:120]!r}); give "
                            f"another --csv")
+        if not missing:  # the same columns, written otherwise (CRLF line ends): the log goes on as it is
+            return
         self._layout = [self._columns.index(c) for c in columns]
         log.warning("%s: written before the %s column%s existed; its rows go on without them (give a new --csv to "
                     "log them)", self.path, ", ".join(missing), "s" if len(missing) > 1 else "")
@@ -456,9 +470,20 @@ def _write_whole(fd: int, data: bytes) -> None:
         raise
 
 
+def _torn_header(torn: bytes, header: str) -> bool:
+    """Whether ``torn``, a log's only bytes, is its ``header`` cut short: a start of it, then nothing or the zero
+    bytes a power cut leaves (a file of any other content is not taken for a log)."""
+    text = torn.rstrip(b"\0")
+    return header.encode().startswith(text)
+
+
 def _torn_row_names(line: bytes) -> str:
-    """``SOURCE frame N`` of a torn row, where it got as far as both; else ''."""
-    fields = next(csv.reader([line.decode("utf-8", "replace")]), [])
+    """``SOURCE frame N`` of a torn row, where it got as far as both; else '' (read from its first 64 KiB: a torn
+    line can be any length, and the csv module takes no field over 128 KiB)."""
+    try:
+        fields = next(csv.reader([line[:1 << 16].decode("utf-8", "replace")]), [])
+    except csv.Error:
+        return ""
     if len(fields) > FRAME_FIELD + 1 and fields[FRAME_FIELD].lstrip("-").isdigit():
         return f"{fields[SOURCE_FIELD]} frame {fields[FRAME_FIELD]}"
     return ""
