@@ -34,6 +34,9 @@ def write(target, meta) -> None:
     (lambda m: {**m, "scale_decades": 0}, "scale_decades 0 is outside"),
     (lambda m: {**m, "experiment": {}}, "has no 'wavelength_nm'"),
     (lambda m: {**m, "families": "prism6|cylinder"}, "families must be a list of lists"),
+    # a trial: model-info, classify, refine and evaluate gave tracebacks ('NoneType' object has no attribute 'items')
+    (lambda m: {**m, "metrics": None}, "its metrics must be a JSON object"),
+    (lambda m: {**m, "size": [1, 2], "training": None}, "its training, size must be JSON objects"),
 ])
 def test_a_model_json_with_values_no_model_can_have_is_refused_in_one_line(copy, change, message):
     target, meta = copy
@@ -93,3 +96,33 @@ def test_statistics_fitted_to_other_weights_are_refused(copy, tmp_path):
     OodModel.load(target).save(target)  # a refit records the weights beside it
     with np.load(target / "ood.npz") as z:
         assert str(z["weights_sha256"]) == weights_digest(target)
+
+
+def test_model_info_of_a_model_json_lacking_an_entry_says_so_in_one_line(copy, capsys):
+    """A trial: an answer calibration without its entries gave model-info's KeyError traceback."""
+    from gisaxs_live.cli import main
+
+    target, meta = copy
+    write(target, {**meta, "answer": {"level": "x"}})
+    assert main(["model-info", "--model", str(target)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"gisaxs-live model-info: error: {target / META}: lacks the entry ")
+    assert line.endswith(", unlike those gisaxs-live writes; train or calibrate the model again")
+
+
+def test_reprocess_with_a_broken_model_stops_before_any_row(copy, tmp_path, capsys):
+    """A trial: reprocess with truncated weights gave every file an error row after four tries each (a rerun then
+    skipped them), where classify stops with one line; it now loads the model before the cluster starts."""
+    from gisaxs_live.cli import main
+
+    target, meta = copy
+    write(target, meta)
+    weights = (target / "model.weights.h5").read_bytes()
+    (target / "model.weights.h5").unlink()
+    (target / "model.weights.h5").write_bytes(weights[:100_000])
+    frame = tmp_path / "empty.cbf"
+    frame.write_bytes(b"")
+    log = tmp_path / "rows.csv"
+    assert main(["reprocess", "--workers", "1", "--model", str(target), "--csv", str(log), str(frame)]) == 2
+    (line,) = [x for x in capsys.readouterr().err.strip().splitlines() if not x.startswith("WARNING")]
+    assert "model.weights.h5: cannot load model weights" in line and not log.exists()

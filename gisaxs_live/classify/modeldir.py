@@ -106,6 +106,10 @@ class ModelInfo:
                 f"train one for this setup with `gisaxs-live train --config ...`")
 
 
+#: the entries of model.json that gisaxs-live writes as JSON objects (each is read by key)
+OBJECT_KEYS = ("experiment", "training", "metrics", "ood", "answer", "size", "qgrid")
+
+
 def _check_meta(where: Path, meta) -> None:
     """A one-line ValueError naming ``where`` (a model.json) and the entry for what a model cannot be used with: a
     missing key, a class list that is not distinct names, a q-grid, scale or experiment that is not finite
@@ -134,6 +138,11 @@ def _check_meta(where: Path, meta) -> None:
         raise ValueError(f"{where}: scale_decades {decades:g} is outside (0, 20]")
     if not (lam > 0.0 and math.isfinite(lam) and math.isfinite(alpha)):
         raise ValueError(f"{where}: the experiment's wavelength and incidence angle must be finite numbers")
+    wrong = [key for key in OBJECT_KEYS if key in meta and not isinstance(meta[key], dict)]
+    if wrong:
+        kind = "a JSON object" if len(wrong) == 1 else "JSON objects"
+        raise ValueError(f"{where}: its {', '.join(wrong)} must be {kind} ({{...}}) as gisaxs-live writes them; train "
+                         "or calibrate the model again")
     families = meta.get("families")
     if families is not None:
         if not (isinstance(families, list) and all(isinstance(g, list) and all(isinstance(c, str) for c in g)

@@ -31,16 +31,22 @@ def run(args: argparse.Namespace) -> int:
     from ..replacing import write_text_replacing
 
     info = ModelInfo.read(args.model)
-    facts = card_facts(info)
+    try:
+        facts = card_facts(info)
+        card = render_markdown(facts)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:  # a model.json edited by hand
+        what = f"lacks the entry {exc.args[0]!r}" if isinstance(exc, KeyError) else "holds an entry of another kind"
+        raise ValueError(f"{info.path / 'model.json'}: {what}, unlike those gisaxs-live writes; train or calibrate "
+                         "the model again") from None
     if args.write:
         from ..classify.modeldir import META
         from ..pictures.shapes import write_shape_pictures
 
-        write_text_replacing(info.path / CARD, render_markdown(facts))
+        write_text_replacing(info.path / CARD, card)
         write_shape_pictures(list(info.class_names), info.path / "pictures")
         meta = dict(info.meta, card=facts)
         write_text_replacing(info.path / META, json.dumps(meta, indent=1, default=str))
         print(f"{info.path}: wrote {CARD}, pictures/ and the card in {META}")
         return 0
-    sys.stdout.write(json.dumps(facts, indent=1, default=str) + "\n" if args.json else render_markdown(facts))
+    sys.stdout.write(json.dumps(facts, indent=1, default=str) + "\n" if args.json else card)
     return 0
