@@ -370,13 +370,23 @@ def read_dataset(path: str | Path, with_intensity: bool = True) -> Dataset:
 
 
 def _check_consistent(path: Path, data: Dataset) -> None:
-    """A ValueError naming ``path`` for a set whose arrays disagree: no patterns, labels that are not integer class
-    indices, or lengths that differ from the images'."""
+    """A ValueError naming ``path`` for a set whose arrays disagree or hold what no simulation writes: no patterns,
+    images that are not uint8 levels, parameters not one column per name, intensities not finite and non-negative,
+    labels that are not integer class indices, or lengths that differ from the images'."""
     n = len(data.images)
     if n == 0:
         raise ValueError(f"{path}: the set holds no patterns")
     if data.images.shape[1:] != data.grid.shape:
         raise ValueError(f"{path}: its images are {data.images.shape[1:]}, its q-grid {data.grid.shape}")
+    if data.images.dtype != np.uint8:
+        raise ValueError(f"{path}: its images are {data.images.dtype.name}, not the uint8 grey levels a simulated set "
+                         "holds")
+    if data.parameters.ndim != 2 or data.parameters.shape[1] != len(PARAMETER_NAMES):
+        raise ValueError(f"{path}: its parameters are {'×'.join(map(str, data.parameters.shape))}, not one column "
+                         f"for each of the {len(PARAMETER_NAMES)} parameter names")
+    if data.intensity is not None and not (np.isfinite(data.intensity).all() and (data.intensity >= 0).all()):
+        raise ValueError(f"{path}: its intensities hold values that are not finite non-negative numbers (NaN, "
+                         "infinite or negative)")
     lengths = {"labels": len(data.labels), "split": len(data.split), "parameters": len(data.parameters)}
     if data.intensity is not None:
         lengths["intensity"] = len(data.intensity)
