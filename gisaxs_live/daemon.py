@@ -63,6 +63,7 @@ from .readers import ReaderPool
 from .results import Result, latency_ms, utc_now
 from .sinks import Sink, Update, close_all, emit
 from .sinks.csvlog import CsvLog, LogError, Resume, escape_source, resume_point, with_retry
+from .sinks.text import listed
 from .sources.eiger import read_through_data_files
 from .sources.files import read_file
 from .sources.watch import REMEMBERED, Arrival, DirectoryWatcher, remember
@@ -437,8 +438,8 @@ def _read(arrival: Arrival, classify: Classify, logged: int, multi_frame: tuple[
         missing = [p.name for p in data_files if not p.exists()]
         log.log(logging.WARNING if missing else logging.INFO,
                 "%s: Eiger master file, not read: its images are classified from its data files (%s)%s",
-                escape_source(arrival.path), ", ".join(p.name for p in data_files),
-                f"; not there yet: {', '.join(missing)}" if missing else "")
+                escape_source(arrival.path), listed([p.name for p in data_files]),
+                f"; not there yet: {listed(missing)}" if missing else "")
         return FileRead([], None, 0)
     got, problem = read_file(arrival.path, arrival.t)
     n_read = len(got)

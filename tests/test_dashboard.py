@@ -194,6 +194,19 @@ def test_tail_on_something_that_is_no_log_says_what_it_is(tmp_path, capsys):
     assert f"{binary}: not a gisaxs-live CSV log" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("once", [["--once"], []])
+def test_tail_on_a_device_or_a_fifo_says_it_is_no_file(tmp_path, capsys, once):
+    """A trial: ``tail /dev/zero`` read until memory ran out (2.4 GB in 8 s, then a MemoryError traceback), ``tail`` of
+    a FIFO waited silently, and ``--once`` called them "no such file"."""
+    import os
+
+    fifo = tmp_path / "log.csv"
+    os.mkfifo(fifo)
+    for path in ("/dev/zero", str(fifo)):
+        assert main(["tail", *once, path]) == 2
+        assert f"{path}: not a regular file (a device, a FIFO or a socket), not a CSV log" in capsys.readouterr().err
+
+
 def test_tail_on_another_csv_file_is_an_error_not_a_silent_wait(tmp_path, capsys):
     """A new user's trial: ``tail`` on the events log drew an empty dashboard and on any other CSV file waited for
     rows that never come. Following or once: one line saying what the file is, status 2."""

@@ -32,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--rows and --mix must be >= 1, --interval > 0")
     if args.log.is_dir():
         raise ValueError(f"{args.log}: a directory, not a CSV log")
+    if args.log.exists() and not args.log.is_file():  # a device or a FIFO: read without end, or waited on for good
+        raise ValueError(f"{args.log}: not a regular file (a device, a FIFO or a socket), not a CSV log")
     state = DashboardState(args.rows, args.mix)
     follower = LogFollower(args.log)
 

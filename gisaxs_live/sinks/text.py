@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 
 #: decimals of a probability in the CSV log (``Result.row``)
@@ -16,6 +17,12 @@ _SHOWN = Decimal("0.001")
 def plural(n: int, noun: str, many: str | None = None) -> str:
     """``1 frame``, ``2 frames``, ``0 frames``; ``many`` for an irregular plural."""
     return f"{n} {noun if n == 1 else many or noun + 's'}"
+
+
+def listed(names: Sequence[str], most: int = 6) -> str:
+    """``a, b, c`` for a line: at most ``most`` names, then how many more (a master may link thousands of files)."""
+    more = len(names) - most
+    return ", ".join(names[:most]) + (f" and {more:,} more" if more > 0 else "")
 
 
 def probability(p: float) -> str:

@@ -22,14 +22,14 @@ import re
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..frame import Frame, FrameError
-from ..sinks.text import plural
+from ..sinks.text import listed, plural
 from .cutoff import count_cutoff
 from .dectris import flagged_pixels
 from .eiger import HDF5_SUFFIXES
@@ -95,15 +95,9 @@ def _checked_links(path: Path) -> LinkSurvey:
     if links.links_itself:
         raise FrameError(f"{path}: damaged Eiger master file: it links itself as its own data file")
     if links.virtual and links.missing:
-        raise FrameError(f"{path}: its images are a virtual dataset over {_names(links.missing)}, which "
+        raise FrameError(f"{path}: its images are a virtual dataset over {listed(links.missing)}, which "
                          f"{'is' if len(links.missing) == 1 else 'are'} not there (yet)")
     return links
-
-
-def _names(names: Sequence[str], most: int = 6) -> str:
-    """File names for a line: at most ``most``, then how many more."""
-    more = len(names) - most
-    return ", ".join(names[:most]) + (f" and {more:,} more" if more > 0 else "")
 
 
 def _check_data_files(path: Path, n: int, links: LinkSurvey) -> None:
@@ -112,7 +106,7 @@ def _check_data_files(path: Path, n: int, links: LinkSurvey) -> None:
     import h5py
 
     if links.missing:
-        raise FrameError(f"{path}: {plural(n, 'image')} read; its data files {_names(links.missing)} (external links) "
+        raise FrameError(f"{path}: {plural(n, 'image')} read; its data files {listed(links.missing)} (external links) "
                          "are not there (yet), so their images and those after them are missing")
     for data_file in links.data_files:
         try:
@@ -330,7 +324,7 @@ def _hdf5_failure(path: Path) -> str:
                     "writer died: h5clear -s clears the mark)")
         return "damaged HDF5: the HDF5 library cannot open it"
     if missing:
-        return (f"its image data is in {_names(missing)} (external links, an Eiger master file's data files), "
+        return (f"its image data is in {listed(missing)} (external links, an Eiger master file's data files), "
                 "which is not there (yet)")
     return "HDF5 file without a detector image (no Eiger or NeXus image data found)"
 
