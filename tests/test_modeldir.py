@@ -126,3 +126,20 @@ def test_reprocess_with_a_broken_model_stops_before_any_row(copy, tmp_path, caps
     assert main(["reprocess", "--workers", "1", "--model", str(target), "--csv", str(log), str(frame)]) == 2
     (line,) = [x for x in capsys.readouterr().err.strip().splitlines() if not x.startswith("WARNING")]
     assert "model.weights.h5: cannot load model weights" in line and not log.exists()
+
+
+def test_weights_that_are_a_directory_and_statistics_that_are_text_are_said_in_words(copy):
+    """A trial: weights that were a directory gave HDF5's errno text cut mid-sentence, and an ood.npz of text numpy's
+    "contains pickled (object) data ... allow_pickle=", a wrong cause that suggests an unsafe cure."""
+    from gisaxs_live.classify.predictor import Predictor
+
+    target, meta = copy
+    write(target, meta)
+    (target / "ood.npz").unlink()
+    (target / "ood.npz").write_text("hello\n")
+    with pytest.raises(ValueError, match=r"ood\.npz: unreadable out-of-distribution statistics \(not an \.npz archive"):
+        Predictor(target)
+    (target / "model.weights.h5").unlink()
+    (target / "model.weights.h5").mkdir()
+    with pytest.raises(ValueError, match=r"model\.weights\.h5: not a file \(a directory, a device or a FIFO\)"):
+        Predictor(target)

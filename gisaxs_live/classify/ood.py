@@ -190,6 +190,9 @@ class OodModel:
                                  "gisaxs-live calibrate-ood")
             return None
         single_threaded_blas()
+        if not zipfile.is_zipfile(path):  # np.load would try it as a pickle and name allow_pickle as the cure
+            raise ValueError(f"{path}: unreadable out-of-distribution statistics (not an .npz archive: damaged, or "
+                             "another file); refit them with gisaxs-live calibrate-ood")
         try:
             with np.load(path) as z:
                 if "layer_names" not in z:  # before the layers: the dense layer's columns only

@@ -37,6 +37,9 @@ class Predictor:
         from .model import build_model
 
         weights = self.info.path / WEIGHTS
+        if weights.exists() and not weights.is_file():
+            raise ValueError(f"{weights}: not a file (a directory, a device or a FIFO), where the model's weights "
+                             "belong")
         self.model = build_model(self.info.architecture, self.info.grid.shape, len(self.info.class_names))
         try:
             self.model.load_weights(weights)
