@@ -228,3 +228,19 @@ def test_a_mask_file_that_cannot_be_read_is_said_in_words(tmp_path, content, sai
                            "mask: {file: mask.cbf}\n")
     with pytest.raises(ConfigError, match=f"^{path}: mask file {tmp_path / 'mask.cbf'}: {said}"):
         load_config(path, detector=True)
+
+
+@pytest.mark.parametrize("text, said", [
+    ("poni_version: 2\nDetector: Pilatus1M\nDistance: \nPoni1: 0.1\nPoni2: 0.1\n", "a value that is not a number: ''"),
+    ('poni_version: 2\nDetector: Pilatus1M\nDetector_config: {"x": }\nDistance: 2\nPoni1: 0.1\nPoni2: 0.1\n',
+     r"its Detector_config is not JSON \(Expecting value at character 6\)"),
+    (b"###CBF: VERSION 1.5\n\x0c\x1a\x04\xd5\x89\xff", "is not UTF-8 text: a binary file, not a PONI file"),
+])
+def test_a_poni_file_pyfai_cannot_read_is_said_in_words(tmp_path, text, said):
+    """A trial: PONI files pyFAI could not parse were said in Python's words ("could not convert string to float",
+    "'utf-8' codec can't decode byte 0x89", "Expecting value: line 1 column 11 (char 10)")."""
+    poni = tmp_path / "odd.poni"
+    poni.write_bytes(text if isinstance(text, bytes) else text.encode())
+    path = write(tmp_path, "geometry: {poni_file: odd.poni}\n")
+    with pytest.raises(ConfigError, match=f"^{path}: geometry.poni_file: {poni}: not a readable PONI file \\(.*{said}"):
+        load_config(path, detector=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,7 +141,7 @@ def _load_poni(path: Path) -> Any:
     try:
         geometry = pyFAI.load(str(path))
     except Exception as exc:  # pyFAI raises many types for a bad file
-        raise ValueError(f"{path}: not a readable PONI file ({first_line(exc, type(exc).__name__)})") from None
+        raise ValueError(f"{path}: not a readable PONI file ({_poni_cause(exc)})") from None
     missing = [key for key in PONI_KEYS if key.lower() not in _poni_keys(path)]
     if missing:  # pyFAI reads any file, an empty one too, and fills in defaults (1 m, the corner of the detector)
         raise ValueError(f"{path}: not a PONI file: it does not give {', '.join(missing)}")
@@ -161,7 +162,19 @@ def _load_poni(path: Path) -> Any:
     return geometry
 
 
-#: what a PONI file must give, whatever its version
+def _poni_cause(exc: Exception) -> str:
+    """Why pyFAI could not read a PONI file, in words where its text is Python's own."""
+    import json
+
+    said = first_line(exc, "pyFAI could not read it")
+    if isinstance(exc, UnicodeDecodeError):
+        return f"byte {exc.start} is not UTF-8 text: a binary file, not a PONI file"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"its Detector_config is not JSON ({exc.msg} at character {exc.pos})"
+    number = re.match(r"could not convert string to float: (.*)", said)
+    if number:
+        return f"a value that is not a number: {number[1]}"
+    return said
 PONI_KEYS = ("Distance", "Poni1", "Poni2")
 
 
