@@ -151,7 +151,7 @@ def test_a_fifo_that_no_process_reads_is_refused_at_once(tmp_path):
 def test_a_write_that_fails_part_way_leaves_whole_rows_only(tmp_path):
     """RLIMIT_FSIZE stands in for a full disk: the write stops part way through a batch."""
     path = tmp_path / "log.csv"
-    code = f"""
+    code = """
 import resource, signal
 from gisaxs_live.results import Result
 from gisaxs_live.sinks.csvlog import CsvLog, LogError
@@ -521,3 +521,36 @@ def test_controls_in_a_source_reach_neither_the_log_file_nor_the_log_lines_raw()
     finally:
         logger.removeHandler(handler)
     assert stream.getvalue() == "WARNING ep error: the channel th\ufffd[31m\ufffd is not sent\ttab kept\nline kept\n"
+
+
+def test_a_follower_passes_over_a_directory_or_a_fifo_put_in_the_log_s_place(tmp_path):
+    """A trial: ``tail`` ended with "Is a directory" (status 1) when the log it followed was replaced by a directory,
+    and a FIFO in its place would have made it wait for a writer for good. Run in a child process with a time limit.
+    """
+    import subprocess
+    import sys
+
+    path = tmp_path / "log.csv"
+    code = """
+import os, shutil, sys
+from pathlib import Path
+from gisaxs_live.sinks.csvlog import CsvLog, LogFollower
+from gisaxs_live.results import Result
+path = Path(sys.argv[1])
+def rows(name):
+    log = CsvLog(path)
+    log.write([Result(name, 0, "error", message="x", time_utc="2026-01-02T03:04:05.000Z")])
+    log.close()
+rows("a.cbf")
+follower = LogFollower(path)
+seen = [r.source for r in follower.poll()]
+path.unlink(); path.mkdir()
+seen += [r.source for r in follower.poll()]
+path.rmdir(); os.mkfifo(path)
+seen += [r.source for r in follower.poll()]
+path.unlink(); rows("b.cbf")
+seen += [r.source for r in follower.poll()]
+print(seen)
+"""
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "['a.cbf', 'b.cbf']", done.stderr

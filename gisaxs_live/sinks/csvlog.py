@@ -30,6 +30,7 @@ import math
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -738,10 +739,17 @@ class LogFollower:
             self._fh = None
 
     def _open(self) -> bool:
-        try:
-            self._fh = open(self.path, "rb")
-        except FileNotFoundError:
+        """Open the log where its name names a regular file (False where not: none, or a directory or a FIFO put in
+        its place, which would stop the follower or make it wait for a writer for good)."""
+        try:  # not blocking: a FIFO opened to read waits for a writer
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except (FileNotFoundError, IsADirectoryError):
             return False
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            return False
+        os.set_blocking(fd, True)
+        self._fh = os.fdopen(fd, "rb")
         if self._first:
             self._first = False
             header = self._fh.readline()
