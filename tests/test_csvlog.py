@@ -554,3 +554,15 @@ print(seen)
 """
     done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "['a.cbf', 'b.cbf']", done.stderr
+
+
+def test_a_log_that_appears_after_the_follower_started_is_read_whole(tmp_path):
+    """A trial: ``tail`` into a pipe, started before the log existed, printed only the rows of its last MiB (3,615 of
+    10,000) once it came: a log that appears later is all new rows."""
+    path = tmp_path / "log.csv"
+    late = LogFollower(path, tail_bytes=400)
+    assert late.poll() == []
+    _write_and_close(path, [ok(f"f{i}.cbf") for i in range(40)])
+    assert [r.source for r in late.poll()] == [f"f{i}.cbf" for i in range(40)]
+    there = LogFollower(path, tail_bytes=400)  # a log there at the first poll: its tail only, as before
+    assert 0 < len(there.poll()) < 40

@@ -485,3 +485,27 @@ def test_the_line_of_an_ok_frame_carries_its_size_for_the_journal():
                                                                          aspect_err=0.05))
     assert "D_y 12.3 ± 0.4 nm, aspect 0.52 ± 0.05" in result_line(sized)
     assert "D_y" not in result_line(result(2, "spheroid"))
+
+
+def test_tail_into_a_pipe_begins_with_the_last_rows_as_tail_f_does(tmp_path):
+    """A trial: ``tail`` into a file or a pipe began with the rows of the log's last MiB (3,615 old rows of a
+    10,000-row log), however many; it now begins with the last --rows rows, then prints each new one."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "log.csv"
+    log = CsvLog(path)
+    log.write([Result(f"old_{i}.cbf", 0, "error", message="x", time_utc="2026-01-02T03:04:05.000Z")
+               for i in range(30)])
+    follower = subprocess.Popen([sys.executable, "-m", "gisaxs_live.cli", "tail", "--rows", "5", "--interval", "0.1",
+                                 str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        first = [follower.stdout.readline() for _ in range(5)]
+        log.write([Result("new.cbf", 0, "error", message="x", time_utc="2026-01-02T03:04:06.000Z")])
+        after = follower.stdout.readline()
+    finally:
+        follower.terminate()
+        follower.wait(30)
+        log.close()
+    assert [line.split()[0] for line in first] == [f"old_{i}.cbf" for i in range(25, 30)], first
+    assert "new.cbf" in after

@@ -1,6 +1,7 @@
 """``gisaxs-live tail``: follow a CSV log (like ``tail -F``, across rotation) and show it as the dashboard's
 recent-frames table, class mix and rates; for a second terminal or a remote login. Into a file or a pipe it
-prints one line per new row instead (the dashboard would draw nothing there)."""
+prints one line per row instead (the dashboard would draw nothing there): the last --rows rows of the log as it is,
+as ``tail -f`` begins, then every new one (every row of a log that appears after the start)."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     console = Console()
     if not console.is_terminal:  # a file or a pipe: one line per row, as ``tail -f`` gives
-        return _lines(news, args.interval, follower)
+        return _lines(news, args.interval, follower, args.rows)
     dashboard = Dashboard(state, console)
     try:
         while True:
@@ -67,17 +68,20 @@ def run(args: argparse.Namespace) -> int:
         follower.close()
 
 
-def _lines(news, interval: float, follower) -> int:
-    """Print each new row of the log as one line (``logline.result_line``) until interrupted; a reader that went
-    away (``| head``) ends it quietly."""
+def _lines(news, interval: float, follower, rows: int) -> int:
+    """Print the last ``rows`` rows of the log, then each new row, as one line (``logline.result_line``) until
+    interrupted; a reader that went away (``| head``) ends it quietly."""
     import os
     import sys
 
     from ..sinks.logline import result_line
 
+    first = True
     try:
         while True:
-            lines = [result_line(r) for r in news().results]
+            results = news().results
+            lines = [result_line(r) for r in (results[-rows:] if first else results)]
+            first = False
             if lines:
                 sys.stdout.write("\n".join(lines) + "\n")
                 sys.stdout.flush()

@@ -694,7 +694,8 @@ ROW_START = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d")
 class LogFollower:
     """Follows a CSV log like ``tail -F``: ``poll`` returns the rows completed since the last call,
     reopening the file when it was rotated (moved or deleted and recreated) or truncated. The first
-    poll reads only the last ``tail_bytes`` of the file (the header is always read). A log truncated in place and
+    poll reads only the last ``tail_bytes`` of a file there at that poll (the header is always read; a log that
+    appears later is read whole). A log truncated in place and
     refilled beyond the point read between two polls is told by its bytes before that point, which no longer
     match the last ``CHECK_BYTES`` read (rows carry their time to the microsecond): it is read again from its
     start, not from the middle of a row."""
@@ -706,6 +707,7 @@ class LogFollower:
         self.path = Path(path)
         self.tail_bytes = tail_bytes
         self._first = True
+        self._whole = False  # the log was not there at the first poll: all its rows are new
         self._fh = None
         self._partial = b""
         self._seen = b""  # the last CHECK_BYTES read, ending at the point read
@@ -720,6 +722,7 @@ class LogFollower:
 
     def poll(self) -> list[Result]:
         if self._fh is None and not self._open():
+            self._whole = self._whole or self._first
             return []
         if self._rewritten():
             self._fh.seek(0)
@@ -757,7 +760,7 @@ class LogFollower:
                 self.foreign = "its first line is not a header starting with time_utc"  # nor a row: its header
                 # lost to a copy-and-truncate rotation, which the writer puts back at its next start
             start = os.fstat(self._fh.fileno()).st_size - self.tail_bytes
-            if start > len(header):
+            if start > len(header) and not self._whole:
                 self._fh.seek(start)
                 self._fh.readline()  # the rest of a cut line
             self._partial = header
