@@ -50,8 +50,13 @@ def each_image_once(files: Sequence[Path]) -> tuple[list[Path], str]:
     left out (its images are read from those); else the data files among them of a master that is there are left
     out (the master reads them and names those missing). Also a line saying what was left out ('' if nothing)."""
     present = set(files)
-    links = {f: linked for f in files  # one missing reads none; masters linking each other read themselves
-             if f.is_file() and (linked := linked_files(f)) and all(_data_file(p) for p in linked)}
+    found = {f: linked_files(f) for f in files if f.is_file()}  # each file's links looked at once
+
+    def data_file(p: Path) -> bool:
+        return not p.exists() or (p.is_file() and not (found[p] if p in found else linked_files(p)))
+
+    links = {f: linked for f, linked in found.items()  # one missing reads none; masters linking each other: read
+             if linked and all(data_file(p) for p in linked)}
     through_data = {m for m, linked in links.items() if all(p in present for p in linked)}
     read_by_master = {p for m, linked in links.items() if m not in through_data for p in linked} - set(links)
     kept = [f for f in files if f not in through_data and f not in read_by_master]

@@ -3,7 +3,7 @@
 HDF5 opens a linked file when a link is followed (an external link, a virtual dataset's source). Opening a FIFO
 waits for a writer, and HDF5 holds its global lock and Python's GIL meanwhile: one file linking a FIFO anywhere froze
 the whole process, and a virtual dataset over one left every later HDF5 read waiting. So before anything follows a
-link, the file's links are walked as they are stored (``Group.visit_links``: hard links are recursed into, soft and
+link, the file's links are walked as they are stored (``Group.visititems_links``: hard links are recursed into, soft and
 external links only read), and every linked file is looked for where HDF5 would look for it (``candidates``).
 
 The survey also says what the file's ``/entry/data`` group holds: the data files its images come from (external links,
@@ -57,7 +57,7 @@ def survey(path: str | Path) -> LinkSurvey:
     path = Path(path)
     with h5py.File(path, "r") as f:
         links: dict[str, Any] = {}
-        f.visit_links(lambda name: links.__setitem__(name, f.get(name, getlink=True)))
+        f.visititems_links(links.__setitem__)
         targets = {name: link.filename for name, link in links.items() if isinstance(link, h5py.ExternalLink)}
         linked = [(file, _EXT) for file in targets.values()]  # every file linked, with its prefix variable
         in_data = [(file, _EXT) for name in links if _parent(name) == DATA_GROUP
