@@ -195,3 +195,13 @@ def test_linked_names_are_looked_for_where_hdf5_looks(tmp_path, monkeypatch):
                                                   here / "x.h5", tmp_path / "x.h5"]
     assert candidates("sub/x.h5", here) == [Path("/a/sub/x.h5"), Path("/b/sub/x.h5"), here / "sub/x.h5",
                                             tmp_path / "sub/x.h5"]
+
+
+def test_a_data_file_whose_stack_holds_no_frame_yet_says_so(tmp_path):
+    """A trial: an Eiger data file made with 0 images (its writer appends them later) was "HDF5 file without a detector
+    image (no Eiger or NeXus image data found)"."""
+    path = tmp_path / "i_data_000001.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("entry/data/data", shape=(0, *DATA.shape), maxshape=(None, *DATA.shape), dtype="u4",
+                         chunks=(1, *DATA.shape))
+    assert read_file(path, 0.0) == ([], f"{path}: its image stack /entry/data/data holds no frame yet (0 images)")

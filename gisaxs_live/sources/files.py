@@ -311,7 +311,7 @@ def _hdf5_failure(path: Path) -> str:
     """The cause for an HDF5 file fabio rejects: truncated (fewer bytes than its superblock says), locked by its
     writer, damaged (HDF5 cannot open it), or no image data in it."""
     try:
-        missing = survey(path).missing
+        links = survey(path)
     except OSError as exc:
         said = str(exc)
         truncated = re.search(r"truncated file: eof = (\d+).*stored_eof = (\d+)", said)
@@ -323,9 +323,11 @@ def _hdf5_failure(path: Path) -> str:
             return ("marked as open for writing by a writer that has not closed it (still being written, or its "
                     "writer died: h5clear -s clears the mark)")
         return "damaged HDF5: the HDF5 library cannot open it"
-    if missing:
-        return (f"its image data is in {listed(missing)} (external links, an Eiger master file's data files), "
+    if links.missing:
+        return (f"its image data is in {listed(links.missing)} (external links, an Eiger master file's data files), "
                 "which is not there (yet)")
+    if links.empty_stack:
+        return "its image stack /entry/data/data holds no frame yet (0 images)"
     return "HDF5 file without a detector image (no Eiger or NeXus image data found)"
 
 

@@ -34,7 +34,7 @@ class LinkSurvey:
     directory); ``own_images``: ``/entry/data`` holds an image dataset of its own; ``links_itself``: a data file is
     the file itself; ``virtual``: its images are a virtual dataset's (a frame whose source file is not there reads as
     the fill value); ``written``: the frames of ``/entry/data/data`` written so far where the stack is chunked and
-    not all are (else None)."""
+    not all are (else None); ``empty_stack``: that stack is there and holds no frame yet."""
 
     data_files: tuple[Path, ...] = ()
     missing: tuple[str, ...] = ()
@@ -43,6 +43,7 @@ class LinkSurvey:
     links_itself: bool = False
     virtual: bool = False
     written: int | None = None
+    empty_stack: bool = False
 
     @property
     def is_master(self) -> bool:
@@ -62,7 +63,7 @@ def survey(path: str | Path) -> LinkSurvey:
         linked = [(file, _EXT) for file in targets.values()]  # every file linked, with its prefix variable
         in_data = [(file, _EXT) for name in links if _parent(name) == DATA_GROUP
                    and (file := _linked_name(links, targets, name)) is not None]
-        own_images, virtual, written = False, False, None
+        own_images, virtual, written, empty = False, False, None, False
         for name, link in links.items():
             node = f.get(name) if isinstance(link, h5py.HardLink) else None  # all hard links on the way: no follow
             if not isinstance(node, h5py.Dataset):
@@ -75,6 +76,8 @@ def survey(path: str | Path) -> LinkSurvey:
             elif _parent(name) == DATA_GROUP and node.ndim >= 2 and node.size > 0:
                 own_images = True
                 written = _frames_written(node) if name == IMAGE_STACK else written
+            elif name == IMAGE_STACK and node.ndim == 3 and node.shape[0] == 0:
+                empty = True
     directory = path.parent
     unsafe = sorted({file for file, variable in linked
                      if (where := find(file, directory, variable)) is not None and not where.is_file()})
@@ -87,7 +90,7 @@ def survey(path: str | Path) -> LinkSurvey:
         itself = itself or _same_file(where, path)
         data_files.append(where)
     return LinkSurvey(tuple(dict.fromkeys(data_files)), tuple(missing), tuple(unsafe), own_images, itself, virtual,
-                      written)
+                      written, empty)
 
 
 #: environment variables of the prefixes HDF5 looks in first, for external links and for virtual datasets' sources
