@@ -151,7 +151,7 @@ def test_a_fifo_that_no_process_reads_is_refused_at_once(tmp_path):
 def test_a_write_that_fails_part_way_leaves_whole_rows_only(tmp_path):
     """RLIMIT_FSIZE stands in for a full disk: the write stops part way through a batch."""
     path = tmp_path / "log.csv"
-    code = """
+    code = f"""
 import resource, signal
 from gisaxs_live.results import Result
 from gisaxs_live.sinks.csvlog import CsvLog, LogError
@@ -566,3 +566,19 @@ def test_a_log_that_appears_after_the_follower_started_is_read_whole(tmp_path):
     assert [r.source for r in late.poll()] == [f"f{i}.cbf" for i in range(40)]
     there = LogFollower(path, tail_bytes=400)  # a log there at the first poll: its tail only, as before
     assert 0 < len(there.poll()) < 40
+
+
+def test_a_socket_in_the_log_s_place_is_said_to_be_one(tmp_path):
+    """A review: every 'no such device or address' was called a FIFO that no process reads, a socket too (``--csv
+    /dev/stdout`` where systemd gives standard output to the journal's socket)."""
+    import socket
+
+    path = tmp_path / "log.csv"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        server.bind(str(path))
+        with pytest.raises(LogError, match=r"log\.csv: cannot write the CSV log: a socket, which cannot be opened as a "
+                                           r"file$"):
+            CsvLog(path)
+    finally:
+        server.close()

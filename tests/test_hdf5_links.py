@@ -205,3 +205,75 @@ def test_a_data_file_whose_stack_holds_no_frame_yet_says_so(tmp_path):
         f.create_dataset("entry/data/data", shape=(0, *DATA.shape), maxshape=(None, *DATA.shape), dtype="u4",
                          chunks=(1, *DATA.shape))
     assert read_file(path, 0.0) == ([], f"{path}: its image stack /entry/data/data holds no frame yet (0 images)")
+
+
+def test_a_fifo_two_links_away_is_found_too(tmp_path):
+    """A review: a file linking a regular file that links a FIFO (a master whose data file's stack is a link, a
+    virtual dataset over another, a NeXus file's instrument group in a second file) still froze the process: HDF5
+    follows the chain."""
+    os.mkfifo(tmp_path / "fifo.h5")
+    with h5py.File(tmp_path / "x_data_000001.h5", "w") as f:
+        f["entry/data/data"] = h5py.ExternalLink("fifo.h5", "/entry/data/data")
+    master = tmp_path / "x_master.h5"
+    with h5py.File(master, "w") as f:
+        f["entry/data/data_000001"] = h5py.ExternalLink("x_data_000001.h5", "/entry/data/data")
+    assert survey(master).unsafe == ("x_data_000001.h5",) and linked_files(master) == []
+    assert read_in_child(master) == (f"{master}: not read: it links x_data_000001.h5, which is not a regular file (a "
+                                     "FIFO, a device or a directory)")
+
+
+def test_a_damaged_file_or_a_link_name_not_utf8_is_an_error_row_not_a_traceback(tmp_path):
+    """A review: h5py's walk raised SystemError for a link name that is not UTF-8 and RuntimeError for damaged link
+    tables ("bad local heap signature"); classify ended with a traceback before its other files."""
+    odd = tmp_path / "b1.h5"
+    with h5py.File(odd, "w") as f:
+        f["entry/data/data"] = np.stack([DATA])
+        f.id.links.create_soft(b"\xff\xfe", b"/entry/data/data")
+    assert survey(odd).own_images
+    frames, problem = read_file(odd, 0.0)
+    assert len(frames) == 1 and problem is None
+    damaged = data_file(tmp_path / "run_data_000001.h5", images=20)
+    raw = bytearray(damaged.read_bytes())
+    rng = np.random.default_rng(1)
+    for _ in range(40):  # bytes of the link tables and heaps: some copies make h5py raise other errors than OSError
+        copy = tmp_path / "copy_data_000001.h5"
+        spoilt = bytearray(raw)
+        for at in rng.integers(100, 12_000, 4):
+            spoilt[at] ^= 0xFF
+        copy.write_bytes(bytes(spoilt))
+        try:
+            survey(copy)
+        except OSError:
+            pass
+        frames, problem = read_file(copy, 0.0)
+        assert problem is None or problem.startswith(str(copy))
+
+
+def test_a_chunk_of_several_frames_is_read_only_once_the_next_one_is_there(tmp_path):
+    """A review: with 4 frames to a chunk, a stack with frame 0 written read frames 1-3 as fill values: a chunk is
+    there once any of its frames is, so the last chunk there is taken as not yet whole while chunks are missing."""
+    path = tmp_path / "pa_data_000001.h5"
+    with h5py.File(path, "w") as f:
+        stack = f.create_dataset("entry/data/data", shape=(12, *DATA.shape), dtype="u4", chunks=(4, *DATA.shape))
+        stack[0] = DATA
+    frames, problem = read_file(path, 0.0)
+    assert frames == [] and problem.endswith("frames 0–11 of its 12 not written yet (their data are not in the file): "
+                                             "classified once its writer has written them and closed it")
+    with h5py.File(path, "a") as f:
+        f["entry/data/data"][1:5] = np.stack([DATA + i for i in range(1, 5)])
+    frames, problem = read_file(path, 0.0)
+    assert [f.frame_id for f in frames] == [0, 1, 2, 3] and "frames 4–11 of its 12" in problem
+
+
+def test_a_virtual_dataset_prefix_may_name_the_linking_file_s_directory(tmp_path, monkeypatch):
+    """A review: HDF5_VDS_PREFIX='${ORIGIN}/sub' (HDF5 puts the virtual file's directory for ${ORIGIN}) was not
+    expanded, and a working virtual dataset was refused as over a file not there."""
+    (tmp_path / "sub").mkdir()
+    data_file(tmp_path / "sub" / "s_data_000001.h5")
+    master = tmp_path / "v_master.h5"
+    with h5py.File(master, "w") as f:
+        layout = h5py.VirtualLayout((1, *DATA.shape), "u4")
+        layout[:] = h5py.VirtualSource("s_data_000001.h5", "/entry/data/data", (1, *DATA.shape))
+        f.create_group("entry/data").create_virtual_dataset("data", layout)
+    monkeypatch.setenv("HDF5_VDS_PREFIX", "${ORIGIN}/sub")
+    assert survey(master).data_files == (tmp_path / "sub" / "s_data_000001.h5",) and not survey(master).missing

@@ -68,6 +68,8 @@ def test_lines_and_messages_escape_line_ends_controls_and_bytes_not_utf8():
     assert one_line(f"{name}\nnext: empty file") == "esc\\x1b[2Jx\\xff.cbf\\nnext: empty file"
     assert logged_message(f"{name}: empty\nfile\t!") == "esc\\x1b[2Jx\\xff.cbf: empty file !"
     assert one_line("a\tb × 1.5 nm") == "a\tb × 1.5 nm"
+    # a review: the 8-bit CSI (U+009B), NEL, Unicode's line separator and a direction override passed through
+    assert one_line("a\x9b2Jb\x85c\u2028d\u202ee") == "a\\x9b2Jb\\x85c\\u2028d\\u202ee"
 
 
 def test_refine_of_a_file_name_not_utf8_writes_its_rows_escaped(tmp_path):

@@ -58,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
     counts: Counter[str] = Counter()
     ambiguous = 0
     try:
-        with ctrl_c_deferred("gisaxs-live classify: stopping after the file being classified (Ctrl-C again: at "
-                             "once)") as stop_asked:
+        with ctrl_c_deferred("gisaxs-live classify: stopping after the frames being classified (Ctrl-C again: "
+                             "at once)") as stop_asked:
             for results in classify_files(classifier, files):
                 write(results)
                 counts.update(r.status for r in results)

@@ -175,6 +175,9 @@ def _poni_cause(exc: Exception) -> str:
     if number:
         return f"a value that is not a number: {number[1]}"
     return said
+
+
+#: what a PONI file must give, whatever its version
 PONI_KEYS = ("Distance", "Poni1", "Poni2")
 
 

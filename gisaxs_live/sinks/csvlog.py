@@ -220,7 +220,9 @@ class CsvLog:
         except OSError as exc:
             if exc.errno != errno.ENXIO:
                 raise
-            raise LogError(f"{self.path}: cannot write the CSV log: a FIFO that no process reads") from None
+            kind = ("a FIFO that no process reads" if _is_fifo(self.path) else
+                    "a socket, which cannot be opened as a file")
+            raise LogError(f"{self.path}: cannot write the CSV log: {kind}") from None
         try:
             os.set_blocking(fd, True)
             _lock(fd, self.path)
@@ -469,6 +471,13 @@ def _write_whole(fd: int, data: bytes) -> None:
         except OSError:
             pass  # the next start removes the torn line
         raise
+
+
+def _is_fifo(path: Path) -> bool:
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _torn_header(torn: bytes, header: str) -> bool:

@@ -41,7 +41,7 @@ def printable(text: str) -> str:
 
 
 #: what ``one_line`` escapes: ASCII controls, and the lone surrogates that hold a file name's bytes that are not UTF-8
-_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
+_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _NAMED = {"\n": "\\n", "\r": "\\r"}
 
 
@@ -49,15 +49,16 @@ def _escaped(character: str) -> str:
     code = ord(character)
     if character in _NAMED:
         return _NAMED[character]
-    if code < 0xD800 or 0xDC80 <= code <= 0xDCFF:  # a control, or a file name's byte 80-ff
+    if code <= 0x9F or 0xDC80 <= code <= 0xDCFF:  # a control (C0, C1), or a file name's byte 80-ff
         return f"\\x{code & 0xFF:02x}"
-    return f"\\u{code:04x}"  # a surrogate no file name's byte gave
+    return f"\\u{code:04x}"  # a line or paragraph separator, a direction control, a surrogate no byte gave
 
 
 def one_line(text: str) -> str:
-    """``text`` on one line that only prints: line ends as ``\\n``/``\\r``, the other ASCII controls but the tab
-    and a file name's bytes that are not UTF-8 (PEP 383 surrogates) as ``\\xNN``; for error lines and the CSV log's
-    messages, where a file name may hold any of them (an escape sequence would act on the terminal)."""
+    """``text`` on one line that only prints: line ends as ``\\n``/``\\r``, the other controls but the tab (C0 and
+    C1: U+009B acts as an escape sequence's start) and a file name's bytes that are not UTF-8 (PEP 383 surrogates)
+    as ``\\xNN``, Unicode's line and paragraph separators and direction controls as ``\\uNNNN``; for error lines and
+    the CSV log's messages, where a file name may hold any of them (an escape sequence would act on the terminal)."""
     if text.isprintable():
         return text
     return _UNSAFE.sub(lambda m: _escaped(m[0]), text)

@@ -73,8 +73,9 @@ def read_frames(path: str | Path) -> Iterator[Frame]:
         yield Frame(data, str(path), index, stat.st_mtime, mask=flagged_pixels(data) if eiger else None,
                     count_cutoff=count_cutoff(frame.header))
     if links.written is not None and links.written < n:
-        raise FrameError(f"{path}: frames {links.written}–{n - 1} of its {n} not written yet (their data are not in "
-                         "the file): classified once its writer has written them and closed it")
+        which = f"frame {n - 1}" if links.written == n - 1 else f"frames {links.written}–{n - 1}"
+        raise FrameError(f"{path}: {which} of its {n} not written yet (their data are not in the file): classified "
+                         "once its writer has written them and closed it")
     if eiger and links.data_files:
         _check_data_files(path, n, links)
 

@@ -15,8 +15,9 @@ HDF5 allocates a chunk when it is written, and an unwritten frame reads as the f
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,45 +53,107 @@ class LinkSurvey:
 
 
 def survey(path: str | Path) -> LinkSurvey:
-    """The links of the HDF5 file ``path``; raises OSError where HDF5 cannot open it."""
+    """The links of the HDF5 file ``path``, those of the files it links checked in turn (HDF5 follows a chain of
+    them); raises OSError where HDF5 cannot open or walk it (damaged: h5py raises many kinds of error then)."""
     import h5py
 
     path = Path(path)
-    with h5py.File(path, "r") as f:
-        links: dict[str, Any] = {}
-        f.visititems_links(links.__setitem__)
-        targets = {name: link.filename for name, link in links.items() if isinstance(link, h5py.ExternalLink)}
-        linked = [(file, _EXT) for file in targets.values()]  # every file linked, with its prefix variable
-        in_data = [(file, _EXT) for name in links if _parent(name) == DATA_GROUP
-                   and (file := _linked_name(links, targets, name)) is not None]
-        own_images, virtual, written, empty = False, False, None, False
-        for name, link in links.items():
-            node = f.get(name) if isinstance(link, h5py.HardLink) else None  # all hard links on the way: no follow
-            if not isinstance(node, h5py.Dataset):
-                continue
-            if node.is_virtual:
-                sources = [(s.file_name, _VDS) for s in node.virtual_sources() if s.file_name != "."]
-                linked += sources
-                virtual = virtual or _parent(name) == DATA_GROUP
-                in_data += sources if _parent(name) == DATA_GROUP else []
-            elif _parent(name) == DATA_GROUP and node.ndim >= 2 and node.size > 0:
-                own_images = True
-                written = _frames_written(node) if name == IMAGE_STACK else written
-            elif name == IMAGE_STACK and node.ndim == 3 and node.shape[0] == 0:
-                empty = True
+    try:
+        with h5py.File(path, "r") as f:
+            walk = _walk(f)
+    except OSError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - RuntimeError, SystemError, UnicodeDecodeError of a damaged file
+        raise OSError(f"damaged HDF5: {exc}") from None
     directory = path.parent
-    unsafe = sorted({file for file, variable in linked
-                     if (where := find(file, directory, variable)) is not None and not where.is_file()})
+    unsafe = sorted({file for file, variable in walk.linked
+                     if not _safe(find(file, directory, variable), {path.resolve()}, MAX_CHAIN)})
     data_files, missing, itself = [], [], False
-    for file, variable in sorted(set(in_data)):
+    for file, variable in sorted(set(walk.in_data)):
         where = find(file, directory, variable)
         if where is None:
             missing.append(file)
             where = directory / Path(file).name
         itself = itself or _same_file(where, path)
         data_files.append(where)
-    return LinkSurvey(tuple(dict.fromkeys(data_files)), tuple(missing), tuple(unsafe), own_images, itself, virtual,
-                      written, empty)
+    return LinkSurvey(tuple(dict.fromkeys(data_files)), tuple(missing), tuple(unsafe), walk.own_images, itself,
+                      walk.virtual, walk.written, walk.empty_stack)
+
+
+#: links followed from file to file when looking for one that is no regular file (HDF5 follows chains of them)
+MAX_CHAIN = 8
+
+
+@dataclass
+class _Walk:
+    """What one walk over a file's links found: every file linked (name, prefix variable), those of /entry/data's
+    images, and the state of its own image stack."""
+
+    linked: list[tuple[str, str]] = field(default_factory=list)
+    in_data: list[tuple[str, str]] = field(default_factory=list)
+    own_images: bool = False
+    virtual: bool = False
+    written: int | None = None
+    empty_stack: bool = False
+
+
+def _walk(f: Any) -> _Walk:
+    """The links of the open HDF5 file ``f``, with the low-level API: names as bytes (a name that is not UTF-8 broke
+    h5py's high-level walk), a soft or external link's value read, a hard link's object opened (nothing followed)."""
+    from h5py import h5d, h5i, h5l, h5o
+
+    kinds: dict[bytes, int] = {}
+    f.id.links.visit(lambda name, info: kinds.__setitem__(name, info.type), info=True)
+    externals = {name: os.fsdecode(f.id.links.get_val(name)[0]) for name, kind in kinds.items()
+                 if kind == h5l.TYPE_EXTERNAL}
+    walk = _Walk(linked=[(file, _EXT) for file in externals.values()])
+    data = DATA_GROUP.encode()
+    for name, kind in kinds.items():
+        in_data = name.rpartition(b"/")[0] == data
+        if kind != h5l.TYPE_HARD:  # soft, external (or a user-defined kind: not opened)
+            file = _linked_name(f, kinds, externals, name)
+            walk.in_data += [(file, _EXT)] if in_data and file is not None else []
+            continue
+        node = h5o.open(f.id, name)  # every group on the way is a hard link's: nothing is followed
+        if h5i.get_type(node) != h5i.DATASET:
+            continue
+        plist = node.get_create_plist()
+        if plist.get_layout() == h5d.VIRTUAL:
+            sources = [(os.fsdecode(plist.get_virtual_filename(i)), _VDS) for i in range(plist.get_virtual_count())]
+            sources = [(file, variable) for file, variable in sources if file != "."]
+            walk.linked += sources
+            walk.virtual = walk.virtual or in_data
+            walk.in_data += sources if in_data else []
+        elif in_data and len(node.shape) >= 2:
+            stack = name == IMAGE_STACK.encode()
+            if math.prod(node.shape) > 0:
+                walk.own_images = True
+                walk.written = _frames_written(node, plist) if stack else walk.written
+            elif stack and len(node.shape) == 3 and node.shape[0] == 0:
+                walk.empty_stack = True
+    return walk
+
+
+def _safe(found: Path | None, seen: set[Path], depth: int) -> bool:
+    """Whether the linked file ``found`` (None: not there) and every file it links in turn, to ``depth`` links on,
+    is a regular file or not there (HDF5 would wait on a FIFO for good); a file that cannot be walked is not looked
+    into (HDF5 cannot open it either)."""
+    import h5py
+
+    if found is None:
+        return True
+    if not found.is_file():
+        return False
+    real = found.resolve()
+    if real in seen or depth == 0:
+        return True
+    seen.add(real)
+    try:
+        with h5py.File(found, "r") as f:
+            linked = _walk(f).linked
+    except Exception:  # noqa: BLE001 - not HDF5, or damaged: nothing is followed from it
+        return True
+    return all(_safe(find(file, found.parent, variable), seen, depth - 1) for file, variable in linked)
 
 
 #: environment variables of the prefixes HDF5 looks in first, for external links and for virtual datasets' sources
@@ -100,10 +163,14 @@ _EXT, _VDS = "HDF5_EXT_PREFIX", "HDF5_VDS_PREFIX"
 def candidates(name: str, directory: Path, prefix_variable: str = _EXT) -> list[Path]:
     """Where HDF5 looks for a linked file ``name`` of a file in ``directory``, in its order (H5Lcreate_external,
     H5Pset_virtual_prefix): an absolute name as it is, then the name (for an absolute one, its last part) under
-    the prefixes of ``prefix_variable`` (colon-separated), under ``directory``, and under the current directory."""
+    the prefixes of ``prefix_variable`` (colon-separated; for virtual datasets, ``${ORIGIN}`` is the linking file's
+    directory), under ``directory``, and under the current directory."""
     given = Path(name)
     relative = Path(given.name) if given.is_absolute() else given
-    prefixes = [Path(p) for p in os.environ.get(prefix_variable, "").split(":") if p]
+    text = os.environ.get(prefix_variable, "")
+    if prefix_variable == _VDS:
+        text = text.replace("${ORIGIN}", str(directory))
+    prefixes = [Path(p) for p in text.split(":") if p]
     return ([given] if given.is_absolute() else []) + [p / relative for p in prefixes] + [directory / relative,
                                                                                            Path.cwd() / relative]
 
@@ -117,35 +184,40 @@ def _parent(name: str) -> str:
     return name.rpartition("/")[0]
 
 
-def _linked_name(links: dict[str, Any], targets: dict[str, str], name: str) -> str | None:
+def _linked_name(f: Any, kinds: dict[bytes, int], externals: dict[bytes, str], name: bytes) -> str | None:
     """The file that the link ``name`` points into: an external link's, or that of the external link a soft link
     names (followed through at most 8 soft links, within the file's own links)."""
-    import h5py
+    from h5py import h5l
 
     for _ in range(8):
-        if name in targets:
-            return targets[name]
-        link = links.get(name)
-        if not isinstance(link, h5py.SoftLink):
+        if name in externals:
+            return externals[name]
+        if kinds.get(name) != h5l.TYPE_SOFT:
             return None
-        name = link.path.strip("/")
+        name = f.id.links.get_val(name).strip(b"/")
     return None
 
 
-def _frames_written(stack: Any) -> int | None:
-    """The frames of a chunked 3-D image stack whose chunks are all written, counted from the first up to the
-    first one that is not; None where all are, or the stack is no chunked 3-D dataset (then nothing is known)."""
-    if stack.ndim != 3 or stack.chunks is None or stack.shape[0] == 0:
+def _frames_written(stack: Any, plist: Any) -> int | None:
+    """The frames of a chunked 3-D image stack (a dataset id and its creation property list) whose chunks are all
+    written, counted from the first up to the first that is not; None where all are, or the stack is no chunked 3-D
+    dataset (then nothing is known). A chunk of several frames is there once any of them is written: the last one
+    there is taken as not yet whole."""
+    from h5py import h5d
+
+    shape = stack.shape
+    if len(shape) != 3 or plist.get_layout() != h5d.CHUNKED or shape[0] == 0:
         return None
-    depth, rows, columns = stack.chunks
-    per_block = -(-stack.shape[1] // rows) * -(-stack.shape[2] // columns)
+    depth, rows, columns = plist.get_chunk()
+    per_block = -(-shape[1] // rows) * -(-shape[2] // columns)
     counts: dict[int, int] = {}
-    stack.id.chunk_iter(lambda info: counts.__setitem__(info.chunk_offset[0],
-                                                        counts.get(info.chunk_offset[0], 0) + 1))
+    stack.chunk_iter(lambda info: counts.__setitem__(info.chunk_offset[0], counts.get(info.chunk_offset[0], 0) + 1))
     written = 0
-    while written < stack.shape[0] and counts.get(written, 0) == per_block:
+    while written < shape[0] and counts.get(written, 0) == per_block:
         written += depth
-    return None if written >= stack.shape[0] else written
+    if written >= shape[0]:
+        return None
+    return written if depth == 1 else max(written - depth, 0)
 
 
 def _same_file(a: Path, b: Path) -> bool:
