@@ -66,7 +66,7 @@ def survey(path: str | Path) -> LinkSurvey:
     except Exception as exc:  # noqa: BLE001 - RuntimeError, SystemError, UnicodeDecodeError of a damaged file
         raise OSError(f"damaged HDF5: {exc}") from None
     directory = path.parent
-    unsafe = sorted({file for file, variable in walk.linked
+    unsafe = sorted({file for file, variable in set(walk.linked)
                      if not _safe(find(file, directory, variable), {path.resolve()}, MAX_CHAIN)})
     data_files, missing, itself = [], [], False
     for file, variable in sorted(set(walk.in_data)):
