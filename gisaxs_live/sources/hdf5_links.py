@@ -3,8 +3,9 @@
 HDF5 opens a linked file when a link is followed (an external link, a virtual dataset's source). Opening a FIFO
 waits for a writer, and HDF5 holds its global lock and Python's GIL meanwhile: one file linking a FIFO anywhere froze
 the whole process, and a virtual dataset over one left every later HDF5 read waiting. So before anything follows a
-link, the file's links are walked as they are stored (``Group.visititems_links``: hard links are recursed into, soft and
-external links only read), and every linked file is looked for where HDF5 would look for it (``candidates``).
+link, the file's links are walked as they are stored (H5Lvisit through h5py's low-level API: hard links are recursed
+into, soft and external links only read), every linked file is looked for where HDF5 would look for it
+(``candidates``), and the files it links in turn are walked the same way (HDF5 follows chains of links).
 
 The survey also says what the file's ``/entry/data`` group holds: the data files its images come from (external links,
 soft links to external links elsewhere in the file, as NeXus writers make, and the source files of a virtual
