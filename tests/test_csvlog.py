@@ -2,6 +2,7 @@
 
 import csv
 import os
+import time
 
 import pytest
 
@@ -582,3 +583,24 @@ def test_a_socket_in_the_log_s_place_is_said_to_be_one(tmp_path):
             CsvLog(path)
     finally:
         server.close()
+
+
+def test_a_log_into_a_pipe_gets_its_header_once(tmp_path):
+    """A review: ``--csv /dev/stdout`` into a pipe repeated the header before every batch: a pipe's size is always 0,
+    and the log took that for a truncation in place."""
+    import threading
+
+    fifo = tmp_path / "rows"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    time.sleep(0.2)  # the reader waits in open(): the log's open finds it
+    log = CsvLog(fifo)
+    for i in range(3):
+        log.write([ok(f"f{i}.cbf")])
+    log.close()
+    reader.join(10)
+    text = received[0].decode()
+    assert text.count("time_utc") == 1 and [line.split(",")[1] for line in text.splitlines()[1:]] == [
+        "f0.cbf", "f1.cbf", "f2.cbf"]

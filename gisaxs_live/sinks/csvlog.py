@@ -309,7 +309,7 @@ class CsvLog:
                 os.close(self._fd)
                 self._fd = None
             self._open()
-        elif os.fstat(self._fd).st_size == 0:  # truncated in place
+        elif _emptied(self._fd):  # truncated in place
             _write_all(self._fd, self._header.encode())
             self._layout = None
         _write_whole(self._fd, data)
@@ -471,6 +471,13 @@ def _write_whole(fd: int, data: bytes) -> None:
         except OSError:
             pass  # the next start removes the torn line
         raise
+
+
+def _emptied(fd: int) -> bool:
+    """Whether the log open on ``fd`` is a regular file of 0 bytes (truncated in place); a pipe or a terminal
+    (``--csv /dev/stdout``) always has size 0, and got the header again before every batch."""
+    st = os.fstat(fd)
+    return stat.S_ISREG(st.st_mode) and st.st_size == 0
 
 
 def _is_fifo(path: Path) -> bool:
