@@ -96,3 +96,15 @@ def test_an_error_line_naming_a_file_with_a_line_end_stays_one_line(tmp_path):
     done = run("check-geometry", "--config", str(config), str(frame), "--out", str(tmp_path / "c.png"))
     lines = done.stderr.decode().strip().splitlines()
     assert done.returncode == 2 and lines == [f"gisaxs-live check-geometry: error: {tmp_path}/nl\\nx.cbf: empty file"]
+
+
+def test_simulate_refuses_one_file_for_both_of_its_outputs(tmp_path, capsys):
+    """A review: ``simulate --out x --preview x`` wrote the set, then the preview over it."""
+    from gisaxs_live.cli import main
+
+    same = tmp_path / "x.h5"
+    assert main(["simulate", "--protocol", "random", "--per-class", "1", "--out", str(same), "--preview",
+                 str(tmp_path / "." / "x.h5")]) == 2
+    assert capsys.readouterr().err.strip() == (f"gisaxs-live simulate: error: --out and --preview name the same file "
+                                               f"{same}: the preview would replace the set")
+    assert not same.exists()

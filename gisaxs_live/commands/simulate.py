@@ -78,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     for target, option, kind in ((args.out, "--out", HDF5_FILE), (args.preview, "--preview", PNG_PICTURE)):
         if target is not None:
             output_file(target, option, replaces=kind)
+    if args.out is not None and args.preview is not None and args.out.resolve() == args.preview.resolve():
+        raise ValueError(f"--out and --preview name the same file {args.out}: the preview would replace the set")
     if args.shards is not None:
         output_directory(args.shards, "--shards", "the shards and their manifest")
     config = load_config(args.config)
