@@ -44,7 +44,6 @@ def run(args: argparse.Namespace) -> int:
     import logging
     import sys
 
-    from ..classify.modeldir import ModelInfo
     from ..classify.predictor import Predictor
     from ..config import load_config
     from ..scale.cluster import ClusterLost, open_cluster
@@ -56,8 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
     at_least(("--workers", args.workers, 1), ("--files-per-task", args.files_per_task, 1))
     config = load_config(args.config, detector=True)
-    info = ModelInfo.read(args.model)
-    Predictor(args.model)  # the whole model directory, loaded once here: one broken would give every file an error row
+    info = Predictor(args.model).info  # the whole model directory, loaded here: one broken gave every file an error row
     if info.mismatch(config.experiment):
         logging.warning(info.mismatch(config.experiment))
     logs: list[Path] = []

@@ -40,9 +40,10 @@ def read_through_data_files(master: str | Path, read: Callable[[Path], bool]) ->
     return linked if linked and all(read(p) and _data_file(p) for p in linked) else []
 
 
-def _data_file(path: Path) -> bool:
-    """Whether ``path``, linked by a master, can be a data file: not there yet, or a regular file that is no master."""
-    return not path.exists() or (path.is_file() and not linked_files(path))
+def _data_file(path: Path, links_of: Callable[[Path], list[Path]] = linked_files) -> bool:
+    """Whether ``path``, linked by a master, can be a data file: not there yet, or a regular file that is no master
+    (``links_of``: its links, ``linked_files`` or those already looked up)."""
+    return not path.exists() or (path.is_file() and not links_of(path))
 
 
 def each_image_once(files: Sequence[Path]) -> tuple[list[Path], str]:
@@ -52,11 +53,11 @@ def each_image_once(files: Sequence[Path]) -> tuple[list[Path], str]:
     present = set(files)
     found = {f: linked_files(f) for f in files if f.is_file()}  # each file's links looked at once
 
-    def data_file(p: Path) -> bool:
-        return not p.exists() or (p.is_file() and not (found[p] if p in found else linked_files(p)))
+    def links_of(path: Path) -> list[Path]:
+        return found[path] if path in found else linked_files(path)
 
     links = {f: linked for f, linked in found.items()  # one missing reads none; masters linking each other: read
-             if linked and all(data_file(p) for p in linked)}
+             if linked and all(_data_file(p, links_of) for p in linked)}
     through_data = {m for m, linked in links.items() if all(p in present for p in linked)}
     read_by_master = {p for m, linked in links.items() if m not in through_data for p in linked} - set(links)
     kept = [f for f in files if f not in through_data and f not in read_by_master]
