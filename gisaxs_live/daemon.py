@@ -1,7 +1,7 @@
 """The live path: watched directory → read → classify (batched) → sinks, until stopped.
 
 One worker (the calling thread) takes complete files from the watcher, up to ``batch_size`` at once
-when they queue up, reads them (``sources.files.read_file``, one reader thread per core: fabio's
+when they queue up, reads them (``sources.files.FileFrames``, one reader thread per core: fabio's
 decoding releases the GIL), classifies all their frames in one
 call of the injected ``classify(frames) -> list[Result]``, and sends the results, in arrival order, to
 the sinks: the CSV log first (critical: its failure stops the daemon with exit status 1), then the
@@ -65,7 +65,7 @@ from .sinks import Sink, Update, close_all, emit
 from .sinks.csvlog import CsvLog, LogError, Resume, escape_source, resume_point, with_retry
 from .sinks.text import listed
 from .sources.eiger import read_through_data_files
-from .sources.files import read_file
+from .sources.files import FileFrames
 from .sources.watch import REMEMBERED, Arrival, DirectoryWatcher, remember
 
 log = logging.getLogger(__name__)
@@ -425,14 +425,15 @@ class Daemon:
 
 def _read(arrival: Arrival, classify: Classify, logged: int, multi_frame: tuple[int, bytes | None] | None,
           sees: Callable[[Path], bool]) -> FileRead:
-    """``read_file`` of ``arrival``, on a reader thread: its frames from frame ``logged`` on (those before have rows,
-    written before an error row of the file), the problem that ended reading, and how many frames were read.
-    ``multi_frame``: (frames logged, first frame's digest) of a file read whole before: if its first frame is the same
-    and it has at least as many, it was appended to, and only its new frames are given; with no digest (the count
-    from the log, at a start), if it has more. A
-    classifier that offers ``prepare_early`` (``pipeline.Classifier``) preprocesses the frames there too, while
-    they are in the CPU cache. An Eiger master file whose data files the watcher ``sees`` gives no frame: their
-    images are read from those as each is written."""
+    """The frames of ``arrival`` (``FileFrames``, decoded one at a time), on a reader thread: its frames from frame
+    ``logged`` on (those before have rows, written before an error row of the file), the problem that ended reading,
+    and how many frames were read. ``multi_frame``: (frames logged, first frame's digest) of a file read whole before:
+    if its first frame is the same and it now holds at least as many, it was appended to, and only its new frames are
+    given; with no digest (the count from the log, at a start), if it holds more. A classifier that offers
+    ``prepare_early`` (``pipeline.Classifier``) preprocesses each frame there as it is decoded, while its pixels are
+    in the CPU cache, and the frame given holds no pixels: a file of 1,000 frames is not held whole. An Eiger master
+    file whose data files the watcher ``sees`` gives no frame: their images are read from those as each is
+    written."""
     data_files = read_through_data_files(arrival.path, sees)
     if data_files:
         missing = [p.name for p in data_files if not p.exists()]
@@ -441,16 +442,19 @@ def _read(arrival: Arrival, classify: Classify, logged: int, multi_frame: tuple[
                 escape_source(arrival.path), listed([p.name for p in data_files]),
                 f"; not there yet: {listed(missing)}" if missing else "")
         return FileRead([], None, 0)
-    got, problem = read_file(arrival.path, arrival.t)
-    n_read = len(got)
-    first = first_frame_digest(got)
-    if multi_frame is not None and _appended(multi_frame, first, n_read):
+    reading = FileFrames(arrival.path, arrival.t)
+    frames = iter(reading)
+    frame = next(frames, None)
+    first = first_frame_digest(frame)
+    if multi_frame is not None and _appended(multi_frame, first, reading.available or 0):
         logged = max(logged, multi_frame[0])
-    got = [f for f in got if f.frame_id >= logged] if logged else got
-    prepare_early = getattr(classify, "prepare_early", None)
-    if got and prepare_early is not None:
-        prepare_early(got)
-    return FileRead(got, problem, n_read, first)
+    prepare_early: Callable[[Frame], Frame] = getattr(classify, "prepare_early", lambda f: f)
+    got = []
+    while frame is not None:
+        if frame.frame_id >= logged:
+            got.append(prepare_early(frame))
+        frame = next(frames, None)
+    return FileRead(got, reading.problem, reading.count, first)
 
 
 #: the digest of a file's first frame, in ``Daemon._multi_frame``, of a file read again at a start for frames beyond
@@ -458,15 +462,16 @@ def _read(arrival: Arrival, classify: Classify, logged: int, multi_frame: tuple[
 TOP_UP = b"top up"
 
 
-def _appended(before: tuple[int, bytes | None], first: bytes | None, n_read: int) -> bool:
+def _appended(before: tuple[int, bytes | None], first: bytes | None, n_now: int) -> bool:
     """Whether a file with ``before`` = (frames with rows, digest of its first frame, None, or ``TOP_UP``) and now
-    ``n_read`` frames, the first with digest ``first``, was appended to rather than written anew."""
+    ``n_now`` frames (``FileFrames.available``), the first with digest ``first``, was appended to rather than written
+    anew."""
     frames, digest = before
     if digest == TOP_UP:
         return True
     if digest is None:
-        return n_read > frames
-    return first == digest and n_read >= frames
+        return n_now > frames
+    return first == digest and n_now >= frames
 
 
 #: pixels of the first frame that its digest reads at most (evenly strided): a 4-MB frame's every pixel would cost
@@ -474,12 +479,13 @@ def _appended(before: tuple[int, bytes | None], first: bytes | None, n_read: int
 DIGEST_PIXELS = 1 << 16
 
 
-def first_frame_digest(frames: Sequence[Frame]) -> bytes | None:
-    """A 128-bit BLAKE2 digest of the first frame's shape, type and pixels (at most ``DIGEST_PIXELS`` of them, evenly
-    strided; None if there is no frame 0): a file closed again with the same one was appended to, not written anew."""
-    if not frames or frames[0].frame_id != 0:
+def first_frame_digest(frame: Frame | None) -> bytes | None:
+    """A 128-bit BLAKE2 digest of a file's first ``frame``'s shape, type and pixels (at most ``DIGEST_PIXELS`` of
+    them, evenly strided; None if there is no frame 0): a file closed again with the same one was appended to, not
+    written anew."""
+    if frame is None or frame.frame_id != 0:
         return None
-    data = np.asarray(frames[0].data)
+    data = np.asarray(frame.data)
     sample = np.ascontiguousarray(data.reshape(-1)[::max(1, data.size // DIGEST_PIXELS)])
     digest = hashlib.blake2b(f"{data.shape} {data.dtype}".encode(), digest_size=16)
     digest.update(sample)

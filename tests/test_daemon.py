@@ -1302,8 +1302,8 @@ import gisaxs_live.daemon as d
 from gisaxs_live.sinks.csvlog import CsvLog
 from gisaxs_live.sources.watch import DirectoryWatcher
 from livehelp import FAST, fake_classify, write_frame
-real = d.read_file
-d.read_file = lambda path, t: threading.Event().wait() if path.endswith("stuck.cbf") else real(path, t)
+real = d.FileFrames
+d.FileFrames = lambda path, t: threading.Event().wait() if path.endswith("stuck.cbf") else real(path, t)
 d.READ_TIMEOUT_S = 1.0
 frames = {str(frames)!r}
 daemon = d.Daemon(DirectoryWatcher(frames, FAST), lambda: fake_classify, CsvLog({str(log)!r}))

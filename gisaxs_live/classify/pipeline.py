@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,9 +24,12 @@ from ..preprocess.descriptors import descriptors
 from ..preprocess.mirror import lopsided, mirror_message
 from ..preprocess.prepare import FramePreprocessor, Prepared
 from ..results import Result, latency_ms, utc_now
-from ..sources.files import read_file
+from ..sources.files import FileFrames
 
 log = logging.getLogger(__name__)
+
+#: a ``PreparedFrame``'s data: its pixels are let go once preprocessed
+EMPTY_IMAGE = np.zeros((0, 0), np.int32)
 
 
 @dataclass(frozen=True)
@@ -38,10 +40,14 @@ class Described:
     size: SizeEstimate
 
 
-#: frames prepared early held at most for their ``classify`` (several batches); beyond it the oldest are dropped, to
-#: be prepared again if classified after all: a reader given up (``daemon.READ_TIMEOUT_S``) that ends later prepares
-#: frames that no ``classify`` takes, each holding its detector image
-EARLY_MAX = 256
+@dataclass(frozen=True)
+class PreparedFrame(Frame):
+    """A frame preprocessed before its ``classify`` (``Classifier.prepare_early``): its ``outcome`` in place of its
+    detector image (``data`` is empty): about 32 kB instead of 4–18 MB, so that the frames of a multi-frame file
+    wait for the CNN without their pixels."""
+
+    outcome: Described | Result | None = None
+
 
 
 class Classifier:
@@ -63,8 +69,6 @@ class Classifier:
             log.warning(self.mismatch)
         self.preprocessor = FramePreprocessor(config, info.grid, info.decades)
         self._threads = ThreadPoolExecutor(threads or os.cpu_count() or 1, thread_name_prefix="preprocess")
-        self._early: dict[int, tuple[Frame, Described | Result]] = {}
-        self._early_lock = threading.Lock()
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -92,15 +96,11 @@ class Classifier:
         return Result(source, frame_id, "error", latency_ms=latency_ms(t), message=message, time_utc=utc_now(),
                       class_names=self.class_names, families=self.families)
 
-    def prepare_early(self, frames: Sequence[Frame]) -> None:
-        """Preprocess ``frames`` now, on the calling thread, for a later ``classify`` of them: a file reader
-        does it right after decoding, while the pixels are still in the CPU cache, and in parallel with
-        the other readers."""
-        outcomes = [(frame, self._prepare(frame)) for frame in frames]
-        with self._early_lock:
-            self._early.update((id(frame), (frame, outcome)) for frame, outcome in outcomes)
-            while len(self._early) > EARLY_MAX:  # the oldest first: one never classified (a read given up)
-                del self._early[next(iter(self._early))]
+    def prepare_early(self, frame: Frame) -> PreparedFrame:
+        """``frame`` preprocessed now, on the calling thread, to be classified later in its place: a file reader
+        does it right after decoding each frame, while its pixels are still in the CPU cache, in parallel with the
+        other readers, and lets the pixels go."""
+        return PreparedFrame(EMPTY_IMAGE, frame.source, frame.frame_id, frame.t, outcome=self._prepare(frame))
 
     def __call__(self, frames: Sequence[Frame]) -> list[Result]:
         return self.classify(frames)
@@ -109,9 +109,7 @@ class Classifier:
         """One Result per frame, in order; all usable frames go through the CNN as one batch."""
         results: list[Result | None] = [None] * len(frames)
         images, positions = [], []
-        with self._early_lock:
-            early = [self._early.pop(id(frame), (None, None)) for frame in frames]
-        early_outcomes = [outcome if seen is frame else None for frame, (seen, outcome) in zip(frames, early)]
+        early_outcomes = [frame.outcome if isinstance(frame, PreparedFrame) else None for frame in frames]
         late = [frame for frame, outcome in zip(frames, early_outcomes) if outcome is None]
         done_late = iter(self._threads.map(self._prepare, late) if len(late) > 1 else map(self._prepare, late))
         outcomes = [outcome if outcome is not None else next(done_late) for outcome in early_outcomes]
@@ -175,26 +173,29 @@ class Classifier:
 
 #: frames per CNN batch when classifying files
 FILE_BATCH = 64
+#: detector images of such a batch at most (bytes): 64 frames of an Eiger 4M are 1.2 GB, of a Pilatus 1M 630 MB
+FILE_BATCH_BYTES = 1 << 28
 
 
 def classify_files(classifier: Classifier, paths: Iterable[str | Path],
                    batch_size: int = FILE_BATCH) -> Iterator[list[Result]]:
-    """Every frame of every file in order, classified in batches of ``batch_size``; a file whose reading stopped
+    """Every frame of every file in order, classified in batches of ``batch_size`` (fewer where their images would
+    exceed ``FILE_BATCH_BYTES``); a file whose reading stopped
     early (unreadable, truncated) adds one ``error`` row after the frames read before the problem. Yields each
     batch's Results as soon as they exist (``classify`` and ``reprocess`` write them as they come)."""
     batch: list[Frame] = []
     for path in paths:
-        frames, problem = read_file(path, time.time())
-        for frame in frames:
+        reading = FileFrames(path, time.time())
+        for frame in reading:  # a multi-frame file a batch at a time, never whole
             batch.append(frame)
-            if len(batch) >= batch_size:
+            if len(batch) >= batch_size or sum(f.data.nbytes for f in batch) >= FILE_BATCH_BYTES:
                 yield classifier.classify(batch)
                 batch = []
-        if problem:
+        if reading.problem:
             if batch:
                 yield classifier.classify(batch)
                 batch = []
-            yield [classifier.error(str(path), len(frames), problem, time.time())]
+            yield [classifier.error(str(path), reading.count, reading.problem, time.time())]
     if batch:
         yield classifier.classify(batch)
 

@@ -36,16 +36,15 @@ def run(args: argparse.Namespace) -> int:
     from ..frame import FrameError
     from ..pictures.geometry_check import check_geometry, geometry_figure, simulated_input, summary
     from ..replacing import write_bytes_replacing
-    from ..sources.files import read_file
+    from ..sources.files import first_frame
 
     config = load_config(args.config, detector=True)
     out = output_file(args.out or Path(f"{args.frame.stem}.check.png"), "--out", [args.frame], PNG_PICTURE)
     if out.suffix.lower() != ".png":
         raise ValueError(f"--out {out}: give a .png file (the picture is a PNG)")
-    frames, problem = read_file(args.frame, time.time())
-    if not frames:
-        raise ValueError(problem or f"{args.frame}: holds no frame")
-    frame = frames[0]
+    frame, problem = first_frame(args.frame, time.time())
+    if frame is None:
+        raise ValueError(problem)
     classifier = Classifier(config, args.model)
     info = classifier.predictor.info
     try:

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from ..simulator.shapes import CLASS_NAMES
     from ..sinks.csvlog import escape_source, logged_message
     from ..sinks.text import one_line, plural
-    from ..sources.files import read_file
+    from ..sources.files import FileFrames
 
     if args.shape_class is not None and args.shape_class not in CLASS_NAMES:
         raise ValueError(f"--class {args.shape_class}: not a class; known: {', '.join(CLASS_NAMES)}")
@@ -63,13 +63,9 @@ def run(args: argparse.Namespace) -> int:
     fitter = FrameFitter(config, classifier.preprocessor)
     rows, failed = [], 0
     for path in args.frames:
-        frames, problem = read_file(path, time.time())
+        reading = FileFrames(path, time.time())
         source = escape_source(str(path))  # a file name's line ends, controls and bytes not UTF-8 as in every log
-        if problem:
-            print(one_line(problem))  # names the file
-            rows.append({"source": source, "frame": "", "message": logged_message(problem)})
-            failed += 1
-        for frame in frames:
+        for frame in reading:  # decoded one at a time
             name = f"{path} frame {frame.frame_id}"
             (result,) = classifier.classify([frame])
             shape_class = args.shape_class or (result.ranked()[0][0] if result.ranked() else None)
@@ -90,6 +86,10 @@ def run(args: argparse.Namespace) -> int:
                 title = f"{path.name} frame {frame.frame_id}: {shape_class}, χ²_red {done.fit.chi2_red:.2f}"
                 write_bytes_replacing(args.png / f"{path.stem}_{frame.frame_id}.refine.png",
                                       refinement_png(done.data, done.fit, fitter.grid, title))
+        if reading.problem:
+            print(one_line(reading.problem))  # names the file
+            rows.append({"source": source, "frame": "", "message": logged_message(reading.problem)})
+            failed += 1
     if args.csv is not None and rows:
         _write_rows(args.csv, rows)
         fits = sum(1 for row in rows if "chi2_red" in row)

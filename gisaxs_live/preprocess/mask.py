@@ -81,12 +81,12 @@ WAVELENGTH_TOLERANCE = 1e-3
 def read_mask_file(path: Path) -> np.ndarray:
     """A mask image as bool (nonzero = masked), its first frame, read as frames are (``sources.files``): a file that
     cannot be read is a ValueError whose cause is a sentence about it ("empty file", "truncated CBF: …")."""
-    from ..sources.files import read_file
+    from ..sources.files import first_frame
 
-    frames, problem = read_file(path, 0.0)
-    if not frames:
-        raise ValueError(f"mask file {problem or f'{path}: holds no image'}")
-    return np.asarray(frames[0].data) != 0
+    frame, problem = first_frame(path, 0.0)
+    if frame is None:
+        raise ValueError(f"mask file {problem}")
+    return np.asarray(frame.data) != 0
 
 
 def valid_counts(values: np.ndarray, negative_is_masked: bool, max_count: float | None) -> np.ndarray:

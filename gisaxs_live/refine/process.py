@@ -21,7 +21,7 @@ from typing import Any
 from ..causes import in_words
 from ..config import Config
 from ..frame import Frame
-from ..sources.files import read_file
+from ..sources.files import FileFrames
 from .frame import FrameFitter, NotFitted
 
 #: how long ``close`` waits for the child to exit before killing it (s)
@@ -42,11 +42,11 @@ class Outcome:
 
 def read_frame(source: str, frame_id: int) -> Frame:
     """Frame ``frame_id`` of the file ``source``, read again; NotFitted says why not."""
-    frames, problem = read_file(source, time.time())
-    for frame in frames:
+    reading = FileFrames(source, time.time())
+    for frame in reading:  # decoded up to that frame alone
         if frame.frame_id == frame_id:
             return frame
-    raise NotFitted(problem or f"{source} no longer holds frame {frame_id}")
+    raise NotFitted(reading.problem or f"{source} no longer holds frame {frame_id}")
 
 
 class FitProcess:

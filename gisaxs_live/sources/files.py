@@ -22,7 +22,7 @@ import re
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +38,12 @@ from .hdf5_links import LinkSurvey, survey
 log = logging.getLogger(__name__)
 
 
-def read_frames(path: str | Path) -> Iterator[Frame]:
-    """Every frame of the image file ``path``, in order: ``frame_id`` = its index in the file, ``t`` =
-    the file's modification time (Unix s); the ``mask`` of an Eiger HDF5 frame: its pixels at the unsigned
-    type's maximum (DECTRIS's mark of defective and gap pixels). Raises ``FrameError`` (one line naming
-    the file and the cause) for a missing, empty, truncated, corrupt or non-image file, or data that is
-    not 2-D."""
+def read_frames(path: str | Path, opened: Callable[[int], None] | None = None) -> Iterator[Frame]:
+    """Every frame of the image file ``path``, in order, each decoded as it is reached: ``frame_id`` = its index in
+    the file, ``t`` = the file's modification time (Unix s); the ``mask`` of an Eiger HDF5 frame: its pixels at the
+    unsigned type's maximum (DECTRIS's mark of defective and gap pixels). ``opened(n)``, once the file is open: it
+    holds ``n`` frames, as far as they are written. Raises ``FrameError`` (one line naming the file and the cause)
+    for a missing, empty, truncated, corrupt or non-image file, or data that is not 2-D."""
     path = Path(path)
     try:
         stat = path.stat()
@@ -67,6 +67,8 @@ def read_frames(path: str | Path) -> Iterator[Frame]:
     image = _guarded(path, None, _open, path, content)
     eiger = _is_eiger(image)
     n = max(int(image.nframes), 1)
+    if opened is not None:
+        opened(n if links.written is None else min(n, links.written))
     for index in range(n if links.written is None else min(n, links.written)):
         frame = image if index == 0 else _guarded(path, index, image.getframe, index)
         data = _image_data(path, index, frame)
@@ -446,21 +448,51 @@ def _image_data(path: Path, index: int, image: Any) -> np.ndarray:
     return data
 
 
+class FileFrames:
+    """The frames of the image file ``path``, stamped with arrival time ``t`` (Unix s), decoded one at a time as they
+    are iterated: a multi-frame file is never held whole (an Eiger 4M data file of 1,000 frames is 18 GB of pixels).
+    Iterating never raises for the file: once it ends, ``problem`` is the one-line problem that ended reading early
+    (None if none), and ``count`` the frames read. ``available``: how many frames the file holds as far as written,
+    once it is open (None before, and for a file that could not be opened)."""
+
+    def __init__(self, path: str | Path, t: float) -> None:
+        self.path, self.t = path, t
+        self.problem: str | None = None
+        self.count = 0
+        self.available: int | None = None
+
+    def __iter__(self) -> Iterator[Frame]:
+        path = self.path
+        try:
+            for frame in read_frames(path, self._opened):
+                self.count += 1
+                yield dataclasses.replace(frame, t=self.t)
+        except FrameError as exc:
+            self.problem = str(exc)
+        except OSError as exc:
+            self.problem = f"{path}: cannot read ({exc.strerror or exc})"
+        except Exception as exc:  # noqa: BLE001 - a reader's surprise must not end the daemon: the file gets a row
+            log.debug("%s: reading raised %r", path, exc)
+            self.problem = f"{path}: cannot be read as a detector image ({_cause_in_words(path, exc)})"
+
+    def _opened(self, n: int) -> None:
+        self.available = n
+
+
 def read_file(path: str | Path, t: float) -> tuple[list[Frame], str | None]:
-    """Every frame of ``path`` stamped with arrival time ``t`` (Unix s), and the one-line problem that
-    ended reading early (None if none); frames read before a problem are kept."""
-    frames: list[Frame] = []
-    try:
-        for frame in read_frames(path):
-            frames.append(dataclasses.replace(frame, t=t))
-    except FrameError as exc:
-        return frames, str(exc)
-    except OSError as exc:
-        return frames, f"{path}: cannot read ({exc.strerror or exc})"
-    except Exception as exc:  # noqa: BLE001 - a reader's surprise must not end the daemon: the file gets a row
-        log.debug("%s: reading raised %r", path, exc)
-        return frames, f"{path}: cannot be read as a detector image ({_cause_in_words(path, exc)})"
-    return frames, None
+    """Every frame of ``path`` stamped with arrival time ``t`` (Unix s), all in memory, and the one-line problem that
+    ended reading early (None if none); frames read before a problem are kept. For a file of many frames, iterate
+    ``FileFrames`` instead."""
+    reading = FileFrames(path, t)
+    return list(reading), reading.problem
+
+
+def first_frame(path: str | Path, t: float) -> tuple[Frame | None, str | None]:
+    """The first frame of ``path`` stamped with arrival time ``t`` (Unix s), the rest not decoded, or None and the
+    one-line problem that kept it from being read."""
+    reading = FileFrames(path, t)
+    frame = next(iter(reading), None)
+    return frame, None if frame is not None else reading.problem or f"{path}: holds no image"
 
 
 def _cause_in_words(path: Path, exc: Exception) -> str:
