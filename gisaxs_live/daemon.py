@@ -90,9 +90,10 @@ Reading = tuple[Sequence[Arrival], list["Future[FileRead]"]]
 
 #: at a start, at least this many files with a row, and most of them, modified well after it: a clock skew
 SKEWED_AT_LEAST = 4
-#: how long one file's reading may run (s) before the worker gives it up with an error row and goes on with a new
-#: reader thread (a reader that never returns, e.g. a library looping on a damaged file, would otherwise stall
-#: every frame behind it); its thread is left behind, a daemon thread that does not keep the process from exiting
+#: how long one file's reading may go without reading a frame (s) before the worker gives it up with an error row and
+#: goes on with a new reader thread (a reader that never returns, e.g. a library looping on a damaged file, would
+#: otherwise stall every frame behind it); its thread is left behind, a daemon thread that does not keep the process
+#: from exiting. A file of many frames reads as long as it needs (5,000 frames: about 2 minutes on 2 cores)
 READ_TIMEOUT_S = 120.0
 #: how often (s) the worker, waiting for a read, looks whether it has run too long
 READ_POLL_S = 0.5
@@ -305,7 +306,8 @@ class Daemon:
                 return 0
             logged = self._logged_frames
             ahead: Reading = (arrivals, [self._readers.submit(_read, a, classify, logged.get(a.path, 0),
-                                                              self._multi_frame.get(a.path), self.watcher.sees)
+                                                              self._multi_frame.get(a.path), self.watcher.sees,
+                                                              self._readers.progress)
                                          for a in arrivals])
             results, done, errored = self._process(reading, classify) if reading else ([], [], set())
             self._emit(results)
@@ -404,8 +406,9 @@ class Daemon:
 
     def _read_result(self, arrival: Arrival, read: Future) -> tuple[FileRead, bool]:
         """``_read``'s outcome for ``arrival``, and whether a problem is final (not worth a retry): reading that
-        raised is a problem about the file; reading that has run for more than ``READ_TIMEOUT_S`` (counted from
-        its start, not from its queueing) is given up, its thread left behind and replaced."""
+        raised is a problem about the file; reading that has gone more than ``READ_TIMEOUT_S`` without a frame
+        (counted from its start or its last frame, not from its queueing) is given up, its thread left behind and
+        replaced."""
         while True:
             try:
                 return read.result(timeout=READ_POLL_S), False
@@ -413,10 +416,11 @@ class Daemon:
                 started = self._readers.started(read)
                 if started is None or time.monotonic() - started <= READ_TIMEOUT_S:
                     continue
-                log.error("%s: reading it took more than %g s: given up, a new reader thread goes on",
-                          escape_source(arrival.path), READ_TIMEOUT_S)
+                log.error("%s: reading it went on for more than %g s without a frame: given up, a new reader thread "
+                          "goes on", escape_source(arrival.path), READ_TIMEOUT_S)
                 self._readers.replace_one()
-                problem = f"{arrival.path}: not read: reading it took more than {READ_TIMEOUT_S:g} s and was given up"
+                problem = (f"{arrival.path}: not read: reading it went on for more than {READ_TIMEOUT_S:g} s without "
+                           "a frame and was given up")
                 return FileRead([], problem, 0), True
             except Exception as exc:  # noqa: BLE001 - a reader's surprise: this file's error row
                 log.debug("%s: reading raised %r", arrival.path, exc)
@@ -424,7 +428,7 @@ class Daemon:
 
 
 def _read(arrival: Arrival, classify: Classify, logged: int, multi_frame: tuple[int, bytes | None] | None,
-          sees: Callable[[Path], bool]) -> FileRead:
+          sees: Callable[[Path], bool], progress: Callable[[], None] = lambda: None) -> FileRead:
     """The frames of ``arrival`` (``FileFrames``, decoded one at a time), on a reader thread: its frames from frame
     ``logged`` on (those before have rows, written before an error row of the file), the problem that ended reading,
     and how many frames were read. ``multi_frame``: (frames logged, first frame's digest) of a file read whole before:
@@ -433,7 +437,7 @@ def _read(arrival: Arrival, classify: Classify, logged: int, multi_frame: tuple[
     ``prepare_early`` (``pipeline.Classifier``) preprocesses each frame there as it is decoded, while its pixels are
     in the CPU cache, and the frame given holds no pixels: a file of 1,000 frames is not held whole. An Eiger master
     file whose data files the watcher ``sees`` gives no frame: their images are read from those as each is
-    written."""
+    written. ``progress()`` after each frame: the read is not stuck (``READ_TIMEOUT_S``)."""
     data_files = read_through_data_files(arrival.path, sees)
     if data_files:
         missing = [p.name for p in data_files if not p.exists()]
@@ -451,6 +455,7 @@ def _read(arrival: Arrival, classify: Classify, logged: int, multi_frame: tuple[
     prepare_early: Callable[[Frame], Frame] = getattr(classify, "prepare_early", lambda f: f)
     got = []
     while frame is not None:
+        progress()
         if frame.frame_id >= logged:
             got.append(prepare_early(frame))
         frame = next(frames, None)

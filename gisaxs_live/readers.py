@@ -1,4 +1,5 @@
-"""The daemon's reader threads: a pool whose threads are daemon threads, and whose tasks know when they started.
+"""The daemon's reader threads: a pool whose threads are daemon threads, and whose tasks know when they last made
+progress (started, or said so: a file of 5,000 frames reads for minutes, one frame at a time).
 
 ``concurrent.futures.ThreadPoolExecutor`` joins its threads when the interpreter exits, so one read that never
 returns (a library looping on a damaged file) kept a stopped monitor from exiting. Here such a thread is left
@@ -20,8 +21,9 @@ class ReaderPool:
     def __init__(self, n: int, name: str = "reader") -> None:
         self._tasks: queue.SimpleQueue = queue.SimpleQueue()
         self._name = name
-        self._started: dict[int, float] = {}  # id of a running task's Future → monotonic s it started
+        self._started: dict[int, float] = {}  # id of a running task's Future → monotonic s of its last progress
         self._lock = threading.Lock()
+        self._running = threading.local()  # .task: id of the Future whose task this thread runs
         for _ in range(n):
             self.replace_one()
 
@@ -32,9 +34,16 @@ class ReaderPool:
         return future
 
     def started(self, future: Future) -> float | None:
-        """When (monotonic s) ``future``'s task started; None while queued or once done."""
+        """When (monotonic s) ``future``'s task started or last made ``progress``; None while queued or once done."""
         with self._lock:
             return self._started.get(id(future))
+
+    def progress(self) -> None:
+        """Called by a task, on its reader thread: it is not stuck (``started`` is now)."""
+        with self._lock:
+            task = getattr(self._running, "task", None)
+            if task in self._started:
+                self._started[task] = time.monotonic()
 
     def replace_one(self) -> None:
         """One more thread, in place of one that will not come back."""
@@ -47,6 +56,7 @@ class ReaderPool:
                 continue
             with self._lock:
                 self._started[id(future)] = time.monotonic()
+            self._running.task = id(future)
             try:
                 result, failure = call(*args), None
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting worker, which decides

@@ -1323,5 +1323,33 @@ print("rows", daemon.rows)
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0 and "rows 4" in run.stdout, run.stderr  # exited: the stuck thread did not hold it
     rows = by_name(read_rows(log))
-    assert rows["stuck.cbf"]["status"] == "error" and "reading it took more than 1 s" in rows["stuck.cbf"]["message"]
+    assert rows["stuck.cbf"]["status"] == "error" and "reading it went on for more than 1 s without a frame" in (
+        rows["stuck.cbf"]["message"])
     assert all(rows[name]["status"] == "ok" for name in ("a.cbf", "b.cbf", "c.cbf"))
+
+
+def test_a_file_of_many_frames_reads_as_long_as_it_needs_while_frames_come(dirs, monkeypatch):
+    """A read ran out at 120 s whatever it was doing: a NeXus file of 5,000 frames, read a frame at a time (about
+    25 ms each on 2 cores), was given up with an error row and its frames never classified. The limit is now on the
+    time without a frame. Here frames come every 0.3 s for 2.4 s, past a limit of 1 s: every frame gets its row."""
+    import gisaxs_live.daemon as daemon
+
+    class SlowFrames(daemon.FileFrames):
+        def __iter__(self):
+            for frame in super().__iter__():
+                time.sleep(0.3)
+                yield frame
+
+    monkeypatch.setattr(daemon, "READ_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(daemon, "FileFrames", SlowFrames)
+    frames, log = dirs
+    image = EdfImage(data=np.full((16, 16), 3, np.int32))
+    for i in range(7):
+        image.append_frame(data=np.full((16, 16), 4 + i, np.int32))
+    with running(frames, log) as r:
+        image.write(str(frames / ".series.edf.part"))
+        os.replace(frames / ".series.edf.part", frames / "series.edf")
+        r.wait_rows(8, timeout=60)
+        assert r.stop() == 0
+    rows = read_rows(log)
+    assert [(row["frame"], row["status"]) for row in rows] == [(str(i), "ok") for i in range(8)]
