@@ -27,27 +27,16 @@ import time
 from pathlib import Path
 
 import fabio.cbfimage
-import h5py
 import numpy as np
 
-from gisaxs_live.config import load_config
-from gisaxs_live.publisher.demo_series import GrowthSeries, demo_config
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from livehelp import nexus_stack  # noqa: E402
+
+from gisaxs_live.config import load_config  # noqa: E402
+from gisaxs_live.publisher.demo_series import GrowthSeries, demo_config  # noqa: E402
 
 RESULT = Path(__file__).parent / "results" / "memory_multiframe.json"
 CLI = [sys.executable, "-m", "gisaxs_live.cli"]
-
-
-def write_stack(path: Path, images: list[np.ndarray], n: int) -> None:
-    """A NeXus file of ``n`` frames, ``images`` over and over, a gzip chunk per frame."""
-    with h5py.File(path, "w") as f:
-        entry = f.create_group("entry")
-        entry.attrs["NX_class"] = "NXentry"
-        data = entry.create_group("data")
-        data.attrs.update(NX_class="NXdata", signal="data")
-        stack = data.create_dataset("data", (n, *images[0].shape), images[0].dtype, chunks=(1, *images[0].shape),
-                                    compression="gzip", compression_opts=1)
-        for i in range(n):
-            stack[i] = images[i % len(images)]
 
 
 def peak_mb(args: list[str], stop_when: Path | None = None, rows: int = 0,
@@ -82,7 +71,7 @@ def main() -> None:
             if n == 1:
                 fabio.cbfimage.CbfImage(data=images[0]).write(str(directory / "frame.cbf"))
             else:
-                write_stack(directory / "stack.h5", images, n)
+                nexus_stack(directory / "stack.h5", images, n)
             frame_file = next(directory.iterdir())
             for command in ("classify", "watch"):
                 log = Path(tmp) / f"{command}{n}.csv"

@@ -1,5 +1,5 @@
-"""Helpers for the live-path tests: frames written like a detector, an injected classifier, a daemon
-running in a thread on a real watched directory."""
+"""Helpers for the live-path tests: frames written like a detector (a CBF, a NeXus stack), an injected classifier, a
+daemon running in a thread on a real watched directory."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import h5py
 import numpy as np
 
 from gisaxs_live.config import Watch
@@ -49,6 +50,21 @@ def fake_classify(frames: Sequence[Frame]) -> list[Result]:
 
 def frame_bytes(value: int = 1, shape: tuple[int, int] = (16, 16)) -> bytes:
     return cbf_bytes(np.full(shape, value, dtype=np.int32))
+
+
+def nexus_stack(path: Path, frames: list[np.ndarray], n: int, written: int | None = None) -> Path:
+    """A NeXus HDF5 file of ``n`` frames (``frames`` over and over), a chunk per frame, as a detector writes it; the
+    first ``written`` of them alone written (default: all)."""
+    with h5py.File(path, "w") as f:
+        entry = f.create_group("entry")
+        entry.attrs["NX_class"] = "NXentry"
+        data = entry.create_group("data")
+        data.attrs.update(NX_class="NXdata", signal="data")
+        stack = data.create_dataset("data", (n, *frames[0].shape), frames[0].dtype, chunks=(1, *frames[0].shape),
+                                    compression="gzip", compression_opts=1)
+        for i in range(n if written is None else written):
+            stack[i] = frames[i % len(frames)]
+    return path
 
 
 def write_frame(path: Path, value: int = 1, **staged) -> float:

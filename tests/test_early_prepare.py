@@ -68,7 +68,7 @@ def test_a_multi_frame_file_is_read_classified_and_passed_through_the_network_in
     import gisaxs_live.classify.predictor as predictor
     from gisaxs_live.daemon import _read
     from gisaxs_live.sources.watch import Arrival
-    from test_files import nexus_stack
+    from livehelp import nexus_stack
 
     config = demo_config(load_config())
     series = GrowthSeries(config, 4)

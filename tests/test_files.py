@@ -20,6 +20,7 @@ from PIL import Image
 
 from gisaxs_live.frame import FrameError
 from gisaxs_live.sources.files import FileFrames, first_frame, read_file, read_frames
+from livehelp import nexus_stack
 
 DATA = np.random.default_rng(3).poisson(20.0, (60, 48)).astype(np.int32)
 DATA[:, 20:23] = -1
@@ -105,21 +106,6 @@ def test_every_frame_of_eiger_and_nexus_hdf5(tmp_path):
         frames = list(read_frames(path))
         assert [f.frame_id for f in frames] == [0, 1, 2, 3]
         assert all(np.array_equal(f.data, stack[i]) for i, f in enumerate(frames))
-
-
-def nexus_stack(path: Path, frames: list[np.ndarray], n: int, written: int | None = None) -> Path:
-    """A NeXus HDF5 file of ``n`` frames (``frames`` over and over), a chunk per frame, as a detector writes it; the
-    first ``written`` of them alone written (default: all)."""
-    with h5py.File(path, "w") as f:
-        entry = f.create_group("entry")
-        entry.attrs["NX_class"] = "NXentry"
-        data = entry.create_group("data")
-        data.attrs.update(NX_class="NXdata", signal="data")
-        stack = data.create_dataset("data", (n, *frames[0].shape), frames[0].dtype, chunks=(1, *frames[0].shape),
-                                    compression="gzip", compression_opts=1)
-        for i in range(n if written is None else written):
-            stack[i] = frames[i % len(frames)]
-    return path
 
 
 def test_a_multi_frame_file_is_decoded_a_frame_at_a_time(tmp_path):
