@@ -167,6 +167,20 @@ def test_frames_of_a_stack_not_yet_written_are_not_read_as_fill_values(tmp_path)
     assert problem is None and [int(f.data[0, 0] - DATA[0, 0]) for f in frames] == [0, 1, 2]
 
 
+def test_a_contiguous_stack_with_nothing_written_is_not_a_million_frames_of_zeros(tmp_path):
+    """A review: a NeXus stack declared with 10⁶ frames, contiguous and never written, has no storage; HDF5 reads fill
+    values for it, and 81,590 frames of zeros came in 5 s, each a row to be, for hours. Once written, it is read."""
+    path = tmp_path / "declared.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("entry/data/data", shape=(10**6, 64, 64), dtype="u4")
+    assert read_file(path, 0.0) == ([], f"{path}: frames 0–999999 of its 1000000 not written yet (their data are "
+                                         "not in the file): classified once its writer has written them and closed it")
+    with h5py.File(path, "w") as f:
+        f.create_dataset("entry/data/data", data=np.stack([DATA, DATA + 1]))  # contiguous, written
+    frames, problem = read_file(path, 0.0)
+    assert problem is None and len(frames) == 2
+
+
 def test_a_file_its_writer_holds_locked_is_said_to_be_so(tmp_path):
     """A trial: a data file held open by its writer (HDF5 file locking) was 'damaged HDF5: the HDF5 library cannot
     open it'."""

@@ -110,7 +110,8 @@ class Classifier:
         return self.classify(frames)
 
     def classify(self, frames: Sequence[Frame]) -> list[Result]:
-        """One Result per frame, in order; all usable frames go through the CNN as one batch."""
+        """One Result per frame, in order; all usable frames go through the CNN together (``Predictor.forward_all``:
+        in passes of at most 64)."""
         results: list[Result | None] = [None] * len(frames)
         images, positions = [], []
         early_outcomes = [frame.outcome if isinstance(frame, PreparedFrame) else None for frame in frames]
@@ -177,14 +178,15 @@ class Classifier:
 
 #: frames per CNN batch when classifying files
 FILE_BATCH = 64
-#: detector images of such a batch at most (bytes): 64 frames of an Eiger 4M are 1.2 GB, of a Pilatus 1M 630 MB
+#: detector images of such a batch (bytes) beyond which it is classified without more frames: 64 frames of an Eiger 4M
+#: are 1.2 GB, of a Pilatus 2M 630 MB, of a Pilatus 1M 260 MB
 FILE_BATCH_BYTES = 1 << 28
 
 
 def classify_files(classifier: Classifier, paths: Iterable[str | Path],
                    batch_size: int = FILE_BATCH) -> Iterator[list[Result]]:
-    """Every frame of every file in order, classified in batches of ``batch_size`` (fewer where their images would
-    exceed ``FILE_BATCH_BYTES``); a file whose reading stopped
+    """Every frame of every file in order, classified in batches of ``batch_size`` (fewer once their images reach
+    ``FILE_BATCH_BYTES``); a file whose reading stopped
     early (unreadable, truncated) adds one ``error`` row after the frames read before the problem. Yields each
     batch's Results as soon as they exist (``classify`` and ``reprocess`` write them as they come)."""
     batch: list[Frame] = []

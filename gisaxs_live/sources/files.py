@@ -72,6 +72,7 @@ def read_frames(path: str | Path, opened: Callable[[int], None] | None = None) -
     for index in range(n if links.written is None else min(n, links.written)):
         frame = image if index == 0 else _guarded(path, index, image.getframe, index)
         data = _image_data(path, index, frame)
+        _let_go(image, index)
         yield Frame(data, str(path), index, stat.st_mtime, mask=flagged_pixels(data) if eiger else None,
                     count_cutoff=count_cutoff(frame.header))
     if links.written is not None and links.written < n:
@@ -80,6 +81,15 @@ def read_frames(path: str | Path, opened: Callable[[int], None] | None = None) -
                          "once its writer has written them and closed it")
     if eiger and links.data_files:
         _check_data_files(path, n, links)
+
+
+def _let_go(image: Any, index: int) -> None:
+    """fabio's reader of a multi-frame EDF file keeps every frame it has decoded (its frames share one list, fabio
+    2026.6): a 1,000-frame file would be held whole. Frame ``index``'s pixels are let go once taken."""
+    from fabio.edfimage import EdfImage
+
+    if isinstance(image, EdfImage) and image.nframes > 1:
+        image.get_frame(index).data = None
 
 
 def _checked_links(path: Path) -> LinkSurvey:
@@ -463,6 +473,7 @@ class FileFrames:
 
     def __iter__(self) -> Iterator[Frame]:
         path = self.path
+        self.problem, self.count, self.available = None, 0, None  # each iteration reads the file anew
         try:
             for frame in read_frames(path, self._opened):
                 self.count += 1

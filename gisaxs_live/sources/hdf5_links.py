@@ -203,11 +203,16 @@ def _frames_written(stack: Any, plist: Any) -> int | None:
     """The frames of a chunked 3-D image stack (a dataset id and its creation property list) whose chunks are all
     written, counted from the first up to the first that is not; None where all are, or the stack is no chunked 3-D
     dataset (then nothing is known). A chunk of several frames is there once any of them is written: the last one
-    there is taken as not yet whole."""
+    there is taken as not yet whole. A contiguous stack with no storage yet has none written (HDF5 gives fill values
+    for all: a stack declared with a million frames and nothing written read as a million frames of zeros)."""
     from h5py import h5d
 
     shape = stack.shape
-    if len(shape) != 3 or plist.get_layout() != h5d.CHUNKED or shape[0] == 0:
+    if len(shape) != 3 or shape[0] == 0:
+        return None
+    if plist.get_layout() == h5d.CONTIGUOUS:
+        return 0 if stack.get_storage_size() == 0 else None
+    if plist.get_layout() != h5d.CHUNKED:
         return None
     depth, rows, columns = plist.get_chunk()
     per_block = -(-shape[1] // rows) * -(-shape[2] // columns)
