@@ -304,3 +304,18 @@ def test_an_eiger_master_whose_data_file_is_a_fifo_is_an_error_not_a_wait(tmp_pa
     assert done.stdout.splitlines() == [
         f"{master}: not read: it links s_data_000001.h5, which is not a regular file (a FIFO, a device or a "
         "directory)", "[]", f"{data}: not a regular file"], done.stderr
+
+
+def test_a_compressed_file_that_decompresses_beyond_any_frame_is_refused_not_held(tmp_path, cbf, monkeypatch):
+    """A trial: a 4 MB .cbf.gz holding a frame and 768 MB of zeros took `classify` 2.2 GB: the file was decompressed
+    whole into memory. Beyond ``MAX_DECOMPRESSED_BYTES`` it is an error row; below, the frame is read."""
+    import gisaxs_live.sources.files as files
+
+    monkeypatch.setattr(files, "MAX_DECOMPRESSED_BYTES", 1 << 20)
+    padded = tmp_path / "padded.cbf.gz"
+    with gzip.open(padded, "wb") as f:
+        f.write(cbf.read_bytes() + bytes(2 << 20))
+    assert read_file(padded, 0.0) == ([], f"{padded}: not read: it decompresses to more than 1 MiB, more than any "
+                                          "detector frame (decompress it with gunzip and classify the file itself)")
+    (frame,) = read_file(gzipped(cbf), 0.0)[0]
+    assert np.array_equal(frame.data, DATA)

@@ -197,14 +197,23 @@ def _check_compressed_tiff(path: Path, content: bytes | None) -> None:
                              "compressed image data cannot be decoded") from None
 
 
+#: bytes a compressed file may decompress to (an EIGER2 16M frame is 72 MB): beyond, it is refused, not held whole
+MAX_DECOMPRESSED_BYTES = 512 << 20
+
+
 def _decompressed(path: Path) -> bytes | None:
     """The bytes of a ``.gz``/``.bz2`` file once decompressed (read once, for the checks and for fabio); None for
-    other files."""
-    opener, _ = _compression(path)
+    other files. A FrameError for one that decompresses to more than ``MAX_DECOMPRESSED_BYTES``."""
+    opener, name = _compression(path)
     if opener is open:
         return None
     with opener(path, "rb") as f:
-        return f.read()
+        content = f.read(MAX_DECOMPRESSED_BYTES + 1)
+    if len(content) > MAX_DECOMPRESSED_BYTES:
+        raise FrameError(f"{path}: not read: it decompresses to more than {MAX_DECOMPRESSED_BYTES >> 20} MiB, more "
+                         f"than any detector frame (decompress it with {'gunzip' if name == 'gzip' else 'bunzip2'} "
+                         "and classify the file itself)")
+    return content
 
 
 def _compression(path: Path) -> tuple[Any, str]:
