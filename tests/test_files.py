@@ -319,3 +319,26 @@ def test_a_compressed_file_that_decompresses_beyond_any_frame_is_refused_not_hel
                                           "detector frame (decompress it with gunzip and classify the file itself)")
     (frame,) = read_file(gzipped(cbf), 0.0)[0]
     assert np.array_equal(frame.data, DATA)
+
+
+def test_a_tiff_whose_image_directories_loop_is_an_error_not_a_spinning_reader(tmp_path, tif):
+    """A trial: a TIFF whose last image directory points back at the first made fabio's reader spin for good, its
+    memory growing by 2.4 MB/s; `watch` gave it up after 120 s, but its thread went on (8.3 GB after 50 min) and held
+    the GIL (the next frame's row took 2 s), and `classify` never ended. Read in a child process with a time limit,
+    so that a regression fails here instead of hanging the suite."""
+    import struct
+    import subprocess
+    import sys
+
+    data = bytearray(tif.read_bytes())
+    (first,) = struct.unpack("<I", data[4:8])
+    (entries,) = struct.unpack("<H", data[first:first + 2])
+    data[first + 2 + 12 * entries:first + 6 + 12 * entries] = struct.pack("<I", first)  # the last points at the first
+    looping = tmp_path / "loop.tif"
+    looping.write_bytes(bytes(data))
+    code = "import sys; from gisaxs_live.sources.files import read_file; print(read_file(sys.argv[1], 0.0)[1])"
+    run = subprocess.run([sys.executable, "-c", code, str(looping)], capture_output=True, text=True, timeout=60)
+    assert run.stdout.strip() == f"{looping}: damaged TIFF: its image directories loop (the one at byte {first:,} " \
+                                 "comes again)"
+    (frame,) = read_file(tif, 0.0)[0]  # the chain of a good file ends
+    assert np.array_equal(frame.data, DATA)

@@ -34,6 +34,7 @@ from .cutoff import count_cutoff
 from .dectris import flagged_pixels
 from .eiger import HDF5_SUFFIXES
 from .hdf5_links import LinkSurvey, survey
+from .tiff_chain import chain_problem
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ def read_frames(path: str | Path, opened: Callable[[int], None] | None = None) -
     content = _guarded(path, None, _decompressed, path)
     kind = _checked_format(path, content)
     if kind == "TIFF":
+        _check_tiff_chain(path, content)
         _check_compressed_tiff(path, content)
     links = _checked_links(path) if kind == "HDF5" and content is None else LinkSurvey()
     image = _guarded(path, None, _open, path, content)
@@ -170,6 +172,15 @@ FABIO_TIFF_COMPRESSIONS = ("raw", "packbits")
 #: Pillow's names of the other TIFF compressions, in words (others: Pillow's name)
 TIFF_COMPRESSION_NAMES = {"tiff_lzw": "LZW", "tiff_adobe_deflate": "deflate", "tiff_deflate": "deflate",
                           "tiff_jpeg": "JPEG", "jpeg": "JPEG", "tiff_ccitt": "CCITT"}
+
+
+def _check_tiff_chain(path: Path, content: bytes | None) -> None:
+    """Reject a TIFF whose image directories loop before fabio reads it (``tiff_chain``: fabio would spin for good).
+    ``content``: a compressed file's bytes, as for ``_checked_format``."""
+    with (path.open("rb") if content is None else io.BytesIO(content)) as f:
+        problem = chain_problem(f)
+    if problem is not None:
+        raise FrameError(f"{path}: {problem}")
 
 
 def _check_compressed_tiff(path: Path, content: bytes | None) -> None:
