@@ -368,6 +368,10 @@ def test_wrong_dimensions_and_shapes_raise_frame_error(config, grid):
         pre.prepare(frame_of(np.ones(PILATUS_1M), np.zeros((10, 10), bool)))
     with pytest.raises(FrameError, match="not numeric"):
         pre.prepare(frame_of(np.full(PILATUS_1M, "x")))
+    # a trial: a damaged header's 15,000 × 15,000 frame took 18.6 GB to build its pixel → bin table
+    with pytest.raises(FrameError, match=r"test frame 0: 8,193 × 8,193 pixels, more than any detector has \(at most "
+                                         r"67,108,864 are classified\)"):
+        pre.prepare(frame_of(np.zeros((8193, 8193), np.uint8)))  # calloc'ed: its pages are never touched
 
 
 def test_a_geometry_that_leaves_every_frame_an_error_is_said_before_the_first_frame(config, grid, caplog):

@@ -44,6 +44,10 @@ MIN_COVERED_FRACTION = 0.25
 MIN_POSITIVE_FRACTION = 0.10
 MIN_CONTRAST = 10.0
 MAX_NONFINITE_FRACTION = 0.5
+#: pixels of a frame at most (a Rayonix MX340-HS has 59 million, an EIGER2 16M 18 million): building the pixel → bin
+#: table takes about 75 bytes a pixel, 1.9 GB for 25 million, and a frame of 15,000 × 15,000 (a damaged header)
+#: took 18.6 GB
+MAX_FRAME_PIXELS = 1 << 26
 MIN_BIN_PIXEL_FRACTION = 0.1
 
 
@@ -119,6 +123,9 @@ class FramePreprocessor:
             raise FrameError(f"{where}: expected a 2-D detector image, got {data.ndim}-D data of shape {data.shape}")
         if data.dtype.kind not in "iuf":
             raise FrameError(f"{where}: pixel type {data.dtype} is not numeric")
+        if data.size > MAX_FRAME_PIXELS:
+            raise FrameError(f"{where}: {data.shape[0]:,} × {data.shape[1]:,} pixels, more than any detector has "
+                             f"(at most {MAX_FRAME_PIXELS:,} are classified)")
         if frame.mask is not None and np.shape(frame.mask) != data.shape:
             raise FrameError(f"{where}: its mask has shape {np.shape(frame.mask)}, the data {data.shape}")
         if data.dtype.kind == "f":
