@@ -459,6 +459,27 @@ def test_follower_reads_a_log_truncated_and_refilled_past_its_point_between_two_
     assert [r.source for r in follower.poll()] == ["n3.cbf"]
 
 
+def test_a_torn_last_line_mended_by_the_next_start_is_not_a_rewrite_to_read_again(tmp_path):
+    """A trial: `tail` followed a log whose last line was torn (a power cut); the monitor's next start cut those bytes
+    off, and `tail` took the log for one rewritten in place: it read all of it again (259 MB: 2.8 GB of memory) and
+    gave its million rows again. Now it goes on from the last whole row; a log truly rewritten in place is looked at
+    as at a first poll, its last ``tail_bytes`` alone."""
+    path = tmp_path / "log.csv"
+    _write_and_close(path, [ok(f"{i:03d}.cbf", latency_ms=i) for i in range(300)])  # rows that end differently
+    with open(path, "a") as fh:
+        fh.write(format_rows([ok("torn.cbf").row()])[:30])  # a power cut
+    follower = LogFollower(path, tail_bytes=5_000)
+    assert len(follower.poll()) > 0
+    _write_and_close(path, [ok("next.cbf")])  # its start removes the torn line
+    assert "torn.cbf" not in path.read_text()
+    assert [r.source for r in follower.poll()] == ["next.cbf"]
+    rows = len(lines(path)) - 1
+    path.write_text("\n".join(lines(path)[:1] + lines(path)[1:][::-1]) + "\n")  # the same size, other bytes
+    again = follower.poll()
+    assert 0 < len(again) < rows and again[-1].source == "000.cbf"  # its tail, from a line's start
+    assert follower.skipped == 0
+
+
 def test_follower_starts_near_the_end_of_a_long_log(tmp_path):
     path = tmp_path / "log.csv"
     CsvLog(path).write([ok(f"{i}.cbf") for i in range(2000)])

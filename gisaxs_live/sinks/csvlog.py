@@ -713,8 +713,10 @@ class LogFollower:
     poll reads only the last ``tail_bytes`` of a file there at that poll (the header is always read; a log that
     appears later is read whole). A log truncated in place and
     refilled beyond the point read between two polls is told by its bytes before that point, which no longer
-    match the last ``CHECK_BYTES`` read (rows carry their time to the microsecond): it is read again from its
-    start, not from the middle of a row."""
+    match the last ``CHECK_BYTES`` read (rows carry their time to the microsecond): it is looked at again as at the
+    first poll (its header, then its last ``tail_bytes``), not from the middle of a row. A log cut back to the
+    end of its last whole row, all before it unchanged (a monitor's start mending a torn last line), goes on from
+    there: nothing is read twice (a 259-MB log was read whole again, 2.8 GB, and its million rows given again)."""
 
     #: bytes before the point read that must be unchanged at the next poll
     CHECK_BYTES = 64
@@ -727,6 +729,7 @@ class LogFollower:
         self._fh = None
         self._partial = b""
         self._seen = b""  # the last CHECK_BYTES read, ending at the point read
+        self._seen_rows = b""  # the last CHECK_BYTES read, ending at the end of the last whole line
         self._columns: list[str] | None = None
         self.skipped = 0  # lines that were not rows of a known header
         self.foreign = ""  # why the file is not a frame log, once its first line says so ('' while it may be one)
@@ -740,9 +743,8 @@ class LogFollower:
         if self._fh is None and not self._open():
             self._whole = self._whole or self._first
             return []
-        if self._rewritten():
-            self._fh.seek(0)
-            self._partial, self._seen = b"", b""
+        if self._rewritten() and not self._cut_to_last_row():
+            self._look(first=False)
         results = self._read()
         if self._replaced():
             results += self._read()
@@ -771,15 +773,34 @@ class LogFollower:
         self._fh = os.fdopen(fd, "rb")
         if self._first:
             self._first = False
-            header = self._fh.readline()
-            if header.endswith(b"\n") and not header.startswith(b"time_utc") and not ROW_START.match(header):
-                self.foreign = "its first line is not a header starting with time_utc"  # nor a row: its header
-                # lost to a copy-and-truncate rotation, which the writer puts back at its next start
-            start = os.fstat(self._fh.fileno()).st_size - self.tail_bytes
-            if start > len(header) and not self._whole:
-                self._fh.seek(start)
-                self._fh.readline()  # the rest of a cut line
-            self._partial = header
+            self._look(first=True)
+        return True
+
+    def _look(self, first: bool) -> None:
+        """Read the file from its start as at a first look: its header, then its rows from ``tail_bytes`` before its
+        end on (all of a log that appeared after the follower started)."""
+        self._fh.seek(0)
+        self._seen = self._seen_rows = b""
+        header = self._fh.readline()
+        if first and header.endswith(b"\n") and not header.startswith(b"time_utc") and not ROW_START.match(header):
+            self.foreign = "its first line is not a header starting with time_utc"  # nor a row: its header
+            # lost to a copy-and-truncate rotation, which the writer puts back at its next start
+        start = os.fstat(self._fh.fileno()).st_size - self.tail_bytes
+        if start > len(header) and not self._whole:
+            self._fh.seek(start)
+            self._fh.readline()  # the rest of a cut line
+        self._partial = header
+
+    def _cut_to_last_row(self) -> bool:
+        """Whether the file, shorter than the point read, was cut back no further than the end of the last whole line
+        read, all before it unchanged (a torn last line removed): then reading goes on from that end."""
+        fd, end = self._fh.fileno(), self._fh.tell() - len(self._partial)
+        if os.fstat(fd).st_size < end or not self._seen_rows:
+            return False
+        if os.pread(fd, len(self._seen_rows), end - len(self._seen_rows)) != self._seen_rows:
+            return False
+        self._fh.seek(end)
+        self._partial, self._seen = b"", self._seen_rows
         return True
 
     def _replaced(self) -> bool:
@@ -805,6 +826,7 @@ class LogFollower:
         data = self._partial + chunk
         lines = data.split(b"\n")
         self._partial = lines.pop()
+        self._seen_rows = (self._seen_rows + data[:len(data) - len(self._partial)])[-self.CHECK_BYTES:]
         results = []
         for line in lines:
             try:
