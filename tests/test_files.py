@@ -146,6 +146,19 @@ def test_a_file_read_a_frame_at_a_time_says_where_it_ended(tmp_path):
     assert [f.frame_id for f in reading] == [0, 1]
     assert (reading.count, reading.available) == (2, 2) and reading.problem == read_file(cut, 0.0)[1]
     assert reading.problem.startswith(f"{cut}: frames 2–3 of its 4 not written yet")
+
+
+def test_the_whole_frames_of_a_multi_frame_edf_cut_short_are_read(tmp_path):
+    """A trial: a 4-frame EDF cut at 5/8 of its length gave one error row, for frame 0, and no row for the whole
+    frames 0 and 1: fabio marks the file incomplete as a whole. Each frame's own mark is read now."""
+    image = fabio.edfimage.EdfImage(data=DATA)
+    for i in (1, 2, 3):
+        image.append_frame(data=DATA + i)
+    image.write(str(tmp_path / "series.edf"))
+    cut = truncated(tmp_path / "series.edf", 5 / 8)
+    frames, problem = read_file(cut, 0.0)
+    assert [int(f.data[0, 0] - DATA[0, 0]) for f in frames] == [0, 1]
+    assert problem.startswith(f"{cut} frame 2: truncated EDF: image data")
     assert first_frame(tmp_path / "none.edf", 0.0) == (None, f"{tmp_path / 'none.edf'}: no such file")
 
 
