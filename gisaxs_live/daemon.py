@@ -37,7 +37,8 @@ the same plan is made again once the queue is at most half full: files are their
 file present ends with exactly one final row.
 
 Stopping (``request_stop``, e.g. on SIGTERM): the watcher stops, every complete file already found is
-classified and logged, files still being written are left for the next start, and ``run`` returns 0.
+classified and logged, files still being written are left for the next start, and ``run`` returns 0. A file still
+being read ``STOP_READ_WAIT_S`` after the request (thousands of frames) is left for the next start too, without a row.
 """
 
 from __future__ import annotations
@@ -84,6 +85,9 @@ class FileRead(NamedTuple):
     first: bytes | None = None
 
 
+#: a read still going on when a stop has waited ``STOP_READ_WAIT_S`` for it: its file gets no row
+LEFT_AT_STOP = FileRead([], None, 0)
+
 #: a batch of arrivals and, per arrival, its reader's ``_read``
 Reading = tuple[Sequence[Arrival], list["Future[FileRead]"]]
 
@@ -97,6 +101,10 @@ SKEWED_AT_LEAST = 4
 READ_TIMEOUT_S = 120.0
 #: how often (s) the worker, waiting for a read, looks whether it has run too long
 READ_POLL_S = 0.5
+#: how long (s) after a stop is requested a read still going on is waited for (a file of thousands of frames reads
+#: for minutes): then its file is left, without a row, for the next start, and the monitor stops well within the
+#: systemd unit's TimeoutStopSec (120 s), its other rows written
+STOP_READ_WAIT_S = 30.0
 
 
 def plan_backlog(files: Sequence[tuple[str, float, float]], resume: Resume, backlog: bool, grace_s: float,
@@ -168,6 +176,7 @@ class Daemon:
         self.rescans = 0  # rescans of the directory against the log after start-up
         self.model = "not loaded"
         self._stop = threading.Event()
+        self._stop_at = math.inf  # monotonic s when a stop was requested
         self._backlog: deque[str] = deque()
         self._done_since_plan: set[str] = set()  # files given rows since the backlog was planned, while it is fed
         self._all = False  # --backlog: also files older than the log
@@ -180,6 +189,7 @@ class Daemon:
         self._readers = ReaderPool(os.cpu_count() or 1)
 
     def request_stop(self) -> None:
+        self._stop_at = time.monotonic()
         self._stop.set()
 
     @property
@@ -367,6 +377,8 @@ class Daemon:
         arrivals, reads = reading
         for a, read in zip(arrivals, reads):
             outcome, final = self._read_result(a, read)
+            if outcome is LEFT_AT_STOP:
+                continue
             got, problem, n_read = outcome.frames, outcome.problem, outcome.n_read
             if problem is not None and not n_read and not final:
                 if not os.path.lexists(a.path):
@@ -408,12 +420,17 @@ class Daemon:
         """``_read``'s outcome for ``arrival``, and whether a problem is final (not worth a retry): reading that
         raised is a problem about the file; reading that has gone more than ``READ_TIMEOUT_S`` without a frame
         (counted from its start or its last frame, not from its queueing) is given up, its thread left behind and
-        replaced."""
+        replaced. A read still going on ``STOP_READ_WAIT_S`` after a stop was requested is ``LEFT_AT_STOP``."""
         while True:
             try:
                 return read.result(timeout=READ_POLL_S), False
             except TimeoutError:
                 started = self._readers.started(read)
+                if started is not None and time.monotonic() - self._stop_at > STOP_READ_WAIT_S:
+                    log.warning("%s: still being read %g s after the stop: left, without a row, for the next start%s",
+                                escape_source(arrival.path), STOP_READ_WAIT_S,
+                                " (with --backlog again, if it is older than the log)" if self._all else "")
+                    return LEFT_AT_STOP, False
                 if started is None or time.monotonic() - started <= READ_TIMEOUT_S:
                     continue
                 log.error("%s: reading it went on for more than %g s without a frame: given up, a new reader thread "

@@ -1353,3 +1353,39 @@ def test_a_file_of_many_frames_reads_as_long_as_it_needs_while_frames_come(dirs,
         assert r.stop() == 0
     rows = read_rows(log)
     assert [(row["frame"], row["status"]) for row in rows] == [(str(i), "ok") for i in range(8)]
+
+
+def test_a_stop_waits_for_a_long_read_a_while_then_leaves_its_file_for_the_next_start(dirs, monkeypatch):
+    """A review: with reads limited by time without a frame, a stop waited for a file of thousands of frames to be
+    read whole (minutes), past the systemd unit's TimeoutStopSec. Now a read still going on STOP_READ_WAIT_S after
+    the stop is left, without a row, and the next start reads the file (it arrived after the log began)."""
+    import gisaxs_live.daemon as daemon
+
+    class SlowFrames(daemon.FileFrames):
+        def __iter__(self):
+            for frame in super().__iter__():
+                time.sleep(0.3 if "series" in str(self.path) else 0.0)
+                yield frame
+
+    real = daemon.FileFrames
+    monkeypatch.setattr(daemon, "STOP_READ_WAIT_S", 1.0)
+    monkeypatch.setattr(daemon, "FileFrames", SlowFrames)
+    frames, log = dirs
+    image = EdfImage(data=np.full((16, 16), 3, np.int32))
+    for i in range(29):
+        image.append_frame(data=np.full((16, 16), 4 + i, np.int32))
+    with running(frames, log) as r:
+        write_frame(frames / "before.cbf")
+        r.wait_rows(1)
+        image.write(str(frames / ".series.edf.part"))
+        os.replace(frames / ".series.edf.part", frames / "series.edf")  # 30 frames: 9 s
+        time.sleep(1.0)
+        t0 = time.monotonic()
+        assert r.stop() == 0
+        assert time.monotonic() - t0 < 5.0
+    assert [row["source"] for row in read_rows(log)] == [str(frames / "before.cbf")]
+    monkeypatch.setattr(daemon, "FileFrames", real)
+    with running(frames, log) as r:  # the next start
+        r.wait_rows(30, timeout=30)
+        assert r.stop() == 0
+    assert [(row["frame"], row["status"]) for row in read_rows(log)[1:]] == [(str(i), "ok") for i in range(30)]
