@@ -426,8 +426,8 @@ class Daemon:
                 return read.result(timeout=READ_POLL_S), False
             except TimeoutError:
                 started = self._readers.started(read)
-                if started is not None and time.monotonic() - self._stop_at > STOP_READ_WAIT_S:
-                    log.warning("%s: still being read %g s after the stop: left, without a row, for the next start%s",
+                if time.monotonic() - self._stop_at > STOP_READ_WAIT_S:  # running, or queued behind such a read
+                    log.warning("%s: not read %g s after the stop: left, without a row, for the next start%s",
                                 escape_source(arrival.path), STOP_READ_WAIT_S,
                                 " (with --backlog again, if it is older than the log)" if self._all else "")
                     return LEFT_AT_STOP, False
