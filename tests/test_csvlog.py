@@ -480,6 +480,23 @@ def test_a_torn_last_line_mended_by_the_next_start_is_not_a_rewrite_to_read_agai
     assert follower.skipped == 0
 
 
+def test_a_new_log_torn_in_its_header_then_emptied_is_followed_on(tmp_path):
+    """A review: after a rotation, a new log holding only part of its header (a full disk as the writer began it),
+    emptied in place by the next start, ended `tail` with "Invalid argument": the follower looked for the old file's
+    last bytes before the start of the new one."""
+    path = tmp_path / "log.csv"
+    _write_and_close(path, [ok(f"{i}.cbf") for i in range(3)])
+    follower = LogFollower(path)
+    assert [r.source for r in follower.poll()] == ["0.cbf", "1.cbf", "2.cbf"]
+    os.replace(path, tmp_path / "log.csv.1")
+    path.write_text(lines(tmp_path / "log.csv.1")[0][:40])
+    assert follower.poll() == []
+    os.truncate(path, 0)
+    assert follower.poll() == []
+    _write_and_close(path, [ok("new.cbf")])
+    assert [r.source for r in follower.poll()] == ["new.cbf"]
+
+
 def test_follower_starts_near_the_end_of_a_long_log(tmp_path):
     path = tmp_path / "log.csv"
     CsvLog(path).write([ok(f"{i}.cbf") for i in range(2000)])

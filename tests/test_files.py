@@ -159,6 +159,25 @@ def test_the_whole_frames_of_a_multi_frame_edf_cut_short_are_read(tmp_path):
     frames, problem = read_file(cut, 0.0)
     assert [int(f.data[0, 0] - DATA[0, 0]) for f in frames] == [0, 1]
     assert problem.startswith(f"{cut} frame 2: truncated EDF: image data")
+    whole = (tmp_path / "series.edf").read_bytes()  # cut inside the last frame's header (a review: no error row)
+    last_header = whole.rindex(b"{")
+    (tmp_path / "cut_header.edf").write_bytes(whole[:last_header + 300])
+    frames, problem = read_file(tmp_path / "cut_header.edf", 0.0)
+    assert [f.frame_id for f in frames] == [0, 1, 2]
+    assert problem == (f"{tmp_path / 'cut_header.edf'}: truncated EDF: it ends inside the header of a frame after "
+                       "its 3 frames")
+
+
+def test_every_page_of_a_multi_page_tiff_is_read(tmp_path):
+    """A review: the pages after the first gave "truncated TIFF" (fabio's later TIFF frames have no mark of their own
+    for a file cut short, and asking for it raised)."""
+    pages = [np.random.default_rng(i).integers(0, 1000, (64, 48)).astype(np.uint16) for i in range(3)]
+    path = tmp_path / "pages.tif"
+    images = [Image.fromarray(page) for page in pages]
+    images[0].save(path, save_all=True, append_images=images[1:])
+    frames, problem = read_file(path, 0.0)
+    assert problem is None and [f.frame_id for f in frames] == [0, 1, 2]
+    assert all(np.array_equal(f.data, page) for f, page in zip(frames, pages))
     assert first_frame(tmp_path / "none.edf", 0.0) == (None, f"{tmp_path / 'none.edf'}: no such file")
 
 
@@ -328,8 +347,8 @@ def test_a_compressed_file_that_decompresses_beyond_any_frame_is_refused_not_hel
     padded = tmp_path / "padded.cbf.gz"
     with gzip.open(padded, "wb") as f:
         f.write(cbf.read_bytes() + bytes(2 << 20))
-    assert read_file(padded, 0.0) == ([], f"{padded}: not read: it decompresses to more than 1 MiB, more than any "
-                                          "detector frame (decompress it with gunzip and classify the file itself)")
+    assert read_file(padded, 0.0) == ([], f"{padded}: not read: it decompresses to more than 1 MiB, too much to hold "
+                                          "in memory (decompress it with gunzip and classify the file itself)")
     (frame,) = read_file(gzipped(cbf), 0.0)[0]
     assert np.array_equal(frame.data, DATA)
 

@@ -749,7 +749,7 @@ class LogFollower:
         if self._replaced():
             results += self._read()
             self._fh.close()
-            self._fh, self._partial, self._seen = None, b"", b""
+            self._fh, self._partial, self._seen, self._seen_rows = None, b"", b"", b""
             if self._open():
                 results += self._read()
         return results
@@ -795,7 +795,7 @@ class LogFollower:
         """Whether the file, shorter than the point read, was cut back no further than the end of the last whole line
         read, all before it unchanged (a torn last line removed): then reading goes on from that end."""
         fd, end = self._fh.fileno(), self._fh.tell() - len(self._partial)
-        if os.fstat(fd).st_size < end or not self._seen_rows:
+        if os.fstat(fd).st_size < end or not self._seen_rows or end < len(self._seen_rows):
             return False
         if os.pread(fd, len(self._seen_rows), end - len(self._seen_rows)) != self._seen_rows:
             return False

@@ -77,6 +77,8 @@ def read_frames(path: str | Path, opened: Callable[[int], None] | None = None) -
         _let_go(image, index)
         yield Frame(data, str(path), index, stat.st_mtime, mask=flagged_pixels(data) if eiger else None,
                     count_cutoff=count_cutoff(frame.header))
+    if _cut_in_a_header(image, n):
+        raise FrameError(f"{path}: truncated EDF: it ends inside the header of a frame after its {plural(n, 'frame')}")
     if links.written is not None and links.written < n:
         which = f"frame {n - 1}" if links.written == n - 1 else f"frames {links.written}–{n - 1}"
         raise FrameError(f"{path}: {which} of its {n} not written yet (their data are not in the file): classified "
@@ -221,8 +223,8 @@ def _decompressed(path: Path) -> bytes | None:
     with opener(path, "rb") as f:
         content = f.read(MAX_DECOMPRESSED_BYTES + 1)
     if len(content) > MAX_DECOMPRESSED_BYTES:
-        raise FrameError(f"{path}: not read: it decompresses to more than {MAX_DECOMPRESSED_BYTES >> 20} MiB, more "
-                         f"than any detector frame (decompress it with {'gunzip' if name == 'gzip' else 'bunzip2'} "
+        raise FrameError(f"{path}: not read: it decompresses to more than {MAX_DECOMPRESSED_BYTES >> 20} MiB, too "
+                         f"much to hold in memory (decompress it with {'gunzip' if name == 'gzip' else 'bunzip2'} "
                          "and classify the file itself)")
     return content
 
@@ -463,15 +465,25 @@ def _fabio_errors() -> Iterator[list[logging.LogRecord]]:
 
 
 def _incomplete(image: Any, index: int, frame: Any) -> bool:
-    """Whether frame ``index`` (fabio's ``frame`` of ``image``) ends early. fabio marks a multi-frame EDF file cut short
-    as incomplete as a whole, on its first frame: each frame's own mark is read instead, so that the whole frames
-    before the cut get their rows (a 4-frame EDF cut at 5/8 of its length gave one error row, none for frames 0
-    and 1)."""
+    """Whether frame ``index`` (fabio's ``frame`` of ``image``) ends early. fabio marks an EDF file cut short as
+    incomplete as a whole, on its first frame: each frame's own mark is read instead, so that the whole frames before
+    the cut get their rows (a 4-frame EDF cut at 5/8 of its length gave one error row, none for frames 0 and 1;
+    ``_cut_in_a_header`` tells a cut in a header). The later frames of a multi-page TIFF have no mark of their own:
+    the file's counts for them."""
     from fabio.edfimage import EdfImage
 
-    if isinstance(image, EdfImage) and image.nframes > 1:
+    if isinstance(image, EdfImage):
         return bool(image.get_frame(index).incomplete_data)
-    return bool(frame.incomplete_file)
+    return bool(getattr(frame, "incomplete_file", image.incomplete_file))
+
+
+def _cut_in_a_header(image: Any, n: int) -> bool:
+    """Whether the EDF file of fabio's ``image``, its ``n`` frames whole, was cut inside a further frame's header:
+    fabio then marks the file incomplete, and none of its frames."""
+    from fabio.edfimage import EdfImage
+
+    return (isinstance(image, EdfImage) and bool(image.incomplete_file)
+            and not any(image.get_frame(i).incomplete_data for i in range(n)))
 
 
 def _image_data(path: Path, index: int, image: Any, incomplete: bool) -> np.ndarray:
