@@ -497,6 +497,20 @@ def test_a_new_log_torn_in_its_header_then_emptied_is_followed_on(tmp_path):
     assert [r.source for r in follower.poll()] == ["new.cbf"]
 
 
+def test_a_log_emptied_and_refilled_with_rows_that_end_alike_is_told_from_the_old(tmp_path):
+    """A review: the follower compared the 64 bytes before the point read, the ends of rows, which are alike (the
+    same latency, no message): a log emptied and refilled past that point between two polls was taken for the old
+    one, and the rows before the point were never given."""
+    path = tmp_path / "log.csv"
+    log = CsvLog(path)
+    follower = LogFollower(path)
+    log.write([ok("a.cbf", time_utc="2026-01-02T03:04:05.000Z"), ok("b.cbf", time_utc="2026-01-02T03:04:06.000Z")])
+    assert [r.source for r in follower.poll()] == ["a.cbf", "b.cbf"]
+    os.truncate(path, 0)
+    log.write([ok(f"{n}.cbf", time_utc=f"2026-01-02T03:05:0{i}.000Z") for i, n in enumerate("cdefg")])
+    assert [r.source for r in follower.poll()] == ["c.cbf", "d.cbf", "e.cbf", "f.cbf", "g.cbf"]
+
+
 def test_follower_starts_near_the_end_of_a_long_log(tmp_path):
     path = tmp_path / "log.csv"
     CsvLog(path).write([ok(f"{i}.cbf") for i in range(2000)])

@@ -711,15 +711,16 @@ class LogFollower:
     """Follows a CSV log like ``tail -F``: ``poll`` returns the rows completed since the last call,
     reopening the file when it was rotated (moved or deleted and recreated) or truncated. The first
     poll reads only the last ``tail_bytes`` of a file there at that poll (the header is always read; a log that
-    appears later is read whole). A log truncated in place and
-    refilled beyond the point read between two polls is told by its bytes before that point, which no longer
-    match the last ``CHECK_BYTES`` read (rows carry their time to the microsecond): it is looked at again as at the
-    first poll (its header, then its last ``tail_bytes``), not from the middle of a row. A log cut back to the
+    appears later is read whole). A log truncated in place and refilled beyond the point read between two polls is
+    told by its bytes before that point, which no longer match the last ``CHECK_BYTES`` read (a whole row or more,
+    its time included: rows end alike): it is looked at again as at the first poll (its header, then its last
+    ``tail_bytes``), not from the middle of a row. A log cut back to the
     end of its last whole row, all before it unchanged (a monitor's start mending a torn last line), goes on from
     there: nothing is read twice (a 259-MB log was read whole again, 2.8 GB, and its million rows given again)."""
 
-    #: bytes before the point read that must be unchanged at the next poll
-    CHECK_BYTES = 64
+    #: bytes before the point read that must be unchanged at the next poll: more than a row (about 250 bytes), so that
+    #: its time is among them (64, rows' ends alone, took a log emptied and refilled past the point read for unchanged)
+    CHECK_BYTES = 1024
 
     def __init__(self, path: str | Path, tail_bytes: int = 1 << 20) -> None:
         self.path = Path(path)
