@@ -1328,27 +1328,40 @@ print("rows", daemon.rows)
     assert all(rows[name]["status"] == "ok" for name in ("a.cbf", "b.cbf", "c.cbf"))
 
 
+def slow_frames(file_frames: type, pause_s: float, among: str) -> type:
+    """``file_frames`` (``sources.files.FileFrames``) whose frames come ``pause_s`` apart for files whose path holds
+    ``among``: a long multi-frame file."""
+
+    class SlowFrames(file_frames):
+        def __iter__(self):
+            for frame in super().__iter__():
+                time.sleep(pause_s if among in str(self.path) else 0.0)
+                yield frame
+
+    return SlowFrames
+
+
+def edf_series(path: Path, n: int) -> None:
+    """A multi-frame EDF of ``n`` 16×16 frames, written beside ``path`` and renamed into place."""
+    image = EdfImage(data=np.full((16, 16), 3, np.int32))
+    for i in range(n - 1):
+        image.append_frame(data=np.full((16, 16), 4 + i, np.int32))
+    part = path.with_name(f".{path.name}.part")
+    image.write(str(part))
+    os.replace(part, path)
+
+
 def test_a_file_of_many_frames_reads_as_long_as_it_needs_while_frames_come(dirs, monkeypatch):
     """A read ran out at 120 s whatever it was doing: a NeXus file of 5,000 frames, read a frame at a time (about
     25 ms each on 2 cores), was given up with an error row and its frames never classified. The limit is now on the
     time without a frame. Here frames come every 0.3 s for 2.4 s, past a limit of 1 s: every frame gets its row."""
     import gisaxs_live.daemon as daemon
 
-    class SlowFrames(daemon.FileFrames):
-        def __iter__(self):
-            for frame in super().__iter__():
-                time.sleep(0.3)
-                yield frame
-
     monkeypatch.setattr(daemon, "READ_TIMEOUT_S", 1.0)
-    monkeypatch.setattr(daemon, "FileFrames", SlowFrames)
+    monkeypatch.setattr(daemon, "FileFrames", slow_frames(daemon.FileFrames, 0.3, "series"))
     frames, log = dirs
-    image = EdfImage(data=np.full((16, 16), 3, np.int32))
-    for i in range(7):
-        image.append_frame(data=np.full((16, 16), 4 + i, np.int32))
     with running(frames, log) as r:
-        image.write(str(frames / ".series.edf.part"))
-        os.replace(frames / ".series.edf.part", frames / "series.edf")
+        edf_series(frames / "series.edf", 8)
         r.wait_rows(8, timeout=60)
         assert r.stop() == 0
     rows = read_rows(log)
@@ -1361,24 +1374,14 @@ def test_a_stop_waits_for_a_long_read_a_while_then_leaves_its_file_for_the_next_
     the stop is left, without a row, and the next start reads the file (it arrived after the log began)."""
     import gisaxs_live.daemon as daemon
 
-    class SlowFrames(daemon.FileFrames):
-        def __iter__(self):
-            for frame in super().__iter__():
-                time.sleep(0.3 if "series" in str(self.path) else 0.0)
-                yield frame
-
     real = daemon.FileFrames
     monkeypatch.setattr(daemon, "STOP_READ_WAIT_S", 1.0)
-    monkeypatch.setattr(daemon, "FileFrames", SlowFrames)
+    monkeypatch.setattr(daemon, "FileFrames", slow_frames(real, 0.3, "series"))
     frames, log = dirs
-    image = EdfImage(data=np.full((16, 16), 3, np.int32))
-    for i in range(29):
-        image.append_frame(data=np.full((16, 16), 4 + i, np.int32))
     with running(frames, log) as r:
         write_frame(frames / "before.cbf")
         r.wait_rows(1)
-        image.write(str(frames / ".series.edf.part"))
-        os.replace(frames / ".series.edf.part", frames / "series.edf")  # 30 frames: 9 s
+        edf_series(frames / "series.edf", 30)  # 9 s to read
         time.sleep(1.0)
         t0 = time.monotonic()
         assert r.stop() == 0
