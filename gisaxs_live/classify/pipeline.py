@@ -49,7 +49,6 @@ class PreparedFrame(Frame):
     outcome: Described | Result | None = None
 
 
-
 class Classifier:
     """Loads the model once; ``classify`` turns any batch of frames into one Result each, never raising
     for a bad frame (it becomes an ``error`` or ``no_signal`` Result naming the cause). Frames of a batch
@@ -186,21 +185,23 @@ FILE_BATCH_BYTES = 1 << 28
 def classify_files(classifier: Classifier, paths: Iterable[str | Path],
                    batch_size: int = FILE_BATCH) -> Iterator[list[Result]]:
     """Every frame of every file in order, classified in batches of ``batch_size`` (fewer once their images reach
-    ``FILE_BATCH_BYTES``); a file whose reading stopped
-    early (unreadable, truncated) adds one ``error`` row after the frames read before the problem. Yields each
-    batch's Results as soon as they exist (``classify`` and ``reprocess`` write them as they come)."""
+    ``FILE_BATCH_BYTES``); a file whose reading stopped early (unreadable, truncated) adds one ``error`` row after
+    the frames read before the problem. Yields each batch's Results as soon as they exist (``classify`` and
+    ``reprocess`` write them as they come)."""
     batch: list[Frame] = []
+    held = 0  # bytes of the batch's images
     for path in paths:
         reading = FileFrames(path, time.time())
         for frame in reading:  # a multi-frame file a batch at a time, never whole
             batch.append(frame)
-            if len(batch) >= batch_size or sum(f.data.nbytes for f in batch) >= FILE_BATCH_BYTES:
+            held += frame.data.nbytes
+            if len(batch) >= batch_size or held >= FILE_BATCH_BYTES:
                 yield classifier.classify(batch)
-                batch = []
+                batch, held = [], 0
         if reading.problem:
             if batch:
                 yield classifier.classify(batch)
-                batch = []
+                batch, held = [], 0
             yield [classifier.error(str(path), reading.count, reading.problem, time.time())]
     if batch:
         yield classifier.classify(batch)

@@ -714,9 +714,9 @@ class LogFollower:
     appears later is read whole). A log truncated in place and refilled beyond the point read between two polls is
     told by its bytes before that point, which no longer match the last ``CHECK_BYTES`` read (a whole row or more,
     its time included: rows end alike): it is looked at again as at the first poll (its header, then its last
-    ``tail_bytes``), not from the middle of a row. A log cut back to the
-    end of its last whole row, all before it unchanged (a monitor's start mending a torn last line), goes on from
-    there: nothing is read twice (a 259-MB log was read whole again, 2.8 GB, and its million rows given again)."""
+    ``tail_bytes``), not from the middle of a row. A log cut back to the end of its last whole row, all before it
+    unchanged (a monitor's start mending a torn last line), goes on from there: nothing is read twice (a 259-MB log
+    was read whole again, 2.8 GB, and its million rows given again)."""
 
     #: bytes before the point read that must be unchanged at the next poll: more than a row (about 250 bytes), so that
     #: its time is among them (64, rows' ends alone, took a log emptied and refilled past the point read for unchanged)

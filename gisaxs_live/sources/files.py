@@ -69,9 +69,10 @@ def read_frames(path: str | Path, opened: Callable[[int], None] | None = None) -
     image = _guarded(path, None, _open, path, content)
     eiger = _is_eiger(image)
     n = max(int(image.nframes), 1)
+    available = n if links.written is None else min(n, links.written)
     if opened is not None:
-        opened(n if links.written is None else min(n, links.written))
-    for index in range(n if links.written is None else min(n, links.written)):
+        opened(available)
+    for index in range(available):
         frame = image if index == 0 else _guarded(path, index, image.getframe, index)
         data = _image_data(path, index, frame, _incomplete(image, index, frame))
         _let_go(image, index)

@@ -181,10 +181,6 @@ def find(name: str, directory: Path, prefix_variable: str = _EXT) -> Path | None
     return next((p for p in candidates(name, directory, prefix_variable) if p.exists()), None)
 
 
-def _parent(name: str) -> str:
-    return name.rpartition("/")[0]
-
-
 def _linked_name(f: Any, kinds: dict[bytes, int], externals: dict[bytes, str], name: bytes) -> str | None:
     """The file that the link ``name`` points into: an external link's, or that of the external link a soft link
     names (followed through at most 8 soft links, within the file's own links)."""
